@@ -1,0 +1,71 @@
+"""gpugrad: PyTorch-style automatic differentiation on NumPy (cpu) and CuPy (cuda).
+
+``import gpugrad as torch`` runs ordinary PyTorch code within what gpugrad covers.
+"""
+
+from __future__ import annotations
+
+from . import _tensor_methods  # noqa: F401 - binds ops as Tensor methods
+from ._creation import (
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, get_default_device,
+    linspace, logspace, manual_seed, multinomial, normal, ones, ones_like, rand, rand_like,
+    randint, randint_like, randn, randn_like, randperm, seed, set_default_device, tensor, zeros,
+    zeros_like,
+)
+from ._device import device
+from ._dtype import (
+    ALIASES as _ALIASES, bool_ as _bool, dtype, float16, float32, float64, get_default_dtype,
+    int8, int16, int32, int64, promote_types, result_type, set_default_dtype, uint8,
+)
+from ._tensor import Size, Tensor
+from ._tensor_str import get_printoptions, set_printoptions
+from .autograd.grad_mode import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    set_grad_enabled,
+)
+from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matmul, ...
+from .ops import abs, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
+
+from . import accelerator, autograd, cuda, ops  # noqa: E402, F401
+
+globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
+bool = _bool  # noqa: A001
+
+__version__ = "0.1.0"
+
+_LAZY = ("nn", "optim", "utils", "serialization", "viz")
+
+
+def __getattr__(name: str):
+    # nn/optim/utils import on first use, so `import gpugrad` stays light.
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'gpugrad' has no attribute '{name}'")
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.dtype.is_floating_point
+
+
+def save(obj, f, **kwargs) -> None:
+    """Save a (nested) state dict to ``f`` in the safetensors format (no pickle)."""
+    from .serialization import save as _save
+
+    _save(obj, f, **kwargs)
+
+
+def load(f, map_location=None, **kwargs):
+    """Load what ``gpugrad.save`` wrote (or a safetensors file written by PyTorch)."""
+    from .serialization import load as _load
+
+    return _load(f, map_location=map_location, **kwargs)

@@ -1,0 +1,378 @@
+"""Creating tensors: tensor, zeros, ones, full, arange, linspace, eye, random sampling, *_like."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from . import _dtype as D
+from ._device import canonical
+from ._device import device as Device
+from ._tensor import Tensor
+from .backend import seed_all
+
+
+class _Defaults:
+    device: Device | None = None
+
+
+_defaults = _Defaults()
+
+
+def set_default_device(device) -> None:
+    """Device for new tensors when ``device=`` is not given (None means cpu)."""
+    _defaults.device = None if device is None else canonical(device)
+
+
+def get_default_device() -> Device:
+    return _defaults.device or Device("cpu")
+
+
+def _device(device) -> Device:
+    if device is None:
+        return _defaults.device or Device("cpu")
+    return canonical(device)
+
+
+def _finish(data, dev: Device, requires_grad: bool) -> Tensor:
+    t = Tensor._make(data, dev)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        return tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
+
+
+def _infer_host(data):
+    """Host NumPy array with PyTorch's dtype inference for Python data."""
+    if isinstance(data, Tensor):
+        return data._device.backend.to_host(data._data)
+    if isinstance(data, np.ndarray):
+        return data
+    if isinstance(data, (list, tuple)):
+        data = [_infer_host(x) if isinstance(x, (Tensor, list, tuple)) else x for x in data]
+    arr = np.asarray(data)
+    if arr.dtype == object:
+        raise TypeError(f"can't convert data of type {type(data).__name__} to a tensor")
+    if arr.dtype.kind == "f" and not _has_numpy_float(data):
+        arr = arr.astype(D.get_default_dtype().np)
+    elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not _has_numpy_scalar(data):
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind == "U":
+        raise TypeError("new(): invalid data type 'str'")
+    return arr
+
+
+def _has_numpy_float(data) -> bool:
+    if isinstance(data, np.ndarray):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_has_numpy_float(x) for x in data[:1])
+    return isinstance(data, np.floating)
+
+
+def _has_numpy_scalar(data) -> bool:
+    if isinstance(data, np.ndarray):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_has_numpy_scalar(x) for x in data[:1])
+    return isinstance(data, np.generic)
+
+
+def tensor(data, *, dtype: D.dtype | None = None, device=None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (lists, scalars, NumPy arrays, tensors)."""
+    if isinstance(data, Tensor):
+        warnings.warn(
+            "To copy construct from a tensor, it is recommended to use sourceTensor.clone()."
+            "detach() or sourceTensor.clone().detach().requires_grad_(True), rather than "
+            "torch.tensor(sourceTensor).",
+            UserWarning,
+            stacklevel=2,
+        )
+        if device is None:
+            device = data._device
+    host = _infer_host(data)
+    if dtype is not None:
+        host = host.astype(dtype.np)
+    else:
+        D.from_numpy_dtype(host.dtype)  # rejects unsupported dtypes with PyTorch's message
+    dev = _device(device)
+    arr = dev.backend.asarray(host)
+    if arr is host or (dev.type == "cpu" and np.shares_memory(arr, host)):
+        arr = arr.copy()
+    return _finish(arr, dev, requires_grad)
+
+
+def as_tensor(data, dtype: D.dtype | None = None, device=None) -> Tensor:
+    """Like tensor(), but shares memory with a NumPy array or tensor when it can."""
+    if isinstance(data, Tensor):
+        return data.to(device=device or data._device, dtype=dtype or data.dtype)
+    if isinstance(data, np.ndarray) and (device is None or _device(device).type == "cpu"):
+        t = from_numpy(data)
+        return t if dtype is None else t.to(dtype)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with a NumPy array."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    D.from_numpy_dtype(ndarray.dtype)
+    return Tensor._make(ndarray, Device("cpu"))
+
+
+def scalar_tensor(value, like: Tensor) -> Tensor:
+    dt = D.result_type(like, value) if not isinstance(value, Tensor) else value.dtype
+    return Tensor._make(like._device.backend.asarray(value, dtype=dt.np), like._device)
+
+
+def _filled(fill, size, dtype, device, requires_grad, name: str) -> Tensor:
+    dev = _device(device)
+    dt = dtype or (D.get_default_dtype() if fill is None or isinstance(fill, float) else (
+        D.bool_ if isinstance(fill, bool) else D.int64))
+    shape = _size(size)
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(shape)}")
+    xp = dev.backend.xp
+    with _on(dev):
+        if fill is None:
+            data = xp.empty(shape, dt.np)
+        elif fill == 0:
+            data = xp.zeros(shape, dt.np)
+        elif fill == 1:
+            data = xp.ones(shape, dt.np)
+        else:
+            data = xp.full(shape, fill, dt.np)
+    return _finish(data, dev, requires_grad)
+
+
+def _on(dev: Device):
+    """Context that makes ``dev`` current for allocations (matters for cuda:N, N > 0)."""
+    ctx = getattr(dev.backend, "_cuda_device", None)
+    return ctx if ctx is not None else _NULL
+
+
+class _Null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NULL = _Null()
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+    return _filled(0, size, dtype or D.get_default_dtype(), device, requires_grad, "zeros")
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+    return _filled(1, size, dtype or D.get_default_dtype(), device, requires_grad, "ones")
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+    return _filled(None, size, dtype or D.get_default_dtype(), device, requires_grad, "empty")
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _filled(fill_value, (size,) if isinstance(size, int) else tuple(size), dtype, device,
+                   requires_grad, "full")
+
+
+def _like(input: Tensor, dtype, device):
+    return dtype or input.dtype, input._device if device is None else device
+
+
+def zeros_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
+               memory_format=None) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return zeros(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
+              memory_format=None) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return ones(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
+               memory_format=None) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return empty(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def full_like(input: Tensor, fill_value, *, dtype=None, device=None,
+              requires_grad: bool = False, memory_format=None) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return full(input._data.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive) by step."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(
+            "upper bound and larger bound inconsistent with step sign"
+        )
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in vals)
+        dtype = D.get_default_dtype() if is_float else D.int64
+    dev = _device(device)
+    n = max(math.ceil((end - start) / step), 0)
+    with _on(dev):
+        data = dev.backend.xp.arange(n, dtype=np.float64) * step + start
+    return _finish(data.astype(dtype.np), dev, requires_grad)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    dev = _device(device)
+    with _on(dev):
+        data = dev.backend.xp.linspace(float(start), float(end), int(steps))
+    return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
+
+
+def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None,
+             requires_grad: bool = False) -> Tensor:
+    dev = _device(device)
+    with _on(dev):
+        data = dev.backend.xp.logspace(float(start), float(end), int(steps), base=base)
+    return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None,
+        requires_grad: bool = False) -> Tensor:
+    dev = _device(device)
+    with _on(dev):
+        data = dev.backend.xp.eye(n, m, dtype=(dtype or D.get_default_dtype()).np)
+    return _finish(data, dev, requires_grad)
+
+
+# ---- random numbers ------------------------------------------------------------------
+def manual_seed(seed: int):
+    """Seed the random generators of every device (cpu and all cuda devices)."""
+    seed_all(int(seed))
+    return _GeneratorInfo(int(seed))
+
+
+class _GeneratorInfo:
+    """What manual_seed returns (PyTorch returns the default Generator)."""
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+
+seed = manual_seed
+
+
+def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Tensor:
+    dev = _device(device)
+    dt = dtype or D.get_default_dtype()
+    if not dt.is_floating_point:
+        raise RuntimeError(f'"{kind}" not implemented for \'{dt.name}\'')
+    backend = dev.backend
+    shape = _size(size)
+    data = backend.rand(shape, dt.np) if kind == "uniform" else backend.randn(shape, dt.np)
+    return _finish(data, dev, requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Uniform samples on [0, 1)."""
+    return _random("uniform", size, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Standard normal samples."""
+    return _random("normal", size, dtype, device, requires_grad)
+
+
+def rand_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return rand(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return randn(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None,
+            requires_grad: bool = False) -> Tensor:
+    """Integers uniform on [low, high)."""
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    dev = _device(device)
+    dt = dtype or D.int64
+    data = dev.backend.randint(int(low), int(high), _size((size,) if isinstance(size, int)
+                                                          else tuple(size)), dt.np)
+    return _finish(data, dev, requires_grad)
+
+
+def randint_like(input: Tensor, low, high=None, *, dtype=None, device=None) -> Tensor:
+    dt, dev = _like(input, dtype, device)
+    return randint(low, high, input._data.shape, dtype=dt, device=dev)
+
+
+def randperm(n: int, *, dtype=None, device=None, generator=None,
+             requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0..n-1."""
+    dev = _device(device)
+    return _finish(dev.backend.randperm(int(n), (dtype or D.int64).np), dev, requires_grad)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        return randn_like(ref) * std + mean
+    return randn(size, dtype=dtype, device=device) * std + mean
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False,
+                *, generator=None) -> Tensor:
+    """Sample category indices from (rows of) non-negative weights (inverse-CDF sampling)."""
+    if not replacement and num_samples > input.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    probs = input.detach().double()
+    p = probs / probs.sum(-1, keepdim=True)
+    xp = input._device.backend.xp
+    rows = p._data.reshape(-1, p._data.shape[-1])
+    out = []
+    for _ in range(num_samples):
+        cdf = xp.cumsum(rows, axis=1)
+        u = input._device.backend.rand((rows.shape[0], 1), np.float64) * cdf[:, -1:]
+        idx = (cdf <= u).sum(axis=1)
+        idx = xp.minimum(idx, rows.shape[1] - 1)
+        out.append(idx)
+        if not replacement:
+            rows = rows.copy()
+            rows[xp.arange(rows.shape[0]), idx] = 0
+    data = xp.stack(out, axis=1).astype(np.int64)
+    shape = input._data.shape[:-1] + (num_samples,)
+    return Tensor._make(data.reshape(shape), input._device)

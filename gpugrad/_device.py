@@ -1,0 +1,101 @@
+"""Device objects: ``gpugrad.device("cpu")``, ``gpugrad.device("cuda", 0)``."""
+
+from __future__ import annotations
+
+import threading
+
+_cache: dict = {}
+_lock = threading.Lock()
+
+
+class device:  # noqa: N801 - PyTorch's name
+    """Where a tensor's memory lives. Interned: equal devices are the same object."""
+
+    __slots__ = ("type", "index", "_str", "_backend")
+
+    def __new__(cls, type_or_str: str | device | int, index: int | None = None):
+        if isinstance(type_or_str, device):
+            return type_or_str
+        key = (type_or_str, index)
+        d = _cache.get(key)
+        if d is not None:
+            return d
+        with _lock:
+            d = _cache.get(key) or _parse(cls, type_or_str, index)
+            _cache[key] = d
+            return d
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except (RuntimeError, ValueError):
+                return False
+        if not isinstance(other, device):
+            return NotImplemented
+        return self.type == other.type and self.index == other.index
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (self._str,))
+
+    @property
+    def backend(self):
+        """The array backend (NumPy or CuPy kernels) that runs ops on this device."""
+        b = self._backend
+        if b is None:
+            from .backend import backend_for
+
+            b = self._backend = backend_for(self)
+        return b
+
+
+def _parse(cls, type_or_str, index) -> device:
+    if isinstance(type_or_str, int):  # PyTorch accepts a bare ordinal for cuda
+        type_or_str, index = "cuda", type_or_str
+    if not isinstance(type_or_str, str):
+        raise TypeError(f"device() expects a string or an int, got {type(type_or_str).__name__}")
+    kind, sep, idx = type_or_str.partition(":")
+    if sep:
+        if index is not None:
+            raise RuntimeError(f"type (string) must not include an index because index was "
+                               f"passed explicitly: {type_or_str}")
+        if not idx.isdigit():
+            raise RuntimeError(f"Invalid device string: '{type_or_str}'")
+        index = int(idx)
+    if kind not in ("cpu", "cuda"):
+        raise RuntimeError(
+            f"Expected one of cpu, cuda device type at start of device string: {type_or_str}"
+        )
+    if kind == "cpu":
+        index = None  # PyTorch keeps cpu index None for "cpu"; "cpu:0" is the same device here
+    elif index is not None and index < 0:
+        raise RuntimeError(f"Device index must not be negative, got {index}")
+    d = object.__new__(cls)
+    d.type, d.index = kind, index
+    d._str = kind if index is None else f"{kind}:{index}"
+    d._backend = None
+    return d
+
+
+cpu = device("cpu")
+
+
+def canonical(d) -> device:
+    """A device with an explicit index for cuda ("cuda" means the current cuda device)."""
+    d = device(d)
+    if d.type == "cuda" and d.index is None:
+        from .backend import current_cuda_index
+
+        return device("cuda", current_cuda_index())
+    return d

@@ -1,0 +1,129 @@
+"""dtypes and PyTorch's type-promotion rules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class dtype:  # noqa: N801 - PyTorch's name
+    """A tensor element type (``gpugrad.float32`` ...). Instances are singletons."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_category")
+
+    def __init__(self, name: str, np_dtype: np.dtype, category: int) -> None:
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = category == FLOAT
+        self.is_signed = category != BOOL
+        self.itemsize = self.np.itemsize
+        self._category = category
+
+    def __repr__(self) -> str:
+        return f"gpugrad.{self.name}"
+
+    def __reduce__(self):
+        return (_from_name, (self.name,))
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+
+BOOL, INT, FLOAT = 0, 1, 2
+
+float16 = dtype("float16", np.float16, FLOAT)
+float32 = dtype("float32", np.float32, FLOAT)
+float64 = dtype("float64", np.float64, FLOAT)
+int32 = dtype("int32", np.int32, INT)
+int64 = dtype("int64", np.int64, INT)
+bool_ = dtype("bool", np.bool_, BOOL)
+uint8 = dtype("uint8", np.uint8, INT)
+int8 = dtype("int8", np.int8, INT)
+int16 = dtype("int16", np.int16, INT)
+
+# PyTorch's aliases; exported by the package, kept out of this module's namespace so the
+# builtins float/int stay usable here.
+ALIASES = {"half": float16, "float": float32, "double": float64, "int": int32, "long": int64,
+           "short": int16, "bool": bool_}
+
+_ALL = (float16, float32, float64, int32, int64, bool_, uint8, int8, int16)
+_BY_NP: dict = {d.np: d for d in _ALL}
+_BY_NAME = {d.name: d for d in _ALL}
+
+
+def _from_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+def from_numpy_dtype(np_dtype) -> dtype:
+    """The gpugrad dtype of a NumPy/CuPy dtype; raises TypeError for unsupported ones."""
+    try:
+        return _BY_NP[np_dtype]
+    except KeyError:
+        pass
+    try:
+        return _BY_NP[np.dtype(np_dtype)]
+    except (KeyError, TypeError):
+        raise TypeError(
+            f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types "
+            "are: float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
+        ) from None
+
+
+class _Defaults:
+    float_dtype: dtype = float32
+
+
+_defaults = _Defaults()
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of floating-point tensors created from Python floats (float32 at start)."""
+    return _defaults.float_dtype
+
+
+def set_default_dtype(d: dtype) -> None:
+    """Set the default floating-point dtype (float16, float32 or float64)."""
+    if not isinstance(d, dtype) or not d.is_floating_point:
+        raise TypeError(f"only floating-point types are supported as the default type, got {d}")
+    _defaults.float_dtype = d
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    """PyTorch's promote_types: the smallest dtype both can be cast to safely."""
+    if a is b:
+        return a
+    return _BY_NP[np.promote_types(a.np, b.np)]
+
+
+def scalar_dtype(value) -> dtype:
+    """The dtype PyTorch gives a Python scalar when it stands alone."""
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int64
+    return _defaults.float_dtype
+
+
+def result_type(a, b) -> dtype:
+    """PyTorch's result_type for two operands, each a Tensor or a Python scalar.
+
+    Priority: tensors with dimensions > zero-dim tensors > Python scalars; a lower-priority
+    operand only changes the result when its category (bool < int < float) is higher.
+    """
+    da, pa = _dtype_and_priority(a)
+    db, pb = _dtype_and_priority(b)
+    if da is db:
+        return da
+    if pa == pb:
+        return promote_types(da, db)
+    hi, lo = (da, db) if pa > pb else (db, da)
+    # e.g. int tensor * 2.5 -> default float; float32 tensor * float64 0-d tensor -> float32
+    return lo if lo._category > hi._category else hi
+
+
+def _dtype_and_priority(x) -> tuple[dtype, int]:
+    d = getattr(x, "dtype", None)
+    if isinstance(d, dtype):
+        return d, 2 if x.ndim else 1
+    return scalar_dtype(x), 0

@@ -1,0 +1,120 @@
+"""Bind ops to Tensor as methods and Python operators (PyTorch's method names)."""
+
+from __future__ import annotations
+
+from . import ops
+from ._tensor import Tensor
+from .ops import convert, inplace
+
+_SAME_NAME = (
+    "add sub mul div pow neg abs reciprocal exp log log1p log2 expm1 sqrt rsqrt sin cos tanh "
+    "sigmoid relu clamp clip sign floor ceil round trunc maximum minimum where remainder "
+    "eq ne lt le gt ge logical_and logical_or logical_xor logical_not bitwise_not isnan isinf "
+    "isfinite isclose allclose equal "
+    "sum mean prod max min amax amin argmax argmin var std logsumexp norm "
+    "matmul mm bmm dot outer "
+    "reshape view flatten unflatten squeeze unsqueeze permute transpose t expand expand_as "
+    "broadcast_to split chunk unbind flip repeat narrow movedim "
+    "index_select gather scatter scatter_add masked_fill nonzero masked_select take_along_dim "
+    "clone contiguous detach detach_ to type_as softmax log_softmax erf "
+    "true_divide divide multiply subtract floor_divide swapaxes swapdims negative absolute"
+)
+for _name in _SAME_NAME.split():
+    setattr(Tensor, _name, getattr(ops, _name))
+
+for _name in ("cpu", "cuda", "double", "half", "long", "short", "byte"):
+    setattr(Tensor, _name, getattr(convert, _name))
+Tensor.float = convert.float_
+Tensor.int = convert.int_
+Tensor.bool = convert.bool_
+
+for _name in (
+    "add_ sub_ mul_ div_ pow_ zero_ fill_ copy_ clamp_ clip_ relu_ sigmoid_ exp_ log_ neg_ "
+    "abs_ sqrt_ tanh_ masked_fill_ uniform_ normal_ bernoulli_"
+).split():
+    setattr(Tensor, _name, getattr(inplace, _name))
+
+
+def _view_as(self: Tensor, other: Tensor) -> Tensor:
+    return ops.view(self, other._data.shape)
+
+
+def _reshape_as(self: Tensor, other: Tensor) -> Tensor:
+    return ops.reshape(self, other._data.shape)
+
+
+Tensor.view_as = _view_as
+Tensor.reshape_as = _reshape_as
+Tensor.T = property(lambda self: ops.permute(self, tuple(range(self._data.ndim - 1, -1, -1))))
+Tensor.mT = property(lambda self: ops.transpose(self, -2, -1))
+Tensor.H = Tensor.T
+Tensor.mH = Tensor.mT
+
+# ---- operators -----------------------------------------------------------------------
+Tensor.__add__ = ops.add
+Tensor.__radd__ = ops.add
+Tensor.__sub__ = ops.sub
+Tensor.__rsub__ = ops.rsub
+Tensor.__mul__ = ops.mul
+Tensor.__rmul__ = ops.mul
+Tensor.__truediv__ = ops.div
+Tensor.__rtruediv__ = lambda self, other: ops.mul(ops.reciprocal(self), other)
+Tensor.__floordiv__ = ops.floor_divide
+Tensor.__rfloordiv__ = lambda self, other: ops.floor_divide(_as_tensor(other, self), self)
+Tensor.__mod__ = ops.remainder
+Tensor.__pow__ = ops.pow
+Tensor.__rpow__ = lambda self, other: ops.pow(other, self)
+Tensor.__matmul__ = ops.matmul
+Tensor.__rmatmul__ = lambda self, other: ops.matmul(other, self)
+Tensor.__neg__ = ops.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = ops.abs
+Tensor.__eq__ = ops.eq
+Tensor.__ne__ = ops.ne
+Tensor.__lt__ = ops.lt
+Tensor.__le__ = ops.le
+Tensor.__gt__ = ops.gt
+Tensor.__ge__ = ops.ge
+Tensor.__and__ = ops.bitwise_and
+Tensor.__rand__ = ops.bitwise_and
+Tensor.__or__ = ops.bitwise_or
+Tensor.__ror__ = ops.bitwise_or
+Tensor.__xor__ = ops.bitwise_xor
+Tensor.__rxor__ = ops.bitwise_xor
+Tensor.__invert__ = ops.bitwise_not
+Tensor.__getitem__ = ops.getitem
+Tensor.__setitem__ = inplace.setitem
+Tensor.__iadd__ = inplace.add_
+Tensor.__isub__ = inplace.sub_
+Tensor.__imul__ = inplace.mul_
+Tensor.__itruediv__ = inplace.div_
+Tensor.__ipow__ = inplace.pow_
+Tensor.__hash__ = object.__hash__
+
+
+def _as_tensor(value, like: Tensor) -> Tensor:
+    from ._creation import scalar_tensor
+
+    return scalar_tensor(value, like)
+
+
+# ---- new_* factories -----------------------------------------------------------------
+def _new(kind: str):
+    def method(self: Tensor, *args, dtype=None, device=None, requires_grad: bool = False,
+               **kwargs):
+        from . import _creation as C
+
+        dt = dtype or self.dtype
+        dev = device if device is not None else self._device
+        if kind == "tensor":
+            return C.tensor(args[0], dtype=dt, device=dev, requires_grad=requires_grad)
+        if kind == "full":
+            return C.full(args[0], args[1], dtype=dt, device=dev, requires_grad=requires_grad)
+        return getattr(C, kind)(*args, dtype=dt, device=dev, requires_grad=requires_grad)
+
+    method.__name__ = f"new_{kind}"
+    return method
+
+
+for _kind in ("tensor", "zeros", "ones", "empty", "full"):
+    setattr(Tensor, f"new_{_kind}", _new(_kind))

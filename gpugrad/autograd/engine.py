@@ -1,0 +1,221 @@
+"""The backward engine: an iterative walk of the graph with dependency counting.
+
+1. Count, for each node reachable from the roots, how many edges point at it.
+2. Run ready nodes (all their incoming gradients arrived), newest first (highest sequence
+   number, as PyTorch's ready queue), summing gradients that reach one input by several paths.
+3. Free each node's saved tensors right after it ran, unless ``retain_graph``.
+
+Nothing here asks which array library holds a gradient: nodes compute with Tensor ops.
+"""
+
+from __future__ import annotations
+
+import heapq
+from itertools import count
+
+from .graph import AccumulateGrad, _owned
+from .grad_mode import state as _grad_state
+
+
+def _dependencies(roots) -> dict:
+    deps: dict = {}
+    seen = set(roots)
+    stack = list(seen)
+    while stack:
+        node = stack.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is not None:
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    return deps
+
+
+def _needed(roots, deps: dict, targets: set) -> set:
+    """Nodes with a path to a target; only those run when gradients are asked for inputs."""
+    remaining = dict(deps)
+    order, stack = [], [r for r in set(roots) if r not in deps]
+    while stack:  # Kahn's order: parents before children
+        node = stack.pop()
+        order.append(node)
+        for nxt, _ in node.next_functions:
+            if nxt is not None:
+                remaining[nxt] -= 1
+                if remaining[nxt] == 0:
+                    stack.append(nxt)
+    needed = set()
+    for node in reversed(order):
+        if node in targets or any(n in needed for n, _ in node.next_functions if n is not None):
+            needed.add(node)
+    return needed
+
+
+def run_backward(
+    roots: list,
+    grads: list,
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: list | None = None,
+    accumulate: bool = True,
+):
+    """Backpropagate ``grads`` from ``roots`` (tensors).
+
+    With ``accumulate`` gradients go into ``.grad`` (of ``inputs`` only, when given).
+    Without it (autograd.grad) nothing is accumulated and the gradients reaching ``inputs``
+    are returned, None for those the graph never reached.
+    """
+    root_edges = []
+    for i, t in enumerate(roots):
+        if not t._requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        root_edges.append(t._grad_edge())
+    root_nodes = [e[0] for e in root_edges]
+    deps = _dependencies(root_nodes)
+
+    captures: dict = {}  # node -> [(output_nr, slot)]
+    results: list = []
+    target_nodes: set = set()
+    if inputs is not None:
+        for i, t in enumerate(inputs):
+            node, nr = t._grad_edge()
+            captures.setdefault(node, []).append((nr, i))
+            target_nodes.add(node)
+        results = [None] * len(inputs)
+    needed = _needed(root_nodes, deps, target_nodes) if inputs is not None else None
+
+    buffers: dict = {}
+    routed: set = set()
+    shared: set = set()
+    for (node, nr), g in zip(root_edges, grads):
+        shared.add(id(g))  # the caller may hold it: never store it as someone's .grad
+        _route(buffers, node, nr, g, routed, shared)
+
+    prev_enabled, prev_shared = _grad_state.enabled, getattr(_owned, "shared", None)
+    _grad_state.enabled = create_graph
+    _owned.shared = shared
+    tie = count()
+    heap = [(-n._seq, next(tie), n) for n in set(root_nodes) if n not in deps]
+    heapq.heapify(heap)
+    anomaly = _grad_state.anomaly
+    try:
+        while heap:
+            node = heapq.heappop(heap)[2]
+            buf = buffers.pop(node, None)
+            if buf is not None:
+                node_hooks = node._tensor_pre_hooks
+                if node_hooks or node._retain_grad_hooks:
+                    _run_tensor_hooks(node, buf)
+                cap = captures.get(node)
+                if cap is not None:
+                    for nr, slot in cap:
+                        g = buf[nr]
+                        results[slot] = g if results[slot] is None or g is None else (
+                            results[slot] + g
+                        )
+                skip = type(node) is AccumulateGrad and (
+                    not accumulate or (inputs is not None and node not in target_nodes)
+                )
+                if not skip and (needed is None or node in needed):
+                    outs = _call(node, buf, anomaly)
+                    if not retain_graph:
+                        node.release_variables()
+                    for (nxt, nr), g in zip(node.next_functions, outs):
+                        if nxt is not None and g is not None:
+                            _route(buffers, nxt, nr, g, routed, shared)
+            for nxt, _ in node.next_functions:
+                if nxt is not None:
+                    left = deps[nxt] - 1
+                    deps[nxt] = left
+                    if left == 0 and (needed is None or nxt in needed):
+                        heapq.heappush(heap, (-nxt._seq, next(tie), nxt))
+    finally:
+        _grad_state.enabled = prev_enabled
+        _owned.shared = prev_shared
+    return results
+
+
+def _route(buffers, node, nr, g, routed, shared) -> None:
+    key = id(g)
+    if key in routed:
+        shared.add(key)
+    else:
+        routed.add(key)
+    buf = buffers.get(node)
+    if buf is None:
+        meta = node._out_meta
+        buf = buffers[node] = [None] * (len(meta) if meta else 1)
+    old = buf[nr]
+    buf[nr] = g if old is None else old + g
+
+
+def _run_tensor_hooks(node, buf) -> None:
+    hooks = node._tensor_pre_hooks
+    if hooks:
+        for nr, d in hooks.items():
+            if buf[nr] is not None:
+                for fn in tuple(d.values()):
+                    new = fn(buf[nr])
+                    if new is not None:
+                        buf[nr] = new
+    retain = node._retain_grad_hooks
+    if retain:
+        for nr, ref in retain.items():
+            t = ref()
+            if t is not None and buf[nr] is not None:
+                g = buf[nr]
+                t._grad = g.detach().clone() if t._grad is None else t._grad + g.detach()
+
+
+def _call(node, buf: list, anomaly: bool) -> tuple:
+    meta = node._out_meta
+    if meta is not None and None in buf:
+        _fill_zeros(buf, meta)
+    if node._pre_hooks:
+        for fn in tuple(node._pre_hooks.values()):
+            new = fn(tuple(buf))
+            if new is not None:
+                buf = list(new)
+    if anomaly:
+        outs = _call_with_anomaly(node, buf)
+    else:
+        outs = node.backward(*buf)
+    if node._post_hooks:
+        for fn in tuple(node._post_hooks.values()):
+            new = fn(outs, tuple(buf))
+            if new is not None:
+                outs = tuple(new)
+    return outs
+
+
+def _fill_zeros(buf: list, meta) -> None:
+    from .._tensor import Tensor
+
+    for i, (shape, dt, dev) in enumerate(meta):
+        if buf[i] is None:
+            buf[i] = Tensor._make(dev.backend.xp.zeros(shape, dt), dev)
+
+
+def _call_with_anomaly(node, buf):
+    try:
+        outs = node.backward(*buf)
+    except Exception as e:
+        if node._trace:
+            note = (f"Error detected in {node.name()}. Traceback of forward call that caused "
+                    f"the error:\n{node._trace}")
+            if hasattr(e, "add_note"):
+                e.add_note(note)
+            else:  # Python 3.10
+                e.args = (f"{e.args[0] if e.args else ''}\n{note}",) + e.args[1:]
+        raise
+    for i, g in enumerate(outs):
+        if g is not None and g.dtype.is_floating_point:
+            xp = g._device.backend.xp
+            if bool(xp.isnan(g._data).any()):
+                msg = f"Function '{node.name()}' returned nan values in its {i}th output."
+                if node._trace:
+                    msg += f"\nTraceback of forward call that caused the error:\n{node._trace}"
+                raise RuntimeError(msg)
+    return outs

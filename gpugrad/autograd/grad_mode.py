@@ -1,0 +1,131 @@
+"""Grad modes: no_grad, enable_grad, set_grad_enabled, inference_mode (per thread)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from typing import Any, Callable
+
+
+class _State(threading.local):
+    # Class attributes are each thread's defaults.
+    enabled = True
+    inference = False
+    anomaly = False
+    anomaly_check_nan = True
+
+
+state = _State()
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record their history for backward (the default)."""
+    return state.enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    return state.inference
+
+
+class _DecoratorContextManager:
+    """A context manager that also decorates functions (and generators) like PyTorch's."""
+
+    def __call__(self, fn: Callable) -> Callable:
+        if inspect.isclass(fn):
+            raise TypeError("grad-mode decorators apply to functions, not classes")
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                gen = fn(*args, **kwargs)
+                try:
+                    with self.clone():
+                        response = gen.send(None)
+                    while True:
+                        try:
+                            request = yield response
+                        except GeneratorExit:
+                            with self.clone():
+                                gen.close()
+                            raise
+                        except BaseException as e:  # forward throws into the generator
+                            with self.clone():
+                                response = gen.throw(e)
+                        else:
+                            with self.clone():
+                                response = gen.send(request)
+                except StopIteration as e:
+                    return e.value
+
+            return gen_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.clone():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    def clone(self):
+        return self.__class__()
+
+
+class no_grad(_DecoratorContextManager):  # noqa: N801
+    """Disable gradient recording inside the block (results have requires_grad=False)."""
+
+    def __enter__(self) -> None:
+        self.prev = state.enabled
+        state.enabled = False
+
+    def __exit__(self, *exc: Any) -> None:
+        state.enabled = self.prev
+
+
+class enable_grad(_DecoratorContextManager):  # noqa: N801
+    """Re-enable gradient recording inside a no_grad block."""
+
+    def __enter__(self) -> None:
+        self.prev = state.enabled
+        state.enabled = True
+
+    def __exit__(self, *exc: Any) -> None:
+        state.enabled = self.prev
+
+
+class set_grad_enabled(_DecoratorContextManager):  # noqa: N801
+    """Set grad mode: a plain call takes effect at once, ``with`` restores it afterwards."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = state.enabled
+        self.mode = bool(mode)
+        state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        state.enabled = self.prev
+
+    def clone(self):
+        return self.__class__(self.mode)
+
+
+class inference_mode(_DecoratorContextManager):  # noqa: N801
+    """no_grad, and tensors made inside are inference tensors that backward may not save."""
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
+
+    def __enter__(self) -> None:
+        self.prev = (state.enabled, state.inference)
+        if self.mode:
+            state.enabled, state.inference = False, True
+        else:
+            state.inference = False
+
+    def __exit__(self, *exc: Any) -> None:
+        state.enabled, state.inference = self.prev
+
+    def clone(self):
+        return self.__class__(self.mode)

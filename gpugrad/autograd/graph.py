@@ -1,0 +1,316 @@
+"""The backward graph: Node (a grad_fn), AccumulateGrad (a leaf's sink), saved tensors.
+
+A Node is created by an op in the forward pass. ``next_functions`` points at the nodes that
+produced its inputs (or a leaf's AccumulateGrad), so the graph is a DAG from the output back
+to the leaves. Backward formulas are written with Tensor ops, so the same code builds a new
+graph when ``create_graph=True`` and runs on whichever device holds the gradient.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Callable
+
+from .grad_mode import state as _grad_state
+
+_seq = itertools.count()
+_MAX_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in PyTorch
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+class RemovableHandle:
+    """Returned by register_*hook; ``remove()`` unregisters the hook."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks_dict: dict) -> None:
+        self._ref = weakref.ref(hooks_dict)
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        d = self._ref()
+        if d is not None:
+            d.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def _add_hook(d: OrderedDict | None, fn: Callable) -> tuple[OrderedDict, RemovableHandle]:
+    if d is None:
+        d = OrderedDict()
+    h = RemovableHandle(d)
+    d[h.id] = fn
+    return d, h
+
+
+class Node:
+    """A backward function in the graph (PyTorch's ``grad_fn``).
+
+    Subclasses implement ``backward(*grad_outputs) -> tuple`` with one entry per input
+    (None where no gradient flows).
+    """
+
+    __slots__ = (
+        "next_functions",
+        "_seq",
+        "_saved",
+        "_pre_hooks",
+        "_post_hooks",
+        "_tensor_pre_hooks",
+        "_retain_grad_hooks",
+        "_out_meta",
+        "_trace",
+        "_meta",
+        "__weakref__",
+        "__dict__",
+    )
+
+    def __init__(self) -> None:
+        self._seq = next(_seq)
+        self._saved = ()
+        self._pre_hooks = self._post_hooks = self._tensor_pre_hooks = None
+        self._retain_grad_hooks = None
+        self._out_meta = None
+        self._meta = None
+        if _grad_state.anomaly:
+            import traceback
+
+            self._trace = "".join(traceback.format_stack()[:-2])
+        else:
+            self._trace = None
+
+    # ---- PyTorch's public Node API ------------------------------------------------
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} object at {id(self):#x}>"
+
+    @property
+    def metadata(self) -> dict:
+        if self._meta is None:
+            self._meta = {}
+        return self._meta
+
+    def register_hook(self, fn: Callable) -> RemovableHandle:
+        """fn(grad_inputs, grad_outputs) runs after this node; may return new grad_inputs."""
+        self._post_hooks, h = _add_hook(self._post_hooks, fn)
+        return h
+
+    def register_prehook(self, fn: Callable) -> RemovableHandle:
+        """fn(grad_outputs) runs before this node; may return new grad_outputs."""
+        self._pre_hooks, h = _add_hook(self._pre_hooks, fn)
+        return h
+
+    def _register_tensor_hook(self, output_nr: int, fn: Callable) -> RemovableHandle:
+        if self._tensor_pre_hooks is None:
+            self._tensor_pre_hooks = {}
+        d, h = _add_hook(self._tensor_pre_hooks.get(output_nr), fn)
+        self._tensor_pre_hooks[output_nr] = d
+        return h
+
+    def __call__(self, *grads):
+        return self.backward(*grads)
+
+    def backward(self, *grads) -> tuple:
+        raise NotImplementedError(f"{self.name()} has no backward formula")
+
+    # ---- saved tensors ------------------------------------------------------------
+    def save(self, *tensors) -> None:
+        """Save inputs/outputs for backward; each remembers its version (in-place checks)."""
+        self._saved = tuple(None if t is None else SavedTensor(t, self) for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(_FREED_MSG)
+        return tuple(None if s is None else s.unpack(self) for s in saved)
+
+    def release_variables(self) -> None:
+        if self._saved:
+            self._saved = None
+
+    def needs_input_grad(self, i: int) -> bool:
+        return self.next_functions[i][0] is not None
+
+
+class SavedTensor:
+    """A tensor kept for backward, with the version it had when saved.
+
+    An op's own output is saved without its grad_fn (the node would otherwise hold itself
+    through the tensor, a reference cycle refcounting cannot free) and rebuilt on unpack.
+    """
+
+    __slots__ = ("tensor", "data", "version", "vc", "requires_grad", "output_nr", "packed",
+                 "unpack_hook", "grad_fn_name")
+
+    def __init__(self, t, node) -> None:
+        if t._inference:
+            raise RuntimeError(
+                "Inference tensors cannot be saved for backward. To work around you can make "
+                "a clone to get a normal tensor and use it in autograd."
+            )
+        self.vc = t._vc
+        self.version = t._vc[0]
+        gf = t._grad_fn
+        self.grad_fn_name = gf.name() if gf is not None else None
+        hooks = _saved_hooks_stack()
+        if hooks:
+            pack, unpack = hooks[-1]
+            self.packed, self.unpack_hook = pack(t), unpack
+            self.tensor = self.data = None
+            self.output_nr = -1
+            return
+        self.packed = self.unpack_hook = None
+        if gf is node:
+            self.tensor, self.data = None, t._data
+            self.requires_grad, self.output_nr = t._requires_grad, t._output_nr
+        else:
+            self.tensor, self.data, self.output_nr = t, None, -1
+
+    def unpack(self, node):
+        if self.vc[0] != self.version:
+            raise RuntimeError(_version_message(self, node))
+        if self.unpack_hook is not None:
+            return self.unpack_hook(self.packed)
+        t = self.tensor
+        if t is not None:
+            return t
+        from .._tensor import Tensor
+
+        t = Tensor._make(self.data, None)
+        t._vc = self.vc
+        if self.requires_grad:
+            t._requires_grad = True
+            t._grad_fn, t._output_nr = node, self.output_nr
+        return t
+
+
+def _version_message(saved: SavedTensor, node) -> str:
+    t = saved.tensor
+    data = t._data if t is not None else saved.data
+    desc = f"[{_type_name(data, t)} [{', '.join(str(s) for s in data.shape)}]]"
+    which = f", which is output {max(saved.output_nr, 0)} of {saved.grad_fn_name}," if (
+        saved.grad_fn_name
+    ) else ""
+    return (
+        "one of the variables needed for gradient computation has been modified by an "
+        f"inplace operation: {desc}{which} is at version {saved.vc[0]}; expected version "
+        f"{saved.version} instead. Hint: enable anomaly detection to find the operation that "
+        "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True)."
+    )
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+
+
+def _type_name(data, t) -> str:
+    name = _TYPE_NAMES.get(str(data.dtype), "Tensor")
+    cuda = t is not None and t._device.type == "cuda" or type(data).__module__.startswith("cupy")
+    return f"torch.cuda.{name}" if cuda else f"torch.{name}"
+
+
+class AccumulateGrad(Node):
+    """The sink for a leaf's gradient: adds it into ``variable.grad``."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable) -> None:
+        super().__init__()
+        self._seq = _MAX_SEQ
+        self.variable = variable
+        self.next_functions = ()
+
+    def backward(self, grad):
+        var = self.variable
+        hooks = var._backward_hooks
+        if hooks:
+            for fn in tuple(hooks.values()):
+                new = fn(grad)
+                if new is not None:
+                    grad = new
+        accumulate_grad(var, grad, _grad_state.enabled)
+        if var._post_acc_hooks:
+            for fn in tuple(var._post_acc_hooks.values()):
+                fn(var)
+        return ()
+
+
+_owned = threading.local()
+
+
+def accumulate_grad(var, grad, create_graph: bool) -> None:
+    """Add ``grad`` into ``var.grad`` as PyTorch does: in place without create_graph."""
+    old = var._grad
+    if old is None:
+        # Keep the incoming tensor only when nothing else can see its memory (the engine
+        # marks gradients it routed to several places); otherwise store a private copy.
+        if _is_exclusive(grad):
+            var._grad = grad if create_graph else grad.detach()
+        else:
+            var._grad = grad.clone() if create_graph else grad.detach().clone()
+    elif create_graph or old._grad_fn is not None:
+        var._grad = old + grad
+    else:
+        old._data += grad._data
+        old._vc[0] += 1
+
+
+def _is_exclusive(grad) -> bool:
+    if grad._base is not None or grad._data.base is not None:
+        return False
+    shared = getattr(_owned, "shared", None)
+    return shared is None or id(grad) not in shared
+
+
+def _saved_hooks_stack() -> list:
+    return _saved_hooks.stack
+
+
+class _SavedHooks(threading.local):
+    stack: list = []
+
+    def __init__(self) -> None:
+        self.stack = []
+
+
+_saved_hooks = _SavedHooks()
+
+
+def collect_next_functions(inputs) -> tuple:
+    """``next_functions`` for a node whose inputs are ``inputs`` (None for non-tensors)."""
+    out = []
+    for t in inputs:
+        if t is None or not t._requires_grad:
+            out.append((None, 0))
+        elif t._grad_fn is not None:
+            out.append((t._grad_fn, t._output_nr))
+        else:
+            out.append((t._grad_accumulator(), 0))
+    return tuple(out)
+
+
+def any_requires_grad(*tensors) -> bool:
+    return _grad_state.enabled and any(t is not None and t._requires_grad for t in tensors)
+
+
+def mark_meta(node: Node, outputs) -> None:
+    """Remember each output's shape/dtype/device, to fill zero gradients for unused ones."""
+    node._out_meta = tuple((o._data.shape, o._data.dtype, o._device) for o in outputs)
+

@@ -1,0 +1,67 @@
+"""Array backends: one per device kind. NumPy runs ``cpu`` tensors, CuPy runs ``cuda:N``.
+
+Ops ask a tensor's device for its backend and call its array module (``xp``) or one of its
+named kernels; they never ask which library is behind it. CuPy is imported lazily, in
+``cupy_backend`` only, so ``import gpugrad`` needs neither CuPy nor a GPU.
+"""
+
+from __future__ import annotations
+
+from .base import ArrayBackend
+from .numpy_backend import NumpyBackend
+
+_cpu_backend = NumpyBackend()
+_cuda_backends: dict = {}
+
+
+def backend_for(dev) -> ArrayBackend:
+    """The backend for a device; raises a clear RuntimeError when CUDA cannot be used."""
+    if dev.type == "cpu":
+        return _cpu_backend
+    from . import cupy_backend
+
+    index = dev.index if dev.index is not None else cupy_backend.current_index()
+    b = _cuda_backends.get(index)
+    if b is None:
+        b = _cuda_backends[index] = cupy_backend.CupyBackend(index)
+    return b
+
+
+def cpu_backend() -> NumpyBackend:
+    return _cpu_backend
+
+
+def cuda_status() -> tuple[int, str]:
+    """(number of visible GPUs, why CUDA is unavailable or '')."""
+    from . import cupy_backend
+
+    return cupy_backend.status()
+
+
+def current_cuda_index() -> int:
+    from . import cupy_backend
+
+    return cupy_backend.current_index()
+
+
+def backend_of_array(arr) -> ArrayBackend:
+    """The backend that owns an array (used only when wrapping foreign arrays)."""
+    if type(arr).__module__.startswith("cupy"):
+        return backend_for(_cuda_device(arr.device.id))
+    return _cpu_backend
+
+
+def _cuda_device(i):
+    from .._device import device
+
+    return device("cuda", i)
+
+
+def seed_all(seed: int) -> None:
+    """Seed every backend that has been or can be created (PyTorch's manual_seed)."""
+    _cpu_backend.seed(seed)
+    from . import cupy_backend
+
+    cupy_backend.seed_all(seed)
+    for b in _cuda_backends.values():
+        b.seed(seed)

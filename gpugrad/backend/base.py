@@ -1,0 +1,89 @@
+"""What every array backend offers: its array module and the named kernels ops need."""
+
+from __future__ import annotations
+
+import math
+
+
+class ArrayBackend:
+    """Kernels written once against an array module ``xp`` (NumPy and CuPy share most of it).
+
+    Subclasses override only where the two libraries differ.
+    """
+
+    name = "base"
+
+    def __init__(self, xp, dev) -> None:
+        self.xp = xp
+        self.device = dev
+        self._rng = None
+
+    # ---- moving data -------------------------------------------------------------
+    def asarray(self, data, dtype=None):
+        """Host data (lists, scalars, NumPy arrays) as an array on this device."""
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_host(self, arr):
+        """A NumPy array with the same values (no copy on the CPU)."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued work on this device (no-op on the CPU)."""
+
+    # ---- kernels -----------------------------------------------------------------
+    def matmul(self, a, b):
+        return self.xp.matmul(a, b)
+
+    def scatter_add(self, out, index, values) -> None:
+        """``out[index] += values`` with repeated indices accumulated (index backward)."""
+        raise NotImplementedError
+
+    def as_strided(self, arr, shape, strides):
+        """A strided view of ``arr`` (im2col for convolutions)."""
+        raise NotImplementedError
+
+    def erf(self, x):
+        raise NotImplementedError
+
+    def logsumexp(self, x, axis, keepdims: bool):
+        xp = self.xp
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        return out if keepdims else xp.squeeze(out, axis=axis)
+
+    def log_softmax(self, x, axis: int):
+        xp = self.xp
+        shifted = x - xp.max(x, axis=axis, keepdims=True)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+    def softmax(self, x, axis: int):
+        xp = self.xp
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        e /= xp.sum(e, axis=axis, keepdims=True)
+        return e
+
+    # ---- random numbers ------------------------------------------------------------
+    def seed(self, seed: int) -> None:
+        raise NotImplementedError
+
+    def rand(self, shape, dtype):
+        raise NotImplementedError
+
+    def randn(self, shape, dtype):
+        raise NotImplementedError
+
+    def randint(self, low: int, high: int, shape, dtype):
+        raise NotImplementedError
+
+    def randperm(self, n: int, dtype):
+        raise NotImplementedError
+
+
+def erf_host(np, x):
+    """erf on NumPy arrays: SciPy's when present, else math.erf element by element."""
+    try:
+        from scipy.special import erf
+    except ImportError:  # SciPy is optional; math.erf is exact, only slower
+        return np.vectorize(math.erf, otypes=[x.dtype])(x)
+    return erf(x).astype(x.dtype, copy=False)

@@ -1,0 +1,137 @@
+"""The CUDA backend: CuPy arrays. The only module in gpugrad that imports CuPy."""
+
+from __future__ import annotations
+
+import os
+
+_cupy = None
+_import_error: str | None = None
+
+_INSTALL_HINT = (
+    "install CuPy for your CUDA version: pip install 'gpugrad[cuda12]' (cupy-cuda12x) or "
+    "'gpugrad[cuda13]' (cupy-cuda13x)"
+)
+
+
+def _load():
+    """Import CuPy once; remember why it failed so errors can say so."""
+    global _cupy, _import_error
+    if _cupy is None and _import_error is None:
+        try:
+            import cupy
+
+            _cupy = cupy
+        except Exception as e:  # ImportError, or a wheel built for another CUDA
+            _import_error = f"CuPy could not be imported ({type(e).__name__}: {e})"
+    return _cupy
+
+
+def status() -> tuple[int, str]:
+    """(visible GPU count, reason CUDA is unusable or '')."""
+    cp = _load()
+    if cp is None:
+        if "No module named" in (_import_error or ""):
+            return 0, f"CuPy is not installed; {_INSTALL_HINT}"
+        return 0, f"{_import_error}; {_INSTALL_HINT}"
+    try:
+        n = cp.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, or a driver older than the wheel's CUDA
+        return 0, (
+            f"CuPy {cp.__version__} is installed but cannot reach a GPU ({e}); check the NVIDIA "
+            f"driver, or that the cupy-cudaXX wheel matches the driver's CUDA version"
+        )
+    if n == 0:
+        return 0, f"CuPy {cp.__version__} is installed but no CUDA GPU is visible"
+    return n, ""
+
+
+def _require():
+    n, why = status()
+    if n == 0:
+        raise RuntimeError(f"CUDA is not available: {why}")
+    return _cupy
+
+
+def current_index() -> int:
+    cp = _require()
+    return cp.cuda.runtime.getDevice()
+
+
+_seed: int | None = None
+
+
+def seed_all(seed: int) -> None:
+    """Remember the seed for backends created later; seeding needs no GPU."""
+    global _seed
+    _seed = seed
+
+
+
+from .base import ArrayBackend  # noqa: E402
+
+
+class CupyBackend(ArrayBackend):
+    name = "cupy"
+
+    def __init__(self, index: int) -> None:
+        cp = _require()
+        n = cp.cuda.runtime.getDeviceCount()
+        if index >= n:
+            raise RuntimeError(
+                f"CUDA error: invalid device ordinal: cuda:{index} requested, {n} device(s) visible"
+            )
+        from .._device import device
+
+        super().__init__(cp, device("cuda", index))
+        self.index = index
+        self._cuda_device = cp.cuda.Device(index)
+        import cupyx
+
+        self._cupyx = cupyx
+        self.seed(_seed if _seed is not None else int.from_bytes(os.urandom(4), "little"))
+
+    def asarray(self, data, dtype=None):
+        with self._cuda_device:
+            return self.xp.asarray(data, dtype=dtype)
+
+    def to_host(self, arr):
+        return arr.get()
+
+    def synchronize(self) -> None:
+        self._cuda_device.synchronize()
+
+    def scatter_add(self, out, index, values) -> None:
+        self._cupyx.scatter_add(out, index, values)
+
+    def as_strided(self, arr, shape, strides):
+        return self.xp.lib.stride_tricks.as_strided(arr, shape, strides)
+
+    def erf(self, x):
+        from cupyx.scipy.special import erf
+
+        return erf(x)
+
+    def seed(self, seed: int) -> None:
+        with self._cuda_device:
+            self._rng = self.xp.random.default_rng(seed)
+
+    def rand(self, shape, dtype):
+        with self._cuda_device:
+            if dtype in ("float16", self.xp.float16):
+                return self._rng.random(shape, dtype=self.xp.float32).astype(dtype)
+            return self._rng.random(shape, dtype=dtype)
+
+    def randn(self, shape, dtype):
+        with self._cuda_device:
+            if dtype in ("float16", self.xp.float16):
+                return self._rng.standard_normal(shape, dtype=self.xp.float32).astype(dtype)
+            return self._rng.standard_normal(shape, dtype=dtype)
+
+    def randint(self, low, high, shape, dtype):
+        with self._cuda_device:
+            return self._rng.integers(low, high, shape, dtype=self.xp.int64).astype(dtype)
+
+    def randperm(self, n, dtype):
+        with self._cuda_device:
+            # CuPy's Generator has no permutation(): sort random keys instead
+            return self.xp.argsort(self._rng.random(n)).astype(dtype)

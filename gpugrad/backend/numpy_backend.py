@@ -1,0 +1,53 @@
+"""The CPU backend: NumPy arrays, a PCG64 generator for random numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import ArrayBackend, erf_host
+
+
+class NumpyBackend(ArrayBackend):
+    name = "numpy"
+
+    def __init__(self) -> None:
+        from .._device import cpu
+
+        super().__init__(np, cpu)
+        self._rng = np.random.Generator(np.random.PCG64())
+
+    def to_host(self, arr):
+        return arr
+
+    def scatter_add(self, out, index, values) -> None:
+        np.add.at(out, index, values)
+
+    def as_strided(self, arr, shape, strides):
+        return np.lib.stride_tricks.as_strided(arr, shape, strides, writeable=False)
+
+    def erf(self, x):
+        return erf_host(np, x)
+
+    def seed(self, seed: int) -> None:
+        self._rng = np.random.Generator(np.random.PCG64(seed))
+
+    def rand(self, shape, dtype):
+        if dtype == np.float16:
+            return self._rng.random(shape, dtype=np.float32).astype(np.float16)
+        return self._rng.random(shape, dtype=dtype)
+
+    def randn(self, shape, dtype):
+        if dtype == np.float16:
+            return self._rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
+        return self._rng.standard_normal(shape, dtype=dtype)
+
+    def randint(self, low, high, shape, dtype):
+        return self._rng.integers(low, high, shape, dtype=dtype)
+
+    def randperm(self, n, dtype):
+        return self._rng.permutation(n).astype(dtype, copy=False)
+
+
+def as_array(data):
+    """NumPy turns 0-d results into scalars (np.float32 ...); tensors always hold arrays."""
+    return np.asarray(data) if isinstance(data, np.generic) else data

@@ -1,0 +1,169 @@
+"""Helpers every op uses: record a node, check devices, promote dtypes, reduce gradients.
+
+How a primitive op is written (see elementwise.py for many):
+
+    class ExpBackward0(Node):
+        def backward(self, grad):
+            (result,) = self.saved_tensors
+            return (grad * result,)
+
+    def exp(input):
+        out = Tensor._make(input._device.backend.xp.exp(input._data), input._device)
+        if needs_grad(input):
+            record(ExpBackward0(), (input,), out).save(out)
+        return out
+
+Backward formulas use Tensor ops, so they are differentiable (create_graph) and run on the
+device of the gradient without naming NumPy or CuPy.
+"""
+
+from __future__ import annotations
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.graph import collect_next_functions, mark_meta
+
+_SCALARS = (bool, int, float)
+
+
+def needs_grad(*tensors) -> bool:
+    """True when grad mode is on and any input requires grad."""
+    if not _grad_state.enabled:
+        return False
+    for t in tensors:
+        if t is not None and t._requires_grad:
+            return True
+    return False
+
+
+def record(node, inputs: tuple, outputs):
+    """Link ``node`` into the graph: inputs' edges into next_functions, outputs' grad_fn."""
+    node.next_functions = collect_next_functions(inputs)
+    if isinstance(outputs, Tensor):
+        outputs._requires_grad = True
+        outputs._grad_fn = node
+    else:
+        for i, o in enumerate(outputs):
+            o._requires_grad = True
+            o._grad_fn = node
+            o._output_nr = i
+        mark_meta(node, outputs)
+    return node
+
+
+def check_device(a: Tensor, b: Tensor, op: str) -> None:
+    if a._device is not b._device:
+        raise RuntimeError(
+            "Expected all tensors to be on the same device, but found at least two devices, "
+            f"{a._device} and {b._device}! (when checking arguments for {op})"
+        )
+
+
+def check_devices(tensors, op: str) -> None:
+    first = tensors[0]
+    for t in tensors[1:]:
+        check_device(first, t, op)
+
+
+def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
+    """The two operands as arrays of the PyTorch result dtype (a Tensor and Tensor/scalar).
+
+    Python scalars stay Python scalars (NumPy/CuPy keep the array's dtype for them), unless
+    they are of a higher category than the tensor, as PyTorch's promotion demands.
+    """
+    ad = a._data
+    if isinstance(b, Tensor):
+        if a._device is not b._device:
+            check_device(a, b, op)
+        bd = b._data
+        if ad.dtype is not bd.dtype and ad.dtype != bd.dtype:
+            rt = D.result_type(a, b)
+            if floating and not rt.is_floating_point:
+                rt = D.get_default_dtype()
+            ad, bd = ad.astype(rt.np, copy=False), bd.astype(rt.np, copy=False)
+        elif floating and ad.dtype.kind in "biu":
+            f = D.get_default_dtype().np
+            ad, bd = ad.astype(f), bd.astype(f)
+        return ad, bd
+    if not isinstance(b, _SCALARS):
+        b = _to_scalar(b, op)
+    kind = ad.dtype.kind
+    if kind in "biu":
+        if isinstance(b, float) or floating:
+            ad = ad.astype(D.get_default_dtype().np)
+        elif kind == "b" and not isinstance(b, bool):
+            ad = ad.astype("int64")
+    return ad, b
+
+
+def _to_scalar(b, op: str):
+    if hasattr(b, "item") and getattr(b, "ndim", 1) == 0:  # NumPy scalars, 0-d arrays
+        return b.item()
+    raise TypeError(
+        f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}"
+    )
+
+
+def sum_to(grad: Tensor, shape: tuple) -> Tensor:
+    """Sum a broadcast gradient back to an input's shape (the backward of broadcasting)."""
+    gshape = grad._data.shape
+    if gshape == shape:
+        return grad
+    lead = len(gshape) - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1
+    )
+    out = grad.sum(dims, keepdim=True) if dims else grad
+    return out.reshape(shape) if out._data.shape != shape else out
+
+
+def meta(t: Tensor) -> tuple:
+    """(shape, array dtype): what reducing a gradient needs; cheaper to keep than the tensor."""
+    return (t._data.shape, t._data.dtype)
+
+
+def grad_for(grad: Tensor, m: tuple) -> Tensor:
+    """``sum_to`` an input's shape, in its dtype (a gradient has its input's dtype).
+
+    ``m`` is ``meta(input)``.
+    """
+    g = sum_to(grad, m[0])
+    if g._data.dtype != m[1]:
+        g = g.to(D._BY_NP[m[1]])
+    return g
+
+
+def wrap_dims(dim, ndim: int) -> tuple:
+    """Normalise an int / tuple / None ``dim`` to a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    n = max(ndim, 1)
+    out = []
+    for d in dim:
+        if not -n <= d < n:
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but "
+                f"got {d})"
+            )
+        d = d + n if d < 0 else d
+        if d in out:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+        out.append(d)
+    return tuple(sorted(out)) if ndim else ()
+
+
+def wrap_dim(dim: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
+        )
+    return dim + n if dim < 0 else dim
+
+
+def make(data, like: Tensor) -> Tensor:
+    """A new tensor on ``like``'s device."""
+    return Tensor._make(data, like._device)

@@ -1,0 +1,119 @@
+"""Activation functions and softmax (gpugrad.nn.functional re-exports them)."""
+
+from __future__ import annotations
+
+import math
+
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._util import needs_grad, record, wrap_dim
+from .unary import relu, sigmoid, tanh  # noqa: F401 - part of this module's API
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+class GeluBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        if self.approximate == "tanh":
+            inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
+            th = inner.tanh()
+            d_inner = (1 + x * x * (3 * 0.044715)) * _SQRT_2_OVER_PI
+            return (grad * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner),)
+        cdf = (x * (1 / math.sqrt(2))).erf() * 0.5 + 0.5
+        pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+        return (grad * (cdf + x * pdf),)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit (exact erf form, or approximate='tanh')."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh.")
+    backend = input._device.backend
+    xp, x = backend.xp, input._data
+    if approximate == "tanh":
+        data = 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    else:
+        data = 0.5 * x * (1 + backend.erf(x * x.dtype.type(1 / math.sqrt(2))))
+    out = Tensor._make(data.astype(x.dtype, copy=False), input._device)
+    if needs_grad(input):
+        node = record(GeluBackward0(), (input,), out)
+        node.save(input)
+        node.approximate = approximate
+    return out
+
+
+class ErfBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * (x * x * -1).exp() * (2 / math.sqrt(math.pi)),)
+
+
+def erf(input: Tensor) -> Tensor:
+    out = Tensor._make(input._device.backend.erf(input._data), input._device)
+    if needs_grad(input):
+        record(ErfBackward0(), (input,), out).save(input)
+    return out
+
+
+def silu(input: Tensor) -> Tensor:
+    """x * sigmoid(x) (composite)."""
+    return input * sigmoid(input)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (composite, stable)."""
+    bx = input * beta if beta != 1 else input
+    # log1p(exp(-|bx|)) + max(bx, 0) never overflows
+    soft = (bx.abs() * -1).exp().log1p() + bx.relu()
+    soft = soft / beta if beta != 1 else soft
+    return soft.where(bx <= threshold, input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return input.where(input > 0, input * negative_slope)
+
+
+class SoftmaxBackward0(Node):
+    def backward(self, grad):
+        (y,) = self.saved_tensors
+        return (y * (grad - (grad * y).sum(self.dim, keepdim=True)),)
+
+
+class LogSoftmaxBackward0(Node):
+    def backward(self, grad):
+        (y,) = self.saved_tensors
+        return (grad - y.exp() * grad.sum(self.dim, keepdim=True),)
+
+
+def _softmax_dim(input: Tensor, dim) -> int:
+    if dim is None:  # PyTorch's legacy implicit choice
+        nd = input._data.ndim
+        return 0 if nd in (0, 1, 3) else 1
+    return wrap_dim(dim, input._data.ndim)
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    x = input if dtype is None else input.to(dtype)
+    d = _softmax_dim(x, dim)
+    data = x._data if x._data.ndim else x._data.reshape(1)
+    out = Tensor._make(x._device.backend.softmax(data, d).reshape(x._data.shape), x._device)
+    if needs_grad(x):
+        node = record(SoftmaxBackward0(), (x,), out)
+        node.save(out)
+        node.dim = d
+    return out
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed stably."""
+    x = input if dtype is None else input.to(dtype)
+    d = _softmax_dim(x, dim)
+    data = x._data if x._data.ndim else x._data.reshape(1)
+    out = Tensor._make(x._device.backend.log_softmax(data, d).reshape(x._data.shape), x._device)
+    if needs_grad(x):
+        node = record(LogSoftmaxBackward0(), (x,), out)
+        node.save(out)
+        node.dim = d
+    return out

@@ -1,0 +1,266 @@
+"""Binary arithmetic: add, sub, mul, div, pow, maximum, minimum (broadcasting everywhere).
+
+A Python scalar operand stays a scalar (no node input, no gradient); the gradient of each
+tensor operand is summed back to its own shape and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._util import binary_arrays, grad_for, meta, needs_grad, record
+
+
+def _out(data, like: Tensor) -> Tensor:
+    return Tensor._make(data, like._device)
+
+
+def _link(node: Node, a: Tensor, b, out: Tensor) -> Node:
+    """Record a binary node; remember both operands' (shape, dtype) for reducing grads."""
+    if isinstance(b, Tensor):
+        record(node, (a, b), out)
+        node.ma, node.mb = meta(a), meta(b)
+    else:
+        record(node, (a,), out)
+        node.ma, node.mb = meta(a), None
+    return node
+
+
+def _grad_needed(a: Tensor, b) -> bool:
+    return needs_grad(a, b) if isinstance(b, Tensor) else needs_grad(a)
+
+
+# ---- add / sub -------------------------------------------------------------------
+class AddBackward0(Node):
+    def backward(self, grad):
+        ga = grad_for(grad, self.ma) if self.needs_input_grad(0) else None
+        gb = None
+        if self.mb is not None and self.needs_input_grad(1):
+            gb = grad_for(grad if self.alpha == 1 else grad * self.alpha, self.mb)
+        return (ga, gb)
+
+
+class SubBackward0(AddBackward0):
+    pass
+
+
+class RsubBackward1(Node):
+    def backward(self, grad):
+        return (grad_for(grad * -self.alpha, self.ma),)
+
+
+def add(input: Tensor, other, *, alpha=1) -> Tensor:
+    """input + alpha * other."""
+    if not isinstance(input, Tensor):
+        return add(other, input if alpha == 1 else input * alpha)
+    a, b = binary_arrays(input, other, "add")
+    out = _out(a + b if alpha == 1 else a + alpha * b, input)
+    if _grad_needed(input, other):
+        _link(AddBackward0(), input, other, out).alpha = alpha
+    return out
+
+
+def sub(input: Tensor, other, *, alpha=1) -> Tensor:
+    """input - alpha * other."""
+    if not isinstance(input, Tensor):
+        return rsub(other, input, alpha=alpha)
+    a, b = binary_arrays(input, other, "sub")
+    if a.dtype.kind == "b":
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+            "`^` or `logical_xor()` operator instead."
+        )
+    out = _out(a - b if alpha == 1 else a - alpha * b, input)
+    if _grad_needed(input, other):
+        _link(SubBackward0(), input, other, out).alpha = -alpha
+    return out
+
+
+def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
+    """other - alpha * input (what ``3 - x`` calls)."""
+    if isinstance(other, Tensor):
+        return sub(other, input, alpha=alpha)
+    a, b = binary_arrays(input, other, "rsub")
+    out = _out(b - a if alpha == 1 else b - alpha * a, input)
+    if needs_grad(input):
+        _link(RsubBackward1(), input, None, out).alpha = alpha
+    return out
+
+
+# ---- mul / div -------------------------------------------------------------------
+class MulBackward0(Node):
+    def backward(self, grad):
+        if self.mb is None:  # tensor * scalar
+            return (grad_for(grad * self.scalar, self.ma),)
+        a, b = self.saved_tensors
+        ga = grad_for(grad * b, self.ma) if self.needs_input_grad(0) else None
+        gb = grad_for(grad * a, self.mb) if self.needs_input_grad(1) else None
+        return (ga, gb)
+
+
+def mul(input: Tensor, other) -> Tensor:
+    """Elementwise product."""
+    if not isinstance(input, Tensor):
+        return mul(other, input)
+    a, b = binary_arrays(input, other, "mul")
+    out = _out(a * b, input)
+    if _grad_needed(input, other):
+        node = _link(MulBackward0(), input, other, out)
+        if node.mb is None:
+            node.scalar = other
+        else:  # each operand is needed only for the other's gradient
+            node.save(input if other._requires_grad else None,
+                      other if input._requires_grad else None)
+    return out
+
+
+class DivBackward0(Node):
+    def backward(self, grad):
+        if self.mb is None:  # tensor / scalar
+            return (grad_for(grad / self.scalar, self.ma),)
+        a, b = self.saved_tensors
+        ga = grad_for(grad / b, self.ma) if self.needs_input_grad(0) else None
+        gb = grad_for(-grad * a / (b * b), self.mb) if self.needs_input_grad(1) else None
+        return (ga, gb)
+
+
+def div(input: Tensor, other, *, rounding_mode: str | None = None) -> Tensor:
+    """True division (integers give the default float dtype), or floor/trunc division."""
+    if rounding_mode is not None:
+        return _rounded_div(input, other, rounding_mode)
+    if not isinstance(input, Tensor):
+        return mul(other.reciprocal(), input)  # PyTorch's __rtruediv__: a MulBackward0
+    a, b = binary_arrays(input, other, "div", floating=True)
+    out = _out(a / b, input)
+    if _grad_needed(input, other):
+        node = _link(DivBackward0(), input, other, out)
+        if node.mb is None:
+            node.scalar = other
+        else:
+            node.save(input if other._requires_grad else None, other)
+    return out
+
+
+def _rounded_div(input, other, mode: str) -> Tensor:
+    if mode not in ("floor", "trunc"):
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{mode}'"
+        )
+    a, b = binary_arrays(input, other, "div")
+    xp = input._device.backend.xp
+    b_int = isinstance(b, int) or getattr(getattr(b, "dtype", None), "kind", "f") in "iub"
+    if a.dtype.kind in "iub" and b_int:  # exact integer division
+        q = a // b if mode == "floor" else (a - xp.fmod(a, b)) // b
+    else:
+        q = xp.floor(a / b) if mode == "floor" else xp.trunc(a / b)
+    return _out(q, input)
+
+
+def remainder(input: Tensor, other) -> Tensor:
+    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input."""
+    q = div(input.detach(), other.detach() if isinstance(other, Tensor) else other,
+            rounding_mode="floor")
+    return sub(input, mul(q, other))
+
+
+def floor_divide(input: Tensor, other) -> Tensor:
+    return div(input, other, rounding_mode="floor")
+
+
+# ---- pow ---------------------------------------------------------------------------
+class PowBackward0(Node):
+    def backward(self, grad):
+        (a,) = self.saved_tensors
+        e = self.exponent
+        if e == 0:
+            return (grad * 0,)
+        return (grad * (a ** (e - 1) * e),)
+
+
+class PowBackward1(Node):
+    def backward(self, grad):
+        a, b, result = self.saved_tensors
+        ga = gb = None
+        if self.needs_input_grad(0):
+            ga = grad_for(grad * b * a ** (b - 1), self.ma)
+        if self.needs_input_grad(1):
+            # d/db a**b = a**b * log(a), taken as 0 where a == 0 (PyTorch's choice)
+            safe = a.masked_fill(a == 0, 1)
+            gb = grad_for(grad * result * safe.log(), self.mb)
+        return (ga, gb)
+
+
+class PowBackward2(Node):
+    def backward(self, grad):
+        (result,) = self.saved_tensors
+        return (grad * result * math.log(self.base) if self.base > 0 else grad * 0,)
+
+
+def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+    """input ** exponent, for tensor or scalar exponents, and scalar bases."""
+    if not isinstance(input, Tensor):
+        return _rpow(input, exponent)
+    a, b = binary_arrays(input, exponent, "pow")
+    if isinstance(b, int) and not isinstance(b, bool) and b < 0 and a.dtype.kind in "iu":
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    out = _out(a**b, input)
+    if _grad_needed(input, exponent):
+        if isinstance(exponent, Tensor):
+            node = _link(PowBackward1(), input, exponent, out)
+            node.save(input, exponent, out)
+        else:
+            node = record(PowBackward0(), (input,), out)
+            node.save(input)
+            node.exponent = exponent
+    return out
+
+
+def _rpow(base, exponent: Tensor) -> Tensor:
+    a, b = binary_arrays(exponent, base, "pow")
+    out = _out(b**a, exponent)
+    if needs_grad(exponent):
+        node = record(PowBackward2(), (exponent,), out)
+        node.save(out)
+        node.base = base
+    return out
+
+
+# ---- maximum / minimum -------------------------------------------------------------
+class MaximumBackward0(Node):
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        # Ties split the gradient evenly, as PyTorch does.
+        wa = ((a > b) if self.is_max else (a < b)).to(grad.dtype) + (a == b).to(grad.dtype) * 0.5
+        ga = grad_for(grad * wa, self.ma) if self.needs_input_grad(0) else None
+        gb = grad_for(grad * (1 - wa), self.mb) if self.needs_input_grad(1) else None
+        return (ga, gb)
+
+
+class MinimumBackward0(MaximumBackward0):
+    pass
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum of two tensors."""
+    return _extremum(input, other, True)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum of two tensors."""
+    return _extremum(input, other, False)
+
+
+def _extremum(input: Tensor, other: Tensor, is_max: bool) -> Tensor:
+    name = "maximum" if is_max else "minimum"
+    if not isinstance(other, Tensor):
+        raise TypeError(f"{name}(): argument 'other' must be Tensor, not {type(other).__name__}")
+    a, b = binary_arrays(input, other, name)
+    xp = input._device.backend.xp
+    out = _out(xp.maximum(a, b) if is_max else xp.minimum(a, b), input)
+    if needs_grad(input, other):
+        node = _link(MaximumBackward0() if is_max else MinimumBackward0(), input, other, out)
+        node.save(input, other)
+        node.is_max = is_max
+    return out

@@ -1,0 +1,133 @@
+"""Comparisons and logical ops (bool results, no gradient), and ``where``."""
+
+from __future__ import annotations
+
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._util import binary_arrays, check_device, grad_for, meta, needs_grad, record
+
+
+def _cmp(name: str, fn_name: str):
+    def op(input: Tensor, other) -> Tensor:
+        a, b = binary_arrays(input, other, name)
+        return Tensor._make(getattr(input._device.backend.xp, fn_name)(a, b), input._device)
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise {name} (a bool tensor; no gradient)."
+    return op
+
+
+eq = _cmp("eq", "equal")
+ne = _cmp("ne", "not_equal")
+lt = _cmp("lt", "less")
+le = _cmp("le", "less_equal")
+gt = _cmp("gt", "greater")
+ge = _cmp("ge", "greater_equal")
+logical_and = _cmp("logical_and", "logical_and")
+logical_or = _cmp("logical_or", "logical_or")
+logical_xor = _cmp("logical_xor", "logical_xor")
+greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
+
+
+def _bitwise(name: str, fn_name: str):
+    def op(input: Tensor, other) -> Tensor:
+        a, b = binary_arrays(input, other, name)
+        if a.dtype.kind == "f" or isinstance(b, float) or getattr(b, "dtype", None) is not None \
+                and b.dtype.kind == "f":
+            raise RuntimeError(f'"{fn_name}_cpu" not implemented for \'Float\'')
+        return Tensor._make(getattr(input._device.backend.xp, fn_name)(a, b), input._device)
+
+    op.__name__ = name
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
+
+
+def _unary_bool(fn_name: str):
+    def op(input: Tensor) -> Tensor:
+        return Tensor._make(getattr(input._device.backend.xp, fn_name)(input._data),
+                            input._device)
+
+    op.__name__ = fn_name
+    return op
+
+
+logical_not = _unary_bool("logical_not")
+isnan = _unary_bool("isnan")
+isinf = _unary_bool("isinf")
+isfinite = _unary_bool("isfinite")
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    d = input._data
+    return Tensor._make(xp.logical_not(d) if d.dtype.kind == "b" else xp.invert(d), input._device)
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape and elements."""
+    check_device(input, other, "equal")
+    return input._data.shape == other._data.shape and bool((input._data == other._data).all())
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
+             equal_nan: bool = False) -> bool:
+    check_device(input, other, "allclose")
+    xp = input._device.backend.xp
+    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Tensor:
+    a, b = binary_arrays(input, other, "isclose")
+    xp = input._device.backend.xp
+    return Tensor._make(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan),
+                        input._device)
+
+
+class WhereBackward0(Node):
+    def backward(self, grad):
+        (cond,) = self.saved_tensors
+        zero = grad * 0
+        ga = grad_for(grad.where(cond, zero), self.ma) if self.needs_input_grad(1) else None
+        gb = grad_for(zero.where(cond, grad), self.mb) if self.needs_input_grad(2) else None
+        return (None, ga, gb)
+
+
+def where(condition: Tensor, input=None, other=None) -> Tensor:
+    """Pick ``input`` where ``condition`` holds, else ``other`` (broadcasting)."""
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    if not isinstance(input, Tensor):
+        if not isinstance(other, Tensor):
+            raise TypeError("where(): expected at least one tensor among input and other")
+        input = _scalar_as(other, input)
+    if not isinstance(other, Tensor):
+        other = _scalar_as(input, other)
+    check_device(condition, input, "where")
+    if condition._data.dtype.kind != "b":
+        raise RuntimeError(
+            f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{condition.dtype.name.capitalize()}"
+        )
+    a, b = binary_arrays(input, other, "where")
+    xp = input._device.backend.xp
+    out = Tensor._make(xp.where(condition._data, a, b), input._device)
+    if needs_grad(input, other):
+        node = record(WhereBackward0(), (None, input, other), out)
+        node.save(condition)
+        node.ma, node.mb = meta(input), meta(other)
+    return out
+
+
+def _scalar_as(like: Tensor, value) -> Tensor:
+    # A Python scalar takes the tensor's dtype (it does not widen it), as in PyTorch.
+    from .. import _dtype as D
+
+    dt = like._data.dtype
+    if dt.kind in "iub" and isinstance(value, float):
+        dt = D.get_default_dtype().np
+    return Tensor._make(like._device.backend.xp.asarray(value, dtype=dt), like._device)

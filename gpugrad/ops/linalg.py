@@ -1,0 +1,180 @@
+"""Matrix products: matmul (1-D, 2-D, batched with broadcasting), mm, bmm, dot, outer, addmm."""
+
+from __future__ import annotations
+
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._util import check_device, grad_for, meta, needs_grad, record
+
+
+def _check(a: Tensor, b: Tensor, op: str) -> None:
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        bad = b if isinstance(a, Tensor) else a
+        raise TypeError(f"{op}(): argument must be Tensor, not {type(bad).__name__}")
+    check_device(a, b, op)
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
+            f"{b.dtype.name}"
+        )
+
+
+def _shape_error(a: Tensor, b: Tensor) -> RuntimeError:
+    sa, sb = a._data.shape, b._data.shape
+    if a._data.ndim == 1 and b._data.ndim == 1:
+        return RuntimeError(
+            "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same "
+            "number of elements, but got {} and {} elements respectively".format(
+                sa[0], sb[0], sa[0], sb[0])
+        )
+    ra = sa if len(sa) != 1 else (1, sa[0])
+    rows = 1
+    for s in ra[:-1]:
+        rows *= s
+    rb = sb if len(sb) != 1 else (sb[0], 1)
+    return RuntimeError(
+        f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ra[-1]} and {rb[-2]}x{rb[-1]})"
+    )
+
+
+class MmBackward0(Node):
+    """Gradient of matmul for any ranks (1-D operands are promoted, then squeezed back)."""
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        a_vec, b_vec = len(self.ma[0]) == 1, len(self.mb[0]) == 1
+        g = grad
+        if a_vec and b_vec:
+            g = g.reshape((1, 1))
+        elif a_vec:
+            g = g.unsqueeze(-2)
+        elif b_vec:
+            g = g.unsqueeze(-1)
+        ga = gb = None
+        if self.needs_input_grad(0):
+            ga = g.matmul((b.unsqueeze(-1) if b_vec else b).mT)
+            ga = grad_for(ga.squeeze(-2) if a_vec else ga, self.ma)
+        if self.needs_input_grad(1):
+            gb = (a.unsqueeze(0) if a_vec else a).mT.matmul(g)
+            gb = grad_for(gb.squeeze(-1) if b_vec else gb, self.mb)
+        return (ga, gb)
+
+
+class DotBackward0(MmBackward0):
+    pass
+
+
+class MvBackward0(MmBackward0):
+    pass
+
+
+class BmmBackward0(MmBackward0):
+    pass
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules for 1-D operands and broadcast batch dims."""
+    _check(input, other, "matmul")
+    a, b = input._data, other._data
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(
+            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
+            f"{b.ndim}D"
+        )
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise _shape_error(input, other)
+    try:
+        data = input._device.backend.matmul(a, b)
+    except ValueError:
+        raise _shape_error(input, other) from None
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, other):
+        if a.ndim == 2 and b.ndim == 2:
+            cls = MmBackward0
+        elif a.ndim == 1 and b.ndim == 1:
+            cls = DotBackward0
+        elif a.ndim == 2 and b.ndim == 1:
+            cls = MvBackward0
+        else:
+            cls = BmmBackward0
+        node = record(cls(), (input, other), out)
+        node.save(input if other._requires_grad else None, other if input._requires_grad else None)
+        node.ma, node.mb = meta(input), meta(other)
+    return out
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Product of two 2-D matrices."""
+    _check(input, mat2, "mm")
+    if input._data.ndim != 2 or mat2._data.ndim != 2:
+        raise RuntimeError(
+            f"{'self' if input._data.ndim != 2 else 'mat2'} must be a matrix"
+        )
+    return matmul(input, mat2)
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Batched product of two 3-D tensors with equal batch sizes."""
+    _check(input, mat2, "bmm")
+    if input._data.ndim != 3 or mat2._data.ndim != 3:
+        raise RuntimeError(
+            f"batch1 must be a 3D tensor" if input._data.ndim != 3 else "batch2 must be a 3D tensor"
+        )
+    if input._data.shape[0] != mat2._data.shape[0] or input._data.shape[2] != mat2._data.shape[1]:
+        a, b = input._data.shape, mat2._data.shape
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{a[0]}, {a[2]}] "
+            f"but got: [{b[0]}, {b[1]}]."
+        )
+    return matmul(input, mat2)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors."""
+    _check(input, other, "dot")
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(
+            f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors"
+        )
+    return matmul(input, other)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product of two 1-D tensors (composite: broadcasting multiply)."""
+    return input.unsqueeze(-1) * vec2.unsqueeze(0)
+
+
+class AddmmBackward0(Node):
+    def backward(self, grad):
+        x, w = self.saved_tensors
+        gx = grad.matmul(w) if self.needs_input_grad(0) else None
+        gw = grad.mT.matmul(x) if self.needs_input_grad(1) else None
+        gb = None
+        if len(self.next_functions) > 2 and self.needs_input_grad(2):
+            gb = grad_for(grad, self.mb)
+        return (gx, gw, gb)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b; one fused node (AddmmBackward0) for 2-D input, as in PyTorch."""
+    _check(input, weight, "linear")
+    x, w = input._data, weight._data
+    if x.shape[-1] != w.shape[-1]:
+        raise _shape_error(input, weight.mT)
+    if x.ndim != 2:
+        out = input.matmul(weight.mT)
+        return out if bias is None else out + bias
+    data = input._device.backend.matmul(x, w.T)
+    if bias is not None:
+        check_device(input, bias, "linear")
+        data += bias._data
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, weight, bias):
+        ins = (input, weight) if bias is None else (input, weight, bias)
+        node = record(AddmmBackward0(), ins, out)
+        node.save(input if weight._requires_grad else None,
+                  weight if input._requires_grad else None)
+        node.mb = meta(bias) if bias is not None else None
+    return out

@@ -1,0 +1,423 @@
+"""Shape ops. Views (reshape of contiguous data, permute, expand, squeeze ...) share memory
+and the version counter with their base; the rest copy."""
+
+from __future__ import annotations
+
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._util import check_devices, needs_grad, record, sum_to, wrap_dim
+
+
+def _view(input: Tensor, data, node_cls, **attrs) -> Tensor:
+    out = Tensor._make(data, input._device, base=input)
+    if needs_grad(input):
+        node = record(node_cls(), (input,), out)
+        for k, v in attrs.items():
+            setattr(node, k, v)
+    return out
+
+
+def _infer_shape(shape, numel: int) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = 1
+    for s in shape:
+        if s != -1:
+            if s < 0:
+                raise RuntimeError(f"invalid shape dimension {s}")
+            known *= s
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    elif known != numel:
+        raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size {numel}")
+    return shape
+
+
+class ViewBackward0(Node):
+    def backward(self, grad):
+        return (grad.reshape(self.shape),)
+
+
+class UnsafeViewBackward0(ViewBackward0):
+    pass
+
+
+def reshape(input: Tensor, *shape) -> Tensor:
+    """The same elements in a new shape: a view when the data is contiguous, else a copy."""
+    d = input._data
+    shape = _infer_shape(shape, d.size)
+    if shape == d.shape:
+        return _view(input, d, ViewBackward0, shape=d.shape) if needs_grad(input) else \
+            Tensor._make(d, input._device, base=input)
+    if d.flags.c_contiguous:
+        return _view(input, d.reshape(shape), ViewBackward0, shape=d.shape)
+    xp = input._device.backend.xp
+    out = Tensor._make(xp.ascontiguousarray(d).reshape(shape), input._device)
+    if needs_grad(input):
+        record(UnsafeViewBackward0(), (input,), out).shape = d.shape
+    return out
+
+
+def view(input: Tensor, *shape) -> Tensor:
+    """A view with a new shape; the data must be contiguous (PyTorch's error otherwise)."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
+        return input.to(shape[0])  # view(dtype) is not supported beyond same-size casts
+    d = input._data
+    new = _infer_shape(shape, d.size)
+    if not d.flags.c_contiguous and new != d.shape:
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        )
+    return _view(input, d.reshape(new), ViewBackward0, shape=d.shape)
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    shape = input._data.shape
+    if not shape:
+        return reshape(input, (1,))
+    s, e = wrap_dim(start_dim, len(shape)), wrap_dim(end_dim, len(shape))
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    n = 1
+    for k in shape[s : e + 1]:
+        n *= k
+    return reshape(input, shape[:s] + (n,) + shape[e + 1 :])
+
+
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    shape = input._data.shape
+    d = wrap_dim(dim, len(shape))
+    sizes = _infer_shape(tuple(sizes), shape[d])
+    return reshape(input, shape[:d] + sizes + shape[d + 1 :])
+
+
+class SqueezeBackward0(Node):
+    def backward(self, grad):
+        return (grad.reshape(self.shape),)
+
+
+class SqueezeBackward1(SqueezeBackward0):
+    pass
+
+
+class UnsqueezeBackward0(SqueezeBackward0):
+    pass
+
+
+def squeeze(input: Tensor, dim=None) -> Tensor:
+    """Drop dims of size 1 (all, or those in ``dim``)."""
+    shape = input._data.shape
+    if dim is None:
+        new = tuple(s for s in shape if s != 1)
+        cls = SqueezeBackward0
+    else:
+        dims = {wrap_dim(d, len(shape)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+        new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
+        cls = SqueezeBackward1
+    return _view(input, input._data.reshape(new), cls, shape=shape)
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """Insert a dim of size 1 at ``dim``."""
+    shape = input._data.shape
+    d = wrap_dim(dim, len(shape) + 1)
+    return _view(input, input._data.reshape(shape[:d] + (1,) + shape[d:]), UnsqueezeBackward0,
+                 shape=shape)
+
+
+class PermuteBackward0(Node):
+    def backward(self, grad):
+        return (grad.permute(self.inverse),)
+
+
+def permute(input: Tensor, *dims) -> Tensor:
+    """Reorder dims."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    nd = input._data.ndim
+    if len(dims) != nd:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+            f"length of the desired ordering of dimensions i.e. input.dim() = {nd} is not "
+            f"equal to len(dims) = {len(dims)}"
+        )
+    dims = tuple(wrap_dim(d, nd) for d in dims)
+    if len(set(dims)) != nd:
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    inverse = [0] * nd
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return _view(input, input._data.transpose(dims), PermuteBackward0, inverse=tuple(inverse))
+
+
+class TransposeBackward0(Node):
+    def backward(self, grad):
+        return (grad.transpose(self.d0, self.d1),)
+
+
+class TBackward0(Node):
+    def backward(self, grad):
+        return (grad.t(),)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims (a view)."""
+    nd = input._data.ndim
+    d0, d1 = wrap_dim(dim0, nd), wrap_dim(dim1, nd)
+    if nd < 2:
+        return _view(input, input._data, TransposeBackward0, d0=0, d1=0)
+    return _view(input, input._data.swapaxes(d0, d1), TransposeBackward0, d0=d0, d1=d1)
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose a tensor of at most 2 dims."""
+    nd = input._data.ndim
+    if nd > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {nd}D")
+    return _view(input, input._data.T, TBackward0)
+
+
+class ExpandBackward0(Node):
+    def backward(self, grad):
+        return (sum_to(grad, self.shape),)
+
+
+def expand(input: Tensor, *sizes) -> Tensor:
+    """Broadcast size-1 dims to ``sizes`` without copying (-1 keeps a dim)."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    shape = input._data.shape
+    if len(sizes) < len(shape):
+        raise RuntimeError(
+            f"expand(torch.FloatTensor{{[{', '.join(map(str, shape))}]}}, size=[{', '.join(map(str, sizes))}]): "
+            "the number of sizes provided "
+            f"({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
+            f"({len(shape)})"
+        )
+    lead = len(sizes) - len(shape)
+    target = tuple(
+        (shape[i - lead] if s == -1 else s) if i >= lead else s for i, s in enumerate(sizes)
+    )
+    for i, s in enumerate(shape):
+        if s != 1 and s != target[i + lead]:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({target[i + lead]}) must match the existing "
+                f"size ({s}) at non-singleton dimension {i + lead}.  Target sizes: "
+                f"[{', '.join(map(str, sizes))}].  Tensor sizes: [{', '.join(map(str, shape))}]"
+            )
+    if target == shape:
+        return _view(input, input._data, ExpandBackward0, shape=shape)
+    xp = input._device.backend.xp
+    return _view(input, xp.broadcast_to(input._data, target), ExpandBackward0, shape=shape)
+
+
+def expand_as(input: Tensor, other: Tensor) -> Tensor:
+    return expand(input, other._data.shape)
+
+
+def broadcast_to(input: Tensor, size) -> Tensor:
+    return expand(input, tuple(size))
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    import numpy as np
+
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape") from None
+
+
+def broadcast_tensors(*tensors):
+    shape = broadcast_shapes(*(t._data.shape for t in tensors))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+# ---- joins and splits ----------------------------------------------------------------
+class CatBackward0(Node):
+    def backward(self, grad):
+        out, start = [], 0
+        for n in self.sizes:
+            out.append(grad.narrow(self.dim, start, n))
+            start += n
+        return tuple(out)
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    check_devices(tensors, "cat")
+    first = tensors[0]
+    nd = first._data.ndim
+    d = wrap_dim(dim, nd)
+    ref = first._data.shape
+    for i, t in enumerate(tensors):
+        s = t._data.shape
+        if len(s) != nd:
+            raise RuntimeError(
+                f"Tensors must have same number of dimensions: got {nd} and {len(s)}"
+            )
+        for k in range(nd):
+            if k != d and s[k] != ref[k]:
+                raise RuntimeError(
+                    f"Sizes of tensors must match except in dimension {d}. Expected size "
+                    f"{ref[k]} but got size {s[k]} for tensor number {i} in the list."
+                )
+    from .. import _dtype as D
+
+    dt = first.dtype
+    for t in tensors[1:]:
+        dt = D.promote_types(dt, t.dtype)
+    xp = first._device.backend.xp
+    data = xp.concatenate([t._data.astype(dt.np, copy=False) for t in tensors], axis=d)
+    out = Tensor._make(data, first._device)
+    if needs_grad(*tensors):
+        node = record(CatBackward0(), tuple(tensors), out)
+        node.dim, node.sizes = d, [t._data.shape[d] for t in tensors]
+    return out
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new dim (composite: unsqueeze + cat)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tensors[0]._data.shape
+    for i, t in enumerate(tensors):
+        if t._data.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got [{', '.join(map(str, shape))}] at "
+                f"entry 0 and [{', '.join(map(str, t._data.shape))}] at entry {i}"
+            )
+    d = wrap_dim(dim, len(shape) + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+class SplitBackward0(Node):
+    def backward(self, *grads):
+        return (cat(list(grads), self.dim),)
+
+
+class UnbindBackward0(Node):
+    def backward(self, *grads):
+        return (stack(list(grads), self.dim),)
+
+
+def _split_views(input: Tensor, dim: int, sizes, node_cls, squeeze_dim: bool = False):
+    d = wrap_dim(dim, input._data.ndim)
+    data, outs, start = input._data, [], 0
+    for n in sizes:
+        idx = (slice(None),) * d + ((start if squeeze_dim else slice(start, start + n)),)
+        outs.append(Tensor._make(data[idx], input._device, base=input))
+        start += n
+    outs = tuple(outs)
+    if needs_grad(input):
+        record(node_cls(), (input,), outs).dim = d
+    return outs
+
+
+def split(tensor: Tensor, split_size_or_sections, dim: int = 0):
+    """Split into chunks of a given size (the last may be smaller) or of given sizes."""
+    length = tensor._data.shape[wrap_dim(dim, tensor._data.ndim)]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got {step}")
+        sizes = [min(step, length - i) for i in range(0, length, step)] or [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != length:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {length} (input tensor's "
+                f"size at dimension {dim}), but got split_sizes={sizes}"
+            )
+    return _split_views(tensor, dim, sizes, SplitBackward0)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0):
+    length = input._data.shape[wrap_dim(dim, input._data.ndim)]
+    step = -(-length // chunks)
+    return split(input, max(step, 1), dim)
+
+
+def unbind(input: Tensor, dim: int = 0):
+    """The slices along ``dim``, as a tuple of views."""
+    d = wrap_dim(dim, input._data.ndim)
+    return _split_views(input, d, [1] * input._data.shape[d], UnbindBackward0, squeeze_dim=True)
+
+
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = wrap_dim(dim, input._data.ndim)
+    return input[(slice(None),) * d + (slice(start, start + length),)]
+
+
+class FlipBackward0(Node):
+    def backward(self, grad):
+        return (grad.flip(self.dims),)
+
+
+def flip(input: Tensor, dims) -> Tensor:
+    """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
+    if isinstance(dims, int):
+        dims = (dims,)
+    nd = input._data.ndim
+    dims = tuple(wrap_dim(d, nd) for d in dims)
+    xp = input._device.backend.xp
+    out = Tensor._make(xp.flip(input._data, dims).copy(), input._device)
+    if needs_grad(input):
+        record(FlipBackward0(), (input,), out).dims = dims
+    return out
+
+
+class RepeatBackward0(Node):
+    def backward(self, grad):
+        # Split every repeated dim into (repeat, size) and sum the repeats away.
+        lead = len(self.repeats) - len(self.shape)
+        shape = (1,) * lead + tuple(self.shape)
+        split_shape, sum_dims = [], []
+        for i, (r, s) in enumerate(zip(self.repeats, shape)):
+            split_shape += [r, s]
+            sum_dims.append(2 * i)
+        g = grad.reshape(split_shape).sum(tuple(sum_dims))
+        return (g.reshape(self.shape),)
+
+
+def repeat(input: Tensor, *sizes) -> Tensor:
+    """Tile the tensor ``sizes`` times along each dim."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    if len(sizes) < input._data.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    xp = input._device.backend.xp
+    lead = len(sizes) - input._data.ndim
+    data = xp.tile(input._data.reshape((1,) * lead + input._data.shape), sizes)
+    out = Tensor._make(data, input._device)
+    if needs_grad(input):
+        node = record(RepeatBackward0(), (input,), out)
+        node.repeats, node.shape = tuple(sizes), input._data.shape
+    return out
+
+
+def movedim(input: Tensor, source, destination) -> Tensor:
+    nd = input._data.ndim
+    src = [wrap_dim(s, nd) for s in (source if isinstance(source, (tuple, list)) else [source])]
+    dst = [wrap_dim(s, nd) for s in (destination if isinstance(destination, (tuple, list))
+                                     else [destination])]
+    order = [i for i in range(nd) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(input, order)

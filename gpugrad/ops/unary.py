@@ -1,0 +1,287 @@
+"""Elementwise functions of one tensor, each with its derivative beside it."""
+
+from __future__ import annotations
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.graph import Node
+from ._util import needs_grad, record
+
+
+def _float_data(t: Tensor):
+    """Integer inputs of float functions (exp, sin ...) compute in the default float dtype."""
+    d = t._data
+    return d if d.dtype.kind == "f" else d.astype(D.get_default_dtype().np)
+
+
+def _unary(input: Tensor, data, node_cls, save: str | None):
+    out = Tensor._make(data, input._device)
+    if needs_grad(input):
+        node = record(node_cls(), (input,), out)
+        if save == "input":
+            node.save(input)
+        elif save == "output":
+            node.save(out)
+    return out
+
+
+class NegBackward0(Node):
+    def backward(self, grad):
+        return (-grad,)
+
+
+def neg(input: Tensor) -> Tensor:
+    if input._data.dtype.kind == "b":
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+            "to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    return _unary(input, -input._data, NegBackward0, None)
+
+
+class AbsBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * x.sign(),)
+
+
+def abs(input: Tensor) -> Tensor:  # noqa: A001
+    return _unary(input, input._device.backend.xp.abs(input._data), AbsBackward0, "input")
+
+
+class ReciprocalBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (-grad * r * r,)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    return _unary(input, 1 / _float_data(input), ReciprocalBackward0, "output")
+
+
+class ExpBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad * r,)
+
+
+def exp(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.exp(_float_data(input)), ExpBackward0, "output")
+
+
+class Expm1Backward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad * (r + 1),)
+
+
+def expm1(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    return _unary(input, xp.expm1(_float_data(input)), Expm1Backward0, "output")
+
+
+class LogBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / x,)
+
+
+def log(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.log(_float_data(input)), LogBackward0, "input")
+
+
+class Log1PBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / (x + 1),)
+
+
+def log1p(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    return _unary(input, xp.log1p(_float_data(input)), Log1PBackward0, "input")
+
+
+class Log2Backward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad / (x * 0.6931471805599453),)
+
+
+def log2(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    return _unary(input, xp.log2(_float_data(input)), Log2Backward0, "input")
+
+
+class SqrtBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad / (r * 2),)
+
+
+def sqrt(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    return _unary(input, xp.sqrt(_float_data(input)), SqrtBackward0, "output")
+
+
+class RsqrtBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad * r * r * r * -0.5,)
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    return _unary(input, 1 / xp.sqrt(_float_data(input)), RsqrtBackward0, "output")
+
+
+class SinBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * x.cos(),)
+
+
+def sin(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.sin(_float_data(input)), SinBackward0, "input")
+
+
+class CosBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * -x.sin(),)
+
+
+def cos(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.cos(_float_data(input)), CosBackward0, "input")
+
+
+class TanhBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad * (1 - r * r),)
+
+
+def tanh(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    return _unary(input, xp.tanh(_float_data(input)), TanhBackward0, "output")
+
+
+class SigmoidBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad * r * (1 - r),)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    x = _float_data(input)
+    # exp(-|x|) never overflows; pick the stable form per sign.
+    e = xp.exp(-xp.abs(x))
+    data = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return _unary(input, data, SigmoidBackward0, "output")
+
+
+class ReluBackward0(Node):
+    def backward(self, grad):
+        (r,) = self.saved_tensors
+        return (grad * (r > 0),)
+
+
+def relu(input: Tensor) -> Tensor:
+    xp = input._device.backend.xp
+    d = input._data
+    return _unary(input, xp.maximum(d, d.dtype.type(0)), ReluBackward0, "output")
+
+
+class ClampBackward1(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        mask = None
+        if self.min is not None:
+            mask = x >= self.min
+        if self.max is not None:
+            upper = x <= self.max
+            mask = upper if mask is None else mask & upper
+        return (grad * mask,)
+
+
+def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; either bound may be None (scalar bounds)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = input
+        if min is not None:
+            out = out.maximum(min if isinstance(min, Tensor) else _like(input, min))
+        if max is not None:
+            out = out.minimum(max if isinstance(max, Tensor) else _like(input, max))
+        return out
+    xp = input._device.backend.xp
+    d = input._data
+    if d.dtype.kind in "iub" and (isinstance(min, float) or isinstance(max, float)):
+        d = d.astype(D.get_default_dtype().np)
+    data = xp.clip(d, min, max) if d.dtype.kind != "f" else _clip_float(xp, d, min, max)
+    out = _unary(input, data, ClampBackward1, "input")
+    if out._grad_fn is not None:
+        out._grad_fn.min, out._grad_fn.max = min, max
+    return out
+
+
+def _clip_float(xp, d, lo, hi):
+    t = d.dtype.type  # keep float32 results float32 for float bounds
+    if lo is not None:
+        d = xp.maximum(d, t(lo))
+    if hi is not None:
+        d = xp.minimum(d, t(hi))
+    return d
+
+
+def _like(t: Tensor, v) -> Tensor:
+    return Tensor._make(t._device.backend.xp.asarray(v, dtype=t._data.dtype), t._device)
+
+
+# ---- piecewise-constant functions: zero gradient ---------------------------------------
+class _ZeroGrad(Node):
+    def backward(self, grad):
+        return (grad * 0,)
+
+
+class SignBackward0(_ZeroGrad):
+    pass
+
+
+class FloorBackward0(_ZeroGrad):
+    pass
+
+
+class CeilBackward0(_ZeroGrad):
+    pass
+
+
+class RoundBackward0(_ZeroGrad):
+    pass
+
+
+class TruncBackward0(_ZeroGrad):
+    pass
+
+
+def sign(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.sign(input._data), SignBackward0, None)
+
+
+def floor(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.floor(input._data), FloorBackward0, None)
+
+
+def ceil(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.ceil(input._data), CeilBackward0, None)
+
+
+def trunc(input: Tensor) -> Tensor:
+    return _unary(input, input._device.backend.xp.trunc(input._data), TruncBackward0, None)
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
+    # NumPy/CuPy round half to even, like PyTorch.
+    xp = input._device.backend.xp
+    return _unary(input, xp.round(input._data, decimals), RoundBackward0, None)
