@@ -35,21 +35,17 @@ class Tensor:
     of the device that holds them.
     """
 
-    __slots__ = (
-        "_data",
-        "_device",
-        "_requires_grad",
-        "_grad_fn",
-        "_output_nr",
-        "_grad",
-        "_vc",
-        "_base",
-        "_acc",
-        "_backward_hooks",
-        "_post_acc_hooks",
-        "_inference",
-        "__weakref__",
-    )
+    # Defaults live on the class so creating a tensor writes only what differs: the per-op
+    # cost of Python objects is what small tensors pay for.
+    _requires_grad = False
+    _grad_fn = None
+    _output_nr = 0
+    _grad = None
+    _base = None
+    _acc = None
+    _backward_hooks = None
+    _post_acc_hooks = None
+    _inference = False
 
     # Let NumPy defer to Tensor's reflected operators (ndarray * tensor -> Tensor).
     __array_priority__ = 1000
@@ -60,20 +56,13 @@ class Tensor:
         t = _new(cls)
         t._data = as_array(data)
         t._device = dev
-        t._requires_grad = False
-        t._grad_fn = None
-        t._output_nr = 0
-        t._grad = None
         if base is None:
             t._vc = [0]
-            t._base = None
         else:
             t._vc = base._vc
             t._base = base if base._base is None else base._base
-        t._acc = None
-        t._backward_hooks = None
-        t._post_acc_hooks = None
-        t._inference = _grad_state.inference
+        if _grad_state.inference:
+            t._inference = True
         return t
 
     def __init__(self, *args, **kwargs) -> None:  # pragma: no cover - use gpugrad.tensor

@@ -87,68 +87,77 @@ def run_backward(
     needed = _needed(root_nodes, deps, target_nodes) if inputs is not None else None
 
     buffers: dict = {}
-    routed: set = set()
-    shared: set = set()
     for (node, nr), g in zip(root_edges, grads):
-        shared.add(id(g))  # the caller may hold it: never store it as someone's .grad
-        _route(buffers, node, nr, g, routed, shared)
+        _add_to_buffer(buffers, node, nr, g)
 
     prev_enabled, prev_shared = _grad_state.enabled, getattr(_owned, "shared", None)
     _grad_state.enabled = create_graph
-    _owned.shared = shared
+    # The caller may hold the root gradients: never store one of them as a leaf's .grad.
+    _owned.shared = {id(g) for g in grads}
     tie = count()
     heap = [(-n._seq, next(tie), n) for n in set(root_nodes) if n not in deps]
     heapq.heapify(heap)
     anomaly = _grad_state.anomaly
+    pop, push = heapq.heappop, heapq.heappush
     try:
         while heap:
-            node = heapq.heappop(heap)[2]
+            node = pop(heap)[2]
             buf = buffers.pop(node, None)
+            outs = None
             if buf is not None:
-                node_hooks = node._tensor_pre_hooks
-                if node_hooks or node._retain_grad_hooks:
+                if node._tensor_pre_hooks or node._retain_grad_hooks:
                     _run_tensor_hooks(node, buf)
-                cap = captures.get(node)
-                if cap is not None:
-                    for nr, slot in cap:
-                        g = buf[nr]
-                        results[slot] = g if results[slot] is None or g is None else (
-                            results[slot] + g
-                        )
-                skip = type(node) is AccumulateGrad and (
-                    not accumulate or (inputs is not None and node not in target_nodes)
-                )
-                if not skip and (needed is None or node in needed):
+                if captures:
+                    _capture(captures.get(node), buf, results)
+                if needed is None:
                     outs = _call(node, buf, anomaly)
-                    if not retain_graph:
-                        node.release_variables()
-                    for (nxt, nr), g in zip(node.next_functions, outs):
-                        if nxt is not None and g is not None:
-                            _route(buffers, nxt, nr, g, routed, shared)
-            for nxt, _ in node.next_functions:
+                elif node in needed and not (type(node) is AccumulateGrad and (
+                        not accumulate or node not in target_nodes)):
+                    outs = _call(node, buf, anomaly)
+                if outs is not None and not retain_graph:
+                    node.release_variables()
+            i = 0
+            for nxt, nr in node.next_functions:
                 if nxt is not None:
+                    if outs is not None:
+                        g = outs[i]
+                        if g is not None:
+                            b = buffers.get(nxt)
+                            if b is None:
+                                meta = nxt._out_meta
+                                if meta is None:
+                                    buffers[nxt] = [g]
+                                else:
+                                    b = buffers[nxt] = [None] * len(meta)
+                                    b[nr] = g
+                            else:
+                                old = b[nr]
+                                b[nr] = g if old is None else old + g
                     left = deps[nxt] - 1
                     deps[nxt] = left
                     if left == 0 and (needed is None or nxt in needed):
-                        heapq.heappush(heap, (-nxt._seq, next(tie), nxt))
+                        push(heap, (-nxt._seq, next(tie), nxt))
+                i += 1
     finally:
         _grad_state.enabled = prev_enabled
         _owned.shared = prev_shared
     return results
 
 
-def _route(buffers, node, nr, g, routed, shared) -> None:
-    key = id(g)
-    if key in routed:
-        shared.add(key)
-    else:
-        routed.add(key)
+def _add_to_buffer(buffers, node, nr, g) -> None:
     buf = buffers.get(node)
     if buf is None:
         meta = node._out_meta
         buf = buffers[node] = [None] * (len(meta) if meta else 1)
     old = buf[nr]
     buf[nr] = g if old is None else old + g
+
+
+def _capture(cap, buf, results) -> None:
+    if cap is not None:
+        for nr, slot in cap:
+            g = buf[nr]
+            results[slot] = g if results[slot] is None or g is None else results[slot] + g
 
 
 def _run_tensor_hooks(node, buf) -> None:

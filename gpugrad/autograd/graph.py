@@ -64,34 +64,23 @@ class Node:
     (None where no gradient flows).
     """
 
-    __slots__ = (
-        "next_functions",
-        "_seq",
-        "_saved",
-        "_pre_hooks",
-        "_post_hooks",
-        "_tensor_pre_hooks",
-        "_retain_grad_hooks",
-        "_out_meta",
-        "_trace",
-        "_meta",
-        "__weakref__",
-        "__dict__",
-    )
+    # Class-level defaults: a node records only what it needs (see _tensor.Tensor).
+    _saved = ()
+    _pre_hooks = None
+    _post_hooks = None
+    _tensor_pre_hooks = None
+    _retain_grad_hooks = None
+    _out_meta = None
+    _trace = None
+    _meta = None
+    next_functions = ()
 
     def __init__(self) -> None:
         self._seq = next(_seq)
-        self._saved = ()
-        self._pre_hooks = self._post_hooks = self._tensor_pre_hooks = None
-        self._retain_grad_hooks = None
-        self._out_meta = None
-        self._meta = None
         if _grad_state.anomaly:
             import traceback
 
             self._trace = "".join(traceback.format_stack()[:-2])
-        else:
-            self._trace = None
 
     # ---- PyTorch's public Node API ------------------------------------------------
     def name(self) -> str:
@@ -141,6 +130,10 @@ class Node:
             raise RuntimeError(_FREED_MSG)
         return tuple(None if s is None else s.unpack(self) for s in saved)
 
+    def check_not_freed(self) -> None:
+        if self._saved is None:
+            raise RuntimeError(_FREED_MSG)
+
     def release_variables(self) -> None:
         if self._saved:
             self._saved = None
@@ -157,7 +150,7 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "data", "version", "vc", "requires_grad", "output_nr", "packed",
-                 "unpack_hook", "grad_fn_name")
+                 "unpack_hook", "grad_fn_name", "device")
 
     def __init__(self, t, node) -> None:
         if t._inference:
@@ -178,7 +171,7 @@ class SavedTensor:
             return
         self.packed = self.unpack_hook = None
         if gf is node:
-            self.tensor, self.data = None, t._data
+            self.tensor, self.data, self.device = None, t._data, t._device
             self.requires_grad, self.output_nr = t._requires_grad, t._output_nr
         else:
             self.tensor, self.data, self.output_nr = t, None, -1
@@ -193,7 +186,7 @@ class SavedTensor:
             return t
         from .._tensor import Tensor
 
-        t = Tensor._make(self.data, None)
+        t = Tensor._make(self.data, self.device)
         t._vc = self.vc
         if self.requires_grad:
             t._requires_grad = True
@@ -229,8 +222,6 @@ def _type_name(data, t) -> str:
 class AccumulateGrad(Node):
     """The sink for a leaf's gradient: adds it into ``variable.grad``."""
 
-    __slots__ = ("variable",)
-
     def __init__(self, variable) -> None:
         super().__init__()
         self._seq = _MAX_SEQ
@@ -256,13 +247,21 @@ _owned = threading.local()
 
 
 def accumulate_grad(var, grad, create_graph: bool) -> None:
-    """Add ``grad`` into ``var.grad`` as PyTorch does: in place without create_graph."""
+    """Add ``grad`` into ``var.grad`` as PyTorch does: in place without create_graph.
+
+    Within one backward each AccumulateGrad runs once, so a gradient kept without a copy
+    can only be aliased by another leaf it also reached; the engine's ``shared`` set of ids
+    (root gradients, and gradients already kept) makes that second leaf copy.
+    """
     old = var._grad
     if old is None:
         # Keep the incoming tensor only when nothing else can see its memory (the engine
         # marks gradients it routed to several places); otherwise store a private copy.
         if _is_exclusive(grad):
             var._grad = grad if create_graph else grad.detach()
+            shared = getattr(_owned, "shared", None)
+            if shared is not None:
+                shared.add(id(grad))  # stolen: a second leaf reached by it must copy
         else:
             var._grad = grad.clone() if create_graph else grad.detach().clone()
     elif create_graph or old._grad_fn is not None:
@@ -293,17 +292,23 @@ class _SavedHooks(threading.local):
 _saved_hooks = _SavedHooks()
 
 
+def _edge(t) -> tuple:
+    if t is None or not t._requires_grad:
+        return _NO_EDGE
+    gf = t._grad_fn
+    if gf is not None:
+        return (gf, t._output_nr)
+    return (t._grad_accumulator(), 0)
+
+
+_NO_EDGE = (None, 0)
+
+
 def collect_next_functions(inputs) -> tuple:
     """``next_functions`` for a node whose inputs are ``inputs`` (None for non-tensors)."""
-    out = []
-    for t in inputs:
-        if t is None or not t._requires_grad:
-            out.append((None, 0))
-        elif t._grad_fn is not None:
-            out.append((t._grad_fn, t._output_nr))
-        else:
-            out.append((t._grad_accumulator(), 0))
-    return tuple(out)
+    if len(inputs) == 1:
+        return (_edge(inputs[0]),)
+    return tuple([_edge(t) for t in inputs])
 
 
 def any_requires_grad(*tensors) -> bool:

@@ -37,6 +37,11 @@ def needs_grad(*tensors) -> bool:
     return False
 
 
+def needs_grad1(t) -> bool:
+    """needs_grad for one tensor (the hot path of unary ops)."""
+    return t._requires_grad and _grad_state.enabled
+
+
 def record(node, inputs: tuple, outputs):
     """Link ``node`` into the graph: inputs' edges into next_functions, outputs' grad_fn."""
     node.next_functions = collect_next_functions(inputs)
@@ -73,6 +78,9 @@ def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
     they are of a higher category than the tensor, as PyTorch's promotion demands.
     """
     ad = a._data
+    tb = type(b)
+    if tb is float and ad.dtype.kind == "f" and not floating or tb is int and ad.dtype.kind in "fiu":
+        return ad, b  # the common case: no promotion needed
     if isinstance(b, Tensor):
         if a._device is not b._device:
             check_device(a, b, op)

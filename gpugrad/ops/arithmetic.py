@@ -93,6 +93,7 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
 class MulBackward0(Node):
     def backward(self, grad):
         if self.mb is None:  # tensor * scalar
+            self.check_not_freed()  # PyTorch saves the scalar: a 2nd backward must fail
             return (grad_for(grad * self.scalar, self.ma),)
         a, b = self.saved_tensors
         ga = grad_for(grad * b, self.ma) if self.needs_input_grad(0) else None
@@ -109,7 +110,7 @@ def mul(input: Tensor, other) -> Tensor:
     if _grad_needed(input, other):
         node = _link(MulBackward0(), input, other, out)
         if node.mb is None:
-            node.scalar = other
+            node.scalar, node._saved = other, (None,)
         else:  # each operand is needed only for the other's gradient
             node.save(input if other._requires_grad else None,
                       other if input._requires_grad else None)
@@ -119,6 +120,7 @@ def mul(input: Tensor, other) -> Tensor:
 class DivBackward0(Node):
     def backward(self, grad):
         if self.mb is None:  # tensor / scalar
+            self.check_not_freed()  # as PyTorch's saved scalar
             return (grad_for(grad / self.scalar, self.ma),)
         a, b = self.saved_tensors
         ga = grad_for(grad / b, self.ma) if self.needs_input_grad(0) else None
@@ -137,7 +139,7 @@ def div(input: Tensor, other, *, rounding_mode: str | None = None) -> Tensor:
     if _grad_needed(input, other):
         node = _link(DivBackward0(), input, other, out)
         if node.mb is None:
-            node.scalar = other
+            node.scalar, node._saved = other, (None,)
         else:
             node.save(input if other._requires_grad else None, other)
     return out

@@ -89,7 +89,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
                            input._device)
         if needs_grad(input):
             node = record(MeanBackward0(), (input,), out)
-            node.shape, node.n = shape, max(d.size, 1)
+            node.shape, node.n = shape, d.size or 1
         return out
     dims, _ = _reduce_args(input, dim, keepdim)
     out = Tensor._make(d.mean(axis=dims, keepdims=keepdim), input._device)

@@ -1,0 +1,207 @@
+"""The backward engine: graph structure, ordering, accumulation, freeing, errors."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import gpugrad
+from tests.utils import assert_close, rnd, t
+
+
+def test_next_functions_and_accumulate_grad(device):
+    a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = gpugrad.tensor([3.0, 4.0], device=device, requires_grad=True)
+    y = (a * b).sum()
+    assert y.grad_fn.name() == "SumBackward0"
+    (mul, nr), = y.grad_fn.next_functions
+    assert mul.name() == "MulBackward0" and nr == 0
+    acc_a, acc_b = (n for n, _ in mul.next_functions)
+    assert type(acc_a).__name__ == "AccumulateGrad" and acc_a.variable is a
+    assert acc_b.variable is b
+    # one cached AccumulateGrad per leaf
+    z = a * 2
+    assert z.grad_fn.next_functions[0][0] is acc_a
+
+
+def test_node_names(device):
+    x = gpugrad.randn(3, 4, device=device, requires_grad=True)
+    assert x.sum(0).grad_fn.name() == "SumBackward1"
+    assert x.mean().grad_fn.name() == "MeanBackward0"
+    assert (x @ x.T).grad_fn.name() == "MmBackward0"
+    assert (x + 1).grad_fn.name() == "AddBackward0"
+    assert (x - x).grad_fn.name() == "SubBackward0"
+    assert (x / 2).grad_fn.name() == "DivBackward0"
+    assert (x ** 2).grad_fn.name() == "PowBackward0"
+    assert x.exp().grad_fn.name() == "ExpBackward0"
+    assert x.view(12).grad_fn.name() == "ViewBackward0"
+    assert x.T.grad_fn.name() == "PermuteBackward0"
+    assert x[0].grad_fn.name() == "SelectBackward0"
+    assert x[:, 1:].grad_fn.name() == "SliceBackward0"
+    assert (-x).grad_fn.name() == "NegBackward0"
+
+
+def test_diamond_runs_shared_node_once(device):
+    x = gpugrad.tensor([2.0], device=device, requires_grad=True)
+    calls = []
+    h = x * 3
+    h.grad_fn.register_prehook(lambda g: calls.append(1))
+    y = h * h.exp() + h.sin()  # h reached by three paths
+    y.sum().backward()
+    assert calls == [1]
+    hv = 6.0
+    expected = 3 * (np.exp(hv) + hv * np.exp(hv) + np.cos(hv))
+    assert_close(x.grad, [expected], rtol=1e-5)
+
+
+def test_ready_nodes_newest_first(device):
+    x = gpugrad.tensor([1.0], device=device, requires_grad=True)
+    order = []
+    a = x * 2
+    b = x * 3
+    a.grad_fn.register_prehook(lambda g: order.append("a"))
+    b.grad_fn.register_prehook(lambda g: order.append("b"))
+    (a + b).sum().backward()
+    assert order == ["b", "a"]  # b was created later: higher sequence number runs first
+
+
+def test_long_chain_is_iterative():
+    x = gpugrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.sum().backward()
+    assert_close(x.grad, [1.0, 1.0])
+    del y  # freeing a 100,000-node chain must not overflow the C stack
+
+
+def test_grad_accumulates_across_backward(device):
+    x = gpugrad.tensor(rnd(3), device=device, requires_grad=True)
+    (x * x).sum().backward()
+    first = x.grad.clone()
+    (x * x).sum().backward()
+    assert_close(x.grad, 2 * first.cpu().numpy())
+
+
+def test_gradient_kept_without_copy_is_not_shared(device):
+    a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = gpugrad.tensor([3.0, 4.0], device=device, requires_grad=True)
+    (a + b).sum().backward()  # AddBackward0 hands the same gradient to both leaves
+    a.grad.zero_()
+    assert_close(b.grad, [1.0, 1.0])
+    v = gpugrad.tensor([5.0, 6.0], device=device)
+    c = gpugrad.tensor([0.0, 0.0], device=device, requires_grad=True)
+    (c + 1).backward(v)
+    c.grad.mul_(0)
+    assert_close(v, [5.0, 6.0])  # the caller's gradient was copied, not adopted
+
+
+def test_retain_graph_and_freed_buffers(device):
+    a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = (a * a).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert_close(a.grad, [4.0, 8.0])
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        y.backward()
+    s = (a * 3).sum()
+    s.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        s.backward()
+    s = (a + 1).sum()  # saves nothing: a second backward is fine, as in PyTorch
+    s.backward()
+    s.backward()
+
+
+def test_errors(device):
+    a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar"):
+        (a * 2).backward()
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        gpugrad.tensor([1.0], device=device).sum().backward()
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype"):
+        gpugrad.tensor([1, 2], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)"):
+        gpugrad.randn(2, 3, device=device) @ gpugrad.randn(4, 5, device=device)
+    with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
+        gpugrad.cat([gpugrad.randn(2, 3, device=device), gpugrad.randn(2, 4, device=device)])
+
+
+def test_backward_with_gradient_and_inputs(device):
+    x = gpugrad.tensor(rnd(3), device=device, requires_grad=True)
+    w = gpugrad.tensor(rnd(3), device=device, requires_grad=True)
+    g = rnd(3)
+    (x * w).backward(gpugrad.tensor(g, device=device), inputs=[w])
+    assert x.grad is None
+    assert_close(w.grad, g * x.detach().cpu().numpy())
+
+
+def test_no_grad_and_set_grad_enabled(device):
+    x = gpugrad.ones(2, device=device, requires_grad=True)
+    with gpugrad.no_grad():
+        y = x * 2
+        with gpugrad.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad
+
+    @gpugrad.no_grad()
+    def f(v):
+        return v * 2
+
+    assert not f(x).requires_grad
+    with gpugrad.set_grad_enabled(False):
+        assert not gpugrad.is_grad_enabled()
+    assert gpugrad.is_grad_enabled()
+
+
+def test_graph_freed_by_refcount_alone(device):
+    gc.disable()
+    try:
+        x = gpugrad.randn(64, device=device, requires_grad=True)
+        y = (x.exp() * x).sin()
+        node = weakref.ref(y.grad_fn)
+        saved = weakref.ref(y.grad_fn.next_functions[0][0])
+        del y
+        assert node() is None and saved() is None
+    finally:
+        gc.enable()
+
+
+def test_detach_shares_memory_and_cuts_graph(device):
+    a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    c = a * 2
+    d = c.detach()
+    assert not d.requires_grad and d.grad_fn is None
+    d[0] = 10.0
+    assert c[0].item() == 10.0
+    e = c.clone().detach()
+    e[1] = -1.0
+    assert c[1].item() == 4.0
+
+
+def test_gradcheck_catches_a_wrong_gradient(device):
+    class Wrong(gpugrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3
+
+    x = t(rnd(4), device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="Jacobian mismatch"):
+        gpugrad.autograd.gradcheck(Wrong.apply, (x,))
+
+
+def test_mixed_devices_error():
+    if not gpugrad.cuda.is_available():
+        pytest.skip("needs a CUDA device: " + gpugrad.cuda.why_unavailable())
+    a = gpugrad.ones(2)
+    b = gpugrad.ones(2, device="cuda")
+    with pytest.raises(RuntimeError, match="found at least two devices, cpu and cuda:0"):
+        a + b
