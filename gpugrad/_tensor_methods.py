@@ -8,7 +8,7 @@ from .ops import convert, inplace
 
 _SAME_NAME = (
     "add sub mul div pow neg abs reciprocal exp log log1p log2 expm1 sqrt rsqrt sin cos tanh "
-    "sigmoid relu clamp clip sign floor ceil round trunc maximum minimum where remainder "
+    "sigmoid relu clamp clip sign floor ceil round trunc maximum minimum remainder "
     "eq ne lt le gt ge logical_and logical_or logical_xor logical_not bitwise_not isnan isinf "
     "isfinite isclose allclose equal "
     "sum mean prod max min amax amin argmax argmin var std logsumexp norm "
@@ -69,8 +69,21 @@ Tensor.__rmatmul__ = lambda self, other: ops.matmul(other, self)
 Tensor.__neg__ = ops.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = ops.abs
-Tensor.__eq__ = ops.eq
-Tensor.__ne__ = ops.ne
+def _eq(self: Tensor, other):
+    return False if other is None else ops.eq(self, other)  # `t == None` is False in PyTorch
+
+
+def _ne(self: Tensor, other):
+    return True if other is None else ops.ne(self, other)
+
+
+def _where(self: Tensor, condition: Tensor, other) -> Tensor:
+    return ops.where(condition, self, other)  # x.where(cond, y): x where cond, else y
+
+
+Tensor.where = _where
+Tensor.__eq__ = _eq
+Tensor.__ne__ = _ne
 Tensor.__lt__ = ops.lt
 Tensor.__le__ = ops.le
 Tensor.__gt__ = ops.gt

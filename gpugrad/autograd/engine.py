@@ -180,7 +180,7 @@ def _run_tensor_hooks(node, buf) -> None:
 
 def _call(node, buf: list, anomaly: bool) -> tuple:
     meta = node._out_meta
-    if meta is not None and None in buf:
+    if meta is not None and any(g is None for g in buf):
         _fill_zeros(buf, meta)
     if node._pre_hooks:
         for fn in tuple(node._pre_hooks.values()):

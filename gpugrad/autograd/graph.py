@@ -319,3 +319,58 @@ def mark_meta(node: Node, outputs) -> None:
     """Remember each output's shape/dtype/device, to fill zero gradients for unused ones."""
     node._out_meta = tuple((o._data.shape, o._data.dtype, o._device) for o in outputs)
 
+
+
+class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
+    """Within this block, tensors saved for backward go through ``pack_hook`` and come back
+    through ``unpack_hook`` when backward needs them."""
+
+    def __init__(self, pack_hook: Callable, unpack_hook: Callable) -> None:
+        self.pack_hook, self.unpack_hook = pack_hook, unpack_hook
+
+    def __enter__(self):
+        _saved_hooks.stack.append((self.pack_hook, self.unpack_hook))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _saved_hooks.stack.pop()
+
+
+class save_on_cpu(saved_tensors_hooks):  # noqa: N801
+    """Keep saved activations in host memory until backward needs them (frees GPU memory)."""
+
+    def __init__(self, pin_memory: bool = False, device_type: str = "cuda") -> None:
+        def pack(t):
+            if t._device.type == "cpu":
+                return (t._device, t)
+            return (t._device, t.detach().cpu())
+
+        def unpack(packed):
+            dev, host = packed
+            return host if dev.type == "cpu" else host.to(dev)
+
+        super().__init__(pack, unpack)
+
+
+class disable_saved_tensors_hooks:  # noqa: N801
+    """Raise if saved-tensor hooks are used inside this block."""
+
+    def __init__(self, error_message: str) -> None:
+        self.error_message = error_message
+
+    def __enter__(self):
+        self.prev = _saved_hooks.stack
+        _saved_hooks.stack = _Raising(self.error_message)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _saved_hooks.stack = self.prev
+
+
+class _Raising(list):
+    def __init__(self, msg: str) -> None:
+        super().__init__()
+        self.msg = msg
+
+    def append(self, item) -> None:
+        raise RuntimeError(self.msg)

@@ -105,6 +105,20 @@ def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
     return ad, b
 
 
+def broadcast_error(a, b) -> RuntimeError:
+    """PyTorch's message for shapes that do not broadcast (NumPy raises a ValueError)."""
+    sa, sb = tuple(a.shape), tuple(getattr(b, "shape", ()))
+    n = max(len(sa), len(sb))
+    pa, pb = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sb)) + sb
+    for i in range(n - 1, -1, -1):
+        if pa[i] != pb[i] and pa[i] != 1 and pb[i] != 1:
+            return RuntimeError(
+                f"The size of tensor a ({pa[i]}) must match the size of tensor b ({pb[i]}) at "
+                f"non-singleton dimension {i}"
+            )
+    return RuntimeError(f"shapes {list(sa)} and {list(sb)} cannot be broadcast together")
+
+
 def _to_scalar(b, op: str):
     if hasattr(b, "item") and getattr(b, "ndim", 1) == 0:  # NumPy scalars, 0-d arrays
         return b.item()

@@ -10,7 +10,7 @@ import math
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._util import binary_arrays, grad_for, meta, needs_grad, record
+from ._util import binary_arrays, broadcast_error, grad_for, meta, needs_grad, record
 
 
 def _out(data, like: Tensor) -> Tensor:
@@ -56,7 +56,10 @@ def add(input: Tensor, other, *, alpha=1) -> Tensor:
     if not isinstance(input, Tensor):
         return add(other, input if alpha == 1 else input * alpha)
     a, b = binary_arrays(input, other, "add")
-    out = _out(a + b if alpha == 1 else a + alpha * b, input)
+    try:
+        out = _out(a + b if alpha == 1 else a + alpha * b, input)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
         _link(AddBackward0(), input, other, out).alpha = alpha
     return out
@@ -72,7 +75,10 @@ def sub(input: Tensor, other, *, alpha=1) -> Tensor:
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
             "`^` or `logical_xor()` operator instead."
         )
-    out = _out(a - b if alpha == 1 else a - alpha * b, input)
+    try:
+        out = _out(a - b if alpha == 1 else a - alpha * b, input)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
         _link(SubBackward0(), input, other, out).alpha = -alpha
     return out
@@ -106,7 +112,10 @@ def mul(input: Tensor, other) -> Tensor:
     if not isinstance(input, Tensor):
         return mul(other, input)
     a, b = binary_arrays(input, other, "mul")
-    out = _out(a * b, input)
+    try:
+        out = _out(a * b, input)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
         node = _link(MulBackward0(), input, other, out)
         if node.mb is None:
@@ -135,7 +144,10 @@ def div(input: Tensor, other, *, rounding_mode: str | None = None) -> Tensor:
     if not isinstance(input, Tensor):
         return mul(other.reciprocal(), input)  # PyTorch's __rtruediv__: a MulBackward0
     a, b = binary_arrays(input, other, "div", floating=True)
-    out = _out(a / b, input)
+    try:
+        out = _out(a / b, input)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
         node = _link(DivBackward0(), input, other, out)
         if node.mb is None:
@@ -207,7 +219,10 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
     a, b = binary_arrays(input, exponent, "pow")
     if isinstance(b, int) and not isinstance(b, bool) and b < 0 and a.dtype.kind in "iu":
         raise RuntimeError("Integers to negative integer powers are not allowed.")
-    out = _out(a**b, input)
+    try:
+        out = _out(a**b, input)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     if _grad_needed(input, exponent):
         if isinstance(exponent, Tensor):
             node = _link(PowBackward1(), input, exponent, out)

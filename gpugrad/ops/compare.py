@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._util import binary_arrays, check_device, grad_for, meta, needs_grad, record
+from ._util import binary_arrays, broadcast_error, check_device, grad_for, meta, needs_grad, record
 
 
 def _cmp(name: str, fn_name: str):
     def op(input: Tensor, other) -> Tensor:
         a, b = binary_arrays(input, other, name)
-        return Tensor._make(getattr(input._device.backend.xp, fn_name)(a, b), input._device)
+        try:
+            data = getattr(input._device.backend.xp, fn_name)(a, b)
+        except ValueError:
+            raise broadcast_error(a, b) from None
+        return Tensor._make(data, input._device)
 
     op.__name__ = name
     op.__doc__ = f"Elementwise {name} (a bool tensor; no gradient)."

@@ -49,7 +49,27 @@ def _index(data, key):
     try:
         return data[key]
     except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension")) from None
+        raise _index_error(e, data, key) from None
+
+
+def _index_error(e: IndexError, data, key) -> IndexError:
+    """NumPy's indexing errors in PyTorch's words."""
+    msg = str(e)
+    if "boolean index did not match" in msg:
+        dim = 0
+        for k in key:
+            if getattr(k, "dtype", None) is not None and k.dtype.kind == "b":
+                for j, (m, s) in enumerate(zip(k.shape, data.shape[dim:])):
+                    if m != s:
+                        return IndexError(
+                            f"The shape of the mask [{', '.join(map(str, k.shape))}] at index "
+                            f"{j} does not match the shape of the indexed tensor "
+                            f"[{', '.join(map(str, data.shape))}] at index {dim + j}"
+                        )
+                dim += k.ndim
+            elif k is not None and k is not Ellipsis:
+                dim += 1
+    return IndexError(msg.replace("axis", "dimension"))
 
 
 class IndexBackward0(Node):
@@ -158,7 +178,14 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if index._data.ndim != input._data.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     xp = input._device.backend.xp
-    key = _grid_key(xp, index._data, d)
+    idx = index._data
+    if idx.size:  # CuPy would wrap out-of-range indices silently
+        lo, hi, n = int(idx.min()), int(idx.max()), input._data.shape[d]
+        if hi >= n or lo < -n:
+            raise RuntimeError(
+                f"index {hi if hi >= n else lo} is out of bounds for dimension {d} with size {n}"
+            )
+    key = _grid_key(xp, idx, d)
     out = Tensor._make(_index(input._data, key), input._device)
     if needs_grad(input):
         node = record(GatherBackward0(), (input, None), out)

@@ -110,17 +110,29 @@ def _scalar_type_name(dt: D.dtype) -> str:
 class ProdBackward0(Node):
     def backward(self, grad):
         x, result = self.saved_tensors
-        # d prod / d x_i = prod / x_i (inputs with zeros are not special-cased)
-        g = grad if self.dims is None else (
-            grad if self.keepdim else grad.reshape(_kept_shape(self.shape, self.dims))
-        )
-        r = result if self.dims is None or self.keepdim else result.reshape(
-            _kept_shape(self.shape, self.dims))
-        return (g * r / x,)
+        dims = self.dims if self.dims is not None else tuple(range(x._data.ndim))
+        shape = _kept_shape(x._data.shape, dims)
+        g = grad if self.keepdim else grad.reshape(shape)
+        r = result if self.keepdim else result.reshape(shape)
+        # d prod / d x_i is the product of the others: result / x_i where x_i != 0; where
+        # x_i == 0 it is the product of the non-zeros if x_i is the only zero, else 0.
+        zero = x == 0
+        nz = x.masked_fill(zero, 1)
+        n_zero = zero.sum(dims, keepdim=True)
+        others_at_zero = prod_dims(nz, dims).where(n_zero == 1, 0.0)
+        return (g * (r / nz).where(~zero, others_at_zero.expand(x._data.shape)),)
 
 
 class ProdBackward1(ProdBackward0):
     pass
+
+
+def prod_dims(input: Tensor, dims: tuple) -> Tensor:
+    """Product over several dims, keeping them (used by prod's backward)."""
+    out = input
+    for d in dims:
+        out = prod(out, d, keepdim=True)
+    return out
 
 
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
