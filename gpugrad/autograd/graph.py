@@ -150,7 +150,7 @@ class SavedTensor:
     """
 
     __slots__ = ("tensor", "data", "version", "vc", "requires_grad", "output_nr", "packed",
-                 "unpack_hook", "grad_fn_name", "device")
+                 "unpack_hook", "producer", "device")
 
     def __init__(self, t, node) -> None:
         if t._inference:
@@ -158,11 +158,13 @@ class SavedTensor:
                 "Inference tensors cannot be saved for backward. To work around you can make "
                 "a clone to get a normal tensor and use it in autograd."
             )
-        self.vc = t._vc
-        self.version = t._vc[0]
+        self.vc = vc = t._vc
+        self.version = vc[0]
         gf = t._grad_fn
-        self.grad_fn_name = gf.name() if gf is not None else None
-        hooks = _saved_hooks_stack()
+        # the node that made t, for error messages (None for leaves and for our own output:
+        # keeping the node here would make it hold itself)
+        self.producer = gf if gf is not node else None
+        hooks = _saved_hooks.stack
         if hooks:
             pack, unpack = hooks[-1]
             self.packed, self.unpack_hook = pack(t), unpack
@@ -170,7 +172,7 @@ class SavedTensor:
             self.output_nr = -1
             return
         self.packed = self.unpack_hook = None
-        if gf is node:
+        if gf is node and gf is not None:
             self.tensor, self.data, self.device = None, t._data, t._device
             self.requires_grad, self.output_nr = t._requires_grad, t._output_nr
         else:
@@ -198,9 +200,8 @@ def _version_message(saved: SavedTensor, node) -> str:
     t = saved.tensor
     data = t._data if t is not None else saved.data
     desc = f"[{_type_name(data, t)} [{', '.join(str(s) for s in data.shape)}]]"
-    which = f", which is output {max(saved.output_nr, 0)} of {saved.grad_fn_name}," if (
-        saved.grad_fn_name
-    ) else ""
+    maker = node if saved.output_nr >= 0 else saved.producer
+    which = f", which is output {max(saved.output_nr, 0)} of {maker.name()}," if maker else ""
     return (
         "one of the variables needed for gradient computation has been modified by an "
         f"inplace operation: {desc}{which} is at version {saved.vc[0]}; expected version "
@@ -276,10 +277,6 @@ def _is_exclusive(grad) -> bool:
         return False
     shared = getattr(_owned, "shared", None)
     return shared is None or id(grad) not in shared
-
-
-def _saved_hooks_stack() -> list:
-    return _saved_hooks.stack
 
 
 class _SavedHooks(threading.local):

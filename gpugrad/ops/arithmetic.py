@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
-from ..autograd.graph import Node
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.graph import Node, _edge
 from ._util import binary_arrays, broadcast_error, grad_for, meta, needs_grad, record
 
 
@@ -113,16 +114,22 @@ def mul(input: Tensor, other) -> Tensor:
         return mul(other, input)
     a, b = binary_arrays(input, other, "mul")
     try:
-        out = _out(a * b, input)
+        out = Tensor._make(a * b, input._device)
     except ValueError:
         raise broadcast_error(a, b) from None
-    if _grad_needed(input, other):
+    if not _grad_state.enabled:
+        return out
+    if type(other) is not Tensor and not isinstance(other, Tensor):
+        if input._requires_grad:
+            node = MulBackward0()
+            node.next_functions = (_edge(input),)
+            node.ma, node.mb, node.scalar, node._saved = meta(input), None, other, (None,)
+            out._requires_grad, out._grad_fn = True, node
+    elif input._requires_grad or other._requires_grad:
         node = _link(MulBackward0(), input, other, out)
-        if node.mb is None:
-            node.scalar, node._saved = other, (None,)
-        else:  # each operand is needed only for the other's gradient
-            node.save(input if other._requires_grad else None,
-                      other if input._requires_grad else None)
+        # each operand is needed only for the other's gradient
+        node.save(input if other._requires_grad else None,
+                  other if input._requires_grad else None)
     return out
 
 
