@@ -39,7 +39,11 @@ def _device(device) -> Device:
 def _finish(data, dev: Device, requires_grad: bool) -> Tensor:
     t = Tensor._make(data, dev)
     if requires_grad:
-        t.requires_grad_(True)
+        if data.dtype.kind != "f":
+            raise RuntimeError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
+        t._requires_grad = True
     return t
 
 

@@ -93,6 +93,9 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     """PyTorch's promote_types: the smallest dtype both can be cast to safely."""
     if a is b:
         return a
+    # Across categories the higher one wins as is (int32 + float16 -> float16, unlike NumPy).
+    if a._category != b._category:
+        return a if a._category > b._category else b
     return _BY_NP[np.promote_types(a.np, b.np)]
 
 

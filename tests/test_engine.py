@@ -122,7 +122,7 @@ def test_errors(device):
         (a * 2).backward()
     with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
         gpugrad.tensor([1.0], device=device).sum().backward()
-    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype"):
+    with pytest.raises(RuntimeError, match="Only Tensors of floating point and complex dtype"):
         gpugrad.tensor([1, 2], device=device, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)"):
         gpugrad.randn(2, 3, device=device) @ gpugrad.randn(4, 5, device=device)

@@ -42,7 +42,7 @@ class NumpyBackend(ArrayBackend):
         return self._rng.standard_normal(shape, dtype=dtype)
 
     def randint(self, low, high, shape, dtype):
-        return self._rng.integers(low, high, shape, dtype=dtype)
+        return self._rng.integers(low, high, shape, dtype=np.int64).astype(dtype, copy=False)
 
     def randperm(self, n, dtype):
         return self._rng.permutation(n).astype(dtype, copy=False)

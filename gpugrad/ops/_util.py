@@ -79,7 +79,7 @@ def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
     """
     ad = a._data
     tb = type(b)
-    if tb is float and ad.dtype.kind == "f" and not floating or tb is int and ad.dtype.kind in "fiu":
+    if not floating and (tb is float and ad.dtype.kind == "f" or tb is int and ad.dtype.kind in "fiu"):
         return ad, b  # the common case: no promotion needed
     if isinstance(b, Tensor):
         if a._device is not b._device:

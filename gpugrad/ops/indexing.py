@@ -69,7 +69,8 @@ def _index_error(e: IndexError, data, key) -> IndexError:
                 dim += k.ndim
             elif k is not None and k is not Ellipsis:
                 dim += 1
-    return IndexError(msg.replace("axis", "dimension"))
+    msg = msg.replace("axis", "dimension")
+    return IndexError(msg[:1].lower() + msg[1:])  # CuPy says "Index ...", PyTorch "index ..."
 
 
 class IndexBackward0(Node):
