@@ -125,7 +125,8 @@ class Tensor:
                 "Its .grad attribute won't be populated during autograd.backward(). If you "
                 "indeed want the .grad field to be populated for a non-leaf Tensor, use "
                 ".retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by "
-                "mistake, make sure you access the leaf Tensor instead.",
+                "mistake, make sure you access the leaf Tensor instead. See "
+                "github.com/pytorch/pytorch/pull/30531 for more information.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -206,6 +207,10 @@ class Tensor:
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    def is_inference(self) -> bool:
+        """True for tensors created under inference_mode."""
+        return self._inference
 
     @property
     def _version(self) -> int:

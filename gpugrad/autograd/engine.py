@@ -108,7 +108,7 @@ def run_backward(
                 if node._tensor_pre_hooks or node._retain_grad_hooks:
                     _run_tensor_hooks(node, buf)
                 if captures:
-                    _capture(captures.get(node), buf, results)
+                    _capture(node, captures.get(node), buf, results)
                 if needed is None:
                     outs = _call(node, buf, anomaly)
                 elif node in needed and not (type(node) is AccumulateGrad and (
@@ -153,10 +153,15 @@ def _add_to_buffer(buffers, node, nr, g) -> None:
     buf[nr] = g if old is None else old + g
 
 
-def _capture(cap, buf, results) -> None:
+def _capture(node, cap, buf, results) -> None:
     if cap is not None:
         for nr, slot in cap:
             g = buf[nr]
+            if type(node) is AccumulateGrad and node.variable._backward_hooks and g is not None:
+                for fn in tuple(node.variable._backward_hooks.values()):  # a leaf's own hooks
+                    new = fn(g)
+                    if new is not None:
+                        g = new
             results[slot] = g if results[slot] is None or g is None else results[slot] + g
 
 

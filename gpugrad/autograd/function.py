@@ -122,6 +122,8 @@ class Function(metaclass=_FunctionMeta):
             return outputs
         ctx.next_functions = collect_next_functions([a if t else None for t, a in zip(is_t, args)])
         dirty = {id(t) for t in ctx._dirty}
+        for t in ctx._dirty:
+            t._vc[0] += 1  # PyTorch counts the recorded in-place write once more
         non_diff = {id(t) for t in ctx._non_differentiable}
         inputs = {id(a) for t, a in zip(is_t, args) if t}
         fixed = []

@@ -74,6 +74,11 @@ class _DecoratorContextManager:
 class no_grad(_DecoratorContextManager):  # noqa: N801
     """Disable gradient recording inside the block (results have requires_grad=False)."""
 
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # bare @no_grad
+
     def __enter__(self) -> None:
         self.prev = state.enabled
         state.enabled = False
@@ -84,6 +89,11 @@ class no_grad(_DecoratorContextManager):  # noqa: N801
 
 class enable_grad(_DecoratorContextManager):  # noqa: N801
     """Re-enable gradient recording inside a no_grad block."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # bare @enable_grad
 
     def __enter__(self) -> None:
         self.prev = state.enabled

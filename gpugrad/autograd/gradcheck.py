@@ -99,6 +99,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
     """gradcheck of the backward pass itself (second derivatives, via create_graph)."""
     from .._tensor import Tensor
     from . import grad as autograd_grad
+    from .grad_mode import enable_grad
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     rng = np.random.default_rng(seed + 1)
@@ -115,10 +116,12 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x._requires_grad]
 
     def first_grads(*args):
-        ins, gos = args[:n_in], args[n_in:]
-        os = _outputs(fn, ins)
-        gs = autograd_grad(os, [ins[i] for i in diff], list(gos), create_graph=True,
-                           allow_unused=True)
+        # gradcheck's finite differences run under no_grad; the inner backward needs grad
+        with enable_grad():
+            ins, gos = args[:n_in], args[n_in:]
+            os = _outputs(fn, ins)
+            gs = autograd_grad(os, [ins[i] for i in diff], list(gos), create_graph=True,
+                               allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
     return gradcheck(first_grads, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol,

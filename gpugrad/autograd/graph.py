@@ -9,6 +9,7 @@ graph when ``create_graph=True`` and runs on whichever device holds the gradient
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -155,8 +156,10 @@ class SavedTensor:
     def __init__(self, t, node) -> None:
         if t._inference:
             raise RuntimeError(
-                "Inference tensors cannot be saved for backward. To work around you can make "
-                "a clone to get a normal tensor and use it in autograd."
+                "Inference tensors cannot be saved for backward. Please do not use Tensors "
+                "created in inference mode in computation tracked by autograd. To work around "
+                "this, you can make a clone to get a normal tensor and use it in autograd, or "
+                "use `torch.no_grad()` instead of `torch.inference_mode()`."
             )
         self.vc = vc = t._vc
         self.version = vc[0]
@@ -201,12 +204,15 @@ def _version_message(saved: SavedTensor, node) -> str:
     data = t._data if t is not None else saved.data
     desc = f"[{_type_name(data, t)} [{', '.join(str(s) for s in data.shape)}]]"
     maker = node if saved.output_nr >= 0 else saved.producer
-    which = f", which is output {max(saved.output_nr, 0)} of {maker.name()}," if maker else ""
+    # PyTorch names the forward op here ("Mul"), not its node ("MulBackward0")
+    op = re.sub(r"Backward\d*$", "", maker.name()) if maker else ""
+    which = f", which is output {max(saved.output_nr, 0)} of {op}," if maker else ""
     return (
         "one of the variables needed for gradient computation has been modified by an "
         f"inplace operation: {desc}{which} is at version {saved.vc[0]}; expected version "
         f"{saved.version} instead. Hint: enable anomaly detection to find the operation that "
-        "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True)."
+        "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, "
+        "check_nan=False)."
     )
 
 

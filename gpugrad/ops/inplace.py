@@ -180,12 +180,16 @@ masked_fill_ = _unary_inplace("masked_fill")
 clip_ = clamp_
 
 
-class FillBackward0(Node):
+class FillBackward2(Node):
     def backward(self, grad):
         return (grad * 0,)
 
 
-def fill_(self: Tensor, value) -> Tensor:
+class ZeroBackward0(FillBackward2):
+    pass
+
+
+def fill_(self: Tensor, value, _node=FillBackward2) -> Tensor:
     """Set every element to ``value`` (a number or 0-d tensor)."""
     if isinstance(value, Tensor):
         if value._data.ndim:
@@ -199,13 +203,13 @@ def fill_(self: Tensor, value) -> Tensor:
     self._vc[0] += 1
     if recorded:
         # the old value no longer matters: gradient to it is zero
-        node = record(FillBackward0(), (_snapshot(self),), self)
+        node = record(_node(), (_snapshot(self),), self)
         node._saved = ()
     return self
 
 
 def zero_(self: Tensor) -> Tensor:
-    return fill_(self, 0)
+    return fill_(self, 0, ZeroBackward0)
 
 
 def _snapshot(self: Tensor) -> Tensor:
@@ -245,7 +249,7 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
 
 
 # ---- index assignment -------------------------------------------------------------------
-class IndexPutBackward0(Node):
+class IndexPutBackward0(Node):  # noqa: D101 - documented below
     """Backward of ``t[key] = value``: t's gradient outside key, value's inside (summed)."""
 
     def backward(self, grad):
@@ -261,11 +265,15 @@ class IndexPutBackward0(Node):
         return (g_self, g_val)
 
 
+class CopySlices(IndexPutBackward0):
+    """PyTorch's name for the node of a write through slices/ints (``t[1:3] = v``)."""
+
+
 def setitem(self: Tensor, key, value) -> None:
     """``self[key] = value`` for numbers and tensors (broadcast), differentiable in both."""
     from .indexing import convert_key
 
-    k, _ = convert_key(self, key)
+    k, basic = convert_key(self, key)
     vt = value if isinstance(value, Tensor) else None
     recorded = check_inplace(self, vt)
     if vt is not None:
@@ -288,7 +296,7 @@ def setitem(self: Tensor, key, value) -> None:
         raise IndexError(str(e).replace("axis", "dimension")) from None
     self._vc[0] += 1
     if recorded:
-        node = record(IndexPutBackward0(), (_snapshot(self), vt), self)
+        node = record((CopySlices if basic else IndexPutBackward0)(), (_snapshot(self), vt), self)
         node.key = k
         node.mval = meta(vt) if vt is not None else None
 
