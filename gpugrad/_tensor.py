@@ -10,7 +10,7 @@ from . import _dtype as D
 from ._device import device as Device
 from .autograd.grad_mode import state as _grad_state
 from .autograd.graph import AccumulateGrad, _add_hook
-from .backend.numpy_backend import as_array
+from .backend.numpy_backend import SCALAR_TYPES, as_array
 
 _new = object.__new__
 
@@ -54,7 +54,7 @@ class Tensor:
     def _make(cls, data, dev, base=None) -> Tensor:
         """Wrap an array; ``base`` is the tensor this one is a view of (shares versions)."""
         t = _new(cls)
-        t._data = as_array(data)
+        t._data = as_array(data) if type(data) in SCALAR_TYPES else data
         t._device = dev
         if base is None:
             t._vc = [0]
@@ -172,6 +172,7 @@ class Tensor:
             return
         if gf._retain_grad_hooks is None:
             gf._retain_grad_hooks = {}
+        gf._hooked = True
         gf._retain_grad_hooks[self._output_nr] = weakref.ref(self)
 
     def register_hook(self, hook: Callable) -> Any:

@@ -100,22 +100,25 @@ def run_backward(
     anomaly = _grad_state.anomaly
     pop, push = heapq.heappop, heapq.heappush
     try:
-        while heap:
-            node = pop(heap)[2]
+        node = pop(heap)[2] if heap else None
+        while node is not None:
             buf = buffers.pop(node, None)
             outs = None
             if buf is not None:
-                if node._tensor_pre_hooks or node._retain_grad_hooks:
+                if node._hooked:
                     _run_tensor_hooks(node, buf)
                 if captures:
                     _capture(node, captures.get(node), buf, results)
-                if needed is None:
-                    outs = _call(node, buf, anomaly)
-                elif node in needed and not (type(node) is AccumulateGrad and (
+                if needed is None or node in needed and not (
+                        type(node) is AccumulateGrad and (
                         not accumulate or node not in target_nodes)):
-                    outs = _call(node, buf, anomaly)
-                if outs is not None and not retain_graph:
-                    node.release_variables()
+                    if node._out_meta is None and not (anomaly or node._hooked):
+                        outs = node.backward(*buf)  # the common case, without _call's checks
+                    else:
+                        outs = _call(node, buf, anomaly)
+                    if node._saved and not retain_graph:
+                        node.release_variables()
+            follow = None  # a successor that is ready and newest runs next without the heap
             i = 0
             for nxt, nr in node.next_functions:
                 if nxt is not None:
@@ -136,8 +139,14 @@ def run_backward(
                     left = deps[nxt] - 1
                     deps[nxt] = left
                     if left == 0 and (needed is None or nxt in needed):
-                        push(heap, (-nxt._seq, next(tie), nxt))
+                        if follow is None and (not heap or -heap[0][0] < nxt._seq):
+                            follow = nxt
+                        else:
+                            if follow is not None and follow._seq < nxt._seq:
+                                follow, nxt = nxt, follow
+                            push(heap, (-nxt._seq, next(tie), nxt))
                 i += 1
+            node = follow if follow is not None else (pop(heap)[2] if heap else None)
     finally:
         _grad_state.enabled = prev_enabled
         _owned.shared = prev_shared

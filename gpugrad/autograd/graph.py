@@ -67,6 +67,7 @@ class Node:
 
     # Class-level defaults: a node records only what it needs (see _tensor.Tensor).
     _saved = ()
+    _hooked = False  # any pre/post/tensor/retain-grad hook: the engine's slow path
     _pre_hooks = None
     _post_hooks = None
     _tensor_pre_hooks = None
@@ -99,11 +100,13 @@ class Node:
     def register_hook(self, fn: Callable) -> RemovableHandle:
         """fn(grad_inputs, grad_outputs) runs after this node; may return new grad_inputs."""
         self._post_hooks, h = _add_hook(self._post_hooks, fn)
+        self._hooked = True
         return h
 
     def register_prehook(self, fn: Callable) -> RemovableHandle:
         """fn(grad_outputs) runs before this node; may return new grad_outputs."""
         self._pre_hooks, h = _add_hook(self._pre_hooks, fn)
+        self._hooked = True
         return h
 
     def _register_tensor_hook(self, output_nr: int, fn: Callable) -> RemovableHandle:
@@ -111,6 +114,7 @@ class Node:
             self._tensor_pre_hooks = {}
         d, h = _add_hook(self._tensor_pre_hooks.get(output_nr), fn)
         self._tensor_pre_hooks[output_nr] = d
+        self._hooked = True
         return h
 
     def __call__(self, *grads):

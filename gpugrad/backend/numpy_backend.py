@@ -48,6 +48,12 @@ class NumpyBackend(ArrayBackend):
         return self._rng.permutation(n).astype(dtype, copy=False)
 
 
+# NumPy scalar types: what a reduction or ufunc on 0-d data returns instead of an array
+SCALAR_TYPES = frozenset(
+    np.dtype(c).type for c in ("?", "b", "B", "h", "H", "i", "I", "l", "L", "q", "Q", "e", "f", "d", "g")
+)
+
+
 def as_array(data):
     """NumPy turns 0-d results into scalars (np.float32 ...); tensors always hold arrays."""
     return np.asarray(data) if isinstance(data, np.generic) else data

@@ -99,9 +99,10 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
 # ---- mul / div -------------------------------------------------------------------
 class MulBackward0(Node):
     def backward(self, grad):
-        if self.mb is None:  # tensor * scalar
-            self.check_not_freed()  # PyTorch saves the scalar: a 2nd backward must fail
-            return (grad_for(grad * self.scalar, self.ma),)
+        if self.mb is None:  # tensor * scalar: same shape and dtype as the input
+            if self._saved is None:  # PyTorch saves the scalar: a 2nd backward must fail
+                self.check_not_freed()
+            return (grad * self.scalar,)
         a, b = self.saved_tensors
         ga = grad_for(grad * b, self.ma) if self.needs_input_grad(0) else None
         gb = grad_for(grad * a, self.mb) if self.needs_input_grad(1) else None
@@ -135,9 +136,10 @@ def mul(input: Tensor, other) -> Tensor:
 
 class DivBackward0(Node):
     def backward(self, grad):
-        if self.mb is None:  # tensor / scalar
-            self.check_not_freed()  # as PyTorch's saved scalar
-            return (grad_for(grad / self.scalar, self.ma),)
+        if self.mb is None:  # tensor / scalar: same shape and dtype as the input
+            if self._saved is None:  # as PyTorch's saved scalar
+                self.check_not_freed()
+            return (grad / self.scalar,)
         a, b = self.saved_tensors
         ga = grad_for(grad / b, self.ma) if self.needs_input_grad(0) else None
         gb = grad_for(-grad * a / (b * b), self.mb) if self.needs_input_grad(1) else None

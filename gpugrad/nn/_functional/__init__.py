@@ -1,0 +1,1 @@
+"""Implementation modules behind ``gpugrad.nn.functional`` (import from there)."""
