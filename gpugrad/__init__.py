@@ -24,7 +24,7 @@ from .autograd.grad_mode import (
     set_grad_enabled,
 )
 from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matmul, ...
-from .ops import abs, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
+from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
 
 from . import accelerator, autograd, cuda, ops  # noqa: E402, F401
 

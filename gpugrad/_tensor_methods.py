@@ -17,6 +17,7 @@ _SAME_NAME = (
     "broadcast_to split chunk unbind flip repeat narrow movedim "
     "index_select gather scatter scatter_add masked_fill nonzero masked_select take_along_dim "
     "clone contiguous detach detach_ to type_as softmax log_softmax erf "
+    "any all tril triu cumsum repeat_interleave addmm baddbmm clamp_min clamp_max "
     "true_divide divide multiply subtract floor_divide swapaxes swapdims negative absolute"
 )
 for _name in _SAME_NAME.split():

@@ -101,7 +101,11 @@ class CupyBackend(ArrayBackend):
         self._cuda_device.synchronize()
 
     def scatter_add(self, out, index, values) -> None:
-        self._cupyx.scatter_add(out, index, values)
+        add_at = getattr(self.xp.add, "at", None)  # cupyx.scatter_add is deprecated
+        if add_at is not None:
+            add_at(out, index, values)
+        else:
+            self._cupyx.scatter_add(out, index, values)
 
     def as_strided(self, arr, shape, strides):
         return self.xp.lib.stride_tricks.as_strided(arr, shape, strides)

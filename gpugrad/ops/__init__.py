@@ -14,6 +14,10 @@ from .indexing import (
 )
 from .linalg import bmm, dot, linear, matmul, mm, outer
 from .loss import cross_entropy, mse_loss, nll_loss
+from .misc import (
+    addmm, all, any, baddbmm, clamp_max, clamp_min, cumsum, einsum, repeat_interleave, tril,
+    triu,
+)
 from .reduction import (
     amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum, var,
 )

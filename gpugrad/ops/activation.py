@@ -61,13 +61,26 @@ def silu(input: Tensor) -> Tensor:
     return input * sigmoid(input)
 
 
+class SoftplusBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        bx = x * self.beta
+        return (grad * bx.sigmoid().where(bx <= self.threshold, 1.0),)
+
+
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (composite, stable)."""
-    bx = input * beta if beta != 1 else input
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > ``threshold``."""
+    xp, x = input._device.backend.xp, input._data
+    bx = x * x.dtype.type(beta)
     # log1p(exp(-|bx|)) + max(bx, 0) never overflows
-    soft = (bx.abs() * -1).exp().log1p() + bx.relu()
-    soft = soft / beta if beta != 1 else soft
-    return soft.where(bx <= threshold, input)
+    soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)) / x.dtype.type(beta)
+    out = Tensor._make(xp.where(bx <= threshold, soft, x).astype(x.dtype, copy=False),
+                       input._device)
+    if needs_grad(input):
+        node = record(SoftplusBackward0(), (input,), out)
+        node.save(input)
+        node.beta, node.threshold = beta, threshold
+    return out
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
