@@ -11,7 +11,7 @@ _lock = threading.Lock()
 class device:  # noqa: N801 - PyTorch's name
     """Where a tensor's memory lives. Interned: equal devices are the same object."""
 
-    __slots__ = ("type", "index", "_str", "_backend")
+    __slots__ = ("type", "index", "_str", "backend")
 
     def __new__(cls, type_or_str: str | device | int, index: int | None = None):
         if isinstance(type_or_str, device):
@@ -49,15 +49,16 @@ class device:  # noqa: N801 - PyTorch's name
     def __reduce__(self):
         return (device, (self._str,))
 
-    @property
-    def backend(self):
-        """The array backend (NumPy or CuPy kernels) that runs ops on this device."""
-        b = self._backend
-        if b is None:
+    def __getattr__(self, name: str):
+        # ``backend`` (the NumPy or CuPy kernels running ops on this device) is resolved on
+        # first use, so naming a cuda device needs no CuPy; later reads are a plain slot.
+        if name == "backend":
             from .backend import backend_for
 
-            b = self._backend = backend_for(self)
-        return b
+            b = backend_for(self)
+            object.__setattr__(self, "backend", b)
+            return b
+        raise AttributeError(f"'device' object has no attribute '{name}'")
 
 
 def _parse(cls, type_or_str, index) -> device:
@@ -84,7 +85,6 @@ def _parse(cls, type_or_str, index) -> device:
     d = object.__new__(cls)
     d.type, d.index = kind, index
     d._str = kind if index is None else f"{kind}:{index}"
-    d._backend = None
     return d
 
 

@@ -126,14 +126,14 @@ class Node:
     # ---- saved tensors ------------------------------------------------------------
     def save(self, *tensors) -> None:
         """Save inputs/outputs for backward; each remembers its version (in-place checks)."""
-        self._saved = tuple(None if t is None else SavedTensor(t, self) for t in tensors)
+        self._saved = tuple([None if t is None else SavedTensor(t, self) for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple:
         saved = self._saved
         if saved is None:
             raise RuntimeError(_FREED_MSG)
-        return tuple(None if s is None else s.unpack(self) for s in saved)
+        return tuple([None if s is None else s.unpack(self) for s in saved])
 
     def check_not_freed(self) -> None:
         if self._saved is None:
@@ -269,7 +269,8 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
         # Keep the incoming tensor only when nothing else can see its memory (the engine
         # marks gradients it routed to several places); otherwise store a private copy.
         if _is_exclusive(grad):
-            var._grad = grad if create_graph else grad.detach()
+            # without create_graph the gradient has no history: keep the tensor itself
+            var._grad = grad if create_graph or grad._grad_fn is None else grad.detach()
             shared = getattr(_owned, "shared", None)
             if shared is not None:
                 shared.add(id(grad))  # stolen: a second leaf reached by it must copy

@@ -45,22 +45,28 @@ class ArrayBackend:
     def erf(self, x):
         raise NotImplementedError
 
+    def minmax(self, arr) -> tuple:
+        """(min, max) of an integer array as Python ints (validating class indices)."""
+        return int(arr.min()), int(arr.max())
+
+    # Array methods (x.max) rather than module functions (xp.max): NumPy's module-level
+    # reductions go through Python wrappers that cost more than the work on small arrays.
     def logsumexp(self, x, axis, keepdims: bool):
         xp = self.xp
-        m = xp.max(x, axis=axis, keepdims=True)
+        m = x.max(axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
-        return out if keepdims else xp.squeeze(out, axis=axis)
+        out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        return out if keepdims else out.squeeze(axis=axis)
 
     def log_softmax(self, x, axis: int):
         xp = self.xp
-        shifted = x - xp.max(x, axis=axis, keepdims=True)
-        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        shifted = x - x.max(axis=axis, keepdims=True)
+        shifted -= xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        return shifted
 
     def softmax(self, x, axis: int):
-        xp = self.xp
-        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-        e /= xp.sum(e, axis=axis, keepdims=True)
+        e = self.xp.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
         return e
 
     # ---- random numbers ------------------------------------------------------------

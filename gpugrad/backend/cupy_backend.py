@@ -97,6 +97,10 @@ class CupyBackend(ArrayBackend):
     def to_host(self, arr):
         return arr.get()
 
+    def minmax(self, arr) -> tuple:
+        lo, hi = self.xp.stack([arr.min(), arr.max()]).get().tolist()  # one transfer
+        return int(lo), int(hi)
+
     def synchronize(self) -> None:
         self._cuda_device.synchronize()
 

@@ -133,11 +133,13 @@ def sum_to(grad: Tensor, shape: tuple) -> Tensor:
     if gshape == shape:
         return grad
     lead = len(gshape) - len(shape)
-    dims = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and gshape[i + lead] != 1
-    )
-    out = grad.sum(dims, keepdim=True) if dims else grad
-    return out.reshape(shape) if out._data.shape != shape else out
+    # Leading dims are summed away; size-1 dims are summed keeping them. Usually one sum
+    # does it, and its result is a fresh array (a view would cost a copy in AccumulateGrad).
+    out = grad.sum(tuple(range(lead))) if lead else grad
+    ones = tuple(i for i, s in enumerate(shape) if s == 1 and out._data.shape[i] != 1)
+    if ones:
+        out = out.sum(ones, keepdim=True)
+    return out
 
 
 def meta(t: Tensor) -> tuple:

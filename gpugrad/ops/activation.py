@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import needs_grad, record, wrap_dim
 from .unary import relu, sigmoid, tanh  # noqa: F401 - part of this module's API
@@ -96,6 +97,10 @@ class SoftmaxBackward0(Node):
 class LogSoftmaxBackward0(Node):
     def backward(self, grad):
         (y,) = self.saved_tensors
+        if not _grad_state.enabled:  # the same formula on arrays: nothing to record
+            xp, g = grad._device.backend.xp, grad._data
+            return (Tensor._make(g - xp.exp(y._data) * g.sum(axis=self.dim, keepdims=True),
+                                 grad._device),)
         return (grad - y.exp() * grad.sum(self.dim, keepdim=True),)
 
 

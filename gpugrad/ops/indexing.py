@@ -105,7 +105,7 @@ def getitem(input: Tensor, key) -> Tensor:
 
 class IndexPutZerosBackward0(Node):
     def backward(self, grad):
-        return (getitem_arrays(grad, self.key),)
+        return (grad_for(getitem_arrays(grad, self.key), self.mg),)
 
 
 def getitem_arrays(t: Tensor, key) -> Tensor:
@@ -118,7 +118,10 @@ def getitem_arrays(t: Tensor, key) -> Tensor:
 
 
 def index_put_zeros(grad: Tensor, shape: tuple, key, accumulate: bool) -> Tensor:
-    """Zeros of ``shape`` with ``grad`` placed (or, for repeated indices, added) at ``key``."""
+    """Zeros of ``shape`` with ``grad`` placed (or, for repeated indices, added) at ``key``.
+
+    ``grad`` may broadcast to the indexed shape (a 0-d loss gradient, say).
+    """
     backend = grad._device.backend
     z = backend.xp.zeros(shape, grad._data.dtype)
     if accumulate:
@@ -127,7 +130,8 @@ def index_put_zeros(grad: Tensor, shape: tuple, key, accumulate: bool) -> Tensor
         z[key] = grad._data
     out = Tensor._make(z, grad._device)
     if needs_grad(grad):
-        record(IndexPutZerosBackward0(), (grad,), out).key = key
+        node = record(IndexPutZerosBackward0(), (grad,), out)
+        node.key, node.mg = key, meta(grad)
     return out
 
 

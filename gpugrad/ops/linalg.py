@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import check_device, grad_for, meta, needs_grad, record
 
@@ -149,11 +150,26 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 class AddmmBackward0(Node):
     def backward(self, grad):
         x, w = self.saved_tensors
+        if not grad._requires_grad and not _grad_state.enabled:
+            return self._backward_arrays(grad, x, w)
         gx = grad.matmul(w) if self.needs_input_grad(0) else None
         gw = grad.mT.matmul(x) if self.needs_input_grad(1) else None
         gb = None
         if len(self.next_functions) > 2 and self.needs_input_grad(2):
             gb = grad_for(grad, self.mb)
+        return (gx, gw, gb)
+
+    def _backward_arrays(self, grad, x, w):
+        """The same formulas on arrays: linear layers are the hot path of training, and
+        without create_graph nothing needs recording."""
+        backend, dev, g = grad._device.backend, grad._device, grad._data
+        gx = Tensor._make(backend.matmul(g, w._data), dev) if self.needs_input_grad(0) else None
+        gw = Tensor._make(backend.matmul(g.T, x._data), dev) if self.needs_input_grad(1) else None
+        gb = None
+        if len(self.next_functions) > 2 and self.needs_input_grad(2):
+            gb = Tensor._make(g.sum(axis=0), dev)
+            if gb._data.shape != self.mb[0]:
+                gb = grad_for(grad, self.mb)
         return (gx, gw, gb)
 
 

@@ -17,37 +17,17 @@ def _check_reduction(reduction: str) -> None:
 
 class NllLossBackward0(Node):
     def backward(self, grad):
-        (target,) = self.saved_tensors
         from .indexing import index_put_zeros
 
-        xp = grad._device.backend.xp
-        valid = self.valid
-        g = -grad
-        if self.reduction == "mean":
-            g = g / self.total_weight
-        if self.reduction != "none":
-            g = g.expand(self.rows.shape)
-        if self.weights is not None:
-            g = g * Tensor._make(self.weights, grad._device)
-        if valid is not None:
-            g = g * Tensor._make(valid, grad._device)
-        key = (xp.arange(self.n),) + (self.safe_target,) if len(self.shape) == 2 else None
-        if key is None:  # (N, C, d1, ...): move C last so one fancy index addresses it
-            return (self._nd_backward(g), None)
-        return (index_put_zeros(g.reshape((self.n,)), self.shape, key, accumulate=False), None)
-
-    def _nd_backward(self, g):
-        from .indexing import index_put_zeros
-
-        xp = g._device.backend.xp
-        n, c = self.shape[0], self.shape[1]
-        rest = self.shape[2:]
-        moved = (n,) + rest + (c,)
-        grids = xp.ix_(*[xp.arange(s) for s in (n,) + rest])
-        key = tuple(grids) + (self.safe_target,)
-        z = index_put_zeros(g.reshape((n,) + rest), moved, key, accumulate=False)
+        g = grad * self.scale  # -1, or -1 / total weight for 'mean' (0-d: it broadcasts)
+        if self.coef is not None:  # class weights and ignored targets
+            g = g * Tensor._make(self.coef, grad._device)
+        if self.moved is None:
+            return (index_put_zeros(g, self.shape, self.key, accumulate=False), None)
+        # (N, C, d1, ...): the key addresses C last, so move it back into place
+        z = index_put_zeros(g, self.moved, self.key, accumulate=False)
         nd = len(self.shape)
-        return z.permute((0, nd - 1) + tuple(range(1, nd - 1)))
+        return (z.permute((0, nd - 1) + tuple(range(1, nd - 1))), None)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
@@ -67,43 +47,47 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
         raise ValueError(
             f"Expected input batch_size ({x.shape[0]}) to match target batch_size ({tgt.shape[0]})."
         )
-    xp = input._device.backend.xp
-    c = x.shape[1]
-    ignore = tgt == ignore_index
-    has_ignore = bool(ignore.any())
-    safe = xp.where(ignore, 0, tgt) if has_ignore else tgt
-    if safe.size and (int(safe.max()) >= c or int(safe.min()) < 0):
-        bad = int(safe.max()) if int(safe.max()) >= c else int(safe.min())
-        raise IndexError(f"Target {bad} is out of bounds.")
-    n = x.shape[0]
+    backend = input._device.backend
+    xp = backend.xp
+    n, c = x.shape[0], x.shape[1]
+    # One host round trip validates targets (and tells whether any is ignored).
+    lo, hi = backend.minmax(tgt) if tgt.size else (0, 0)
+    ignore = tgt == ignore_index if lo <= ignore_index <= hi else None
+    safe = tgt
+    if ignore is not None:
+        safe = xp.where(ignore, 0, tgt)
+        lo, hi = backend.minmax(safe)
+    if hi >= c or lo < 0:
+        raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
     if x.ndim == 2:
-        picked = x[xp.arange(n), safe]
+        key, moved = (xp.arange(n), safe), None
     else:
-        picked = xp.take_along_axis(x, safe[:, None], axis=1)[:, 0]
-    w = None
+        rest = x.shape[2:]
+        key = tuple(xp.ix_(*[xp.arange(k) for k in (n,) + rest])) + (safe,)
+        moved = (n,) + rest + (c,)
+    picked = x[key] if moved is None else xp.moveaxis(x, 1, -1)[key]
+    coef = None
     if weight is not None:
         check_device(input, weight, "nll_loss")
-        w = weight._data[safe].astype(x.dtype, copy=False)
-    valid = (~ignore).astype(x.dtype) if has_ignore else None
-    rows = -picked
-    if w is not None:
-        rows = rows * w
-    if valid is not None:
-        rows = rows * valid
+        coef = weight._data[safe].astype(x.dtype, copy=False)
+    if ignore is not None:
+        keep = (~ignore).astype(x.dtype)
+        coef = keep if coef is None else coef * keep
+    rows = -picked if coef is None else -picked * coef
+    scale = -1.0
     if reduction == "none":
         data = rows
-        total = None
     else:
-        total_w = (w * valid if valid is not None else w) if w is not None else valid
-        total = total_w.sum() if total_w is not None else x.dtype.type(rows.size)
-        data = rows.sum() / total if reduction == "mean" else rows.sum()
-    out = Tensor._make(data.astype(x.dtype, copy=False), input._device)
+        data = rows.sum()
+        if reduction == "mean":
+            total = coef.sum() if coef is not None else x.dtype.type(rows.size)
+            data = data / total
+            scale = -1.0 / total if coef is None else Tensor._make(-1.0 / total, input._device)
+    out = Tensor._make(xp.asarray(data).astype(x.dtype, copy=False), input._device)
     if needs_grad(input):
         node = record(NllLossBackward0(), (input, None), out)
-        node.save(target)
-        node.reduction, node.total_weight = reduction, total
-        node.weights, node.valid, node.safe_target = w, valid, safe
-        node.shape, node.n, node.rows = x.shape, n, rows
+        node.reduction, node.scale, node.coef = reduction, scale, coef
+        node.key, node.moved, node.shape, node.rows_shape = key, moved, x.shape, rows.shape
     return out
 
 

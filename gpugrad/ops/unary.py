@@ -181,15 +181,33 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 class ReluBackward0(Node):
+    # Saves the input, not the result as PyTorch does: the same mask (x > 0 exactly where
+    # relu(x) > 0), and unpacking a saved input is cheaper than rebuilding a saved output.
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (threshold_backward(grad, x),)
+
+
+class ThresholdBackwardBackward0(Node):
     def backward(self, grad):
         (r,) = self.saved_tensors
-        return (grad * (r > 0),)
+        return (threshold_backward(grad, r), None)
+
+
+def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
+    """``grad`` where ``result > 0``, else 0: ReLU's backward as one op (linear in grad)."""
+    xp = grad._device.backend.xp
+    g = grad._data
+    out = Tensor._make(xp.where(result._data > 0, g, g.dtype.type(0)), grad._device)
+    if needs_grad(grad):
+        record(ThresholdBackwardBackward0(), (grad, None), out).save(result)
+    return out
 
 
 def relu(input: Tensor) -> Tensor:
     xp = input._device.backend.xp
     d = input._data
-    return _unary(input, xp.maximum(d, d.dtype.type(0)), ReluBackward0, "output")
+    return _unary(input, xp.maximum(d, d.dtype.type(0)), ReluBackward0, "input")
 
 
 class ClampBackward1(Node):

@@ -1,0 +1,178 @@
+"""LR schedulers: curves against closed forms and against torch.optim.lr_scheduler."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+
+from gpugrad import optim
+from gpugrad.optim import lr_scheduler as S
+from tests.utils import rnd, t
+
+N = 25
+
+
+def make_opt(name="SGD", lrs=(0.1,), **kw):
+    groups = [{"params": [t(rnd(2), requires_grad=True)], "lr": lr} for lr in lrs]
+    return getattr(optim, name)(groups, **kw)
+
+
+def curve(sched, opt, n=N, momentum_key=None):
+    lrs, moms = [sched.get_last_lr()], []
+    for _ in range(n):
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr())
+        if momentum_key == "betas":
+            moms.append([g["betas"][0] for g in opt.param_groups])
+        elif momentum_key:
+            moms.append([g[momentum_key] for g in opt.param_groups])
+    return lrs, moms
+
+
+def warmup_cosine(step):
+    return (step + 1) / 5 if step < 5 else 0.5 * (1 + math.cos(math.pi * (step - 5) / 20))
+
+
+SCHEDS = [
+    ("LambdaLR", dict(lr_lambda=warmup_cosine)),
+    ("LambdaLR", dict(lr_lambda=[lambda e: 0.9**e, warmup_cosine])),
+    ("StepLR", dict(step_size=4, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[3, 7, 7, 15], gamma=0.3)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=10)),
+    ("CosineAnnealingLR", dict(T_max=7, eta_min=0.01)),
+    ("LinearLR", dict()),
+    ("LinearLR", dict(start_factor=0.1, end_factor=0.5, total_iters=8)),
+    ("OneCycleLR", dict(max_lr=1.0, total_steps=N)),
+    (
+        "OneCycleLR",
+        dict(max_lr=[1.0, 0.5], total_steps=N, anneal_strategy="linear", three_phase=True),
+    ),
+    ("OneCycleLR", dict(max_lr=0.3, epochs=5, steps_per_epoch=5, pct_start=0.4)),
+]
+
+
+@pytest.mark.parametrize("name,kw", SCHEDS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(SCHEDS)])
+@pytest.mark.parametrize("opt_name", ["SGD", "Adam"])
+def test_matches_torch(name, kw, opt_name):
+    torch = pytest.importorskip("torch")
+    opt_kw = {"momentum": 0.9} if opt_name == "SGD" else {}
+    mkey = ("momentum" if opt_name == "SGD" else "betas") if name == "OneCycleLR" else None
+    opt = make_opt(opt_name, (0.1, 0.05), **opt_kw)
+    ours = curve(getattr(S, name)(opt, **kw), opt, momentum_key=mkey)
+    tparams = [{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in (0.1, 0.05)]
+    topt = getattr(torch.optim, opt_name)(tparams, **opt_kw)
+    theirs = curve(getattr(torch.optim.lr_scheduler, name)(topt, **kw), topt, momentum_key=mkey)
+    for a, b in zip(ours[0], theirs[0]):
+        assert a == pytest.approx(b, rel=1e-12, abs=1e-15)
+    for a, b in zip(ours[1], theirs[1]):
+        assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_closed_forms():
+    opt = make_opt()
+    lrs, _ = curve(S.StepLR(opt, step_size=3, gamma=0.1), opt, n=9)
+    assert [r[0] for r in lrs] == pytest.approx([0.1 * 0.1 ** (e // 3) for e in range(10)])
+    opt = make_opt()
+    lrs, _ = curve(S.ExponentialLR(opt, gamma=0.5), opt, n=5)
+    assert [r[0] for r in lrs] == pytest.approx([0.1 * 0.5**e for e in range(6)])
+    opt = make_opt()
+    lrs, _ = curve(S.CosineAnnealingLR(opt, T_max=8, eta_min=0.02), opt, n=8)
+    expect = [0.02 + 0.08 * (1 + math.cos(math.pi * e / 8)) / 2 for e in range(9)]
+    assert [r[0] for r in lrs] == pytest.approx(expect)
+    opt = make_opt()
+    lrs, _ = curve(S.LinearLR(opt, start_factor=0.25, total_iters=4), opt, n=6)
+    expect = [0.1 * (0.25 + 0.75 * min(e, 4) / 4) for e in range(7)]
+    assert [r[0] for r in lrs] == pytest.approx(expect)
+    opt = make_opt()
+    lrs, _ = curve(S.MultiStepLR(opt, milestones=[2, 4], gamma=0.1), opt, n=5)
+    assert [r[0] for r in lrs] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_onecycle_shape_and_limit():
+    opt = make_opt("SGD", (0.1,), momentum=0.9)
+    sched = S.OneCycleLR(opt, max_lr=2.0, total_steps=10)
+    assert sched.get_last_lr()[0] == pytest.approx(2.0 / 25)
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.95)
+    lrs, _ = curve(sched, opt, n=9)
+    peak = max(r[0] for r in lrs)
+    assert peak == pytest.approx(2.0)
+    assert lrs[-1][0] == pytest.approx(2.0 / 25 / 1e4)
+    opt.step()
+    sched.step()  # the 10th step is the last one allowed
+    with pytest.raises(ValueError, match="Tried to step 11 times"):
+        sched.step()
+    with pytest.raises(ValueError, match="total_steps OR"):
+        S.OneCycleLR(make_opt(), max_lr=1.0)
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        S.OneCycleLR(make_opt("Adagrad"), max_lr=1.0, total_steps=3)
+
+
+def test_state_dict_roundtrip():
+    opt = make_opt()
+    sched = S.MultiStepLR(opt, milestones=[2, 5], gamma=0.5)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    sd = sched.state_dict()
+    assert "optimizer" not in sd and sd["last_epoch"] == 3
+    opt2 = make_opt()
+    sched2 = S.MultiStepLR(opt2, milestones=[1], gamma=0.9)
+    sched2.load_state_dict(sd)
+    opt2.load_state_dict(opt.state_dict())
+    for _ in range(4):
+        opt.step()
+        sched.step()
+        opt2.step()
+        sched2.step()
+        assert sched2.get_last_lr() == sched.get_last_lr()
+
+
+class Halving:
+    def __init__(self):
+        self.factor = 0.5
+
+    def __call__(self, epoch):
+        return self.factor**epoch
+
+
+def test_lambda_lr_state_dict():
+    opt = make_opt()
+    fn = Halving()
+    sched = S.LambdaLR(opt, fn)
+    opt.step()
+    sched.step()
+    fn.factor = 0.25
+    sd = sched.state_dict()
+    assert sd["lr_lambdas"] == [{"factor": 0.25}] and sd["last_epoch"] == 1
+    other = Halving()
+    sched2 = S.LambdaLR(make_opt(), other)
+    sched2.load_state_dict(sd)
+    assert other.factor == 0.25 and sched2.last_epoch == 1
+    assert S.LambdaLR(make_opt(), lambda e: 1.0).state_dict()["lr_lambdas"] == [None]
+
+
+def test_warns_when_stepped_before_optimizer():
+    opt = make_opt()
+    sched = S.StepLR(opt, 2)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        sched.step()
+    opt = make_opt()
+    sched = S.StepLR(opt, 2)
+    opt.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step()
+
+
+def test_resume_requires_initial_lr_and_type_checks():
+    with pytest.raises(KeyError, match="initial_lr"):
+        S.StepLR(make_opt(), 2, last_epoch=3)
+    with pytest.raises(TypeError, match="is not an Optimizer"):
+        S.StepLR(object(), 2)
+    opt = make_opt()
+    S.CosineAnnealingLR(opt, T_max=4)
+    assert opt.param_groups[0]["initial_lr"] == 0.1
