@@ -176,3 +176,31 @@ def test_resume_requires_initial_lr_and_type_checks():
     opt = make_opt()
     S.CosineAnnealingLR(opt, T_max=4)
     assert opt.param_groups[0]["initial_lr"] == 0.1
+
+
+class PlainSGD(optim.Optimizer):
+    """A user-written optimizer: knows nothing of schedulers or hooks."""
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, dict(lr=lr))
+
+    def step(self, closure=None):
+        for g in self.param_groups:
+            for p in g["params"]:
+                if p.grad is not None:
+                    p.data = p.data - g["lr"] * p.grad
+
+
+def test_user_optimizer_with_scheduler_and_hooks():
+    p = t(rnd(2), requires_grad=True)
+    opt = PlainSGD([p])
+    calls = []
+    opt.register_step_post_hook(lambda o, a, k: calls.append("post"))
+    sched = S.StepLR(opt, 1, gamma=0.5)
+    opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+        sched.step()
+    assert calls == ["pre", "post"]
+    assert opt.param_groups[0]["lr"] == 0.05
