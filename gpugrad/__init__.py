@@ -13,6 +13,7 @@ from ._creation import (
     zeros_like,
 )
 from ._device import device
+from ._generator import Generator
 from ._dtype import (
     ALIASES as _ALIASES, bool_ as _bool, dtype, float16, float32, float64, get_default_dtype,
     int8, int16, int32, int64, promote_types, result_type, set_default_dtype, uint8,

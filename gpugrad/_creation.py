@@ -10,6 +10,7 @@ import numpy as np
 from . import _dtype as D
 from ._device import canonical
 from ._device import device as Device
+from ._generator import rng_for
 from ._tensor import Tensor
 from .backend import seed_all
 
@@ -299,18 +300,20 @@ def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Te
         raise RuntimeError(f'"{kind}" not implemented for \'{dt.name}\'')
     backend = dev.backend
     shape = _size(size)
-    data = backend.rand(shape, dt.np) if kind == "uniform" else backend.randn(shape, dt.np)
+    rng = rng_for(generator, dev)
+    data = (backend.rand(shape, dt.np, rng) if kind == "uniform"
+            else backend.randn(shape, dt.np, rng))
     return _finish(data, dev, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Uniform samples on [0, 1)."""
-    return _random("uniform", size, dtype, device, requires_grad)
+    return _random("uniform", size, dtype, device, requires_grad, generator)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
     """Standard normal samples."""
-    return _random("normal", size, dtype, device, requires_grad)
+    return _random("normal", size, dtype, device, requires_grad, generator)
 
 
 def rand_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -334,8 +337,8 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, generator=Non
         raise TypeError("randint() missing required argument 'size'")
     dev = _device(device)
     dt = dtype or D.int64
-    data = dev.backend.randint(int(low), int(high), _size((size,) if isinstance(size, int)
-                                                          else tuple(size)), dt.np)
+    shape = _size((size,) if isinstance(size, int) else tuple(size))
+    data = dev.backend.randint(int(low), int(high), shape, dt.np, rng_for(generator, dev))
     return _finish(data, dev, requires_grad)
 
 
@@ -348,7 +351,8 @@ def randperm(n: int, *, dtype=None, device=None, generator=None,
              requires_grad: bool = False) -> Tensor:
     """A random permutation of 0..n-1."""
     dev = _device(device)
-    return _finish(dev.backend.randperm(int(n), (dtype or D.int64).np), dev, requires_grad)
+    data = dev.backend.randperm(int(n), (dtype or D.int64).np, rng_for(generator, dev))
+    return _finish(data, dev, requires_grad)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:

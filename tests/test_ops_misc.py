@@ -57,3 +57,26 @@ def test_softplus_gradient_at_zero(device):
     gpugrad.softplus(z).sum().backward()
     assert_close(z.grad, [0.5])
     check_grad(lambda x: gpugrad.softplus(x, beta=2.0, threshold=1.5), rnd(7), device=device)
+
+
+def test_generator_streams_are_reproducible_and_independent(device):
+    g1 = gpugrad.Generator(device).manual_seed(7)
+    g2 = gpugrad.Generator(device).manual_seed(7)
+    a = gpugrad.randn(5, device=device, generator=g1)
+    gpugrad.randn(5, device=device)  # the global stream does not disturb g2
+    b = gpugrad.randn(5, device=device, generator=g2)
+    assert_close(a, b)
+    assert g1.initial_seed() == 7
+    p = gpugrad.randperm(6, device=device, generator=gpugrad.Generator(device).manual_seed(3))
+    assert sorted(p.tolist()) == list(range(6))
+
+
+def test_view_of_non_contiguous_tensor_when_strides_allow(device):
+    x = gpugrad.zeros(2, 3, 12, device=device)
+    v = x.split(4, dim=2)[1].view(2, 3, 2, 2)  # the usual q/k/v head split
+    v[0, 0, 0, 0] = 5.0
+    assert x[0, 0, 4].item() == 5.0
+    import pytest
+
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        gpugrad.zeros(3, 4, device=device).t().view(12)

@@ -73,16 +73,20 @@ class ArrayBackend:
     def seed(self, seed: int) -> None:
         raise NotImplementedError
 
-    def rand(self, shape, dtype):
+    def new_rng(self, seed: int):
         raise NotImplementedError
 
-    def randn(self, shape, dtype):
+    # Each sampler draws from ``rng`` (a gpugrad.Generator's) or the device's default one.
+    def rand(self, shape, dtype, rng=None):
         raise NotImplementedError
 
-    def randint(self, low: int, high: int, shape, dtype):
+    def randn(self, shape, dtype, rng=None):
         raise NotImplementedError
 
-    def randperm(self, n: int, dtype):
+    def randint(self, low: int, high: int, shape, dtype, rng=None):
+        raise NotImplementedError
+
+    def randperm(self, n: int, dtype, rng=None):
         raise NotImplementedError
 
 

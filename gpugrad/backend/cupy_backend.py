@@ -119,27 +119,36 @@ class CupyBackend(ArrayBackend):
 
         return erf(x)
 
+    def new_rng(self, seed: int):
+        """A generator of this backend's kind (gpugrad.Generator holds one)."""
+        with self._cuda_device:
+            return self.xp.random.default_rng(seed)
+
     def seed(self, seed: int) -> None:
         with self._cuda_device:
             self._rng = self.xp.random.default_rng(seed)
 
-    def rand(self, shape, dtype):
+    def rand(self, shape, dtype, rng=None):
+        rng = rng or self._rng
         with self._cuda_device:
             if dtype in ("float16", self.xp.float16):
-                return self._rng.random(shape, dtype=self.xp.float32).astype(dtype)
-            return self._rng.random(shape, dtype=dtype)
+                return rng.random(shape, dtype=self.xp.float32).astype(dtype)
+            return rng.random(shape, dtype=dtype)
 
-    def randn(self, shape, dtype):
+    def randn(self, shape, dtype, rng=None):
+        rng = rng or self._rng
         with self._cuda_device:
             if dtype in ("float16", self.xp.float16):
-                return self._rng.standard_normal(shape, dtype=self.xp.float32).astype(dtype)
-            return self._rng.standard_normal(shape, dtype=dtype)
+                return rng.standard_normal(shape, dtype=self.xp.float32).astype(dtype)
+            return rng.standard_normal(shape, dtype=dtype)
 
-    def randint(self, low, high, shape, dtype):
+    def randint(self, low, high, shape, dtype, rng=None):
+        rng = rng or self._rng
         with self._cuda_device:
-            return self._rng.integers(low, high, shape, dtype=self.xp.int64).astype(dtype)
+            return rng.integers(low, high, shape, dtype=self.xp.int64).astype(dtype)
 
-    def randperm(self, n, dtype):
+    def randperm(self, n, dtype, rng=None):
+        rng = rng or self._rng
         with self._cuda_device:
             # CuPy's Generator has no permutation(): sort random keys instead
-            return self.xp.argsort(self._rng.random(n)).astype(dtype)
+            return self.xp.argsort(rng.random(n)).astype(dtype)

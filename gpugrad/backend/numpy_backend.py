@@ -28,24 +28,32 @@ class NumpyBackend(ArrayBackend):
     def erf(self, x):
         return erf_host(np, x)
 
+    def new_rng(self, seed: int):
+        """A generator of this backend's kind (gpugrad.Generator holds one)."""
+        return np.random.Generator(np.random.PCG64(seed))
+
     def seed(self, seed: int) -> None:
         self._rng = np.random.Generator(np.random.PCG64(seed))
 
-    def rand(self, shape, dtype):
+    def rand(self, shape, dtype, rng=None):
+        rng = rng or self._rng
         if dtype == np.float16:
-            return self._rng.random(shape, dtype=np.float32).astype(np.float16)
-        return self._rng.random(shape, dtype=dtype)
+            return rng.random(shape, dtype=np.float32).astype(np.float16)
+        return rng.random(shape, dtype=dtype)
 
-    def randn(self, shape, dtype):
+    def randn(self, shape, dtype, rng=None):
+        rng = rng or self._rng
         if dtype == np.float16:
-            return self._rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
-        return self._rng.standard_normal(shape, dtype=dtype)
+            return rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
+        return rng.standard_normal(shape, dtype=dtype)
 
-    def randint(self, low, high, shape, dtype):
-        return self._rng.integers(low, high, shape, dtype=np.int64).astype(dtype, copy=False)
+    def randint(self, low, high, shape, dtype, rng=None):
+        rng = rng or self._rng
+        return rng.integers(low, high, shape, dtype=np.int64).astype(dtype, copy=False)
 
-    def randperm(self, n, dtype):
-        return self._rng.permutation(n).astype(dtype, copy=False)
+    def randperm(self, n, dtype, rng=None):
+        rng = rng or self._rng
+        return rng.permutation(n).astype(dtype, copy=False)
 
 
 # NumPy scalar types: what a reduction or ufunc on 0-d data returns instead of an array

@@ -3,7 +3,7 @@ and the version counter with their base; the rest copy."""
 
 from __future__ import annotations
 
-from .._tensor import Tensor
+from .._tensor import Tensor, _data_ptr
 from ..autograd.graph import Node
 from ._util import check_devices, needs_grad, record, sum_to, wrap_dim
 
@@ -69,12 +69,15 @@ def view(input: Tensor, *shape) -> Tensor:
         return input.to(shape[0])  # view(dtype) is not supported beyond same-size casts
     d = input._data
     new = _infer_shape(shape, d.size)
-    if not d.flags.c_contiguous and new != d.shape:
+    r = d.reshape(new)
+    # NumPy/CuPy reshape a non-contiguous array without copying whenever its strides allow,
+    # which is exactly when PyTorch's view succeeds; a new data pointer means they copied.
+    if d.size and not d.flags.c_contiguous and _data_ptr(r) != _data_ptr(d):
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride (at least one "
             "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
         )
-    return _view(input, d.reshape(new), ViewBackward0, shape=d.shape)
+    return _view(input, r, ViewBackward0, shape=d.shape)
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
