@@ -9,6 +9,8 @@ from typing import Any, Callable
 from . import _dtype as D
 from ._device import device as Device
 from .autograd.grad_mode import state as _grad_state
+from .autograd import backward as _autograd_backward
+from .autograd import graph as _graph
 from .autograd.graph import AccumulateGrad, _add_hook
 from .backend.numpy_backend import SCALAR_TYPES, as_array
 
@@ -205,9 +207,7 @@ class Tensor:
         inputs=None,
     ) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
-        from .autograd import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def is_inference(self) -> bool:
         """True for tensors created under inference_mode."""
@@ -408,3 +408,6 @@ def _wrap_dim(dim: int, ndim: int) -> int:
             f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
         )
     return dim + n if dim < 0 else dim
+
+
+_graph.Tensor = Tensor  # graph.py rebuilds saved outputs as Tensors

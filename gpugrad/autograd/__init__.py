@@ -26,13 +26,11 @@ __all__ = [
 def _as_list(x) -> list:
     if x is None:
         return []
-    from .._tensor import Tensor
-
-    return [x] if isinstance(x, Tensor) else list(x)
+    return [x] if isinstance(x, graph.Tensor) else list(x)
 
 
 def _make_grads(outputs: list, grads: list, is_grads_batched: bool = False) -> list:
-    from .._tensor import Tensor
+    Tensor = graph.Tensor  # noqa: N806 - the class, bound late (see graph.py)
 
     if len(grads) < len(outputs):
         grads = grads + [None] * (len(outputs) - len(grads))
@@ -107,11 +105,9 @@ def backward(
         results = run_backward(roots, grads, retain_graph, create_graph, inputs=ins,
                                accumulate=True)
         # Non-leaf inputs get their gradient in .grad too (PyTorch's behaviour).
-        from .graph import accumulate_grad
-
         for t, g in zip(ins, results):
             if t._grad_fn is not None and g is not None:
-                accumulate_grad(t, g, create_graph)
+                graph.accumulate_grad(t, g, create_graph)
         return
     run_backward(roots, grads, retain_graph, create_graph)
 

@@ -90,7 +90,7 @@ def run_backward(
     for (node, nr), g in zip(root_edges, grads):
         _add_to_buffer(buffers, node, nr, g)
 
-    prev_enabled, prev_shared = _grad_state.enabled, getattr(_owned, "shared", None)
+    prev_enabled, prev_shared = _grad_state.enabled, _owned.shared
     _grad_state.enabled = create_graph
     # The caller may hold the root gradients: never store one of them as a leaf's .grad.
     _owned.shared = {id(g) for g in grads}

@@ -17,6 +17,8 @@ from typing import Callable
 
 from .grad_mode import state as _grad_state
 
+Tensor = None  # gpugrad._tensor sets this (it imports this module, so not the other way)
+
 _seq = itertools.count()
 _MAX_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in PyTorch
 
@@ -193,8 +195,6 @@ class SavedTensor:
         t = self.tensor
         if t is not None:
             return t
-        from .._tensor import Tensor
-
         t = Tensor._make(self.data, self.device)
         t._vc = self.vc
         if self.requires_grad:
@@ -254,7 +254,13 @@ class AccumulateGrad(Node):
         return ()
 
 
-_owned = threading.local()
+class _Owned(threading.local):
+    # ids of gradients the running backward must not keep without a copy (None: no backward
+    # running). A class default, so reading it never raises AttributeError internally.
+    shared = None
+
+
+_owned = _Owned()
 
 
 def accumulate_grad(var, grad, create_graph: bool) -> None:
@@ -271,7 +277,7 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
         if _is_exclusive(grad):
             # without create_graph the gradient has no history: keep the tensor itself
             var._grad = grad if create_graph or grad._grad_fn is None else grad.detach()
-            shared = getattr(_owned, "shared", None)
+            shared = _owned.shared
             if shared is not None:
                 shared.add(id(grad))  # stolen: a second leaf reached by it must copy
         else:
@@ -286,7 +292,7 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
 def _is_exclusive(grad) -> bool:
     if grad._base is not None or grad._data.base is not None:
         return False
-    shared = getattr(_owned, "shared", None)
+    shared = _owned.shared
     return shared is None or id(grad) not in shared
 
 

@@ -14,6 +14,8 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, SavedTensor
 from ._util import binary_arrays, grad_for, meta, needs_grad, record
+from .arithmetic import add, div, mul, pow, sub
+from .indexing import convert_key, getitem_arrays
 
 _LEAF_MSG = "a leaf Variable that requires grad is being used in an in-place operation."
 _VIEW_LEAF_MSG = (
@@ -119,40 +121,30 @@ def _fast(self: Tensor, other, ufunc: str, alpha=1) -> bool:
 
 
 def add_(self: Tensor, other, *, alpha=1) -> Tensor:
-    from .arithmetic import add
-
     if _fast(self, other, "add", alpha):
         return self
     return apply_inplace(self, add, other, alpha=alpha)
 
 
 def sub_(self: Tensor, other, *, alpha=1) -> Tensor:
-    from .arithmetic import sub
-
     if _fast(self, other, "subtract", alpha):
         return self
     return apply_inplace(self, sub, other, alpha=alpha)
 
 
 def mul_(self: Tensor, other) -> Tensor:
-    from .arithmetic import mul
-
     if _fast(self, other, "multiply"):
         return self
     return apply_inplace(self, mul, other)
 
 
 def div_(self: Tensor, other, *, rounding_mode=None) -> Tensor:
-    from .arithmetic import div
-
     if rounding_mode is None and self._data.dtype.kind == "f" and _fast(self, other, "divide"):
         return self
     return apply_inplace(self, div, other, rounding_mode=rounding_mode)
 
 
 def pow_(self: Tensor, exponent) -> Tensor:
-    from .arithmetic import pow
-
     return apply_inplace(self, pow, exponent)
 
 
@@ -253,8 +245,6 @@ class IndexPutBackward0(Node):  # noqa: D101 - documented below
     """Backward of ``t[key] = value``: t's gradient outside key, value's inside (summed)."""
 
     def backward(self, grad):
-        from .indexing import getitem_arrays
-
         g_self = g_val = None
         if self.needs_input_grad(0):
             mask = grad._device.backend.xp.ones(grad._data.shape, bool)
@@ -271,8 +261,6 @@ class CopySlices(IndexPutBackward0):
 
 def setitem(self: Tensor, key, value) -> None:
     """``self[key] = value`` for numbers and tensors (broadcast), differentiable in both."""
-    from .indexing import convert_key
-
     k, basic = convert_key(self, key)
     vt = value if isinstance(value, Tensor) else None
     recorded = check_inplace(self, vt)

@@ -6,6 +6,7 @@ from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import check_device, needs_grad, record
 from .activation import log_softmax
+from .indexing import index_put_zeros
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -17,8 +18,6 @@ def _check_reduction(reduction: str) -> None:
 
 class NllLossBackward0(Node):
     def backward(self, grad):
-        from .indexing import index_put_zeros
-
         g = grad * self.scale  # -1, or -1 / total weight for 'mean' (0-d: it broadcasts)
         if self.coef is not None:  # class weights and ignored targets
             g = g * Tensor._make(self.coef, grad._device)

@@ -8,6 +8,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import needs_grad, record, wrap_dims
+from .indexing import scatter_into_zeros
 
 # PyTorch's torch.return_types: a (values, indices) pair that also reads by name.
 max_t = namedtuple("max", ["values", "indices"])
@@ -184,8 +185,6 @@ class MaxBackward0(Node):
 
     def backward(self, grad, grad_indices=None):
         (indices,) = self.saved_tensors
-        from .indexing import scatter_into_zeros
-
         g, idx = grad, indices
         if not self.keepdim:
             g, idx = g.unsqueeze(self.dim), idx.unsqueeze(self.dim)
