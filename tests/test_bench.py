@@ -62,6 +62,7 @@ META_FIELDS = {
     "mlp_style",
     "char_lm_optimizer",
     "load_average",
+    "threadpools_at_end",
     "started",
     "duration_s",
 }

@@ -174,9 +174,9 @@ class SigmoidBackward0(Node):
 def sigmoid(input: Tensor) -> Tensor:
     xp = input._device.backend.xp
     x = _float_data(input)
-    # exp(-|x|) never overflows; pick the stable form per sign.
-    e = xp.exp(-xp.abs(x))
-    data = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    # 1 / (1 + exp(-x)) = exp(-log(1 + exp(-x))): logaddexp keeps both tails accurate
+    # without overflow, and without a where() branch (slow on mixed signs)
+    data = xp.exp(-xp.logaddexp(x.dtype.type(0), -x))
     return _unary(input, data, SigmoidBackward0, "output")
 
 
@@ -198,7 +198,13 @@ def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
     """``grad`` where ``result > 0``, else 0: ReLU's backward as one op (linear in grad)."""
     xp = grad._device.backend.xp
     g = grad._data
-    out = Tensor._make(xp.where(result._data > 0, g, g.dtype.type(0)), grad._device)
+    # A multiply by the mask is ~10x faster than where() on a random mask (branchy loop);
+    # only a non-finite gradient at a masked position needs where() to give PyTorch's 0.
+    mask = result._data > 0
+    data = g * mask
+    if not xp.isfinite(data).all():
+        data = xp.where(mask, g, g.dtype.type(0))
+    out = Tensor._make(data, grad._device)
     if needs_grad(grad):
         record(ThresholdBackwardBackward0(), (grad, None), out).save(result)
     return out
