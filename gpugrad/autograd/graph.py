@@ -137,6 +137,13 @@ class Node:
             raise RuntimeError(_FREED_MSG)
         return tuple([None if s is None else s.unpack(self) for s in saved])
 
+    def saved_arrays(self) -> tuple:
+        """The saved tensors' arrays (version-checked): for backward fast paths."""
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(_FREED_MSG)
+        return tuple([None if s is None else s.unpack_data(self) for s in saved])
+
     def check_not_freed(self) -> None:
         if self._saved is None:
             raise RuntimeError(_FREED_MSG)
@@ -173,7 +180,7 @@ class SavedTensor:
         # the node that made t, for error messages (None for leaves and for our own output:
         # keeping the node here would make it hold itself)
         self.producer = gf if gf is not node else None
-        hooks = _saved_hooks.stack
+        hooks = _saved_hooks.stack if _saved_hooks.active else None
         if hooks:
             pack, unpack = hooks[-1]
             self.packed, self.unpack_hook = pack(t), unpack
@@ -186,6 +193,14 @@ class SavedTensor:
             self.requires_grad, self.output_nr = t._requires_grad, t._output_nr
         else:
             self.tensor, self.data, self.output_nr = t, None, -1
+
+    def unpack_data(self, node):
+        if self.unpack_hook is not None:
+            return self.unpack(node)._data
+        if self.vc[0] != self.version:
+            raise RuntimeError(_version_message(self, node))
+        t = self.tensor
+        return t._data if t is not None else self.data
 
     def unpack(self, node):
         if self.vc[0] != self.version:
@@ -298,6 +313,7 @@ def _is_exclusive(grad) -> bool:
 
 class _SavedHooks(threading.local):
     stack: list = []
+    active = False  # any hooks pushed in this thread (checked on every save)
 
     def __init__(self) -> None:
         self.stack = []
@@ -344,10 +360,12 @@ class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
 
     def __enter__(self):
         _saved_hooks.stack.append((self.pack_hook, self.unpack_hook))
+        _saved_hooks.active = True
         return self
 
     def __exit__(self, *exc) -> None:
         _saved_hooks.stack.pop()
+        _saved_hooks.active = bool(_saved_hooks.stack)
 
 
 class save_on_cpu(saved_tensors_hooks):  # noqa: N801
@@ -379,6 +397,7 @@ class disable_saved_tensors_hooks:  # noqa: N801
 
     def __exit__(self, *exc) -> None:
         _saved_hooks.stack = self.prev
+        _saved_hooks.active = bool(self.prev)
 
 
 class _Raising(list):

@@ -103,6 +103,12 @@ class MulBackward0(Node):
             if self._saved is None:  # PyTorch saves the scalar: a 2nd backward must fail
                 self.check_not_freed()
             return (grad * self.scalar,)
+        if not _grad_state.enabled:  # the same formula on arrays: nothing to record
+            a, b = self.saved_arrays()
+            g, dev = grad._data, grad._device
+            ga = grad_for(Tensor._make(g * b, dev), self.ma) if b is not None else None
+            gb = grad_for(Tensor._make(g * a, dev), self.mb) if a is not None else None
+            return (ga, gb)
         a, b = self.saved_tensors
         ga = grad_for(grad * b, self.ma) if self.needs_input_grad(0) else None
         gb = grad_for(grad * a, self.mb) if self.needs_input_grad(1) else None

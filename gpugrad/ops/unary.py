@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
+from .. import ops as _ops
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import needs_grad, record
 
@@ -16,7 +18,7 @@ def _float_data(t: Tensor):
 
 def _unary(input: Tensor, data, node_cls, save: str | None):
     out = Tensor._make(data, input._device)
-    if needs_grad(input):
+    if input._requires_grad and _grad_state.enabled:
         node = record(node_cls(), (input,), out)
         if save == "input":
             node.save(input)
@@ -39,40 +41,50 @@ def neg(input: Tensor) -> Tensor:
     return _unary(input, -input._data, NegBackward0, None)
 
 
-class AbsBackward0(Node):
+class _Pointwise(Node):
+    """d out / d x as one formula, ``derivative(v, xp)``, over the saved value ``v`` (the
+    input or the output): with arrays and the backend's array module when nothing is
+    recorded (the fast path), with Tensors and gpugrad's ops under create_graph."""
+
+    @staticmethod
+    def derivative(v, xp):
+        raise NotImplementedError
+
     def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad * x.sign(),)
+        if not _grad_state.enabled:
+            (v,) = self.saved_arrays()
+            xp = grad._device.backend.xp
+            return (Tensor._make(grad._data * self.derivative(v, xp), grad._device),)
+        (v,) = self.saved_tensors
+        return (grad * self.derivative(v, _ops),)
+
+
+class AbsBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, xp: xp.sign(x))
 
 
 def abs(input: Tensor) -> Tensor:  # noqa: A001
     return _unary(input, input._device.backend.xp.abs(input._data), AbsBackward0, "input")
 
 
-class ReciprocalBackward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (-grad * r * r,)
+class ReciprocalBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: -(r * r))
 
 
 def reciprocal(input: Tensor) -> Tensor:
     return _unary(input, 1 / _float_data(input), ReciprocalBackward0, "output")
 
 
-class ExpBackward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (grad * r,)
+class ExpBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: r)
 
 
 def exp(input: Tensor) -> Tensor:
     return _unary(input, input._device.backend.xp.exp(_float_data(input)), ExpBackward0, "output")
 
 
-class Expm1Backward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (grad * (r + 1),)
+class Expm1Backward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: r + 1)
 
 
 def expm1(input: Tensor) -> Tensor:
@@ -80,20 +92,16 @@ def expm1(input: Tensor) -> Tensor:
     return _unary(input, xp.expm1(_float_data(input)), Expm1Backward0, "output")
 
 
-class LogBackward0(Node):
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad / x,)
+class LogBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, xp: 1 / x)
 
 
 def log(input: Tensor) -> Tensor:
     return _unary(input, input._device.backend.xp.log(_float_data(input)), LogBackward0, "input")
 
 
-class Log1PBackward0(Node):
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad / (x + 1),)
+class Log1PBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, xp: 1 / (x + 1))
 
 
 def log1p(input: Tensor) -> Tensor:
@@ -101,10 +109,8 @@ def log1p(input: Tensor) -> Tensor:
     return _unary(input, xp.log1p(_float_data(input)), Log1PBackward0, "input")
 
 
-class Log2Backward0(Node):
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad / (x * 0.6931471805599453),)
+class Log2Backward0(_Pointwise):
+    derivative = staticmethod(lambda x, xp: 1 / (x * 0.6931471805599453))
 
 
 def log2(input: Tensor) -> Tensor:
@@ -112,10 +118,8 @@ def log2(input: Tensor) -> Tensor:
     return _unary(input, xp.log2(_float_data(input)), Log2Backward0, "input")
 
 
-class SqrtBackward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (grad / (r * 2),)
+class SqrtBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: 0.5 / r)
 
 
 def sqrt(input: Tensor) -> Tensor:
@@ -123,10 +127,8 @@ def sqrt(input: Tensor) -> Tensor:
     return _unary(input, xp.sqrt(_float_data(input)), SqrtBackward0, "output")
 
 
-class RsqrtBackward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (grad * r * r * r * -0.5,)
+class RsqrtBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: r * r * r * -0.5)
 
 
 def rsqrt(input: Tensor) -> Tensor:
@@ -134,30 +136,24 @@ def rsqrt(input: Tensor) -> Tensor:
     return _unary(input, 1 / xp.sqrt(_float_data(input)), RsqrtBackward0, "output")
 
 
-class SinBackward0(Node):
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad * x.cos(),)
+class SinBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, xp: xp.cos(x))
 
 
 def sin(input: Tensor) -> Tensor:
     return _unary(input, input._device.backend.xp.sin(_float_data(input)), SinBackward0, "input")
 
 
-class CosBackward0(Node):
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad * -x.sin(),)
+class CosBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, xp: -xp.sin(x))
 
 
 def cos(input: Tensor) -> Tensor:
     return _unary(input, input._device.backend.xp.cos(_float_data(input)), CosBackward0, "input")
 
 
-class TanhBackward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (grad * (1 - r * r),)
+class TanhBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: 1 - r * r)
 
 
 def tanh(input: Tensor) -> Tensor:
@@ -165,10 +161,8 @@ def tanh(input: Tensor) -> Tensor:
     return _unary(input, xp.tanh(_float_data(input)), TanhBackward0, "output")
 
 
-class SigmoidBackward0(Node):
-    def backward(self, grad):
-        (r,) = self.saved_tensors
-        return (grad * r * (1 - r),)
+class SigmoidBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, xp: r * (1 - r))
 
 
 def sigmoid(input: Tensor) -> Tensor:
