@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._util import check_device, needs_grad, record
+from ._util import (
+    binary_arrays, broadcast_error, check_device, grad_for, meta, needs_grad, record,
+)
 from .activation import log_softmax
 from .indexing import index_put_zeros
 
@@ -103,8 +105,18 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     return nll_loss(log_softmax(input, dim), target, weight, ignore_index, reduction)
 
 
+class MseLossBackward0(Node):
+    def backward(self, grad):
+        (diff,) = self.saved_tensors
+        g = grad * (2.0 / self.n) if self.reduction == "mean" else grad * 2.0
+        gd = g * diff  # g is 0-d unless reduction='none'
+        ga = grad_for(gd, self.ma) if self.needs_input_grad(0) else None
+        gb = grad_for(-gd, self.mb) if self.needs_input_grad(1) else None
+        return (ga, gb)
+
+
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """Mean squared error (composite)."""
+    """Mean squared error (one node, MseLossBackward0, as in PyTorch)."""
     _check_reduction(reduction)
     if input._data.shape != target._data.shape:
         import warnings
@@ -115,8 +127,18 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
             "Please ensure they have the same size.",
             stacklevel=2,
         )
-    d = input - target
-    sq = d * d
-    if reduction == "mean":
-        return sq.mean()
-    return sq.sum() if reduction == "sum" else sq
+    a, b = binary_arrays(input, target, "mse_loss")
+    try:
+        diff = a - b
+    except ValueError:
+        raise broadcast_error(a, b) from None
+    sq = diff * diff
+    data = sq if reduction == "none" else (sq.mean() if reduction == "mean" else sq.sum())
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, target):
+        node = record(MseLossBackward0(), (input, target), out)
+        diff_t = Tensor._make(diff, input._device)
+        node.save(diff_t)
+        node.reduction, node.n = reduction, diff.size or 1
+        node.ma, node.mb = meta(input), meta(target)
+    return out
