@@ -31,8 +31,15 @@ def example_1():
         show(name, t)
     print("graph:", ans.grad_fn.name(), "->", [n.name() for n, _ in ans.grad_fn.next_functions])
     mul = ans.grad_fn.next_functions[0][0]
-    print("      ", mul.name(), "->", [(n.name(), n.variable.tolist() if hasattr(n, "variable")
-                                       else None) for n, _ in mul.next_functions])
+    print(
+        "      ",
+        mul.name(),
+        "->",
+        [
+            (n.name(), n.variable.tolist() if hasattr(n, "variable") else None)
+            for n, _ in mul.next_functions
+        ],
+    )
     return a, b, d
 
 

@@ -5,29 +5,78 @@
 
 from __future__ import annotations
 
-from . import _tensor_methods  # noqa: F401 - binds ops as Tensor methods
+from . import (  # noqa: E402, F401
+    _tensor_methods,  # noqa: F401 - binds ops as Tensor methods
+    accelerator,
+    autograd,
+    cuda,
+    ops,
+)
 from ._creation import (
-    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, get_default_device,
-    linspace, logspace, manual_seed, multinomial, normal, ones, ones_like, rand, rand_like,
-    randint, randint_like, randn, randn_like, randperm, seed, set_default_device, tensor, zeros,
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    get_default_device,
+    linspace,
+    logspace,
+    manual_seed,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_default_device,
+    tensor,
+    zeros,
     zeros_like,
 )
 from ._device import device
-from ._generator import Generator
 from ._dtype import (
-    ALIASES as _ALIASES, bool_ as _bool, dtype, float16, float32, float64, get_default_dtype,
-    int8, int16, int32, int64, promote_types, result_type, set_default_dtype, uint8,
+    ALIASES as _ALIASES,
 )
+from ._dtype import (
+    bool_ as _bool,
+)
+from ._dtype import (
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    uint8,
+)
+from ._generator import Generator
 from ._tensor import Size, Tensor
 from ._tensor_str import get_printoptions, set_printoptions
 from .autograd.grad_mode import (
-    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
     set_grad_enabled,
 )
 from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matmul, ...
 from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
-
-from . import accelerator, autograd, cuda, ops  # noqa: E402, F401
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
 bool = _bool  # noqa: A001

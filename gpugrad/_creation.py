@@ -93,8 +93,14 @@ def _has_numpy_scalar(data) -> bool:
     return isinstance(data, np.generic)
 
 
-def tensor(data, *, dtype: D.dtype | None = None, device=None, requires_grad: bool = False,
-           pin_memory: bool = False) -> Tensor:
+def tensor(
+    data,
+    *,
+    dtype: D.dtype | None = None,
+    device=None,
+    requires_grad: bool = False,
+    pin_memory: bool = False,
+) -> Tensor:
     """A new tensor holding a copy of ``data`` (lists, scalars, NumPy arrays, tensors)."""
     if isinstance(data, Tensor):
         warnings.warn(
@@ -143,12 +149,17 @@ def scalar_tensor(value, like: Tensor) -> Tensor:
 
 def _filled(fill, size, dtype, device, requires_grad, name: str) -> Tensor:
     dev = _device(device)
-    dt = dtype or (D.get_default_dtype() if fill is None or isinstance(fill, float) else (
-        D.bool_ if isinstance(fill, bool) else D.int64))
+    dt = dtype or (
+        D.get_default_dtype()
+        if fill is None or isinstance(fill, float)
+        else (D.bool_ if isinstance(fill, bool) else D.int64)
+    )
     shape = _size(size)
     for s in shape:
         if s < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(shape)}")
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {s}: {list(shape)}"
+            )
     xp = dev.backend.xp
     with _on(dev):
         if fill is None:
@@ -194,40 +205,57 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> T
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _filled(fill_value, (size,) if isinstance(size, int) else tuple(size), dtype, device,
-                   requires_grad, "full")
+    return _filled(
+        fill_value,
+        (size,) if isinstance(size, int) else tuple(size),
+        dtype,
+        device,
+        requires_grad,
+        "full",
+    )
 
 
 def _like(input: Tensor, dtype, device):
     return dtype or input.dtype, input._device if device is None else device
 
 
-def zeros_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
-               memory_format=None) -> Tensor:
+def zeros_like(
+    input: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None
+) -> Tensor:
     dt, dev = _like(input, dtype, device)
     return zeros(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def ones_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
-              memory_format=None) -> Tensor:
+def ones_like(
+    input: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None
+) -> Tensor:
     dt, dev = _like(input, dtype, device)
     return ones(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False,
-               memory_format=None) -> Tensor:
+def empty_like(
+    input: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None
+) -> Tensor:
     dt, dev = _like(input, dtype, device)
     return empty(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def full_like(input: Tensor, fill_value, *, dtype=None, device=None,
-              requires_grad: bool = False, memory_format=None) -> Tensor:
+def full_like(
+    input: Tensor,
+    fill_value,
+    *,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+    memory_format=None,
+) -> Tensor:
     dt, dev = _like(input, dtype, device)
     return full(input._data.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None,
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     """Values from start (inclusive) to end (exclusive) by step."""
     if end is None:
         start, end = 0, start
@@ -236,9 +264,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     if step == 0:
         raise RuntimeError("step must be nonzero")
     if (end - start) * step < 0:
-        raise RuntimeError(
-            "upper bound and larger bound inconsistent with step sign"
-        )
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     if dtype is None:
         is_float = any(isinstance(v, float) for v in vals)
         dtype = D.get_default_dtype() if is_float else D.int64
@@ -249,24 +275,34 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     return _finish(data.astype(dtype.np), dev, requires_grad)
 
 
-def linspace(start, end, steps: int, *, dtype=None, device=None,
-             requires_grad: bool = False) -> Tensor:
+def linspace(
+    start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     dev = _device(device)
     with _on(dev):
         data = dev.backend.xp.linspace(float(start), float(end), int(steps))
     return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
 
 
-def logspace(start, end, steps: int, base: float = 10.0, *, dtype=None, device=None,
-             requires_grad: bool = False) -> Tensor:
+def logspace(
+    start,
+    end,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor:
     dev = _device(device)
     with _on(dev):
         data = dev.backend.xp.logspace(float(start), float(end), int(steps), base=base)
     return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
 
 
-def eye(n: int, m: int | None = None, *, dtype=None, device=None,
-        requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     dev = _device(device)
     with _on(dev):
         data = dev.backend.xp.eye(n, m, dtype=(dtype or D.get_default_dtype()).np)
@@ -297,12 +333,13 @@ def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Te
     dev = _device(device)
     dt = dtype or D.get_default_dtype()
     if not dt.is_floating_point:
-        raise RuntimeError(f'"{kind}" not implemented for \'{dt.name}\'')
+        raise RuntimeError(f"\"{kind}\" not implemented for '{dt.name}'")
     backend = dev.backend
     shape = _size(size)
     rng = rng_for(generator, dev)
-    data = (backend.rand(shape, dt.np, rng) if kind == "uniform"
-            else backend.randn(shape, dt.np, rng))
+    data = (
+        backend.rand(shape, dt.np, rng) if kind == "uniform" else backend.randn(shape, dt.np, rng)
+    )
     return _finish(data, dev, requires_grad)
 
 
@@ -326,8 +363,16 @@ def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = 
     return randn(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, device=None, generator=None,
-            requires_grad: bool = False) -> Tensor:
+def randint(
+    low,
+    high=None,
+    size=None,
+    *,
+    dtype=None,
+    device=None,
+    generator=None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Integers uniform on [low, high)."""
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
@@ -347,8 +392,9 @@ def randint_like(input: Tensor, low, high=None, *, dtype=None, device=None) -> T
     return randint(low, high, input._data.shape, dtype=dt, device=dev)
 
 
-def randperm(n: int, *, dtype=None, device=None, generator=None,
-             requires_grad: bool = False) -> Tensor:
+def randperm(
+    n: int, *, dtype=None, device=None, generator=None, requires_grad: bool = False
+) -> Tensor:
     """A random permutation of 0..n-1."""
     dev = _device(device)
     data = dev.backend.randperm(int(n), (dtype or D.int64).np, rng_for(generator, dev))
@@ -362,11 +408,14 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:
     return randn(size, dtype=dtype, device=device) * std + mean
 
 
-def multinomial(input: Tensor, num_samples: int, replacement: bool = False,
-                *, generator=None) -> Tensor:
+def multinomial(
+    input: Tensor, num_samples: int, replacement: bool = False, *, generator=None
+) -> Tensor:
     """Sample category indices from (rows of) non-negative weights (inverse-CDF sampling)."""
     if not replacement and num_samples > input.shape[-1]:
-        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+        raise RuntimeError(
+            "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+        )
     probs = input.detach().double()
     p = probs / probs.sum(-1, keepdim=True)
     xp = input._device.backend.xp

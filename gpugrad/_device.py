@@ -69,8 +69,10 @@ def _parse(cls, type_or_str, index) -> device:
     kind, sep, idx = type_or_str.partition(":")
     if sep:
         if index is not None:
-            raise RuntimeError(f"type (string) must not include an index because index was "
-                               f"passed explicitly: {type_or_str}")
+            raise RuntimeError(
+                f"type (string) must not include an index because index was "
+                f"passed explicitly: {type_or_str}"
+            )
         if not idx.isdigit():
             raise RuntimeError(f"Invalid device string: '{type_or_str}'")
         index = int(idx)

@@ -43,8 +43,15 @@ int16 = dtype("int16", np.int16, INT)
 
 # PyTorch's aliases; exported by the package, kept out of this module's namespace so the
 # builtins float/int stay usable here.
-ALIASES = {"half": float16, "float": float32, "double": float64, "int": int32, "long": int64,
-           "short": int16, "bool": bool_}
+ALIASES = {
+    "half": float16,
+    "float": float32,
+    "double": float64,
+    "int": int32,
+    "long": int64,
+    "short": int16,
+    "bool": bool_,
+}
 
 _ALL = (float16, float32, float64, int32, int64, bool_, uint8, int8, int16)
 _BY_NP: dict = {d.np: d for d in _ALL}

@@ -34,8 +34,9 @@ class Generator:
 
     def get_state(self):
         """The stream's state (the backend generator's own state object)."""
-        return self._rng.bit_generator.state if hasattr(self._rng, "bit_generator") else (
-            self._seed)
+        return (
+            self._rng.bit_generator.state if hasattr(self._rng, "bit_generator") else (self._seed)
+        )
 
     def set_state(self, state) -> Generator:
         if hasattr(self._rng, "bit_generator") and isinstance(state, dict):
@@ -53,12 +54,9 @@ def rng_for(generator, dev):
     if generator is None:
         return None
     if not isinstance(generator, Generator):
-        raise TypeError(
-            f"generator must be a gpugrad.Generator, not {type(generator).__name__}"
-        )
+        raise TypeError(f"generator must be a gpugrad.Generator, not {type(generator).__name__}")
     if generator.device.type != dev.type:
         raise RuntimeError(
-            f"Expected a '{dev.type}' device type for generator but found "
-            f"'{generator.device.type}'"
+            f"Expected a '{dev.type}' device type for generator but found '{generator.device.type}'"
         )
     return generator._rng

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import _dtype as D
 from ._device import device as Device
-from .autograd.grad_mode import state as _grad_state
 from .autograd import backward as _autograd_backward
 from .autograd import graph as _graph
+from .autograd.grad_mode import state as _grad_state
 from .autograd.graph import AccumulateGrad, _add_hook
 from .backend.numpy_backend import SCALAR_TYPES, as_array
 
@@ -193,9 +194,7 @@ class Tensor:
                 "post accumulate grad hooks cannot be registered on non-leaf tensors"
             )
         if not self._requires_grad:
-            raise RuntimeError(
-                "cannot register a hook on a tensor that doesn't require gradient"
-            )
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         self._post_acc_hooks, h = _add_hook(self._post_acc_hooks, hook)
         return h
 
@@ -344,7 +343,7 @@ class Tensor:
     def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous"
+                "Boolean value of Tensor with more than one value is ambiguous"
                 if self._data.size
                 else "Boolean value of Tensor with no values is ambiguous"
             )

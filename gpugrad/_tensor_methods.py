@@ -70,6 +70,8 @@ Tensor.__rmatmul__ = lambda self, other: ops.matmul(other, self)
 Tensor.__neg__ = ops.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = ops.abs
+
+
 def _eq(self: Tensor, other):
     return False if other is None else ops.eq(self, other)  # `t == None` is False in PyTorch
 
@@ -114,8 +116,7 @@ def _as_tensor(value, like: Tensor) -> Tensor:
 
 # ---- new_* factories -----------------------------------------------------------------
 def _new(kind: str):
-    def method(self: Tensor, *args, dtype=None, device=None, requires_grad: bool = False,
-               **kwargs):
+    def method(self: Tensor, *args, dtype=None, device=None, requires_grad: bool = False, **kwargs):
         from . import _creation as C
 
         dt = dtype or self.dtype

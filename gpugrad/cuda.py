@@ -38,8 +38,11 @@ def synchronize(device=None) -> None:
     """Wait until all queued GPU work has finished (timing needs this)."""
     from ._device import device as Device
 
-    dev = Device("cuda") if device is None else Device(device if not isinstance(device, int)
-                                                       else f"cuda:{device}")
+    dev = (
+        Device("cuda")
+        if device is None
+        else Device(device if not isinstance(device, int) else f"cuda:{device}")
+    )
     from ._device import canonical
 
     canonical(dev).backend.synchronize()
@@ -49,8 +52,15 @@ def get_device_name(device=None) -> str:
     from .backend import cupy_backend
 
     cp = cupy_backend._require()
-    idx = 0 if device is None else (device if isinstance(device, int) else
-                                   (__import__("gpugrad")._device.device(device).index or 0))
+    idx = (
+        0
+        if device is None
+        else (
+            device
+            if isinstance(device, int)
+            else (__import__("gpugrad")._device.device(device).index or 0)
+        )
+    )
     name = cp.cuda.runtime.getDeviceProperties(idx)["name"]
     return name.decode() if isinstance(name, bytes) else name
 

@@ -17,7 +17,7 @@ def test_next_functions_and_accumulate_grad(device):
     b = gpugrad.tensor([3.0, 4.0], device=device, requires_grad=True)
     y = (a * b).sum()
     assert y.grad_fn.name() == "SumBackward0"
-    (mul, nr), = y.grad_fn.next_functions
+    ((mul, nr),) = y.grad_fn.next_functions
     assert mul.name() == "MulBackward0" and nr == 0
     acc_a, acc_b = (n for n, _ in mul.next_functions)
     assert type(acc_a).__name__ == "AccumulateGrad" and acc_a.variable is a
@@ -35,7 +35,7 @@ def test_node_names(device):
     assert (x + 1).grad_fn.name() == "AddBackward0"
     assert (x - x).grad_fn.name() == "SubBackward0"
     assert (x / 2).grad_fn.name() == "DivBackward0"
-    assert (x ** 2).grad_fn.name() == "PowBackward0"
+    assert (x**2).grad_fn.name() == "PowBackward0"
     assert x.exp().grad_fn.name() == "ExpBackward0"
     assert x.view(12).grad_fn.name() == "ViewBackward0"
     assert x.T.grad_fn.name() == "PermuteBackward0"
@@ -124,7 +124,9 @@ def test_errors(device):
         gpugrad.tensor([1.0], device=device).sum().backward()
     with pytest.raises(RuntimeError, match="Only Tensors of floating point and complex dtype"):
         gpugrad.tensor([1, 2], device=device, requires_grad=True)
-    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)"):
+    with pytest.raises(
+        RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(2x3 and 4x5\)"
+    ):
         gpugrad.randn(2, 3, device=device) @ gpugrad.randn(4, 5, device=device)
     with pytest.raises(RuntimeError, match="Sizes of tensors must match except in dimension 0"):
         gpugrad.cat([gpugrad.randn(2, 3, device=device), gpugrad.randn(2, 4, device=device)])

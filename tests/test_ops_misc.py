@@ -45,8 +45,10 @@ def test_einsum(device):
 
 def test_addmm_baddbmm(device):
     a, m1, m2 = rnd(3, 5), rnd(3, 4), rnd(4, 5)
-    assert_close(gpugrad.addmm(t(a, device), t(m1, device), t(m2, device), beta=0.5, alpha=2),
-                 0.5 * a + 2 * (m1 @ m2))
+    assert_close(
+        gpugrad.addmm(t(a, device), t(m1, device), t(m2, device), beta=0.5, alpha=2),
+        0.5 * a + 2 * (m1 @ m2),
+    )
     check_grad(lambda x, y, z: gpugrad.addmm(x, y, z), a, m1, m2, device=device)
     b1, b2, inp = rnd(2, 3, 4), rnd(2, 4, 5), rnd(2, 3, 5)
     assert_close(gpugrad.baddbmm(t(inp, device), t(b1, device), t(b2, device)), inp + b1 @ b2)

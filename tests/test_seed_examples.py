@@ -53,6 +53,12 @@ def test_example_3_grad_is_none_after_detached_backward():
 
 def test_script_runs():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "seed_examples.py")],
-                         capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "seed_examples.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
     assert "grad = tensor([12., 18., 30.])" in out.stdout

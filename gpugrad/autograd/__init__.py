@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
+from . import graph  # noqa: F401 - gpugrad.autograd.graph.saved_tensors_hooks
 from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import run_backward
 from .function import Function, FunctionCtx, once_differentiable
 from .grad_mode import (
-    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
     set_grad_enabled,
 )
 from .gradcheck import gradcheck, gradgradcheck
-from . import graph  # noqa: F401 - gpugrad.autograd.graph.saved_tensors_hooks
 
 __all__ = [
-    "Function", "FunctionCtx", "backward", "detect_anomaly", "enable_grad", "grad",
-    "gradcheck", "gradgradcheck", "inference_mode", "is_anomaly_enabled", "is_grad_enabled",
-    "is_inference_mode_enabled", "no_grad", "once_differentiable", "set_detect_anomaly",
+    "Function",
+    "FunctionCtx",
+    "backward",
+    "detect_anomaly",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "inference_mode",
+    "is_anomaly_enabled",
+    "is_grad_enabled",
+    "is_inference_mode_enabled",
+    "no_grad",
+    "once_differentiable",
+    "set_detect_anomaly",
     "set_grad_enabled",
 ]
 
@@ -36,9 +52,9 @@ def _make_grads(outputs: list, grads: list, is_grads_batched: bool = False) -> l
         grads = grads + [None] * (len(outputs) - len(grads))
     if len(grads) != len(outputs):
         raise RuntimeError(
-            f"grad can be implicitly created only for scalar outputs"
-            if not grads else
-            f"Mismatch in number of outputs: {len(grads)} gradients for {len(outputs)} outputs"
+            "grad can be implicitly created only for scalar outputs"
+            if not grads
+            else f"Mismatch in number of outputs: {len(grads)} gradients for {len(outputs)} outputs"
         )
     out = []
     for i, (o, g) in enumerate(zip(outputs, grads)):
@@ -47,8 +63,7 @@ def _make_grads(outputs: list, grads: list, is_grads_batched: bool = False) -> l
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             if not o.dtype.is_floating_point:
                 raise RuntimeError(
-                    "grad can be implicitly created only for real scalar outputs but got "
-                    f"{o.dtype}"
+                    f"grad can be implicitly created only for real scalar outputs but got {o.dtype}"
                 )
             xp = o._device.backend.xp
             g = Tensor._make(xp.ones(o._data.shape, o._data.dtype), o._device)
@@ -81,8 +96,9 @@ def backward(
 ) -> None:
     """Accumulate gradients of ``tensors`` (with ``grad_tensors``) into the leaves' ``.grad``."""
     roots = _as_list(tensors)
-    grads = _make_grads(roots, _as_list(grad_tensors if grad_tensors is not None
-                                        else grad_variables))
+    grads = _make_grads(
+        roots, _as_list(grad_tensors if grad_tensors is not None else grad_variables)
+    )
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
@@ -102,8 +118,9 @@ def backward(
         for t in ins:
             if not t._requires_grad:
                 raise RuntimeError("One of the differentiated Tensors does not require grad")
-        results = run_backward(roots, grads, retain_graph, create_graph, inputs=ins,
-                               accumulate=True)
+        results = run_backward(
+            roots, grads, retain_graph, create_graph, inputs=ins, accumulate=True
+        )
         # Non-leaf inputs get their gradient in .grad too (PyTorch's behaviour).
         for t, g in zip(ins, results):
             if t._grad_fn is not None and g is not None:
@@ -139,8 +156,7 @@ def grad(
     grads = _make_grads(outs, _as_list(grad_outputs))
     if retain_graph is None:
         retain_graph = create_graph
-    results = run_backward(outs, grads, retain_graph, create_graph, inputs=ins,
-                           accumulate=False)
+    results = run_backward(outs, grads, retain_graph, create_graph, inputs=ins, accumulate=False)
     final = []
     for i, (t, g) in enumerate(zip(ins, results)):
         if g is None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import heapq
 from itertools import count
 
-from .graph import AccumulateGrad, _owned
 from .grad_mode import state as _grad_state
+from .graph import AccumulateGrad, _owned
 
 
 def _dependencies(roots) -> dict:
@@ -109,9 +109,14 @@ def run_backward(
                     _run_tensor_hooks(node, buf)
                 if captures:
                     _capture(node, captures.get(node), buf, results)
-                if needed is None or node in needed and not (
-                        type(node) is AccumulateGrad and (
-                        not accumulate or node not in target_nodes)):
+                if (
+                    needed is None
+                    or node in needed
+                    and not (
+                        type(node) is AccumulateGrad
+                        and (not accumulate or node not in target_nodes)
+                    )
+                ):
                     if node._out_meta is None and not (anomaly or node._hooked):
                         outs = node.backward(*buf)  # the common case, without _call's checks
                     else:
@@ -226,8 +231,10 @@ def _call_with_anomaly(node, buf):
         outs = node.backward(*buf)
     except Exception as e:
         if node._trace:
-            note = (f"Error detected in {node.name()}. Traceback of forward call that caused "
-                    f"the error:\n{node._trace}")
+            note = (
+                f"Error detected in {node.name()}. Traceback of forward call that caused "
+                f"the error:\n{node._trace}"
+            )
             if hasattr(e, "add_note"):
                 e.add_note(note)
             else:  # Python 3.10

@@ -103,9 +103,7 @@ class Function(metaclass=_FunctionMeta):
 
         ctx = cls._backward_cls()
         is_t = [isinstance(a, Tensor) for a in args]
-        recording = _grad_state.enabled and any(
-            t and a._requires_grad for t, a in zip(is_t, args)
-        )
+        recording = _grad_state.enabled and any(t and a._requires_grad for t, a in zip(is_t, args))
         ctx.needs_input_grad = tuple(
             bool(t and a._requires_grad and _grad_state.enabled) for t, a in zip(is_t, args)
         )

@@ -17,9 +17,20 @@ def _outputs(fn, inputs) -> list:
     return [o for o in outs if isinstance(o, Tensor) and o.dtype.is_floating_point]
 
 
-def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True, n_upstream: int = 2, seed: int = 0,
-              nondet_tol: float = 0.0, check_undefined_grad: bool = True, **_ignored) -> bool:
+def gradcheck(
+    fn,
+    inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    n_upstream: int = 2,
+    seed: int = 0,
+    nondet_tol: float = 0.0,
+    check_undefined_grad: bool = True,
+    **_ignored,
+) -> bool:
     """Check ``fn``'s gradients against central differences, in float64, on any device.
 
     For a few random upstream gradients ``v`` (never only ones), the vector-Jacobian product
@@ -54,8 +65,10 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
         if not used:
             break
         analytical = autograd_grad(
-            used, [inputs[i] for i in diff],
-            [v for o, v in zip(outs, vs) if o._requires_grad], allow_unused=True,
+            used,
+            [inputs[i] for i in diff],
+            [v for o, v in zip(outs, vs) if o._requires_grad],
+            allow_unused=True,
         )
         for slot, i in enumerate(diff):
             x = inputs[i]
@@ -72,14 +85,20 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
                     flat[j] = orig
                     numerical[j] = (plus - minus) / (2 * eps)
             a = analytical[slot]
-            a_host = np.zeros(host.size) if a is None else a._device.backend.to_host(
-                a._data).reshape(-1).astype(np.float64)
+            a_host = (
+                np.zeros(host.size)
+                if a is None
+                else a._device.backend.to_host(a._data).reshape(-1).astype(np.float64)
+            )
             if a is not None and a._data.shape != x._data.shape:
-                raise GradcheckError(f"Gradient for input {i} has shape {a.shape}, expected "
-                                     f"{x.shape}")
+                raise GradcheckError(
+                    f"Gradient for input {i} has shape {a.shape}, expected {x.shape}"
+                )
             if not np.allclose(a_host, numerical, rtol=rtol, atol=atol):
-                msg = (f"Jacobian mismatch for output 0 with respect to input {i} "
-                       f"(upstream #{k}),\nnumerical:{numerical}\nanalytical:{a_host}\n")
+                msg = (
+                    f"Jacobian mismatch for output 0 with respect to input {i} "
+                    f"(upstream #{k}),\nnumerical:{numerical}\nanalytical:{a_host}\n"
+                )
                 if raise_exception:
                     raise GradcheckError(msg)
                 return False
@@ -93,9 +112,18 @@ def _dot(outs, vs) -> float:
     return total
 
 
-def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5,
-                  rtol: float = 1e-3, raise_exception: bool = True, seed: int = 0,
-                  **_ignored) -> bool:
+def gradgradcheck(
+    fn,
+    inputs,
+    grad_outputs=None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+    **_ignored,
+) -> bool:
     """gradcheck of the backward pass itself (second derivatives, via create_graph)."""
     from .._tensor import Tensor
     from . import grad as autograd_grad
@@ -120,9 +148,17 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
         with enable_grad():
             ins, gos = args[:n_in], args[n_in:]
             os = _outputs(fn, ins)
-            gs = autograd_grad(os, [ins[i] for i in diff], list(gos), create_graph=True,
-                               allow_unused=True)
+            gs = autograd_grad(
+                os, [ins[i] for i in diff], list(gos), create_graph=True, allow_unused=True
+            )
         return tuple(g for g in gs if g is not None)
 
-    return gradcheck(first_grads, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol,
-                     rtol=rtol, raise_exception=raise_exception, seed=seed)
+    return gradcheck(
+        first_grads,
+        tuple(inputs) + tuple(grad_outputs),
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        raise_exception=raise_exception,
+        seed=seed,
+    )

@@ -13,7 +13,7 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from .grad_mode import state as _grad_state
 
@@ -163,8 +163,18 @@ class SavedTensor:
     through the tensor, a reference cycle refcounting cannot free) and rebuilt on unpack.
     """
 
-    __slots__ = ("tensor", "data", "version", "vc", "requires_grad", "output_nr", "packed",
-                 "unpack_hook", "producer", "device")
+    __slots__ = (
+        "tensor",
+        "data",
+        "version",
+        "vc",
+        "requires_grad",
+        "output_nr",
+        "packed",
+        "unpack_hook",
+        "producer",
+        "device",
+    )
 
     def __init__(self, t, node) -> None:
         if t._inference:
@@ -235,8 +245,14 @@ def _version_message(saved: SavedTensor, node) -> str:
     )
 
 
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "bool": "BoolTensor"}
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "bool": "BoolTensor",
+}
 
 
 def _type_name(data, t) -> str:
@@ -348,7 +364,6 @@ def any_requires_grad(*tensors) -> bool:
 def mark_meta(node: Node, outputs) -> None:
     """Remember each output's shape/dtype/device, to fill zero gradients for unused ones."""
     node._out_meta = tuple((o._data.shape, o._data.dtype, o._device) for o in outputs)
-
 
 
 class saved_tensors_hooks:  # noqa: N801 - PyTorch's name

@@ -66,7 +66,6 @@ def seed_all(seed: int) -> None:
     _seed = seed
 
 
-
 from .base import ArrayBackend  # noqa: E402
 
 

@@ -58,7 +58,8 @@ class NumpyBackend(ArrayBackend):
 
 # NumPy scalar types: what a reduction or ufunc on 0-d data returns instead of an array
 SCALAR_TYPES = frozenset(
-    np.dtype(c).type for c in ("?", "b", "B", "h", "H", "i", "I", "l", "L", "q", "Q", "e", "f", "d", "g")
+    np.dtype(c).type
+    for c in ("?", "b", "B", "h", "H", "i", "I", "l", "L", "q", "Q", "e", "f", "d", "g")
 )
 
 

@@ -79,7 +79,9 @@ def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
     """
     ad = a._data
     tb = type(b)
-    if not floating and (tb is float and ad.dtype.kind == "f" or tb is int and ad.dtype.kind in "fiu"):
+    if not floating and (
+        tb is float and ad.dtype.kind == "f" or tb is int and ad.dtype.kind in "fiu"
+    ):
         return ad, b  # the common case: no promotion needed
     if isinstance(b, Tensor):
         if a._device is not b._device:
@@ -122,9 +124,7 @@ def broadcast_error(a, b) -> RuntimeError:
 def _to_scalar(b, op: str):
     if hasattr(b, "item") and getattr(b, "ndim", 1) == 0:  # NumPy scalars, 0-d arrays
         return b.item()
-    raise TypeError(
-        f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}"
-    )
+    raise TypeError(f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}")
 
 
 def sum_to(grad: Tensor, shape: tuple) -> Tensor:
@@ -169,8 +169,7 @@ def wrap_dims(dim, ndim: int) -> tuple:
     for d in dim:
         if not -n <= d < n:
             raise IndexError(
-                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but "
-                f"got {d})"
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})"
             )
         d = d + n if d < 0 else d
         if d in out:

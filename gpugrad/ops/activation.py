@@ -29,7 +29,7 @@ class GeluBackward0(Node):
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (exact erf form, or approximate='tanh')."""
     if approximate not in ("none", "tanh"):
-        raise RuntimeError(f"approximate argument must be either none or tanh.")
+        raise RuntimeError("approximate argument must be either none or tanh.")
     backend = input._device.backend
     xp, x = backend.xp, input._data
     if approximate == "tanh":
@@ -75,8 +75,9 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     bx = x * x.dtype.type(beta)
     # log1p(exp(-|bx|)) + max(bx, 0) never overflows
     soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)) / x.dtype.type(beta)
-    out = Tensor._make(xp.where(bx <= threshold, soft, x).astype(x.dtype, copy=False),
-                       input._device)
+    out = Tensor._make(
+        xp.where(bx <= threshold, soft, x).astype(x.dtype, copy=False), input._device
+    )
     if needs_grad(input):
         node = record(SoftplusBackward0(), (input,), out)
         node.save(input)
@@ -99,8 +100,11 @@ class LogSoftmaxBackward0(Node):
         (y,) = self.saved_tensors
         if not _grad_state.enabled:  # the same formula on arrays: nothing to record
             xp, g = grad._device.backend.xp, grad._data
-            return (Tensor._make(g - xp.exp(y._data) * g.sum(axis=self.dim, keepdims=True),
-                                 grad._device),)
+            return (
+                Tensor._make(
+                    g - xp.exp(y._data) * g.sum(axis=self.dim, keepdims=True), grad._device
+                ),
+            )
         return (grad - y.exp() * grad.sum(self.dim, keepdim=True),)
 
 

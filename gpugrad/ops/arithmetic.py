@@ -135,8 +135,7 @@ def mul(input: Tensor, other) -> Tensor:
     elif input._requires_grad or other._requires_grad:
         node = _link(MulBackward0(), input, other, out)
         # each operand is needed only for the other's gradient
-        node.save(input if other._requires_grad else None,
-                  other if input._requires_grad else None)
+        node.save(input if other._requires_grad else None, other if input._requires_grad else None)
     return out
 
 
@@ -189,8 +188,11 @@ def _rounded_div(input, other, mode: str) -> Tensor:
 
 def remainder(input: Tensor, other) -> Tensor:
     """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input."""
-    q = div(input.detach(), other.detach() if isinstance(other, Tensor) else other,
-            rounding_mode="floor")
+    q = div(
+        input.detach(),
+        other.detach() if isinstance(other, Tensor) else other,
+        rounding_mode="floor",
+    )
     return sub(input, mul(q, other))
 
 

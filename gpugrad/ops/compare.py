@@ -36,9 +36,13 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 def _bitwise(name: str, fn_name: str):
     def op(input: Tensor, other) -> Tensor:
         a, b = binary_arrays(input, other, name)
-        if a.dtype.kind == "f" or isinstance(b, float) or getattr(b, "dtype", None) is not None \
-                and b.dtype.kind == "f":
-            raise RuntimeError(f'"{fn_name}_cpu" not implemented for \'Float\'')
+        if (
+            a.dtype.kind == "f"
+            or isinstance(b, float)
+            or getattr(b, "dtype", None) is not None
+            and b.dtype.kind == "f"
+        ):
+            raise RuntimeError(f"\"{fn_name}_cpu\" not implemented for 'Float'")
         return Tensor._make(getattr(input._device.backend.xp, fn_name)(a, b), input._device)
 
     op.__name__ = name
@@ -52,8 +56,7 @@ bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
 
 def _unary_bool(fn_name: str):
     def op(input: Tensor) -> Tensor:
-        return Tensor._make(getattr(input._device.backend.xp, fn_name)(input._data),
-                            input._device)
+        return Tensor._make(getattr(input._device.backend.xp, fn_name)(input._data), input._device)
 
     op.__name__ = fn_name
     return op
@@ -77,19 +80,20 @@ def equal(input: Tensor, other: Tensor) -> bool:
     return input._data.shape == other._data.shape and bool((input._data == other._data).all())
 
 
-def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8,
-             equal_nan: bool = False) -> bool:
+def allclose(
+    input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> bool:
     check_device(input, other, "allclose")
     xp = input._device.backend.xp
     return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def isclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8,
-            equal_nan: bool = False) -> Tensor:
+def isclose(
+    input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> Tensor:
     a, b = binary_arrays(input, other, "isclose")
     xp = input._device.backend.xp
-    return Tensor._make(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan),
-                        input._device)
+    return Tensor._make(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan), input._device)
 
 
 class WhereBackward0(Node):

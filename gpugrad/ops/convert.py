@@ -32,7 +32,9 @@ def _parse_to(self: Tensor, args, kwargs):
         elif isinstance(a, bool):
             continue  # non_blocking / copy passed positionally
         elif a is not None:
-            raise TypeError(f"to() received an invalid combination of arguments: {type(a).__name__}")
+            raise TypeError(
+                f"to() received an invalid combination of arguments: {type(a).__name__}"
+            )
     return dev, dt, copy
 
 
@@ -115,9 +117,7 @@ def detach(input: Tensor) -> Tensor:
 
 def detach_(input: Tensor) -> Tensor:
     if input._base is not None and input._base._requires_grad:
-        raise RuntimeError(
-            "Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel (DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, and hence detach_() cannot be called on these gradients. To fix this error, please refer to the Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution."
-        )
+        raise RuntimeError("Can't detach views in-place. Use detach() instead.")
     input._grad_fn = None
     input._requires_grad = False
     return input

@@ -22,17 +22,13 @@ def convert_key(input: Tensor, key):
         elif isinstance(k, Tensor):
             check_device(input, k, "index")
             if k._data.dtype.kind not in "biu":
-                raise IndexError(
-                    "tensors used as indices must be long, int, byte or bool tensors"
-                )
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(k._data)
             basic = False
         elif isinstance(k, (list, tuple, bool)) or hasattr(k, "__array__"):
             arr = input._device.backend.asarray(k)
             if arr.dtype.kind not in "biu" and arr.size:
-                raise IndexError(
-                    "tensors used as indices must be long, int, byte or bool tensors"
-                )
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             out.append(arr.astype("int64") if arr.dtype.kind == "f" else arr)
             basic = False
         elif hasattr(k, "__index__"):
@@ -241,7 +237,8 @@ def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool) -> Tensor:
     if isinstance(src, Tensor):
         check_device(input, src, "scatter")
         vals = _index(src._data, tuple(slice(0, s) for s in index._data.shape)).astype(
-            data.dtype, copy=False)
+            data.dtype, copy=False
+        )
     else:
         vals = src
     if add:
@@ -251,8 +248,9 @@ def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool) -> Tensor:
     out = Tensor._make(data, input._device)
     src_t = src if isinstance(src, Tensor) else None
     if needs_grad(input, src_t):
-        node = record(ScatterAddBackward0() if add else ScatterBackward0(), (input, None, src_t),
-                      out)
+        node = record(
+            ScatterAddBackward0() if add else ScatterBackward0(), (input, None, src_t), out
+        )
         node.save(index)
         node.dim, node.add = d, add
     return out

@@ -13,7 +13,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, SavedTensor
-from ._util import binary_arrays, grad_for, meta, needs_grad, record
+from ._util import binary_arrays, grad_for, meta, record
 from .arithmetic import add, div, mul, pow, sub
 from .indexing import convert_key, getitem_arrays
 
@@ -26,7 +26,9 @@ _VIEW_LEAF_MSG = (
 def check_inplace(self: Tensor, *others) -> bool:
     """Raise PyTorch's errors for forbidden in-place writes; True if the write is recorded."""
     if self._inference and _grad_state.enabled and not _grad_state.inference:
-        raise RuntimeError("Inplace update to inference tensor outside InferenceMode is not allowed.")
+        raise RuntimeError(
+            "Inplace update to inference tensor outside InferenceMode is not allowed."
+        )
     if not _grad_state.enabled:
         return False
     base = self._base
@@ -65,8 +67,14 @@ def _write(self: Tensor, data) -> None:
 
 
 def _cap(dt: D.dtype) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
-            "int32": "Int", "bool": "Bool"}.get(dt.name, dt.name)
+    return {
+        "float32": "Float",
+        "float64": "Double",
+        "float16": "Half",
+        "int64": "Long",
+        "int32": "Int",
+        "bool": "Bool",
+    }.get(dt.name, dt.name)
 
 
 def apply_inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
@@ -82,7 +90,10 @@ def apply_inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
     # the value before the write (PyTorch clones "original self" for the same reason).
     old = Tensor._make(self._data.copy(), self._device)
     old._requires_grad, old._grad_fn, old._output_nr = (
-        self._requires_grad, self._grad_fn, self._output_nr)
+        self._requires_grad,
+        self._grad_fn,
+        self._output_nr,
+    )
     result = fn(old, *args, **kwargs)
     _write(self, result._data.astype(self._data.dtype, copy=False))
     node = result._grad_fn
@@ -101,8 +112,9 @@ def _retarget_saved_output(node: Node, result: Tensor, self: Tensor) -> None:
 
 # ---- arithmetic: a direct ufunc into self's memory when nothing is recorded ------------
 def _fast(self: Tensor, other, ufunc: str, alpha=1) -> bool:
-    if _grad_state.enabled and (self._requires_grad or (
-            isinstance(other, Tensor) and other._requires_grad)):
+    if _grad_state.enabled and (
+        self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+    ):
         return False
     if self._inference and not _grad_state.inference:
         return False
@@ -207,7 +219,10 @@ def zero_(self: Tensor) -> Tensor:
 def _snapshot(self: Tensor) -> Tensor:
     old = Tensor._make(self._data, self._device)
     old._requires_grad, old._grad_fn, old._output_nr = (
-        self._requires_grad, self._grad_fn, self._output_nr)
+        self._requires_grad,
+        self._grad_fn,
+        self._output_nr,
+    )
     return old
 
 
@@ -231,8 +246,7 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     if src._device is not self._device:
         data = self._device.backend.asarray(src._device.backend.to_host(data))
     xp = self._device.backend.xp
-    self._data[...] = xp.broadcast_to(data, self._data.shape).astype(self._data.dtype,
-                                                                        copy=False)
+    self._data[...] = xp.broadcast_to(data, self._data.shape).astype(self._data.dtype, copy=False)
     self._vc[0] += 1
     if recorded:
         node = record(CopyBackwards(), (_snapshot(self), src), self)

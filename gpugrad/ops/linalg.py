@@ -15,8 +15,7 @@ def _check(a: Tensor, b: Tensor, op: str) -> None:
     check_device(a, b, op)
     if a._data.dtype != b._data.dtype:
         raise RuntimeError(
-            f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
-            f"{b.dtype.name}"
+            f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != {b.dtype.name}"
         )
 
 
@@ -24,9 +23,8 @@ def _shape_error(a: Tensor, b: Tensor) -> RuntimeError:
     sa, sb = a._data.shape, b._data.shape
     if a._data.ndim == 1 and b._data.ndim == 1:
         return RuntimeError(
-            "inconsistent tensor size, expected tensor [{}] and src [{}] to have the same "
-            "number of elements, but got {} and {} elements respectively".format(
-                sa[0], sb[0], sa[0], sb[0])
+            f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
+            f"same number of elements, but got {sa[0]} and {sb[0]} elements respectively"
         )
     ra = sa if len(sa) != 1 else (1, sa[0])
     rows = 1
@@ -79,8 +77,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
-            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
-            f"{b.ndim}D"
+            f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and {b.ndim}D"
         )
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -110,9 +107,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Product of two 2-D matrices."""
     _check(input, mat2, "mm")
     if input._data.ndim != 2 or mat2._data.ndim != 2:
-        raise RuntimeError(
-            f"{'self' if input._data.ndim != 2 else 'mat2'} must be a matrix"
-        )
+        raise RuntimeError(f"{'self' if input._data.ndim != 2 else 'mat2'} must be a matrix")
     return matmul(input, mat2)
 
 
@@ -121,7 +116,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     _check(input, mat2, "bmm")
     if input._data.ndim != 3 or mat2._data.ndim != 3:
         raise RuntimeError(
-            f"batch1 must be a 3D tensor" if input._data.ndim != 3 else "batch2 must be a 3D tensor"
+            "batch1 must be a 3D tensor" if input._data.ndim != 3 else "batch2 must be a 3D tensor"
         )
     if input._data.shape[0] != mat2._data.shape[0] or input._data.shape[2] != mat2._data.shape[1]:
         a, b = input._data.shape, mat2._data.shape
@@ -190,7 +185,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if needs_grad(input, weight, bias):
         ins = (input, weight) if bias is None else (input, weight, bias)
         node = record(AddmmBackward0(), ins, out)
-        node.save(input if weight._requires_grad else None,
-                  weight if input._requires_grad else None)
+        node.save(
+            input if weight._requires_grad else None, weight if input._requires_grad else None
+        )
         node.mb = meta(bias) if bias is not None else None
     return out

@@ -5,7 +5,13 @@ from __future__ import annotations
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import (
-    binary_arrays, broadcast_error, check_device, grad_for, meta, needs_grad, record,
+    binary_arrays,
+    broadcast_error,
+    check_device,
+    grad_for,
+    meta,
+    needs_grad,
+    record,
 )
 from .activation import log_softmax
 from .indexing import index_put_zeros
@@ -31,16 +37,19 @@ class NllLossBackward0(Node):
         return (z.permute((0, nd - 1) + tuple(range(1, nd - 1))), None)
 
 
-def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities (N, C[, d...])."""
     _check_reduction(reduction)
     check_device(input, target, "nll_loss")
     x, tgt = input._data, target._data
     if tgt.dtype.kind not in "iu":
-        raise RuntimeError(
-            f"expected scalar type Long but found {target.dtype.name.capitalize()}"
-        )
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
     if x.ndim == 1:  # one sample: (C,) scores, 0-d target
         out = nll_loss(input.unsqueeze(0), target.reshape((1,)), weight, ignore_index, reduction)
         return out.squeeze(0) if reduction == "none" else out
@@ -92,15 +101,26 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore
     return out
 
 
-def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
-                  ignore_index: int = -100, reduction: str = "mean",
-                  label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """log_softmax over dim 1, then nll_loss (class indices), as PyTorch composes it."""
     if target._data.dtype.kind == "f" or label_smoothing:
         from ..nn import functional as F  # full version: probabilities, smoothing
 
-        return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
-                               reduction=reduction, label_smoothing=label_smoothing)
+        return F.cross_entropy(
+            input,
+            target,
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
     dim = 0 if input._data.ndim == 1 else 1
     return nll_loss(log_softmax(input, dim), target, weight, ignore_index, reduction)
 

@@ -94,8 +94,14 @@ def einsum(equation: str, *operands) -> Tensor:
     lhs, _, rhs = equation.replace(" ", "").partition("->")
     inputs = lhs.split(",")
     if not _:
-        letters = sorted({c for s in inputs for c in s if s.count(c) == 1 and
-                          sum(t.count(c) for t in inputs) == 1})
+        letters = sorted(
+            {
+                c
+                for s in inputs
+                for c in s
+                if s.count(c) == 1 and sum(t.count(c) for t in inputs) == 1
+            }
+        )
         rhs = "".join(letters)
     data = xp.einsum(f"{lhs}->{rhs}", *[o._data for o in operands])
     out = Tensor._make(data, operands[0]._device)

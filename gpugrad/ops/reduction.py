@@ -86,8 +86,9 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         )
     shape = input._data.shape
     if dim is None:
-        out = Tensor._make(d.mean(keepdims=keepdim) if keepdim else d.mean(dtype=d.dtype),
-                           input._device)
+        out = Tensor._make(
+            d.mean(keepdims=keepdim) if keepdim else d.mean(dtype=d.dtype), input._device
+        )
         if needs_grad(input):
             node = record(MeanBackward0(), (input,), out)
             node.shape, node.n = shape, d.size or 1
@@ -104,8 +105,14 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
 
 
 def _scalar_type_name(dt: D.dtype) -> str:
-    return {"int64": "Long", "int32": "Int", "bool": "Bool", "int16": "Short", "int8": "Char",
-            "uint8": "Byte"}.get(dt.name, dt.name)
+    return {
+        "int64": "Long",
+        "int32": "Int",
+        "bool": "Bool",
+        "int16": "Short",
+        "int8": "Char",
+        "uint8": "Byte",
+    }.get(dt.name, dt.name)
 
 
 class ProdBackward0(Node):
@@ -319,9 +326,7 @@ def _var_std(input: Tensor, dim, unbiased, keepdim: bool, correction, is_std: bo
         correction = 1 if unbiased is None or unbiased else 0
     d = input._data
     if d.dtype.kind != "f":
-        raise RuntimeError(
-            f"std and var only support floating point and complex dtypes"
-        )
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = wrap_dims(dim, d.ndim)
     n = 1
     for i in dims:
@@ -338,14 +343,16 @@ def _var_std(input: Tensor, dim, unbiased, keepdim: bool, correction, is_std: bo
     return out
 
 
-def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
-        correction=None) -> Tensor:
+def var(
+    input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None
+) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``)."""
     return _var_std(input, dim, unbiased, keepdim, correction, False)
 
 
-def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *,
-        correction=None) -> Tensor:
+def std(
+    input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None
+) -> Tensor:
     """Standard deviation with Bessel's correction by default."""
     return _var_std(input, dim, unbiased, keepdim, correction, True)
 

@@ -8,6 +8,10 @@ from ..autograd.graph import Node
 from ._util import check_devices, needs_grad, record, sum_to, wrap_dim
 
 
+def _join(shape) -> str:
+    return ", ".join(map(str, shape))
+
+
 def _view(input: Tensor, data, node_cls, **attrs) -> Tensor:
     out = Tensor._make(data, input._device, base=input)
     if needs_grad(input):
@@ -31,10 +35,14 @@ def _infer_shape(shape, numel: int) -> tuple:
             known *= s
     if -1 in shape:
         if known == 0 or numel % known:
-            raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size {numel}")
+            raise RuntimeError(
+                f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size {numel}"
+            )
         shape = tuple(numel // known if s == -1 else s for s in shape)
     elif known != numel:
-        raise RuntimeError(f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size {numel}")
+        raise RuntimeError(
+            f"shape '[{', '.join(map(str, shape))}]' is invalid for input of size {numel}"
+        )
     return shape
 
 
@@ -52,8 +60,11 @@ def reshape(input: Tensor, *shape) -> Tensor:
     d = input._data
     shape = _infer_shape(shape, d.size)
     if shape == d.shape:
-        return _view(input, d, ViewBackward0, shape=d.shape) if needs_grad(input) else \
-            Tensor._make(d, input._device, base=input)
+        return (
+            _view(input, d, ViewBackward0, shape=d.shape)
+            if needs_grad(input)
+            else Tensor._make(d, input._device, base=input)
+        )
     if d.flags.c_contiguous:
         return _view(input, d.reshape(shape), ViewBackward0, shape=d.shape)
     xp = input._device.backend.xp
@@ -120,7 +131,9 @@ def squeeze(input: Tensor, dim=None) -> Tensor:
         new = tuple(s for s in shape if s != 1)
         cls = SqueezeBackward0
     else:
-        dims = {wrap_dim(d, len(shape)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))}
+        dims = {
+            wrap_dim(d, len(shape)) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))
+        }
         new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
         cls = SqueezeBackward1
     return _view(input, input._data.reshape(new), cls, shape=shape)
@@ -130,8 +143,9 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Insert a dim of size 1 at ``dim``."""
     shape = input._data.shape
     d = wrap_dim(dim, len(shape) + 1)
-    return _view(input, input._data.reshape(shape[:d] + (1,) + shape[d:]), UnsqueezeBackward0,
-                 shape=shape)
+    return _view(
+        input, input._data.reshape(shape[:d] + (1,) + shape[d:]), UnsqueezeBackward0, shape=shape
+    )
 
 
 class PermuteBackward0(Node):
@@ -198,7 +212,7 @@ def expand(input: Tensor, *sizes) -> Tensor:
     shape = input._data.shape
     if len(sizes) < len(shape):
         raise RuntimeError(
-            f"expand(torch.FloatTensor{{[{', '.join(map(str, shape))}]}}, size=[{', '.join(map(str, sizes))}]): "
+            f"expand(torch.FloatTensor{{[{_join(shape)}]}}, size=[{_join(sizes)}]): "
             "the number of sizes provided "
             f"({len(sizes)}) must be greater or equal to the number of dimensions in the tensor "
             f"({len(shape)})"
@@ -234,7 +248,9 @@ def broadcast_shapes(*shapes) -> tuple:
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise RuntimeError(f"Shape mismatch: objects cannot be broadcast to a single shape") from None
+        raise RuntimeError(
+            "Shape mismatch: objects cannot be broadcast to a single shape"
+        ) from None
 
 
 def broadcast_tensors(*tensors):
@@ -300,8 +316,8 @@ def stack(tensors, dim: int = 0) -> Tensor:
     for i, t in enumerate(tensors):
         if t._data.shape != shape:
             raise RuntimeError(
-                f"stack expects each tensor to be equal size, but got [{', '.join(map(str, shape))}] at "
-                f"entry 0 and [{', '.join(map(str, t._data.shape))}] at entry {i}"
+                f"stack expects each tensor to be equal size, but got [{_join(shape)}] at "
+                f"entry 0 and [{_join(t._data.shape)}] at entry {i}"
             )
     d = wrap_dim(dim, len(shape) + 1)
     return cat([unsqueeze(t, d) for t in tensors], d)
@@ -418,8 +434,10 @@ def repeat(input: Tensor, *sizes) -> Tensor:
 def movedim(input: Tensor, source, destination) -> Tensor:
     nd = input._data.ndim
     src = [wrap_dim(s, nd) for s in (source if isinstance(source, (tuple, list)) else [source])]
-    dst = [wrap_dim(s, nd) for s in (destination if isinstance(destination, (tuple, list))
-                                     else [destination])]
+    dst = [
+        wrap_dim(s, nd)
+        for s in (destination if isinstance(destination, (tuple, list)) else [destination])
+    ]
     order = [i for i in range(nd) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .. import _dtype as D
-from .._tensor import Tensor
 from .. import ops as _ops
+from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import needs_grad, record
