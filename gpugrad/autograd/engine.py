@@ -98,6 +98,7 @@ def run_backward(
     heap = [(-n._seq, next(tie), n) for n in set(root_nodes) if n not in deps]
     heapq.heapify(heap)
     anomaly = _grad_state.anomaly
+    inline_acc = needed is None and accumulate and not anomaly
     pop, push = heapq.heappop, heapq.heappush
     try:
         node = pop(heap)[2] if heap else None
@@ -129,6 +130,15 @@ def run_backward(
                 if nxt is not None:
                     if outs is not None:
                         g = outs[i]
+                        if g is not None and inline_acc and type(nxt) is AccumulateGrad and (
+                            deps[nxt] == 1 and nxt not in buffers and not nxt._hooked
+                        ):
+                            # A leaf's only gradient: accumulate now. AccumulateGrad runs first
+                            # among ready nodes anyway, so the order is unchanged.
+                            del deps[nxt]
+                            nxt.backward(g)
+                            i += 1
+                            continue
                         if g is not None:
                             b = buffers.get(nxt)
                             if b is None:

@@ -264,11 +264,10 @@ def _type_name(data, t) -> str:
 class AccumulateGrad(Node):
     """The sink for a leaf's gradient: adds it into ``variable.grad``."""
 
-    def __init__(self, variable) -> None:
-        super().__init__()
-        self._seq = _MAX_SEQ
+    _seq = _MAX_SEQ  # runs as soon as it is ready, as in PyTorch
+
+    def __init__(self, variable) -> None:  # no Node.__init__: nothing else to set
         self.variable = variable
-        self.next_functions = ()
 
     def backward(self, grad):
         var = self.variable
@@ -305,10 +304,12 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
     if old is None:
         # Keep the incoming tensor only when nothing else can see its memory (the engine
         # marks gradients it routed to several places); otherwise store a private copy.
-        if _is_exclusive(grad):
+        shared = _owned.shared
+        if grad._base is None and grad._data.base is None and (
+            shared is None or id(grad) not in shared
+        ):
             # without create_graph the gradient has no history: keep the tensor itself
             var._grad = grad if create_graph or grad._grad_fn is None else grad.detach()
-            shared = _owned.shared
             if shared is not None:
                 shared.add(id(grad))  # stolen: a second leaf reached by it must copy
         else:
@@ -318,13 +319,6 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
     else:
         old._data += grad._data
         old._vc[0] += 1
-
-
-def _is_exclusive(grad) -> bool:
-    if grad._base is not None or grad._data.base is not None:
-        return False
-    shared = _owned.shared
-    return shared is None or id(grad) not in shared
 
 
 class _SavedHooks(threading.local):

@@ -12,7 +12,8 @@ def _check(a: Tensor, b: Tensor, op: str) -> None:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         bad = b if isinstance(a, Tensor) else a
         raise TypeError(f"{op}(): argument must be Tensor, not {type(bad).__name__}")
-    check_device(a, b, op)
+    if a._device is not b._device:
+        check_device(a, b, op)
     if a._data.dtype != b._data.dtype:
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != {b.dtype.name}"
@@ -158,10 +159,11 @@ class AddmmBackward0(Node):
         """The same formulas on arrays: linear layers are the hot path of training, and
         without create_graph nothing needs recording."""
         backend, dev, g = grad._device.backend, grad._device, grad._data
-        gx = Tensor._make(backend.matmul(g, w._data), dev) if self.needs_input_grad(0) else None
-        gw = Tensor._make(backend.matmul(g.T, x._data), dev) if self.needs_input_grad(1) else None
+        nf = self.next_functions
+        gx = Tensor._make(backend.matmul(g, w._data), dev) if nf[0][0] is not None else None
+        gw = Tensor._make(backend.matmul(g.T, x._data), dev) if nf[1][0] is not None else None
         gb = None
-        if len(self.next_functions) > 2 and self.needs_input_grad(2):
+        if len(nf) > 2 and nf[2][0] is not None:
             gb = Tensor._make(g.sum(axis=0), dev)
             if gb._data.shape != self.mb[0]:
                 gb = grad_for(grad, self.mb)

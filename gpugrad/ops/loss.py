@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import (
     binary_arrays,
@@ -26,6 +27,8 @@ def _check_reduction(reduction: str) -> None:
 
 class NllLossBackward0(Node):
     def backward(self, grad):
+        if not _grad_state.enabled:
+            return (self._backward_arrays(grad), None)
         g = grad * self.scale  # -1, or -1 / total weight for 'mean' (0-d: it broadcasts)
         if self.coef is not None:  # class weights and ignored targets
             g = g * Tensor._make(self.coef, grad._device)
@@ -35,6 +38,17 @@ class NllLossBackward0(Node):
         z = index_put_zeros(g, self.moved, self.key, accumulate=False)
         nd = len(self.shape)
         return (z.permute((0, nd - 1) + tuple(range(1, nd - 1))), None)
+
+    def _backward_arrays(self, grad) -> Tensor:
+        """The same on arrays (nothing to record): the loss is on every training step."""
+        xp, g = grad._device.backend.xp, grad._data
+        scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
+        g = g * scale if self.coef is None else g * scale * self.coef
+        z = xp.zeros(self.shape if self.moved is None else self.moved, g.dtype)
+        z[self.key] = g
+        if self.moved is not None:
+            z = xp.moveaxis(z, -1, 1)
+        return Tensor._make(z, grad._device)
 
 
 def nll_loss(
