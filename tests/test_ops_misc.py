@@ -82,3 +82,11 @@ def test_view_of_non_contiguous_tensor_when_strides_allow(device):
 
     with pytest.raises(RuntimeError, match="view size is not compatible"):
         gpugrad.zeros(3, 4, device=device).t().view(12)
+
+
+def test_contiguous_after_transpose_is_row_major(device):
+    x = gpugrad.arange(6, device=device).reshape(2, 3)
+    y = x.T.contiguous()
+    assert y.is_contiguous()
+    assert y.view(-1).tolist() == [0, 3, 1, 4, 2, 5]
+    check_grad(lambda a: a.T.contiguous().view(-1), rnd(2, 3), device=device)

@@ -103,9 +103,13 @@ def clone(input: Tensor, *, memory_format=None) -> Tensor:
 
 
 def contiguous(input: Tensor, memory_format=None) -> Tensor:
+    """Itself if row-major already, else a row-major copy (clone keeps the layout)."""
     if input._data.flags.c_contiguous:
         return input
-    return clone(input)
+    out = Tensor._make(input._device.backend.xp.ascontiguousarray(input._data), input._device)
+    if needs_grad(input):
+        record(CloneBackward0(), (input,), out)
+    return out
 
 
 def detach(input: Tensor) -> Tensor:
