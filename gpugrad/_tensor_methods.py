@@ -18,6 +18,10 @@ _SAME_NAME = (
     "index_select gather scatter scatter_add masked_fill nonzero masked_select take_along_dim "
     "clone contiguous detach detach_ to type_as softmax log_softmax erf "
     "any all tril triu cumsum repeat_interleave addmm baddbmm clamp_min clamp_max "
+    "topk sort argsort msort square tan sinh cosh asin acos atan arcsin arccos arctan atan2 "
+    "arctan2 log10 exp2 frac hypot lerp addcmul addcdiv nan_to_num diag diagonal trace roll "
+    "tile flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
+    "median index_add take "
     "true_divide divide multiply subtract floor_divide swapaxes swapdims negative absolute"
 )
 for _name in _SAME_NAME.split():

@@ -130,8 +130,11 @@ def run_backward(
                 if nxt is not None:
                     if outs is not None:
                         g = outs[i]
-                        if g is not None and inline_acc and type(nxt) is AccumulateGrad and (
-                            deps[nxt] == 1 and nxt not in buffers and not nxt._hooked
+                        if (
+                            g is not None
+                            and inline_acc
+                            and type(nxt) is AccumulateGrad
+                            and (deps[nxt] == 1 and nxt not in buffers and not nxt._hooked)
                         ):
                             # A leaf's only gradient: accumulate now. AccumulateGrad runs first
                             # among ready nodes anyway, so the order is unchanged.

@@ -305,8 +305,10 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
         # Keep the incoming tensor only when nothing else can see its memory (the engine
         # marks gradients it routed to several places); otherwise store a private copy.
         shared = _owned.shared
-        if grad._base is None and grad._data.base is None and (
-            shared is None or id(grad) not in shared
+        if (
+            grad._base is None
+            and grad._data.base is None
+            and (shared is None or id(grad) not in shared)
         ):
             # without create_graph the gradient has no history: keep the tensor itself
             var._grad = grad if create_graph or grad._grad_fn is None else grad.detach()

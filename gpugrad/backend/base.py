@@ -45,6 +45,10 @@ class ArrayBackend:
     def erf(self, x):
         raise NotImplementedError
 
+    def argsort_stable(self, arr, axis: int):
+        """Indices that sort ``arr`` along ``axis``, ties kept in order."""
+        return self.xp.argsort(arr, axis=axis, kind="stable")
+
     def minmax(self, arr) -> tuple:
         """(min, max) of an integer array as Python ints (validating class indices)."""
         return int(arr.min()), int(arr.max())

@@ -96,6 +96,9 @@ class CupyBackend(ArrayBackend):
     def to_host(self, arr):
         return arr.get()
 
+    def argsort_stable(self, arr, axis: int):
+        return self.xp.argsort(arr, axis=axis)  # CuPy's sort is always stable
+
     def minmax(self, arr) -> tuple:
         lo, hi = self.xp.stack([arr.min(), arr.max()]).get().tolist()  # one transfer
         return int(lo), int(hi)

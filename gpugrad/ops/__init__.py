@@ -130,3 +130,9 @@ subtract = sub
 negative = neg
 absolute = abs
 swapaxes = swapdims = transpose
+
+# More of PyTorch's API, after the core ops they are built from.
+from .counting import *  # noqa: E402
+from .math_extra import *  # noqa: E402
+from .shape_extra import *  # noqa: E402
+from .sorting import *  # noqa: E402

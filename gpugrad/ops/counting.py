@@ -1,0 +1,197 @@
+"""Small reductions and counting: nansum, count_nonzero, unique, bincount, isin ...
+
+Primitives carry a Node with PyTorch's name and a backward written in Tensor ops;
+composites inherit their gradients.
+"""
+
+from __future__ import annotations
+
+from .. import ops as _ops
+from .._tensor import Tensor
+from ._util import (
+    check_device,
+    wrap_dim,
+)
+from .indexing import getitem, index_put_zeros
+from .math_extra import _type_name
+
+
+def _index_tensor(data, like: Tensor) -> Tensor:
+    return Tensor._make(data.astype("int64", copy=False), like._device)
+
+
+# ---- reductions and counting -------------------------------------------------------------
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum treating NaN as zero."""
+    x = input
+    if input._data.dtype.kind == "f":
+        x = _ops.where(input.isnan(), 0.0, input)
+    return x.sum(dim, keepdim, dtype=dtype) if dim is not None else _sum_all(x, keepdim, dtype)
+
+
+def _sum_all(x: Tensor, keepdim: bool, dtype) -> Tensor:
+    return (
+        x.sum(tuple(range(x._data.ndim)), keepdim, dtype=dtype) if keepdim else x.sum(dtype=dtype)
+    )
+
+
+def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Mean over the non-NaN elements."""
+    if input._data.dtype.kind != "f" and dtype is None:
+        raise RuntimeError(
+            "nanmean(): expected input to have floating point or complex dtype but got "
+            f"{_type_name(input)}"
+        )
+    cnt = (
+        (~input.isnan()).sum(dim, keepdim)
+        if dim is not None
+        else _sum_all(~input.isnan(), keepdim, None)
+    )
+    return nansum(input, dim, keepdim, dtype=dtype) / cnt
+
+
+def count_nonzero(input: Tensor, dim=None) -> Tensor:
+    """Number of non-zero elements (over ``dim``, an int or a tuple)."""
+    return (input != 0).sum(dim) if dim is not None else (input != 0).sum()
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """True where an element of ``elements`` is in ``test_elements`` (either may be a number)."""
+    like = elements if isinstance(elements, Tensor) else test_elements
+    xp = like._device.backend.xp
+    e = elements._data if isinstance(elements, Tensor) else xp.asarray(elements)
+    s = test_elements._data if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    return Tensor._make(xp.isin(e, s, invert=invert), like._device)
+
+
+def unique(
+    input: Tensor,
+    sorted: bool = True,  # noqa: A002
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+):
+    """Distinct values (sorted), with the inverse mapping and counts when asked (no grad)."""
+    xp = input._device.backend.xp
+    d = input._data
+    axis = None if dim is None else wrap_dim(dim, d.ndim)
+    res = xp.unique(d, return_inverse=True, return_counts=True, axis=axis)
+    vals, inv, cnt = res[0], res[1], res[2]
+    inv = inv.reshape(d.shape) if axis is None else inv.reshape(-1)
+    out = [Tensor._make(vals, input._device)]
+    if return_inverse:
+        out.append(_index_tensor(inv, input))
+    if return_counts:
+        out.append(_index_tensor(cnt, input))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts of each non-negative integer (summed ``weights`` when given)."""
+    d = input._data
+    if d.ndim != 1 or d.dtype.kind not in "iub":
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if d.size and int(d.min()) < 0:
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    xp = input._device.backend.xp
+    if weights is None:
+        return _index_tensor(xp.bincount(d, minlength=minlength), input)
+    check_device(input, weights, "bincount")
+    w = weights._data
+    rt = w.dtype if w.dtype.kind == "f" else "float64"
+    data = xp.bincount(d, weights=w, minlength=minlength).astype(rt)
+    return Tensor._make(data, input._device)
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """(var, mean) in one call."""
+    v = _ops.var(input, dim, unbiased, keepdim, correction=correction)
+    m = input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim)
+    return v, m
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """(std, mean) in one call."""
+    s = _ops.std(input, dim, unbiased, keepdim, correction=correction)
+    m = input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim)
+    return s, m
+
+
+def _mean_all(x: Tensor, keepdim: bool) -> Tensor:
+    return x.mean(tuple(range(x._data.ndim)), keepdim) if keepdim else x.mean()
+
+
+def searchsorted(
+    sorted_sequence: Tensor,
+    input,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Tensor | None = None,
+) -> Tensor:
+    """Insertion indices of ``input`` in the innermost dim of ``sorted_sequence``."""
+    xp = sorted_sequence._device.backend.xp
+    seq = sorted_sequence._data
+    if sorter is not None:
+        seq = xp.take_along_axis(seq, sorter._data, axis=-1)
+    s = side or ("right" if right else "left")
+    scalar = not isinstance(input, Tensor)
+    v = xp.asarray(input, seq.dtype) if scalar else input._data
+    if seq.ndim <= 1:
+        res = xp.searchsorted(seq, v, side=s)
+    else:
+        if v.shape[:-1] != seq.shape[:-1]:
+            raise RuntimeError(
+                "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                "dimensions of boundaries tensor and input value tensor must match"
+            )
+        lead = seq.shape[:-1]
+        s2, v2 = seq.reshape(-1, seq.shape[-1]), v.reshape(-1, v.shape[-1])
+        res = xp.stack([xp.searchsorted(a, b, side=s) for a, b in zip(s2, v2)])
+        res = res.reshape(lead + (v.shape[-1],))
+    return Tensor._make(
+        xp.asarray(res).astype("int32" if out_int32 else "int64"), sorted_sequence._device
+    )
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    """``input`` with ``alpha * source`` slices added at ``index`` along ``dim`` (repeats add)."""
+    check_device(input, index, "index_add")
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd) if nd else 0
+    idx = index._data.reshape(-1)
+    n = input._data.shape[d] if nd else 1
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        raise IndexError("index out of range in self")
+    src = source if alpha == 1 else source * alpha
+    if src._data.dtype != input._data.dtype:
+        src = src.to(input.dtype)
+    key = (slice(None),) * d + (idx,)
+    return input + index_put_zeros(src, input._data.shape, key, accumulate=True)
+
+
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """Elements of the flattened ``input`` at ``index`` (result has ``index``'s shape)."""
+    check_device(input, index, "take")
+    n = input._data.size
+    idx = index._data
+    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
+        bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+    return getitem(input.reshape(-1), (index,))
+
+
+__all__ = [
+    "bincount",
+    "count_nonzero",
+    "index_add",
+    "isin",
+    "nanmean",
+    "nansum",
+    "searchsorted",
+    "std_mean",
+    "take",
+    "unique",
+    "var_mean",
+]
