@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gpugrad
-from tests.utils import assert_close, rnd, t
+from tests.utils import assert_close, check_grad, rnd, t
 
 LEAF_MSG = "a leaf Variable that requires grad is being used in an in-place operation."
 VIEW_LEAF_MSG = (
@@ -250,14 +250,46 @@ def test_inplace_on_leaf_allowed_under_no_grad(device):
     assert a.is_leaf and a.requires_grad and a._version == 3
 
 
-def test_inplace_on_view_of_non_leaf_error_is_clear(device):
-    # Known gap: gpugrad cannot rebase a base's history through a view; it must say so clearly.
+def test_inplace_on_view_of_non_leaf_rebases_the_base(device):
+    # PyTorch: the base's grad_fn becomes CopySlices, the view's AsStridedBackward0.
     a = t([1.0, 2.0, 3.0], device, requires_grad=True)
     h = a * 2
-    with pytest.raises(RuntimeError, match="view") as e:
-        h[1:].mul_(3)
-    msg = str(e.value)
-    assert "in-place" in msg and "base[idx] = value" in msg
+    v = h[1:]
+    v.mul_(3)
+    assert h.grad_fn.name() == "CopySlices"
+    assert v.grad_fn.name() == "AsStridedBackward0"
+    assert_close(h, [2.0, 12.0, 18.0])
+    g = rnd(3)
+    h.backward(gpugrad.tensor(g, device=device, dtype=gpugrad.float64))
+    assert_close(a.grad, [2 * g[0], 6 * g[1], 6 * g[2]])
+
+
+def test_inplace_through_views_gradcheck(device):
+    def f(x, w):
+        h = x * 2
+        h[0].mul_(w)  # the value requires grad
+        h[:, 1] += 1  # Python's x[idx] += v: a view, iadd, then setitem
+        h.t()[0].zero_()  # a view of a transposed view
+        h[1:, 2:].exp_()  # saves its output: last, as any later write to h would fail it
+        return h
+
+    check_grad(f, rnd(3, 4), rnd(4), device=device)
+
+
+def test_inplace_through_view_of_a_buffer_records_the_value(device):
+    x = t(rnd(2, 4), device, requires_grad=True)
+    buf = gpugrad.zeros(3, 4, device=device, dtype=gpugrad.float64)
+    buf[1:].add_(x)
+    assert buf.grad_fn.name() == "CopySlices" and buf.requires_grad
+    g = rnd(3, 4)
+    buf.backward(gpugrad.tensor(g, device=device, dtype=gpugrad.float64))
+    assert_close(x.grad, g[1:])
+
+
+def test_inplace_on_overlapping_view_is_refused(device):
+    h = t(rnd(1, 3), device, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+        h.expand(4, 3).mul_(2)
 
 
 def test_autograd_notes_second_backward(device):

@@ -38,8 +38,8 @@ class ArrayBackend:
         """``out[index] += values`` with repeated indices accumulated (index backward)."""
         raise NotImplementedError
 
-    def as_strided(self, arr, shape, strides):
-        """A strided view of ``arr`` (im2col for convolutions)."""
+    def as_strided(self, arr, shape, strides, writeable: bool = False):
+        """A strided view of ``arr`` (im2col; regions of views); read-only unless asked."""
         raise NotImplementedError
 
     def erf(self, x):

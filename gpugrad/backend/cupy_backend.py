@@ -113,7 +113,7 @@ class CupyBackend(ArrayBackend):
         else:
             self._cupyx.scatter_add(out, index, values)
 
-    def as_strided(self, arr, shape, strides):
+    def as_strided(self, arr, shape, strides, writeable: bool = False):
         return self.xp.lib.stride_tricks.as_strided(arr, shape, strides)
 
     def erf(self, x):

@@ -22,8 +22,8 @@ class NumpyBackend(ArrayBackend):
     def scatter_add(self, out, index, values) -> None:
         np.add.at(out, index, values)
 
-    def as_strided(self, arr, shape, strides):
-        return np.lib.stride_tricks.as_strided(arr, shape, strides, writeable=False)
+    def as_strided(self, arr, shape, strides, writeable: bool = False):
+        return np.lib.stride_tricks.as_strided(arr, shape, strides, writeable=writeable)
 
     def erf(self, x):
         return erf_host(np, x)

@@ -16,6 +16,7 @@ from ..autograd.graph import Node, SavedTensor
 from ._util import binary_arrays, grad_for, meta, record
 from .arithmetic import add, div, mul, pow, sub
 from .indexing import convert_key, getitem_arrays
+from .view_inplace import rebase_view, region_of
 
 _LEAF_MSG = "a leaf Variable that requires grad is being used in an in-place operation."
 _VIEW_LEAF_MSG = (
@@ -42,11 +43,7 @@ def check_inplace(self: Tensor, *others) -> bool:
     if recorded and base is not None and base._requires_grad and base._grad_fn is None:
         raise RuntimeError(_VIEW_LEAF_MSG)
     if recorded and base is not None:
-        raise RuntimeError(
-            "gpugrad does not support recording an in-place operation on a view of another "
-            "tensor (PyTorch rebases the base's history here); write into the base with index "
-            "assignment (base[idx] = value) or use the out-of-place op"
-        )
+        region_of(self, base)  # fails early (base not contiguous, overlapping view)
     return recorded
 
 
@@ -100,6 +97,8 @@ def apply_inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:
     if node is not None:
         _retarget_saved_output(node, result, self)
         self._grad_fn, self._output_nr, self._requires_grad = node, result._output_nr, True
+        if self._base is not None:
+            rebase_view(self)
     return self
 
 
@@ -209,6 +208,8 @@ def fill_(self: Tensor, value, _node=FillBackward2) -> Tensor:
         # the old value no longer matters: gradient to it is zero
         node = record(_node(), (_snapshot(self),), self)
         node._saved = ()
+        if self._base is not None:
+            rebase_view(self)
     return self
 
 
@@ -251,6 +252,8 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     if recorded:
         node = record(CopyBackwards(), (_snapshot(self), src), self)
         node.msrc, node.src_device = meta(src), src._device
+        if self._base is not None:
+            rebase_view(self)
     return self
 
 
@@ -301,6 +304,8 @@ def setitem(self: Tensor, key, value) -> None:
         node = record((CopySlices if basic else IndexPutBackward0)(), (_snapshot(self), vt), self)
         node.key = k
         node.mval = meta(vt) if vt is not None else None
+        if self._base is not None:
+            rebase_view(self)
 
 
 # ---- random fills (never recorded) -----------------------------------------------------
