@@ -353,10 +353,6 @@ def collect_next_functions(inputs) -> tuple:
     return tuple([_edge(t) for t in inputs])
 
 
-def any_requires_grad(*tensors) -> bool:
-    return _grad_state.enabled and any(t is not None and t._requires_grad for t in tensors)
-
-
 def mark_meta(node: Node, outputs) -> None:
     """Remember each output's shape/dtype/device, to fill zero gradients for unused ones."""
     node._out_meta = tuple((o._data.shape, o._data.dtype, o._device) for o in outputs)

@@ -44,19 +44,6 @@ def current_cuda_index() -> int:
     return cupy_backend.current_index()
 
 
-def backend_of_array(arr) -> ArrayBackend:
-    """The backend that owns an array (used only when wrapping foreign arrays)."""
-    if type(arr).__module__.startswith("cupy"):
-        return backend_for(_cuda_device(arr.device.id))
-    return _cpu_backend
-
-
-def _cuda_device(i):
-    from .._device import device
-
-    return device("cuda", i)
-
-
 def seed_all(seed: int) -> None:
     """Seed every backend that has been or can be created (PyTorch's manual_seed)."""
     _cpu_backend.seed(seed)

@@ -37,11 +37,6 @@ def needs_grad(*tensors) -> bool:
     return False
 
 
-def needs_grad1(t) -> bool:
-    """needs_grad for one tensor (the hot path of unary ops)."""
-    return t._requires_grad and _grad_state.enabled
-
-
 def record(node, inputs: tuple, outputs):
     """Link ``node`` into the graph: inputs' edges into next_functions, outputs' grad_fn."""
     node.next_functions = collect_next_functions(inputs)
@@ -185,8 +180,3 @@ def wrap_dim(dim: int, ndim: int) -> int:
             f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
         )
     return dim + n if dim < 0 else dim
-
-
-def make(data, like: Tensor) -> Tensor:
-    """A new tensor on ``like``'s device."""
-    return Tensor._make(data, like._device)
