@@ -128,7 +128,11 @@ class Node:
     # ---- saved tensors ------------------------------------------------------------
     def save(self, *tensors) -> None:
         """Save inputs/outputs for backward; each remembers its version (in-place checks)."""
-        self._saved = tuple([None if t is None else SavedTensor(t, self) for t in tensors])
+        if len(tensors) == 1:  # the common case, without a comprehension
+            t = tensors[0]
+            self._saved = (None if t is None else SavedTensor(t, self),)
+        else:
+            self._saved = tuple([None if t is None else SavedTensor(t, self) for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple:
@@ -348,9 +352,16 @@ _NO_EDGE = (None, 0)
 
 def collect_next_functions(inputs) -> tuple:
     """``next_functions`` for a node whose inputs are ``inputs`` (None for non-tensors)."""
-    if len(inputs) == 1:
-        return (_edge(inputs[0]),)
-    return tuple([_edge(t) for t in inputs])
+    # _edge inlined: this runs for every recorded op
+    edges = []
+    for t in inputs:
+        if t is None or not t._requires_grad:
+            edges.append(_NO_EDGE)
+        elif t._grad_fn is not None:
+            edges.append((t._grad_fn, t._output_nr))
+        else:
+            edges.append((t._grad_accumulator(), 0))
+    return tuple(edges)
 
 
 def mark_meta(node: Node, outputs) -> None:

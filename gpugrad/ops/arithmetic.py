@@ -10,7 +10,7 @@ import math
 
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
-from ..autograd.graph import Node, _edge
+from ..autograd.graph import Node, _edge, collect_next_functions
 from ._util import binary_arrays, broadcast_error, grad_for, meta, needs_grad, record
 
 
@@ -20,12 +20,14 @@ def _out(data, like: Tensor) -> Tensor:
 
 def _link(node: Node, a: Tensor, b, out: Tensor) -> Node:
     """Record a binary node; remember both operands' (shape, dtype) for reducing grads."""
+    # record() and meta() inlined: every arithmetic op runs this
+    out._requires_grad, out._grad_fn = True, node
     if isinstance(b, Tensor):
-        record(node, (a, b), out)
-        node.ma, node.mb = meta(a), meta(b)
+        node.next_functions = collect_next_functions((a, b))
+        node.ma, node.mb = (a._data.shape, a._data.dtype), (b._data.shape, b._data.dtype)
     else:
-        record(node, (a,), out)
-        node.ma, node.mb = meta(a), None
+        node.next_functions = (_edge(a),)
+        node.ma, node.mb = (a._data.shape, a._data.dtype), None
     return node
 
 

@@ -19,7 +19,12 @@ def _float_data(t: Tensor):
 def _unary(input: Tensor, data, node_cls, save: str | None):
     out = Tensor._make(data, input._device)
     if input._requires_grad and _grad_state.enabled:
-        node = record(node_cls(), (input,), out)
+        node = node_cls()  # record() inlined: one input that requires grad
+        gf = input._grad_fn
+        node.next_functions = (
+            ((gf, input._output_nr) if gf is not None else (input._grad_accumulator(), 0)),
+        )
+        out._requires_grad, out._grad_fn = True, node
         if save == "input":
             node.save(input)
         elif save == "output":
