@@ -49,6 +49,7 @@ class Tensor:
     _backward_hooks = None
     _post_acc_hooks = None
     _inference = False
+    _vver = 0  # a view: the shared version when its grad_fn was last right (see refresh_view)
 
     # Let NumPy defer to Tensor's reflected operators (ndarray * tensor -> Tensor).
     __array_priority__ = 1000
@@ -62,8 +63,9 @@ class Tensor:
         if base is None:
             t._vc = [0]
         else:
-            t._vc = base._vc
+            t._vc = vc = base._vc
             t._base = base if base._base is None else base._base
+            t._vver = vc[0]
         if _grad_state.inference:
             t._inference = True
         return t
@@ -73,6 +75,8 @@ class Tensor:
 
     # ---- autograd record -------------------------------------------------------------
     def _grad_edge(self) -> tuple:
+        if self._base is not None and self._vver != self._vc[0]:
+            _graph.refresh_view(self)
         gf = self._grad_fn
         return (gf, self._output_nr) if gf is not None else (self._grad_accumulator(), 0)
 
@@ -114,6 +118,8 @@ class Tensor:
 
     @property
     def grad_fn(self):
+        if self._base is not None and self._vver != self._vc[0]:
+            _graph.refresh_view(self)
         return self._grad_fn
 
     @property

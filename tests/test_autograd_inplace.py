@@ -332,3 +332,25 @@ def test_requires_grad_rules(device):
         gpugrad.tensor([1, 2], device=device, requires_grad=True)
     # PyTorch's factory functions word it differently from requires_grad_().
     assert str(e.value) == "Only Tensors of floating point and complex dtype can require gradients"
+
+
+def test_views_taken_before_an_inplace_write_see_the_new_history(device):
+    # PyTorch regenerates such a view's grad_fn (AsStridedBackward0) from the new base.
+    x = t([1.0, 2.0], device, requires_grad=True)
+    h = x * 2
+    v = h[0]  # a 0-d view: it shares memory with h
+    h.mul_(2)
+    assert v.item() == 4.0
+    assert v.grad_fn.name() == "AsStridedBackward0"
+    v.sum().backward()
+    assert_close(x.grad, [4.0, 0.0])
+
+
+def test_sibling_view_after_write_through_another_view(device):
+    def f(x):
+        h = x * 3
+        a, b = h[0], h[0:2]  # overlapping views of one base
+        a.mul_(x[1])  # writes through a
+        return b * 1  # b was taken before the write: its history must include it
+
+    check_grad(f, rnd(3), device=device)

@@ -338,7 +338,27 @@ class _SavedHooks(threading.local):
 _saved_hooks = _SavedHooks()
 
 
+def refresh_view(t) -> None:
+    """A view whose base was written in place since its grad_fn was made: it is now a view
+    of the base's new history (PyTorch regenerates it the same way, as AsStridedBackward0)."""
+    t._vver = t._vc[0]
+    base = t._base
+    if base._requires_grad and base._grad_fn is not None:
+        from ..ops.view_inplace import AsStridedBackward0, region_of
+
+        try:
+            region = region_of(t, base)
+        except RuntimeError:
+            return  # a base we cannot describe regions of keeps the old history
+        node = AsStridedBackward0()
+        node.next_functions = ((base._grad_fn, base._output_nr),)
+        node.region = region
+        t._grad_fn, t._output_nr, t._requires_grad = node, 0, True
+
+
 def _edge(t) -> tuple:
+    if t is not None and t._base is not None and t._vver != t._vc[0]:
+        refresh_view(t)
     if t is None or not t._requires_grad:
         return _NO_EDGE
     gf = t._grad_fn
@@ -355,6 +375,8 @@ def collect_next_functions(inputs) -> tuple:
     # _edge inlined: this runs for every recorded op
     edges = []
     for t in inputs:
+        if t is not None and t._base is not None and t._vver != t._vc[0]:
+            refresh_view(t)
         if t is None or not t._requires_grad:
             edges.append(_NO_EDGE)
         elif t._grad_fn is not None:

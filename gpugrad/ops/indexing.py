@@ -86,6 +86,8 @@ class SelectBackward0(SliceBackward0):
 def getitem(input: Tensor, key) -> Tensor:
     """``input[key]``: a view for basic keys, a copy for integer/boolean tensor keys."""
     key, basic = convert_key(input, key)
+    if basic and Ellipsis not in key:
+        key = key + (Ellipsis,)  # NumPy returns a scalar copy for x[0] on 1-D, not a 0-d view
     data = _index(input._data, key)
     if basic:
         out = Tensor._make(data, input._device, base=input)

@@ -337,7 +337,8 @@ def _split_views(input: Tensor, dim: int, sizes, node_cls, squeeze_dim: bool = F
     d = wrap_dim(dim, input._data.ndim)
     data, outs, start = input._data, [], 0
     for n in sizes:
-        idx = (slice(None),) * d + ((start if squeeze_dim else slice(start, start + n)),)
+        # the trailing Ellipsis keeps 0-d results views (NumPy would return scalar copies)
+        idx = (slice(None),) * d + ((start if squeeze_dim else slice(start, start + n)), ...)
         outs.append(Tensor._make(data[idx], input._device, base=input))
         start += n
     outs = tuple(outs)

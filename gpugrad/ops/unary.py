@@ -6,7 +6,7 @@ from .. import _dtype as D
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
-from ..autograd.graph import Node
+from ..autograd.graph import Node, refresh_view
 from ._util import needs_grad, record
 
 
@@ -18,6 +18,8 @@ def _float_data(t: Tensor):
 
 def _unary(input: Tensor, data, node_cls, save: str | None):
     out = Tensor._make(data, input._device)
+    if input._base is not None and input._vver != input._vc[0]:
+        refresh_view(input)
     if input._requires_grad and _grad_state.enabled:
         node = node_cls()  # record() inlined: one input that requires grad
         gf = input._grad_fn

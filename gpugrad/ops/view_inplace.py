@@ -119,3 +119,4 @@ def rebase_view(view: Tensor) -> None:
     base._output_nr = 0
     view._output_nr = 0
     record(AsStridedBackward0(), (base,), view).region = region
+    view._vver = view._vc[0]
