@@ -284,7 +284,7 @@ class Tensor:
         if dtype is None:
             from .autograd.graph import _type_name
 
-            return _type_name(self._data, self)
+            return _type_name(self._data.dtype, self._device)
         return self.to(dtype)
 
     @property

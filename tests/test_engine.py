@@ -207,3 +207,19 @@ def test_mixed_devices_error():
     b = gpugrad.ones(2, device="cuda")
     with pytest.raises(RuntimeError, match="found at least two devices, cpu and cuda:0"):
         a + b
+
+
+def test_version_error_for_a_tensor_packed_by_saved_tensor_hooks(device):
+    from gpugrad.autograd.graph import saved_tensors_hooks
+
+    x = gpugrad.randn(3, device=device, requires_grad=True)
+    with saved_tensors_hooks(lambda t: t, lambda t: t):
+        y = x * 1
+        z = y.sin()  # saves y, through the hooks
+    y.add_(1)
+    with pytest.raises(
+        RuntimeError,
+        match=r"modified by an inplace operation: \[torch\..*"
+        r"FloatTensor \[3\]\], which is output 0 of Mul, is at version 1",
+    ):
+        z.sum().backward()

@@ -178,6 +178,7 @@ class SavedTensor:
         "unpack_hook",
         "producer",
         "device",
+        "meta",
     )
 
     def __init__(self, t, node) -> None:
@@ -200,6 +201,7 @@ class SavedTensor:
             self.packed, self.unpack_hook = pack(t), unpack
             self.tensor = self.data = None
             self.output_nr = -1
+            self.device, self.meta = t._device, (t._data.shape, t._data.dtype)  # for errors
             return
         self.packed = self.unpack_hook = None
         if gf is node and gf is not None:
@@ -234,8 +236,13 @@ class SavedTensor:
 
 def _version_message(saved: SavedTensor, node) -> str:
     t = saved.tensor
-    data = t._data if t is not None else saved.data
-    desc = f"[{_type_name(data, t)} [{', '.join(str(s) for s in data.shape)}]]"
+    if t is not None:
+        shape, dt, dev = t._data.shape, t._data.dtype, t._device
+    elif saved.data is not None:
+        shape, dt, dev = saved.data.shape, saved.data.dtype, saved.device
+    else:  # packed by saved-tensor hooks
+        (shape, dt), dev = saved.meta, saved.device
+    desc = f"[{_type_name(dt, dev)} [{', '.join(str(s) for s in shape)}]]"
     maker = node if saved.output_nr >= 0 else saved.producer
     # PyTorch names the forward op here ("Mul"), not its node ("MulBackward0")
     op = re.sub(r"Backward\d*$", "", maker.name()) if maker else ""
@@ -259,10 +266,10 @@ _TYPE_NAMES = {
 }
 
 
-def _type_name(data, t) -> str:
-    name = _TYPE_NAMES.get(str(data.dtype), "Tensor")
-    cuda = t is not None and t._device.type == "cuda" or type(data).__module__.startswith("cupy")
-    return f"torch.cuda.{name}" if cuda else f"torch.{name}"
+def _type_name(array_dtype, dev) -> str:
+    """PyTorch's legacy type name ("torch.cuda.FloatTensor") used in its error texts."""
+    name = _TYPE_NAMES.get(str(array_dtype), "Tensor")
+    return f"torch.cuda.{name}" if dev.type == "cuda" else f"torch.{name}"
 
 
 class AccumulateGrad(Node):
