@@ -55,6 +55,9 @@ def _saved_entries(node: Node) -> list[tuple[int, tuple]]:
     for i, s in enumerate(saved):
         if s is None:
             continue
+        if type(s) is tuple:  # an input, saved as (tensor, version)
+            out.append((i, tuple(s[0]._data.shape)))
+            continue
         arr = s.tensor._data if s.tensor is not None else s.data
         if arr is None:  # packed by a saved-tensor hook: shape unknown without unpacking
             out.append((i, None))

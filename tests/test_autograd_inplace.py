@@ -69,6 +69,17 @@ def test_modified_saved_output_raises_pytorch_error(device):
     assert str(e.value) == _version_msg(_float_type(device), "2", "Mul", 1, 0)
 
 
+def test_modified_saved_input_names_its_current_grad_fn(device):
+    # As PyTorch 2.13: after b.add_ rebased b's history, the error names Add, not Mul.
+    a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = a * 2
+    c = b.sin()  # saves b
+    b.add_(1)
+    with pytest.raises(RuntimeError) as e:
+        c.sum().backward()
+    assert str(e.value) == _version_msg(_float_type(device), "2", "Add", 1, 0)
+
+
 def test_modified_own_output_raises(device):
     a = gpugrad.tensor([1.0, 2.0], device=device, requires_grad=True)
     b = a.sigmoid()

@@ -125,28 +125,56 @@ class Node:
     def backward(self, *grads) -> tuple:
         raise NotImplementedError(f"{self.name()} has no backward formula")
 
-    # ---- saved tensors ------------------------------------------------------------
+    # ---- saved tensors ----------------------------------------------------------------
+    # An input is saved as a plain ``(tensor, version)`` pair: it is the common case on
+    # every recorded op. A SavedTensor is needed only for the node's own output (kept
+    # without its grad_fn), under saved-tensor hooks, and to raise for inference tensors.
     def save(self, *tensors) -> None:
         """Save inputs/outputs for backward; each remembers its version (in-place checks)."""
-        if len(tensors) == 1:  # the common case, without a comprehension
-            t = tensors[0]
-            self._saved = (None if t is None else SavedTensor(t, self),)
-        else:
+        if _saved_hooks.active:
             self._saved = tuple([None if t is None else SavedTensor(t, self) for t in tensors])
+            return
+        saved = []
+        for t in tensors:
+            if t is None:
+                saved.append(None)
+            elif t._grad_fn is self or t._inference:
+                saved.append(SavedTensor(t, self))
+            else:
+                saved.append((t, t._vc[0]))
+        self._saved = tuple(saved)
 
     @property
     def saved_tensors(self) -> tuple:
         saved = self._saved
         if saved is None:
             raise RuntimeError(_FREED_MSG)
-        return tuple([None if s is None else s.unpack(self) for s in saved])
+        out = []
+        for s in saved:
+            if type(s) is tuple:
+                t = s[0]
+                if t._vc[0] != s[1]:
+                    raise RuntimeError(_input_version_message(t, s[1], self))
+                out.append(t)
+            else:
+                out.append(None if s is None else s.unpack(self))
+        return tuple(out)
 
     def saved_arrays(self) -> tuple:
         """The saved tensors' arrays (version-checked): for backward fast paths."""
         saved = self._saved
         if saved is None:
             raise RuntimeError(_FREED_MSG)
-        return tuple([None if s is None else s.unpack_data(self) for s in saved])
+        out = []
+        for s in saved:
+            if type(s) is tuple:
+                t = s[0]
+                if t._vc[0] != s[1]:
+                    raise RuntimeError(_input_version_message(t, s[1], self))
+                out.append(t._data)
+            else:
+                out.append(None if s is None else s.unpack_data(self))
+        return tuple(out)
 
     def check_not_freed(self) -> None:
         if self._saved is None:
@@ -242,15 +270,30 @@ def _version_message(saved: SavedTensor, node) -> str:
         shape, dt, dev = saved.data.shape, saved.data.dtype, saved.device
     else:  # packed by saved-tensor hooks
         (shape, dt), dev = saved.meta, saved.device
-    desc = f"[{_type_name(dt, dev)} [{', '.join(str(s) for s in shape)}]]"
     maker = node if saved.output_nr >= 0 else saved.producer
+    return _modified_message(
+        shape, dt, dev, maker, max(saved.output_nr, 0), saved.vc[0], saved.version
+    )
+
+
+def _input_version_message(t, version: int, node) -> str:
+    # PyTorch names the tensor's grad_fn as it is now (after an in-place rebase, the
+    # in-place op), not the one it had when saved
+    d = t._data
+    return _modified_message(
+        d.shape, d.dtype, t._device, t._grad_fn, t._output_nr, t._vc[0], version
+    )
+
+
+def _modified_message(shape, dt, dev, maker, output_nr: int, now: int, expected: int) -> str:
+    desc = f"[{_type_name(dt, dev)} [{', '.join(str(s) for s in shape)}]]"
     # PyTorch names the forward op here ("Mul"), not its node ("MulBackward0")
     op = re.sub(r"Backward\d*$", "", maker.name()) if maker else ""
-    which = f", which is output {max(saved.output_nr, 0)} of {op}," if maker else ""
+    which = f", which is output {output_nr} of {op}," if maker else ""
     return (
         "one of the variables needed for gradient computation has been modified by an "
-        f"inplace operation: {desc}{which} is at version {saved.vc[0]}; expected version "
-        f"{saved.version} instead. Hint: enable anomaly detection to find the operation that "
+        f"inplace operation: {desc}{which} is at version {now}; expected version "
+        f"{expected} instead. Hint: enable anomaly detection to find the operation that "
         "failed to compute its gradient, with torch.autograd.set_detect_anomaly(True, "
         "check_nan=False)."
     )

@@ -7,9 +7,11 @@ named kernels; they never ask which library is behind it. CuPy is imported lazil
 
 from __future__ import annotations
 
+from . import host_memory
 from .base import ArrayBackend
 from .numpy_backend import NumpyBackend
 
+host_memory.tune()  # reuse freed host memory across training steps (see host_memory.py)
 _cpu_backend = NumpyBackend()
 _cuda_backends: dict = {}
 
