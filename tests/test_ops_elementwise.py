@@ -411,3 +411,17 @@ def test_float_integer_ops_no_grad_for_ints(device):
     assert (x * 2).tolist() == [2, 4, 6]
     assert (-x).tolist() == [-1, -2, -3]
     assert gpugrad.abs(-x).tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("n", [6, 5000])  # both NumPy paths: where() and the mask multiply
+def test_relu_backward_zeroes_nonfinite_grads_where_masked(n, device):
+    rng = np.random.default_rng(n)
+    xa = rng.standard_normal(n)
+    xa[:3] = [-1.0, 2.0, -3.0]
+    ga = rng.standard_normal(n)
+    ga[:3] = [np.nan, 5.0, np.inf]  # non-finite only where relu's mask is 0
+    x = t(xa, device, requires_grad=True)
+    x.relu().backward(t(ga, device))
+    want = np.where(xa > 0, ga, 0.0)
+    assert np.isfinite(x.grad.cpu().numpy()).all()
+    assert_close(x.grad, want)

@@ -34,6 +34,15 @@ class ArrayBackend:
     def matmul(self, a, b):
         return self.xp.matmul(a, b)
 
+    # Reductions on the hot paths (bias gradients, softmax). NumPy binds its ufuncs' reduce
+    # here directly: its array methods go through a Python wrapper that costs more than the
+    # work on small arrays.
+    def sum(self, x, axis, keepdims: bool = False):
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    def amax(self, x, axis, keepdims: bool = False):
+        return x.max(axis=axis, keepdims=keepdims)
+
     def scatter_add(self, out, index, values) -> None:
         """``out[index] += values`` with repeated indices accumulated (index backward)."""
         raise NotImplementedError
@@ -49,28 +58,30 @@ class ArrayBackend:
         """Indices that sort ``arr`` along ``axis``, ties kept in order."""
         return self.xp.argsort(arr, axis=axis, kind="stable")
 
+    def threshold_backward(self, grad, x):
+        """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
+        return self.xp.where(x > 0, grad, grad.dtype.type(0))
+
     def minmax(self, arr) -> tuple:
         """(min, max) of an integer array as Python ints (validating class indices)."""
         return int(arr.min()), int(arr.max())
 
-    # Array methods (x.max) rather than module functions (xp.max): NumPy's module-level
-    # reductions go through Python wrappers that cost more than the work on small arrays.
     def logsumexp(self, x, axis, keepdims: bool):
         xp = self.xp
-        m = x.max(axis=axis, keepdims=True)
+        m = self.amax(x, axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        out = xp.log(self.sum(xp.exp(x - m), axis, keepdims=True)) + m
         return out if keepdims else out.squeeze(axis=axis)
 
     def log_softmax(self, x, axis: int):
         xp = self.xp
-        shifted = x - x.max(axis=axis, keepdims=True)
-        shifted -= xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        shifted = x - self.amax(x, axis, keepdims=True)
+        shifted -= xp.log(self.sum(xp.exp(shifted), axis, keepdims=True))
         return shifted
 
     def softmax(self, x, axis: int):
-        e = self.xp.exp(x - x.max(axis=axis, keepdims=True))
-        e /= e.sum(axis=axis, keepdims=True)
+        e = self.xp.exp(x - self.amax(x, axis, keepdims=True))
+        e /= self.sum(e, axis, keepdims=True)
         return e
 
     # ---- random numbers ------------------------------------------------------------

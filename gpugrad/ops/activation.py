@@ -99,12 +99,9 @@ class LogSoftmaxBackward0(Node):
     def backward(self, grad):
         (y,) = self.saved_tensors
         if not _grad_state.enabled:  # the same formula on arrays: nothing to record
-            xp, g = grad._device.backend.xp, grad._data
-            return (
-                Tensor._make(
-                    g - xp.exp(y._data) * g.sum(axis=self.dim, keepdims=True), grad._device
-                ),
-            )
+            backend, g = grad._device.backend, grad._data
+            s = backend.sum(g, self.dim, keepdims=True)
+            return (Tensor._make(g - backend.xp.exp(y._data) * s, grad._device),)
         return (grad - y.exp() * grad.sum(self.dim, keepdim=True),)
 
 

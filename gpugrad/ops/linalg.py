@@ -164,7 +164,7 @@ class AddmmBackward0(Node):
         gw = Tensor._make(backend.matmul(g.T, x._data), dev) if nf[1][0] is not None else None
         gb = None
         if len(nf) > 2 and nf[2][0] is not None:
-            gb = Tensor._make(g.sum(axis=0), dev)
+            gb = Tensor._make(backend.sum(g, 0), dev)
             if gb._data.shape != self.mb[0]:
                 gb = grad_for(grad, self.mb)
         return (gx, gw, gb)

@@ -50,14 +50,14 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
         d = d.astype(dtype.np)
     elif d.dtype.kind in "biu":
         d = d.astype("int64")
-    xp = input._device.backend.xp
+    backend = input._device.backend
     if dim is None:
-        out = Tensor._make(xp.sum(d, keepdims=keepdim) if keepdim else d.sum(), input._device)
+        out = Tensor._make(backend.sum(d, None, keepdims=keepdim), input._device)
         if needs_grad(input):
             record(SumBackward0(), (input,), out).shape = input._data.shape
         return out
     dims, _ = _reduce_args(input, dim, keepdim)
-    out = Tensor._make(d.sum(axis=dims, keepdims=keepdim), input._device)
+    out = Tensor._make(backend.sum(d, dims, keepdims=keepdim), input._device)
     if needs_grad(input):
         node = record(SumBackward1(), (input,), out)
         node.shape, node.dims, node.keepdim = input._data.shape, dims, keepdim

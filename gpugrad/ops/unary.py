@@ -197,14 +197,7 @@ class ThresholdBackwardBackward0(Node):
 
 def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
     """``grad`` where ``result > 0``, else 0: ReLU's backward as one op (linear in grad)."""
-    xp = grad._device.backend.xp
-    g = grad._data
-    # A multiply by the mask is ~10x faster than where() on a random mask (branchy loop);
-    # only a non-finite gradient at a masked position needs where() to give PyTorch's 0.
-    mask = result._data > 0
-    data = g * mask
-    if not xp.isfinite(data).all():
-        data = xp.where(mask, g, g.dtype.type(0))
+    data = grad._device.backend.threshold_backward(grad._data, result._data)
     out = Tensor._make(data, grad._device)
     if needs_grad(grad):
         record(ThresholdBackwardBackward0(), (grad, None), out).save(result)
