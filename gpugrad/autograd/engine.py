@@ -13,6 +13,8 @@ from __future__ import annotations
 import heapq
 from itertools import count
 
+from ..backend import backend_of
+from . import graph
 from .grad_mode import state as _grad_state
 from .graph import AccumulateGrad, _owned
 
@@ -86,6 +88,10 @@ def run_backward(
         results = [None] * len(inputs)
     needed = _needed(root_nodes, deps, target_nodes) if inputs is not None else None
 
+    if inputs is None and accumulate and not create_graph and not _grad_state.anomaly:
+        _run_arrays(root_nodes, root_edges, grads, deps, retain_graph)
+        return results
+
     buffers: dict = {}
     for (node, nr), g in zip(root_edges, grads):
         _add_to_buffer(buffers, node, nr, g)
@@ -93,7 +99,7 @@ def run_backward(
     prev_enabled, prev_shared = _grad_state.enabled, _owned.shared
     _grad_state.enabled = create_graph
     # The caller may hold the root gradients: never store one of them as a leaf's .grad.
-    _owned.shared = {id(g) for g in grads}
+    _owned.shared = {id(g._data) for g in grads}
     tie = count()
     heap = [(-n._seq, next(tie), n) for n in set(root_nodes) if n not in deps]
     heapq.heapify(heap)
@@ -169,6 +175,95 @@ def run_backward(
         _grad_state.enabled = prev_enabled
         _owned.shared = prev_shared
     return results
+
+
+def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
+    """The plain ``loss.backward()``: the same walk, with bare arrays between nodes.
+
+    Nothing is recorded without create_graph, so gradients need not be Tensors until they
+    reach a leaf. Nodes with an ``_arrays(backend, *grads)`` formula (the hot ones) take
+    and return arrays; any other node, and any node with hooks, gets Tensors as usual.
+    """
+    buffers: dict = {}
+    for (node, nr), g in zip(root_edges, grads):
+        _add_to_buffer(buffers, node, nr, g._data)
+    prev_enabled, prev_shared = _grad_state.enabled, _owned.shared
+    _grad_state.enabled = False
+    _owned.shared = {id(g._data) for g in grads}
+    tie = count()
+    heap = [(-n._seq, next(tie), n) for n in set(roots) if n not in deps]
+    heapq.heapify(heap)
+    pop, push = heapq.heappop, heapq.heappush
+    try:
+        node = pop(heap)[2] if heap else None
+        while node is not None:
+            buf = buffers.pop(node, None)
+            outs = None
+            if buf is not None:
+                fn = node._arrays
+                if fn is None or node._hooked or node._out_meta is not None:
+                    outs = _call_with_tensors(node, buf)
+                else:
+                    g = buf[0]
+                    outs = fn(backend_of(g), g)
+                if node._saved and not retain_graph:
+                    node._saved = None
+            follow = None  # a successor that is ready and newest runs next without the heap
+            i = 0
+            for nxt, nr in node.next_functions:
+                if nxt is not None:
+                    if outs is not None:
+                        g = outs[i]
+                        if g is not None:
+                            if (
+                                type(nxt) is AccumulateGrad
+                                and deps[nxt] == 1
+                                and nxt not in buffers
+                                and not nxt._hooked
+                            ):
+                                del deps[nxt]  # a leaf's only gradient: accumulate now
+                                nxt._arrays(None, g)
+                                i += 1
+                                continue
+                            b = buffers.get(nxt)
+                            if b is None:
+                                meta = nxt._out_meta
+                                if meta is None:
+                                    buffers[nxt] = [g]
+                                else:
+                                    b = buffers[nxt] = [None] * len(meta)
+                                    b[nr] = g
+                            else:
+                                old = b[nr]
+                                b[nr] = g if old is None else old + g
+                    left = deps[nxt] - 1
+                    deps[nxt] = left
+                    if left == 0:
+                        if follow is None and (not heap or -heap[0][0] < nxt._seq):
+                            follow = nxt
+                        else:
+                            if follow is not None and follow._seq < nxt._seq:
+                                follow, nxt = nxt, follow
+                            push(heap, (-nxt._seq, next(tie), nxt))
+                i += 1
+            node = follow if follow is not None else (pop(heap)[2] if heap else None)
+    finally:
+        _grad_state.enabled = prev_enabled
+        _owned.shared = prev_shared
+
+
+def _call_with_tensors(node, buf: list) -> tuple:
+    """A node without an array formula (or with hooks): Tensors in, arrays out."""
+    make = graph.Tensor._make
+    tbuf = [None if a is None else make(a, backend_of(a).device) for a in buf]
+    if node._hooked:
+        _run_tensor_hooks(node, tbuf)
+        outs = _call(node, tbuf, False)
+    elif node._out_meta is not None:
+        outs = _call(node, tbuf, False)
+    else:
+        outs = node.backward(*tbuf)
+    return tuple([None if o is None else o._data for o in outs])
 
 
 def _add_to_buffer(buffers, node, nr, g) -> None:

@@ -69,6 +69,9 @@ class Node:
 
     # Class-level defaults: a node records only what it needs (see _tensor.Tensor).
     _saved = ()
+    # ``_arrays(backend, grad) -> tuple``: the backward formula on bare arrays, for nodes on
+    # the hot path (one output, nothing recorded); the engine's plain backward uses it.
+    _arrays = None
     _hooked = False  # any pre/post/tensor/retain-grad hook: the engine's slow path
     _pre_hooks = None
     _post_hooks = None
@@ -337,6 +340,14 @@ class AccumulateGrad(Node):
                 fn(var)
         return ()
 
+    def _arrays(self, backend, grad) -> tuple:
+        var = self.variable
+        g = Tensor._make(grad, var._device)
+        if var._backward_hooks or var._post_acc_hooks:
+            return self.backward(g)
+        accumulate_grad(var, g, False)
+        return ()
+
 
 class _Owned(threading.local):
     # ids of gradients the running backward must not keep without a copy (None: no backward
@@ -362,12 +373,12 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
         if (
             grad._base is None
             and grad._data.base is None
-            and (shared is None or id(grad) not in shared)
+            and (shared is None or id(grad._data) not in shared)
         ):
             # without create_graph the gradient has no history: keep the tensor itself
             var._grad = grad if create_graph or grad._grad_fn is None else grad.detach()
             if shared is not None:
-                shared.add(id(grad))  # stolen: a second leaf reached by it must copy
+                shared.add(id(grad._data))  # kept: a second leaf reached by it must copy
         else:
             var._grad = grad.clone() if create_graph else grad.detach().clone()
     elif create_graph or old._grad_fn is not None:

@@ -7,6 +7,9 @@ named kernels; they never ask which library is behind it. CuPy is imported lazil
 
 from __future__ import annotations
 
+from numpy import generic as _np_generic
+from numpy import ndarray as _ndarray
+
 from . import host_memory
 from .base import ArrayBackend
 from .numpy_backend import NumpyBackend
@@ -27,6 +30,15 @@ def backend_for(dev) -> ArrayBackend:
     if b is None:
         b = _cuda_backends[index] = cupy_backend.CupyBackend(index)
     return b
+
+
+def backend_of(arr) -> ArrayBackend:
+    """The backend whose device holds ``arr`` (the engine's array path carries bare arrays)."""
+    if type(arr) is _ndarray or isinstance(arr, _np_generic):
+        return _cpu_backend
+    from .._device import device
+
+    return backend_for(device("cuda", arr.device.id))
 
 
 def cpu_backend() -> NumpyBackend:

@@ -62,6 +62,11 @@ class ArrayBackend:
         """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
         return self.xp.where(x > 0, grad, grad.dtype.type(0))
 
+    def index_top(self, arr) -> int:
+        """The largest value of an integer array read as unsigned, so a negative one counts
+        as huge: one reduction (one host round trip) validates class indices."""
+        return int(arr.view(f"u{arr.dtype.itemsize}").max())
+
     def minmax(self, arr) -> tuple:
         """(min, max) of an integer array as Python ints (validating class indices)."""
         return int(arr.min()), int(arr.max())

@@ -21,6 +21,9 @@ class NumpyBackend(ArrayBackend):
         self.amax = np.maximum.reduce
         self.matmul = np.matmul
 
+    def index_top(self, arr) -> int:
+        return int(np.maximum.reduce(arr.view(f"u{arr.dtype.itemsize}"), None))
+
     def minmax(self, arr) -> tuple:
         return int(np.minimum.reduce(arr, None)), int(np.maximum.reduce(arr, None))
 

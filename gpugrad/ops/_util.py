@@ -153,6 +153,27 @@ def grad_for(grad: Tensor, m: tuple) -> Tensor:
     return g
 
 
+def sum_to_array(backend, g, m: tuple):
+    """``grad_for`` on a bare array (the engine's array path): ``m`` is ``meta(input)``."""
+    shape, dtype = m
+    if g.shape != shape:
+        lead = g.ndim - len(shape)
+        if lead:
+            g = backend.sum(g, tuple(range(lead)))
+        ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+        if ones:
+            g = backend.sum(g, ones, keepdims=True)
+    if g.dtype != dtype:
+        g = g.astype(dtype)
+    return g
+
+
+def wrap_arrays(arrays: tuple, dev) -> tuple:
+    """An ``_arrays`` formula's results as Tensors on ``dev`` (None stays None)."""
+    make = Tensor._make
+    return tuple([None if a is None else make(a, dev) for a in arrays])
+
+
 def wrap_dims(dim, ndim: int) -> tuple:
     """Normalise an int / tuple / None ``dim`` to a sorted tuple of non-negative axes."""
     if dim is None:

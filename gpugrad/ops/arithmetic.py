@@ -11,7 +11,16 @@ import math
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, _edge, collect_next_functions
-from ._util import binary_arrays, broadcast_error, grad_for, meta, needs_grad, record
+from ._util import (
+    binary_arrays,
+    broadcast_error,
+    grad_for,
+    meta,
+    needs_grad,
+    record,
+    sum_to_array,
+    wrap_arrays,
+)
 
 
 def _out(data, like: Tensor) -> Tensor:
@@ -42,6 +51,14 @@ class AddBackward0(Node):
         gb = None
         if self.mb is not None and self.needs_input_grad(1):
             gb = grad_for(grad if self.alpha == 1 else grad * self.alpha, self.mb)
+        return (ga, gb)
+
+    def _arrays(self, backend, g):
+        nf = self.next_functions
+        ga = sum_to_array(backend, g, self.ma) if nf[0][0] is not None else None
+        gb = None
+        if self.mb is not None and nf[1][0] is not None:
+            gb = sum_to_array(backend, g if self.alpha == 1 else g * self.alpha, self.mb)
         return (ga, gb)
 
 
@@ -106,15 +123,28 @@ class MulBackward0(Node):
                 self.check_not_freed()
             return (grad * self.scalar,)
         if not _grad_state.enabled:  # the same formula on arrays: nothing to record
-            a, b = self.saved_arrays()
-            g, dev = grad._data, grad._device
-            ga = grad_for(Tensor._make(g * b, dev), self.ma) if b is not None else None
-            gb = grad_for(Tensor._make(g * a, dev), self.mb) if a is not None else None
-            return (ga, gb)
+            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
         a, b = self.saved_tensors
         ga = grad_for(grad * b, self.ma) if self.needs_input_grad(0) else None
         gb = grad_for(grad * a, self.mb) if self.needs_input_grad(1) else None
         return (ga, gb)
+
+    def _arrays(self, backend, g):
+        if self.mb is None:
+            if self._saved is None:
+                self.check_not_freed()
+            return (_scaled(g, self.scalar, self.ma),)
+        a, b = self.saved_arrays()
+        ga = sum_to_array(backend, g * b, self.ma) if b is not None else None
+        gb = sum_to_array(backend, g * a, self.mb) if a is not None else None
+        return (ga, gb)
+
+
+def _scaled(g, scalar, m: tuple):
+    """``g * scalar`` in the input's dtype (NumPy/CuPy keep an array's dtype for a Python
+    scalar of the same kind, as PyTorch does; only a bool gradient needs a cast)."""
+    out = g * scalar
+    return out if out.dtype == m[1] else out.astype(m[1])
 
 
 def mul(input: Tensor, other) -> Tensor:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
-from ._util import check_device, grad_for, meta, needs_grad, record
+from ._util import (
+    check_device,
+    grad_for,
+    meta,
+    needs_grad,
+    record,
+    sum_to_array,
+    wrap_arrays,
+)
 
 
 def _check(a: Tensor, b: Tensor, op: str) -> None:
@@ -145,9 +153,9 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 
 class AddmmBackward0(Node):
     def backward(self, grad):
-        x, w = self.saved_tensors
         if not grad._requires_grad and not _grad_state.enabled:
-            return self._backward_arrays(grad, x, w)
+            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
+        x, w = self.saved_tensors
         gx = grad.matmul(w) if self.needs_input_grad(0) else None
         gw = grad.mT.matmul(x) if self.needs_input_grad(1) else None
         gb = None
@@ -155,18 +163,15 @@ class AddmmBackward0(Node):
             gb = grad_for(grad, self.mb)
         return (gx, gw, gb)
 
-    def _backward_arrays(self, grad, x, w):
-        """The same formulas on arrays: linear layers are the hot path of training, and
-        without create_graph nothing needs recording."""
-        backend, dev, g = grad._device.backend, grad._device, grad._data
+    def _arrays(self, backend, g):
+        # The same formulas on arrays: linear layers are the hot path of training.
+        x, w = self.saved_arrays()
         nf = self.next_functions
-        gx = Tensor._make(backend.matmul(g, w._data), dev) if nf[0][0] is not None else None
-        gw = Tensor._make(backend.matmul(g.T, x._data), dev) if nf[1][0] is not None else None
+        gx = backend.matmul(g, w) if nf[0][0] is not None else None
+        gw = backend.matmul(g.T, x) if nf[1][0] is not None else None
         gb = None
         if len(nf) > 2 and nf[2][0] is not None:
-            gb = Tensor._make(backend.sum(g, 0), dev)
-            if gb._data.shape != self.mb[0]:
-                gb = grad_for(grad, self.mb)
+            gb = sum_to_array(backend, g, self.mb)
         return (gx, gw, gb)
 
 

@@ -13,6 +13,7 @@ from ._util import (
     meta,
     needs_grad,
     record,
+    wrap_arrays,
 )
 from .activation import log_softmax
 from .indexing import index_put_zeros
@@ -28,7 +29,7 @@ def _check_reduction(reduction: str) -> None:
 class NllLossBackward0(Node):
     def backward(self, grad):
         if not _grad_state.enabled:
-            return (self._backward_arrays(grad), None)
+            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
         g = grad * self.scale  # -1, or -1 / total weight for 'mean' (0-d: it broadcasts)
         if self.coef is not None:  # class weights and ignored targets
             g = g * Tensor._make(self.coef, grad._device)
@@ -39,16 +40,16 @@ class NllLossBackward0(Node):
         nd = len(self.shape)
         return (z.permute((0, nd - 1) + tuple(range(1, nd - 1))), None)
 
-    def _backward_arrays(self, grad) -> Tensor:
-        """The same on arrays (nothing to record): the loss is on every training step."""
-        xp, g = grad._device.backend.xp, grad._data
+    def _arrays(self, backend, g):
+        # the same on arrays (nothing to record): the loss is on every training step
+        xp = backend.xp
         scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
         g = g * scale if self.coef is None else g * scale * self.coef
         z = xp.zeros(self.shape if self.moved is None else self.moved, g.dtype)
         z[self.key] = g
         if self.moved is not None:
             z = xp.moveaxis(z, -1, 1)
-        return Tensor._make(z, grad._device)
+        return (z, None)
 
 
 def nll_loss(
@@ -74,15 +75,17 @@ def nll_loss(
     backend = input._device.backend
     xp = backend.xp
     n, c = x.shape[0], x.shape[1]
-    # One host round trip validates targets (and tells whether any is ignored).
-    lo, hi = backend.minmax(tgt) if tgt.size else (0, 0)
-    ignore = tgt == ignore_index if lo <= ignore_index <= hi else None
-    safe = tgt
-    if ignore is not None:
-        safe = xp.where(ignore, 0, tgt)
-        lo, hi = backend.minmax(safe)
-    if hi >= c or lo < 0:
-        raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
+    # One host round trip validates targets in the common case: all are classes, none
+    # is ignored; only otherwise (or to name a bad target) a second look.
+    ignore, safe = None, tgt
+    if not tgt.size or backend.index_top(tgt) >= c or 0 <= ignore_index < c:
+        lo, hi = backend.minmax(tgt) if tgt.size else (0, 0)
+        if lo <= ignore_index <= hi:
+            ignore = tgt == ignore_index
+            safe = xp.where(ignore, 0, tgt)
+            lo, hi = backend.minmax(safe)
+        if hi >= c or lo < 0:
+            raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
     if x.ndim == 2:
         key, moved = (xp.arange(n), safe), None
     else:
@@ -97,21 +100,28 @@ def nll_loss(
     if ignore is not None:
         keep = (~ignore).astype(x.dtype)
         coef = keep if coef is None else coef * keep
-    rows = -picked if coef is None else -picked * coef
     scale = -1.0
     if reduction == "none":
-        data = rows
-    else:
-        data = rows.sum()
+        data = -picked if coef is None else -picked * coef
+    elif coef is None:  # no weights, nothing ignored: the training loop's case
+        data = -backend.sum(picked, None)
         if reduction == "mean":
-            total = coef.sum() if coef is not None else x.dtype.type(rows.size)
+            total = x.dtype.type(picked.size)
             data = data / total
-            scale = -1.0 / total if coef is None else Tensor._make(-1.0 / total, input._device)
-    out = Tensor._make(xp.asarray(data).astype(x.dtype, copy=False), input._device)
+            scale = -1.0 / total
+    else:
+        data = -backend.sum(picked * coef, None)
+        if reduction == "mean":
+            total = backend.sum(coef, None)
+            data = data / total
+            scale = Tensor._make(-1.0 / total, input._device)
+    if data.dtype != x.dtype:
+        data = data.astype(x.dtype)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(NllLossBackward0(), (input, None), out)
         node.reduction, node.scale, node.coef = reduction, scale, coef
-        node.key, node.moved, node.shape, node.rows_shape = key, moved, x.shape, rows.shape
+        node.key, node.moved, node.shape = key, moved, x.shape
     return out
 
 

@@ -20,6 +20,7 @@ from ._util import (
     meta,
     needs_grad,
     record,
+    wrap_arrays,
 )
 
 
@@ -48,11 +49,13 @@ class _Pointwise(Node):
 
     def backward(self, grad):
         if not _grad_state.enabled:
-            (v,) = self.saved_arrays()
-            xp = grad._device.backend.xp
-            return (Tensor._make(grad._data * self.derivative(v, xp), grad._device),)
+            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
         (v,) = self.saved_tensors
         return (grad * self.derivative(v, _FNS),)
+
+    def _arrays(self, backend, g):
+        (v,) = self.saved_arrays()
+        return (g * self.derivative(v, backend.xp),)
 
 
 def _unary(input: Tensor, fn: str, node_cls, save_output: bool) -> Tensor:

@@ -7,7 +7,7 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
-from ._util import needs_grad, record
+from ._util import needs_grad, record, wrap_arrays
 
 
 def _float_data(t: Tensor):
@@ -59,11 +59,13 @@ class _Pointwise(Node):
 
     def backward(self, grad):
         if not _grad_state.enabled:
-            (v,) = self.saved_arrays()
-            xp = grad._device.backend.xp
-            return (Tensor._make(grad._data * self.derivative(v, xp), grad._device),)
+            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
         (v,) = self.saved_tensors
         return (grad * self.derivative(v, _ops),)
+
+    def _arrays(self, backend, g):
+        (v,) = self.saved_arrays()
+        return (g * self.derivative(v, backend.xp),)
 
 
 class AbsBackward0(_Pointwise):
@@ -187,6 +189,10 @@ class ReluBackward0(Node):
     def backward(self, grad):
         (x,) = self.saved_tensors
         return (threshold_backward(grad, x),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.threshold_backward(g, x),)
 
 
 class ThresholdBackwardBackward0(Node):
