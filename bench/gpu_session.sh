@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One GPU session in one call: the CUDA half of the test suite in parallel shards, the
+# core benchmarks on cuda and cpu (ratios and the GPU-over-CPU crossover), and the two
+# training examples on cuda. Everything lands in OUT_DIR (default $OUT).
+#   bench/gpu_session.sh OUT_DIR [SHARDS] [TEST_SECONDS] [BENCH_SECONDS]
+set -u
+cd "$(dirname "$0")/.."
+out="${1:-${OUT:-bench/results/gpu_session}}"
+shards="${2:-4}"
+test_s="${3:-240}"
+bench_s="${4:-200}"
+mkdir -p "$out"
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+py=python3
+command -v "$py" >/dev/null || py=python
+start=$(date +%s)
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  "$py" -m gpugrad.utils.collect_env 2>&1 | head -40
+} >"$out/env.txt" 2>&1
+
+# 1. tests: the cuda test ids, dealt round-robin to the shards (balanced by count)
+"$py" -m pytest -q -k cuda -p no:cacheprovider --collect-only tests 2>/dev/null |
+  grep "::" >"$out/.ids"
+split -n r/"$shards" -d "$out/.ids" "$out/.shard"
+for f in "$out"/.shard*; do
+  timeout "$test_s" xargs -d '\n' -a "$f" "$py" -m pytest -q -p no:cacheprovider --tb=short \
+    -rfE >"$out/tests_${f##*.}.log" 2>&1 &
+done
+wait
+echo "$(wc -l <"$out/.ids") cuda tests collected" >"$out/tests_summary.txt"
+rm -f "$out"/.shard* "$out/.ids"
+for f in "$out"/tests_shard*.log; do
+  echo "${f##*/}: $(grep -v '^$' "$f" | tail -1)"
+done >>"$out/tests_summary.txt"
+echo "tests done at +$(($(date +%s) - start)) s" >>"$out/tests_summary.txt"
+
+# 2. benchmarks: the core pair on both devices (ratios + crossover), then GPU kernels
+timeout "$bench_s" "$py" -m bench mlp chain --device all --level quick --no-progress \
+  --out "$out/bench_core" >"$out/bench_core.log" 2>&1
+timeout 120 "$py" -m bench elementwise reductions matmul --device cuda --level quick \
+  --no-progress --out "$out/bench_kernels" >"$out/bench_kernels.log" 2>&1
+
+# 3. training on the GPU
+timeout 60 "$py" examples/train_digits.py --device cuda --epochs 8 >"$out/digits.log" 2>&1
+timeout 60 "$py" examples/char_lm.py --device cuda --steps 60 >"$out/charlm.log" 2>&1
+echo "all done at +$(($(date +%s) - start)) s" >>"$out/tests_summary.txt"
