@@ -61,12 +61,11 @@ def _make_grads(outputs: list, grads: list, is_grads_batched: bool = False) -> l
         if g is None:
             if o._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if not o.dtype.is_floating_point:
+            if o._data.dtype.kind != "f":
                 raise RuntimeError(
                     f"grad can be implicitly created only for real scalar outputs but got {o.dtype}"
                 )
-            xp = o._device.backend.xp
-            g = Tensor._make(xp.ones(o._data.shape, o._data.dtype), o._device)
+            g = Tensor._make(o._device.backend.ones(o._data.shape, o._data.dtype), o._device)
         else:
             if not isinstance(g, Tensor):
                 raise TypeError(

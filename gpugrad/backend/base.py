@@ -30,6 +30,9 @@ class ArrayBackend:
     def synchronize(self) -> None:
         """Wait for queued work on this device (no-op on the CPU)."""
 
+    def ones(self, shape, dtype):
+        return self.xp.ones(shape, dtype)
+
     # ---- kernels -----------------------------------------------------------------
     def matmul(self, a, b):
         return self.xp.matmul(a, b)

@@ -171,7 +171,11 @@ class AddmmBackward0(Node):
         gw = backend.matmul(g.T, x) if nf[1][0] is not None else None
         gb = None
         if len(nf) > 2 and nf[2][0] is not None:
-            gb = sum_to_array(backend, g, self.mb)
+            mb = self.mb
+            if mb[0] == g.shape[1:] and mb[1] == g.dtype:  # the usual (out_features,) bias
+                gb = backend.sum(g, 0)
+            else:
+                gb = sum_to_array(backend, g, mb)
         return (gx, gw, gb)
 
 

@@ -52,7 +52,12 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.linear(input, self.weight, self.bias)
+        p = self._parameters
+        try:  # the registered parameters, without Module.__getattr__ (on every step)
+            w, b = p["weight"], p["bias"]
+        except KeyError:  # deleted and replaced by plain attributes
+            w, b = self.weight, self.bias
+        return F.linear(input, w, b)
 
     def extra_repr(self) -> str:
         return (
