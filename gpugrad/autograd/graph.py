@@ -345,7 +345,12 @@ class AccumulateGrad(Node):
         g = Tensor._make(grad, var._device)
         if var._backward_hooks or var._post_acc_hooks:
             return self.backward(g)
-        accumulate_grad(var, g, False)
+        shared = _owned.shared
+        if var._grad is None and grad.base is None and id(grad) not in shared:
+            var._grad = g  # accumulate_grad's first case, inlined: once per parameter
+            shared.add(id(grad))
+        else:
+            accumulate_grad(var, g, False)
         return ()
 
 

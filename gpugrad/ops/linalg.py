@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
-from ..autograd.graph import Node
+from ..autograd.graph import Node, collect_next_functions
 from ._util import (
     check_device,
     grad_for,
@@ -190,14 +190,20 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return out if bias is None else out + bias
     data = input._device.backend.matmul(x, w.T)
     if bias is not None:
-        check_device(input, bias, "linear")
+        if bias._device is not input._device:
+            check_device(input, bias, "linear")
         data += bias._data
     out = Tensor._make(data, input._device)
     if needs_grad(input, weight, bias):
-        ins = (input, weight) if bias is None else (input, weight, bias)
-        node = record(AddmmBackward0(), ins, out)
+        node = AddmmBackward0()  # record() inlined: every layer of every step runs this
+        if bias is None:
+            node.next_functions = collect_next_functions((input, weight))
+            node.mb = None
+        else:
+            node.next_functions = collect_next_functions((input, weight, bias))
+            node.mb = (bias._data.shape, bias._data.dtype)
+        out._requires_grad, out._grad_fn = True, node
         node.save(
             input if weight._requires_grad else None, weight if input._requires_grad else None
         )
-        node.mb = meta(bias) if bias is not None else None
     return out
