@@ -20,17 +20,22 @@ from .graph import AccumulateGrad, _owned
 
 
 def _dependencies(roots) -> dict:
+    """How many edges point at each node reachable from ``roots``."""
     deps: dict = {}
-    seen = set(roots)
-    stack = list(seen)
+    first = set(roots)
+    stack = list(first)
     while stack:
         node = stack.pop()
         for nxt, _ in node.next_functions:
             if nxt is not None:
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
+                n = deps.get(nxt)
+                if n is None:
+                    deps[nxt] = 1
+                    # leaves (AccumulateGrad) have no edges to follow; roots are stacked
+                    if nxt.next_functions and nxt not in first:
+                        stack.append(nxt)
+                else:
+                    deps[nxt] = n + 1
     return deps
 
 
