@@ -6,6 +6,7 @@ import numpy as np
 
 from .base import ArrayBackend, erf_host
 
+_UNSIGNED = {1: np.dtype("u1"), 2: np.dtype("u2"), 4: np.dtype("u4"), 8: np.dtype("u8")}
 _WHERE_MAX = 2048  # threshold_backward: where() up to this size, a mask multiply beyond
 
 
@@ -26,7 +27,7 @@ class NumpyBackend(ArrayBackend):
         return np.array(1, dtype) if shape == () else np.ones(shape, dtype)
 
     def index_top(self, arr) -> int:
-        return int(np.maximum.reduce(arr.view(f"u{arr.dtype.itemsize}"), None))
+        return int(np.maximum.reduce(arr.view(_UNSIGNED[arr.dtype.itemsize]), None))
 
     def minmax(self, arr) -> tuple:
         return int(np.minimum.reduce(arr, None)), int(np.maximum.reduce(arr, None))
@@ -48,7 +49,8 @@ class NumpyBackend(ArrayBackend):
         # a random mask a multiply is ~5x faster from a few thousand elements on. Only a
         # non-finite gradient at a masked position then needs where() to give PyTorch's 0.
         if grad.size <= _WHERE_MAX:
-            return np.where(x > 0, grad, grad.dtype.type(0))
+            # a Python 0 (weak: the result keeps grad's dtype) is twice as fast as a NumPy 0
+            return np.where(x > 0, grad, 0)
         mask = x > 0
         with np.errstate(invalid="ignore"):  # inf * 0 at a masked position: replaced below
             out = grad * mask

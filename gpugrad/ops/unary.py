@@ -211,9 +211,10 @@ def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
     d = input._data
-    return _unary(input, xp.maximum(d, d.dtype.type(0)), ReluBackward0, "input")
+    # a Python 0 keeps d's dtype (and is cheaper than a NumPy scalar); bool stays bool
+    zero = 0 if d.dtype.kind != "b" else False
+    return _unary(input, input._device.backend.xp.maximum(d, zero), ReluBackward0, "input")
 
 
 class ClampBackward1(Node):
