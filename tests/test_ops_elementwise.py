@@ -413,15 +413,20 @@ def test_float_integer_ops_no_grad_for_ints(device):
     assert gpugrad.abs(-x).tolist() == [1, 2, 3]
 
 
-@pytest.mark.parametrize("n", [6, 5000])  # both NumPy paths: where() and the mask multiply
-def test_relu_backward_zeroes_nonfinite_grads_where_masked(n, device):
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("n", [6, 5000])  # both NumPy paths: where() and the bit mask
+def test_relu_backward_zeroes_nonfinite_grads_where_masked(n, dtype, device):
     rng = np.random.default_rng(n)
     xa = rng.standard_normal(n)
-    xa[:3] = [-1.0, 2.0, -3.0]
+    xa[:4] = [-1.0, 2.0, -3.0, 0.0]
     ga = rng.standard_normal(n)
-    ga[:3] = [np.nan, 5.0, np.inf]  # non-finite only where relu's mask is 0
-    x = t(xa, device, requires_grad=True)
-    x.relu().backward(t(ga, device))
-    want = np.where(xa > 0, ga, 0.0)
-    assert np.isfinite(x.grad.cpu().numpy()).all()
-    assert_close(x.grad, want)
+    ga[:4] = [np.nan, 5.0, np.inf, -np.inf]  # non-finite only where relu's mask is 0
+    dt = getattr(gpugrad, dtype)
+    x = t(xa, device, requires_grad=True, dtype=dt)
+    x.relu().backward(t(ga, device, dtype=dt))
+    want = np.where(xa > 0, ga, 0.0).astype(dtype)
+    got = x.grad.cpu().numpy()
+    assert got.dtype == np.dtype(dtype)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, want)
+    assert not np.signbit(got[[0, 2, 3]]).any()  # +0 where masked, as PyTorch
