@@ -17,6 +17,7 @@ class ArrayBackend:
         self.xp = xp
         self.device = dev
         self._rng = None
+        self._aranges: dict = {}
 
     # ---- moving data -------------------------------------------------------------
     def asarray(self, data, dtype=None):
@@ -29,6 +30,20 @@ class ArrayBackend:
 
     def synchronize(self) -> None:
         """Wait for queued work on this device (no-op on the CPU)."""
+
+    def arange_cached(self, n: int):
+        """``arange(n)`` (int64) to index rows with, shared: callers must not write to it."""
+        cache = self._aranges
+        a = cache.get(n)
+        if a is None:
+            if len(cache) >= 32:  # a few batch sizes recur; never let it grow unbounded
+                cache.clear()
+            a = cache[n] = self.xp.arange(n)
+            try:
+                a.flags.writeable = False  # NumPy guards the sharing; CuPy has no such flag
+            except AttributeError:
+                pass
+        return a
 
     def ones(self, shape, dtype):
         return self.xp.ones(shape, dtype)

@@ -87,7 +87,7 @@ def nll_loss(
         if hi >= c or lo < 0:
             raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
     if x.ndim == 2:
-        key, moved = (xp.arange(n), safe), None
+        key, moved = (backend.arange_cached(n), safe), None
     else:
         rest = x.shape[2:]
         key = tuple(xp.ix_(*[xp.arange(k) for k in (n,) + rest])) + (safe,)

@@ -196,9 +196,10 @@ def cross_entropy(
     _check(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    cdim = 0 if input.ndim == 1 else 1
-    if tuple(input.shape) == tuple(target.shape):
-        if not target.dtype.is_floating_point:
+    x, tgt = input._data, target._data  # arrays: no Size/dtype objects on every step
+    cdim = 0 if x.ndim == 1 else 1
+    if x.shape == tgt.shape:
+        if tgt.dtype.kind != "f":
             raise RuntimeError(
                 f"Expected floating point type for target with class probabilities, got "
                 f"{target.dtype.name.capitalize()}"
@@ -206,7 +207,7 @@ def cross_entropy(
         if ignore_index >= 0:
             raise RuntimeError("ignore_index is not supported for floating point target")
         return _prob_target(input, target, weight, reduction, label_smoothing, cdim)
-    if target.dtype.is_floating_point:
+    if tgt.dtype.kind == "f":
         if target.ndim != input.ndim - 1:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         raise RuntimeError(
