@@ -7,8 +7,8 @@ set -u
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-bench/results/gpu_session}}"
 shards="${2:-4}"
-test_s="${3:-240}"
-bench_s="${4:-200}"
+test_s="${3:-200}"
+bench_s="${4:-130}"
 mkdir -p "$out"
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 py=python3
@@ -38,10 +38,10 @@ echo "tests done at +$(($(date +%s) - start)) s" >>"$out/tests_summary.txt"
 # 2. benchmarks: the core pair on both devices (ratios + crossover), then GPU kernels
 timeout "$bench_s" "$py" -m bench mlp chain --device all --level quick --no-progress \
   --out "$out/bench_core" >"$out/bench_core.log" 2>&1
-timeout 120 "$py" -m bench elementwise reductions matmul --device cuda --level quick \
+timeout 80 "$py" -m bench elementwise reductions matmul --device cuda --level quick \
   --no-progress --out "$out/bench_kernels" >"$out/bench_kernels.log" 2>&1
 
 # 3. training on the GPU
-timeout 60 "$py" examples/train_digits.py --device cuda --epochs 8 >"$out/digits.log" 2>&1
-timeout 60 "$py" examples/char_lm.py --device cuda --steps 60 >"$out/charlm.log" 2>&1
+timeout 40 "$py" examples/train_digits.py --device cuda --epochs 8 >"$out/digits.log" 2>&1
+timeout 40 "$py" examples/char_lm.py --device cuda --steps 60 >"$out/charlm.log" 2>&1
 echo "all done at +$(($(date +%s) - start)) s" >>"$out/tests_summary.txt"

@@ -41,7 +41,7 @@ class ArrayBackend:
             a = cache[n] = self.xp.arange(n)
             try:
                 a.flags.writeable = False  # NumPy guards the sharing; CuPy has no such flag
-            except AttributeError:
+            except (AttributeError, TypeError, ValueError):
                 pass
         return a
 
