@@ -37,9 +37,10 @@ echo "tests done at +$(($(date +%s) - start)) s" >>"$out/tests_summary.txt"
 
 # 2. benchmarks: the core pair on both devices (ratios + crossover), then GPU kernels
 timeout "$bench_s" "$py" -m bench mlp chain --device all --level quick --no-progress \
+  --time-limit $((bench_s - 15)) \
   --out "$out/bench_core" >"$out/bench_core.log" 2>&1
 timeout 80 "$py" -m bench elementwise reductions matmul --device cuda --level quick \
-  --no-progress --out "$out/bench_kernels" >"$out/bench_kernels.log" 2>&1
+  --time-limit 65 --no-progress --out "$out/bench_kernels" >"$out/bench_kernels.log" 2>&1
 
 # 3. training on the GPU
 timeout 40 "$py" examples/train_digits.py --device cuda --epochs 8 >"$out/digits.log" 2>&1
