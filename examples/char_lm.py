@@ -365,13 +365,14 @@ def main(argv=None) -> int:
         f"{n_params:,} parameters on {tr.device}; corpus {len(tr.train_data) + len(tr.val_data):,}"
         f" chars, vocabulary {len(tr.chars)}"
     )
-    t0, running = time.perf_counter(), None
+    t0, running, last = time.perf_counter(), None, 0
     for step in range(1, args.steps + 1):
         loss = train_step(tr)
         if step % args.eval_every == 0 or step == args.steps:
-            value = float(loss)
+            value = float(loss)  # waits for the device: the time below is complete
             running = value if running is None else 0.9 * running + 0.1 * value
-            ms = 1000 * (time.perf_counter() - t0) / args.eval_every
+            ms = 1000 * (time.perf_counter() - t0) / (step - last)  # steps since last print
+            last = step
             print(
                 f"step {step:5d}/{args.steps}  loss {value:.3f}  val {estimate_loss(tr):.3f}  "
                 f"lr {tr.scheduler.get_last_lr()[0]:.2e}  {ms:.1f} ms/step"
