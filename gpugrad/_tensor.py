@@ -16,6 +16,7 @@ from .autograd.graph import AccumulateGrad, _add_hook
 from .backend.numpy_backend import SCALAR_TYPES, as_array
 
 _new = object.__new__
+_weakref = weakref.ref
 
 
 class Size(tuple):
@@ -83,10 +84,15 @@ class Tensor:
     def _grad_accumulator(self) -> AccumulateGrad:
         """The leaf's one AccumulateGrad node, cached through a weak reference."""
         ref = self._acc
-        node = ref() if ref is not None else None
-        if node is None:
-            node = AccumulateGrad(self)
-            self._acc = weakref.ref(node)
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        # a new node for each graph the leaf enters (the graph owns it, as in PyTorch);
+        # built without a Python __init__: this runs for every parameter on every step
+        node = _new(AccumulateGrad)
+        node.variable = self
+        self._acc = _weakref(node)
         return node
 
     @property
