@@ -203,3 +203,15 @@ def test_collect_env(capsys):
         assert "Why:" in text and info["cuda_unavailable_reason"]
     collect_env.main()
     assert "Platform" in capsys.readouterr().out
+
+
+def test_paired_timing_reports_a_ratio(capsys):
+    from bench.paired import main as paired_main
+    from bench.paired import paired
+
+    r = paired("tiny", pairs=20)
+    assert r["size"] == "tiny"
+    assert r["floor_ms"] > 0 and r["gpugrad_ms"] > 0
+    assert 0.2 < r["ratio"] < 50  # gpugrad costs more than the bare floor, within reason
+    assert paired_main(["tiny", "--pairs", "10"]) == 0
+    assert "median paired ratio" in capsys.readouterr().out
