@@ -188,6 +188,8 @@ def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
     Nothing is recorded without create_graph, so gradients need not be Tensors until they
     reach a leaf. Nodes with an ``_arrays(backend, *grads)`` formula (the hot ones) take
     and return arrays; any other node, and any node with hooks, gets Tensors as usual.
+    The edge walk repeats run_backward's on purpose: this copy runs on every training step
+    and carries none of the general loop's checks (inputs=, captures, anomaly mode).
     """
     buffers: dict = {}
     for (node, nr), g in zip(root_edges, grads):
