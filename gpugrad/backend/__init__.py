@@ -36,9 +36,13 @@ def backend_of(arr) -> ArrayBackend:
     """The backend whose device holds ``arr`` (the engine's array path carries bare arrays)."""
     if type(arr) is _ndarray or isinstance(arr, _np_generic):
         return _cpu_backend
+    index = arr.device.id
+    b = _cuda_backends.get(index)  # made already: a tensor on that device exists
+    if b is not None:
+        return b
     from .._device import device
 
-    return backend_for(device("cuda", arr.device.id))
+    return backend_for(device("cuda", index))
 
 
 def cpu_backend() -> NumpyBackend:
