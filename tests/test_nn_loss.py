@@ -220,3 +220,73 @@ def test_kl_div(device):
     assert_close(
         nn.KLDivLoss(reduction="sum", log_target=True)(t(x, device), t(np.log(p), device)), ref * 3
     )
+
+
+def _num_grad(f, x, up, eps=1e-6):
+    """Central differences of sum(f(x) * up) in float64."""
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += eps
+        xm[i] -= eps
+        g[i] = ((f(xp) - f(xm)) * up).sum() / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_cross_entropy_backward_plain_and_general_paths_agree(device, reduction, weighted, ignore):
+    # loss.backward() runs NllLoss and LogSoftmax as one array formula; autograd.grad, and a
+    # retain_grad() on the log-probabilities, take the node-by-node path: all three must give
+    # the finite-difference gradient.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 5))
+    target = rng.integers(0, 5, 6)
+    if ignore:
+        target[2] = -100
+    w = rng.uniform(0.5, 2.0, 5) if weighted else None
+    up = rng.standard_normal(6) if reduction == "none" else np.array(rng.uniform(0.5, 2.0))
+    tgt = torch.tensor(target, device=device)
+    kw = dict(weight=t(w, device) if weighted else None, reduction=reduction)
+    want = _num_grad(lambda a: ce_ref(a, target, w, -100, reduction), x, up)
+
+    xa = t(x, device, requires_grad=True)
+    F.cross_entropy(xa, tgt, **kw).backward(t(up, device))
+    assert_close(xa.grad, want, rtol=1e-6, atol=1e-8)
+
+    xb = t(x, device, requires_grad=True)
+    (gb,) = torch.autograd.grad(F.cross_entropy(xb, tgt, **kw), xb, t(up, device))
+    assert_close(gb, want, rtol=1e-6, atol=1e-8)
+
+    xc = t(x, device, requires_grad=True)
+    logp = F.log_softmax(xc, 1)
+    logp.retain_grad()  # observes the gradient between the two nodes: no fusion
+    F.nll_loss(logp, tgt, **kw).backward(t(up, device))
+    assert_close(xc.grad, want, rtol=1e-6, atol=1e-8)
+    assert logp.grad is not None
+
+
+def test_cross_entropy_backward_when_log_probs_have_two_consumers(device):
+    x = rnd(4, 3)
+    tgt = torch.tensor([0, 2, 1, 2], device=device)
+    xa = t(x, device, requires_grad=True)
+    logp = F.log_softmax(xa, 1)
+    (F.nll_loss(logp, tgt) + logp.sum() * 0.5).backward()  # LogSoftmax has two inputs
+    xb = t(x, device, requires_grad=True)
+    logp_b = F.log_softmax(xb, 1)
+    (gb,) = torch.autograd.grad(F.nll_loss(logp_b, tgt) + logp_b.sum() * 0.5, xb)
+    assert_close(xa.grad, gb.detach().cpu().numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_cross_entropy_backward_keeps_dtype(device, dtype):
+    dt = getattr(torch, dtype)
+    data = rnd(8, 5)
+    target = np.array([0, 1, 2, 3, 4, 0, 1, 2])
+    x = torch.tensor(data, dtype=dt, device=device, requires_grad=True)
+    F.cross_entropy(x, torch.tensor(target, device=device)).backward()
+    assert x.grad.dtype == dt
+    want = _num_grad(lambda a: ce_ref(a, target), data.astype(dtype).astype(np.float64), 1.0)
+    tol = 1e-3 if dtype == "float16" else 1e-5
+    assert_close(x.grad.to(torch.float64), want, rtol=tol, atol=tol)

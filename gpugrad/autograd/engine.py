@@ -212,7 +212,25 @@ def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
                     outs = _call_with_tensors(node, buf)
                 else:
                     g = buf[0]
-                    outs = fn(backend_of(g), g)
+                    be = backend_of(g)
+                    if node._fuse_next is not None:
+                        nxt = node.next_functions[0][0]
+                        # nxt's only input is this node and it has no hooks: running the two
+                        # as one formula cannot be told apart (cross_entropy's two nodes)
+                        if (
+                            nxt is not None
+                            and deps.get(nxt) == 1
+                            and not nxt._hooked
+                            and nxt not in buffers
+                        ):
+                            outs = node._fuse_next(be, g, nxt)
+                            if outs is not None:
+                                if node._saved and not retain_graph:
+                                    node._saved = None
+                                del deps[nxt]
+                                node = nxt
+                    if outs is None:
+                        outs = fn(be, g)
                 if node._saved and not retain_graph:
                     node._saved = None
             follow = None  # a successor that is ready and newest runs next without the heap

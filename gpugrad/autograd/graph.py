@@ -72,6 +72,10 @@ class Node:
     # ``_arrays(backend, grad) -> tuple``: the backward formula on bare arrays, for nodes on
     # the hot path (one output, nothing recorded); the engine's plain backward uses it.
     _arrays = None
+    # ``_fuse_next(backend, grad, nxt) -> tuple | None``: this node and ``nxt``, its only
+    # successor, as one array formula (the outputs of ``nxt``), or None where it does not
+    # apply. The engine's plain path tries it when nothing can observe ``nxt`` in between.
+    _fuse_next = None
     _hooked = False  # any pre/post/tensor/retain-grad hook: the engine's slow path
     _pre_hooks = None
     _post_hooks = None

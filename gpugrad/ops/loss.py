@@ -15,7 +15,7 @@ from ._util import (
     record,
     wrap_arrays,
 )
-from .activation import log_softmax
+from .activation import LogSoftmaxBackward0, log_softmax
 from .indexing import index_put_zeros
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -39,6 +39,27 @@ class NllLossBackward0(Node):
         z = index_put_zeros(g, self.moved, self.key, accumulate=False)
         nd = len(self.shape)
         return (z.permute((0, nd - 1) + tuple(range(1, nd - 1))), None)
+
+    def _fuse_next(self, backend, g, nxt):
+        """This node and the log_softmax before it (cross_entropy) as one formula: per row,
+        ``exp(logp) * r`` minus ``r`` at the target, ``r`` being the row's NLL gradient.
+        Three array ops where the two nodes take seven."""
+        if (
+            type(nxt) is not LogSoftmaxBackward0
+            or self.moved is not None
+            or nxt.dim != 1
+            or self.next_functions[1][0] is not None
+        ):
+            return None
+        (y,) = nxt.saved_arrays()
+        if y.shape != self.shape:
+            return None
+        scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
+        r = g * scale if self.coef is None else g * scale * self.coef
+        e = backend.xp.exp(y)
+        e *= -r[:, None] if r.ndim else -r
+        e[self.key] += r
+        return (e,)
 
     def _arrays(self, backend, g):
         # the same on arrays (nothing to record): the loss is on every training step
