@@ -283,11 +283,7 @@ def _call_with_tensors(node, buf: list) -> tuple:
     tbuf = [None if a is None else make(a, backend_of(a).device) for a in buf]
     if node._hooked:
         _run_tensor_hooks(node, tbuf)
-        outs = _call(node, tbuf, False)
-    elif node._out_meta is not None:
-        outs = _call(node, tbuf, False)
-    else:
-        outs = node.backward(*tbuf)
+    outs = _call(node, tbuf, False)
     return tuple([None if o is None else o._data for o in outs])
 
 

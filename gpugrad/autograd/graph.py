@@ -153,35 +153,35 @@ class Node:
 
     @property
     def saved_tensors(self) -> tuple:
+        return self.saved_arrays(tensors=True)
+
+    def saved_arrays(self, tensors: bool = False) -> tuple:
+        """The saved tensors' arrays (version-checked): for the array formulas, which call
+        it on every node of every backward; ``tensors=True``: the tensors themselves."""
         saved = self._saved
         if saved is None:
             raise RuntimeError(_FREED_MSG)
         out = []
         for s in saved:
-            if type(s) is tuple:
-                t = s[0]
-                if t._vc[0] != s[1]:
-                    raise RuntimeError(_input_version_message(t, s[1], self))
-                out.append(t)
+            if type(s) is tuple:  # an input: (tensor, version when saved)
+                t, version = s
+                if t._vc[0] != version:
+                    raise RuntimeError(_input_version_message(t, version, self))
+                out.append(t if tensors else t._data)
+            elif s is None:
+                out.append(None)
             else:
-                out.append(None if s is None else s.unpack(self))
+                out.append(s.unpack(self) if tensors else s.unpack_data(self))
         return tuple(out)
 
-    def saved_arrays(self) -> tuple:
-        """The saved tensors' arrays (version-checked): for backward fast paths."""
-        saved = self._saved
-        if saved is None:
-            raise RuntimeError(_FREED_MSG)
-        out = []
-        for s in saved:
-            if type(s) is tuple:
-                t = s[0]
-                if t._vc[0] != s[1]:
-                    raise RuntimeError(_input_version_message(t, s[1], self))
-                out.append(t._data)
-            else:
-                out.append(None if s is None else s.unpack_data(self))
-        return tuple(out)
+    def _backward_arrays(self, grad) -> tuple:
+        """``backward`` through the node's ``_arrays`` formula, Tensors in and out: what a
+        node does when nothing is being recorded but it is not called by the array path."""
+        dev = grad._device
+        make = Tensor._make
+        return tuple(
+            [None if a is None else make(a, dev) for a in self._arrays(dev.backend, grad._data)]
+        )
 
     def check_not_freed(self) -> None:
         if self._saved is None:

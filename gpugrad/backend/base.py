@@ -38,12 +38,11 @@ class ArrayBackend:
         if a is None:
             if len(cache) >= 32:  # a few batch sizes recur; never let it grow unbounded
                 cache.clear()
-            a = cache[n] = self.xp.arange(n)
-            try:
-                a.flags.writeable = False  # NumPy guards the sharing; CuPy has no such flag
-            except (AttributeError, TypeError, ValueError):
-                pass
+            a = cache[n] = self._shared_arange(n)
         return a
+
+    def _shared_arange(self, n: int):
+        return self.xp.arange(n)
 
     def ones(self, shape, dtype):
         return self.xp.ones(shape, dtype)

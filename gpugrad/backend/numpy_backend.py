@@ -23,6 +23,11 @@ class NumpyBackend(ArrayBackend):
         self.amax = np.maximum.reduce
         self.matmul = np.matmul
 
+    def _shared_arange(self, n: int):
+        a = np.arange(n)
+        a.flags.writeable = False  # shared by every caller of arange_cached
+        return a
+
     def ones(self, shape, dtype):
         # np.ones is a Python function; a loss's 0-d seed gradient needs none of it
         return np.array(1, dtype) if shape == () else np.ones(shape, dtype)

@@ -122,16 +122,22 @@ def _to_scalar(b, op: str):
     raise TypeError(f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}")
 
 
+def _summed_axes(gshape: tuple, shape: tuple) -> tuple[tuple, tuple]:
+    """What reduces a broadcast gradient of shape ``gshape`` to ``shape``: the leading axes
+    to sum away, then the size-1 axes to sum keeping them (after the first sum)."""
+    lead = len(gshape) - len(shape)
+    ones = tuple(i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1)
+    return tuple(range(lead)), ones
+
+
 def sum_to(grad: Tensor, shape: tuple) -> Tensor:
     """Sum a broadcast gradient back to an input's shape (the backward of broadcasting)."""
-    gshape = grad._data.shape
-    if gshape == shape:
+    if grad._data.shape == shape:
         return grad
-    lead = len(gshape) - len(shape)
-    # Leading dims are summed away; size-1 dims are summed keeping them. Usually one sum
-    # does it, and its result is a fresh array (a view would cost a copy in AccumulateGrad).
-    out = grad.sum(tuple(range(lead))) if lead else grad
-    ones = tuple(i for i, s in enumerate(shape) if s == 1 and out._data.shape[i] != 1)
+    # Usually one sum does it, and its result is a fresh array (a view would cost a copy
+    # in AccumulateGrad).
+    lead, ones = _summed_axes(grad._data.shape, shape)
+    out = grad.sum(lead) if lead else grad
     if ones:
         out = out.sum(ones, keepdim=True)
     return out
@@ -157,21 +163,14 @@ def sum_to_array(backend, g, m: tuple):
     """``grad_for`` on a bare array (the engine's array path): ``m`` is ``meta(input)``."""
     shape, dtype = m
     if g.shape != shape:
-        lead = g.ndim - len(shape)
+        lead, ones = _summed_axes(g.shape, shape)
         if lead:
-            g = backend.sum(g, tuple(range(lead)))
-        ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+            g = backend.sum(g, lead)
         if ones:
             g = backend.sum(g, ones, keepdims=True)
     if g.dtype != dtype:
         g = g.astype(dtype)
     return g
-
-
-def wrap_arrays(arrays: tuple, dev) -> tuple:
-    """An ``_arrays`` formula's results as Tensors on ``dev`` (None stays None)."""
-    make = Tensor._make
-    return tuple([None if a is None else make(a, dev) for a in arrays])
 
 
 def wrap_dims(dim, ndim: int) -> tuple:

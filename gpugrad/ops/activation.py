@@ -7,7 +7,7 @@ import math
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
-from ._util import needs_grad, record, wrap_arrays, wrap_dim
+from ._util import needs_grad, record, wrap_dim
 from .unary import relu, sigmoid, tanh  # noqa: F401 - part of this module's API
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -98,7 +98,7 @@ class SoftmaxBackward0(Node):
 class LogSoftmaxBackward0(Node):
     def backward(self, grad):
         if not _grad_state.enabled:  # the same formula on arrays: nothing to record
-            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
+            return self._backward_arrays(grad)
         (y,) = self.saved_tensors
         return (grad - y.exp() * grad.sum(self.dim, keepdim=True),)
 

@@ -19,7 +19,6 @@ from ._util import (
     needs_grad,
     record,
     sum_to_array,
-    wrap_arrays,
 )
 
 
@@ -123,7 +122,7 @@ class MulBackward0(Node):
                 self.check_not_freed()
             return (grad * self.scalar,)
         if not _grad_state.enabled:  # the same formula on arrays: nothing to record
-            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
+            return self._backward_arrays(grad)
         a, b = self.saved_tensors
         ga = grad_for(grad * b, self.ma) if self.needs_input_grad(0) else None
         gb = grad_for(grad * a, self.mb) if self.needs_input_grad(1) else None

@@ -12,7 +12,6 @@ from ._util import (
     needs_grad,
     record,
     sum_to_array,
-    wrap_arrays,
 )
 
 
@@ -154,7 +153,7 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 class AddmmBackward0(Node):
     def backward(self, grad):
         if not grad._requires_grad and not _grad_state.enabled:
-            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
+            return self._backward_arrays(grad)
         x, w = self.saved_tensors
         gx = grad.matmul(w) if self.needs_input_grad(0) else None
         gw = grad.mT.matmul(x) if self.needs_input_grad(1) else None

@@ -13,7 +13,6 @@ from ._util import (
     meta,
     needs_grad,
     record,
-    wrap_arrays,
 )
 from .activation import LogSoftmaxBackward0, log_softmax
 from .indexing import index_put_zeros
@@ -29,7 +28,7 @@ def _check_reduction(reduction: str) -> None:
 class NllLossBackward0(Node):
     def backward(self, grad):
         if not _grad_state.enabled:
-            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
+            return self._backward_arrays(grad)
         g = grad * self.scale  # -1, or -1 / total weight for 'mean' (0-d: it broadcasts)
         if self.coef is not None:  # class weights and ignored targets
             g = g * Tensor._make(self.coef, grad._device)
@@ -39,6 +38,12 @@ class NllLossBackward0(Node):
         z = index_put_zeros(g, self.moved, self.key, accumulate=False)
         nd = len(self.shape)
         return (z.permute((0, nd - 1) + tuple(range(1, nd - 1))), None)
+
+    def _row_grad(self, g):
+        """Each row's gradient at its target: ``g`` times -1 (or -1 / total weight), times
+        the row's class weight and 0 for an ignored row."""
+        scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
+        return g * scale if self.coef is None else g * scale * self.coef
 
     def _fuse_next(self, backend, g, nxt):
         """This node and the log_softmax before it (cross_entropy) as one formula: per row,
@@ -54,8 +59,7 @@ class NllLossBackward0(Node):
         (y,) = nxt.saved_arrays()
         if y.shape != self.shape:
             return None
-        scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
-        r = g * scale if self.coef is None else g * scale * self.coef
+        r = self._row_grad(g)
         e = backend.xp.exp(y)
         e *= -r[:, None] if r.ndim else -r
         e[self.key] += r
@@ -64,8 +68,7 @@ class NllLossBackward0(Node):
     def _arrays(self, backend, g):
         # the same on arrays (nothing to record): the loss is on every training step
         xp = backend.xp
-        scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
-        g = g * scale if self.coef is None else g * scale * self.coef
+        g = self._row_grad(g)
         z = xp.zeros(self.shape if self.moved is None else self.moved, g.dtype)
         z[self.key] = g
         if self.moved is not None:

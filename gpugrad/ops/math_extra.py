@@ -11,8 +11,8 @@ import math
 from .. import _dtype as D
 from .. import ops as _ops
 from .._tensor import Tensor
-from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
+from . import unary as _unary_ops
 from ._util import (
     binary_arrays,
     broadcast_error,
@@ -20,7 +20,6 @@ from ._util import (
     meta,
     needs_grad,
     record,
-    wrap_arrays,
 )
 
 
@@ -40,22 +39,11 @@ class _Fns:
 _FNS = _Fns()
 
 
-class _Pointwise(Node):
-    """d out / d x = ``derivative(v, fns)`` of a saved value (input or output)."""
+class _Pointwise(_unary_ops._Pointwise):
+    """d out / d x = ``derivative(v, fns)`` of a saved value (input or output); under
+    create_graph ``fns`` also finds this module's functions (tan, sinh ...)."""
 
-    @staticmethod
-    def derivative(v, fns):
-        raise NotImplementedError
-
-    def backward(self, grad):
-        if not _grad_state.enabled:
-            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
-        (v,) = self.saved_tensors
-        return (grad * self.derivative(v, _FNS),)
-
-    def _arrays(self, backend, g):
-        (v,) = self.saved_arrays()
-        return (g * self.derivative(v, backend.xp),)
+    _tensor_fns = _FNS
 
 
 def _unary(input: Tensor, fn: str, node_cls, save_output: bool) -> Tensor:

@@ -7,7 +7,7 @@ from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
-from ._util import needs_grad, record, wrap_arrays
+from ._util import needs_grad, record
 
 
 def _float_data(t: Tensor):
@@ -53,15 +53,17 @@ class _Pointwise(Node):
     input or the output): with arrays and the backend's array module when nothing is
     recorded (the fast path), with Tensors and gpugrad's ops under create_graph."""
 
+    _tensor_fns = _ops  # where derivative() finds its functions under create_graph
+
     @staticmethod
     def derivative(v, xp):
         raise NotImplementedError
 
     def backward(self, grad):
         if not _grad_state.enabled:
-            return wrap_arrays(self._arrays(grad._device.backend, grad._data), grad._device)
+            return self._backward_arrays(grad)
         (v,) = self.saved_tensors
-        return (grad * self.derivative(v, _ops),)
+        return (grad * self.derivative(v, self._tensor_fns),)
 
     def _arrays(self, backend, g):
         (v,) = self.saved_arrays()
