@@ -71,26 +71,15 @@ class Adagrad(Optimizer):
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._eval_closure(closure) if closure is not None else None
         self._opt_called = True
-        state = self.state
         for group in self.param_groups:
             lr = float(group["lr"])
             lr_decay = group["lr_decay"]
             eps = group["eps"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                g = p._grad
-                if g is None:
-                    continue
-                d = p._data
+            for p, d, gd, st in self._coupled_grads(group):
                 xp = p._device.backend.xp
-                st = state[p]
                 if len(st) == 0:
                     st = self._init_state(p, group)
                 step = _next_step(st)
-                gd = -g._data if maximize else g._data
-                if wd != 0:
-                    gd = gd + wd * d
                 clr = lr / (1 + (step - 1) * lr_decay)
                 s = st["sum"]._data
                 s += gd * gd

@@ -167,6 +167,20 @@ class Optimizer:
         """Update the parameters once; ``closure`` re-evaluates the model and returns the loss."""
         raise NotImplementedError
 
+    def _coupled_grads(self, group: dict):
+        """(param, its array, its gradient array, its state) for each parameter of ``group``
+        with a gradient: negated for maximize, plus weight_decay * param (L2, coupled)."""
+        maximize, wd = group["maximize"], group["weight_decay"]
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            d = p._data
+            gd = -g._data if maximize else g._data
+            if wd != 0:
+                gd = gd + wd * d
+            yield p, d, gd, self.state[p]
+
     def _eval_closure(self, closure):
         if closure is None:
             return None

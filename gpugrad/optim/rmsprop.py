@@ -57,22 +57,14 @@ class RMSprop(Optimizer):
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._eval_closure(closure) if closure is not None else None
         self._opt_called = True
-        state = self.state
         for group in self.param_groups:
             lr = float(group["lr"])
             alpha = group["alpha"]
             eps = group["eps"]
-            wd = group["weight_decay"]
             momentum = group["momentum"]
             centered = group["centered"]
-            maximize = group["maximize"]
-            for p in group["params"]:
-                g = p._grad
-                if g is None:
-                    continue
-                d = p._data
+            for p, d, gd, st in self._coupled_grads(group):
                 xp = p._device.backend.xp
-                st = state[p]
                 if len(st) == 0:
                     st["step"] = _step_counter()
                     st["square_avg"] = Tensor._make(xp.zeros_like(d), p._device)
@@ -81,9 +73,6 @@ class RMSprop(Optimizer):
                     if centered:
                         st["grad_avg"] = Tensor._make(xp.zeros_like(d), p._device)
                 _next_step(st)
-                gd = -g._data if maximize else g._data
-                if wd != 0:
-                    gd = gd + wd * d
                 sq = st["square_avg"]._data
                 sq *= alpha
                 sq += (gd * gd) * (1 - alpha)
