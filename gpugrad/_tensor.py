@@ -11,6 +11,7 @@ from . import _dtype as D
 from ._device import device as Device
 from .autograd import backward as _autograd_backward
 from .autograd import graph as _graph
+from .autograd.grad_mode import active as _active
 from .autograd.grad_mode import state as _grad_state
 from .autograd.graph import AccumulateGrad, _add_hook
 from .backend.numpy_backend import SCALAR_TYPES, as_array
@@ -67,7 +68,7 @@ class Tensor:
             t._vc = vc = base._vc
             t._base = base if base._base is None else base._base
             t._vver = vc[0]
-        if _grad_state.inference:
+        if _active.inference and _grad_state.inference:
             t._inference = True
         return t
 

@@ -76,6 +76,48 @@ def test_inference_mode_decorator(device):
     assert not f(x).requires_grad
 
 
+def test_rare_modes_stay_per_thread(device):
+    """Ops check a count of threads with inference mode / anomaly detection / saved-tensor
+    hooks on before reading their own thread's flag: a mode on in one thread must still not
+    reach another, and leaving the mode must bring the count back."""
+    import threading
+
+    from gpugrad.autograd.grad_mode import active
+
+    before = (active.inference, active.anomaly, active.saved_hooks)
+    x = t([1.0, 2.0], device, requires_grad=True)
+    inside, release, seen = threading.Event(), threading.Event(), {}
+
+    def other():
+        with gpugrad.inference_mode(), saved_tensors_hooks(lambda v: v, lambda v: v):
+            autograd.set_detect_anomaly(True)
+            inside.set()
+            release.wait(10)
+            autograd.set_detect_anomaly(False)
+
+    th = threading.Thread(target=other)
+    th.start()
+    try:
+        assert inside.wait(10)
+        assert (active.inference, active.anomaly, active.saved_hooks) == tuple(
+            n + 1 for n in before
+        )
+        y = x * 2  # this thread: a normal tensor, saved as usual, no forward trace
+        assert y.requires_grad and not y.is_inference() and y.grad_fn._trace is None
+        assert not gpugrad.is_inference_mode_enabled() and not autograd.is_anomaly_enabled()
+        node = (x * x).grad_fn
+        assert all(type(s) is tuple for s in node._saved)  # no hooks ran: plain saves
+    finally:
+        release.set()
+        th.join(10)
+    assert (active.inference, active.anomaly, active.saved_hooks) == before
+    with gpugrad.inference_mode():
+        with gpugrad.inference_mode():
+            assert gpugrad.ones(1, device=device).is_inference()
+        assert active.inference == before[0] + 1
+    assert active.inference == before[0]
+
+
 def test_anomaly_nan_names_node_and_forward_trace(device):
     a = t([-1.0, 2.0], device, requires_grad=True)
     with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):

@@ -9,12 +9,45 @@ from collections.abc import Callable
 from typing import Any
 
 
+class _Active:
+    """How many threads have each rarely used mode on (inference mode, anomaly detection,
+    saved-tensor hooks). A thread-local read costs about ten plain attribute reads, and every
+    op would pay it for modes that are almost always off: the per-op checks read this first,
+    and the thread's own flag only when some thread has the mode on."""
+
+    def __init__(self) -> None:
+        self.inference = self.anomaly = self.saved_hooks = 0
+
+
+active = _Active()
+_active_lock = threading.Lock()
+
+
+def counted_flag(name: str) -> property:
+    """A per-thread bool whose threads-on count is kept in ``active.<name>``."""
+    attr = "_" + name
+
+    def get(self) -> bool:
+        return getattr(self, attr)
+
+    def set(self, value: bool) -> None:
+        value = bool(value)
+        if value != getattr(self, attr):
+            with _active_lock:
+                setattr(active, name, getattr(active, name) + (1 if value else -1))
+            setattr(self, attr, value)
+
+    return property(get, set)
+
+
 class _State(threading.local):
     # Class attributes are each thread's defaults.
     enabled = True
-    inference = False
-    anomaly = False
+    _inference = False
+    _anomaly = False
     anomaly_check_nan = True
+    inference = counted_flag("inference")
+    anomaly = counted_flag("anomaly")
 
 
 state = _State()

@@ -15,11 +15,14 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 
+from .grad_mode import active as _active
+from .grad_mode import counted_flag
 from .grad_mode import state as _grad_state
 
 Tensor = None  # gpugrad._tensor sets this (it imports this module, so not the other way)
 
 _seq = itertools.count()
+_next_seq = _seq.__next__
 _MAX_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in PyTorch
 
 _FREED_MSG = (
@@ -87,8 +90,8 @@ class Node:
     next_functions = ()
 
     def __init__(self) -> None:
-        self._seq = next(_seq)
-        if _grad_state.anomaly:
+        self._seq = _next_seq()
+        if _active.anomaly and _grad_state.anomaly:
             import traceback
 
             self._trace = "".join(traceback.format_stack()[:-2])
@@ -138,7 +141,7 @@ class Node:
     # without its grad_fn), under saved-tensor hooks, and to raise for inference tensors.
     def save(self, *tensors) -> None:
         """Save inputs/outputs for backward; each remembers its version (in-place checks)."""
-        if _saved_hooks.active:
+        if _active.saved_hooks and _saved_hooks.active:
             self._saved = tuple([None if t is None else SavedTensor(t, self) for t in tensors])
             return
         saved = []
@@ -230,7 +233,7 @@ class SavedTensor:
         # the node that made t, for error messages (None for leaves and for our own output:
         # keeping the node here would make it hold itself)
         self.producer = gf if gf is not node else None
-        hooks = _saved_hooks.stack if _saved_hooks.active else None
+        hooks = _saved_hooks.stack if _active.saved_hooks and _saved_hooks.active else None
         if hooks:
             pack, unpack = hooks[-1]
             self.packed, self.unpack_hook = pack(t), unpack
@@ -399,7 +402,8 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
 
 class _SavedHooks(threading.local):
     stack: list = []
-    active = False  # any hooks pushed in this thread (checked on every save)
+    _saved_hooks = False
+    active = counted_flag("saved_hooks")  # any hooks pushed in this thread (checked on saves)
 
     def __init__(self) -> None:
         self.stack = []
