@@ -86,7 +86,7 @@ def test_rare_modes_stay_per_thread(device):
 
     before = (active.inference, active.anomaly, active.saved_hooks)
     x = t([1.0, 2.0], device, requires_grad=True)
-    inside, release, seen = threading.Event(), threading.Event(), {}
+    inside, release = threading.Event(), threading.Event()
 
     def other():
         with gpugrad.inference_mode(), saved_tensors_hooks(lambda v: v, lambda v: v):
