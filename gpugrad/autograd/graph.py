@@ -23,6 +23,7 @@ Tensor = None  # gpugrad._tensor sets this (it imports this module, so not the o
 
 _seq = itertools.count()
 _next_seq = _seq.__next__
+_new = object.__new__
 _MAX_SEQ = 1 << 62  # AccumulateGrad runs as soon as it is ready, as in PyTorch
 
 _FREED_MSG = (
@@ -148,8 +149,10 @@ class Node:
         for t in tensors:
             if t is None:
                 saved.append(None)
-            elif t._grad_fn is self or t._inference:
-                saved.append(SavedTensor(t, self))
+            elif t._inference:
+                saved.append(SavedTensor(t, self))  # raises PyTorch's error
+            elif t._grad_fn is self:
+                saved.append(_saved_output(t))
             else:
                 saved.append((t, t._vc[0]))
         self._saved = tuple(saved)
@@ -173,8 +176,11 @@ class Node:
                 out.append(t if tensors else t._data)
             elif s is None:
                 out.append(None)
-            else:
+            elif tensors or s.unpack_hook is not None or s.vc[0] != s.version:
                 out.append(s.unpack(self) if tensors else s.unpack_data(self))
+            else:  # unpack_data's common case, inlined
+                t = s.tensor
+                out.append(s.data if t is None else t._data)
         return tuple(out)
 
     def _backward_arrays(self, grad) -> tuple:
@@ -270,6 +276,18 @@ class SavedTensor:
             t._requires_grad = True
             t._grad_fn, t._output_nr = node, self.output_nr
         return t
+
+
+def _saved_output(t) -> SavedTensor:
+    """``SavedTensor(t, node)`` for a node's own output ``t`` with no hooks active: the
+    common case of every op that saves its result (exp, tanh, ...), without the checks."""
+    s = _new(SavedTensor)
+    s.vc = vc = t._vc
+    s.version = vc[0]
+    s.producer = s.packed = s.unpack_hook = s.tensor = None
+    s.data, s.device = t._data, t._device
+    s.requires_grad, s.output_nr = t._requires_grad, t._output_nr
+    return s
 
 
 def _version_message(saved: SavedTensor, node) -> str:
