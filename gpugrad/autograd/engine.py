@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from itertools import count
 
-from ..backend import backend_of
+from ..backend import BACKEND_BY_TYPE, backend_of
 from . import graph
 from .grad_mode import state as _grad_state
 from .graph import AccumulateGrad, _owned
@@ -201,6 +201,7 @@ def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
     heap = [(-n._seq, next(tie), n) for n in set(roots) if n not in deps]
     heapq.heapify(heap)
     pop, push = heapq.heappop, heapq.heappush
+    by_type = BACKEND_BY_TYPE
     try:
         node = pop(heap)[2] if heap else None
         while node is not None:
@@ -212,7 +213,7 @@ def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
                     outs = _call_with_tensors(node, buf)
                 else:
                     g = buf[0]
-                    be = backend_of(g)
+                    be = by_type.get(type(g)) or backend_of(g)
                     if node._fuse_next is not None:
                         nxt = node.next_functions[0][0]
                         # nxt's only input is this node and it has no hooks: running the two

@@ -32,6 +32,11 @@ def backend_for(dev) -> ArrayBackend:
     return b
 
 
+# Array types that belong to one backend whatever the array: the engine looks a gradient's
+# type up here (a dict lookup) before calling backend_of (a Python call) on every node.
+BACKEND_BY_TYPE: dict = {_ndarray: _cpu_backend}
+
+
 def backend_of(arr) -> ArrayBackend:
     """The backend whose device holds ``arr`` (the engine's array path carries bare arrays)."""
     if type(arr) is _ndarray or isinstance(arr, _np_generic):
