@@ -15,6 +15,7 @@ from itertools import count
 
 from ..backend import BACKEND_BY_TYPE, backend_of
 from . import graph
+from .grad_mode import active as _active
 from .grad_mode import state as _grad_state
 from .graph import AccumulateGrad, _owned
 
@@ -81,6 +82,10 @@ def run_backward(
         root_edges.append(t._grad_edge())
     root_nodes = [e[0] for e in root_edges]
     deps = _dependencies(root_nodes)
+    if inputs is None and accumulate and not create_graph:
+        if not (_active.anomaly and _grad_state.anomaly):  # the plain loss.backward()
+            _run_arrays(root_nodes, root_edges, grads, deps, retain_graph)
+            return []
 
     captures: dict = {}  # node -> [(output_nr, slot)]
     results: list = []
@@ -92,10 +97,6 @@ def run_backward(
             target_nodes.add(node)
         results = [None] * len(inputs)
     needed = _needed(root_nodes, deps, target_nodes) if inputs is not None else None
-
-    if inputs is None and accumulate and not create_graph and not _grad_state.anomaly:
-        _run_arrays(root_nodes, root_edges, grads, deps, retain_graph)
-        return results
 
     buffers: dict = {}
     for (node, nr), g in zip(root_edges, grads):
