@@ -11,6 +11,7 @@ from . import (  # noqa: E402, F401
     autograd,
     cuda,
     ops,
+    return_types,
 )
 from ._creation import (
     arange,

@@ -718,3 +718,32 @@ def test_random_against_torch(seed: int) -> None:
         got = format_tensor(values, _torch_suffixes(tensor))
         set_printoptions(profile="default")
         assert got == expected, f"shape={values.shape} dtype={values.dtype} options={options}"
+
+
+def test_return_types_print_as_pytorch() -> None:
+    """``x.max(dim)`` & co. print like torch.return_types (PyTorch 2.13's repr, with gpugrad's
+    module name), unpack as pairs and read by field name."""
+    import pickle
+
+    import gpugrad
+
+    x = gpugrad.tensor([[1.0, 3.0, 2.0], [4.0, 0.5, 6.0]], dtype=gpugrad.float64)
+    r = x.max(dim=1)
+    assert repr(r) == (
+        "gpugrad.return_types.max(\n"
+        "values=tensor([3., 6.], dtype=gpugrad.float64),\n"
+        "indices=tensor([1, 2]))"
+    )
+    values, indices = r
+    assert values is r.values and indices is r.indices and isinstance(r, tuple)
+    assert repr(gpugrad.topk(x[0], 2)).startswith("gpugrad.return_types.topk(\nvalues=tensor(")
+    for name, res in [
+        ("min", x.min(1)),
+        ("sort", x.sort(1)),
+        ("topk", x.topk(1)),
+        ("median", x.median(1)),
+    ]:
+        assert type(res) is getattr(gpugrad.return_types, name)
+        assert repr(res).startswith(f"gpugrad.return_types.{name}(\nvalues=")
+    plain = gpugrad.return_types.max(1, 2)  # the type itself pickles by name
+    assert pickle.loads(pickle.dumps(plain)) == plain

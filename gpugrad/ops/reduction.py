@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from .. import _dtype as D
+from .. import return_types
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import needs_grad, record, wrap_dims
 from .indexing import scatter_into_zeros
-
-# PyTorch's torch.return_types: a (values, indices) pair that also reads by name.
-max_t = namedtuple("max", ["values", "indices"])
-min_t = namedtuple("min", ["values", "indices"])
 
 
 def _kept_shape(shape: tuple, dims: tuple) -> tuple:
@@ -240,7 +235,7 @@ def _extreme(input: Tensor, dim, keepdim: bool, is_max: bool, name: str):
         node = record(MaxBackward0() if is_max else MinBackward0(), (input,), values)
         node.save(indices)
         node.dim, node.keepdim, node.shape = ax, keepdim or not d.ndim, input._data.shape
-    return (max_t if is_max else min_t)(values, indices)
+    return (return_types.max if is_max else return_types.min)(values, indices)
 
 
 def max(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001

@@ -6,9 +6,8 @@ composites inherit their gradients.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from .. import _dtype as D
+from .. import return_types
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import (
@@ -17,10 +16,6 @@ from ._util import (
     wrap_dim,
 )
 from .indexing import scatter_into_zeros
-
-topk_t = namedtuple("topk", ["values", "indices"])
-sort_t = namedtuple("sort", ["values", "indices"])
-median_t = namedtuple("median", ["values", "indices"])
 
 
 def _float_data(t: Tensor):
@@ -98,7 +93,7 @@ def _sorted_pair(input: Tensor, dim: int, descending: bool, k, node_cls):
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     """Sorted values and their indices along ``dim`` (always stable here)."""
-    return sort_t(*_sorted_pair(input, dim, descending, None, SortBackward0))
+    return return_types.sort(*_sorted_pair(input, dim, descending, None, SortBackward0))
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
@@ -113,7 +108,7 @@ def msort(input: Tensor) -> Tensor:
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     """The ``k`` largest (or smallest) values along ``dim`` and their indices (sorted)."""
-    return topk_t(*_sorted_pair(input, dim, largest, k, TopkBackward0))
+    return return_types.topk(*_sorted_pair(input, dim, largest, k, TopkBackward0))
 
 
 class MedianBackward0(Node):
@@ -158,7 +153,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
             node.dim, node.shape, node.keepdim_missing = dd, d.shape, not keepdim
         else:
             values = input.clone()
-    return median_t(values, indices)
+    return return_types.median(values, indices)
 
 
 __all__ = ["argsort", "median", "msort", "sort", "topk"]
