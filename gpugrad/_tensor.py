@@ -72,8 +72,31 @@ class Tensor:
             t._inference = True
         return t
 
-    def __init__(self, *args, **kwargs) -> None:  # pragma: no cover - use gpugrad.tensor
-        raise TypeError("use gpugrad.tensor(data) to create a Tensor")
+    def __new__(cls, *args: Any, device=None) -> Tensor:
+        """PyTorch's legacy constructor: ``Tensor(*sizes)`` (uninitialized), ``Tensor(data)``
+        (a copy, in the default float dtype), ``Tensor(tensor)`` (an alias); prefer
+        ``gpugrad.tensor`` / ``gpugrad.empty``."""
+        from . import _creation
+
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            t = args[0]
+            if device is not None and Device(device) != t._device:
+                raise RuntimeError(
+                    f"Attempted to create a tensor on {Device(device)} from one on {t._device}"
+                )
+            return t.view(t.shape)
+        if all(type(a) is int for a in args) or (len(args) == 1 and type(args[0]) is Size):
+            size = tuple(args[0]) if args and type(args[0]) is Size else args
+            return _creation.empty(size or (0,), device=device)  # Tensor(): 1-d, empty
+        if len(args) != 1:
+            raise TypeError(
+                "new(): expected sizes as ints or one object to copy, got "
+                f"({', '.join(type(a).__name__ for a in args)})"
+            )
+        return _creation.tensor(args[0], dtype=D.get_default_dtype(), device=device)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass  # all done in __new__ (and _make, which creates every other tensor)
 
     # ---- autograd record -------------------------------------------------------------
     def _grad_edge(self) -> tuple:

@@ -445,3 +445,39 @@ def test_creation_device_and_dtype_object_forms(device):
     assert gpugrad.zeros(2, dtype=gpugrad.double).dtype == F64
     assert gpugrad.zeros(2, dtype=gpugrad.long).dtype == I64
     assert gpugrad.zeros(2, dtype=gpugrad.half).dtype == F16
+
+
+def test_legacy_tensor_constructor(device):
+    """``gpugrad.Tensor(...)`` as PyTorch's legacy constructor, as in old custom layers:
+    ``nn.Parameter(torch.Tensor(out, in))`` then an init."""
+    t = gpugrad.Tensor(2, 3, device=device)
+    assert t.shape == (2, 3) and t.dtype == gpugrad.float32 and t.device == gpugrad.device(device)
+    assert gpugrad.Tensor(gpugrad.Size([4, 1]), device=device).shape == (4, 1)
+    assert gpugrad.Tensor().shape == (0,)
+    c = gpugrad.Tensor([1, 2], device=device)  # data is copied into the default float dtype
+    assert c.dtype == gpugrad.float32 and c.tolist() == [1.0, 2.0]
+    assert gpugrad.Tensor((2, 3)).tolist() == [2.0, 3.0]  # a tuple is data, a Size is sizes
+    with _dt64():
+        assert gpugrad.Tensor([True, False]).dtype == gpugrad.float64
+    a = gpugrad.ones(2, device=device, requires_grad=True)
+    b = gpugrad.Tensor(a)  # an alias: same memory, gradients flow
+    assert b is not a and b.requires_grad
+    with gpugrad.no_grad():
+        b.mul_(3)
+    assert a.tolist() == [3.0, 3.0]
+    p = gpugrad.nn.Parameter(gpugrad.Tensor(3, 2, device=device))
+    gpugrad.nn.init.xavier_uniform_(p)
+    assert type(p) is gpugrad.nn.Parameter and p.requires_grad and p.shape == (3, 2)
+    with pytest.raises(TypeError, match=r"new\(\): expected sizes as ints.*\(int, str\)"):
+        gpugrad.Tensor(2, "a")
+    with pytest.raises(TypeError):
+        gpugrad.Tensor([1, 2], dtype=gpugrad.float64)  # as PyTorch: no dtype= here
+
+
+class _dt64:
+    def __enter__(self):
+        self.prev = gpugrad.get_default_dtype()
+        gpugrad.set_default_dtype(gpugrad.float64)
+
+    def __exit__(self, *exc):
+        gpugrad.set_default_dtype(self.prev)
