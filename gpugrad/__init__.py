@@ -66,6 +66,14 @@ from ._dtype import (
     uint8,
 )
 from ._generator import Generator
+from ._legacy import (
+    BoolTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+)
 from ._tensor import Size, Tensor
 from ._tensor_str import get_printoptions, set_printoptions
 from .autograd.grad_mode import (

@@ -76,24 +76,9 @@ class Tensor:
         """PyTorch's legacy constructor: ``Tensor(*sizes)`` (uninitialized), ``Tensor(data)``
         (a copy, in the default float dtype), ``Tensor(tensor)`` (an alias); prefer
         ``gpugrad.tensor`` / ``gpugrad.empty``."""
-        from . import _creation
+        from ._legacy import legacy_new
 
-        if len(args) == 1 and isinstance(args[0], Tensor):
-            t = args[0]
-            if device is not None and Device(device) != t._device:
-                raise RuntimeError(
-                    f"Attempted to create a tensor on {Device(device)} from one on {t._device}"
-                )
-            return t.view(t.shape)
-        if all(type(a) is int for a in args) or (len(args) == 1 and type(args[0]) is Size):
-            size = tuple(args[0]) if args and type(args[0]) is Size else args
-            return _creation.empty(size or (0,), device=device)  # Tensor(): 1-d, empty
-        if len(args) != 1:
-            raise TypeError(
-                "new(): expected sizes as ints or one object to copy, got "
-                f"({', '.join(type(a).__name__ for a in args)})"
-            )
-        return _creation.tensor(args[0], dtype=D.get_default_dtype(), device=device)
+        return legacy_new(args, D.get_default_dtype(), device)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass  # all done in __new__ (and _make, which creates every other tensor)
@@ -315,7 +300,13 @@ class Tensor:
             from .autograd.graph import _type_name
 
             return _type_name(self._data.dtype, self._device)
-        return self.to(dtype)
+        from ._legacy import resolve_type
+
+        legacy = resolve_type(dtype)  # gpugrad.DoubleTensor, "torch.cuda.FloatTensor" ...
+        if legacy is None:
+            return self.to(dtype)
+        dt, kind = legacy
+        return self.to(dt) if self._device.type == kind else self.to(kind, dt)
 
     @property
     def data(self) -> Tensor:

@@ -474,6 +474,28 @@ def test_legacy_tensor_constructor(device):
         gpugrad.Tensor([1, 2], dtype=gpugrad.float64)  # as PyTorch: no dtype= here
 
 
+def test_legacy_typed_constructors():
+    """gpugrad.FloatTensor & co.: PyTorch's legacy typed names (CPU tensors)."""
+    assert gpugrad.LongTensor([1, 2]).dtype == gpugrad.int64
+    assert gpugrad.FloatTensor(2, 3).shape == (2, 3)
+    assert gpugrad.FloatTensor(2).dtype == gpugrad.float32
+    assert gpugrad.DoubleTensor([1]).dtype == gpugrad.float64
+    assert gpugrad.BoolTensor([1, 0]).tolist() == [True, False]
+    assert gpugrad.IntTensor([3]).dtype == gpugrad.int32
+    assert gpugrad.HalfTensor(1).dtype == gpugrad.float16
+    f, i = gpugrad.ones(1), gpugrad.ones(1, dtype=gpugrad.int64)
+    assert isinstance(f, gpugrad.FloatTensor) and not isinstance(i, gpugrad.FloatTensor)
+    assert isinstance(i, gpugrad.LongTensor) and isinstance(gpugrad.LongTensor([1]), gpugrad.Tensor)
+    assert f.type(gpugrad.DoubleTensor).dtype == gpugrad.float64
+    assert f.type("torch.LongTensor").dtype == gpugrad.int64
+    assert f.type(gpugrad.float16).dtype == gpugrad.float16
+    assert f.type() == "torch.FloatTensor"
+    with pytest.raises(ValueError, match="invalid type: 'torch.Foo'"):
+        f.type("torch.Foo")
+    with pytest.raises(TypeError, match="expected gpugrad.float32"):
+        gpugrad.FloatTensor(i)
+
+
 class _dt64:
     def __enter__(self):
         self.prev = gpugrad.get_default_dtype()

@@ -124,6 +124,17 @@ def test_nll_loss(device, reduction):
     check_grad(lambda x: F.nll_loss(x, tgt, reduction=reduction), x, device=device)
 
 
+def test_nll_loss_zero_is_positive_zero(device):
+    """A zero loss prints as PyTorch's ``tensor(0.)``, not ``tensor(-0.)`` (the reduced sum of
+    -0.0 terms starts from +0.0 in PyTorch); 'none' keeps the per-row -0. as PyTorch does."""
+    tgt = torch.tensor([0, 1], device=device)
+    for kw in ({}, {"reduction": "sum"}, {"weight": torch.ones(3, device=device)}):
+        loss = F.nll_loss(torch.zeros(2, 3, device=device), tgt, **kw)
+        assert repr(loss).startswith("tensor(0.") and not np.signbit(loss.item())
+    rows = F.nll_loss(torch.zeros(2, 3, device=device), tgt, reduction="none")
+    assert np.signbit(rows.cpu().numpy()).all()
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_regression_losses(device, reduction):
     x, y = rnd(3, 4), rnd(3, 4)

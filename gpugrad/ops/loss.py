@@ -128,13 +128,13 @@ def nll_loss(
     if reduction == "none":
         data = -picked if coef is None else -picked * coef
     elif coef is None:  # no weights, nothing ignored: the training loop's case
-        data = -backend.sum(picked, None)
+        data = 0 - backend.sum(picked, None)  # +0.0 for a zero loss, as PyTorch (not -0.0)
         if reduction == "mean":
             total = x.dtype.type(picked.size)
             data = data / total
             scale = -1.0 / total
     else:
-        data = -backend.sum(picked * coef, None)
+        data = 0 - backend.sum(picked * coef, None)
         if reduction == "mean":
             total = backend.sum(coef, None)
             data = data / total
