@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+
 from . import (  # noqa: E402, F401
     _tensor_methods,  # noqa: F401 - binds ops as Tensor methods
     accelerator,
@@ -74,8 +76,17 @@ from ._legacy import (
     IntTensor,
     LongTensor,
 )
+from ._runtime import (
+    are_deterministic_algorithms_enabled,
+    compile,
+    get_num_threads,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_num_threads,
+    use_deterministic_algorithms,
+)
 from ._tensor import Size, Tensor
 from ._tensor_str import get_printoptions, set_printoptions
+from ._type_info import finfo, iinfo
 from .autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -92,7 +103,9 @@ bool = _bool  # noqa: A001
 
 __version__ = "0.1.0"
 
-_LAZY = ("nn", "optim", "utils", "serialization", "viz")
+inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
+
+_LAZY = ("nn", "optim", "utils", "serialization", "viz", "backends")
 
 
 def __getattr__(name: str):

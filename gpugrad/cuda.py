@@ -65,6 +65,14 @@ def get_device_name(device=None) -> str:
     return name.decode() if isinstance(name, bytes) else name
 
 
+def empty_cache() -> None:
+    """Give the GPU memory CuPy's pools hold but no tensor uses back to the driver (a no-op
+    without CUDA, as PyTorch's)."""
+    from .backend import cupy_backend
+
+    cupy_backend.empty_cache()
+
+
 def manual_seed(seed: int) -> None:
     from .backend import cupy_backend
 

@@ -52,6 +52,14 @@ def _require():
     return _cupy
 
 
+def empty_cache() -> None:
+    """Free the blocks CuPy's memory pools cache (nothing to do when CUDA is unusable)."""
+    if status()[0] == 0:
+        return
+    _cupy.get_default_memory_pool().free_all_blocks()
+    _cupy.get_default_pinned_memory_pool().free_all_blocks()
+
+
 def current_index() -> int:
     cp = _require()
     return cp.cuda.runtime.getDevice()
