@@ -204,3 +204,63 @@ def test_user_optimizer_with_scheduler_and_hooks():
         sched.step()
     assert calls == ["pre", "post"]
     assert opt.param_groups[0]["lr"] == 0.05
+
+
+PLATEAU_METRICS = [1.0, 0.9, 0.95, 0.97, 0.96, 0.99, 0.85, 0.86, 0.9, 0.91, 0.92, 0.93, 0.8, 0.8]
+PLATEAU_CASES = [  # kwargs, lr of group 0 after each step (PyTorch 2.13's, pasted)
+    (dict(patience=2), [1.0] * 4 + [0.1] * 5 + [0.01] * 5),
+    (
+        dict(patience=1, cooldown=2, factor=0.5, min_lr=[0.2, 0.0]),
+        [1.0] * 3 + [0.5] * 5 + [0.25] * 6,
+    ),
+    (
+        dict(mode="max", patience=1, threshold=0.1, threshold_mode="abs"),
+        [1.0, 1.0, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 1e-4, 1e-4, 1e-5, 1e-5, 1e-6, 1e-6],
+    ),
+]
+
+
+@pytest.mark.parametrize("kw,expected", PLATEAU_CASES)
+def test_reduce_lr_on_plateau(kw, expected):
+    opt = make_opt(lrs=(1.0, 0.5))
+    sched = S.ReduceLROnPlateau(opt, **kw)
+    got = []
+    for m in PLATEAU_METRICS:
+        sched.step(t([m]).sum() if m > 0.9 else m)  # a one-element tensor or a number
+        got.append(sched.get_last_lr()[0])
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    again = S.ReduceLROnPlateau(make_opt(lrs=(1.0, 0.5)), **kw)
+    again.load_state_dict(sched.state_dict())
+    assert (again.best, again.num_bad_epochs, again.last_epoch) == (
+        sched.best,
+        sched.num_bad_epochs,
+        len(PLATEAU_METRICS),
+    )
+
+
+def test_reduce_lr_on_plateau_min_lr_floor_and_errors():
+    opt = make_opt(lrs=(1.0, 0.5))
+    sched = S.ReduceLROnPlateau(opt, patience=0, factor=0.5, min_lr=[0.3, 0.0])
+    for _ in range(5):
+        sched.step(1.0)
+    assert sched.get_last_lr() == pytest.approx([0.3, 0.5 * 0.5**4])
+    with pytest.raises(ValueError, match="Factor should be < 1.0."):
+        S.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match="mode avg is unknown!"):
+        S.ReduceLROnPlateau(opt, mode="avg")
+    with pytest.raises(ValueError, match="threshold mode x is unknown!"):
+        S.ReduceLROnPlateau(opt, threshold_mode="x")
+    with pytest.raises(ValueError, match="expected 2 min_lrs, got 1"):
+        S.ReduceLROnPlateau(opt, min_lr=[0.1])
+
+
+def test_reduce_lr_on_plateau_matches_torch():
+    torch = pytest.importorskip("torch")
+    kw = dict(patience=1, cooldown=1, factor=0.3, threshold=0.05)
+    ours = S.ReduceLROnPlateau(make_opt(lrs=(1.0,)), **kw)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    for m in PLATEAU_METRICS * 2:
+        ours.step(m)
+        theirs.step(m)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr())

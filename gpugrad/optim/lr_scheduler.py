@@ -21,6 +21,7 @@ __all__ = [
     "CosineAnnealingLR",
     "LinearLR",
     "OneCycleLR",
+    "ReduceLROnPlateau",
 ]
 
 EPOCH_DEPRECATION_WARNING = (
@@ -480,3 +481,6 @@ def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum) -> dict:
         "start_momentum": start_momentum,
         "end_momentum": end_momentum,
     }
+
+
+from .plateau import ReduceLROnPlateau  # noqa: E402 - it subclasses LRScheduler above
