@@ -15,6 +15,7 @@ from . import (  # noqa: E402, F401
     ops,
     return_types,
 )
+from . import linalg as _linalg
 from ._creation import (
     arange,
     as_tensor,
@@ -95,8 +96,12 @@ from .autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .linalg import det
+from .linalg import inv as inverse
 from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matmul, ...
 from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
+
+linalg = _linalg  # torch.linalg's namespace; the star import above bound ops.linalg here
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
 bool = _bool  # noqa: A001

@@ -1,0 +1,115 @@
+"""``gpugrad.linalg``: norms, inverse and determinant, as ``torch.linalg``.
+
+Norms are compositions of differentiable ops; ``inv`` and ``det`` are nodes whose backward
+formulas are written with Tensor ops (so they have higher-order gradients too).
+"""
+
+from __future__ import annotations
+
+from ._tensor import Tensor
+from .autograd.graph import Node
+from .ops import _util
+from .ops.reduction import norm as _norm
+
+_MATRIX_ORDS = ("fro", 1, -1, float("inf"), float("-inf"))
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The ``ord``-norm of ``x`` as a vector over ``dim`` (every element by default)."""
+    if isinstance(ord, str):
+        raise TypeError("linalg_vector_norm(): argument 'ord' must be Number, not str")
+    return _norm(x, ord, dim, keepdim, dtype)
+
+
+def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
+    """Frobenius norm, or the max/min absolute column (1, -1) or row (inf, -inf) sum, of the
+    matrices over the two dims ``dim``. The spectral (2) and nuclear norms need an SVD, which
+    gpugrad does not have yet."""
+    if A._data.ndim < 2:
+        raise RuntimeError(
+            "linalg.matrix_norm: The input tensor A must have at least 2 dimensions."
+        )
+    if ord not in _MATRIX_ORDS:
+        raise NotImplementedError(
+            f"linalg.matrix_norm: ord={ord!r} needs an SVD, which gpugrad does not have; "
+            f"supported: {', '.join(repr(o) for o in _MATRIX_ORDS)}"
+        )
+    x = A if dtype is None else A.to(dtype)
+    d0, d1 = (_util.wrap_dim(d, x._data.ndim) for d in dim)
+    if ord == "fro":
+        return _norm(x, 2, (d0, d1), keepdim)
+    # 1/-1: sums down the columns (over d0), then max/min across d1; inf/-inf: the rows
+    summed, across = (d0, d1) if ord in (1, -1) else (d1, d0)
+    s = x.abs().sum(summed, keepdim=True)
+    out = s.amax(across, keepdim=True) if ord > 0 else s.amin(across, keepdim=True)
+    return out if keepdim else out.squeeze((d0, d1))
+
+
+def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """``vector_norm`` or ``matrix_norm`` by ``dim`` (an int or a pair), as torch.linalg.norm;
+    with neither ``ord`` nor ``dim``, the 2-norm of all elements."""
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is not None and len(dim) == 2 or dim is None and ord is not None and A.ndim == 2:
+        return matrix_norm(A, "fro" if ord is None else ord, dim or (-2, -1), keepdim, dtype=dtype)
+    if dim is None and ord is not None and A.ndim != 1:
+        raise RuntimeError(
+            f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
+            f"Got {A.ndim}D."
+        )
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+
+
+def _square(A: Tensor, op: str) -> None:
+    s = A._data.shape
+    if len(s) < 2:
+        raise RuntimeError(f"linalg.{op}: The input tensor A must have at least 2 dimensions.")
+    if s[-1] != s[-2]:
+        raise RuntimeError(
+            f"linalg.{op}: A must be batches of square matrices, but they are {s[-2]} by "
+            f"{s[-1]} matrices"
+        )
+    if A._data.dtype.kind != "f":
+        names = {"i": "Long" if A._data.dtype.itemsize == 8 else "Int", "b": "Bool"}
+        raise RuntimeError(
+            f"linalg.{op}: Expected a floating point or complex tensor as input. "
+            f"Got {names.get(A._data.dtype.kind, A._data.dtype.name)}"
+        )
+
+
+class LinalgInvExBackward0(Node):
+    def backward(self, grad):
+        (inv_a,) = self.saved_tensors
+        return (-(inv_a.mT @ grad @ inv_a.mT),)
+
+
+def inv(A: Tensor) -> Tensor:
+    """The inverse of each square matrix in ``A``; singular ones raise."""
+    _square(A, "inv")
+    xp = A._device.backend.xp
+    try:
+        data = xp.linalg.inv(A._data)
+    except Exception:  # NumPy's LinAlgError (CuPy returns inf/nan instead)
+        raise RuntimeError(
+            "linalg.inv: The input matrix is singular, the inversion could not be completed."
+        ) from None
+    out = Tensor._make(data, A._device)
+    if _util.needs_grad(A):
+        _util.record(LinalgInvExBackward0(), (A,), out).save(out)
+    return out
+
+
+class LinalgDetBackward0(Node):
+    def backward(self, grad):
+        A, d = self.saved_tensors
+        # d det / dA = det(A) * A^-T (A invertible; a singular A gives inf/nan here)
+        return ((grad * d).unsqueeze(-1).unsqueeze(-1) * inv(A).mT,)
+
+
+def det(A: Tensor) -> Tensor:
+    """The determinant of each square matrix in ``A``."""
+    _square(A, "det")
+    out = Tensor._make(A._device.backend.xp.linalg.det(A._data), A._device)
+    if _util.needs_grad(A):
+        _util.record(LinalgDetBackward0(), (A,), out).save(A, out)
+    return out
