@@ -19,6 +19,7 @@ from . import linalg as _linalg
 from ._creation import (
     arange,
     as_tensor,
+    bernoulli,
     empty,
     empty_like,
     eye,

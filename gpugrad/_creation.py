@@ -363,6 +363,14 @@ def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = 
     return randn(input._data.shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
+def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor:
+    """0/1 draws with probabilities ``input`` (or ``p``), in ``input``'s dtype; no gradient."""
+    out = empty_like(input)
+    u = input._device.backend.rand(input._data.shape, out._data.dtype)
+    out._data[...] = u < (input._data if p is None else p)
+    return out
+
+
 def randint(
     low,
     high=None,

@@ -35,7 +35,8 @@ Tensor.bool = convert.bool_
 
 for _name in (
     "add_ sub_ mul_ div_ pow_ zero_ fill_ copy_ clamp_ clip_ relu_ sigmoid_ exp_ log_ neg_ "
-    "abs_ sqrt_ tanh_ masked_fill_ uniform_ normal_ bernoulli_"
+    "abs_ sqrt_ tanh_ masked_fill_ uniform_ normal_ bernoulli_ scatter_ scatter_add_ index_add_ "
+    "tril_ triu_ clamp_min_ clamp_max_"
 ).split():
     setattr(Tensor, _name, getattr(inplace, _name))
 
@@ -137,3 +138,18 @@ def _new(kind: str):
 
 for _kind in ("tensor", "zeros", "ones", "empty", "full"):
     setattr(Tensor, f"new_{_kind}", _new(_kind))
+
+
+def _det(self: Tensor) -> Tensor:
+    from . import linalg
+
+    return linalg.det(self)
+
+
+def _inverse(self: Tensor) -> Tensor:
+    from . import linalg
+
+    return linalg.inv(self)
+
+
+Tensor.det, Tensor.inverse = _det, _inverse

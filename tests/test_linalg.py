@@ -104,3 +104,28 @@ def test_singular_inverse_raises_on_cpu():
 
 def test_namespace_is_torch_linalg():
     assert gpugrad.linalg is linalg and hasattr(gpugrad.linalg, "vector_norm")
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_cdist(p, device):
+    x1, x2 = rnd(2, 3, 4), rnd(2, 5, 4)
+    ref = (np.abs(x1[:, :, None] - x2[:, None]) ** p).sum(-1) ** (1 / p)
+    assert_close(gpugrad.cdist(t(x1, device), t(x2, device), p=p), ref)
+    check_grad(lambda a, b: gpugrad.cdist(a, b, p=p), x1, x2, device=device)
+    with pytest.raises(RuntimeError, match="X1 and X2 must have the same number of columns"):
+        gpugrad.cdist(t(rnd(2, 3), device), t(rnd(2, 4), device))
+
+
+def test_det_inverse_methods(device):
+    a = _well_conditioned(3, 3)
+    assert_close(t(a, device).det(), np.linalg.det(a))
+    assert_close(t(a, device).inverse(), np.linalg.inv(a))
+
+
+def test_bernoulli(device):
+    probs = gpugrad.tensor([0.0, 1.0, 0.0, 1.0], dtype=gpugrad.float64, device=device)
+    draw = gpugrad.bernoulli(probs)
+    assert draw.tolist() == [0.0, 1.0, 0.0, 1.0] and draw.dtype == gpugrad.float64
+    gpugrad.manual_seed(0)
+    many = gpugrad.bernoulli(gpugrad.full((20000,), 0.3, device=device))
+    assert abs(many.mean().item() - 0.3) < 0.02 and not many.requires_grad

@@ -355,3 +355,39 @@ def test_losses_via_nn_functional(device):
         F.cross_entropy(t(x, device), _long(target, device)),
         _np_nll(_np_log_softmax(x), target, "mean"),
     )
+
+
+def test_inplace_scatter_family(device):
+    """scatter_, scatter_add_, index_add_ and tril_/triu_/clamp_min_/clamp_max_: the out-of-place
+    op written into the tensor; gradients flow through the in-place history."""
+    a, src = rnd(3, 4), rnd(3, 4)
+    idx = np.array([[1], [3], [0]])
+    x = t(a, device)
+    assert x.scatter_(1, _long(idx, device), 9.0) is x
+    ref = a.copy()
+    ref[np.arange(3), idx[:, 0]] = 9.0
+    assert_close(x, ref)
+    ridx = np.random.default_rng(2).integers(0, 3, size=(3, 4))
+    y = t(a, device).scatter_add_(0, _long(ridx, device), t(src, device))
+    assert_close(y, _np_scatter(a, 0, ridx, src, add=True))
+    z = t(a, device).index_add_(0, _long([2, 2], device), t(src[:2], device))
+    ref = a.copy()
+    ref[2] += src[0] + src[1]
+    assert_close(z, ref)
+    assert_close(t(a, device).tril_(), np.tril(a))
+    assert_close(t(a, device).triu_(1), np.triu(a, 1))
+    assert_close(t(a, device).clamp_min_(0.5), np.maximum(a, 0.5))
+    assert_close(t(a, device).clamp_max_(0.5), np.minimum(a, 0.5))
+
+    def f(x, s):  # in place on a non-leaf: the history is rebased, gradients stay right
+        h = x * 1.0
+        h.scatter_(1, _long(idx, device), s[:, :1] * 2)
+        return h
+
+    check_grad(f, a, src, device=device)
+    w = t(a, device, requires_grad=True)
+    out = (w * 1.0).scatter_(1, _long(idx, device), 2.0)
+    assert out.grad_fn.name() == "ScatterBackward1"  # PyTorch's name for a scalar value
+    assert (w * 1.0).scatter(1, _long(idx, device), t(src, device)).grad_fn.name() == (
+        "ScatterBackward0"
+    )

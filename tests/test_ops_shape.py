@@ -378,3 +378,25 @@ def test_broadcast_shapes_and_tensors(device):
     assert tuple(gpugrad.broadcast_shapes((2, 1, 4), (3, 1))) == (2, 3, 4)
     x, y = gpugrad.broadcast_tensors(t(rnd(2, 1), device), t(rnd(3), device))
     assert x.shape == (2, 3) and y.shape == (2, 3)
+
+
+@pytest.mark.parametrize("cuts", [3, [1, 5], [5, 2], [-2, 10], 9])
+def test_tensor_split(cuts, device):
+    """PyTorch's tensor_split: n nearly equal parts, or cuts at indices (negative, past the
+    end, decreasing: part i is a[cut_i-1:cut_i] as a Python slice); views with gradients."""
+    a = rnd(7, 2)
+    if isinstance(cuts, int):
+        q, r = divmod(7, cuts)
+        sizes = [q + 1] * r + [q] * (cuts - r)
+        edges = np.cumsum([0, *sizes])
+    else:
+        edges = [0, *[c % 7 if -7 <= c < 0 else min(c, 7) for c in cuts], 7]
+    parts = gpugrad.tensor_split(t(a, device), cuts)
+    assert len(parts) == len(edges) - 1
+    for part, lo, hi in zip(parts, edges[:-1], edges[1:]):
+        assert_close(part, a[lo:hi])
+    by_tensor = gpugrad.tensor_split(t(a, device), gpugrad.tensor([2], device=device))
+    assert [p.shape[0] for p in by_tensor] == [2, 5]
+    cols = gpugrad.tensor_split(t(rnd(2, 5), device), 2, dim=1)
+    assert [p.shape for p in cols] == [(2, 3), (2, 2)]
+    check_grad(lambda x: gpugrad.tensor_split(x, cuts)[-1] * 2, a, device=device)

@@ -49,6 +49,7 @@ from .misc import (
     all,
     any,
     baddbmm,
+    cdist,
     clamp_max,
     clamp_min,
     cumsum,

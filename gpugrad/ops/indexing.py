@@ -210,6 +210,10 @@ class ScatterBackward0(Node):
         return (g_in, None, g_src)
 
 
+class ScatterBackward1(ScatterBackward0):
+    """scatter with a scalar value (PyTorch's name for that overload)."""
+
+
 class ScatterAddBackward0(ScatterBackward0):
     pass
 
@@ -250,9 +254,10 @@ def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool) -> Tensor:
     out = Tensor._make(data, input._device)
     src_t = src if isinstance(src, Tensor) else None
     if needs_grad(input, src_t):
-        node = record(
-            ScatterAddBackward0() if add else ScatterBackward0(), (input, None, src_t), out
+        cls = (
+            ScatterAddBackward0 if add else ScatterBackward1 if src_t is None else ScatterBackward0
         )
+        node = record(cls(), (input, None, src_t), out)
         node.save(index)
         node.dim, node.add = d, add
     return out

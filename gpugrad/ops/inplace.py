@@ -180,6 +180,13 @@ abs_ = _unary_inplace("abs")
 sqrt_ = _unary_inplace("sqrt")
 tanh_ = _unary_inplace("tanh")
 masked_fill_ = _unary_inplace("masked_fill")
+scatter_ = _unary_inplace("scatter")
+scatter_add_ = _unary_inplace("scatter_add")
+index_add_ = _unary_inplace("index_add")
+tril_ = _unary_inplace("tril")
+triu_ = _unary_inplace("triu")
+clamp_min_ = _unary_inplace("clamp_min")
+clamp_max_ = _unary_inplace("clamp_max")
 clip_ = clamp_
 
 

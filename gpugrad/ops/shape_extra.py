@@ -258,7 +258,38 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     return out
 
 
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
+    """Split into ``n`` nearly equal parts (the first ``len % n`` one longer) or at the given
+    indices (a list, or a 1-D / 0-d integer tensor), as views with gradients."""
+    length = input._data.shape[wrap_dim(dim, input._data.ndim)]
+    cuts = indices_or_sections
+    if isinstance(cuts, Tensor):
+        if cuts._data.dtype.kind not in "iu" or cuts._data.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
+                "one-dimensional tensor, but got a tensor with "
+                f"{cuts._data.ndim} dims"
+            )
+        cuts = cuts.tolist()
+    if isinstance(cuts, int):
+        if cuts <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {cuts}")
+        q, r = divmod(length, cuts)
+        sizes = [q + 1] * r + [q] * (cuts - r)
+    else:
+        bounds = [min(max(c if c >= 0 else c + length, 0), length) for c in cuts]
+        edges = [0, *bounds, length]
+        sizes = [max(b - a, 0) for a, b in zip(edges[:-1], edges[1:])]
+        starts = [min(a, length) for a in edges[:-1]]
+        d = wrap_dim(dim, input._data.ndim)
+        if any(b < a for a, b in zip(edges[:-1], edges[1:])):  # decreasing indices: empty parts
+            lead = (slice(None),) * d
+            return tuple(input[lead + (slice(a, a + n),)] for a, n in zip(starts, sizes))
+    return _ops.split(input, sizes, dim)
+
+
 __all__ = [
+    "tensor_split",
     "atleast_1d",
     "atleast_2d",
     "atleast_3d",
