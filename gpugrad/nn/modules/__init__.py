@@ -73,3 +73,4 @@ from .pooling import (  # noqa: F401
     MaxPool2d,
 )
 from .sparse import Embedding  # noqa: F401
+from .upsample import Upsample  # noqa: F401
