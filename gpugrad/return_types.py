@@ -23,3 +23,5 @@ min = _result_type("min")  # noqa: A001
 sort = _result_type("sort")
 topk = _result_type("topk")
 median = _result_type("median")
+kthvalue = _result_type("kthvalue")
+aminmax = _result_type("aminmax", ("min", "max"))

@@ -137,3 +137,4 @@ from .counting import *  # noqa: E402
 from .math_extra import *  # noqa: E402
 from .shape_extra import *  # noqa: E402
 from .sorting import *  # noqa: E402
+from .stats import *  # noqa: E402

@@ -182,10 +182,27 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     return getitem(input.reshape(-1), (index,))
 
 
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    """A copy of ``input`` with ``value`` (a number or 0-d tensor) at ``index`` along ``dim``;
+    no gradient reaches the filled positions."""
+    if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(
+                "index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value._data.ndim} dimension(s)."
+            )
+        value = value.item()
+    d = wrap_dim(dim, input._data.ndim)
+    out = input.clone()
+    out[(slice(None),) * d + (index,)] = value
+    return out
+
+
 __all__ = [
     "bincount",
     "count_nonzero",
     "index_add",
+    "index_fill",
     "isin",
     "nanmean",
     "nansum",
