@@ -72,5 +72,6 @@ from .pooling import (  # noqa: F401
     MaxPool1d,
     MaxPool2d,
 )
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from .sparse import Embedding  # noqa: F401
 from .upsample import Upsample  # noqa: F401
