@@ -264,3 +264,172 @@ def test_reduce_lr_on_plateau_matches_torch():
         ours.step(m)
         theirs.step(m)
         assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr())
+
+
+EXTRA_PASTED = {  # group 0's lr after 0..14 steps, from torch 2.13 (rounded to 1e-8)
+    "ConstantLR": [0.5, 0.5, 0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    "PolynomialLR": [
+        1.0,
+        0.69444444,
+        0.44444444,
+        0.25,
+        0.11111111,
+        0.02777778,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ],
+    "WarmRestarts": [
+        1.0,
+        0.7525,
+        0.2575,
+        1.0,
+        0.93368257,
+        0.7525,
+        0.505,
+        0.2575,
+        0.07631743,
+        1.0,
+        0.98313328,
+        0.93368257,
+        0.85501786,
+        0.7525,
+        0.63311543,
+    ],
+    "SequentialWarmupCosine": [
+        0.1,
+        0.4,
+        0.7,
+        1.0,
+        0.96193977,
+        0.85355339,
+        0.69134172,
+        0.5,
+        0.30865828,
+        0.14644661,
+        0.03806023,
+        0.0,
+        0.03806023,
+        0.14644661,
+        0.30865828,
+    ],
+    "Sequential3": [
+        0.1,
+        0.1,
+        1.0,
+        0.9,
+        0.81,
+        1.0,
+        1.0,
+        0.1,
+        0.1,
+        0.01,
+        0.01,
+        0.001,
+        0.001,
+        0.0001,
+        0.0001,
+    ],
+    "Chained": [
+        0.1,
+        0.09,
+        0.81,
+        0.729,
+        0.6561,
+        0.59049,
+        0.531441,
+        0.4782969,
+        0.43046721,
+        0.38742049,
+        0.34867844,
+        0.3138106,
+        0.28242954,
+        0.25418658,
+        0.22876792,
+    ],
+}
+
+
+def _extra(name, o):
+    if name == "ConstantLR":
+        return S.ConstantLR(o, factor=0.5, total_iters=3)
+    if name == "PolynomialLR":
+        return S.PolynomialLR(o, total_iters=6, power=2.0)
+    if name == "WarmRestarts":
+        return S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01)
+    if name == "SequentialWarmupCosine":
+        warm = S.LinearLR(o, start_factor=0.1, total_iters=3)
+        return S.SequentialLR(o, [warm, S.CosineAnnealingLR(o, T_max=8)], milestones=[3])
+    if name == "Sequential3":
+        parts = [S.ConstantLR(o, factor=0.1, total_iters=2), S.ExponentialLR(o, gamma=0.9)]
+        return S.SequentialLR(o, [*parts, S.StepLR(o, 2)], milestones=[2, 5])
+    parts = [S.ConstantLR(o, factor=0.1, total_iters=2), S.ExponentialLR(o, gamma=0.9)]
+    return S.ChainedScheduler(parts)
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_PASTED))
+def test_extra_schedulers(name):
+    opt = make_opt(lrs=(1.0, 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sched = _extra(name, opt)
+        got = [sched.get_last_lr()[0]]
+        for _ in range(14):
+            opt.step()
+            sched.step()
+            got.append(sched.get_last_lr()[0])
+    assert got == pytest.approx(EXTRA_PASTED[name], abs=1e-8)
+    again = _extra(name, make_opt(lrs=(1.0, 0.5)))
+    again.load_state_dict(sched.state_dict())
+    assert again.get_last_lr() == sched.get_last_lr()
+
+
+def test_extra_scheduler_errors():
+    opt = make_opt(lrs=(1.0,))
+    with pytest.raises(ValueError, match="Constant multiplicative factor expected to be between"):
+        S.ConstantLR(opt, factor=2)
+    with pytest.raises(ValueError, match="Expected positive integer T_0, but got 0"):
+        S.CosineAnnealingWarmRestarts(opt, T_0=0)
+    with pytest.raises(ValueError, match="Expected integer T_mult >= 1, but got 0"):
+        S.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=0)
+    with pytest.raises(ValueError, match="expects number of schedulers provided to be one more"):
+        S.SequentialLR(opt, [S.StepLR(opt, 2)], milestones=[1])
+
+
+@pytest.mark.parametrize(
+    "name", ["ConstantLR", "MultiplicativeLR", "PolynomialLR", "WarmRestarts", "Sequential3"]
+)
+def test_extra_schedulers_match_torch(name):
+    torch = pytest.importorskip("torch")
+
+    def build(lib, o):
+        s = lib.optim.lr_scheduler
+        if name == "MultiplicativeLR":
+            return s.MultiplicativeLR(o, [lambda e: 0.9, lambda e: 0.8])
+        if name == "WarmRestarts":
+            return s.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=3, eta_min=0.05)
+        if name == "Sequential3":
+            parts = [s.PolynomialLR(o, 3), s.ConstantLR(o, 0.2, 4)]
+            return s.SequentialLR(o, [*parts, s.CosineAnnealingWarmRestarts(o, 3)], [3, 6])
+        return getattr(s, name)(o)
+
+    import gpugrad
+
+    ours_opt = make_opt(lrs=(1.0, 0.5))
+    tparams = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (1.0, 0.5)]
+    theirs_opt = torch.optim.SGD(tparams)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, theirs = build(gpugrad, ours_opt), build(torch, theirs_opt)
+        for _ in range(20):
+            ours_opt.step()
+            theirs_opt.step()
+            ours.step()
+            theirs.step()
+            assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), abs=1e-12)

@@ -22,6 +22,12 @@ __all__ = [
     "LinearLR",
     "OneCycleLR",
     "ReduceLROnPlateau",
+    "ConstantLR",
+    "MultiplicativeLR",
+    "PolynomialLR",
+    "CosineAnnealingWarmRestarts",
+    "SequentialLR",
+    "ChainedScheduler",
 ]
 
 EPOCH_DEPRECATION_WARNING = (
@@ -101,13 +107,19 @@ class LRScheduler:
                 stacklevel=2,
             )
         self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """The next epoch's rates (chainable form), or epoch ``epoch``'s (closed form where
+        there is one): what step() does, without its warnings (SequentialLR calls it)."""
         self._get_lr_called_within_step = True
         try:
             if epoch is None:
                 self.last_epoch += 1
                 values = self.get_lr()
             else:
-                warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
                 self.last_epoch = epoch
                 closed = getattr(self, "_get_closed_form_lr", None)
                 values = closed() if closed is not None else self.get_lr()
@@ -483,4 +495,12 @@ def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum) -> dict:
     }
 
 
+from .lr_scheduler_extra import (  # noqa: E402 - they subclass LRScheduler above
+    ChainedScheduler,
+    ConstantLR,
+    CosineAnnealingWarmRestarts,
+    MultiplicativeLR,
+    PolynomialLR,
+    SequentialLR,
+)
 from .plateau import ReduceLROnPlateau  # noqa: E402 - it subclasses LRScheduler above
