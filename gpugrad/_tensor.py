@@ -409,16 +409,26 @@ class Tensor:
         if self._grad_fn is not None:
             raise RuntimeError(
                 "Only Tensors created explicitly by the user (graph leaves) support the "
-                "deepcopy protocol at the moment."
+                "deepcopy protocol at the moment.  If you were attempting to deepcopy a module, "
+                "this may be because of a torch.nn.utils.weight_norm usage, see "
+                "https://github.com/pytorch/pytorch/pull/103001"
             )
-        from .autograd.grad_mode import no_grad
+        import copy
 
-        with no_grad():
-            new = type(self)._make(self._data.copy(), self._device)
+        new = type(self)._make(self._data.copy(), self._device)
         new._requires_grad = self._requires_grad
+        memo[id(self)] = new
         if self._grad is not None:
             new._grad = self._grad.__deepcopy__(memo)
-        memo[id(self)] = new
+        if self.__dict__:  # user attributes, as PyTorch copies them
+            new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __copy__(self) -> Tensor:
+        """``copy.copy``: a new tensor object on the same memory (and version counter)."""
+        new = type(self)._make(self._data, self._device)
+        new._vc, new._requires_grad = self._vc, self._requires_grad and self._grad_fn is None
+        new.__dict__.update(self.__dict__)
         return new
 
 

@@ -401,6 +401,29 @@ def test_deepcopy_module():
     assert m[0].weight.abs().sum().item() > 0
 
 
+def test_deepcopy_and_copy_tensors_as_pytorch():
+    """Parameters copy without .grad, plain leaves with .grad and user attributes; shared
+    tensors stay shared in the copy; non-leaves refuse; copy.copy aliases the memory."""
+    p = nn.Parameter(torch.ones(2))
+    p.grad = torch.ones(2)
+    q = copy.deepcopy(p)
+    assert type(q) is nn.Parameter and q.grad is None and q.requires_grad
+    leaf = torch.ones(2, requires_grad=True)
+    leaf.grad, leaf.tag = torch.full((2,), 3.0), "kept"
+    c = copy.deepcopy(leaf)
+    assert c.grad.tolist() == [3.0, 3.0] and c.requires_grad and c.tag == "kept"
+    a, b = copy.deepcopy([leaf, leaf])
+    assert a is b and a is not leaf
+    with pytest.raises(RuntimeError, match="Only Tensors created explicitly by the user"):
+        copy.deepcopy(leaf * 2)
+    alias = copy.copy(leaf)
+    with torch.no_grad():
+        alias.add_(1)
+    assert leaf.tolist() == [2.0, 2.0] and alias.requires_grad
+    sd = copy.deepcopy(nn.Linear(2, 2).state_dict())  # the best-model snapshot idiom
+    assert list(sd) == ["weight", "bias"]
+
+
 def test_manual_seed_makes_init_reproducible():
     torch.manual_seed(7)
     a = nn.Linear(4, 3)

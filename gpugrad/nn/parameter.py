@@ -38,6 +38,12 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
+    def __deepcopy__(self, memo) -> Parameter:
+        # as PyTorch: a fresh Parameter with the values and requires_grad; .grad is not copied
+        new = type(self)(Tensor._make(self._data.copy(), self._device), self._requires_grad)
+        memo[id(self)] = new
+        return new
+
 
 class Buffer(Tensor):
     """Marks a tensor to be registered as a buffer when assigned to a Module attribute."""
