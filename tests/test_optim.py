@@ -118,6 +118,69 @@ def adagrad_ref(
     return p
 
 
+def _decay(p, g, lr, wd, decoupled):
+    """Weight decay: L2 into the gradient, or (decoupled) shrink the weights first."""
+    if decoupled:
+        return p * (1 - lr * wd), g
+    return p, g + wd * p
+
+
+def adamax_ref(p, grads, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, maximize=False):
+    m, u = np.zeros_like(p), np.zeros_like(p)
+    for step, g in enumerate(grads, 1):
+        g = (-g if maximize else g) + weight_decay * p
+        m = m + (1 - betas[0]) * (g - m)
+        u = np.maximum(u * betas[1], np.abs(g) + eps)
+        p = p - lr / (1 - betas[0] ** step) * m / u
+    return p
+
+
+def nadam_ref(p, grads, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+              momentum_decay=4e-3, decoupled_weight_decay=False):  # fmt: skip
+    m, v, prod = np.zeros_like(p), np.zeros_like(p), np.float32(1.0)
+    for step, g in enumerate(grads, 1):
+        p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay)
+        mu = betas[0] * (1 - 0.5 * 0.96 ** (step * momentum_decay))
+        mu_next = betas[0] * (1 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+        prod = np.float32(prod * np.float32(mu))  # float32, as PyTorch keeps it
+        m = m + (1 - betas[0]) * (g - m)
+        v = v * betas[1] + (1 - betas[1]) * g * g
+        denom = np.sqrt(v / (1 - betas[1] ** step)) + eps
+        p = p - lr * (1 - mu) / (1 - float(prod)) * g / denom
+        p = p - lr * mu_next / (1 - float(prod) * mu_next) * m / denom
+    return p
+
+
+def radam_ref(p, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+              decoupled_weight_decay=False):  # fmt: skip
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    rho_inf = 2 / (1 - betas[1]) - 1
+    for step, g in enumerate(grads, 1):
+        p, g = _decay(p, g, lr, weight_decay, decoupled_weight_decay)
+        m = m + (1 - betas[0]) * (g - m)
+        v = v * betas[1] + (1 - betas[1]) * g * g
+        bc2 = 1 - betas[1] ** step
+        m_hat = m / (1 - betas[0] ** step)
+        rho = rho_inf - 2 * step * betas[1] ** step / bc2
+        if rho > 5:
+            r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            p = p - m_hat * lr * np.sqrt(bc2) / (np.sqrt(v) + eps) * r
+        else:
+            p = p - m_hat * lr
+    return p
+
+
+def adadelta_ref(p, grads, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False):
+    sq, acc = np.zeros_like(p), np.zeros_like(p)
+    for g in grads:
+        g = (-g if maximize else g) + weight_decay * p
+        sq = sq * rho + (1 - rho) * g * g
+        delta = np.sqrt(acc + eps) / np.sqrt(sq + eps) * g
+        acc = acc * rho + (1 - rho) * delta * delta
+        p = p - lr * delta
+    return p
+
+
 CASES = [
     ("SGD", dict(lr=0.1), sgd_ref),
     ("SGD", dict(lr=0.1, momentum=0.9), sgd_ref),
@@ -139,6 +202,16 @@ CASES = [
         adagrad_ref,
     ),
     ("Adagrad", dict(lr=0.1, maximize=True, eps=1e-6), adagrad_ref),
+    ("Adamax", dict(lr=0.01), adamax_ref),
+    ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True), adamax_ref),
+    ("NAdam", dict(lr=0.01), nadam_ref),
+    ("NAdam", dict(lr=0.01, weight_decay=0.05, momentum_decay=0.01), nadam_ref),
+    ("NAdam", dict(lr=0.01, weight_decay=0.05, decoupled_weight_decay=True), nadam_ref),
+    ("RAdam", dict(lr=0.01), radam_ref),
+    ("RAdam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1), radam_ref),
+    ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), radam_ref),
+    ("Adadelta", dict(), adadelta_ref),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True), adadelta_ref),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw, _ in CASES]
 
@@ -301,7 +374,8 @@ def test_defaults_match_torch():
     torch = pytest.importorskip("torch")
     p = t(rnd(2), requires_grad=True)
     tp = torch.zeros(2, requires_grad=True)
-    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
+                 "Adadelta"):  # fmt: skip
         ours = getattr(optim, name)([p]).defaults
         theirs = getattr(torch.optim, name)([tp]).defaults
         assert ours == theirs, name
