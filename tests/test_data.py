@@ -220,3 +220,28 @@ def test_batches_do_not_alias_the_dataset():
     xb, _ = next(iter(DataLoader(ds, batch_size=2)))
     xb.add_(100)
     assert host(ds.tensors[0])[0, 0] == 0.0
+
+
+def test_weighted_random_sampler(device):
+    from gpugrad.utils.data import WeightedRandomSampler, get_worker_info
+
+    gpugrad.manual_seed(0)
+    sampler = WeightedRandomSampler([0.1, 0.0, 0.9], 4000)
+    counts = np.bincount(list(sampler), minlength=3)
+    assert len(sampler) == 4000 and counts[1] == 0 and abs(counts[2] / 4000 - 0.9) < 0.03
+    weights = gpugrad.tensor([1.0, 1.0, 2.0], device=device)  # a tensor, on any device
+    data = TensorDataset(gpugrad.arange(3.0, device=device))
+    loader = DataLoader(data, batch_size=4, sampler=WeightedRandomSampler(weights, 8))
+    assert [len(b[0]) for b in loader] == [4, 4]
+    g = gpugrad.Generator().manual_seed(3)
+    first = list(WeightedRandomSampler([1, 2, 3], 6, generator=g))
+    g.manual_seed(3)
+    assert list(WeightedRandomSampler([1, 2, 3], 6, generator=g)) == first
+    assert sorted(WeightedRandomSampler([1, 2, 3], 3, replacement=False)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="num_samples should be a positive integer value"):
+        WeightedRandomSampler([1, 2], 0)
+    with pytest.raises(ValueError, match="weights should be a 1d sequence"):
+        WeightedRandomSampler([[1, 2]], 2)
+    with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size"):
+        WeightedRandomSampler([1, 2], 3, replacement=False)
+    assert get_worker_info() is None

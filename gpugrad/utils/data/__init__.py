@@ -16,7 +16,14 @@ from .sampler import (
     Sampler,
     SequentialSampler,
     SubsetRandomSampler,
+    WeightedRandomSampler,
 )
+
+
+def get_worker_info() -> None:
+    """None: gpugrad's DataLoader loads in the main process (as PyTorch's with no workers)."""
+    return None
+
 
 __all__ = [
     "BatchSampler",
@@ -30,7 +37,9 @@ __all__ = [
     "Subset",
     "SubsetRandomSampler",
     "TensorDataset",
+    "WeightedRandomSampler",
     "default_collate",
     "default_convert",
+    "get_worker_info",
     "random_split",
 ]

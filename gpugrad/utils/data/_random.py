@@ -33,3 +33,15 @@ def randint(high: int, size: int, generator=None) -> np.ndarray:
 
     out = gpugrad.randint(0, high, (size,), generator=generator, dtype=gpugrad.int64)
     return np.asarray(out.numpy(), dtype=np.int64)
+
+
+def weighted(weights: np.ndarray, size: int, replacement: bool, generator=None) -> np.ndarray:
+    """``size`` indices drawn with probabilities proportional to ``weights`` (int64)."""
+    if generator is None:
+        rng = _global()._rng
+    elif isinstance(generator, np.random.Generator):
+        rng = generator
+    else:
+        rng = generator._rng  # a CPU gpugrad.Generator holds a NumPy one
+    p = weights / weights.sum()
+    return rng.choice(len(weights), size=size, replace=replacement, p=p).astype(np.int64)
