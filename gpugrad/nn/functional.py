@@ -60,6 +60,7 @@ from ._functional.normalization import (  # noqa: F401
     rms_norm,
 )
 from ._functional.padding import pad  # noqa: F401
+from ._functional.pixelshuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401
 from ._functional.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
