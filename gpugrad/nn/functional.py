@@ -39,6 +39,7 @@ from ._functional.attention import (  # noqa: F401
 )
 from ._functional.conv import conv1d, conv2d, conv_transpose2d  # noqa: F401
 from ._functional.dropout import dropout, dropout1d, dropout2d  # noqa: F401
+from ._functional.fold import fold, unfold  # noqa: F401
 from ._functional.interpolate import interpolate  # noqa: F401
 from ._functional.loss import (  # noqa: F401
     binary_cross_entropy,
