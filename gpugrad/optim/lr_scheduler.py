@@ -157,28 +157,20 @@ def _track_step_calls(opt: Optimizer) -> None:
     opt.step = step
 
 
-class LambdaLR(LRScheduler):
-    """``lr = base_lr * lr_lambda(epoch)``, one function per param group (or one for all)."""
+class _Lambdas:
+    """One function per param group (or one for all), saved in state dicts as PyTorch does:
+    plain functions not at all (None), callable objects by their ``__dict__``."""
 
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-        last_epoch: int = -1,
-    ) -> None:
-        self.optimizer = optimizer
+    def _set_lambdas(self, optimizer: Optimizer, lr_lambda) -> None:
+        n = len(optimizer.param_groups)
         if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(
-                    f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}"
-                )
+            if len(lr_lambda) != n:
+                raise ValueError(f"Expected {n} lr_lambdas, but got {len(lr_lambda)}")
             self.lr_lambdas = list(lr_lambda)
         else:
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        super().__init__(optimizer, last_epoch)
+            self.lr_lambdas = [lr_lambda] * n
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain functions are not saved (None); callable objects save their ``__dict__``."""
         sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         sd["lr_lambdas"] = [
             None if isinstance(fn, types.FunctionType) else fn.__dict__.copy()
@@ -193,6 +185,20 @@ class LambdaLR(LRScheduler):
         for fn, saved in zip(self.lr_lambdas, lambdas):
             if saved is not None:
                 fn.__dict__.update(saved)
+
+
+class LambdaLR(_Lambdas, LRScheduler):
+    """``lr = base_lr * lr_lambda(epoch)``, one function per param group (or one for all)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = optimizer
+        self._set_lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         self._warn_outside_step()

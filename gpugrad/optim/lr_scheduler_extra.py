@@ -5,12 +5,11 @@ chainable formulas, closed forms, validation texts and state dicts."""
 from __future__ import annotations
 
 import math
-import types
 from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any
 
-from .lr_scheduler import LRScheduler, _lrs
+from .lr_scheduler import LRScheduler, _Lambdas, _lrs
 from .optimizer import Optimizer
 
 
@@ -43,19 +42,13 @@ class ConstantLR(LRScheduler):
         return [b * (self.factor + after * (1 - self.factor)) for b in self.base_lrs]
 
 
-class MultiplicativeLR(LRScheduler):
+class MultiplicativeLR(_Lambdas, LRScheduler):
     """Multiply each group's learning rate by ``lr_lambda(epoch)`` every epoch."""
 
     def __init__(
         self, optimizer: Optimizer, lr_lambda: Callable | list, last_epoch: int = -1
     ) -> None:
-        n = len(optimizer.param_groups)
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != n:
-                raise ValueError(f"Expected {n} lr_lambdas, but got {len(lr_lambda)}")
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * n
+        self._set_lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -64,23 +57,6 @@ class MultiplicativeLR(LRScheduler):
         if self.last_epoch > 0:
             return [lr * f(self.last_epoch) for lr, f in zip(lrs, self.lr_lambdas)]
         return lrs
-
-    def state_dict(self) -> dict[str, Any]:
-        """Plain functions are not saved (None); callable objects save their ``__dict__``."""
-        sd = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        sd["lr_lambdas"] = [
-            None if isinstance(f, types.FunctionType) else f.__dict__.copy()
-            for f in self.lr_lambdas
-        ]
-        return sd
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        saved = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        state_dict["lr_lambdas"] = saved
-        for f, d in zip(self.lr_lambdas, saved):
-            if d is not None:
-                f.__dict__.update(d)
 
 
 class PolynomialLR(LRScheduler):

@@ -35,7 +35,39 @@ def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
     return full.triu(1)
 
 
-class TransformerEncoderLayer(Module):
+class _Layer(Module):
+    """What the encoder and decoder layers share: the feed-forward block, the norms and
+    dropouts (registered in PyTorch's order, so state dict keys match), self-attention."""
+
+    def _build(self, d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+               batch_first, norm_first, bias, kw, cross: bool) -> None:  # fmt: skip
+        mha = {"dropout": dropout, "bias": bias, "batch_first": batch_first, **kw}
+        self.self_attn = MultiheadAttention(d_model, nhead, **mha)
+        if cross:
+            self.multihead_attn = MultiheadAttention(d_model, nhead, **mha)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        n = 3 if cross else 2
+        for i in range(1, n + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw))
+        for i in range(1, n + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _activation(activation)
+
+    def _sa(self, x, mask, padding, is_causal):
+        out = self.self_attn(
+            x, x, x, attn_mask=mask, key_padding_mask=padding, need_weights=False,
+            is_causal=is_causal,
+        )[0]  # fmt: skip
+        return self.dropout1(out)
+
+    def _ff(self, x, last_dropout):
+        return last_dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoderLayer(_Layer):
     """Self-attention then a feed-forward block, each with dropout, a residual and LayerNorm
     (after the residual, or before the block with ``norm_first``)."""
 
@@ -54,19 +86,9 @@ class TransformerEncoderLayer(Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        kw = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(
-            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
-        )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation = _activation(activation)
+        self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                    batch_first, norm_first, bias, {"device": device, "dtype": dtype},
+                    cross=False)  # fmt: skip
 
     def forward(
         self,
@@ -75,25 +97,15 @@ class TransformerEncoderLayer(Module):
         src_key_padding_mask: Tensor | None = None,
         is_causal: bool = False,
     ) -> Tensor:
-        x = src
+        x, sa = src, (src_mask, src_key_padding_mask, is_causal)
         if self.norm_first:
-            x = x + self._sa(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            return x + self._ff(self.norm2(x))
-        x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff(x))
-
-    def _sa(self, x, mask, padding, is_causal):
-        out = self.self_attn(
-            x, x, x, attn_mask=mask, key_padding_mask=padding, need_weights=False,
-            is_causal=is_causal,
-        )[0]  # fmt: skip
-        return self.dropout1(out)
-
-    def _ff(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+            x = x + self._sa(self.norm1(x), *sa)
+            return x + self._ff(self.norm2(x), self.dropout2)
+        x = self.norm1(x + self._sa(x, *sa))
+        return self.norm2(x + self._ff(x, self.dropout2))
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_Layer):
     """Self-attention, attention over the encoder's ``memory``, then a feed-forward block."""
 
     def __init__(
@@ -111,21 +123,9 @@ class TransformerDecoderLayer(Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        kw = {"device": device, "dtype": dtype}
-        mha = {"dropout": dropout, "bias": bias, "batch_first": batch_first, **kw}
-        self.self_attn = MultiheadAttention(d_model, nhead, **mha)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, **mha)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _activation(activation)
+        self._build(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+                    batch_first, norm_first, bias, {"device": device, "dtype": dtype},
+                    cross=True)  # fmt: skip
 
     def forward(
         self,
@@ -144,17 +144,10 @@ class TransformerDecoderLayer(Module):
         if self.norm_first:
             x = x + self._sa(self.norm1(x), *sa)
             x = x + self._ca(self.norm2(x), memory, *ca)
-            return x + self._ff(self.norm3(x))
+            return x + self._ff(self.norm3(x), self.dropout3)
         x = self.norm1(x + self._sa(x, *sa))
         x = self.norm2(x + self._ca(x, memory, *ca))
-        return self.norm3(x + self._ff(x))
-
-    def _sa(self, x, mask, padding, is_causal):
-        out = self.self_attn(
-            x, x, x, attn_mask=mask, key_padding_mask=padding, need_weights=False,
-            is_causal=is_causal,
-        )[0]  # fmt: skip
-        return self.dropout1(out)
+        return self.norm3(x + self._ff(x, self.dropout3))
 
     def _ca(self, x, mem, mask, padding, is_causal):
         out = self.multihead_attn(
@@ -162,9 +155,6 @@ class TransformerDecoderLayer(Module):
             is_causal=is_causal,
         )[0]  # fmt: skip
         return self.dropout2(out)
-
-    def _ff(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
 class TransformerEncoder(Module):
