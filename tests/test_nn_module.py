@@ -424,6 +424,12 @@ def test_deepcopy_and_copy_tensors_as_pytorch():
     assert list(sd) == ["weight", "bias"]
 
 
+def test_compile_and_share_memory_are_no_ops():
+    m = nn.Linear(2, 2)
+    assert m.compile(mode="reduce-overhead") is None and m.share_memory() is m
+    assert m(torch.ones(1, 2)).shape == (1, 2)
+
+
 def test_manual_seed_makes_init_reproducible():
     torch.manual_seed(7)
     a = nn.Linear(4, 3)

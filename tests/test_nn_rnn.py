@@ -147,3 +147,23 @@ def test_matches_torch(name, kw):
     (go * t(up)).sum().backward()
     for p, q in zip(tm.parameters(), gm.parameters()):
         assert_close(q.grad, p.grad.numpy())
+
+
+def test_pad_sequence(device):
+    from gpugrad.nn.utils.rnn import pad_sequence, unpad_sequence
+
+    a, b = t(rnd(3, 2), device), t(rnd(1, 2), device)
+    out = pad_sequence([a, b])
+    assert out.shape == (3, 2, 2)
+    assert_close(out[:, 0], a.cpu().numpy())
+    assert_close(out[1:, 1], np.zeros((2, 2)))
+    left = pad_sequence([a, b], batch_first=True, padding_value=-1.0, padding_side="left")
+    assert_close(left[1], np.vstack([-np.ones((2, 2)), b.cpu().numpy()]))
+    back = unpad_sequence(out, gpugrad.tensor([3, 1]))
+    assert [s.shape[0] for s in back] == [3, 1]
+    av = t(rnd(3), device, requires_grad=True)
+    assert gpugrad.autograd.gradcheck(
+        lambda x: pad_sequence([x, x[:1]], batch_first=True), [av]
+    )  # differentiable through the padding
+    with pytest.raises(RuntimeError, match="received an empty list of sequences"):
+        pad_sequence([])

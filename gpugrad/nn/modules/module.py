@@ -424,6 +424,13 @@ class Module(StateDictMixin):
     def eval(self) -> Module:
         return self.train(False)
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """PyTorch compiles the module in place; gpugrad runs it eagerly (a no-op)."""
+
+    def share_memory(self) -> Module:
+        """A no-op: gpugrad's DataLoader and training run in one process."""
+        return self
+
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
             p.requires_grad_(requires_grad)

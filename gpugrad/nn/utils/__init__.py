@@ -1,5 +1,6 @@
-"""``gpugrad.nn.utils``: gradient clipping and parameter/vector conversion."""
+"""``gpugrad.nn.utils``: gradient clipping, parameter/vector conversion, sequence padding."""
 
+from . import rnn  # noqa: F401
 from .clip_grad import (  # noqa: F401
     clip_grad_norm,
     clip_grad_norm_,
