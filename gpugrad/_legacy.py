@@ -66,8 +66,10 @@ LongTensor = _typed("LongTensor", D.int64)
 IntTensor = _typed("IntTensor", D.int32)
 BoolTensor = _typed("BoolTensor", D.bool_)
 
-_BY_NAME = {c.__name__: c for c in (FloatTensor, DoubleTensor, HalfTensor, LongTensor)}
-_BY_NAME.update({c.__name__: c for c in (IntTensor, BoolTensor)})
+_BY_NAME = {
+    c.__name__: c
+    for c in (FloatTensor, DoubleTensor, HalfTensor, LongTensor, IntTensor, BoolTensor)
+}
 
 
 def resolve_type(spec: Any) -> tuple[D.dtype, str] | None:

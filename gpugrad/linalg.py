@@ -50,7 +50,8 @@ def norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) ->
     with neither ``ord`` nor ``dim``, the 2-norm of all elements."""
     if isinstance(dim, int):
         dim = (dim,)
-    if dim is not None and len(dim) == 2 or dim is None and ord is not None and A.ndim == 2:
+    matrix = len(dim) == 2 if dim is not None else ord is not None and A.ndim == 2
+    if matrix:
         return matrix_norm(A, "fro" if ord is None else ord, dim or (-2, -1), keepdim, dtype=dtype)
     if dim is None and ord is not None and A.ndim != 1:
         raise RuntimeError(

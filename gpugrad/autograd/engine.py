@@ -82,10 +82,10 @@ def run_backward(
         root_edges.append(t._grad_edge())
     root_nodes = [e[0] for e in root_edges]
     deps = _dependencies(root_nodes)
-    if inputs is None and accumulate and not create_graph:
-        if not (_active.anomaly and _grad_state.anomaly):  # the plain loss.backward()
-            _run_arrays(root_nodes, root_edges, grads, deps, retain_graph)
-            return []
+    plain = inputs is None and accumulate and not create_graph  # loss.backward()
+    if plain and not (_active.anomaly and _grad_state.anomaly):
+        _run_arrays(root_nodes, root_edges, grads, deps, retain_graph)
+        return []
 
     captures: dict = {}  # node -> [(output_nr, slot)]
     results: list = []

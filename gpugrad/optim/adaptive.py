@@ -38,8 +38,18 @@ def _zeros_like(p: Tensor) -> Tensor:
     return Tensor._make(p._device.backend.xp.zeros_like(p._data), p._device)
 
 
+def _moments(m, v, gd, b1: float, b2: float) -> None:
+    """Adam's running first and second moments, updated in place."""
+    _lerp_(m, gd, 1 - b1)
+    v *= b2
+    v += (gd * gd) * (1 - b2)
+
+
 class _Adaptive(Optimizer):
-    """Shared step loop: ``_update(p, d, gd, st, group)`` per parameter with a gradient."""
+    """Shared step loop: a new parameter's state is a step count and zero buffers named
+    ``_buffers``; then ``_update(p, d, gd, st, step, group)`` per parameter with a gradient."""
+
+    _buffers: tuple = ()
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
@@ -58,11 +68,15 @@ class _Adaptive(Optimizer):
             else:
                 pairs = self._coupled_grads(group)
             for p, d, gd, st in pairs:
-                self._update(p, d, gd, st, group)
+                if not st:
+                    st["step"] = _step_counter()
+                    for name in self._buffers:
+                        st[name] = _zeros_like(p)
+                self._update(p, d, gd, st, _next_step(st), group)
                 p._vc[0] += 1
         return loss
 
-    def _update(self, p: Tensor, d, gd, st: dict, group: dict) -> None:
+    def _update(self, p: Tensor, d, gd, st: dict, step: float, group: dict) -> None:
         raise NotImplementedError
 
 
@@ -78,13 +92,9 @@ class Adamax(_Adaptive):
                         capturable=capturable)  # fmt: skip
         super().__init__(params, defaults)
 
-    def _update(self, p, d, gd, st, group) -> None:
-        if len(st) == 0:
-            st["step"], st["exp_avg"], st["exp_inf"] = (
-                _step_counter(),
-                *(_zeros_like(p) for _ in range(2)),
-            )
-        step = _next_step(st)
+    _buffers = ("exp_avg", "exp_inf")
+
+    def _update(self, p, d, gd, st, step, group) -> None:
         (b1, b2), eps = group["betas"], group["eps"]
         m, u = st["exp_avg"]._data, st["exp_inf"]._data
         _lerp_(m, gd, 1 - b1)
@@ -110,13 +120,11 @@ class NAdam(_Adaptive):
                         differentiable=differentiable)  # fmt: skip
         super().__init__(params, defaults)
 
-    def _update(self, p, d, gd, st, group) -> None:
-        if len(st) == 0:
-            st["step"] = _step_counter()
-            # PyTorch keeps the running product of mu in a float32 0-d CPU tensor
-            st["mu_product"] = Tensor._make(np.ones((), np.float32), _step_counter()._device)
-            st["exp_avg"], st["exp_avg_sq"] = _zeros_like(p), _zeros_like(p)
-        step = _next_step(st)
+    _buffers = ("exp_avg", "exp_avg_sq")
+
+    def _update(self, p, d, gd, st, step, group) -> None:
+        if "mu_product" not in st:  # PyTorch keeps it in a float32 0-d CPU tensor
+            st["mu_product"] = Tensor._make(np.ones((), np.float32), st["step"]._device)
         (b1, b2), eps, lr = group["betas"], group["eps"], float(group["lr"])
         decay = group["momentum_decay"]
         mu = b1 * (1.0 - 0.5 * 0.96 ** (step * decay))
@@ -125,9 +133,7 @@ class NAdam(_Adaptive):
         st["mu_product"]._data = np.asarray(prod, np.float32)
         prod, prod_next = float(prod), float(prod) * mu_next
         m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
-        _lerp_(m, gd, 1 - b1)
-        v *= b2
-        v += (gd * gd) * (1 - b2)
+        _moments(m, v, gd, b1, b2)
         denom = p._device.backend.xp.sqrt(v / (1 - b2**step)) + eps
         d += gd / denom * (-lr * (1.0 - mu) / (1.0 - prod))
         d += m / denom * (-lr * mu_next / (1.0 - prod_next))
@@ -148,18 +154,12 @@ class RAdam(_Adaptive):
                         differentiable=differentiable)  # fmt: skip
         super().__init__(params, defaults)
 
-    def _update(self, p, d, gd, st, group) -> None:
-        if len(st) == 0:
-            st["step"], st["exp_avg"], st["exp_avg_sq"] = (
-                _step_counter(),
-                *(_zeros_like(p) for _ in range(2)),
-            )
-        step = _next_step(st)
+    _buffers = ("exp_avg", "exp_avg_sq")
+
+    def _update(self, p, d, gd, st, step, group) -> None:
         (b1, b2), eps, lr = group["betas"], group["eps"], float(group["lr"])
         m, v = st["exp_avg"]._data, st["exp_avg_sq"]._data
-        _lerp_(m, gd, 1 - b1)
-        v *= b2
-        v += (gd * gd) * (1 - b2)
+        _moments(m, v, gd, b1, b2)
         bc1, bc2 = 1 - b1**step, 1 - b2**step
         m_hat = m / bc1
         rho_inf = 2 / (1 - b2) - 1
@@ -189,13 +189,9 @@ class Adadelta(_Adaptive):
                         differentiable=differentiable)  # fmt: skip
         super().__init__(params, defaults)
 
-    def _update(self, p, d, gd, st, group) -> None:
-        if len(st) == 0:
-            st["step"], st["square_avg"], st["acc_delta"] = (
-                _step_counter(),
-                *(_zeros_like(p) for _ in range(2)),
-            )
-        _next_step(st)
+    _buffers = ("square_avg", "acc_delta")
+
+    def _update(self, p, d, gd, st, step, group) -> None:
         rho, eps = group["rho"], group["eps"]
         sq, acc = st["square_avg"]._data, st["acc_delta"]._data
         xp = p._device.backend.xp

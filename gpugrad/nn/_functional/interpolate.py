@@ -23,31 +23,24 @@ def _src_coords(out: int, inp: int, scale: float, align_corners: bool):
 
 def _along(x: Tensor, dim: int, out: int, scale: float, mode: str, align_corners: bool):
     inp = x.shape[dim]
-    dev = x.device
-    if mode == "nearest":
-        idx = [min(int(math.floor(i * scale)), inp - 1) for i in range(out)]
-    elif mode == "nearest-exact":
-        idx = [min(int(math.floor((i + 0.5) * scale)), inp - 1) for i in range(out)]
     if mode in _NEAREST:
-        return index_select(x, dim, Tensor._make(_ints(x, idx), dev))
+        half = 0.5 if mode == "nearest-exact" else 0.0
+        idx = [min(math.floor((i + half) * scale), inp - 1) for i in range(out)]
+        return index_select(x, dim, _ints(x, idx))
     src = _src_coords(out, inp, scale, align_corners)
-    lo = [min(int(math.floor(s)), inp - 1) for s in src]
+    lo = [min(math.floor(s), inp - 1) for s in src]
     hi = [min(i + 1, inp - 1) for i in lo]
     shape = [1] * x.ndim
     shape[dim] = out
-    w = Tensor._make(
-        x._device.backend.xp.asarray([s - i for s, i in zip(src, lo)], x._data.dtype).reshape(
-            shape
-        ),
-        dev,
-    )
-    a = index_select(x, dim, Tensor._make(_ints(x, lo), dev))
-    b = index_select(x, dim, Tensor._make(_ints(x, hi), dev))
-    return a + (b - a) * w
+    xp = x._device.backend.xp
+    w = xp.asarray([s - i for s, i in zip(src, lo)], x._data.dtype).reshape(shape)
+    a, b = index_select(x, dim, _ints(x, lo)), index_select(x, dim, _ints(x, hi))
+    return a + (b - a) * Tensor._make(w, x._device)
 
 
-def _ints(x: Tensor, values: list):
-    return x._device.backend.xp.asarray(values, dtype="int64")
+def _ints(x: Tensor, values: list) -> Tensor:
+    """An int64 index tensor on ``x``'s device."""
+    return Tensor._make(x._device.backend.xp.asarray(values, dtype="int64"), x._device)
 
 
 def interpolate(

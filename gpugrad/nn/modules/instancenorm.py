@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..._tensor import Tensor
+from ...autograd.grad_mode import no_grad
 from .. import functional as F
 from .batchnorm import _BatchNorm
 
@@ -52,8 +53,6 @@ class _InstanceNorm(_BatchNorm):
         mean = x.mean(dims)
         var = x.var(dims, correction=1 if n > 1 else 0)
         m = self.momentum if self.momentum is not None else 0.1
-        from ...autograd.grad_mode import no_grad
-
         with no_grad():
             self.running_mean.mul_(1 - m).add_(mean.mean(0) * m)
             self.running_var.mul_(1 - m).add_(var.mean(0) * m)
