@@ -11,6 +11,7 @@ from . import _dtype as D
 from ._device import device as Device
 from .autograd import backward as _autograd_backward
 from .autograd import graph as _graph
+from .autograd.engine import backward_scalar as _backward_scalar
 from .autograd.grad_mode import active as _active
 from .autograd.grad_mode import state as _grad_state
 from .autograd.graph import AccumulateGrad, _add_hook
@@ -227,7 +228,10 @@ class Tensor:
         inputs=None,
     ) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
-        _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+        if gradient is None and retain_graph is None and not create_graph and inputs is None:
+            _backward_scalar(self)  # loss.backward(): the training step's call
+        else:
+            _autograd_backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def is_inference(self) -> bool:
         """True for tensors created under inference_mode."""

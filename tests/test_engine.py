@@ -223,3 +223,68 @@ def test_version_error_for_a_tensor_packed_by_saved_tensor_hooks(device):
         r"FloatTensor \[3\]\], which is output 0 of Mul, is at version 1",
     ):
         z.sum().backward()
+
+
+def _grads_both_ways(device, build):
+    """``loss.backward()`` (the no-argument fast path) and ``autograd.backward(loss, ones)``
+    (the general path) on the same graph: the leaves' gradients must agree."""
+    out = []
+    data = [rnd(3), rnd(3, 3), rnd(3), rnd(3), rnd(5, 4)]
+    for fast in (True, False):
+        gpugrad.manual_seed(0)
+        leaves, loss = build(*data)
+        if fast:
+            loss.backward()
+        else:
+            gpugrad.autograd.backward([loss], [gpugrad.ones_like(loss)])
+        out.append([None if x.grad is None else x.grad.cpu().numpy() for x in leaves])
+    for a, b in zip(*out):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_plain_backward_matches_the_general_path(device):
+    def leaf_root(*_):
+        x = gpugrad.tensor(2.5, device=device, requires_grad=True)
+        return [x], x
+
+    def multi_output_root(v, *_):  # the root is output 1 of UnbindBackward0
+        x = gpugrad.tensor(v, device=device, requires_grad=True)
+        return [x], (x * x).unbind()[1]
+
+    def shared_and_tied(_, m, v, u, _x):  # a leaf used thrice, a diamond, an unused leaf
+        w = gpugrad.tensor(m, device=device, requires_grad=True)
+        b = gpugrad.tensor(v, device=device, requires_grad=True)
+        unused = gpugrad.tensor(u, device=device, requires_grad=True)
+        h = gpugrad.relu(w @ w + b)
+        return [w, b, unused], ((h * h).sum() + (h @ w).mean()).exp()
+
+    def mlp(*data):
+        lin = gpugrad.nn.Linear(4, 3).to(device)
+        x = gpugrad.tensor(data[-1], device=device, dtype=gpugrad.float32)
+        y = gpugrad.tensor([0, 2, 1, 1, 0], device=device)
+        return list(lin.parameters()), gpugrad.nn.functional.cross_entropy(lin(x), y)
+
+    for build in (leaf_root, multi_output_root, shared_and_tied, mlp):
+        _grads_both_ways(device, build)
+
+
+def test_plain_backward_keeps_hooks_anomaly_and_error_order(device):
+    x = gpugrad.tensor(rnd(3), device=device, requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append("tensor") or g * 2)
+    x.register_post_accumulate_grad_hook(lambda p: seen.append("post"))
+    (x * 3).sum().backward()
+    assert seen == ["tensor", "post"]
+    assert_close(x.grad, [6.0, 6.0, 6.0])
+    with gpugrad.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan"):
+            (gpugrad.tensor([-1.0], device=device, requires_grad=True).sqrt()).sum().backward()
+    # the implicit gradient's checks come before the root's requires_grad, as in autograd
+    with pytest.raises(RuntimeError, match="only for scalar outputs"):
+        gpugrad.ones(2, device=device).backward()
+    with pytest.raises(RuntimeError, match="only for real scalar outputs but got gpugrad.int64"):
+        gpugrad.tensor(1, device=device).backward()
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        gpugrad.tensor(1.0, device=device).backward()

@@ -84,7 +84,11 @@ def run_backward(
     deps = _dependencies(root_nodes)
     plain = inputs is None and accumulate and not create_graph  # loss.backward()
     if plain and not (_active.anomaly and _grad_state.anomaly):
-        _run_arrays(root_nodes, root_edges, grads, deps, retain_graph)
+        buffers: dict = {}
+        for (node, nr), g in zip(root_edges, grads):
+            _add_to_buffer(buffers, node, nr, g._data)
+        # The caller may hold the root gradients: never keep one of them as a leaf's .grad.
+        _run_arrays(buffers, root_nodes, deps, retain_graph, {id(g._data) for g in grads})
         return []
 
     captures: dict = {}  # node -> [(output_nr, slot)]
@@ -183,7 +187,34 @@ def run_backward(
     return results
 
 
-def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
+def backward_scalar(t) -> None:
+    """``t.backward()`` with no arguments, the call of every training step.
+
+    The same checks, in the same order, as ``autograd.backward`` (implicit gradient of
+    ones, then the root's requires_grad), without its argument handling.
+    """
+    d = t._data
+    if d.size != 1:
+        raise RuntimeError("grad can be implicitly created only for scalar outputs")
+    if d.dtype.kind != "f":
+        raise RuntimeError(
+            f"grad can be implicitly created only for real scalar outputs but got {t.dtype}"
+        )
+    seed = t._device.backend.ones(d.shape, d.dtype)
+    if not t._requires_grad or (_active.anomaly and _grad_state.anomaly):
+        run_backward([t], [graph.Tensor._make(seed, t._device)], False, False)
+        return
+    node, nr = t._grad_edge()
+    meta = node._out_meta
+    if meta is None:
+        buffers = {node: [seed]}
+    else:
+        buffers = {node: [None] * len(meta)}
+        buffers[node][nr] = seed
+    _run_arrays(buffers, (node,), _dependencies((node,)), False, {id(seed)})
+
+
+def _run_arrays(buffers: dict, roots, deps, retain_graph: bool, shared: set) -> None:
     """The plain ``loss.backward()``: the same walk, with bare arrays between nodes.
 
     Nothing is recorded without create_graph, so gradients need not be Tensors until they
@@ -191,20 +222,24 @@ def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
     and return arrays; any other node, and any node with hooks, gets Tensors as usual.
     The edge walk repeats run_backward's on purpose: this copy runs on every training step
     and carries none of the general loop's checks (inputs=, captures, anomaly mode).
+    ``buffers`` holds the roots' gradients; ``shared`` the ids of arrays that a leaf's
+    ``.grad`` must not keep without a copy (the caller's).
     """
-    buffers: dict = {}
-    for (node, nr), g in zip(root_edges, grads):
-        _add_to_buffer(buffers, node, nr, g._data)
     prev_enabled, prev_shared = _grad_state.enabled, _owned.shared
     _grad_state.enabled = False
-    _owned.shared = {id(g._data) for g in grads}
+    _owned.shared = shared
     tie = count()
-    heap = [(-n._seq, next(tie), n) for n in set(roots) if n not in deps]
-    heapq.heapify(heap)
+    if len(roots) == 1:  # loss.backward(): nothing to order yet
+        heap, start = [], roots[0]
+    else:
+        heap = [(-n._seq, next(tie), n) for n in set(roots) if n not in deps]
+        heapq.heapify(heap)
+        start = None
     pop, push = heapq.heappop, heapq.heappush
     by_type = BACKEND_BY_TYPE
+    make = graph.Tensor._make
     try:
-        node = pop(heap)[2] if heap else None
+        node = start or (pop(heap)[2] if heap else None)
         while node is not None:
             buf = buffers.pop(node, None)
             outs = None
@@ -249,7 +284,18 @@ def _run_arrays(roots, root_edges, grads, deps, retain_graph: bool) -> None:
                                 and not nxt._hooked
                             ):
                                 del deps[nxt]  # a leaf's only gradient: accumulate now
-                                nxt._arrays(None, g)
+                                var = nxt.variable
+                                if (
+                                    var._grad is None
+                                    and g.base is None
+                                    and id(g) not in shared
+                                    and not (var._backward_hooks or var._post_acc_hooks)
+                                ):
+                                    # AccumulateGrad._arrays' first case, once per parameter
+                                    var._grad = make(g, var._device)
+                                    shared.add(id(g))
+                                else:
+                                    nxt._arrays(None, g)
                                 i += 1
                                 continue
                             b = buffers.get(nxt)

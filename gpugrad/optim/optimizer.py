@@ -149,14 +149,15 @@ class Optimizer:
     # ---- gradients -------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's ``.grad``: to None (default), or to zeros in place."""
+        if set_to_none:
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p._grad = None
+            return
         for group in self.param_groups:
             for p in group["params"]:
                 g = p._grad
-                if g is None:
-                    continue
-                if set_to_none:
-                    p._grad = None
-                else:
+                if g is not None:
                     # A gradient built with create_graph loses its history first.
                     g._grad_fn = None
                     g._requires_grad = False

@@ -61,10 +61,17 @@ class SGD(Optimizer):
         for group in self.param_groups:
             lr = float(group["lr"])
             momentum = group["momentum"]
-            dampening = group["dampening"]
             wd = group["weight_decay"]
-            nesterov = group["nesterov"]
             maximize = group["maximize"]
+            if momentum == 0 and wd == 0 and not maximize:  # plain SGD: p -= lr * grad
+                for p in group["params"]:
+                    g = p._grad
+                    if g is not None:
+                        p._data -= lr * g._data
+                        p._vc[0] += 1
+                continue
+            dampening = group["dampening"]
+            nesterov = group["nesterov"]
             for p in group["params"]:
                 g = p._grad
                 if g is None:
