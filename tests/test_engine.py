@@ -288,3 +288,117 @@ def test_plain_backward_keeps_hooks_anomaly_and_error_order(device):
         gpugrad.tensor(1, device=device).backward()
     with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
         gpugrad.tensor(1.0, device=device).backward()
+
+
+# ---- the plain walk's ordering without an up-front dependency count -------------------
+# Each scenario runs on gpugrad's plain ``loss.backward()``, on the general engine (which
+# counts dependencies first: ``inputs=`` forces it) and, when installed, on PyTorch. Hook
+# events (in firing order) and gradients must agree.
+
+
+def _shared_leaf(lib, dev, data, events):
+    w = lib.tensor(data[1], device=dev, requires_grad=True)  # used three times
+    v = lib.tensor(data[2], device=dev, requires_grad=True)
+    w.register_hook(lambda g: events.append(("w", round(float(g.sum()), 6))))
+    w.register_post_accumulate_grad_hook(lambda p: events.append("w acc"))
+    v.register_post_accumulate_grad_hook(lambda p: events.append("v acc"))
+    h = (w @ v).tanh()
+    h.grad_fn.register_prehook(lambda go: events.append("tanh"))
+    k = (w * 2).sum(0)
+    k.grad_fn.register_prehook(lambda go: events.append("sum"))
+    loss = (h * k).sum() + (w**2).mean()
+    return [w, v], loss
+
+
+def _leaf_in_two_graphs(lib, dev, data, events):
+    w = lib.tensor(data[1], device=dev, requires_grad=True)
+    v = lib.tensor(data[2], device=dev, requires_grad=True)
+    w.register_hook(lambda g: events.append(("w", round(float(g.sum()), 6))))
+    other = (w * 3).sum()  # a second graph through w, never backpropagated
+    loss = (w @ v).exp().sum()
+    events.append(other is None)
+    return [w, v], loss
+
+
+class _HalfGrad(gpugrad.autograd.Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None  # no gradient for b, although b requires one
+
+
+def _none_gradient_path(lib, dev, data, events):
+    u = lib.tensor(data[2], device=dev, requires_grad=True)
+    ue = u.exp()  # recorded first, so it runs last
+    ue.grad_fn.register_prehook(lambda go: events.append("exp"))
+    w = lib.tensor(data[1], device=dev, requires_grad=True)
+    w.register_hook(lambda g: events.append(("w", round(float(g.sum()), 6))))
+    w.register_post_accumulate_grad_hook(lambda p: events.append("w acc"))
+    if lib is gpugrad:
+        fn = _HalfGrad
+    else:  # the same Function for torch
+
+        class fn(lib.autograd.Function):  # noqa: N801
+            forward = staticmethod(_HalfGrad.forward)
+            backward = staticmethod(_HalfGrad.backward)
+
+    loss = fn.apply(w.sin(), w.cos()).sum() + (w * w).sum() + ue.sum()
+    return [w, u], loss
+
+
+def _run_scenario(lib, dev, build, data, general):
+    events: list = []
+    leaves, loss = build(lib, dev, data, events)
+    if general:
+        loss.backward(inputs=leaves)
+    else:
+        loss.backward()
+    return events, [x.grad.cpu().numpy().astype(np.float64) for x in leaves]
+
+
+@pytest.mark.parametrize("build", [_shared_leaf, _leaf_in_two_graphs, _none_gradient_path])
+def test_plain_walk_orders_like_the_counting_walk(build, device):
+    data = [None, rnd(3, 3), rnd(3)]
+    plain = _run_scenario(gpugrad, device, build, data, general=False)
+    general = _run_scenario(gpugrad, device, build, data, general=True)
+    assert plain[0] == general[0]
+    for a, b in zip(plain[1], general[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    try:
+        import torch
+    except ImportError:
+        return
+    ref = _run_scenario(torch, "cpu", build, data, general=False)
+    assert plain[0] == ref[0]
+    for a, b in zip(plain[1], ref[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_plain_walk_with_the_previous_graph_alive(device):
+    # The training loop keeps last step's loss (and so its leaf nodes) while building the
+    # next graph; retain_graph backward twice; a graph joining an already-run one.
+    w = gpugrad.tensor(rnd(3, 3), device=device, requires_grad=True)
+    x = [gpugrad.tensor(rnd(3), device=device) for _ in range(3)]
+    want = []
+    loss = None
+    for xi in x:
+        w.grad = None
+        loss = ((w @ xi).tanh() ** 2).sum()  # the old loss dies only here
+        loss.backward()
+        want.append(w.grad.clone())
+    for xi, g in zip(x, want):
+        w.grad = None
+        ((w @ xi).tanh() ** 2).sum().backward(inputs=[w])
+        assert_close(w.grad, g.cpu().numpy(), rtol=1e-12)
+    w.grad = None
+    first = (w @ x[0]).sum()
+    first.backward(retain_graph=True)
+    first.backward(retain_graph=True)
+    assert_close(w.grad, 2 * np.outer(np.ones(3), x[0].cpu().numpy()), rtol=1e-12)
+    w.grad = None
+    (first + (w * w).sum()).backward()  # w reached from the old graph and the new one
+    want = np.outer(np.ones(3), x[0].cpu().numpy()) + 2 * w.detach().cpu().numpy()
+    assert_close(w.grad, want, rtol=1e-12)

@@ -414,7 +414,7 @@ def test_float_integer_ops_no_grad_for_ints(device):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
-@pytest.mark.parametrize("n", [6, 5000])  # both NumPy paths: where() and the bit mask
+@pytest.mark.parametrize("n", [6, 5000])  # a small and a large array
 def test_relu_backward_zeroes_nonfinite_grads_where_masked(n, dtype, device):
     rng = np.random.default_rng(n)
     xa = rng.standard_normal(n)

@@ -80,16 +80,16 @@ def run_backward(
                 f"element {i} of tensors does not require grad and does not have a grad_fn"
             )
         root_edges.append(t._grad_edge())
+    plain = inputs is None and accumulate and not create_graph  # loss.backward()
+    if plain and len(roots) == 1 and not (_active.anomaly and _grad_state.anomaly):
+        (node, nr), g = root_edges[0], grads[0]._data
+        buffers: dict = {}
+        _add_to_buffer(buffers, node, nr, g)
+        # The caller may hold the root gradient: never keep it as a leaf's .grad.
+        _run_arrays(buffers, node, retain_graph, {id(g)})
+        return []
     root_nodes = [e[0] for e in root_edges]
     deps = _dependencies(root_nodes)
-    plain = inputs is None and accumulate and not create_graph  # loss.backward()
-    if plain and not (_active.anomaly and _grad_state.anomaly):
-        buffers: dict = {}
-        for (node, nr), g in zip(root_edges, grads):
-            _add_to_buffer(buffers, node, nr, g._data)
-        # The caller may hold the root gradients: never keep one of them as a leaf's .grad.
-        _run_arrays(buffers, root_nodes, deps, retain_graph, {id(g._data) for g in grads})
-        return []
 
     captures: dict = {}  # node -> [(output_nr, slot)]
     results: list = []
@@ -124,7 +124,8 @@ def run_backward(
             if buf is not None:
                 if node._hooked:
                     _run_tensor_hooks(node, buf)
-                if captures:
+                if captures and not (accumulate and type(node) is AccumulateGrad):
+                    # (a leaf that accumulates runs its own hooks, once)
                     _capture(node, captures.get(node), buf, results)
                 if (
                     needed is None
@@ -211,79 +212,73 @@ def backward_scalar(t) -> None:
     else:
         buffers = {node: [None] * len(meta)}
         buffers[node][nr] = seed
-    _run_arrays(buffers, (node,), _dependencies((node,)), False, {id(seed)})
+    _run_arrays(buffers, node, False, {id(seed)})
 
 
-def _run_arrays(buffers: dict, roots, deps, retain_graph: bool, shared: set) -> None:
-    """The plain ``loss.backward()``: the same walk, with bare arrays between nodes.
+def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set) -> None:
+    """The plain ``loss.backward()`` from one root: bare arrays between nodes.
 
     Nothing is recorded without create_graph, so gradients need not be Tensors until they
     reach a leaf. Nodes with an ``_arrays(backend, *grads)`` formula (the hot ones) take
     and return arrays; any other node, and any node with hooks, gets Tensors as usual.
-    The edge walk repeats run_backward's on purpose: this copy runs on every training step
-    and carries none of the general loop's checks (inputs=, captures, anomaly mode).
-    ``buffers`` holds the roots' gradients; ``shared`` the ids of arrays that a leaf's
+    ``buffers`` holds the root's gradient; ``shared`` the ids of arrays that a leaf's
     ``.grad`` must not keep without a copy (the caller's).
+
+    No dependency count up front: a node runs when it is the newest (highest sequence
+    number) node holding a gradient. Every node that can still send it one is newer than
+    it (inputs are recorded before the ops that use them) and is either waiting in the
+    heap or downstream of a node there that is newer still, so this is the order the
+    counting walk takes. Leaves (AccumulateGrad, newest of all) are the exception: one
+    recorded edge (``_nin``) means one gradient, accumulated on arrival; a leaf used
+    several times, or with hooks, waits for the count of edges that reach it, worked out
+    once, on demand.
     """
     prev_enabled, prev_shared = _grad_state.enabled, _owned.shared
     _grad_state.enabled = False
     _owned.shared = shared
     tie = count()
-    if len(roots) == 1:  # loss.backward(): nothing to order yet
-        heap, start = [], roots[0]
-    else:
-        heap = [(-n._seq, next(tie), n) for n in set(roots) if n not in deps]
-        heapq.heapify(heap)
-        start = None
+    heap: list = []
     pop, push = heapq.heappop, heapq.heappush
     by_type = BACKEND_BY_TYPE
     make = graph.Tensor._make
+    deps = arrived = None  # for leaves used more than once: edges that reach, that arrived
     try:
-        node = start or (pop(heap)[2] if heap else None)
+        node = root
         while node is not None:
-            buf = buffers.pop(node, None)
-            outs = None
-            if buf is not None:
-                fn = node._arrays
+            buf = buffers.pop(node)
+            fn = node._arrays
+            if buf is _NO_GRAD:  # reached by None gradients only: passes on None
+                outs = (None,) * len(node.next_functions)
+            else:
                 if fn is None or node._hooked or node._out_meta is not None:
                     outs = _call_with_tensors(node, buf)
                 else:
+                    outs = None
                     g = buf[0]
                     be = by_type.get(type(g)) or backend_of(g)
                     if node._fuse_next is not None:
                         nxt = node.next_functions[0][0]
                         # nxt's only input is this node and it has no hooks: running the two
                         # as one formula cannot be told apart (cross_entropy's two nodes)
-                        if (
-                            nxt is not None
-                            and deps.get(nxt) == 1
-                            and not nxt._hooked
-                            and nxt not in buffers
-                        ):
+                        if nxt is not None and nxt._nin == 1 and not nxt._hooked:
                             outs = node._fuse_next(be, g, nxt)
                             if outs is not None:
                                 if node._saved and not retain_graph:
                                     node._saved = None
-                                del deps[nxt]
                                 node = nxt
                     if outs is None:
                         outs = fn(be, g)
                 if node._saved and not retain_graph:
                     node._saved = None
-            follow = None  # a successor that is ready and newest runs next without the heap
+            follow = None  # a successor that is newest runs next without the heap
             i = 0
             for nxt, nr in node.next_functions:
                 if nxt is not None:
-                    if outs is not None:
-                        g = outs[i]
-                        if g is not None:
-                            if (
-                                type(nxt) is AccumulateGrad
-                                and deps[nxt] == 1
-                                and nxt not in buffers
-                                and not nxt._hooked
-                            ):
-                                del deps[nxt]  # a leaf's only gradient: accumulate now
+                    g = outs[i]
+                    if type(nxt) is AccumulateGrad:
+                        if nxt._nin == 1 and not nxt._hooked:
+                            nxt._nin = 0  # this graph's use is spent (see Node._nin)
+                            if g is not None:
                                 var = nxt.variable
                                 if (
                                     var._grad is None
@@ -291,38 +286,69 @@ def _run_arrays(buffers: dict, roots, deps, retain_graph: bool, shared: set) -> 
                                     and id(g) not in shared
                                     and not (var._backward_hooks or var._post_acc_hooks)
                                 ):
-                                    # AccumulateGrad._arrays' first case, once per parameter
+                                    # AccumulateGrad._arrays' first case, inlined
                                     var._grad = make(g, var._device)
                                     shared.add(id(g))
                                 else:
                                     nxt._arrays(None, g)
-                                i += 1
-                                continue
-                            b = buffers.get(nxt)
-                            if b is None:
-                                meta = nxt._out_meta
-                                if meta is None:
-                                    buffers[nxt] = [g]
-                                else:
-                                    b = buffers[nxt] = [None] * len(meta)
-                                    b[nr] = g
+                        else:
+                            if deps is None:
+                                deps, arrived = _dependencies((root,)), {}
+                            if g is not None:
+                                _add_to_buffer(buffers, nxt, 0, g)
+                            n = arrived.pop(nxt, 0) + 1
+                            if n < deps[nxt]:
+                                arrived[nxt] = n
                             else:
+                                _run_leaf(nxt, buffers.pop(nxt, None))
+                    else:
+                        b = buffers.get(nxt)
+                        if b is not None and b is not _NO_GRAD:
+                            if g is not None:
                                 old = b[nr]
                                 b[nr] = g if old is None else old + g
-                    left = deps[nxt] - 1
-                    deps[nxt] = left
-                    if left == 0:
-                        if follow is None and (not heap or -heap[0][0] < nxt._seq):
-                            follow = nxt
-                        else:
-                            if follow is not None and follow._seq < nxt._seq:
-                                follow, nxt = nxt, follow
-                            push(heap, (-nxt._seq, next(tie), nxt))
+                            i += 1
+                            continue
+                        if g is not None:
+                            meta = nxt._out_meta
+                            if meta is None:
+                                buffers[nxt] = [g]
+                            else:
+                                buffers[nxt] = [None] * len(meta)
+                                buffers[nxt][nr] = g
+                        elif b is None:
+                            # visited all the same: the leaves it reaches count on it
+                            buffers[nxt] = _NO_GRAD
+                        if b is None:  # newly reached: it runs next if newest, else waits
+                            if follow is None and (not heap or -heap[0][0] < nxt._seq):
+                                follow = nxt
+                            else:
+                                if follow is not None and follow._seq < nxt._seq:
+                                    follow, nxt = nxt, follow
+                                push(heap, (-nxt._seq, next(tie), nxt))
                 i += 1
             node = follow if follow is not None else (pop(heap)[2] if heap else None)
+        if arrived:
+            # leaves that expected more (their count of uses was reset by an earlier
+            # backward through a retained graph): what arrived is all there is
+            for nxt in arrived:
+                _run_leaf(nxt, buffers.pop(nxt, None))
     finally:
         _grad_state.enabled = prev_enabled
         _owned.shared = prev_shared
+
+
+_NO_GRAD = object()  # the buffer of a node that only None gradients reached
+
+
+def _run_leaf(acc, buf) -> None:
+    """Run an AccumulateGrad that waited for all its gradients (hooks as any node)."""
+    acc._nin = 0
+    if buf is not None:
+        if acc._hooked:
+            _call_with_tensors(acc, buf)
+        else:
+            acc._arrays(None, buf[0])
 
 
 def _call_with_tensors(node, buf: list) -> tuple:

@@ -89,6 +89,10 @@ class Node:
     _trace = None
     _meta = None
     next_functions = ()
+    # Edges recorded into this node: never fewer than reach it in one backward (more when
+    # other graphs use it too). 1 tells the plain backward walk that one gradient is all
+    # the node will get; see engine._run_arrays.
+    _nin = 0
 
     def __init__(self) -> None:
         self._seq = _next_seq()
@@ -444,6 +448,7 @@ def refresh_view(t) -> None:
             return  # a base we cannot describe regions of keeps the old history
         node = AsStridedBackward0()
         node.next_functions = ((base._grad_fn, base._output_nr),)
+        base._grad_fn._nin += 1
         node.region = region
         t._grad_fn, t._output_nr, t._requires_grad = node, 0, True
 
@@ -454,9 +459,12 @@ def _edge(t) -> tuple:
     if t is None or not t._requires_grad:
         return _NO_EDGE
     gf = t._grad_fn
-    if gf is not None:
-        return (gf, t._output_nr)
-    return (t._grad_accumulator(), 0)
+    if gf is None:
+        gf = t._grad_accumulator()
+        gf._nin += 1
+        return (gf, 0)
+    gf._nin += 1
+    return (gf, t._output_nr)
 
 
 _NO_EDGE = (None, 0)
@@ -471,10 +479,15 @@ def collect_next_functions(inputs) -> tuple:
             refresh_view(t)
         if t is None or not t._requires_grad:
             edges.append(_NO_EDGE)
-        elif t._grad_fn is not None:
-            edges.append((t._grad_fn, t._output_nr))
         else:
-            edges.append((t._grad_accumulator(), 0))
+            gf = t._grad_fn
+            if gf is None:
+                gf = t._grad_accumulator()
+                gf._nin += 1
+                edges.append((gf, 0))
+            else:
+                gf._nin += 1
+                edges.append((gf, t._output_nr))
     return tuple(edges)
 
 

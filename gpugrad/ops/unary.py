@@ -23,9 +23,12 @@ def _unary(input: Tensor, data, node_cls, save: str | None):
     if input._requires_grad and _grad_state.enabled:
         node = node_cls()  # record() inlined: one input that requires grad
         gf = input._grad_fn
-        node.next_functions = (
-            ((gf, input._output_nr) if gf is not None else (input._grad_accumulator(), 0)),
-        )
+        if gf is None:
+            edge = (input._grad_accumulator(), 0)
+        else:
+            edge = (gf, input._output_nr)
+        edge[0]._nin += 1
+        node.next_functions = (edge,)
         out._requires_grad, out._grad_fn = True, node
         if save == "input":
             node.save(input)
