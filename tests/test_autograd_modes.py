@@ -198,3 +198,28 @@ def test_save_on_cpu(device):
     (ref_a * ref_w).sin().sum().backward()
     assert_close(a.grad, ref_a.grad)
     assert_close(w.grad, ref_w.grad)
+
+
+def test_linear_saves_through_hooks_and_checks_versions(device):
+    # F.linear records its node inline (the training loop's hottest op): saved-tensor
+    # hooks, inference tensors and version checks must behave as for any other op.
+    x = t([[1.0, 2.0]], device, requires_grad=True)
+    w = t([[3.0, 4.0], [5.0, 6.0]], device, requires_grad=True)
+    b = t([0.5, 0.5], device, requires_grad=True)
+    packed = []
+    with saved_tensors_hooks(lambda v: packed.append(tuple(v.shape)) or v, lambda v: v):
+        y = gpugrad.nn.functional.linear(x, w, b)
+    assert packed == [(1, 2), (2, 2)]
+    y.sum().backward()
+    assert_close(x.grad, [[8.0, 10.0]])
+    assert_close(w.grad, [[1.0, 2.0], [1.0, 2.0]])
+    with gpugrad.inference_mode():
+        wi = gpugrad.ones(2, 2, device=device, dtype=x.dtype)
+    with pytest.raises(RuntimeError) as e:
+        gpugrad.nn.functional.linear(x, wi)
+    assert str(e.value) == INFERENCE_SAVED
+    y = gpugrad.nn.functional.linear(x, w)
+    with gpugrad.no_grad():
+        w.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, collect_next_functions
 from ._util import (
@@ -193,8 +194,11 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             check_device(input, bias, "linear")
         data += bias._data
     out = Tensor._make(data, input._device)
-    if needs_grad(input, weight, bias):
-        node = AddmmBackward0()  # record() inlined: every layer of every step runs this
+    # record(), needs_grad() and node.save() inlined: every layer of every step runs this
+    if _grad_state.enabled and (
+        input._requires_grad or weight._requires_grad or (bias is not None and bias._requires_grad)
+    ):
+        node = AddmmBackward0()
         if bias is None:
             node.next_functions = collect_next_functions((input, weight))
             node.mb = None
@@ -202,7 +206,13 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             node.next_functions = collect_next_functions((input, weight, bias))
             node.mb = (bias._data.shape, bias._data.dtype)
         out._requires_grad, out._grad_fn = True, node
-        node.save(
-            input if weight._requires_grad else None, weight if input._requires_grad else None
-        )
+        sx = input if weight._requires_grad else None
+        sw = weight if input._requires_grad else None
+        if _active.saved_hooks or input._inference or weight._inference:
+            node.save(sx, sw)  # saved-tensor hooks, or inference tensors (an error)
+        else:
+            node._saved = (
+                None if sx is None else (sx, sx._vc[0]),
+                None if sw is None else (sw, sw._vc[0]),
+            )
     return out
