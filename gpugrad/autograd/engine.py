@@ -1,9 +1,11 @@
-"""The backward engine: an iterative walk of the graph with dependency counting.
+"""The backward engine: an iterative walk of the graph, newest node first.
 
-1. Count, for each node reachable from the roots, how many edges point at it.
-2. Run ready nodes (all their incoming gradients arrived), newest first (highest sequence
-   number, as PyTorch's ready queue), summing gradients that reach one input by several paths.
-3. Free each node's saved tensors right after it ran, unless ``retain_graph``.
+1. Run nodes newest first (highest sequence number, as PyTorch's ready queue), each once
+   all its incoming gradients arrived, summing gradients that reach one input by several
+   paths. The general walk (create_graph, ``inputs=``, autograd.grad, anomaly mode, several
+   roots) counts the edges into each reachable node first; the plain ``loss.backward()``
+   walk (``_run_arrays``) needs no count, see there.
+2. Free each node's saved tensors right after it ran, unless ``retain_graph``.
 
 Nothing here asks which array library holds a gradient: nodes compute with Tensor ops.
 """

@@ -89,9 +89,10 @@ class Node:
     _trace = None
     _meta = None
     next_functions = ()
-    # Edges recorded into this node: never fewer than reach it in one backward (more when
-    # other graphs use it too). 1 tells the plain backward walk that one gradient is all
-    # the node will get; see engine._run_arrays.
+    # Edges recorded into this node (other graphs' too). 1 tells the plain backward walk
+    # that one gradient is all the node will get (engine._run_arrays). A leaf's count is
+    # reset when it accumulates: the training loop's next graph reuses the AccumulateGrad
+    # node while last step's loss is still alive.
     _nin = 0
 
     def __init__(self) -> None:
