@@ -301,3 +301,59 @@ def test_cross_entropy_backward_keeps_dtype(device, dtype):
     want = _num_grad(lambda a: ce_ref(a, target), data.astype(dtype).astype(np.float64), 1.0)
     tol = 1e-3 if dtype == "float16" else 1e-5
     assert_close(x.grad.to(torch.float64), want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_records_the_two_nodes_of_log_softmax_and_nll(device, reduction, dtype):
+    # cross_entropy records LogSoftmaxBackward0 and NllLossBackward0 in one go for 2-D
+    # logits and in-range targets: it must be indistinguishable from the two calls, values,
+    # graph, gradients and second derivatives alike.
+    from gpugrad.autograd.graph import saved_tensors_hooks
+
+    dt = getattr(torch, dtype)
+    data = rnd(7, 5)
+    target = torch.tensor([0, 4, 1, 1, 3, 2, 0], device=device)
+
+    def run(fused: bool):
+        x = torch.tensor(data, dtype=dt, device=device, requires_grad=True)
+        if fused:
+            loss = F.cross_entropy(x, target, reduction=reduction)
+        else:  # saved-tensor hooks take the two-call path
+            with saved_tensors_hooks(lambda v: v, lambda v: v):
+                loss = F.cross_entropy(x, target, reduction=reduction)
+        ls = loss.grad_fn.next_functions[0][0]
+        graph = (
+            loss.grad_fn.name(),
+            ls.name(),
+            loss.grad_fn.next_functions[1],
+            ls.next_functions[0][0].name(),
+            ls.saved_tensors[0].shape,
+        )
+        loss.backward(retain_graph=True)
+        (g,) = torch.autograd.grad(loss, x, create_graph=True)
+        (gg,) = torch.autograd.grad((g * g).sum(), x)
+        return loss, graph, g, gg, x.grad
+
+    fused, plain = run(True), run(False)
+    assert fused[0].dtype == dt and fused[0].item() == plain[0].item()
+    names = ("NllLossBackward0", "LogSoftmaxBackward0", (None, 0), "AccumulateGrad")
+    assert fused[1] == plain[1] == (*names, torch.Size([7, 5]))
+    for a, b in zip(fused[2:], plain[2:]):
+        np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
+    want = _num_grad(lambda a: ce_ref(a, target.cpu().numpy(), None, -100, reduction), data, 1.0)
+    tol = 1e-5 if dtype == "float32" else 1e-8
+    assert_close(fused[4].to(torch.float64), want, rtol=tol, atol=tol)
+
+
+def test_cross_entropy_fast_case_falls_back_for_what_it_does_not_cover(device):
+    x = t(rnd(3, 4), device, requires_grad=True)
+    with pytest.raises(IndexError, match="Target 4 is out of bounds."):
+        F.cross_entropy(x, torch.tensor([0, 4, 1], device=device))
+    with pytest.raises(RuntimeError, match="expected scalar type Long but found Float"):
+        torch.nn.functional.nll_loss(x, torch.tensor([0.0, 1.0, 1.0], device=device))
+    ignored = F.cross_entropy(x, torch.tensor([0, -100, 1], device=device))
+    kept = F.cross_entropy(x[[0, 2]], torch.tensor([0, 1], device=device))
+    assert_close(ignored, kept.item())
+    with pytest.raises(ValueError, match="Expected input batch_size \\(3\\) to match target"):
+        F.cross_entropy(x, torch.tensor([0, 1], device=device))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
-from ..autograd.graph import Node
+from ..autograd.graph import Node, _saved_output, collect_next_functions
 from ._util import (
     binary_arrays,
     broadcast_error,
@@ -149,6 +150,57 @@ def nll_loss(
     return out
 
 
+def log_softmax_nll(input: Tensor, target: Tensor, ignore_index: int, reduction: str):
+    """``nll_loss(log_softmax(input, 1), target)`` for the training loop's case: 2-D float
+    input, 1-D class indices all in range, no class weights, reduction mean or sum. The
+    same values and the same two nodes (LogSoftmaxBackward0, NllLossBackward0) as the two
+    calls, recorded in one go. None where the case does not apply (the caller then makes
+    the two calls, which also raise the errors)."""
+    x, tgt = input._data, target._data
+    if (
+        x.ndim != 2
+        or tgt.ndim != 1
+        or x.dtype.kind != "f"
+        or tgt.dtype.kind not in "iu"
+        or target._device is not input._device
+        or x.shape[0] != tgt.shape[0]
+        or not tgt.size
+        or reduction == "none"
+        or _active.saved_hooks
+    ):
+        return None
+    backend = input._device.backend
+    n, c = x.shape
+    if 0 <= ignore_index < c or backend.index_top(tgt) >= c:
+        return None  # targets to ignore, or out of range: nll_loss sorts them out
+    dev = input._device
+    y = backend.log_softmax(x, 1)
+    key = (backend.arange_cached(n), tgt)
+    data = 0 - backend.sum(y[key], None)  # +0.0 for a zero loss, as nll_loss
+    scale = -1.0
+    if reduction == "mean":
+        total = x.dtype.type(n)
+        data = data / total
+        scale = -1.0 / total
+    if data.dtype != x.dtype:
+        data = data.astype(x.dtype)
+    out = Tensor._make(data, dev)
+    if input._requires_grad and _grad_state.enabled:
+        ls = LogSoftmaxBackward0()
+        ls.next_functions = collect_next_functions((input,))
+        ls.dim = 1
+        logp = Tensor._make(y, dev)
+        logp._requires_grad, logp._grad_fn = True, ls
+        ls._saved = (_saved_output(logp),)
+        node = NllLossBackward0()
+        node.next_functions = ((ls, 0), (None, 0))
+        ls._nin = 1
+        node.reduction, node.scale, node.coef = reduction, scale, None
+        node.key, node.moved, node.shape = key, None, x.shape
+        out._requires_grad, out._grad_fn = True, node
+    return out
+
+
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -169,6 +221,10 @@ def cross_entropy(
             reduction=reduction,
             label_smoothing=label_smoothing,
         )
+    if weight is None and reduction in _REDUCTIONS:
+        out = log_softmax_nll(input, target, ignore_index, reduction)
+        if out is not None:
+            return out
     dim = 0 if input._data.ndim == 1 else 1
     return nll_loss(log_softmax(input, dim), target, weight, ignore_index, reduction)
 

@@ -213,6 +213,10 @@ def cross_entropy(
         raise RuntimeError(
             f"expected target dtype to be Long or Byte, but got {_cap(target.dtype.name)}"
         )
+    if weight is None and label_smoothing == 0.0:
+        out = _core.log_softmax_nll(input, target, ignore_index, reduction)
+        if out is not None:
+            return out  # the training loop's case, recorded in one go
     logp = _act.log_softmax(input, cdim)
     nll = _core.nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0.0:
