@@ -145,6 +145,29 @@ def test_mark_non_differentiable(device):
     assert_close(x.grad, [2.0, 4.0, 6.0])
 
 
+def test_mark_non_differentiable_input_returned_as_is(device):
+    # forward returns an input unchanged (PyTorch makes an alias): the mark still holds
+    class PassThrough(autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.mark_non_differentiable(y)
+            return x, y
+
+        @staticmethod
+        def backward(ctx, gx, gy):
+            assert_close(gy, [0.0, 0.0])  # materialized: y's output gets no gradient
+            return gx, gy
+
+    x = t([1.0, 2.0], device, requires_grad=True)
+    y = t([3.0, 4.0], device, requires_grad=True)
+    a, b = PassThrough.apply(x, y)
+    assert a is not x and a.requires_grad and a.grad_fn.name() == "PassThroughBackward"
+    assert b is not y and not b.requires_grad and b.grad_fn is None
+    (a * 2).sum().backward()
+    assert_close(x.grad, [2.0, 2.0])
+    assert_close(y.grad, [0.0, 0.0])
+
+
 def test_mark_dirty(device):
     class Double(autograd.Function):
         @staticmethod

@@ -127,11 +127,12 @@ class Function(metaclass=_FunctionMeta):
         fixed = []
         for i, o in enumerate(outs):
             if isinstance(o, Tensor):
-                if id(o) in inputs and id(o) not in dirty:
+                oid = id(o)  # what forward returned: the marks name it, not its alias
+                if oid in inputs and oid not in dirty:
                     o = _alias(o)  # an input returned as is: a new tensor, same memory
-                if id(o) not in non_diff and o.dtype.is_floating_point:
+                if oid not in non_diff and o.dtype.is_floating_point:
                     o._requires_grad, o._grad_fn, o._output_nr = True, ctx, i
-                elif id(o) in dirty:
+                elif oid in dirty:
                     o._requires_grad = False
             fixed.append(o)
         tensor_outs = [o for o in fixed if isinstance(o, Tensor)]

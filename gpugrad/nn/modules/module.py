@@ -7,6 +7,7 @@ walks those dicts in insertion order, so keys and printing match PyTorch.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +17,7 @@ from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 from ...autograd.graph import RemovableHandle
 from ..parameter import Buffer, Parameter
+from ._backward_hook import BackwardHook
 from ._state_dict import StateDictMixin, _IncompatibleKeys  # noqa: F401
 
 
@@ -84,6 +86,8 @@ class Module(StateDictMixin):
         sa(self, "_forward_pre_hooks_with_kwargs", set())
         sa(self, "_forward_hooks", OrderedDict())
         sa(self, "_forward_hooks_with_kwargs", set())
+        sa(self, "_backward_pre_hooks", OrderedDict())
+        sa(self, "_backward_hooks", OrderedDict())
         sa(self, "_state_dict_hooks", OrderedDict())
         sa(self, "_load_state_dict_post_hooks", OrderedDict())
 
@@ -98,7 +102,12 @@ class Module(StateDictMixin):
 
     # ---- calling ---------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (self._forward_hooks or self._forward_pre_hooks):
+        if not (
+            self._forward_hooks
+            or self._forward_pre_hooks
+            or self._backward_hooks
+            or self._backward_pre_hooks
+        ):
             return self.forward(*args, **kwargs)
         for hid, hook in tuple(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
@@ -114,6 +123,12 @@ class Module(StateDictMixin):
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        bw_hook = None
+        if self._backward_hooks or self._backward_pre_hooks:
+            bw_hook = BackwardHook(
+                self, list(self._backward_hooks.values()), list(self._backward_pre_hooks.values())
+            )
+            args = bw_hook.setup_input_hook(args)
         result = self.forward(*args, **kwargs)
         for hid, hook in tuple(self._forward_hooks.items()):
             if hid in self._forward_hooks_with_kwargs:
@@ -122,18 +137,35 @@ class Module(StateDictMixin):
                 res = hook(self, args, result)
             if res is not None:
                 result = res
+        if bw_hook is not None:
+            if not isinstance(result, (Tensor, tuple)):
+                warnings.warn(
+                    "For backward hooks to be called, module output should be a Tensor or a "
+                    f"tuple of Tensors but received {type(result)}",
+                    stacklevel=2,
+                )
+            result = bw_hook.setup_output_hook(result)
         return result
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable, prepend: bool = False
+    ) -> RemovableHandle:
+        """hook(module, grad_output) -> None or a new grad_output, run when the gradients
+        with respect to the module's outputs are known."""
+        return _register(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """hook(module, grad_input, grad_output) -> None or a new grad_input, run when the
+        gradients with respect to the module's (positional) inputs are known."""
+        return _register(self._backward_hooks, hook, prepend)
 
     def register_forward_pre_hook(
         self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False
     ) -> RemovableHandle:
         """hook(module, args) -> None or new args, run before forward."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
+        handle = _register(self._forward_pre_hooks, hook, prepend)
         if with_kwargs:
             self._forward_pre_hooks_with_kwargs.add(handle.id)
-        if prepend:
-            self._forward_pre_hooks.move_to_end(handle.id, last=False)
         return handle
 
     def register_forward_hook(
@@ -145,12 +177,9 @@ class Module(StateDictMixin):
         always_call: bool = False,
     ) -> RemovableHandle:
         """hook(module, args, output) -> None or a new output, run after forward."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
+        handle = _register(self._forward_hooks, hook, prepend)
         if with_kwargs:
             self._forward_hooks_with_kwargs.add(handle.id)
-        if prepend:
-            self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
 
     # ---- registration ------------------------------------------------------------------
@@ -546,8 +575,18 @@ class Module(StateDictMixin):
             ("_state_dict_hooks", OrderedDict()),
             ("_load_state_dict_post_hooks", OrderedDict()),
             ("_non_persistent_buffers_set", set()),
+            ("_backward_pre_hooks", OrderedDict()),
+            ("_backward_hooks", OrderedDict()),
         ):
             self.__dict__.setdefault(k, v)
+
+
+def _register(hooks: OrderedDict, hook: Callable, prepend: bool) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
 
 
 def _plain(t: Tensor) -> Tensor:
