@@ -1,7 +1,7 @@
-"""``gpugrad.linalg``: norms, inverse and determinant, as ``torch.linalg``.
+"""``gpugrad.linalg``: norms, inverse, determinant and solve, as ``torch.linalg``.
 
-Norms are compositions of differentiable ops; ``inv`` and ``det`` are nodes whose backward
-formulas are written with Tensor ops (so they have higher-order gradients too).
+Norms are compositions of differentiable ops; ``inv``, ``det`` and ``solve`` are nodes whose
+backward formulas are written with Tensor ops (so they have higher-order gradients too).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from ._tensor import Tensor
 from .autograd.graph import Node
 from .ops import _util
 from .ops.reduction import norm as _norm
+from .ops.shape import broadcast_shapes
 
 _MATRIX_ORDS = ("fro", 1, -1, float("inf"), float("-inf"))
 
@@ -113,4 +114,62 @@ def det(A: Tensor) -> Tensor:
     out = Tensor._make(A._device.backend.xp.linalg.det(A._data), A._device)
     if _util.needs_grad(A):
         _util.record(LinalgDetBackward0(), (A,), out).save(A, out)
+    return out
+
+
+_TYPE = {"float64": "Double", "float32": "Float", "float16": "Half"}
+
+
+class LinalgSolveExBackward0(Node):
+    def backward(self, grad):
+        A, X = self.saved_tensors
+        # X = A^-1 B: dB = A^-T dX, dA = -dB X^T (Tensor ops: differentiable again)
+        gb = solve(A.mT, grad)
+        if self.vector:
+            ga = -(gb.unsqueeze(-1) * X.unsqueeze(-2))
+        else:
+            ga = -(gb @ X.mT)
+        return (_util.grad_for(ga, self.ma), _util.grad_for(gb, self.mb))
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
+    """The solution X of ``A X = B`` for square ``A`` (batched, broadcasting). ``B`` is a
+    (batch of) vector(s) when it is 1-D or has ``A``'s shape without the last dim, as in
+    PyTorch; ``left=False`` solves ``X A = B``."""
+    if not left:
+        return solve(A.mT, B.mT).mT
+    _square(A, "solve")
+    _util.check_device(A, B, "linalg.solve")
+    a, b = A._data, B._data
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            "linalg.solve: Expected A and B to have the same dtype, but found A of type "
+            f"{_TYPE.get(a.dtype.name, a.dtype.name)} and B of type "
+            f"{_TYPE.get(b.dtype.name, b.dtype.name)} instead"
+        )
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    bm = b[..., None] if vector else b
+    if bm.shape[-2] != a.shape[-1]:
+        raise RuntimeError(
+            "linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+            f"({a.shape[-2]}x{a.shape[-1]} and {bm.shape[-2]}x{bm.shape[-1]})"
+        )
+    xp = A._device.backend.xp
+    try:
+        batch = broadcast_shapes(a.shape[:-2], bm.shape[:-2])
+    except RuntimeError:
+        raise _util.broadcast_error(bm[..., 0, 0], a[..., 0, 0]) from None
+    try:
+        data = xp.linalg.solve(
+            xp.broadcast_to(a, batch + a.shape[-2:]), xp.broadcast_to(bm, batch + bm.shape[-2:])
+        )
+    except Exception:  # NumPy's LinAlgError (CuPy returns inf/nan instead)
+        raise RuntimeError(
+            "torch.linalg.solve: The solver failed because the input matrix is singular."
+        ) from None
+    out = Tensor._make(data[..., 0] if vector else data, A._device)
+    if _util.needs_grad(A, B):
+        node = _util.record(LinalgSolveExBackward0(), (A, B), out)
+        node.save(A, out)
+        node.vector, node.ma, node.mb = vector, _util.meta(A), _util.meta(B)
     return out

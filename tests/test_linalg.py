@@ -129,3 +129,57 @@ def test_bernoulli(device):
     gpugrad.manual_seed(0)
     many = gpugrad.bernoulli(gpugrad.full((20000,), 0.3, device=device))
     assert abs(many.mean().item() - 0.3) < 0.02 and not many.requires_grad
+
+
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 3), (3,)),  # a vector
+        ((3, 3), (3, 2)),
+        ((2, 3, 3), (3,)),  # one vector for a batch of matrices
+        ((2, 3, 3), (2, 3)),  # a batch of vectors (B is A's shape without the last dim)
+        ((3, 3), (2, 3, 1)),  # a batch of right-hand sides for one matrix
+        ((2, 1, 3, 3), (4, 3, 2)),  # batch dims broadcast
+    ],
+)
+def test_solve(sa, sb, device):
+    a, b = _well_conditioned(*sa), rnd(*sb)
+    vector = len(sb) == 1 or sb == sa[:-1]
+    bm = b[..., None] if vector else b
+    batch = np.broadcast_shapes(sa[:-2], bm.shape[:-2])
+    want = np.linalg.solve(
+        np.broadcast_to(a, batch + sa[-2:]), np.broadcast_to(bm, batch + bm.shape[-2:])
+    )
+    want = want[..., 0] if vector else want
+    x = linalg.solve(t(a, device, requires_grad=True), t(b, device))
+    assert x.grad_fn.name() == "LinalgSolveExBackward0"
+    assert_close(x, want)
+    check_grad(linalg.solve, a, b, device=device)
+    A, B = t(a, device, requires_grad=True), t(b, device, requires_grad=True)
+    assert gpugrad.autograd.gradgradcheck(lambda m, r: linalg.solve(m, r).sum(), [A, B])
+    if len(sb) == 2 and sb[0] == sa[-1] and len(sa) == 2:  # X A = B as well
+        assert_close(
+            linalg.solve(t(a, device), t(b.T, device), left=False), np.linalg.solve(a.T, b).T
+        )
+
+
+def test_solve_errors(device):
+    A = t(_well_conditioned(2, 3, 3), device)
+    with pytest.raises(
+        RuntimeError,
+        match=r"Incompatible shapes of A and B for the equation AX = B \(3x3 and 2x4\)",
+    ):
+        linalg.solve(A, t(rnd(2, 4), device))
+    with pytest.raises(RuntimeError, match="must match the size of tensor b \\(2\\)"):
+        linalg.solve(A, t(rnd(4, 3, 2), device))
+    with pytest.raises(RuntimeError, match="found A of type Double and B of type Float instead"):
+        linalg.solve(A, gpugrad.ones(2, 3, device=device))
+    with pytest.raises(RuntimeError, match="A must be batches of square matrices"):
+        linalg.solve(t(rnd(3, 4), device), t(rnd(3), device))
+
+
+def test_singular_solve_raises_on_cpu():
+    with pytest.raises(
+        RuntimeError, match="The solver failed because the input matrix is singular"
+    ):
+        linalg.solve(gpugrad.zeros(2, 2), gpugrad.ones(2, 1))
