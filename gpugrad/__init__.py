@@ -10,6 +10,7 @@ import math
 from . import (  # noqa: E402, F401
     _tensor_methods,  # noqa: F401 - binds ops as Tensor methods
     accelerator,
+    amp,
     autograd,
     cuda,
     ops,
@@ -89,6 +90,7 @@ from ._runtime import (
 from ._tensor import Size, Tensor
 from ._tensor_str import get_printoptions, set_printoptions
 from ._type_info import finfo, iinfo
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled
 from .autograd.grad_mode import (
     enable_grad,
     inference_mode,

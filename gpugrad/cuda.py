@@ -80,3 +80,38 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+class _Amp:
+    """``gpugrad.cuda.amp``: PyTorch's older spellings of ``gpugrad.amp`` for ``cuda``."""
+
+    @staticmethod
+    def autocast(enabled: bool = True, dtype=None, cache_enabled: bool = True):
+        import warnings
+
+        from .amp import autocast
+
+        warnings.warn(
+            "`torch.cuda.amp.autocast(args...)` is deprecated. Please use "
+            "`torch.amp.autocast('cuda', args...)` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    @staticmethod
+    def GradScaler(*args, **kwargs):  # noqa: N802 - PyTorch's name
+        import warnings
+
+        from .amp import GradScaler
+
+        warnings.warn(
+            "`torch.cuda.amp.GradScaler(args...)` is deprecated. Please use "
+            "`torch.amp.GradScaler('cuda', args...)` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return GradScaler("cuda", *args, **kwargs)
+
+
+amp = _Amp()

@@ -11,13 +11,14 @@ from typing import Any
 
 class _Active:
     """How many threads have each rarely used mode on (inference mode, anomaly detection,
-    saved-tensor hooks). A thread-local read costs about ten plain attribute reads, and every
-    op would pay it for modes that are almost always off: the per-op checks read this first,
-    and the thread's own flag only when some thread has the mode on. (A thread that ends with
-    a mode on leaves its count behind: the checks stay right, only a little slower.)"""
+    saved-tensor hooks, autocast). A thread-local read costs about ten plain attribute reads,
+    and every op would pay it for modes that are almost always off: the per-op checks read
+    this first, and the thread's own flag only when some thread has the mode on. (A thread
+    that ends with a mode on leaves its count behind: the checks stay right, only a little
+    slower.)"""
 
     def __init__(self) -> None:
-        self.inference = self.anomaly = self.saved_hooks = 0
+        self.inference = self.anomaly = self.saved_hooks = self.autocast = 0
 
 
 active = _Active()

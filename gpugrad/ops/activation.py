@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
+from ..amp import autocast_mode as _amp
+from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import needs_grad, record, wrap_dim
@@ -116,6 +118,8 @@ def _softmax_dim(input: Tensor, dim) -> int:
 
 def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    if _active.autocast:
+        (input,) = _amp.fp32("softmax", input)
     x = input if dtype is None else input.to(dtype)
     d = _softmax_dim(x, dim)
     data = x._data if x._data.ndim else x._data.reshape(1)
@@ -129,6 +133,8 @@ def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably."""
+    if _active.autocast:
+        (input,) = _amp.fp32("log_softmax", input)
     x = input if dtype is None else input.to(dtype)
     d = _softmax_dim(x, dim)
     data = x._data if x._data.ndim else x._data.reshape(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, collect_next_functions
@@ -82,6 +83,8 @@ class BmmBackward0(MmBackward0):
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's rules for 1-D operands and broadcast batch dims."""
+    if _active.autocast:
+        input, other = _amp.lower(input, other)
     _check(input, other, "matmul")
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
@@ -181,6 +184,8 @@ class AddmmBackward0(Node):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b; one fused node (AddmmBackward0) for 2-D input, as in PyTorch."""
+    if _active.autocast:
+        input, weight, bias = _amp.lower(input, weight, bias)
     _check(input, weight, "linear")
     x, w = input._data, weight._data
     if x.shape[-1] != w.shape[-1]:

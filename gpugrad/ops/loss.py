@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._tensor import Tensor
+from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, _saved_output, collect_next_functions
@@ -85,6 +86,8 @@ def nll_loss(
     reduction: str = "mean",
 ) -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities (N, C[, d...])."""
+    if _active.autocast:
+        input, weight = _amp.fp32("nll_loss", input, weight)
     _check_reduction(reduction)
     check_device(input, target, "nll_loss")
     x, tgt = input._data, target._data
@@ -210,6 +213,8 @@ def cross_entropy(
     label_smoothing: float = 0.0,
 ) -> Tensor:
     """log_softmax over dim 1, then nll_loss (class indices), as PyTorch composes it."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("cross_entropy", input, target, weight)
     if target._data.dtype.kind == "f" or label_smoothing:
         from ..nn import functional as F  # full version: probabilities, smoothing
 

@@ -8,6 +8,8 @@ backward is written with the other two, so gradients of gradients come for free.
 from __future__ import annotations
 
 from ..._tensor import Tensor
+from ...amp import autocast_mode as _amp
+from ...autograd.grad_mode import active as _active
 from ...autograd.graph import Node
 from ...ops._util import check_device, needs_grad, record
 
@@ -204,6 +206,8 @@ def conv2d(
     groups: int = 1,
 ) -> Tensor:
     """2-D convolution over (N, C, H, W) or unbatched (C, H, W) input."""
+    if _active.autocast:
+        input, weight, bias = _amp.lower(input, weight, bias)
     if input.ndim not in (3, 4):
         raise RuntimeError(
             "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
@@ -264,6 +268,8 @@ def conv1d(
     groups: int = 1,
 ) -> Tensor:
     """1-D convolution over (N, C, L) or (C, L), run as a conv2d of height 1."""
+    if _active.autocast:
+        input, weight, bias = _amp.lower(input, weight, bias)
     if input.ndim not in (2, 3):
         raise RuntimeError(
             "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: "
@@ -298,6 +304,8 @@ def conv_transpose2d(
     dilation=1,
 ) -> Tensor:
     """Transposed 2-D convolution: the input-gradient of conv2d, weight (C_in, C_out/g, kh, kw)."""
+    if _active.autocast:
+        input, weight, bias = _amp.lower(input, weight, bias)
     if input.ndim not in (3, 4):
         raise RuntimeError(
             "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import warnings
 
 from ..._tensor import Tensor
+from ...amp import autocast_mode as _amp
+from ...autograd.grad_mode import active as _active
 from ...autograd.graph import Node
 from ...ops import activation as _act
 from ...ops import loss as _core
@@ -78,6 +80,8 @@ def l1_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean absolute error."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("l1_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check(reduction)
     _warn_size(input, target)
@@ -93,6 +97,8 @@ def mse_loss(
     weight: Tensor | None = None,
 ) -> Tensor:
     """Mean squared error."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("mse_loss", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check(reduction)
     if weight is None:
@@ -192,6 +198,8 @@ def cross_entropy(
 ) -> Tensor:
     """Cross entropy of logits (class dim 1, or 0 for unbatched input) against class indices
     or class probabilities, with optional class weights and label smoothing."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("cross_entropy", input, target, weight)
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check(reduction)
     if not 0.0 <= label_smoothing <= 1.0:

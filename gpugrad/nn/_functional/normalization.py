@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..._tensor import Tensor
+from ...amp import autocast_mode as _amp
+from ...autograd.grad_mode import active as _active
 from ...autograd.grad_mode import no_grad
 
 
@@ -21,6 +23,8 @@ def layer_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalise over the last len(normalized_shape) dims, then scale and shift."""
+    if _active.autocast:
+        input, weight, bias = _amp.fp32("layer_norm", input, weight, bias)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if tuple(input.shape[input.ndim - k :]) != shape or input.ndim < k:
@@ -130,6 +134,8 @@ def group_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalise over groups of channels (and all spatial dims) per sample."""
+    if _active.autocast:
+        input, weight, bias = _amp.fp32("group_norm", input, weight, bias)
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
         raise RuntimeError(

@@ -1,0 +1,166 @@
+"""``autocast``: mixed precision regions, as ``torch.autocast``.
+
+Inside ``autocast(device_type, dtype)``, ops on that device type cast their floating
+inputs (float64 excepted) by PyTorch's lists:
+
+- to ``dtype`` (lower precision): linear, matmul / mm / bmm / ``@``, conv1d, conv2d,
+  conv_transpose2d. On a GPU, float16 matmuls run on the tensor cores.
+- to float32: cross_entropy, nll_loss, mse_loss, l1_loss; on ``cuda`` also softmax,
+  log_softmax, layer_norm and group_norm.
+
+Every other op runs in its inputs' dtype (PyTorch's type promotion for mixed ones). The casts
+are ordinary differentiable ``to()`` calls, so float32 parameters get float32 gradients.
+Run ``backward()`` outside the region, as PyTorch recommends.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Any
+
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.grad_mode import _DecoratorContextManager, counted_flag
+
+_DEVICE_TYPES = ("cpu", "cuda")
+_DEFAULT_DTYPE = {"cpu": "bfloat16", "cuda": "float16"}
+_FP32_OPS = {
+    "cpu": frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss"}),
+    "cuda": frozenset(
+        {
+            "cross_entropy",
+            "nll_loss",
+            "mse_loss",
+            "l1_loss",
+            "softmax",
+            "log_softmax",
+            "layer_norm",
+            "group_norm",
+        }
+    ),
+}
+
+
+class _AutocastState(threading.local):
+    _autocast = False
+    on = counted_flag("autocast")  # any device type enabled in this thread
+
+    def __init__(self) -> None:
+        self.enabled = {"cpu": False, "cuda": False}
+        self.dtype = {"cpu": None, "cuda": D.float16}
+
+
+_state = _AutocastState()
+
+
+def _device_type(device_type: str) -> str:
+    if not isinstance(device_type, str):
+        raise ValueError(
+            f"Expected `device_type` of type `str`, got: `{type(device_type).__name__}`"
+        )
+    if device_type not in _DEVICE_TYPES:
+        raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
+    return device_type
+
+
+def is_autocast_enabled(device_type: str | None = None) -> bool:
+    """Whether autocast is on for ``device_type`` (``cuda`` when not given, as PyTorch)."""
+    return _state.enabled[_device_type(device_type or "cuda")]
+
+
+def get_autocast_dtype(device_type: str) -> D.dtype:
+    """The lower precision dtype autocast uses on ``device_type``."""
+    dt = _state.dtype[_device_type(device_type)]
+    return D.float16 if dt is None else dt
+
+
+def is_autocast_available(device_type: str) -> bool:
+    return device_type in _DEVICE_TYPES
+
+
+class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
+    """Run the block (or decorated function) in mixed precision on ``device_type``."""
+
+    def __init__(
+        self,
+        device_type: str,
+        dtype: D.dtype | None = None,
+        enabled: bool = True,
+        cache_enabled: bool | None = None,
+    ) -> None:
+        self.device = _device_type(device_type)
+        self.fast_dtype = dtype if dtype is not None else get_autocast_dtype(self.device)
+        if dtype is None and self.device == "cpu":
+            self.fast_dtype = None  # PyTorch's CPU default, bfloat16, which gpugrad lacks
+        self._enabled = bool(enabled)
+        if not self._enabled:
+            return
+        if self.device == "cuda":
+            from .. import cuda
+
+            if not cuda.is_available():
+                warnings.warn(
+                    "CUDA is not available or torch_xla is imported. Disabling autocast.",
+                    stacklevel=2,
+                )
+                self._enabled = False
+                return
+        if self.fast_dtype not in (D.float16,):
+            warnings.warn(
+                f"In {self.device} autocast, but the target dtype is not supported: gpugrad "
+                "has float16 only (NumPy has no bfloat16). Disabling autocast.",
+                stacklevel=2,
+            )
+            self._enabled = False
+
+    def __enter__(self) -> None:
+        d = self.device
+        self._prev = (_state.enabled[d], _state.dtype[d])
+        _state.enabled[d] = self._enabled
+        if self._enabled:
+            _state.dtype[d] = self.fast_dtype
+        _state.on = any(_state.enabled.values())
+
+    def __exit__(self, *exc: Any) -> None:
+        d = self.device
+        _state.enabled[d], _state.dtype[d] = self._prev
+        _state.on = any(_state.enabled.values())
+
+    def clone(self):
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        return out
+
+
+def _cast(tensors: tuple, dtype: D.dtype) -> tuple:
+    np_dtype = dtype.np
+    out = []
+    for t in tensors:
+        if (
+            isinstance(t, Tensor)
+            and t._data.dtype.kind == "f"
+            and t._data.dtype.itemsize < 8  # float64 is left alone, as in PyTorch
+            and t._data.dtype != np_dtype
+        ):
+            t = t.to(dtype)
+        out.append(t)
+    return tuple(out)
+
+
+def lower(*tensors):
+    """Inputs of a lower-precision op (linear, matmul, conv), cast if autocast is on for
+    their device type. Callers check ``active.autocast`` first (cheap)."""
+    dev = next(t for t in tensors if isinstance(t, Tensor))._device.type
+    if not _state.enabled[dev]:
+        return tensors
+    return _cast(tensors, _state.dtype[dev])
+
+
+def fp32(op: str, *tensors):
+    """Inputs of an op that autocast runs in float32 on their device type (``op`` names
+    it in PyTorch's lists)."""
+    dev = next(t for t in tensors if isinstance(t, Tensor))._device.type
+    if not _state.enabled[dev] or op not in _FP32_OPS[dev]:
+        return tensors
+    return _cast(tensors, D.float32)

@@ -1,0 +1,175 @@
+"""Automatic mixed precision: autocast's per-op dtypes and GradScaler, as torch.amp."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from utils import assert_close
+
+import gpugrad
+import gpugrad.nn.functional as F
+
+
+def _dt(t) -> str:
+    return str(t.dtype).split(".")[-1]
+
+
+def test_autocast_op_dtypes(device):
+    lin = gpugrad.nn.Linear(4, 3).to(device)
+    conv = gpugrad.nn.Conv2d(2, 3, 3).to(device)
+    x = gpugrad.randn(2, 4, device=device)
+    img = gpugrad.randn(1, 2, 5, 5, device=device)
+    target = gpugrad.tensor([0, 2], device=device)
+    with gpugrad.autocast(device, dtype=gpugrad.float16):
+        assert gpugrad.is_autocast_enabled(device)
+        assert gpugrad.get_autocast_dtype(device) == gpugrad.float16
+        y = lin(x)
+        assert _dt(y) == "float16" and y.grad_fn.name() == "AddmmBackward0"
+        assert _dt(x @ x.T) == _dt(gpugrad.mm(x, x.T)) == "float16"
+        assert _dt(conv(img)) == "float16"
+        assert _dt(F.cross_entropy(y, target)) == "float32"
+        assert _dt(F.nll_loss(F.log_softmax(y, 1), target)) == "float32"
+        assert _dt(F.mse_loss(y, gpugrad.zeros(2, 3, device=device))) == "float32"
+        # softmax and layer_norm: float32 on cuda, the input's dtype on cpu (PyTorch's lists)
+        want = "float32" if device == "cuda" else "float16"
+        assert _dt(F.softmax(y, 1)) == _dt(F.layer_norm(y, (3,))) == want
+        assert _dt(y + 1) == "float16"  # not on any list: the input's dtype
+        d = gpugrad.ones(2, 2, dtype=gpugrad.float64, device=device)
+        assert _dt(d @ d) == "float64"  # float64 is never cast
+        with gpugrad.autocast(device, enabled=False):
+            assert _dt(lin(x)) == "float32"
+            assert not gpugrad.is_autocast_enabled(device)
+        assert gpugrad.is_autocast_enabled(device)
+    assert not gpugrad.is_autocast_enabled(device)
+    loss = F.cross_entropy(y, target)
+    loss.backward()
+    assert _dt(lin.weight.grad) == _dt(lin.bias.grad) == "float32"
+
+
+def test_autocast_values_and_gradients_against_float32(device):
+    lin = gpugrad.nn.Linear(8, 5).to(device)
+    x = gpugrad.randn(6, 8, device=device)
+    target = gpugrad.tensor([0, 1, 2, 3, 4, 0], device=device)
+    ref = F.cross_entropy(lin(x), target)
+    ref.backward()
+    g32 = lin.weight.grad.clone()
+    lin.zero_grad()
+    with gpugrad.autocast(device, dtype=gpugrad.float16):
+        loss = F.cross_entropy(lin(x), target)
+    loss.backward()
+    assert_close(loss, ref.item(), rtol=2e-3, atol=2e-3)
+    assert_close(lin.weight.grad, g32.cpu().numpy(), rtol=5e-3, atol=5e-3)
+
+
+def test_autocast_decorator_threads_and_bad_device():
+    @gpugrad.autocast("cpu", dtype=gpugrad.float16)
+    def f(a):
+        return a @ a, gpugrad.is_autocast_enabled("cpu")
+
+    out, on = f(gpugrad.ones(2, 2))
+    assert _dt(out) == "float16" and on and not gpugrad.is_autocast_enabled("cpu")
+    seen = []
+    with gpugrad.autocast("cpu", dtype=gpugrad.float16):
+        t = threading.Thread(target=lambda: seen.append(gpugrad.is_autocast_enabled("cpu")))
+        t.start()
+        t.join()
+    assert seen == [False]  # autocast is per thread, as in PyTorch
+    with pytest.raises(RuntimeError, match="unsupported autocast device_type 'tpu'"):
+        gpugrad.autocast("tpu")
+    with pytest.warns(UserWarning, match="target dtype is not supported"):
+        with gpugrad.autocast("cpu"):  # PyTorch's CPU default is bfloat16
+            assert not gpugrad.is_autocast_enabled("cpu")
+
+
+@pytest.mark.skipif(gpugrad.cuda.is_available(), reason="checks the machine without a GPU")
+def test_cuda_amp_without_a_gpu_disables_itself():
+    lin = gpugrad.nn.Linear(4, 3)
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        with gpugrad.autocast("cuda"):
+            assert _dt(lin(gpugrad.ones(1, 4))) == "float32"
+    with pytest.warns(UserWarning, match="GradScaler is enabled, but CUDA is not available"):
+        scaler = gpugrad.amp.GradScaler("cuda")
+    assert not scaler.is_enabled() and scaler.get_scale() == 1.0
+    loss = lin(gpugrad.ones(1, 4)).sum()
+    assert scaler.scale(loss) is loss
+    with pytest.warns(FutureWarning, match="is deprecated"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            gpugrad.cuda.amp.GradScaler()
+
+
+def test_grad_scaler_skips_non_finite_steps_and_adapts_the_scale(device):
+    lin = gpugrad.nn.Linear(3, 2).to(device)
+    opt = gpugrad.optim.SGD(lin.parameters(), lr=0.1)
+    scaler = gpugrad.amp.GradScaler(device, init_scale=8.0, growth_interval=2)
+    x = gpugrad.randn(4, 3, device=device)
+    history = []
+    for step in range(4):
+        opt.zero_grad()
+        loss = F.mse_loss(lin(x), gpugrad.zeros(4, 2, device=device))
+        if step == 1:
+            loss = loss * float("inf")
+        before = lin.weight.detach().clone()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy on inf * 0
+            scaler.scale(loss).backward()
+        if step == 0:  # the gradients come back unscaled
+            scaler.unscale_(opt)
+            plain = gpugrad.autograd.grad(
+                F.mse_loss(lin(x), gpugrad.zeros(4, 2, device=device)), lin.weight
+            )[0]
+            assert_close(lin.weight.grad, plain.cpu().numpy(), rtol=1e-5, atol=1e-6)
+            with pytest.raises(RuntimeError, match="unscale_\\(\\) has already been called"):
+                scaler.unscale_(opt)
+        scaler.step(opt)
+        with pytest.raises(RuntimeError, match="step\\(\\) has already been called"):
+            scaler.step(opt)
+        scaler.update()
+        moved = not np.array_equal(before.cpu().numpy(), lin.weight.detach().cpu().numpy())
+        history.append((scaler.get_scale(), moved))
+    # inf at step 1: no update and the scale halves; two clean steps later it doubles
+    assert history == [(8.0, True), (4.0, False), (4.0, True), (8.0, True)]
+    state = scaler.state_dict()
+    assert state == {
+        "scale": 8.0,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 2,
+        "_growth_tracker": 0,
+    }
+    other = gpugrad.amp.GradScaler(device)
+    other.load_state_dict(state)
+    assert other.get_scale() == 8.0 and other.get_growth_interval() == 2
+
+
+def test_amp_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    def run(T):
+        lin = T.nn.Linear(4, 3)
+        with T.no_grad():
+            lin.weight.copy_(T.tensor(np.arange(12.0).reshape(3, 4) / 10, dtype=T.float32))
+            lin.bias.copy_(T.tensor([0.1, -0.2, 0.3], dtype=T.float32))
+        x = T.tensor(np.linspace(-1, 1, 8).reshape(2, 4), dtype=T.float32)
+        out = []
+        with T.autocast("cpu", dtype=T.float16):
+            y = lin(x)
+            for v in (y, T.softmax(y, 1), F_of(T).cross_entropy(y, T.tensor([0, 1])), y + 1):
+                out.append(_dt(v))
+        scaler = T.amp.GradScaler("cpu", init_scale=4.0, growth_interval=1)
+        opt = T.optim.SGD(lin.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            scaler.scale(F_of(T).mse_loss(lin(x), T.zeros(2, 3))).backward()
+            scaler.step(opt)
+            scaler.update()
+            out.append((scaler.get_scale(), round(float(lin.weight.detach().sum()), 4)))
+        return out
+
+    def F_of(T):  # noqa: N802
+        return T.nn.functional
+
+    assert run(gpugrad) == run(torch)
