@@ -22,7 +22,8 @@ _SAME_NAME = (
     "arctan2 log10 exp2 frac hypot lerp addcmul addcdiv nan_to_num diag diagonal trace roll "
     "tile flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
     "median index_add take index_fill kthvalue quantile aminmax logit xlogy histc tensor_split "
-    "true_divide divide multiply subtract floor_divide swapaxes swapdims negative absolute"
+    "index_copy true_divide divide multiply subtract floor_divide swapaxes swapdims negative "
+    "absolute"
 )
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, getattr(ops, _name))
@@ -36,7 +37,7 @@ Tensor.bool = convert.bool_
 for _name in (
     "add_ sub_ mul_ div_ pow_ zero_ fill_ copy_ clamp_ clip_ relu_ sigmoid_ exp_ log_ neg_ "
     "abs_ sqrt_ tanh_ masked_fill_ uniform_ normal_ bernoulli_ scatter_ scatter_add_ index_add_ "
-    "tril_ triu_ clamp_min_ clamp_max_ index_fill_"
+    "tril_ triu_ clamp_min_ clamp_max_ index_fill_ index_copy_"
 ).split():
     setattr(Tensor, _name, getattr(inplace, _name))
 

@@ -301,6 +301,30 @@ def test_searchsorted(device):
     assert E.searchsorted(ts, t(v, device), out_int32=True).dtype == gpugrad.int32
 
 
+@pytest.mark.parametrize("dim,idx", [(0, [4, 1]), (1, [2, 0]), (-1, [1])])
+def test_index_copy(dim, idx, device):
+    a = rnd(5, 3)
+    shape = list(a.shape)
+    shape[dim] = len(idx)
+    src = rnd(*shape)
+    ti = gpugrad.tensor(idx, device=device)
+    ref = a.copy()
+    np.moveaxis(ref, dim, 0)[idx] = np.moveaxis(src, dim, 0)
+    out = t(a, device, requires_grad=True).index_copy(dim, ti, t(src, device))
+    assert_close(out, ref)
+    assert out.grad_fn.name() == "IndexCopyBackward0"
+    check_grad(lambda x, s: E.index_copy(x, dim, ti, s), a, src, device=device)
+    inplace = t(a, device)
+    assert inplace.index_copy_(dim, ti, t(src, device)) is inplace
+    assert_close(inplace, ref)
+    with pytest.raises(IndexError, match=r"Number of indices \(2\) should be equal to source"):
+        t(a, device).index_copy(0, gpugrad.tensor([4, 1], device=device), t(rnd(3, 3), device))
+    with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 0 with size 5"):
+        t(a, device).index_copy(0, gpugrad.tensor([4, 9], device=device), t(rnd(2, 3), device))
+    with pytest.raises(RuntimeError, match="Expected a long tensor for index, but got Float"):
+        t(a, device).index_copy(0, gpugrad.tensor([4.0, 1.0], device=device), t(rnd(2, 3), device))
+
+
 def test_index_add_take(device):
     a, src = rnd(4, 3), rnd(5, 3)
     idx = np.array([0, 2, 2, 3, 0])

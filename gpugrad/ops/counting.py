@@ -1,4 +1,5 @@
-"""Small reductions and counting: nansum, count_nonzero, unique, bincount, isin ...
+"""Small reductions, counting and index ops: nansum, count_nonzero, unique, bincount, isin,
+index_add / index_copy / index_fill ...
 
 Primitives carry a Node with PyTorch's name and a backward written in Tensor ops;
 composites inherit their gradients.
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 from .. import ops as _ops
 from .._tensor import Tensor
+from ..autograd.graph import Node
 from ._util import (
     check_device,
+    needs_grad,
+    record,
     wrap_dim,
 )
 from .indexing import getitem, index_put_zeros
@@ -182,6 +186,54 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     return getitem(input.reshape(-1), (index,))
 
 
+class IndexCopyBackward0(Node):
+    def backward(self, grad):
+        d, index = self.dim, self.index
+        key = (slice(None),) * d + (index,)
+        gi = gs = None
+        if self.needs_input_grad(0):
+            gi = grad.clone()
+            gi[key] = 0  # the copied-over slices got nothing from the input
+        if self.needs_input_grad(1):
+            gs = grad[key]
+        return (gi, gs)
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """A copy of ``input`` with the slices of ``source`` at ``index`` along ``dim``."""
+    check_device(input, index, "index_copy")
+    check_device(input, source, "index_copy")
+    if index._data.dtype.kind not in "iu" or index._data.dtype.itemsize != 8:
+        names = {"f4": "Float", "f8": "Double", "i4": "Int", "b1": "Bool"}
+        got = names.get(index._data.dtype.str[1:], index._data.dtype.name)
+        raise RuntimeError(f"index_copy_(): Expected a long tensor for index, but got {got}")
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd) if nd else 0
+    idx = index._data.reshape(-1)
+    src_n = source._data.shape[d] if source._data.ndim else 1
+    if idx.size != src_n:
+        raise IndexError(
+            f"index_copy_(): Number of indices ({idx.size}) should be equal to "
+            f"source.size(dim) ({src_n})"
+        )
+    n = input._data.shape[d] if nd else 1
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if hi >= n or lo < 0:
+            raise IndexError(
+                f"index_copy_(): index {hi if hi >= n else lo} is out of bounds for dimension "
+                f"{d} with size {n}"
+            )
+    key = (slice(None),) * d + (idx,)
+    data = input._data.copy()
+    data[key] = source._data
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, source):
+        node = record(IndexCopyBackward0(), (input, source), out)
+        node.dim, node.index = d, Tensor._make(idx, input._device)
+    return out
+
+
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     """A copy of ``input`` with ``value`` (a number or 0-d tensor) at ``index`` along ``dim``;
     no gradient reaches the filled positions."""
@@ -202,6 +254,7 @@ __all__ = [
     "bincount",
     "count_nonzero",
     "index_add",
+    "index_copy",
     "index_fill",
     "isin",
     "nanmean",
