@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import gpugrad
-from tests.utils import assert_close, check_grad, rnd, t
+from tests.utils import assert_close, check_grad, host, rnd, t
 
 HOWS = ["linear", "lower", "higher", "midpoint", "nearest"]
 
@@ -116,3 +116,53 @@ def test_index_fill(device):
     check_grad(lambda v: v.index_fill(1, idx, 7.0), a, device=device)
     with pytest.raises(RuntimeError, match="only supports a 0-dimensional value tensor"):
         t(a, device).index_fill(1, idx, gpugrad.ones(2, device=device))
+
+
+def _cum_ref(a, axis, largest):
+    """Running extreme and its index (the latest on ties; a NaN sticks), one slice at a time."""
+    a = np.moveaxis(a, axis, -1)
+    vals, idx = np.empty_like(a), np.zeros(a.shape, dtype=np.int64)
+    for pos in np.ndindex(a.shape[:-1]):
+        best, at = None, 0
+        for i, v in enumerate(a[pos]):
+            better = (
+                best is None
+                or np.isnan(v)
+                or (not np.isnan(best) and (v >= best if largest else v <= best))
+            )
+            if better:
+                best, at = v, i
+            vals[pos + (i,)], idx[pos + (i,)] = best, at
+    return np.moveaxis(vals, -1, axis), np.moveaxis(idx, -1, axis)
+
+
+@pytest.mark.parametrize("largest", [True, False])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_cummax_cummin(largest, dim, device):
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 4, (4, 5)).astype(np.float64)  # small integers: plenty of ties
+    a[2, 1] = np.nan
+    fn = gpugrad.cummax if largest else gpugrad.cummin
+    r = fn(t(a, device, requires_grad=True), dim)
+    want_v, want_i = _cum_ref(a, dim, largest)
+    np.testing.assert_array_equal(host(r.values), want_v)
+    np.testing.assert_array_equal(host(r.indices), want_i)
+    assert r.indices.dtype == gpugrad.int64
+    assert r.values.grad_fn.name() == ("CummaxBackward0" if largest else "CumminBackward0")
+    assert type(r).__name__ == ("cummax" if largest else "cummin")
+    check_grad(lambda x: fn(x, dim).values, rnd(3, 4), device=device)  # distinct values
+    up = rng.standard_normal(a.shape)
+    x = t(a, device, requires_grad=True)
+    fn(x, dim).values.backward(t(up, device))
+    want_g = np.zeros_like(a)
+    np.add.at(
+        np.moveaxis(want_g, dim, -1),
+        _scatter_key(np.moveaxis(want_i, dim, -1)),
+        np.moveaxis(up, dim, -1),
+    )
+    assert_close(x.grad, want_g)
+
+
+def _scatter_key(idx):
+    lead = np.indices(idx.shape)[:-1]
+    return tuple(lead) + (idx,)

@@ -1,4 +1,5 @@
-"""Order statistics and summaries: kthvalue, quantile, aminmax, histc, logit, xlogy.
+"""Order statistics and summaries: kthvalue, quantile, aminmax, cummax / cummin, histc,
+logit, xlogy.
 
 Composites of differentiable ops where PyTorch's gradient is the composite's (kthvalue and
 quantile through sort; aminmax through amin/amax); xlogy is a node of its own, because the
@@ -96,6 +97,54 @@ def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False):
     return return_types.aminmax(input.amin(dims, keepdim), input.amax(dims, keepdim))
 
 
+class CummaxBackward0(Node):
+    def backward(self, grad, grad_indices=None):
+        (indices,) = self.saved_tensors
+        if not self.shape:  # a 0-d input is its own running extreme
+            return (grad,)
+        # each output took its value from one input: the gradients add up there
+        return (grad.new_zeros(self.shape).scatter_add(self.dim, indices, grad),)
+
+
+class CumminBackward0(CummaxBackward0):
+    pass
+
+
+def _cumulative(input: Tensor, dim: int, largest: bool):
+    x = input if input._data.ndim else input.reshape(1)
+    d = wrap_dim(dim, x._data.ndim)
+    xp = input._device.backend.xp
+    a = x._data
+    ufunc = xp.maximum if largest else xp.minimum
+    values = ufunc.accumulate(a, axis=d)
+    # a position takes the running extreme's index when it is (one of) the extreme(s) so far,
+    # the latest one on ties, as PyTorch; a NaN stays the extreme from where it appears
+    here = (a == values) | xp.isnan(a) if a.dtype.kind == "f" else a == values
+    pos = xp.arange(a.shape[d]).reshape((-1,) + (1,) * (a.ndim - d - 1))
+    indices = xp.maximum.accumulate(xp.where(here, pos, 0), axis=d).astype("int64")
+    if not input._data.ndim:
+        values, indices = values.reshape(()), indices.reshape(())
+    out = Tensor._make(values, input._device)
+    idx = Tensor._make(indices, input._device)
+    if needs_grad(input):
+        node = record((CummaxBackward0 if largest else CumminBackward0)(), (input,), out)
+        node.save(idx)
+        node.dim, node.shape = (d if input._data.ndim else 0), input._data.shape
+    idx._requires_grad = False
+    result = return_types.cummax if largest else return_types.cummin
+    return result(out, idx)
+
+
+def cummax(input: Tensor, dim: int):
+    """Running maximum along ``dim`` and the index it came from."""
+    return _cumulative(input, dim, largest=True)
+
+
+def cummin(input: Tensor, dim: int):
+    """Running minimum along ``dim`` and the index it came from."""
+    return _cumulative(input, dim, largest=False)
+
+
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
     """Counts in ``bins`` equal bins over [min, max] (the data's range when min == max);
     values outside are ignored. No gradient, as in PyTorch."""
@@ -150,4 +199,4 @@ def xlogy(input: Tensor, other) -> Tensor:
     return out
 
 
-__all__ = ["aminmax", "histc", "kthvalue", "logit", "quantile", "xlogy"]
+__all__ = ["aminmax", "cummax", "cummin", "histc", "kthvalue", "logit", "quantile", "xlogy"]
