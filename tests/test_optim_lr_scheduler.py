@@ -52,6 +52,14 @@ SCHEDS = [
         dict(max_lr=[1.0, 0.5], total_steps=N, anneal_strategy="linear", three_phase=True),
     ),
     ("OneCycleLR", dict(max_lr=0.3, epochs=5, steps_per_epoch=5, pct_start=0.4)),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=3)),
+    (
+        "CyclicLR",
+        dict(
+            base_lr=[0.01, 0.02], max_lr=0.2, step_size_up=2, step_size_down=4, mode="triangular2"
+        ),
+    ),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=3, mode="exp_range", gamma=0.9)),
 ]
 
 
@@ -60,7 +68,8 @@ SCHEDS = [
 def test_matches_torch(name, kw, opt_name):
     torch = pytest.importorskip("torch")
     opt_kw = {"momentum": 0.9} if opt_name == "SGD" else {}
-    mkey = ("momentum" if opt_name == "SGD" else "betas") if name == "OneCycleLR" else None
+    cycles = name in ("OneCycleLR", "CyclicLR")
+    mkey = ("momentum" if opt_name == "SGD" else "betas") if cycles else None
     opt = make_opt(opt_name, (0.1, 0.05), **opt_kw)
     ours = curve(getattr(S, name)(opt, **kw), opt, momentum_key=mkey)
     tparams = [{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in (0.1, 0.05)]
@@ -433,3 +442,29 @@ def test_extra_schedulers_match_torch(name):
             ours.step()
             theirs.step()
             assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), abs=1e-12)
+
+
+def test_cyclic_lr_triangle_and_momentum():
+    # triangular: up from base_lr to max_lr in step_size_up steps, down in step_size_down;
+    # momentum moves the opposite way between max_momentum and base_momentum
+    opt = make_opt("SGD", (0.5,), momentum=0.5)
+    sched = S.CyclicLR(opt, base_lr=0.1, max_lr=0.4, step_size_up=3, step_size_down=2)
+    assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["momentum"] == 0.9
+    lrs, moms = curve(sched, opt, n=10, momentum_key="momentum")
+    want = [0.1, 0.2, 0.3, 0.4, 0.25, 0.1, 0.2, 0.3, 0.4, 0.25, 0.1]
+    assert [lr[0] for lr in lrs] == pytest.approx(want)
+    frac = [(lr - 0.1) / 0.3 for lr in want[1:]]
+    assert [m[0] for m in moms] == pytest.approx([0.9 - 0.1 * f for f in frac])
+    halving = S.CyclicLR(make_opt(), 0.1, 0.5, step_size_up=1, mode="triangular2")
+    peaks = []
+    for _ in range(6):
+        halving.optimizer.step()
+        halving.step()
+        peaks.append(halving.get_last_lr()[0])
+    assert peaks[::2] == pytest.approx([0.5, 0.3, 0.2])  # the amplitude halves each cycle
+    with pytest.raises(ValueError, match="optimizer must support momentum or beta1"):
+        S.CyclicLR(make_opt("Adagrad"), 0.01, 0.1)
+    with pytest.raises(ValueError, match="mode is invalid and scale_fn is None"):
+        S.CyclicLR(make_opt("SGD", momentum=0.9), 0.01, 0.1, mode="sawtooth")
+    state = sched.state_dict()
+    assert state["_scale_fn_custom"] is None and "optimizer" not in state

@@ -28,6 +28,7 @@ __all__ = [
     "CosineAnnealingWarmRestarts",
     "SequentialLR",
     "ChainedScheduler",
+    "CyclicLR",
 ]
 
 EPOCH_DEPRECATION_WARNING = (
@@ -437,21 +438,7 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
-            maxs = _per_group("max_momentum", optimizer, max_momentum)
-            bases = _per_group("base_momentum", optimizer, base_momentum)
-            if last_epoch == -1:
-                for mm, bm, group in zip(maxs, bases, optimizer.param_groups):
-                    if self.use_beta1:
-                        group["betas"] = (mm, *group["betas"][1:])
-                    else:
-                        group["momentum"] = mm
-                    group["max_momentum"] = mm
-                    group["base_momentum"] = bm
+            self.use_beta1 = _cycle_momentum(optimizer, max_momentum, base_momentum, last_epoch)[0]
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -484,11 +471,35 @@ class OneCycleLR(LRScheduler):
                 start = end
             lrs.append(lr)
             if self.cycle_momentum:
-                if self.use_beta1:
-                    group["betas"] = (mom, *group["betas"][1:])
-                else:
-                    group["momentum"] = mom
+                _set_momentum(group, self.use_beta1, mom)
         return lrs
+
+
+def _cycle_momentum(
+    optimizer: Optimizer, max_momentum, base_momentum, last_epoch: int
+) -> tuple[bool, list, list]:
+    """Momentum (or Adam's beta1) cycling set-up of OneCycleLR and CyclicLR: per-group
+    bounds, the maximum as the starting value; (uses beta1, maxima, bases)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+        )
+    use_beta1 = "betas" in optimizer.defaults
+    maxs = _per_group("max_momentum", optimizer, max_momentum)
+    bases = _per_group("base_momentum", optimizer, base_momentum)
+    if last_epoch == -1:
+        for mm, bm, group in zip(maxs, bases, optimizer.param_groups):
+            _set_momentum(group, use_beta1, mm)
+            group["max_momentum"] = mm
+            group["base_momentum"] = bm
+    return use_beta1, maxs, bases
+
+
+def _set_momentum(group: dict, use_beta1: bool, value: float) -> None:
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
 
 
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum) -> dict:
@@ -505,6 +516,7 @@ from .lr_scheduler_extra import (  # noqa: E402 - they subclass LRScheduler abov
     ChainedScheduler,
     ConstantLR,
     CosineAnnealingWarmRestarts,
+    CyclicLR,
     MultiplicativeLR,
     PolynomialLR,
     SequentialLR,

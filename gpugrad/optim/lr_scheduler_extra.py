@@ -1,15 +1,23 @@
 """More LR schedulers: ConstantLR, MultiplicativeLR, PolynomialLR, CosineAnnealingWarmRestarts,
-and the combinators SequentialLR (warm-up then decay) and ChainedScheduler, with PyTorch's
-chainable formulas, closed forms, validation texts and state dicts."""
+CyclicLR, and the combinators SequentialLR (warm-up then decay) and ChainedScheduler, with
+PyTorch's chainable formulas, closed forms, validation texts and state dicts."""
 
 from __future__ import annotations
 
 import math
+import types
 from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any
 
-from .lr_scheduler import LRScheduler, _Lambdas, _lrs
+from .lr_scheduler import (
+    LRScheduler,
+    _cycle_momentum,
+    _Lambdas,
+    _lrs,
+    _per_group,
+    _set_momentum,
+)
 from .optimizer import Optimizer
 
 
@@ -249,3 +257,98 @@ class ChainedScheduler(LRScheduler):
 
 
 from .plateau import ReduceLROnPlateau  # noqa: E402 - for SequentialLR's check
+
+
+class CyclicLR(LRScheduler):
+    """Cycle the learning rate between ``base_lr`` and ``max_lr`` (Smith's cyclical learning
+    rates: triangular, triangular2, exp_range or a custom ``scale_fn``); momentum (or Adam's
+    beta1) cycles the opposite way. Step it once per batch."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        if scale_fn is None:
+            self.scale_mode = "iterations" if mode == "exp_range" else "cycle"
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            self.use_beta1, self.max_momentums, self.base_momentums = _cycle_momentum(
+                optimizer, max_momentum, base_momentum, last_epoch
+            )
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle (or iteration) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma**x
+
+    def get_lr(self) -> list[float]:
+        self._warn_outside_step()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            factor = x / self.step_ratio
+        else:
+            factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [b + (m - b) * factor * scale for b, m in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, b, m in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums
+            ):
+                _set_momentum(group, self.use_beta1, m - (m - b) * factor * scale)
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """As LRScheduler's; a custom scale_fn is kept only as a callable object's __dict__
+        (a function or lambda is dropped), as in PyTorch."""
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = None
+        if fn is not None and not isinstance(fn, types.FunctionType):
+            state["_scale_fn_custom"] = fn.__dict__.copy()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        fn = state_dict.pop("_scale_fn_custom")
+        custom = self._scale_fn_custom
+        super().load_state_dict(state_dict)
+        self._scale_fn_custom = custom
+        if fn is not None and custom is not None:
+            custom.__dict__.update(fn)
