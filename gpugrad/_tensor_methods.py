@@ -22,7 +22,7 @@ _SAME_NAME = (
     "arctan2 log10 exp2 frac hypot lerp addcmul addcdiv nan_to_num diag diagonal trace roll "
     "tile flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
     "median index_add take index_fill kthvalue quantile aminmax logit xlogy histc tensor_split "
-    "index_copy cummax cummin true_divide divide multiply subtract floor_divide swapaxes "
+    "index_copy cummax cummin mode true_divide divide multiply subtract floor_divide swapaxes "
     "swapdims negative absolute"
 )
 for _name in _SAME_NAME.split():

@@ -166,3 +166,55 @@ def test_cummax_cummin(largest, dim, device):
 def _scatter_key(idx):
     lead = np.indices(idx.shape)[:-1]
     return tuple(lead) + (idx,)
+
+
+def test_generic_cumulative_scan_equals_accumulate():
+    # CuPy has no maximum.accumulate: the backend's generic log-step scan, run here on NumPy
+    # arrays, must equal NumPy's accumulate (NaN included)
+    from gpugrad.backend.base import ArrayBackend
+    from gpugrad.backend.numpy_backend import NumpyBackend
+
+    be = NumpyBackend()
+    rng = np.random.default_rng(5)
+    for shape, axis in [((7,), 0), ((3, 9), 1), ((5, 4, 6), 0), ((2, 17), -1), ((1,), 0)]:
+        a = rng.standard_normal(shape)
+        a.flat[min(3, a.size - 1)] = np.nan
+        for largest in (True, False):
+            np.testing.assert_array_equal(
+                ArrayBackend.cum_extreme(be, a, axis, largest), be.cum_extreme(a, axis, largest)
+            )
+
+
+def _mode_ref(a, axis):
+    """Most frequent value (smallest on ties) and its last index, one slice at a time."""
+    a = np.moveaxis(a, axis, -1)
+    vals, idx = np.empty(a.shape[:-1]), np.empty(a.shape[:-1], dtype=np.int64)
+    for pos in np.ndindex(a.shape[:-1]):
+        row = a[pos]
+        uniq, counts = np.unique(row, return_counts=True)
+        v = uniq[np.argmax(counts)]
+        vals[pos], idx[pos] = v, np.nonzero(row == v)[0][-1]
+    return vals, idx
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_mode(dim, keepdim, device):
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 3, (4, 6)).astype(np.float64)
+    r = gpugrad.mode(t(a, device, requires_grad=True), dim, keepdim)
+    want_v, want_i = _mode_ref(a, dim)
+    if keepdim:
+        want_v, want_i = np.expand_dims(want_v, dim), np.expand_dims(want_i, dim)
+    np.testing.assert_array_equal(host(r.values), want_v)
+    np.testing.assert_array_equal(host(r.indices), want_i)
+    assert type(r).__name__ == "mode" and r.values.grad_fn.name() == "ModeBackward0"
+    up = rng.standard_normal(want_v.shape)
+    x = t(a, device, requires_grad=True)
+    x.mode(dim, keepdim).values.backward(t(up, device))
+    g = np.zeros_like(a)
+    gi, gu = (want_i, up) if keepdim else (np.expand_dims(want_i, dim), np.expand_dims(up, dim))
+    np.put_along_axis(g, gi, gu, axis=dim)
+    assert_close(x.grad, g)
+    s = gpugrad.tensor(2.0, device=device).mode()
+    assert s.values.item() == 2.0 and s.indices.item() == 0

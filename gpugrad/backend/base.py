@@ -75,6 +75,19 @@ class ArrayBackend:
         """Indices that sort ``arr`` along ``axis``, ties kept in order."""
         return self.xp.argsort(arr, axis=axis, kind="stable")
 
+    def cum_extreme(self, arr, axis: int, largest: bool):
+        """Running maximum (``largest``) or minimum along ``axis``; a NaN propagates.
+
+        CuPy's ufuncs have no ``accumulate`` for maximum/minimum: a log-step scan, each step
+        one vectorised maximum of the array with itself shifted (log2(n) kernels)."""
+        f = self.xp.maximum if largest else self.xp.minimum
+        out = self.xp.moveaxis(arr, axis, -1).copy()
+        shift = 1
+        while shift < out.shape[-1]:
+            out[..., shift:] = f(out[..., shift:], out[..., :-shift])
+            shift *= 2
+        return self.xp.moveaxis(out, -1, axis)
+
     def threshold_backward(self, grad, x):
         """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
         return self.xp.where(x > 0, grad, grad.dtype.type(0))

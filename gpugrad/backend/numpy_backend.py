@@ -49,6 +49,9 @@ class NumpyBackend(ArrayBackend):
     def erf(self, x):
         return erf_host(np, x)
 
+    def cum_extreme(self, arr, axis: int, largest: bool):
+        return (np.maximum if largest else np.minimum).accumulate(arr, axis=axis)
+
     def threshold_backward(self, grad, x):
         # where() branches per element: on a random mask it is ~8x slower from a few
         # thousand elements on. Multiplying the gradient's bits, read as integers, by the

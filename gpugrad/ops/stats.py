@@ -1,5 +1,5 @@
-"""Order statistics and summaries: kthvalue, quantile, aminmax, cummax / cummin, histc,
-logit, xlogy.
+"""Order statistics and summaries: kthvalue, quantile, mode, aminmax, cummax / cummin,
+histc, logit, xlogy.
 
 Composites of differentiable ops where PyTorch's gradient is the composite's (kthvalue and
 quantile through sort; aminmax through amin/amax); xlogy is a node of its own, because the
@@ -113,15 +113,15 @@ class CumminBackward0(CummaxBackward0):
 def _cumulative(input: Tensor, dim: int, largest: bool):
     x = input if input._data.ndim else input.reshape(1)
     d = wrap_dim(dim, x._data.ndim)
-    xp = input._device.backend.xp
+    backend = input._device.backend
+    xp = backend.xp
     a = x._data
-    ufunc = xp.maximum if largest else xp.minimum
-    values = ufunc.accumulate(a, axis=d)
+    values = backend.cum_extreme(a, d, largest)
     # a position takes the running extreme's index when it is (one of) the extreme(s) so far,
     # the latest one on ties, as PyTorch; a NaN stays the extreme from where it appears
     here = (a == values) | xp.isnan(a) if a.dtype.kind == "f" else a == values
     pos = xp.arange(a.shape[d]).reshape((-1,) + (1,) * (a.ndim - d - 1))
-    indices = xp.maximum.accumulate(xp.where(here, pos, 0), axis=d).astype("int64")
+    indices = backend.cum_extreme(xp.where(here, pos, 0), d, True).astype("int64")
     if not input._data.ndim:
         values, indices = values.reshape(()), indices.reshape(())
     out = Tensor._make(values, input._device)
@@ -143,6 +143,52 @@ def cummax(input: Tensor, dim: int):
 def cummin(input: Tensor, dim: int):
     """Running minimum along ``dim`` and the index it came from."""
     return _cumulative(input, dim, largest=False)
+
+
+class ModeBackward0(Node):
+    def backward(self, grad, grad_indices=None):
+        (indices,) = self.saved_tensors
+        if not self.shape:
+            return (grad,)
+        d = self.dim
+        g, idx = (grad, indices) if self.keepdim else (grad.unsqueeze(d), indices.unsqueeze(d))
+        return (grad.new_zeros(self.shape).scatter(d, idx, g),)
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
+    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
+    index of its last occurrence, as PyTorch."""
+    a = input._data
+    d = wrap_dim(dim, a.ndim) if a.ndim else 0
+    backend = input._device.backend
+    xp = backend.xp
+    x = xp.moveaxis(a.reshape(1) if not a.ndim else a, d, -1)
+    n = x.shape[-1]
+    if n == 0:
+        raise IndexError(f"mode(): Expected reduction dim {d} to have non-zero size.")
+    order = backend.argsort_stable(x, -1)
+    s = xp.take_along_axis(x, order, axis=-1)
+    pos = xp.arange(n)
+    new = xp.ones(s.shape, dtype=bool)
+    new[..., 1:] = s[..., 1:] != s[..., :-1]  # a run of equal values starts here
+    last = xp.ones(s.shape, dtype=bool)
+    last[..., :-1] = new[..., 1:]  # ... and ends here
+    start = backend.cum_extreme(xp.where(new, pos, 0), -1, True)
+    length = xp.where(last, pos - start + 1, 0)  # counted at each run's last element
+    best = xp.argmax(length, axis=-1)[..., None]  # ties: the first, i.e. smallest value
+    values = xp.take_along_axis(s, best, axis=-1)[..., 0]
+    indices = xp.take_along_axis(order, best, axis=-1)[..., 0].astype("int64")
+    if keepdim and a.ndim:
+        values, indices = xp.expand_dims(values, d), xp.expand_dims(indices, d)
+    if not a.ndim:
+        values, indices = values.reshape(()), indices.reshape(())
+    out = Tensor._make(values, input._device)
+    idx = Tensor._make(indices, input._device)
+    if needs_grad(input):
+        node = record(ModeBackward0(), (input,), out)
+        node.save(idx)
+        node.dim, node.keepdim, node.shape = d, keepdim, a.shape
+    return return_types.mode(out, idx)
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
@@ -199,4 +245,14 @@ def xlogy(input: Tensor, other) -> Tensor:
     return out
 
 
-__all__ = ["aminmax", "cummax", "cummin", "histc", "kthvalue", "logit", "quantile", "xlogy"]
+__all__ = [
+    "aminmax",
+    "cummax",
+    "cummin",
+    "histc",
+    "kthvalue",
+    "logit",
+    "mode",
+    "quantile",
+    "xlogy",
+]
