@@ -77,16 +77,9 @@ class BackwardHook:
     def _output_hook(self, grad_inputs, grad_outputs):
         # identity node: its grad_inputs are the gradients w.r.t. the module's outputs
         grads = self._pack(self.output_index, grad_inputs, self.n_outputs)
-        for hook in self.pre_hooks:
-            new = hook(self.module, grads)
-            if new is None:
-                continue
-            if len(new) != len(grads):
-                raise RuntimeError(
-                    "Backward pre hook returned an invalid number of grad_output, got "
-                    f"{len(new)}, but expected {len(grads)}"
-                )
-            grads = new
+        grads = _chain(
+            self.pre_hooks, lambda h, g: h(self.module, g), grads, "Backward pre hook", "output"
+        )
         self.grad_outputs = grads
         if self.input_index is None:
             warnings.warn(
@@ -111,15 +104,24 @@ class BackwardHook:
         if self.grad_outputs is None:
             return None  # the gradient reached the inputs without passing the outputs
         grads = self._pack(self.input_index, grad_inputs, self.n_inputs)
-        for hook in self.hooks:
-            new = hook(self.module, grads, self.grad_outputs)
-            if new is None:
-                continue
-            if len(new) != len(grads):
-                raise RuntimeError(
-                    "Backward hook returned an invalid number of grad_input, got "
-                    f"{len(new)}, but expected {len(grads)}"
-                )
-            grads = new
+        outs = self.grad_outputs
+        grads = _chain(
+            self.hooks, lambda h, g: h(self.module, g, outs), grads, "Backward hook", "input"
+        )
         self.grad_outputs = None
         return tuple(grads[i] for i in self.input_index)
+
+
+def _chain(hooks: list, call, grads: tuple, who: str, side: str) -> tuple:
+    """Run ``hooks`` in turn; each may return replacements for ``grads`` (as many)."""
+    for hook in hooks:
+        new = call(hook, grads)
+        if new is None:
+            continue
+        if len(new) != len(grads):
+            raise RuntimeError(
+                f"{who} returned an invalid number of grad_{side}, got {len(new)}, but "
+                f"expected {len(grads)}"
+            )
+        grads = new
+    return grads
