@@ -57,19 +57,24 @@ def _size(size) -> tuple:
         raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
 
 
-def _infer_host(data):
-    """Host NumPy array with PyTorch's dtype inference for Python data."""
+def _infer_host(data, explicit: bool = False):
+    """Host NumPy array with PyTorch's dtype inference for Python data. ``explicit``: the
+    caller casts to a dtype it was given, so Python floats keep their full (double)
+    precision until then instead of passing through the default dtype."""
     if isinstance(data, Tensor):
         return data._device.backend.to_host(data._data)
     if isinstance(data, np.ndarray):
         return data
     if isinstance(data, (list, tuple)):
-        data = [_infer_host(x) if isinstance(x, (Tensor, list, tuple)) else x for x in data]
+        data = [
+            _infer_host(x, explicit) if isinstance(x, (Tensor, list, tuple)) else x for x in data
+        ]
     arr = np.asarray(data)
     if arr.dtype == object:
         raise TypeError(f"can't convert data of type {type(data).__name__} to a tensor")
     if arr.dtype.kind == "f" and not _has_numpy_float(data):
-        arr = arr.astype(D.get_default_dtype().np)
+        if not explicit:
+            arr = arr.astype(D.get_default_dtype().np)
     elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not _has_numpy_scalar(data):
         arr = arr.astype(np.int64)
     elif arr.dtype.kind == "U":
@@ -112,7 +117,7 @@ def tensor(
         )
         if device is None:
             device = data._device
-    host = _infer_host(data)
+    host = _infer_host(data, explicit=dtype is not None)
     if dtype is not None:
         host = host.astype(dtype.np)
     else:

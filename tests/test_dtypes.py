@@ -503,3 +503,13 @@ class _dt64:
 
     def __exit__(self, *exc):
         gpugrad.set_default_dtype(self.prev)
+
+
+def test_explicit_float64_keeps_python_doubles_exact(device):
+    # Python floats go straight to the requested dtype, never through the float32 default
+    x = gpugrad.tensor([-1.2, 0.1, 1 / 3], dtype=gpugrad.float64, device=device)
+    np.testing.assert_array_equal(x.cpu().numpy(), np.array([-1.2, 0.1, 1 / 3]))
+    assert gpugrad.tensor(0.1, dtype=gpugrad.float64, device=device).item() == 0.1
+    assert gpugrad.tensor([[0.1, 2]], device=device).dtype == gpugrad.float32  # the default
+    h = gpugrad.tensor([0.1], dtype=gpugrad.float16, device=device)
+    assert h.cpu().numpy()[0] == np.float16(0.1)  # one rounding, from the double

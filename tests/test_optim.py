@@ -542,3 +542,73 @@ def test_flat_state_dict_reload_continues_bitwise(device):
         opt2.step()
     for a, b in zip(params, ref):
         np.testing.assert_array_equal(host(a), host(b))
+
+
+def _lbfgs_fit(T, line_search_fn, steps=3, **kw):
+    """Least squares with L-BFGS: the closure's loss per step and the evaluation count."""
+    rng = np.random.default_rng(11)
+    A, b = rng.standard_normal((20, 5)), rng.standard_normal(20)
+    w = T.nn.Parameter(T.zeros(5, dtype=T.float64))
+    At, bt = T.tensor(A), T.tensor(b)
+    opt = T.optim.LBFGS([w], line_search_fn=line_search_fn, **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((At @ w - bt) ** 2).mean()
+        loss.backward()
+        return loss
+
+    losses = [opt.step(closure).item() for _ in range(steps)]
+    return losses, w.detach().numpy().copy(), opt.state[w]["func_evals"], A, b
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_solves_least_squares(line_search_fn):
+    losses, w, evals, A, b = _lbfgs_fit(gpugrad, line_search_fn, steps=4, history_size=5)
+    want = np.linalg.lstsq(A, b, rcond=None)[0]
+    tol = 1e-4 if line_search_fn else 1e-3  # both stop on tolerance_change, as torch does
+    np.testing.assert_allclose(w, want, rtol=tol, atol=tol)
+    assert losses[0] > losses[-1] and evals > 4
+
+
+def test_lbfgs_rosenbrock_with_strong_wolfe():
+    x = gpugrad.nn.Parameter(gpugrad.tensor([-1.2, 1.0, -0.5, 0.8], dtype=gpugrad.float64))
+    opt = gpugrad.optim.LBFGS([x], line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((1 - x[:-1]) ** 2).sum() + 100 * ((x[1:] - x[:-1] ** 2) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(5):
+        opt.step(closure)
+    np.testing.assert_allclose(x.detach().numpy(), np.ones(4), atol=1e-5)
+
+
+def test_lbfgs_errors():
+    a, b = gpugrad.nn.Parameter(gpugrad.zeros(2)), gpugrad.nn.Parameter(gpugrad.zeros(2))
+    with pytest.raises(ValueError, match="doesn't support per-parameter options"):
+        gpugrad.optim.LBFGS([{"params": [a]}, {"params": [b]}])
+    with pytest.raises(ValueError, match="Invalid learning rate: -1"):
+        gpugrad.optim.LBFGS([a], lr=-1)
+    opt = gpugrad.optim.LBFGS([a], line_search_fn="backtracking")
+
+    def closure():
+        opt.zero_grad()
+        loss = ((a - 1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
+        opt.step(closure)
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_matches_torch(line_search_fn):
+    torch = pytest.importorskip("torch")
+    ours = _lbfgs_fit(gpugrad, line_search_fn, lr=0.5, max_iter=6, history_size=3)
+    theirs = _lbfgs_fit(torch, line_search_fn, lr=0.5, max_iter=6, history_size=3)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-9, atol=1e-12)
+    assert ours[2] == theirs[2]
