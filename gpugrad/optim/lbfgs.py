@@ -217,25 +217,14 @@ def _strong_wolfe(evaluate, xp, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chan
     it = 0
     # bracket a step that satisfies the conditions
     while it < max_ls:
-        if f_new > f + c1 * t * gtd or (it > 1 and f_new >= f_prev):
-            br, br_f, br_g, br_gtd = (
-                [t_prev, t],
-                [f_prev, f_new],
-                [g_prev, g_new],
-                [gtd_prev, gtd_new],
-            )
-            break
-        if abs(gtd_new) <= -c2 * gtd:
+        rose = f_new > f + c1 * t * gtd or (it > 1 and f_new >= f_prev)
+        if not rose and abs(gtd_new) <= -c2 * gtd:
             br, br_f, br_g, br_gtd = [t], [f_new], [g_new], [gtd_new]
             done = True
             break
-        if gtd_new >= 0:
-            br, br_f, br_g, br_gtd = (
-                [t_prev, t],
-                [f_prev, f_new],
-                [g_prev, g_new],
-                [gtd_prev, gtd_new],
-            )
+        if rose or gtd_new >= 0:  # a minimum lies between the last two steps
+            br, br_f, br_g = [t_prev, t], [f_prev, f_new], [g_prev, g_new]
+            br_gtd = [gtd_prev, gtd_new]
             break
         lo, hi = t + 0.01 * (t - t_prev), t * 10
         t_prev, t = t, _cubic_min(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(lo, hi))
