@@ -23,7 +23,7 @@ _SAME_NAME = (
     "tile flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
     "median index_add take index_fill kthvalue quantile aminmax logit xlogy histc tensor_split "
     "index_copy cummax cummin mode true_divide divide multiply subtract floor_divide swapaxes "
-    "swapdims negative absolute"
+    "swapdims negative absolute logaddexp logaddexp2"
 )
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, getattr(ops, _name))
@@ -154,3 +154,12 @@ def _inverse(self: Tensor) -> Tensor:
 
 
 Tensor.det, Tensor.inverse = _det, _inverse
+
+
+def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    from .ops.shape_extra import tensor_unfold
+
+    return tensor_unfold(self, dimension, size, step)
+
+
+Tensor.unfold = _unfold

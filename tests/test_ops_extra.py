@@ -345,3 +345,37 @@ def test_index_add_take(device):
     check_grad(lambda x: E.take(x, k), a, device=device)
     with pytest.raises(IndexError):
         E.take(t(a, device), gpugrad.tensor([12], device=device))
+
+
+@pytest.mark.parametrize("name", ["logaddexp", "logaddexp2"])
+def test_logaddexp(name, device):
+    a, b = rnd(3, 4), rnd(4)  # broadcasting
+    a[0, 0] = b[0]  # equal arguments: the gradient splits evenly
+    fn = getattr(gpugrad, name)
+    out = fn(t(a, device, requires_grad=True), t(b, device))
+    assert_close(out, getattr(np, name)(a, b))
+    assert out.grad_fn.name() == (
+        "LogaddexpBackward0" if name == "logaddexp" else "Logaddexp2Backward0"
+    )
+    check_grad(fn, a, b, device=device)
+    big = fn(t(np.array([1000.0]), device), t(np.array([1000.0]), device))
+    assert np.isfinite(host(big)).all()  # no overflow
+
+
+@pytest.mark.parametrize("dim,size,step", [(1, 3, 2), (0, 2, 1), (-1, 7, 1), (1, 1, 3)])
+def test_tensor_unfold(dim, size, step, device):
+    a = rnd(2, 7)
+    x = t(a, device, requires_grad=True)
+    out = x.unfold(dim, size, step)
+    moved = np.moveaxis(a, dim, -1)
+    n = (moved.shape[-1] - size) // step + 1
+    want = np.stack([moved[..., i * step : i * step + size] for i in range(n)], axis=-2)
+    assert_close(out, np.moveaxis(want, -2, dim % 2))
+    check_grad(lambda v: v.unfold(dim, size, step), a, device=device)  # overlaps add up
+    with pytest.raises(
+        RuntimeError, match="maximum size for tensor at dimension 1 is 7 but size is 8"
+    ):
+        x.unfold(1, 8, 1)
+    with pytest.raises(RuntimeError, match="step is 0 but must be > 0"):
+        x.unfold(1, 2, 0)
+    assert host(t(np.array(3.0), device).unfold(0, 1, 1)).tolist() == [3.0]

@@ -161,6 +161,20 @@ class HypotBackward0(_Binary):
         return x / r, y / r
 
 
+class LogaddexpBackward0(_Binary):
+    @staticmethod
+    def partials(x, y):
+        p = (x - y).sigmoid()  # exp(x) / (exp(x) + exp(y))
+        return p, 1 - p
+
+
+class Logaddexp2Backward0(_Binary):
+    @staticmethod
+    def partials(x, y):
+        p = ((x - y) * math.log(2)).sigmoid()
+        return p, 1 - p
+
+
 def _binary_float(input: Tensor, other: Tensor, fn: str, node_cls, op: str) -> Tensor:
     if not isinstance(other, Tensor):
         raise TypeError(
@@ -190,6 +204,16 @@ arctan2 = atan2
 def hypot(input: Tensor, other: Tensor) -> Tensor:
     """``sqrt(input**2 + other**2)`` without overflow."""
     return _binary_float(input, other, "hypot", HypotBackward0, "hypot")
+
+
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:
+    """``log(exp(input) + exp(other))``, computed stably."""
+    return _binary_float(input, other, "logaddexp", LogaddexpBackward0, "logaddexp")
+
+
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
+    """``log2(2**input + 2**other)``, computed stably."""
+    return _binary_float(input, other, "logaddexp2", Logaddexp2Backward0, "logaddexp2")
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
@@ -253,6 +277,8 @@ __all__ = [
     "frac",
     "hypot",
     "lerp",
+    "logaddexp",
+    "logaddexp2",
     "log10",
     "nan_to_num",
     "sinh",

@@ -288,6 +288,26 @@ def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
     return _ops.split(input, sizes, dim)
 
 
+def tensor_unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: every window of ``size`` elements along ``dimension``, ``step``
+    apart; the windows' count replaces that dim and a dim of ``size`` is appended. PyTorch
+    returns a view; this is a copy (an index gather, whose backward adds up overlaps)."""
+    nd = input._data.ndim
+    x = input if nd else input.reshape(1)
+    d = wrap_dim(dimension, x._data.ndim)
+    n = x._data.shape[d]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    xp = input._device.backend.xp
+    count = (n - size) // step + 1
+    windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]
+    out = getitem(_ops.movedim(x, d, -1), (Ellipsis, Tensor._make(windows, input._device)))
+    out = _ops.movedim(out, -2, d)
+    return out if nd else out.reshape((count, size)).squeeze(0)
+
+
 __all__ = [
     "tensor_split",
     "atleast_1d",
