@@ -23,7 +23,8 @@ _SAME_NAME = (
     "tile flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
     "median index_add take index_fill kthvalue quantile aminmax logit xlogy histc tensor_split "
     "index_copy cummax cummin mode true_divide divide multiply subtract floor_divide swapaxes "
-    "swapdims negative absolute logaddexp logaddexp2"
+    "swapdims negative absolute logaddexp logaddexp2 bitwise_left_shift bitwise_right_shift "
+    "fmod"
 )
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, getattr(ops, _name))
@@ -104,6 +105,10 @@ Tensor.__ror__ = ops.bitwise_or
 Tensor.__xor__ = ops.bitwise_xor
 Tensor.__rxor__ = ops.bitwise_xor
 Tensor.__invert__ = ops.bitwise_not
+Tensor.__lshift__ = ops.bitwise_left_shift
+Tensor.__rshift__ = ops.bitwise_right_shift
+Tensor.__rlshift__ = lambda self, other: ops.bitwise_left_shift(_scalar_like(self, other), self)
+Tensor.__rrshift__ = lambda self, other: ops.bitwise_right_shift(_scalar_like(self, other), self)
 Tensor.__getitem__ = ops.getitem
 Tensor.__setitem__ = inplace.setitem
 Tensor.__iadd__ = inplace.add_
@@ -163,3 +168,8 @@ def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
 
 
 Tensor.unfold = _unfold
+
+
+def _scalar_like(t: Tensor, value) -> Tensor:
+    """A Python int as a 0-d tensor of ``t``'s dtype and device (reflected shifts)."""
+    return Tensor._make(t._device.backend.xp.asarray(value, dtype=t._data.dtype), t._device)

@@ -379,3 +379,35 @@ def test_tensor_unfold(dim, size, step, device):
     with pytest.raises(RuntimeError, match="step is 0 but must be > 0"):
         x.unfold(1, 2, 0)
     assert host(t(np.array(3.0), device).unfold(0, 1, 1)).tolist() == [3.0]
+
+
+def test_fmod(device):
+    a, b = rnd(3, 4) * 4, rnd(4)
+    out = gpugrad.fmod(t(a, device, requires_grad=True), t(b, device))
+    assert_close(out, np.fmod(a, b))
+    assert out.grad_fn.name() == "FmodBackward1"
+    check_grad(gpugrad.fmod, a, b, device=device)
+    x = t(a, device, requires_grad=True)
+    assert x.fmod(1.5).grad_fn.name() == "FmodBackward0"
+    assert_close(x.fmod(1.5), np.fmod(a, 1.5))
+    ints = gpugrad.tensor([-7, 7], device=device)
+    assert host(ints.fmod(3)).tolist() == [-1, 1]  # the sign of the dividend
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        gpugrad.fmod(ints, 0)
+
+
+def test_shifts_and_where_of_two_scalars(device):
+    x = gpugrad.tensor([5, 8], device=device)
+    assert host(x << 1).tolist() == [10, 16] and host(x >> 1).tolist() == [2, 4]
+    assert host(1 << gpugrad.tensor([2, 3], device=device)).tolist() == [4, 8]
+    assert host(gpugrad.bitwise_left_shift(x, 2)).tolist() == [20, 32]
+    with pytest.raises(RuntimeError, match="\"lshift_cpu\" not implemented for 'Float'"):
+        gpugrad.ones(1, device=device) << 1
+    cond = gpugrad.tensor([True, False], device=device)
+    for a, b, dtype in (
+        (1.0, 0, gpugrad.float32),
+        (1, 0, gpugrad.int64),
+        (True, False, gpugrad.bool),
+    ):
+        out = gpugrad.where(cond, a, b)
+        assert out.dtype == dtype and host(out).tolist() == [a, b]

@@ -5,8 +5,10 @@ from .arithmetic import add, div, floor_divide, maximum, minimum, mul, pow, rema
 from .compare import (
     allclose,
     bitwise_and,
+    bitwise_left_shift,
     bitwise_not,
     bitwise_or,
+    bitwise_right_shift,
     bitwise_xor,
     eq,
     equal,

@@ -33,7 +33,7 @@ logical_xor = _cmp("logical_xor", "logical_xor")
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
 
-def _bitwise(name: str, fn_name: str):
+def _bitwise(name: str, fn_name: str, kernel: str | None = None):
     def op(input: Tensor, other) -> Tensor:
         a, b = binary_arrays(input, other, name)
         if (
@@ -42,7 +42,7 @@ def _bitwise(name: str, fn_name: str):
             or getattr(b, "dtype", None) is not None
             and b.dtype.kind == "f"
         ):
-            raise RuntimeError(f"\"{fn_name}_cpu\" not implemented for 'Float'")
+            raise RuntimeError(f"\"{kernel or fn_name}_cpu\" not implemented for 'Float'")
         return Tensor._make(getattr(input._device.backend.xp, fn_name)(a, b), input._device)
 
     op.__name__ = name
@@ -52,6 +52,8 @@ def _bitwise(name: str, fn_name: str):
 bitwise_and = _bitwise("bitwise_and", "bitwise_and")
 bitwise_or = _bitwise("bitwise_or", "bitwise_or")
 bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
+bitwise_left_shift = _bitwise("bitwise_left_shift", "left_shift", "lshift")
+bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift", "rshift")
 
 
 def _unary_bool(fn_name: str):
@@ -110,9 +112,11 @@ def where(condition: Tensor, input=None, other=None) -> Tensor:
     if input is None and other is None:
         return condition.nonzero(as_tuple=True)
     if not isinstance(input, Tensor):
-        if not isinstance(other, Tensor):
-            raise TypeError("where(): expected at least one tensor among input and other")
-        input = _scalar_as(other, input)
+        if not isinstance(other, Tensor):  # two scalars: PyTorch's dtype for the pair
+            like = _pair_dtype(condition, input, other)
+            input, other = _scalar_as(like, input), _scalar_as(like, other)
+        else:
+            input = _scalar_as(other, input)
     if not isinstance(other, Tensor):
         other = _scalar_as(input, other)
     check_device(condition, input, "where")
@@ -129,6 +133,22 @@ def where(condition: Tensor, input=None, other=None) -> Tensor:
         node.save(condition)
         node.ma, node.mb = meta(input), meta(other)
     return out
+
+
+def _pair_dtype(condition: Tensor, a, b) -> Tensor:
+    """An empty tensor of the dtype two Python scalars give together (bool, int64 or the
+    default float dtype), on ``condition``'s device."""
+    from .. import _dtype as D
+
+    if not all(isinstance(v, (bool, int, float)) for v in (a, b)):
+        raise TypeError("where(): expected at least one tensor among input and other")
+    if any(isinstance(v, float) for v in (a, b)):
+        dt = D.get_default_dtype().np
+    elif all(isinstance(v, bool) for v in (a, b)):
+        dt = "bool"
+    else:
+        dt = "int64"
+    return Tensor._make(condition._device.backend.xp.zeros(0, dtype=dt), condition._device)
 
 
 def _scalar_as(like: Tensor, value) -> Tensor:

@@ -206,6 +206,40 @@ def hypot(input: Tensor, other: Tensor) -> Tensor:
     return _binary_float(input, other, "hypot", HypotBackward0, "hypot")
 
 
+class FmodBackward0(Node):
+    def backward(self, grad):
+        return (grad, None)
+
+
+class FmodBackward1(Node):
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        # fmod(x, y) = x - y * trunc(x / y): d/dx = 1, d/dy = -trunc(x / y)
+        gy = -grad * _ops.div(x, y, rounding_mode="trunc")
+        return (grad_for(grad, self.mx), grad_for(gy, self.my))
+
+
+def fmod(input: Tensor, other) -> Tensor:
+    """The C remainder of ``input / other``: it takes the sign of ``input``."""
+    a, b = binary_arrays(input, other, "fmod")
+    xp = input._device.backend.xp
+    if a.dtype.kind in "iub" and not bool(xp.all(xp.asarray(b) != 0)):
+        raise RuntimeError("ZeroDivisionError")  # PyTorch's text for an integer remainder
+    try:
+        data = xp.fmod(a, b)
+    except ValueError:
+        raise broadcast_error(input, other) from None
+    out = Tensor._make(data, input._device)
+    if isinstance(other, Tensor):
+        if needs_grad(input, other):
+            node = record(FmodBackward1(), (input, other), out)
+            node.save(input, other)
+            node.mx, node.my = meta(input), meta(other)
+    elif needs_grad(input):
+        record(FmodBackward0(), (input,), out)
+    return out
+
+
 def logaddexp(input: Tensor, other: Tensor) -> Tensor:
     """``log(exp(input) + exp(other))``, computed stably."""
     return _binary_float(input, other, "logaddexp", LogaddexpBackward0, "logaddexp")
@@ -274,6 +308,7 @@ __all__ = [
     "atan2",
     "cosh",
     "exp2",
+    "fmod",
     "frac",
     "hypot",
     "lerp",
