@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from utils import assert_close, check_grad, rnd, t
+from utils import assert_close, check_grad, host, rnd, t
 
 import gpugrad as torch
 import gpugrad.nn as nn
@@ -284,3 +284,36 @@ def test_pool_errors(device):
         F.max_pool2d(torch.randn(1, 3, 8, 8, device=device), 9)
     with pytest.raises(RuntimeError, match="adaptive_avg_pool2d\\(\\): Expected 3D or 4D"):
         F.adaptive_avg_pool2d(torch.randn(8, device=device), 2)
+
+
+def _adaptive_max_ref(x, oh, ow):
+    h, w = x.shape[-2:]
+    vals = np.empty(x.shape[:-2] + (oh, ow))
+    idx = np.empty(x.shape[:-2] + (oh, ow), dtype=np.int64)
+    for i in range(oh):
+        r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+        for j in range(ow):
+            c0, c1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            cell = x[..., r0:r1, c0:c1].reshape(x.shape[:-2] + (-1,))
+            k = cell.argmax(-1)  # the first maximum, as PyTorch
+            vals[..., i, j] = cell.max(-1)
+            idx[..., i, j] = (k // (c1 - c0) + r0) * w + k % (c1 - c0) + c0
+    return vals, idx
+
+
+@pytest.mark.parametrize(
+    "shape,out", [((1, 2, 5, 5), (2, 2)), ((2, 3, 7, 5), (3, 2)), ((3, 4, 4), (4, 4))]
+)
+def test_adaptive_max_pool2d(shape, out, device):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 4, shape).astype(np.float64)  # ties: the first maximum wins
+    v, i = F.adaptive_max_pool2d(t(x, device), out, return_indices=True)
+    want_v, want_i = _adaptive_max_ref(x, *out)
+    assert_close(v, want_v)
+    assert host(i).tolist() == want_i.tolist()
+    check_grad(lambda a: F.adaptive_max_pool2d(a, out), rnd(*shape), device=device)
+    m = nn.AdaptiveMaxPool2d(out)
+    assert repr(m) == f"AdaptiveMaxPool2d(output_size={out})"
+    assert_close(m(t(x, device)), want_v)
+    v1 = nn.AdaptiveMaxPool1d(3)(t(x.reshape(-1, shape[-1]), device))
+    assert_close(v1, _adaptive_max_ref(x.reshape(-1, 1, shape[-1]), 1, 3)[0][:, 0])

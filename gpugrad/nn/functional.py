@@ -65,6 +65,8 @@ from ._functional.pixelshuffle import pixel_shuffle, pixel_unshuffle  # noqa: F4
 from ._functional.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
     avg_pool1d,
     avg_pool2d,
     max_pool1d,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ... import ops as _ops
 from ..._tensor import Tensor
 from ...autograd.graph import Node
 from ...ops._util import needs_grad, record
@@ -280,6 +281,39 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     if ow != w:
         out = out @ Tensor._make(_averaging_matrix(xp, w, ow, dt).T.copy(), input._device)
     return out if out is not input else input.clone()
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """Max pooling to a fixed output size: cell (i, j) covers rows floor(i*H/oh) to
+    ceil((i+1)*H/oh) and likewise columns; indices count within each H*W plane."""
+    if input.ndim not in (3, 4):
+        raise RuntimeError(
+            f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}"
+        )
+    h, w = input.shape[-2:]
+    oh, ow = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
+    rows, cols = [], []
+    for i in range(oh):
+        r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+        row_v, row_i = [], []
+        for j in range(ow):
+            c0, c1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            # one cell: its max (the gradient goes to that one element, as PyTorch's)
+            best = input[..., r0:r1, c0:c1].flatten(-2).max(-1)
+            row_v.append(best.values)
+            k = best.indices
+            row_i.append((k // (c1 - c0) + r0) * w + k % (c1 - c0) + c0)
+        rows.append(_ops.stack(row_v, -1))
+        cols.append(_ops.stack(row_i, -1))
+    values = _ops.stack(rows, -2)
+    return (values, _ops.stack(cols, -2)) if return_indices else values
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    out = adaptive_max_pool2d(input.unsqueeze(-2), (1, _one(output_size)), True)
+    values, indices = out[0].squeeze(-2), out[1].squeeze(-2)
+    return (values, indices) if return_indices else values
 
 
 # ---- 1-D forms -------------------------------------------------------------------------
