@@ -153,6 +153,13 @@ CORE = {
     "index": lambda a, b: a[:, 1:] * b[0, 1:],
     "max_relu": lambda a, b: a.relu() + b.max(1)[0][:, None],
     "sqrt_sin": lambda a, b: a.abs().sqrt() * b.sin(),
+    # losses: their nodes must keep the inputs, not a detached intermediate
+    "mse_loss": lambda a, b: gpugrad.nn.functional.mse_loss(a, b),
+    "mse_loss_none": lambda a, b: gpugrad.nn.functional.mse_loss(a, b, reduction="none"),
+    "cross_entropy": lambda a, b: gpugrad.nn.functional.cross_entropy(
+        a * b, gpugrad.tensor([2, 0], device=a.device)
+    ),
+    "logaddexp_fmod": lambda a, b: gpugrad.logaddexp(a, b) + gpugrad.fmod(a * 3, b.abs() + 1),
 }
 
 

@@ -236,7 +236,8 @@ def cross_entropy(
 
 class MseLossBackward0(Node):
     def backward(self, grad):
-        (diff,) = self.saved_tensors
+        x, y = self.saved_tensors
+        diff = x - y  # from the saved inputs, so that create_graph reaches them
         g = grad * (2.0 / self.n) if self.reduction == "mean" else grad * 2.0
         gd = g * diff  # g is 0-d unless reduction='none'
         ga = grad_for(gd, self.ma) if self.needs_input_grad(0) else None
@@ -266,8 +267,7 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     out = Tensor._make(data, input._device)
     if needs_grad(input, target):
         node = record(MseLossBackward0(), (input, target), out)
-        diff_t = Tensor._make(diff, input._device)
-        node.save(diff_t)
+        node.save(input, target)  # as PyTorch: self and target
         node.reduction, node.n = reduction, diff.size or 1
         node.ma, node.mb = meta(input), meta(target)
     return out
