@@ -58,6 +58,27 @@ _BY_NP: dict = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
 
 
+# PyTorch's ScalarType names, which its error texts use ("expected scalar type Float")
+_SCALAR_NAMES = {
+    "float16": "Half",
+    "float32": "Float",
+    "float64": "Double",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "uint8": "Byte",
+    "bool": "Bool",
+}
+
+
+def scalar_type_name(dt) -> str:
+    """PyTorch's name of a dtype in error texts ("Float", "Long" ...); ``dt`` is a gpugrad
+    dtype or a NumPy/CuPy one."""
+    name = dt.name if isinstance(dt, dtype) else str(dt)
+    return _SCALAR_NAMES.get(name, name)
+
+
 def _from_name(name: str) -> dtype:
     return _BY_NAME[name]
 

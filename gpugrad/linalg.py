@@ -6,6 +6,7 @@ backward formulas are written with Tensor ops (so they have higher-order gradien
 
 from __future__ import annotations
 
+from . import _dtype as D
 from ._tensor import Tensor
 from .autograd.graph import Node
 from .ops import _util
@@ -72,10 +73,9 @@ def _square(A: Tensor, op: str) -> None:
             f"{s[-1]} matrices"
         )
     if A._data.dtype.kind != "f":
-        names = {"i": "Long" if A._data.dtype.itemsize == 8 else "Int", "b": "Bool"}
         raise RuntimeError(
             f"linalg.{op}: Expected a floating point or complex tensor as input. "
-            f"Got {names.get(A._data.dtype.kind, A._data.dtype.name)}"
+            f"Got {D.scalar_type_name(A._data.dtype)}"
         )
 
 
@@ -117,9 +117,6 @@ def det(A: Tensor) -> Tensor:
     return out
 
 
-_TYPE = {"float64": "Double", "float32": "Float", "float16": "Half"}
-
-
 class LinalgSolveExBackward0(Node):
     def backward(self, grad):
         A, X = self.saved_tensors
@@ -144,8 +141,8 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     if a.dtype != b.dtype:
         raise RuntimeError(
             "linalg.solve: Expected A and B to have the same dtype, but found A of type "
-            f"{_TYPE.get(a.dtype.name, a.dtype.name)} and B of type "
-            f"{_TYPE.get(b.dtype.name, b.dtype.name)} instead"
+            f"{D.scalar_type_name(a.dtype)} and B of type "
+            f"{D.scalar_type_name(b.dtype)} instead"
         )
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
     bm = b[..., None] if vector else b

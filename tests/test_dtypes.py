@@ -513,3 +513,20 @@ def test_explicit_float64_keeps_python_doubles_exact(device):
     assert gpugrad.tensor([[0.1, 2]], device=device).dtype == gpugrad.float32  # the default
     h = gpugrad.tensor([0.1], dtype=gpugrad.float16, device=device)
     assert h.cpu().numpy()[0] == np.float16(0.1)  # one rounding, from the double
+
+
+def test_error_texts_name_every_dtype_as_pytorch():
+    # one table of PyTorch's scalar-type names serves every error text
+    for dt, name in [
+        (gpugrad.float16, "Half"), (gpugrad.float32, "Float"), (gpugrad.float64, "Double"),
+        (gpugrad.int8, "Char"), (gpugrad.int16, "Short"), (gpugrad.int32, "Int"),
+        (gpugrad.int64, "Long"), (gpugrad.uint8, "Byte"), (gpugrad.bool, "Bool"),
+    ]:  # fmt: skip
+        assert gpugrad._dtype.scalar_type_name(dt) == name
+        assert gpugrad._dtype.scalar_type_name(dt.np) == name
+    with pytest.raises(RuntimeError, match="as input. Got Short$"):
+        gpugrad.linalg.det(gpugrad.ones(2, 2, dtype=gpugrad.int16))
+    with pytest.raises(
+        RuntimeError, match="result type Float can't be cast to the desired output type Short"
+    ):
+        gpugrad.zeros(2, dtype=gpugrad.int16).add_(gpugrad.ones(2))

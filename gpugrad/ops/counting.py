@@ -7,6 +7,7 @@ composites inherit their gradients.
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.graph import Node
@@ -17,7 +18,6 @@ from ._util import (
     wrap_dim,
 )
 from .indexing import getitem, index_put_zeros
-from .math_extra import _type_name
 
 
 def _index_tensor(data, like: Tensor) -> Tensor:
@@ -44,7 +44,7 @@ def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Te
     if input._data.dtype.kind != "f" and dtype is None:
         raise RuntimeError(
             "nanmean(): expected input to have floating point or complex dtype but got "
-            f"{_type_name(input)}"
+            f"{D.scalar_type_name(input.dtype)}"
         )
     cnt = (
         (~input.isnan()).sum(dim, keepdim)
@@ -204,9 +204,10 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     check_device(input, index, "index_copy")
     check_device(input, source, "index_copy")
     if index._data.dtype.kind not in "iu" or index._data.dtype.itemsize != 8:
-        names = {"f4": "Float", "f8": "Double", "i4": "Int", "b1": "Bool"}
-        got = names.get(index._data.dtype.str[1:], index._data.dtype.name)
-        raise RuntimeError(f"index_copy_(): Expected a long tensor for index, but got {got}")
+        raise RuntimeError(
+            "index_copy_(): Expected a long tensor for index, but got "
+            f"{D.scalar_type_name(index._data.dtype)}"
+        )
     nd = input._data.ndim
     d = wrap_dim(dim, nd) if nd else 0
     idx = index._data.reshape(-1)

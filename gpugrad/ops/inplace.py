@@ -57,21 +57,11 @@ def _write(self: Tensor, data) -> None:
     src, dst = D._BY_NP[data.dtype], self.dtype
     if src._category > dst._category:
         raise RuntimeError(
-            f"result type {_cap(src)} can't be cast to the desired output type {_cap(dst)}"
+            f"result type {D.scalar_type_name(src)} can't be cast to the desired output type "
+            f"{D.scalar_type_name(dst)}"
         )
     self._data[...] = data
     self._vc[0] += 1
-
-
-def _cap(dt: D.dtype) -> str:
-    return {
-        "float32": "Float",
-        "float64": "Double",
-        "float16": "Half",
-        "int64": "Long",
-        "int32": "Int",
-        "bool": "Bool",
-    }.get(dt.name, dt.name)
 
 
 def apply_inplace(self: Tensor, fn, *args, **kwargs) -> Tensor:

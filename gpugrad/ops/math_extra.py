@@ -131,13 +131,8 @@ def square(input: Tensor) -> Tensor:
 def frac(input: Tensor) -> Tensor:
     """The fractional part, ``input - trunc(input)`` (sign kept); floating point only."""
     if input._data.dtype.kind != "f":
-        raise RuntimeError(f"\"frac_cpu\" not implemented for '{_type_name(input)}'")
+        raise RuntimeError(f"\"frac_cpu\" not implemented for '{D.scalar_type_name(input.dtype)}'")
     return input - input.trunc()
-
-
-def _type_name(t: Tensor) -> str:
-    names = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte"}
-    return names.get(t.dtype.name, t.dtype.name.capitalize())
 
 
 class _Binary(Node):

@@ -80,7 +80,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
     if d.dtype.kind != "f":
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
-            f"or complex dtype. Got: {_scalar_type_name(input.dtype)}"
+            f"or complex dtype. Got: {D.scalar_type_name(input.dtype)}"
         )
     shape = input._data.shape
     if dim is None:
@@ -100,17 +100,6 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
             n *= shape[i]
         node.shape, node.dims, node.keepdim, node.n = shape, dims, keepdim, n
     return out
-
-
-def _scalar_type_name(dt: D.dtype) -> str:
-    return {
-        "int64": "Long",
-        "int32": "Int",
-        "bool": "Bool",
-        "int16": "Short",
-        "int8": "Char",
-        "uint8": "Byte",
-    }.get(dt.name, dt.name)
 
 
 class ProdBackward0(Node):

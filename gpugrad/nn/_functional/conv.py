@@ -7,6 +7,7 @@ backward is written with the other two, so gradients of gradients come for free.
 
 from __future__ import annotations
 
+from ... import _dtype as D
 from ..._tensor import Tensor
 from ...amp import autocast_mode as _amp
 from ...autograd.grad_mode import active as _active
@@ -179,9 +180,6 @@ def _conv_weight_grad(x: Tensor, g: Tensor, w_shape: tuple, geo: _Geometry) -> T
     return out
 
 
-_CTYPE = {"float64": "Double", "float32": "Float", "float16": "Half"}
-
-
 def _padding(padding, kh: int, kw: int, dilation, stride) -> tuple[int, int, int, int]:
     if isinstance(padding, str):
         if padding == "valid":
@@ -227,8 +225,8 @@ def conv2d(
         )
     if input.dtype != weight.dtype:
         raise RuntimeError(
-            f"expected scalar type {_CTYPE.get(input.dtype.name, input.dtype.name)} but found "
-            f"{_CTYPE.get(weight.dtype.name, weight.dtype.name)}"
+            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
+            f"{D.scalar_type_name(weight.dtype)}"
         )
     o, cg, kh, kw = weight.shape
     n, c, h, w = input.shape

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from ... import _dtype as D
 from ..._tensor import Tensor
 from ...amp import autocast_mode as _amp
 from ...autograd.grad_mode import active as _active
@@ -219,7 +220,7 @@ def cross_entropy(
         if target.ndim != input.ndim - 1:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         raise RuntimeError(
-            f"expected target dtype to be Long or Byte, but got {_cap(target.dtype.name)}"
+            f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
         )
     if weight is None and label_smoothing == 0.0:
         out = _core.log_softmax_nll(input, target, ignore_index, reduction)
@@ -230,10 +231,6 @@ def cross_entropy(
     if label_smoothing == 0.0:
         return nll
     return _smoothed(logp, target, weight, ignore_index, reduction, label_smoothing, cdim, nll)
-
-
-def _cap(name: str) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half"}.get(name, name)
 
 
 def _class_shape(input: Tensor, cdim: int) -> tuple:
