@@ -5,6 +5,8 @@ from __future__ import annotations
 from . import ops
 from ._tensor import Tensor
 from .ops import convert, inplace
+from .ops.compare import _scalar_as
+from .ops.shape_extra import tensor_unfold
 
 _SAME_NAME = (
     "add sub mul div pow neg abs reciprocal exp log log1p log2 expm1 sqrt rsqrt sin cos tanh "
@@ -107,8 +109,8 @@ Tensor.__rxor__ = ops.bitwise_xor
 Tensor.__invert__ = ops.bitwise_not
 Tensor.__lshift__ = ops.bitwise_left_shift
 Tensor.__rshift__ = ops.bitwise_right_shift
-Tensor.__rlshift__ = lambda self, other: ops.bitwise_left_shift(_scalar_like(self, other), self)
-Tensor.__rrshift__ = lambda self, other: ops.bitwise_right_shift(_scalar_like(self, other), self)
+Tensor.__rlshift__ = lambda self, other: ops.bitwise_left_shift(_scalar_as(self, other), self)
+Tensor.__rrshift__ = lambda self, other: ops.bitwise_right_shift(_scalar_as(self, other), self)
 Tensor.__getitem__ = ops.getitem
 Tensor.__setitem__ = inplace.setitem
 Tensor.__iadd__ = inplace.add_
@@ -161,15 +163,4 @@ def _inverse(self: Tensor) -> Tensor:
 Tensor.det, Tensor.inverse = _det, _inverse
 
 
-def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
-    from .ops.shape_extra import tensor_unfold
-
-    return tensor_unfold(self, dimension, size, step)
-
-
-Tensor.unfold = _unfold
-
-
-def _scalar_like(t: Tensor, value) -> Tensor:
-    """A Python int as a 0-d tensor of ``t``'s dtype and device (reflected shifts)."""
-    return Tensor._make(t._device.backend.xp.asarray(value, dtype=t._data.dtype), t._device)
+Tensor.unfold = tensor_unfold  # a method only: torch.unfold is not a function

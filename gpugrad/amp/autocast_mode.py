@@ -24,7 +24,6 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import _DecoratorContextManager, counted_flag
 
 _DEVICE_TYPES = ("cpu", "cuda")
-_DEFAULT_DTYPE = {"cpu": "bfloat16", "cuda": "float16"}
 _FP32_OPS = {
     "cpu": frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss"}),
     "cuda": frozenset(
@@ -90,9 +89,9 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         cache_enabled: bool | None = None,
     ) -> None:
         self.device = _device_type(device_type)
-        self.fast_dtype = dtype if dtype is not None else get_autocast_dtype(self.device)
-        if dtype is None and self.device == "cpu":
-            self.fast_dtype = None  # PyTorch's CPU default, bfloat16, which gpugrad lacks
+        # no dtype: the enclosing region's, else the device's default (on the CPU that is
+        # PyTorch's bfloat16, which gpugrad lacks: None)
+        self.fast_dtype = dtype if dtype is not None else _state.dtype[self.device]
         self._enabled = bool(enabled)
         if not self._enabled:
             return
@@ -148,10 +147,14 @@ def _cast(tensors: tuple, dtype: D.dtype) -> tuple:
     return tuple(out)
 
 
+def _device_type_of(tensors: tuple) -> str:
+    return next(t for t in tensors if isinstance(t, Tensor))._device.type
+
+
 def lower(*tensors):
     """Inputs of a lower-precision op (linear, matmul, conv), cast if autocast is on for
     their device type. Callers check ``active.autocast`` first (cheap)."""
-    dev = next(t for t in tensors if isinstance(t, Tensor))._device.type
+    dev = _device_type_of(tensors)
     if not _state.enabled[dev]:
         return tensors
     return _cast(tensors, _state.dtype[dev])
@@ -160,7 +163,7 @@ def lower(*tensors):
 def fp32(op: str, *tensors):
     """Inputs of an op that autocast runs in float32 on their device type (``op`` names
     it in PyTorch's lists)."""
-    dev = next(t for t in tensors if isinstance(t, Tensor))._device.type
+    dev = _device_type_of(tensors)
     if not _state.enabled[dev] or op not in _FP32_OPS[dev]:
         return tensors
     return _cast(tensors, D.float32)

@@ -208,12 +208,8 @@ def backward_scalar(t) -> None:
         run_backward([t], [graph.Tensor._make(seed, t._device)], False, False)
         return
     node, nr = t._grad_edge()
-    meta = node._out_meta
-    if meta is None:
-        buffers = {node: [seed]}
-    else:
-        buffers = {node: [None] * len(meta)}
-        buffers[node][nr] = seed
+    buffers: dict = {}
+    _add_to_buffer(buffers, node, nr, seed)
     _run_arrays(buffers, node, False, {id(seed)})
 
 

@@ -113,8 +113,7 @@ def where(condition: Tensor, input=None, other=None) -> Tensor:
         return condition.nonzero(as_tuple=True)
     if not isinstance(input, Tensor):
         if not isinstance(other, Tensor):  # two scalars: PyTorch's dtype for the pair
-            like = _pair_dtype(condition, input, other)
-            input, other = _scalar_as(like, input), _scalar_as(like, other)
+            input, other = _scalar_pair(condition, input, other)
         else:
             input = _scalar_as(other, input)
     if not isinstance(other, Tensor):
@@ -135,22 +134,6 @@ def where(condition: Tensor, input=None, other=None) -> Tensor:
     return out
 
 
-def _pair_dtype(condition: Tensor, a, b) -> Tensor:
-    """An empty tensor of the dtype two Python scalars give together (bool, int64 or the
-    default float dtype), on ``condition``'s device."""
-    from .. import _dtype as D
-
-    if not all(isinstance(v, (bool, int, float)) for v in (a, b)):
-        raise TypeError("where(): expected at least one tensor among input and other")
-    if any(isinstance(v, float) for v in (a, b)):
-        dt = D.get_default_dtype().np
-    elif all(isinstance(v, bool) for v in (a, b)):
-        dt = "bool"
-    else:
-        dt = "int64"
-    return Tensor._make(condition._device.backend.xp.zeros(0, dtype=dt), condition._device)
-
-
 def _scalar_as(like: Tensor, value) -> Tensor:
     # A Python scalar takes the tensor's dtype (it does not widen it), as in PyTorch.
     from .. import _dtype as D
@@ -159,3 +142,15 @@ def _scalar_as(like: Tensor, value) -> Tensor:
     if dt.kind in "iub" and isinstance(value, float):
         dt = D.get_default_dtype().np
     return Tensor._make(like._device.backend.xp.asarray(value, dtype=dt), like._device)
+
+
+def _scalar_pair(like: Tensor, a, b) -> tuple:
+    """Two Python scalars as tensors of the dtype they promote to together, on ``like``'s
+    device."""
+    from .. import _dtype as D
+
+    if not all(isinstance(v, (bool, int, float)) for v in (a, b)):
+        raise TypeError("where(): expected at least one tensor among input and other")
+    dt = D.promote_types(D.scalar_dtype(a), D.scalar_dtype(b)).np
+    xp = like._device.backend.xp
+    return tuple(Tensor._make(xp.asarray(v, dtype=dt), like._device) for v in (a, b))

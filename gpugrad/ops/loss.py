@@ -78,6 +78,16 @@ class NllLossBackward0(Node):
         return (z, None)
 
 
+def _unweighted(backend, picked, reduction: str) -> tuple:
+    """The loss of the picked log-probabilities without class weights or ignored targets
+    (reduction sum or mean), and the gradient's scale at each pick."""
+    data = 0 - backend.sum(picked, None)  # +0.0 for a zero loss, as PyTorch (not -0.0)
+    if reduction != "mean":
+        return data, -1.0
+    total = picked.dtype.type(picked.size)
+    return data / total, -1.0 / total
+
+
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -132,11 +142,7 @@ def nll_loss(
     if reduction == "none":
         data = -picked if coef is None else -picked * coef
     elif coef is None:  # no weights, nothing ignored: the training loop's case
-        data = 0 - backend.sum(picked, None)  # +0.0 for a zero loss, as PyTorch (not -0.0)
-        if reduction == "mean":
-            total = x.dtype.type(picked.size)
-            data = data / total
-            scale = -1.0 / total
+        data, scale = _unweighted(backend, picked, reduction)
     else:
         data = 0 - backend.sum(picked * coef, None)
         if reduction == "mean":
@@ -179,12 +185,7 @@ def log_softmax_nll(input: Tensor, target: Tensor, ignore_index: int, reduction:
     dev = input._device
     y = backend.log_softmax(x, 1)
     key = (backend.arange_cached(n), tgt)
-    data = 0 - backend.sum(y[key], None)  # +0.0 for a zero loss, as nll_loss
-    scale = -1.0
-    if reduction == "mean":
-        total = x.dtype.type(n)
-        data = data / total
-        scale = -1.0 / total
+    data, scale = _unweighted(backend, y[key], reduction)
     if data.dtype != x.dtype:
         data = data.astype(x.dtype)
     out = Tensor._make(data, dev)

@@ -130,7 +130,6 @@ def _cumulative(input: Tensor, dim: int, largest: bool):
         node = record((CummaxBackward0 if largest else CumminBackward0)(), (input,), out)
         node.save(idx)
         node.dim, node.shape = (d if input._data.ndim else 0), input._data.shape
-    idx._requires_grad = False
     result = return_types.cummax if largest else return_types.cummin
     return result(out, idx)
 
