@@ -119,6 +119,19 @@ class ArrayBackend:
         e /= self.sum(e, axis, keepdims=True)
         return e
 
+    # ---- special functions (gpugrad.special, distributions) --------------------------
+    def lgamma(self, x):
+        """log|gamma(x)| elementwise, in ``x``'s (floating) dtype."""
+        raise NotImplementedError
+
+    def digamma(self, x):
+        """The logarithmic derivative of gamma, elementwise, in ``x``'s dtype."""
+        raise NotImplementedError
+
+    def polygamma(self, n: int, x):
+        """The n-th derivative of digamma, elementwise, in ``x``'s dtype."""
+        raise NotImplementedError
+
     # ---- random numbers ------------------------------------------------------------
     def seed(self, seed: int) -> None:
         raise NotImplementedError
@@ -139,6 +152,19 @@ class ArrayBackend:
     def randperm(self, n: int, dtype, rng=None):
         raise NotImplementedError
 
+    # Samplers with one parameter per element: the output has the parameters' shape and dtype.
+    def standard_gamma(self, alpha, rng=None):
+        """Gamma(alpha, 1) draws for a floating array of concentrations ``alpha``."""
+        raise NotImplementedError
+
+    def poisson(self, rate, rng=None):
+        """Poisson(rate) counts, as floats of ``rate``'s dtype."""
+        raise NotImplementedError
+
+    def binomial(self, count, prob, rng=None):
+        """Binomial(count, prob) counts (``count`` integral floats), as floats of prob's dtype."""
+        raise NotImplementedError
+
 
 def erf_host(np, x):
     """erf on NumPy arrays: SciPy's when present, else math.erf element by element."""
@@ -147,3 +173,62 @@ def erf_host(np, x):
     except ImportError:  # SciPy is optional; math.erf is exact, only slower
         return np.vectorize(math.erf, otypes=[x.dtype])(x)
     return erf(x).astype(x.dtype, copy=False)
+
+
+def _scipy_special():
+    try:
+        import scipy.special
+    except ImportError:  # SciPy is optional on the CPU
+        return None
+    return scipy.special
+
+
+def lgamma_host(np, x):
+    """lgamma on NumPy arrays: SciPy's gammaln when present, else math.lgamma per element."""
+    sp = _scipy_special()
+    if sp is None:
+        return np.vectorize(_lgamma_or_inf, otypes=[x.dtype])(x)
+    return sp.gammaln(x).astype(x.dtype, copy=False)
+
+
+def _lgamma_or_inf(v: float) -> float:
+    try:
+        return math.lgamma(v)
+    except ValueError:  # a pole (0, -1, -2 ...): PyTorch and SciPy give inf
+        return math.inf
+
+
+def digamma_host(np, x):
+    """digamma on NumPy arrays: SciPy's when present, else a series as accurate in float64."""
+    sp = _scipy_special()
+    if sp is not None:
+        return sp.digamma(x).astype(x.dtype, copy=False)
+    v = x.astype(np.float64)
+    # reflection for x < 0.5: digamma(x) = digamma(1 - x) - pi / tan(pi x)
+    small = v < 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        refl = np.where(small, np.pi / np.tan(np.pi * v), 0.0)
+        z = np.where(small, 1.0 - v, v)
+        acc = np.zeros_like(z)
+        while True:  # the recurrence digamma(z) = digamma(z + 1) - 1/z until z >= 6
+            low = z < 6.0
+            if not low.any():
+                break
+            acc -= np.where(low, 1.0 / z, 0.0)
+            z = np.where(low, z + 1.0, z)
+        r = 1.0 / (z * z)  # the asymptotic series, Bernoulli numbers B2k / 2k
+        series = r * (1 / 12 - r * (1 / 120 - r * (1 / 252 - r * (1 / 240 - r * (1 / 132)))))
+        out = np.log(z) - 0.5 / z - series + acc - refl
+        out = np.where(v == 0, -np.inf, out)
+        out = np.where((v < 0) & (v == np.floor(v)), np.nan, out)
+    return out.astype(x.dtype, copy=False)
+
+
+def polygamma_host(np, n: int, x):
+    """polygamma on NumPy arrays through SciPy (no fallback: a clear error without it)."""
+    if n == 0:
+        return digamma_host(np, x)
+    sp = _scipy_special()
+    if sp is None:
+        raise RuntimeError("polygamma(n >= 1) on the CPU needs SciPy: pip install scipy")
+    return sp.polygamma(n, x).astype(x.dtype, copy=False)

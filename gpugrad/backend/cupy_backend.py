@@ -129,6 +129,21 @@ class CupyBackend(ArrayBackend):
 
         return erf(x)
 
+    def lgamma(self, x):
+        from cupyx.scipy.special import gammaln
+
+        return gammaln(x).astype(x.dtype, copy=False)
+
+    def digamma(self, x):
+        from cupyx.scipy.special import digamma
+
+        return digamma(x).astype(x.dtype, copy=False)
+
+    def polygamma(self, n: int, x):
+        from cupyx.scipy.special import polygamma
+
+        return polygamma(n, x).astype(x.dtype, copy=False)
+
     def new_rng(self, seed: int):
         """A generator of this backend's kind (gpugrad.Generator holds one)."""
         with self._cuda_device:
@@ -162,3 +177,20 @@ class CupyBackend(ArrayBackend):
         with self._cuda_device:
             # CuPy's Generator has no permutation(): sort random keys instead
             return self.xp.argsort(rng.random(n)).astype(dtype)
+
+    def standard_gamma(self, alpha, rng=None):
+        rng = rng or self._rng
+        with self._cuda_device:
+            if alpha.dtype in (self.xp.float32, self.xp.float64):
+                return rng.standard_gamma(alpha, dtype=alpha.dtype)
+            return rng.standard_gamma(alpha.astype(self.xp.float64)).astype(alpha.dtype)
+
+    def poisson(self, rate, rng=None):
+        rng = rng or self._rng
+        with self._cuda_device:
+            return rng.poisson(rate).astype(rate.dtype)
+
+    def binomial(self, count, prob, rng=None):
+        rng = rng or self._rng
+        with self._cuda_device:
+            return rng.binomial(count.astype(self.xp.int64), prob).astype(prob.dtype)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayBackend, erf_host
+from .base import ArrayBackend, digamma_host, erf_host, lgamma_host, polygamma_host
 
 _UNSIGNED = {1: np.dtype("u1"), 2: np.dtype("u2"), 4: np.dtype("u4"), 8: np.dtype("u8")}
 _SIGNED = {2: np.dtype("i2"), 4: np.dtype("i4"), 8: np.dtype("i8")}
@@ -49,6 +49,15 @@ class NumpyBackend(ArrayBackend):
     def erf(self, x):
         return erf_host(np, x)
 
+    def lgamma(self, x):
+        return lgamma_host(np, x)
+
+    def digamma(self, x):
+        return digamma_host(np, x)
+
+    def polygamma(self, n: int, x):
+        return polygamma_host(np, n, x)
+
     def cum_extreme(self, arr, axis: int, largest: bool):
         return (np.maximum if largest else np.minimum).accumulate(arr, axis=axis)
 
@@ -88,6 +97,20 @@ class NumpyBackend(ArrayBackend):
     def randperm(self, n, dtype, rng=None):
         rng = rng or self._rng
         return rng.permutation(n).astype(dtype, copy=False)
+
+    def standard_gamma(self, alpha, rng=None):
+        rng = rng or self._rng
+        if alpha.dtype in (np.float32, np.float64):
+            return rng.standard_gamma(alpha, dtype=alpha.dtype)
+        return rng.standard_gamma(alpha.astype(np.float64)).astype(alpha.dtype)
+
+    def poisson(self, rate, rng=None):
+        rng = rng or self._rng
+        return rng.poisson(rate).astype(rate.dtype)
+
+    def binomial(self, count, prob, rng=None):
+        rng = rng or self._rng
+        return rng.binomial(count.astype(np.int64), prob).astype(prob.dtype)
 
 
 # NumPy scalar types: what a reduction or ufunc on 0-d data returns instead of an array
