@@ -6,6 +6,10 @@
    roots) counts the edges into each reachable node first; the plain ``loss.backward()``
    walk (``_run_arrays``) needs no count, see there.
 2. Free each node's saved tensors right after it ran, unless ``retain_graph``.
+3. When the walk has ended without an error, run the callbacks queued during it
+   (``queue_callback``, PyTorch's ``Variable._execution_engine.queue_callback``), in the
+   thread that ran the pass, under the pass's grad mode: DistributedDataParallel waits
+   for its gradient all-reduces there.
 
 Nothing here asks which array library holds a gradient: nodes compute with Tensor ops.
 """
@@ -13,6 +17,8 @@ Nothing here asks which array library holds a gradient: nodes compute with Tenso
 from __future__ import annotations
 
 import heapq
+import threading
+from collections.abc import Callable
 from itertools import count
 
 from ..backend import BACKEND_BY_TYPE, backend_of
@@ -20,6 +26,47 @@ from . import graph
 from .grad_mode import active as _active
 from .grad_mode import state as _grad_state
 from .graph import AccumulateGrad, _owned
+
+_tasks = threading.local()  # .stack: one callback list per backward pass running in the thread
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` when the backward pass that is running in this thread ends.
+
+    Callbacks run in the order queued, after every gradient of the pass was accumulated;
+    one queued by a callback runs too. A pass that raises runs none of them.
+    """
+    stack = getattr(_tasks, "stack", None)
+    if not stack:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    stack[-1].append(callback)
+
+
+class ImperativeEngine:
+    """PyTorch's ``Variable._execution_engine``: the engine's face for hooks and DDP."""
+
+    @staticmethod
+    def queue_callback(callback: Callable[[], None]) -> None:
+        queue_callback(callback)
+
+
+_execution_engine = ImperativeEngine()
+
+
+def _begin_task() -> list:
+    stack = getattr(_tasks, "stack", None)
+    if stack is None:
+        stack = _tasks.stack = []
+    callbacks: list = []
+    stack.append(callbacks)
+    return callbacks
+
+
+def _run_callbacks(callbacks: list) -> None:
+    i = 0
+    while i < len(callbacks):  # by index: a callback may queue more
+        callbacks[i]()
+        i += 1
 
 
 def _dependencies(roots) -> dict:
@@ -69,12 +116,20 @@ def run_backward(
     inputs: list | None = None,
     accumulate: bool = True,
 ):
-    """Backpropagate ``grads`` from ``roots`` (tensors).
+    """Backpropagate ``grads`` from ``roots`` (tensors), then run the queued callbacks.
 
     With ``accumulate`` gradients go into ``.grad`` (of ``inputs`` only, when given).
     Without it (autograd.grad) nothing is accumulated and the gradients reaching ``inputs``
     are returned, None for those the graph never reached.
     """
+    callbacks = _begin_task()
+    try:
+        return _walk(roots, grads, retain_graph, create_graph, inputs, accumulate, callbacks)
+    finally:
+        _tasks.stack.pop()
+
+
+def _walk(roots, grads, retain_graph, create_graph, inputs, accumulate, callbacks) -> list:
     root_edges = []
     for i, t in enumerate(roots):
         if not t._requires_grad:
@@ -88,7 +143,7 @@ def run_backward(
         buffers: dict = {}
         _add_to_buffer(buffers, node, nr, g)
         # The caller may hold the root gradient: never keep it as a leaf's .grad.
-        _run_arrays(buffers, node, retain_graph, {id(g)})
+        _run_arrays(buffers, node, retain_graph, {id(g)}, callbacks)
         return []
     root_nodes = [e[0] for e in root_edges]
     deps = _dependencies(root_nodes)
@@ -184,6 +239,8 @@ def run_backward(
                             push(heap, (-nxt._seq, next(tie), nxt))
                 i += 1
             node = follow if follow is not None else (pop(heap)[2] if heap else None)
+        if callbacks:
+            _run_callbacks(callbacks)  # under the pass's grad mode, as PyTorch's
     finally:
         _grad_state.enabled = prev_enabled
         _owned.shared = prev_shared
@@ -210,10 +267,14 @@ def backward_scalar(t) -> None:
     node, nr = t._grad_edge()
     buffers: dict = {}
     _add_to_buffer(buffers, node, nr, seed)
-    _run_arrays(buffers, node, False, {id(seed)})
+    callbacks = _begin_task()
+    try:
+        _run_arrays(buffers, node, False, {id(seed)}, callbacks)
+    finally:
+        _tasks.stack.pop()
 
 
-def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set) -> None:
+def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set, callbacks: list) -> None:
     """The plain ``loss.backward()`` from one root: bare arrays between nodes.
 
     Nothing is recorded without create_graph, so gradients need not be Tensors until they
@@ -229,7 +290,7 @@ def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set) -> None:
     counting walk takes. Leaves (AccumulateGrad, newest of all) are the exception: one
     recorded edge (``_nin``) means one gradient, accumulated on arrival; a leaf used
     several times, or with hooks, waits for the count of edges that reach it, worked out
-    once, on demand.
+    once, on demand. The queued ``callbacks`` run at the end, with grad mode off.
     """
     prev_enabled, prev_shared = _grad_state.enabled, _owned.shared
     _grad_state.enabled = False
@@ -331,6 +392,8 @@ def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set) -> None:
             # backward through a retained graph): what arrived is all there is
             for nxt in arrived:
                 _run_leaf(nxt, buffers.pop(nxt, None))
+        if callbacks:
+            _run_callbacks(callbacks)
     finally:
         _grad_state.enabled = prev_enabled
         _owned.shared = prev_shared
