@@ -6,8 +6,8 @@ import math
 import warnings
 from typing import Any
 
-from .lr_scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _lrs
-from .optimizer import Optimizer
+from ..optimizer import Optimizer
+from .scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _lrs
 
 
 class ReduceLROnPlateau(LRScheduler):
