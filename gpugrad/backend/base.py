@@ -88,6 +88,21 @@ class ArrayBackend:
             shift *= 2
         return self.xp.moveaxis(out, -1, axis)
 
+    def quiet(self, fn, *args):
+        """``fn(*args)`` with IEEE edge cases (x / 0, log(0), sqrt(-1)) giving inf/NaN
+        silently, as PyTorch does: CuPy never warns; NumPy's backend overrides this."""
+        return fn(*args)
+
+    def sparse_module(self):
+        """The array library's sparse-matrix module (scipy.sparse / cupyx.scipy.sparse)."""
+        raise NotImplementedError
+
+    def coo_matmul(self, rows, cols, values, shape: tuple, dense):
+        """The product of the COO matrix ``(values, (rows, cols))`` of ``shape`` with the
+        dense 2-D ``dense``; repeated (row, col) entries add, as in an uncoalesced tensor."""
+        m = self.sparse_module().coo_matrix((values, (rows, cols)), shape=shape)
+        return self.xp.asarray(m @ dense)
+
     def threshold_backward(self, grad, x):
         """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
         return self.xp.where(x > 0, grad, grad.dtype.type(0))

@@ -124,6 +124,11 @@ class CupyBackend(ArrayBackend):
     def as_strided(self, arr, shape, strides, writeable: bool = False):
         return self.xp.lib.stride_tricks.as_strided(arr, shape, strides)
 
+    def sparse_module(self):
+        import cupyx.scipy.sparse
+
+        return cupyx.scipy.sparse
+
     def erf(self, x):
         from cupyx.scipy.special import erf
 
