@@ -1,44 +1,35 @@
-"""DataLoader: batches from a dataset in sampler order, collated; runs in this process.
-
-A TensorDataset (or a Subset of one) with the default collate takes a fast path: each batch
-is one gather per tensor with an index array on the tensors' device, so a dataset held on
-cuda yields cuda batches without per-sample work.
-"""
+"""DataLoader: batches from a dataset in sampler order, collated, in this process or in
+worker processes (``num_workers > 0``), with PyTorch's arguments, checks and defaults."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import numpy as np
-
+from . import _fetch, _random
 from ._collate import default_collate, default_convert
-from .dataset import IterableDataset, Subset, TensorDataset
-from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from ._pin_memory import pin_memory as _pin
+from .dataset import IterableDataset
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    _InfiniteConstantSampler,
+)
 
-
-def _batch_fetcher(ds) -> Callable | None:
-    """A function (int64 index array -> collated batch) for datasets that can gather in bulk."""
-    t = type(ds)
-    if isinstance(ds, TensorDataset) and t.__getitem__ is TensorDataset.__getitem__:
-        return ds._get_batch
-    if (
-        isinstance(ds, Subset)
-        and t.__getitem__ is Subset.__getitem__
-        and t.__getitems__ is Subset.__getitems__
-    ):
-        inner = _batch_fetcher(ds.dataset)
-        if inner is not None:
-            mapping = np.asarray(ds.indices, dtype=np.int64)
-            return lambda idx: inner(mapping[idx])
-    return None
+_FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
 
 
 class DataLoader:
     """Iterate over ``dataset`` in batches (PyTorch's arguments and defaults).
 
-    ``num_workers``, ``pin_memory``, ``timeout``, ``prefetch_factor`` and friends are accepted
-    for compatibility; loading always happens in the calling process.
+    With ``num_workers > 0`` batches are loaded in that many worker processes, each with its
+    own copy of the dataset, and come back in sampler order; tensors cross the process
+    boundary as pickled NumPy arrays.
     """
 
     def __init__(
@@ -69,14 +60,26 @@ class DataLoader:
             )
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                "prefetch_factor option could only be specified in multiprocessing.let "
+                "num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None."
+            )
+        if num_workers > 0 and prefetch_factor is None:
+            prefetch_factor = 2
+        elif prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
         self.dataset = dataset
         self.num_workers = num_workers
+        self.prefetch_factor = prefetch_factor
         self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
-        self.prefetch_factor = prefetch_factor
-        self.persistent_workers = persistent_workers
-        self.generator = generator
+        self.multiprocessing_context = multiprocessing_context
+        self.in_order = in_order
         self._iterable = isinstance(dataset, IterableDataset)
         if self._iterable:
             if shuffle not in (None, False):
@@ -111,68 +114,213 @@ class DataLoader:
                 "batch_size=None option disables auto-batching and is mutually exclusive with "
                 "drop_last"
             )
-        if sampler is None and not self._iterable:
-            sampler = (
-                RandomSampler(dataset, generator=generator)
-                if shuffle
-                else SequentialSampler(dataset)
-            )
-        if batch_size is not None and batch_sampler is None and not self._iterable:
+        if sampler is None:
+            if self._iterable:
+                sampler = _InfiniteConstantSampler()
+            elif shuffle:
+                sampler = RandomSampler(dataset, generator=generator)
+            else:
+                sampler = SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
-        if batch_size is not None and self._iterable:
-            BatchSampler(range(1), batch_size, drop_last)  # same argument checks
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.sampler = sampler
         self.batch_sampler = batch_sampler
-        self._auto_collation = batch_sampler is not None or (
-            self._iterable and batch_size is not None
-        )
+        self.generator = generator
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
+        self.persistent_workers = persistent_workers
+        self._IterableDataset_len_called = None
+        self._iterator = None
+        self.__initialized = True
+        self.check_worker_number_rationality()
+
+    @property
+    def multiprocessing_context(self):
+        return self.__multiprocessing_context
+
+    @multiprocessing_context.setter
+    def multiprocessing_context(self, context) -> None:
+        if context is not None:
+            if self.num_workers == 0:
+                raise ValueError(
+                    "multiprocessing_context can only be used with multi-process loading "
+                    f"(num_workers > 0), but got num_workers={self.num_workers}"
+                )
+            if isinstance(context, str):
+                methods = multiprocessing.get_all_start_methods()
+                if context not in methods:
+                    raise ValueError(
+                        "multiprocessing_context option should specify a valid start method in "
+                        f"{methods!r}, but got multiprocessing_context={context!r}"
+                    )
+                context = multiprocessing.get_context(context)
+            if not isinstance(context, multiprocessing.context.BaseContext):
+                raise TypeError(
+                    "multiprocessing_context option should be a valid context object or a "
+                    f"string specifying the start method, but got "
+                    f"multiprocessing_context={context}"
+                )
+        self.__multiprocessing_context = context
+
+    def __setattr__(self, attr: str, val) -> None:
+        if self.__dict__.get("_DataLoader__initialized") and attr in _FROZEN:
+            raise ValueError(
+                f"{attr} attribute should not be set after {type(self).__name__} is initialized"
+            )
+        super().__setattr__(attr, val)
+
+    @property
+    def _auto_collation(self) -> bool:
+        return self.batch_sampler is not None
+
+    @property
+    def _index_sampler(self):
+        return self.batch_sampler if self._auto_collation else self.sampler
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.num_workers == 0:
+            return _SingleProcessDataLoaderIter(self)
+        from ._multiprocessing_iter import MultiProcessingDataLoaderIter
+
+        if not self.persistent_workers:
+            return MultiProcessingDataLoaderIter(self)
+        if self._iterator is None:  # the same workers serve every pass
+            self._iterator = MultiProcessingDataLoaderIter(self)
+        else:
+            self._iterator._reset(self)
+        return self._iterator
 
     def __len__(self) -> int:
         if self._iterable:
             n = len(self.dataset)  # TypeError when the stream has no length, as in PyTorch
+            self._IterableDataset_len_called = n
             if self.batch_size is not None:
                 n = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
             return n
-        return len(self.batch_sampler if self._auto_collation else self.sampler)
+        return len(self._index_sampler)
 
-    def __iter__(self) -> Iterator[Any]:
-        if self._iterable:
-            return self._iter_stream()
-        if not self._auto_collation:
-            return (self.collate_fn(self.dataset[i]) for i in self.sampler)
-        return self._iter_batches()
-
-    def _iter_batches(self) -> Iterator[Any]:
-        ds, collate, bs = self.dataset, self.collate_fn, self.batch_sampler
-        fetch = _batch_fetcher(ds) if collate is default_collate else None
-        batches = bs._index_batches() if type(bs) is BatchSampler else iter(bs)
-        getitems = getattr(ds, "__getitems__", None)
-        for idx in batches:
-            if fetch is not None:
-                yield fetch(np.asarray(idx, dtype=np.int64))
-                continue
-            if isinstance(idx, np.ndarray):
-                idx = idx.tolist()
-            if callable(getitems):
-                yield collate(getitems(idx))
-            else:
-                yield collate([ds[i] for i in idx])
-
-    def _iter_stream(self) -> Iterator[Any]:
-        if self.batch_size is None:
-            for sample in self.dataset:
-                yield self.collate_fn(sample)
+    def check_worker_number_rationality(self) -> None:
+        """Warn (as PyTorch) when asking for more workers than this process has CPUs."""
+        if not self.num_workers:
             return
-        batch: list = []
-        for sample in self.dataset:
-            batch.append(sample)
-            if len(batch) == self.batch_size:
-                yield self.collate_fn(batch)
-                batch = []
-        if batch and not self.drop_last:
-            yield self.collate_fn(batch)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        if cpus is not None and self.num_workers <= cpus:
+            return
+        cpuset = "" if hasattr(os, "sched_getaffinity") else " (`cpuset` is not taken into account)"
+        suggestion = (
+            f"Our suggested max number of worker in current system is {cpus}{cpuset}, which is "
+            "smaller than what this DataLoader is going to create."
+            if cpus is not None
+            else "DataLoader is not able to compute a suggested max number of worker in current "
+            "system."
+        )
+        warnings.warn(
+            f"This DataLoader will create {self.num_workers} worker processes in total. "
+            f"{suggestion} Please be aware that excessive worker creation might get DataLoader "
+            "running slow or even freeze, lower the worker number to avoid potential "
+            "slowness/freeze if necessary.",
+            stacklevel=2,
+        )
+
+
+def _index_iter(loader: DataLoader) -> Iterator:
+    """The loader's batches of indices; a plain BatchSampler streams int64 arrays."""
+    sampler = loader._index_sampler
+    if type(sampler) is BatchSampler:
+        return sampler._index_batches()
+    return iter(sampler)
+
+
+class _BaseDataLoaderIter:
+    """State shared by both iterators: the index stream, the seed, pinning, length checks."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self._dataset = loader.dataset
+        self._iterable = loader._iterable
+        self._auto_collation = loader._auto_collation
+        self._drop_last = loader.drop_last
+        self._index_sampler = loader._index_sampler
+        self._num_workers = loader.num_workers
+        self._IterableDataset_len_called = loader._IterableDataset_len_called
+        if loader.pin_memory and loader.pin_memory_device:
+            warnings.warn(
+                "pin_memory_device is deprecated, the current accelerator will be used as the "
+                f"device,ignore pin_memory_device='{loader.pin_memory_device}'.",
+                stacklevel=3,
+            )
+        from ... import accelerator
+
+        if loader.pin_memory and not accelerator.is_available():
+            warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then device "
+                "pinned memory won't be used.",
+                stacklevel=3,
+            )
+        self._pin_memory = loader.pin_memory and accelerator.is_available()
+        self._timeout = loader.timeout
+        self._collate_fn = loader.collate_fn
+        self._sampler_iter = _index_iter(loader)
+        # drawn before the sampler's own draw (the sampler's stream starts lazily), as PyTorch
+        self._base_seed = _random.seed64(loader.generator)
+        self._persistent_workers = loader.persistent_workers
+        self._num_yielded = 0
+
+    def __iter__(self):
+        return self
+
+    def _reset(self, loader: DataLoader) -> None:
+        self._sampler_iter = _index_iter(loader)
+        self._num_yielded = 0
+        self._IterableDataset_len_called = loader._IterableDataset_len_called
+
+    def _next_index(self):
+        return next(self._sampler_iter)  # StopIteration ends the pass
+
+    def _next_data(self):
+        raise NotImplementedError
+
+    def __next__(self) -> Any:
+        data = self._next_data()
+        self._num_yielded += 1
+        if (
+            self._iterable
+            and self._IterableDataset_len_called is not None
+            and self._num_yielded > self._IterableDataset_len_called
+        ):
+            msg = (
+                f"Length of IterableDataset {self._dataset} was reported to be "
+                f"{self._IterableDataset_len_called}(when accessing len(dataloader)), but "
+                f"{self._num_yielded} samples have been fetched. "
+            )
+            if self._num_workers > 0:
+                msg += (
+                    "For multiprocessing data-loading, this could be caused by not properly "
+                    "configuring the IterableDataset replica at each worker. Please see "
+                    "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset "
+                    "for examples."
+                )
+            warnings.warn(msg, stacklevel=2)
+        return data
+
+    def __len__(self) -> int:
+        return len(self._index_sampler)
+
+    def __getstate__(self):
+        raise NotImplementedError(f"{type(self).__name__} cannot be pickled")
+
+
+class _SingleProcessDataLoaderIter(_BaseDataLoaderIter):
+    """Loads each batch in the calling process when it is asked for."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        super().__init__(loader)
+        self._fetcher = _fetch.create_fetcher(
+            self._iterable, self._dataset, self._auto_collation, self._collate_fn, self._drop_last
+        )
+
+    def _next_data(self):
+        data = self._fetcher.fetch(self._next_index())
+        return _pin(data) if self._pin_memory else data

@@ -1,12 +1,22 @@
-"""Samplers: the order in which a DataLoader visits dataset indices."""
+"""Samplers: the order in which a DataLoader visits dataset indices.
+
+Every sampler draws lazily: ``_index_chunks`` yields the indices of one pass as small int64
+arrays (at most ``max(len(dataset), _CHUNK)`` long), so ``RandomSampler(ds, replacement=True,
+num_samples=10**12)`` costs memory for one chunk, not for 10^12 indices. ``BatchSampler``
+cuts those chunks into batches and ``__iter__`` turns them into Python ints.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sized
 
 import numpy as np
 
 from . import _random
+
+_CHUNK = 32  # draws with replacement come 32 at a time, as in PyTorch's RandomSampler
+_SEQUENTIAL_CHUNK = 1 << 16
 
 
 class Sampler:
@@ -18,29 +28,56 @@ class Sampler:
     def __iter__(self) -> Iterator:
         raise NotImplementedError
 
-    def _index_array(self) -> np.ndarray | None:
-        """All indices of one pass as one int64 array, or None if this sampler cannot."""
+    def _index_chunks(self) -> Iterator[np.ndarray] | None:
+        """One pass as a lazy stream of int64 arrays, or None if this sampler cannot."""
         return None
 
 
-class SequentialSampler(Sampler):
+def _chunks_of(sampler) -> Iterator[np.ndarray] | None:
+    """``sampler``'s index chunks, unless a subclass overrides ``__iter__`` (then its own
+    ``__iter__`` is what defines the order, and the chunks would bypass it)."""
+    if not isinstance(sampler, Sampler):
+        return None
+    for cls in type(sampler).__mro__:
+        if "_index_chunks" in cls.__dict__:
+            if type(sampler).__iter__ is not cls.__iter__:
+                return None
+            return sampler._index_chunks()
+    return None
+
+
+class _ChunkedSampler(Sampler):
+    """A sampler whose ``__iter__`` is its chunk stream, as Python ints."""
+
+    def __iter__(self) -> Iterator[int]:
+        for chunk in self._index_chunks():
+            yield from chunk.tolist()
+
+    def _index_chunks(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+
+class SequentialSampler(_ChunkedSampler):
     """Indices 0, 1, ..., len(data_source) - 1."""
 
     def __init__(self, data_source: Sized) -> None:
         self.data_source = data_source
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(len(self.data_source)))
+    def _index_chunks(self) -> Iterator[np.ndarray]:
+        n = len(self.data_source)
+        for start in range(0, n, _SEQUENTIAL_CHUNK):
+            yield np.arange(start, min(start + _SEQUENTIAL_CHUNK, n), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.data_source)
 
-    def _index_array(self) -> np.ndarray:
-        return np.arange(len(self.data_source), dtype=np.int64)
 
+class RandomSampler(_ChunkedSampler):
+    """Shuffled indices (a fresh permutation each pass), or draws with replacement.
 
-class RandomSampler(Sampler):
-    """Shuffled indices (a fresh permutation each pass), or draws with replacement."""
+    Without a ``generator`` each pass seeds a stream of its own from one draw of the global
+    generator, as PyTorch does; draws with replacement come 32 at a time.
+    """
 
     def __init__(
         self,
@@ -67,41 +104,40 @@ class RandomSampler(Sampler):
     def num_samples(self) -> int:
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
-    def _index_array(self) -> np.ndarray:
+    def _index_chunks(self) -> Iterator[np.ndarray]:
         n, k = len(self.data_source), self.num_samples
+        rng = _random.fresh_stream(self.generator)
         if self.replacement:
-            return _random.randint(n, k, self.generator)
-        parts = [_random.randperm(n, self.generator) for _ in range(k // n)]
+            for _ in range(k // _CHUNK):
+                yield _random.randint(n, _CHUNK, rng)
+            if k % _CHUNK:
+                yield _random.randint(n, k % _CHUNK, rng)
+            return
+        for _ in range(k // n):
+            yield _random.randperm(n, rng)
         if k % n:
-            parts.append(_random.randperm(n, self.generator)[: k % n])
-        return np.concatenate(parts) if len(parts) != 1 else parts[0]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._index_array().tolist())
+            yield _random.randperm(n, rng)[: k % n]
 
     def __len__(self) -> int:
         return self.num_samples
 
 
-class SubsetRandomSampler(Sampler):
+class SubsetRandomSampler(_ChunkedSampler):
     """The given indices in a random order (a fresh one each pass)."""
 
     def __init__(self, indices, generator=None) -> None:
         self.indices = indices
         self.generator = generator
 
-    def _index_array(self) -> np.ndarray:
+    def _index_chunks(self) -> Iterator[np.ndarray]:
         idx = np.asarray(self.indices, dtype=np.int64)
-        return idx[_random.randperm(len(idx), self.generator)]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._index_array().tolist())
+        yield idx[_random.randperm(len(idx), self.generator)]
 
     def __len__(self) -> int:
         return len(self.indices)
 
 
-class WeightedRandomSampler(Sampler):
+class WeightedRandomSampler(_ChunkedSampler):
     """``num_samples`` indices drawn with probabilities proportional to ``weights`` (with
     replacement by default): oversampling for imbalanced classes."""
 
@@ -129,11 +165,18 @@ class WeightedRandomSampler(Sampler):
         self.weights, self.num_samples = w, num_samples
         self.replacement, self.generator = replacement, generator
 
-    def _index_array(self) -> np.ndarray:
-        return _random.weighted(self.weights, self.num_samples, self.replacement, self.generator)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._index_array().tolist())
+    def _index_chunks(self) -> Iterator[np.ndarray]:
+        if not self.replacement:  # num_samples <= len(weights): bounded by the dataset
+            yield _random.weighted(self.weights, self.num_samples, False, self.generator)
+            return
+        # inverse-CDF draws, a chunk at a time: the CDF is built once, not per chunk
+        cdf = np.cumsum(self.weights)
+        rng = _random.stream(self.generator)
+        last = len(cdf) - 1
+        for start in range(0, self.num_samples, _CHUNK):
+            u = rng.random(min(_CHUNK, self.num_samples - start)) * cdf[-1]
+            idx = np.searchsorted(cdf, u, side="right")
+            yield np.minimum(idx, last).astype(np.int64, copy=False)
 
     def __len__(self) -> int:
         return self.num_samples
@@ -158,23 +201,44 @@ class BatchSampler(Sampler):
             yield b.tolist() if isinstance(b, np.ndarray) else b
 
     def _index_batches(self) -> Iterator:
-        """Batches as int64 arrays when the sampler gives an index array, else as lists."""
-        bs = self.batch_size
-        arr = self.sampler._index_array() if isinstance(self.sampler, Sampler) else None
-        if arr is not None:
-            stop = len(arr) - len(arr) % bs if self.drop_last else len(arr)
-            for i in range(0, stop, bs):
-                yield arr[i : i + bs]
+        """Batches as int64 arrays when the sampler streams index chunks, else as lists."""
+        chunks = _chunks_of(self.sampler)
+        if chunks is not None:
+            yield from _rebatch(chunks, self.batch_size, self.drop_last)
             return
-        batch: list[int] = []
-        for idx in self.sampler:
-            batch.append(idx)
-            if len(batch) == bs:
-                yield batch
-                batch = []
-        if batch and not self.drop_last:
+        it = iter(self.sampler)
+        while batch := list(itertools.islice(it, self.batch_size)):
+            if len(batch) < self.batch_size and self.drop_last:
+                return
             yield batch
 
     def __len__(self) -> int:
         n = len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def _rebatch(chunks: Iterator[np.ndarray], size: int, drop_last: bool) -> Iterator[np.ndarray]:
+    """Cut a stream of index arrays into arrays of ``size`` (the last one shorter)."""
+    pending: list[np.ndarray] = []
+    count = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        count += len(chunk)
+        if count < size:
+            continue
+        buf = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        stop = len(buf) - len(buf) % size
+        for i in range(0, stop, size):
+            yield buf[i : i + size]
+        pending = [buf[stop:]] if stop < len(buf) else []
+        count = len(buf) - stop
+    if count and not drop_last:
+        yield np.concatenate(pending)
+
+
+class _InfiniteConstantSampler(Sampler):
+    """None, forever: the DataLoader's sampler for an IterableDataset (the stream decides
+    where it ends; a BatchSampler over this only counts out each batch's size)."""
+
+    def __iter__(self) -> Iterator[None]:
+        return itertools.repeat(None)
