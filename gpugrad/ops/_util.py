@@ -200,3 +200,15 @@ def wrap_dim(dim: int, ndim: int) -> int:
             f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})"
         )
     return dim + n if dim < 0 else dim
+
+
+def float_data(t: Tensor):
+    """The data of ``t`` for a float function: integer and bool inputs compute in the default
+    float dtype, as PyTorch's do."""
+    d = t._data
+    return d if d.dtype.kind == "f" else d.astype(D.get_default_dtype().np)
+
+
+def index_tensor(data, like: Tensor) -> Tensor:
+    """An int64 index Tensor of ``data`` on ``like``'s device (sort, unique, diag ...)."""
+    return Tensor._make(data.astype("int64", copy=False), like._device)

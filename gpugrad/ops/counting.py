@@ -1,18 +1,14 @@
-"""Small reductions, counting and index ops: nansum, count_nonzero, unique, bincount, isin,
-index_add / index_copy / index_fill ...
-
-Primitives carry a Node with PyTorch's name and a backward written in Tensor ops;
-composites inherit their gradients.
-"""
+"""Counting and searching: count_nonzero, unique, bincount, histc, isin, searchsorted; and
+(until they join indexing.py) index_add / index_copy / index_fill / take."""
 
 from __future__ import annotations
 
 from .. import _dtype as D
-from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import (
     check_device,
+    index_tensor,
     needs_grad,
     record,
     wrap_dim,
@@ -20,38 +16,20 @@ from ._util import (
 from .indexing import getitem, index_put_zeros
 
 
-def _index_tensor(data, like: Tensor) -> Tensor:
-    return Tensor._make(data.astype("int64", copy=False), like._device)
-
-
-# ---- reductions and counting -------------------------------------------------------------
-def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Sum treating NaN as zero."""
-    x = input
-    if input._data.dtype.kind == "f":
-        x = _ops.where(input.isnan(), 0.0, input)
-    return x.sum(dim, keepdim, dtype=dtype) if dim is not None else _sum_all(x, keepdim, dtype)
-
-
-def _sum_all(x: Tensor, keepdim: bool, dtype) -> Tensor:
-    return (
-        x.sum(tuple(range(x._data.ndim)), keepdim, dtype=dtype) if keepdim else x.sum(dtype=dtype)
-    )
-
-
-def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Mean over the non-NaN elements."""
-    if input._data.dtype.kind != "f" and dtype is None:
-        raise RuntimeError(
-            "nanmean(): expected input to have floating point or complex dtype but got "
-            f"{D.scalar_type_name(input.dtype)}"
-        )
-    cnt = (
-        (~input.isnan()).sum(dim, keepdim)
-        if dim is not None
-        else _sum_all(~input.isnan(), keepdim, None)
-    )
-    return nansum(input, dim, keepdim, dtype=dtype) / cnt
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+    """Counts in ``bins`` equal bins over [min, max] (the data's range when min == max);
+    values outside are ignored. No gradient, as in PyTorch."""
+    x = input._data
+    lo, hi = float(min), float(max)
+    if lo == hi and x.size:
+        lo, hi = float(x.min()), float(x.max())
+    if lo == hi:  # PyTorch widens an empty range by one on each side
+        lo, hi = lo - 1, hi + 1
+    if lo > hi:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    xp = input._device.backend.xp
+    counts, _ = xp.histogram(x, bins=bins, range=(lo, hi))
+    return Tensor._make(counts.astype(x.dtype), input._device)
 
 
 def count_nonzero(input: Tensor, dim=None) -> Tensor:
@@ -84,9 +62,9 @@ def unique(
     inv = inv.reshape(d.shape) if axis is None else inv.reshape(-1)
     out = [Tensor._make(vals, input._device)]
     if return_inverse:
-        out.append(_index_tensor(inv, input))
+        out.append(index_tensor(inv, input))
     if return_counts:
-        out.append(_index_tensor(cnt, input))
+        out.append(index_tensor(cnt, input))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -99,30 +77,12 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     xp = input._device.backend.xp
     if weights is None:
-        return _index_tensor(xp.bincount(d, minlength=minlength), input)
+        return index_tensor(xp.bincount(d, minlength=minlength), input)
     check_device(input, weights, "bincount")
     w = weights._data
     rt = w.dtype if w.dtype.kind == "f" else "float64"
     data = xp.bincount(d, weights=w, minlength=minlength).astype(rt)
     return Tensor._make(data, input._device)
-
-
-def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    """(var, mean) in one call."""
-    v = _ops.var(input, dim, unbiased, keepdim, correction=correction)
-    m = input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim)
-    return v, m
-
-
-def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    """(std, mean) in one call."""
-    s = _ops.std(input, dim, unbiased, keepdim, correction=correction)
-    m = input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim)
-    return s, m
-
-
-def _mean_all(x: Tensor, keepdim: bool) -> Tensor:
-    return x.mean(tuple(range(x._data.ndim)), keepdim) if keepdim else x.mean()
 
 
 def searchsorted(
@@ -249,20 +209,3 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     out = input.clone()
     out[(slice(None),) * d + (index,)] = value
     return out
-
-
-__all__ = [
-    "bincount",
-    "count_nonzero",
-    "index_add",
-    "index_copy",
-    "index_fill",
-    "isin",
-    "nanmean",
-    "nansum",
-    "searchsorted",
-    "std_mean",
-    "take",
-    "unique",
-    "var_mean",
-]

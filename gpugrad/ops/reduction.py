@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, prod, max/min, amax/amin, argmax/argmin, var, std, logsumexp, norm."""
+"""Reductions: sum, mean, prod, max/min, amax/amin, aminmax, argmax/argmin, any/all, var,
+std (and var_mean / std_mean), logsumexp, norm, and the NaN-ignoring nansum / nanmean."""
 
 from __future__ import annotations
 
@@ -6,8 +7,90 @@ from .. import _dtype as D
 from .. import return_types
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._util import needs_grad, record, wrap_dims
+from ._util import (
+    needs_grad,
+    record,
+    wrap_dim,
+    wrap_dims,
+)
+from .compare import where
 from .indexing import scatter_into_zeros
+
+
+def _bool_reduce(input: Tensor, dim, keepdim: bool, fn: str) -> Tensor:
+    xp = input._device.backend.xp
+    d = input._data
+    axis = None if dim is None else wrap_dim(dim, d.ndim)
+    return Tensor._make(getattr(xp, fn)(d, axis=axis, keepdims=keepdim), input._device)
+
+
+def any(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where any element (over ``dim``) is non-zero."""
+    return _bool_reduce(input, dim, keepdim, "any")
+
+
+def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where every element (over ``dim``) is non-zero."""
+    return _bool_reduce(input, dim, keepdim, "all")
+
+
+def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False):
+    """(min, max) of all elements, or along ``dim``."""
+    if input.numel() == 0:
+        raise RuntimeError(
+            "aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
+            "identity."
+        )
+    dims = () if dim is None else dim
+    return return_types.aminmax(input.amin(dims, keepdim), input.amax(dims, keepdim))
+
+
+# ---- reductions and counting -------------------------------------------------------------
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Sum treating NaN as zero."""
+    x = input
+    if input._data.dtype.kind == "f":
+        x = where(input.isnan(), 0.0, input)
+    return x.sum(dim, keepdim, dtype=dtype) if dim is not None else _sum_all(x, keepdim, dtype)
+
+
+def _sum_all(x: Tensor, keepdim: bool, dtype) -> Tensor:
+    return (
+        x.sum(tuple(range(x._data.ndim)), keepdim, dtype=dtype) if keepdim else x.sum(dtype=dtype)
+    )
+
+
+def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Mean over the non-NaN elements."""
+    if input._data.dtype.kind != "f" and dtype is None:
+        raise RuntimeError(
+            "nanmean(): expected input to have floating point or complex dtype but got "
+            f"{D.scalar_type_name(input.dtype)}"
+        )
+    cnt = (
+        (~input.isnan()).sum(dim, keepdim)
+        if dim is not None
+        else _sum_all(~input.isnan(), keepdim, None)
+    )
+    return nansum(input, dim, keepdim, dtype=dtype) / cnt
+
+
+def var_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """(var, mean) in one call."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    m = input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim)
+    return v, m
+
+
+def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    """(std, mean) in one call."""
+    s = std(input, dim, unbiased, keepdim, correction=correction)
+    m = input.mean(dim, keepdim) if dim is not None else _mean_all(input, keepdim)
+    return s, m
+
+
+def _mean_all(x: Tensor, keepdim: bool) -> Tensor:
+    return x.mean(tuple(range(x._data.ndim)), keepdim) if keepdim else x.mean()
 
 
 def _kept_shape(shape: tuple, dims: tuple) -> tuple:

@@ -1,11 +1,23 @@
-"""Shape ops. Views (reshape of contiguous data, permute, expand, squeeze ...) share memory
-and the version counter with their base; the rest copy."""
+"""Shape ops: views and reshapes (reshape of contiguous data, permute, expand, squeeze ...
+share memory and the version counter with their base), joins and splits (cat, stack, split,
+tensor_split, the h/v/d stacks ...), and rearrangements that copy (flip, roll, rot90, repeat,
+tile, repeat_interleave, unfold's windows)."""
 
 from __future__ import annotations
 
+import warnings
+
 from .._tensor import Tensor, _data_ptr
 from ..autograd.graph import Node
-from ._util import check_devices, needs_grad, record, sum_to, wrap_dim
+from ._util import (
+    check_devices,
+    index_tensor,
+    needs_grad,
+    record,
+    sum_to,
+    wrap_dim,
+)
+from .indexing import getitem, index_select
 
 
 def _join(shape) -> str:
@@ -443,3 +455,219 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
     return permute(input, order)
+
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    """Rotate elements along ``dims`` by ``shifts`` (flattened when ``dims`` is None)."""
+    xp = input._device.backend.xp
+    if dims is None:
+        if not isinstance(shifts, int):
+            (shifts,) = shifts
+        return roll(input.reshape(-1), shifts, 0).reshape(input._data.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(
+            f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}"
+        )
+    out = input
+    for s, dm in zip(shifts, dims):
+        d = wrap_dim(dm, input._data.ndim)
+        n = input._data.shape[d]
+        if n:
+            idx = (xp.arange(n) - s) % n
+            out = index_select(out, d, index_tensor(idx, input))
+    return out
+
+
+def tile(input: Tensor, dims) -> Tensor:
+    """Repeat ``input`` ``dims[i]`` times along each dim (missing leading dims count as 1)."""
+    dims = tuple(dims)
+    nd = input._data.ndim
+    if len(dims) < nd:
+        dims = (1,) * (nd - len(dims)) + dims
+    return input.repeat(*dims)
+
+
+def meshgrid(*tensors, indexing: str | None = None):
+    """Coordinate grids from 1-D tensors ('ij': matrix indexing, 'xy': Cartesian)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn(
+            "torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+            "argument.",
+            UserWarning,
+            stacklevel=2,
+        )
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(
+            f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}'
+        )
+    ts = [t.reshape(-1) for t in tensors]
+    axes = list(range(len(ts)))
+    if indexing == "xy" and len(ts) >= 2:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(ts)
+    for t, a in zip(ts, axes):
+        shape[a] = t._data.shape[0]
+    out = []
+    for t, a in zip(ts, axes):
+        view = [1] * len(ts)
+        view[a] = -1
+        out.append(t.reshape(view).expand(tuple(shape)))
+    return tuple(out)
+
+
+def atleast_1d(*tensors):
+    """Each tensor with at least one dim (a single tensor in, a single tensor out)."""
+    return _atleast(tensors, 1)
+
+
+def atleast_2d(*tensors):
+    return _atleast(tensors, 2)
+
+
+def atleast_3d(*tensors):
+    return _atleast(tensors, 3)
+
+
+def _atleast(tensors, n: int):
+    single = len(tensors) == 1 and isinstance(tensors[0], Tensor)
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    out = []
+    for t in tensors:
+        nd = t._data.ndim
+        if nd >= n:
+            out.append(t)
+        elif n == 3 and nd == 2:
+            out.append(t.unsqueeze(-1))
+        elif n == 3 and nd == 1:
+            out.append(t.reshape(1, -1, 1))
+        else:
+            out.append(t.reshape((1,) * (n - max(nd, 1)) + tuple(t._data.shape or (1,))))
+    return out[0] if single else tuple(out)
+
+
+def vstack(tensors) -> Tensor:
+    """Concatenate along dim 0 after atleast_2d."""
+    return cat([atleast_2d(t) for t in tensors], 0)
+
+
+row_stack = vstack
+
+
+def hstack(tensors) -> Tensor:
+    """Concatenate along dim 1 (dim 0 for 1-D tensors) after atleast_1d."""
+    ts = [atleast_1d(t) for t in tensors]
+    return cat(ts, 0 if ts[0]._data.ndim == 1 else 1)
+
+
+def dstack(tensors) -> Tensor:
+    """Concatenate along dim 2 after atleast_3d."""
+    return cat([atleast_3d(t) for t in tensors], 2)
+
+
+def column_stack(tensors) -> Tensor:
+    """1-D (and 0-d) tensors become columns; then concatenate along dim 1."""
+    ts = [t.reshape(-1, 1) if t._data.ndim <= 1 else t for t in tensors]
+    return cat(ts, 1)
+
+
+def flipud(input: Tensor) -> Tensor:
+    return flip(input, (0,))
+
+
+def fliplr(input: Tensor) -> Tensor:
+    if input._data.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return flip(input, (1,))
+
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims`` (from dims[0] to dims[1])."""
+    if len(dims) != 2:
+        raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
+    nd = input._data.ndim
+    d0, d1 = wrap_dim(dims[0], nd), wrap_dim(dims[1], nd)
+    if d0 == d1:
+        raise RuntimeError(
+            f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}"
+        )
+    k %= 4
+    if k == 1:
+        return flip(input, (d1,)).transpose(d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return flip(input, (d0,)).transpose(d0, d1)
+    return input.clone()
+
+
+def ravel(input: Tensor) -> Tensor:
+    return input.reshape(-1)
+
+
+def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
+    """Split into ``n`` nearly equal parts (the first ``len % n`` one longer) or at the given
+    indices (a list, or a 1-D / 0-d integer tensor), as views with gradients."""
+    length = input._data.shape[wrap_dim(dim, input._data.ndim)]
+    cuts = indices_or_sections
+    if isinstance(cuts, Tensor):
+        if cuts._data.dtype.kind not in "iu" or cuts._data.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
+                "one-dimensional tensor, but got a tensor with "
+                f"{cuts._data.ndim} dims"
+            )
+        cuts = cuts.tolist()
+    if isinstance(cuts, int):
+        if cuts <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {cuts}")
+        q, r = divmod(length, cuts)
+        sizes = [q + 1] * r + [q] * (cuts - r)
+    else:
+        bounds = [min(max(c if c >= 0 else c + length, 0), length) for c in cuts]
+        edges = [0, *bounds, length]
+        sizes = [max(b - a, 0) for a, b in zip(edges[:-1], edges[1:])]
+        starts = [min(a, length) for a in edges[:-1]]
+        d = wrap_dim(dim, input._data.ndim)
+        if any(b < a for a, b in zip(edges[:-1], edges[1:])):  # decreasing indices: empty parts
+            lead = (slice(None),) * d
+            return tuple(input[lead + (slice(a, a + n),)] for a, n in zip(starts, sizes))
+    return split(input, sizes, dim)
+
+
+def tensor_unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: every window of ``size`` elements along ``dimension``, ``step``
+    apart; the windows' count replaces that dim and a dim of ``size`` is appended. PyTorch
+    returns a view; this is a copy (an index gather, whose backward adds up overlaps)."""
+    nd = input._data.ndim
+    x = input if nd else input.reshape(1)
+    d = wrap_dim(dimension, x._data.ndim)
+    n = x._data.shape[d]
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    xp = input._device.backend.xp
+    count = (n - size) // step + 1
+    windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]
+    out = getitem(movedim(x, d, -1), (Ellipsis, Tensor._make(windows, input._device)))
+    out = movedim(out, -2, d)
+    return out if nd else out.reshape((count, size)).squeeze(0)
+
+
+def repeat_interleave(input: Tensor, repeats, dim: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times (a gather, so it is differentiable)."""
+    from .indexing import index_select
+
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else wrap_dim(dim, input._data.ndim)
+    n = x._data.shape[d]
+    xp = input._device.backend.xp
+    reps = repeats._data if isinstance(repeats, Tensor) else repeats
+    idx = xp.repeat(xp.arange(n), reps)
+    return index_select(x, d, Tensor._make(idx.astype("int64"), input._device))
