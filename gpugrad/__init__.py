@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import importlib as _importlib
 import math
 
 from . import (  # noqa: E402, F401
@@ -105,6 +106,11 @@ from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matm
 from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
 
 linalg = _linalg  # torch.linalg's namespace; the star import above bound ops.linalg here
+# the sparse COO face; the star import bound ops.sparse here (``from . import`` would keep it)
+sparse = _importlib.import_module(".sparse", __name__)
+from ._tensor import layout, sparse_coo, strided  # noqa: E402
+from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
+from .ops.sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
 bool = _bool  # noqa: A001
@@ -113,15 +119,13 @@ __version__ = "0.1.0"
 
 inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
 
-_LAZY = ("nn", "optim", "utils", "serialization", "viz", "backends")
+_LAZY = ("nn", "optim", "utils", "serialization", "viz", "backends", "onnx")
 
 
 def __getattr__(name: str):
     # nn/optim/utils import on first use, so `import gpugrad` stays light.
     if name in _LAZY:
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
+        return _importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'gpugrad' has no attribute '{name}'")
 
 

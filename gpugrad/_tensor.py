@@ -34,6 +34,23 @@ class Size(tuple):
         return n
 
 
+class layout:
+    """How a tensor's elements are stored: ``gpugrad.strided`` (dense) or ``sparse_coo``."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"gpugrad.{self._name}"
+
+    def __reduce__(self):
+        return self._name  # the module-level singleton, as pickle finds it
+
+
+strided = layout("strided")
+sparse_coo = layout("sparse_coo")
+
+
 class Tensor:
     """A multi-dimensional array that can record the operations applied to it.
 
@@ -53,6 +70,7 @@ class Tensor:
     _post_acc_hooks = None
     _inference = False
     _vver = 0  # a view: the shared version when its grad_fn was last right (see refresh_view)
+    _sparse = None  # a sparse COO tensor's indices and values (ops/sparse.py)
 
     # Let NumPy defer to Tensor's reflected operators (ndarray * tensor -> Tensor).
     __array_priority__ = 1000
@@ -130,6 +148,8 @@ class Tensor:
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(requires_grad)
+        if self._sparse is not None:
+            self._sparse.set_requires_grad(bool(requires_grad))
         return self
 
     @property
@@ -144,6 +164,8 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
+        if self._sparse is not None:  # a sparse leaf's gradient lives on its values
+            return self._sparse.leaf_grad(self)
         if self._grad_fn is not None and not self.retains_grad and self._grad is None:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
@@ -258,6 +280,14 @@ class Tensor:
         return self._device.type == "cuda"
 
     @property
+    def is_sparse(self) -> bool:
+        return self._sparse is not None
+
+    @property
+    def layout(self) -> layout:
+        return strided if self._sparse is None else sparse_coo
+
+    @property
     def shape(self) -> Size:
         return Size(self._data.shape)
 
@@ -342,6 +372,10 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
             )
+        if self._sparse is not None:
+            raise TypeError(
+                "can't convert Sparse layout tensor to numpy. Use Tensor.to_dense() first."
+            )
         if self._device.type != "cpu":
             if not force:
                 raise TypeError(
@@ -402,9 +436,11 @@ class Tensor:
         return tensor_repr(self)
 
     def __format__(self, spec: str) -> str:
-        if self._data.ndim == 0 and spec:
+        # PyTorch's rule: a 0-d tensor formats its Python number (f"{t}" gives "2.0", not
+        # "tensor(2.)"); any other tensor is an object (str for "", a TypeError for a spec)
+        if self._data.ndim == 0 and self._sparse is None:
             return format(self.item(), spec)
-        return repr(self)
+        return object.__format__(self, spec)
 
     def __reduce__(self):
         raise TypeError("gpugrad tensors are not pickled; save state dicts with gpugrad.save")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import ops
 from ._tensor import Tensor
 from .ops import convert, inplace
+from .ops import sparse as _sparse
 from .ops.compare import _scalar_as
 from .ops.shape_extra import tensor_unfold
 
@@ -74,8 +75,7 @@ Tensor.__rfloordiv__ = lambda self, other: ops.floor_divide(_as_tensor(other, se
 Tensor.__mod__ = ops.remainder
 Tensor.__pow__ = ops.pow
 Tensor.__rpow__ = lambda self, other: ops.pow(other, self)
-Tensor.__matmul__ = ops.matmul
-Tensor.__rmatmul__ = lambda self, other: ops.matmul(other, self)
+Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
 Tensor.__neg__ = ops.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = ops.abs
@@ -164,3 +164,57 @@ Tensor.det, Tensor.inverse = _det, _inverse
 
 
 Tensor.unfold = tensor_unfold  # a method only: torch.unfold is not a function
+
+
+# ---- sparse COO tensors (ops/sparse.py) ------------------------------------------------
+_dense_matmul, _dense_mm, _dense_detach, _dense_clone = ops.matmul, ops.mm, ops.detach, ops.clone
+_dense_t, _dense_transpose = ops.t, ops.transpose
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:
+    """Matrix product (``@``); a sparse COO operand takes the sparse product."""
+    if input._sparse is None and getattr(other, "_sparse", None) is None:
+        return _dense_matmul(input, other)
+    return _sparse.sparse_matmul(input, other)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """Product of two matrices; either may be a sparse COO matrix (the other dense)."""
+    if input._sparse is None and getattr(mat2, "_sparse", None) is None:
+        return _dense_mm(input, mat2)
+    return _sparse.sparse_mm(input, mat2)
+
+
+def _detach(self: Tensor) -> Tensor:
+    return _dense_detach(self) if self._sparse is None else _sparse.detach(self)
+
+
+def _clone(self: Tensor, *, memory_format=None) -> Tensor:
+    return _dense_clone(self) if self._sparse is None else _sparse.clone(self)
+
+
+def _t(self: Tensor) -> Tensor:
+    return _dense_t(self) if self._sparse is None else _sparse.transpose(self, 0, -1)
+
+
+def _transpose(self: Tensor, dim0: int, dim1: int) -> Tensor:
+    if self._sparse is None:
+        return _dense_transpose(self, dim0, dim1)
+    return _sparse.transpose(self, dim0, dim1)
+
+
+Tensor.matmul = Tensor.__matmul__ = matmul
+Tensor.mm = mm
+Tensor.detach, Tensor.clone, Tensor.t, Tensor.transpose = _detach, _clone, _t, _transpose
+Tensor.to_sparse = _sparse.to_sparse
+Tensor.to_sparse_coo = _sparse.to_sparse
+Tensor.to_dense = _sparse.to_dense
+Tensor.coalesce = _sparse.coalesce
+Tensor.is_coalesced = _sparse.is_coalesced
+Tensor.indices = _sparse.indices
+Tensor.values = _sparse.values
+Tensor._indices = _sparse.raw_indices
+Tensor._values = _sparse.raw_values
+Tensor._nnz = _sparse.nnz
+Tensor.sparse_dim = _sparse.sparse_dim
+Tensor.dense_dim = _sparse.dense_dim

@@ -7,6 +7,7 @@ tensor operand is summed back to its own shape and dtype.
 from __future__ import annotations
 
 import math
+import operator
 
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
@@ -190,7 +191,7 @@ def div(input: Tensor, other, *, rounding_mode: str | None = None) -> Tensor:
         return mul(other.reciprocal(), input)  # PyTorch's __rtruediv__: a MulBackward0
     a, b = binary_arrays(input, other, "div", floating=True)
     try:
-        out = _out(a / b, input)
+        out = _out(input._device.backend.quiet(operator.truediv, a, b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
@@ -213,7 +214,8 @@ def _rounded_div(input, other, mode: str) -> Tensor:
     if a.dtype.kind in "iub" and b_int:  # exact integer division
         q = a // b if mode == "floor" else (a - xp.fmod(a, b)) // b
     else:
-        q = xp.floor(a / b) if mode == "floor" else xp.trunc(a / b)
+        q = input._device.backend.quiet(operator.truediv, a, b)
+        q = xp.floor(q) if mode == "floor" else xp.trunc(q)
     return _out(q, input)
 
 
@@ -267,8 +269,12 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
     a, b = binary_arrays(input, exponent, "pow")
     if isinstance(b, int) and not isinstance(b, bool) and b < 0 and a.dtype.kind in "iu":
         raise RuntimeError("Integers to negative integer powers are not allowed.")
+    backend = input._device.backend
     try:
-        out = _out(a**b, input)
+        if type(b) is float or type(b) is int:
+            out = _out(backend.quiet(_scalar_power, backend.xp, a, b), input)
+        else:
+            out = _out(backend.quiet(operator.pow, a, b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if _grad_needed(input, exponent):
@@ -282,9 +288,50 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
     return out
 
 
+# Integer exponents up to this size are multiplied out by repeated squaring (at most 8
+# multiplications), as PyTorch's integer-power loops do; larger ones take the general power.
+_MAX_MULTIPLIED_EXPONENT = 16
+
+
+def _scalar_power(xp, a, e):
+    """``a ** e`` for a Python-number exponent, with PyTorch's fast paths: NumPy's general
+    float power is several times slower than a few multiplications, a sqrt or a division
+    (the issue measured 180x for ``x ** 3.0``), and CuPy's costs a transcendental per element.
+    The results equal the general power to float rounding."""
+    if e == 0.5:
+        return xp.sqrt(a)
+    if e == -0.5:
+        return 1 / xp.sqrt(a)  # a Python 1 keeps a's dtype
+    if e != int(e) or abs(e) > _MAX_MULTIPLIED_EXPONENT:
+        return a**e
+    n = int(e)
+    if n == 0:
+        return xp.ones_like(a)
+    power = _multiplied_power(a, abs(n))
+    return 1 / power if n < 0 else power
+
+
+def _multiplied_power(a, n: int):
+    """``a ** n`` (n >= 1) by repeated squaring; a fresh array even for n == 1."""
+    if n == 1:
+        return a.copy()
+    if n == 2:
+        return a * a
+    if n == 3:
+        return a * a * a
+    result, square = None, a
+    while n:
+        if n & 1:
+            result = square if result is None else result * square
+        n >>= 1
+        if n:
+            square = square * square
+    return result
+
+
 def _rpow(base, exponent: Tensor) -> Tensor:
     a, b = binary_arrays(exponent, base, "pow")
-    out = _out(b**a, exponent)
+    out = _out(exponent._device.backend.quiet(operator.pow, b, a), exponent)
     if needs_grad(exponent):
         node = record(PowBackward2(), (exponent,), out)
         node.save(out)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import operator
+
 from .. import _dtype as D
 from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
 from ._util import needs_grad, record
+
+
+def _quiet(t: Tensor, fn: str):
+    """The array function ``fn`` of ``t``'s data in a float dtype; where the math leaves
+    its domain (log(0), sqrt(-1), exp overflow) the result is inf/NaN without a warning, as
+    in PyTorch."""
+    backend = t._device.backend
+    return backend.quiet(getattr(backend.xp, fn), _float_data(t))
 
 
 def _float_data(t: Tensor):
@@ -70,7 +80,10 @@ class _Pointwise(Node):
 
     def _arrays(self, backend, g):
         (v,) = self.saved_arrays()
-        return (g * self.derivative(v, backend.xp),)
+        return (backend.quiet(self._times_derivative, g, v, backend.xp),)
+
+    def _times_derivative(self, g, v, xp):
+        return g * self.derivative(v, xp)  # 1 / x at x == 0 is inf, silently (quiet)
 
 
 class AbsBackward0(_Pointwise):
@@ -86,7 +99,8 @@ class ReciprocalBackward0(_Pointwise):
 
 
 def reciprocal(input: Tensor) -> Tensor:
-    return _unary(input, 1 / _float_data(input), ReciprocalBackward0, "output")
+    data = input._device.backend.quiet(operator.truediv, 1, _float_data(input))
+    return _unary(input, data, ReciprocalBackward0, "output")
 
 
 class ExpBackward0(_Pointwise):
@@ -94,7 +108,7 @@ class ExpBackward0(_Pointwise):
 
 
 def exp(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.exp(_float_data(input)), ExpBackward0, "output")
+    return _unary(input, _quiet(input, "exp"), ExpBackward0, "output")
 
 
 class Expm1Backward0(_Pointwise):
@@ -102,8 +116,7 @@ class Expm1Backward0(_Pointwise):
 
 
 def expm1(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    return _unary(input, xp.expm1(_float_data(input)), Expm1Backward0, "output")
+    return _unary(input, _quiet(input, "expm1"), Expm1Backward0, "output")
 
 
 class LogBackward0(_Pointwise):
@@ -111,7 +124,7 @@ class LogBackward0(_Pointwise):
 
 
 def log(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.log(_float_data(input)), LogBackward0, "input")
+    return _unary(input, _quiet(input, "log"), LogBackward0, "input")
 
 
 class Log1PBackward0(_Pointwise):
@@ -119,8 +132,7 @@ class Log1PBackward0(_Pointwise):
 
 
 def log1p(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    return _unary(input, xp.log1p(_float_data(input)), Log1PBackward0, "input")
+    return _unary(input, _quiet(input, "log1p"), Log1PBackward0, "input")
 
 
 class Log2Backward0(_Pointwise):
@@ -128,8 +140,7 @@ class Log2Backward0(_Pointwise):
 
 
 def log2(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    return _unary(input, xp.log2(_float_data(input)), Log2Backward0, "input")
+    return _unary(input, _quiet(input, "log2"), Log2Backward0, "input")
 
 
 class SqrtBackward0(_Pointwise):
@@ -137,8 +148,7 @@ class SqrtBackward0(_Pointwise):
 
 
 def sqrt(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    return _unary(input, xp.sqrt(_float_data(input)), SqrtBackward0, "output")
+    return _unary(input, _quiet(input, "sqrt"), SqrtBackward0, "output")
 
 
 class RsqrtBackward0(_Pointwise):
@@ -146,8 +156,13 @@ class RsqrtBackward0(_Pointwise):
 
 
 def rsqrt(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    return _unary(input, 1 / xp.sqrt(_float_data(input)), RsqrtBackward0, "output")
+    backend = input._device.backend
+    data = backend.quiet(_rsqrt, backend.xp, _float_data(input))
+    return _unary(input, data, RsqrtBackward0, "output")
+
+
+def _rsqrt(xp, x):
+    return 1 / xp.sqrt(x)
 
 
 class SinBackward0(_Pointwise):
