@@ -149,6 +149,11 @@ class CupyBackend(ArrayBackend):
 
         return polygamma(n, x).astype(x.dtype, copy=False)
 
+    def erfinv(self, x):
+        from cupyx.scipy.special import erfinv
+
+        return erfinv(x).astype(x.dtype, copy=False)
+
     def new_rng(self, seed: int):
         """A generator of this backend's kind (gpugrad.Generator holds one)."""
         with self._cuda_device:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import ArrayBackend, digamma_host, erf_host, lgamma_host, polygamma_host
+from .base import (
+    ArrayBackend,
+    digamma_host,
+    erf_host,
+    erfinv_host,
+    lgamma_host,
+    polygamma_host,
+)
 
 _UNSIGNED = {1: np.dtype("u1"), 2: np.dtype("u2"), 4: np.dtype("u4"), 8: np.dtype("u8")}
 _SIGNED = {2: np.dtype("i2"), 4: np.dtype("i4"), 8: np.dtype("i8")}
@@ -87,6 +94,9 @@ class NumpyBackend(ArrayBackend):
 
     def polygamma(self, n: int, x):
         return polygamma_host(np, n, x)
+
+    def erfinv(self, x):
+        return erfinv_host(np, x)
 
     def cum_extreme(self, arr, axis: int, largest: bool):
         return (np.maximum if largest else np.minimum).accumulate(arr, axis=axis)
