@@ -1,4 +1,5 @@
-"""gpugrad.save / gpugrad.load: checkpoints as safetensors files, never pickle.
+"""Checkpoints of tensors and plain data as safetensors files (what gpugrad.save writes for
+state dicts: no pickle in them).
 
 Tensors are safetensors entries; everything else (dicts with any simple keys, lists, tuples,
 numbers, strings, None, dtypes, devices) is JSON in the file's ``__metadata__`` under
@@ -11,18 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import Counter, OrderedDict
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
-from . import _dtype as D
-from ._device import device as Device
-from ._tensor import Tensor
-
-FileLike = str | os.PathLike | BinaryIO
+from .. import _dtype as D
+from .._device import device as Device
+from .._tensor import Tensor
+from .errors import CheckpointError
 
 _META = "gpugrad"
 _VERSION = 1
@@ -30,8 +28,9 @@ _VERSION = 1
 _DTYPES = {"BOOL", "U8", "I8", "I16", "I32", "I64", "F16", "F32", "F64"}
 _DICT_TYPES = {"dict": dict, "OrderedDict": OrderedDict, "Counter": Counter}
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+class NeedsPickle(TypeError):
+    """The object holds more than tensors and plain data: it is saved in PyTorch's format."""
 
 
 class _Encoder:
@@ -82,10 +81,8 @@ class _Encoder:
             )
             items = [[self.key(k, path), self.encode(v, path + [str(k)])] for k, v in obj.items()]
             return {"dict": items, "type": kind} if kind != "dict" else {"dict": items}
-        raise TypeError(
-            f"gpugrad.save cannot store an object of type {type(obj).__qualname__} at "
-            f"'{'.'.join(path) or '<root>'}': only tensors, numbers, strings, None, dtypes, "
-            "devices and lists/tuples/dicts of them are supported (gpugrad never pickles)"
+        raise NeedsPickle(
+            f"an object of type {type(obj).__qualname__} at '{'.'.join(path) or '<root>'}'"
         )
 
     def key(self, k: Any, path: list[str]) -> Any:
@@ -93,9 +90,8 @@ class _Encoder:
             return self.encode(k, path)
         if isinstance(k, tuple):
             return {"tuple": [self.key(v, path) for v in k]}
-        raise TypeError(
-            f"gpugrad.save cannot store a dict key of type {type(k).__qualname__} at "
-            f"'{'.'.join(path) or '<root>'}'"
+        raise NeedsPickle(
+            f"a dict key of type {type(k).__qualname__} at '{'.'.join(path) or '<root>'}'"
         )
 
     def tensor(self, t: Tensor, path: list[str]) -> dict:
@@ -110,9 +106,7 @@ class _Encoder:
 
     def array(self, arr: np.ndarray, path: list[str]) -> dict:
         if arr.dtype not in D._BY_NP:
-            raise TypeError(
-                f"gpugrad.save cannot store an array of dtype {arr.dtype} at '{'.'.join(path)}'"
-            )
+            raise NeedsPickle(f"an array of dtype {arr.dtype} at '{'.'.join(path)}'")
         name = self.name_for(path)
         # safetensors copies raw memory: it needs C-contiguous little-endian data.
         # (np.ascontiguousarray would turn 0-d arrays into 1-d ones.)
@@ -124,64 +118,10 @@ class _Encoder:
         return {"tensor": name}
 
 
-def save(obj: Any, f: FileLike, pickle_module=None, pickle_protocol=None, **kwargs) -> None:
-    """Write ``obj`` (a state dict, tensor, or nested dicts/lists of them) to ``f``.
-
-    A path is written atomically (a temporary file in the same folder, then ``os.replace``),
-    so a crash never leaves a half-written checkpoint behind.
-    """
-    import safetensors.numpy as stn
-
-    enc = _Encoder()
-    structure = enc.encode(obj, [])
-    meta = {"format": "pt", _META: json.dumps({"version": _VERSION, "obj": structure})}
-    data = stn.save(enc.arrays, metadata=meta)
-    if hasattr(f, "write"):
-        f.write(data)
-        return
-    path = os.fspath(f)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-class CheckpointError(RuntimeError):
-    """A file that is not a readable gpugrad/safetensors checkpoint (names file and reason)."""
-
-
-def _describe(f) -> str:
-    if hasattr(f, "read"):
-        return getattr(f, "name", None) or "<file object>"
-    return os.fspath(f)
-
-
-def _read(f) -> bytes:
-    if hasattr(f, "read"):
-        data = f.read()
-        return bytes(data)
-    with open(os.fspath(f), "rb") as fh:
-        return fh.read()
-
-
 def _parse_header(data: bytes, name: str) -> dict:
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"cannot load '{name}': {why}")
 
-    if data[:4] == b"PK\x03\x04" or data[:2] == b"\x80\x02":
-        raise bad(
-            "it looks like a PyTorch pickle checkpoint (torch.save); gpugrad reads only "
-            "safetensors files (convert with safetensors.torch.save_file(state_dict, path))"
-        )
     if len(data) < 8:
         raise bad(f"file is too short to be a safetensors file ({len(data)} bytes)")
     n = int.from_bytes(data[:8], "little")
@@ -268,7 +208,7 @@ class _Decoder:
         if v.get("requires_grad"):
             t._requires_grad = True
         if v.get("parameter"):
-            from .nn import Parameter
+            from ..nn import Parameter
 
             t = Parameter(t, requires_grad=bool(v.get("requires_grad")))
         return t
@@ -277,7 +217,7 @@ class _Decoder:
 def _to_tensor(arr: np.ndarray, dev: Device) -> Tensor:
     if dev.type == "cpu":
         return Tensor._make(arr, dev)
-    from .backend import cuda_status
+    from ..backend import cuda_status
 
     n, why = cuda_status()
     if not n:
@@ -289,18 +229,21 @@ def _to_tensor(arr: np.ndarray, dev: Device) -> Tensor:
     return Tensor._make(dev.backend.asarray(arr), dev)
 
 
-def load(f: FileLike, map_location=None, weights_only: bool = True, mmap=None, **kwargs) -> Any:
-    """Read what :func:`save` wrote (or any safetensors file, as ``{name: tensor}``).
+def encode(obj: Any) -> bytes:
+    """``obj`` as a safetensors file; :class:`NeedsPickle` if it holds other objects."""
+    import safetensors.numpy as stn
 
-    ``map_location``: None (where each tensor was saved), a device / device string, or a
-    dict from saved device strings to devices. Files that are missing, truncated, corrupted
-    or not safetensors raise an error naming the file (``CheckpointError`` for bad contents).
-    """
+    enc = _Encoder()
+    structure = enc.encode(obj, [])
+    meta = {"format": "pt", _META: json.dumps({"version": _VERSION, "obj": structure})}
+    return stn.save(enc.arrays, metadata=meta)
+
+
+def decode(data: bytes, name: str, map_location) -> Any:
+    """What :func:`encode` wrote (or any safetensors file, as ``{name: tensor}``)."""
     import safetensors
     import safetensors.numpy as stn
 
-    name = _describe(f)
-    data = _read(f)
     header = _parse_header(data, name)
     try:
         arrays = stn.load(data)

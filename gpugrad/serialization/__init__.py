@@ -1,0 +1,222 @@
+"""gpugrad.save / gpugrad.load, and PyTorch's ``torch.serialization`` allowlist API.
+
+``save`` writes state dicts (tensors and plain data in dicts, lists and tuples) as safetensors
+files, with no pickle in them; anything else (a whole model, an optimizer object) is pickled
+in PyTorch's own zip format, so real ``torch.load(f, weights_only=False)`` reads it back with
+torch's classes. ``load`` reads both, and what ``torch.save`` writes (the zip format and the
+legacy one), without torch: ``weights_only=True`` (PyTorch's default) through a restricted
+unpickler that builds only tensors and plain data, ``weights_only=False`` through pickle, only
+when asked.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from typing import Any, BinaryIO
+
+from . import legacy_format, safetensors_format, zip_format
+from .errors import CheckpointError, WeightsOnlyError
+from .safe_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
+from .unpickling import CheckpointUnpickler
+from .weights_only import UNSAFE_MESSAGE
+
+__all__ = [
+    "CheckpointError",
+    "WeightsOnlyError",
+    "add_safe_globals",
+    "clear_safe_globals",
+    "get_safe_globals",
+    "get_unsafe_globals_in_checkpoint",
+    "load",
+    "safe_globals",
+    "save",
+]
+
+FileLike = str | os.PathLike | BinaryIO
+DEFAULT_PROTOCOL = 2
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def save(
+    obj: Any,
+    f: FileLike,
+    pickle_module: Any = None,
+    pickle_protocol: int = DEFAULT_PROTOCOL,
+    _use_new_zipfile_serialization: bool = True,
+    _disable_byteorder_record: bool = False,
+    *,
+    format: str | None = None,
+) -> None:
+    """Write ``obj`` to ``f`` (a path or a binary file object).
+
+    Tensors and plain data (numbers, strings, None, dtypes, devices, numpy arrays, in dicts,
+    lists and tuples) are written as a safetensors file; any other object as PyTorch's zip
+    checkpoint (``torch.load`` reads it; tensors come back as torch tensors, gpugrad classes
+    as the torch classes of the same names). ``format="pt"`` writes PyTorch's format for a
+    state dict too. A path is written atomically (a temporary file in the same folder, then
+    ``os.replace``), so a failed save leaves the old file as it was. ``pickle_module`` and
+    ``_use_new_zipfile_serialization=False`` are accepted and ignored: gpugrad writes the zip
+    format, which every ``torch.load`` since PyTorch 1.6 reads.
+    """
+    if format not in (None, "safetensors", "pt"):
+        raise ValueError(f"format must be None, 'safetensors' or 'pt', not {format!r}")
+    data = None
+    if format != "pt":
+        try:
+            data = safetensors_format.encode(obj)
+        except safetensors_format.NeedsPickle as why:
+            if format == "safetensors":
+                raise TypeError(f"gpugrad.save cannot store {why} in a safetensors file") from None
+
+    def write(fh: BinaryIO) -> None:
+        if data is not None:
+            fh.write(data)
+        else:
+            zip_format.write(obj, fh, pickle_protocol, not _disable_byteorder_record)
+
+    if hasattr(f, "write"):
+        if data is None and not _seekable(f):
+            buf = io.BytesIO()
+            write(buf)
+            f.write(buf.getvalue())
+        else:
+            write(f)
+        return
+    _write_atomically(os.fspath(f), write)
+
+
+def _seekable(f) -> bool:
+    try:
+        return bool(f.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _write_atomically(path: str, write) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(
+    f: FileLike,
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    **pickle_load_args: Any,
+) -> Any:
+    """Read a checkpoint: what :func:`save` or ``torch.save`` wrote, or a safetensors file.
+
+    ``weights_only`` (default True, as PyTorch): only tensors, storages, containers, numbers,
+    strings, dtypes, devices, ``Size`` and the globals allowed by :func:`add_safe_globals`;
+    anything else raises PyTorch's message, which suggests ``weights_only=False`` (full
+    unpickling: it runs code from the file, so only for trusted files). ``map_location``: None
+    (where each storage was saved), a device or device string, a dict from saved locations to
+    locations, or a callable ``(storage, location) -> storage | None``. ``mmap=True`` maps a
+    zip checkpoint's storages from the file (copy-on-write) instead of reading them.
+    Unreadable files raise :class:`CheckpointError` naming the file and the reason.
+    """
+    if weights_only is None:
+        weights_only = pickle_module is None
+    if weights_only and pickle_module is not None:
+        raise RuntimeError("Can not safely load weights when explicit pickle_module is specified")
+    if weights_only and pickle_load_args and set(pickle_load_args) != {"encoding"}:
+        warnings.warn("pickle_load_args only works if `weights_only=False`.", stacklevel=2)
+    encoding = pickle_load_args.pop("encoding", "utf-8")
+    if weights_only:
+        pickle_load_args = {}
+    name = _describe(f)
+    if mmap and hasattr(f, "read"):
+        raise ValueError("f must be a file path in order to use the mmap argument")
+    with _open(f) as fh:
+        head = fh.read(32)
+        fh.seek(-len(head), 1)
+        if zip_format.is_zip(head):
+            unpickler = CheckpointUnpickler(
+                name, weights_only, pickle_module, encoding, **pickle_load_args
+            )  # noqa: E501
+            return zip_format.read(fh, unpickler, map_location, os.fspath(f) if mmap else None)
+        if mmap:
+            raise RuntimeError(
+                "mmap can only be used with files saved with `torch.save("
+                f"{name}, _use_new_zipfile_serialization=True), please torch.save your "
+                "checkpoint with this option in order to use mmap."
+            )
+        if legacy_format.is_legacy(head):
+            unpickler = CheckpointUnpickler(
+                name, weights_only, pickle_module, encoding, **pickle_load_args
+            )  # noqa: E501
+            return legacy_format.read(fh, unpickler, map_location)
+        data = fh.read()
+    if data[257:262] == b"ustar":
+        raise CheckpointError(
+            f"cannot load '{name}': it is in PyTorch's legacy .tar format (before PyTorch 0.4), "
+            f"which gpugrad does not read. {UNSAFE_MESSAGE}"
+        )
+    return safetensors_format.decode(data, name, map_location)
+
+
+def get_unsafe_globals_in_checkpoint(f: FileLike) -> list[str]:
+    """The globals of a zip checkpoint's pickle that a ``weights_only`` load would refuse."""
+    import pickletools
+    import zipfile
+
+    from .safe_globals import user_allowed
+
+    unpickler = CheckpointUnpickler(_describe(f), True)
+    allowed = set(unpickler.allowed) | set(user_allowed())
+    with _open(f) as fh:
+        try:
+            zf = zipfile.ZipFile(fh)
+            pkl = next(n for n in zf.namelist() if n.partition("/")[2] == "data.pkl")
+            data = zf.read(pkl)
+        except (zipfile.BadZipFile, StopIteration, OSError) as e:
+            raise unpickler.error(f"not a zip checkpoint ({e})") from None
+    found = set()
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == "GLOBAL":
+            found.add(arg.replace(" ", "."))
+    return sorted(found - allowed)
+
+
+def _describe(f) -> str:
+    if hasattr(f, "read"):
+        return getattr(f, "name", None) or "<file object>"
+    return os.fspath(f)
+
+
+class _open:  # noqa: N801 - a context manager named for what it does
+    """A seekable binary file for ``f``: the path opened, or the file object (read into memory
+    when it cannot seek)."""
+
+    def __init__(self, f: FileLike) -> None:
+        self.f, self.own = f, not hasattr(f, "read")
+
+    def __enter__(self) -> BinaryIO:
+        if self.own:
+            self.fh = open(os.fspath(self.f), "rb")  # noqa: SIM115 - closed in __exit__
+            return self.fh
+        if _seekable(self.f):
+            return self.f
+        return io.BytesIO(self.f.read())
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.own:
+            self.fh.close()

@@ -1,0 +1,93 @@
+"""PyTorch's legacy checkpoint format (``torch.save(..., _use_new_zipfile_serialization=False)``
+and files from before PyTorch 1.6), read.
+
+The file is a run of pickles: the magic number, the protocol version, a ``sys_info`` dict, the
+object (tensors as persistent ``("storage", type, key, location, numel, view)`` ids), the list
+of storage keys; then each storage's bytes, after an 8-byte little-endian element count.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .._device import device as Device
+from .storage import TORCH_DTYPES, TypedStorage, frombytes
+from .unpickling import CheckpointUnpickler
+
+MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+PROTOCOL_VERSION = 1001
+# the magic number as pickle writes it (LONG1, 10 bytes), near the start of every legacy file
+_MAGIC_BYTES = b"\x8a\x0a" + MAGIC_NUMBER.to_bytes(10, "little")
+
+
+def is_legacy(head: bytes) -> bool:
+    """Whether the first bytes of a file are a legacy checkpoint's (a pickle of the magic)."""
+    return head[:1] == b"\x80" and _MAGIC_BYTES in head
+
+
+def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any:
+    """The object of a legacy checkpoint, its storages placed per ``map_location``."""
+    if unpickler.header(fh) != MAGIC_NUMBER:
+        raise unpickler.error("invalid magic number: not a PyTorch checkpoint, or corrupted")
+    version = unpickler.header(fh)
+    if version != PROTOCOL_VERSION:
+        raise unpickler.error(f"unsupported legacy protocol version {version!r}")
+    sys_info = unpickler.header(fh)
+    big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
+    rebuild = unpickler.rebuild
+    roots: dict[str, tuple[TypedStorage, np.ndarray, int]] = {}  # key -> storage, bytes, numel
+
+    def persistent_load(pid: Any) -> Any:
+        if isinstance(pid, tuple) and pid and _ascii(pid[0]) == "module" and len(pid) == 4:
+            return pid[1]  # a module class saved by reference (full unpickling only)
+        if not isinstance(pid, tuple) or len(pid) != 6 or _ascii(pid[0]) != "storage":
+            raise unpickler.error(f"unknown persistent id {pid!r}")
+        _, storage_type, key, location, numel, view = pid
+        key, location = str(_ascii(key)), str(_ascii(location))
+        dtype_name = unpickler.storage_type(storage_type).dtype_name
+        if key not in roots:
+            size = TORCH_DTYPES[dtype_name][0]
+            buf = np.empty(int(numel) * size if TORCH_DTYPES[dtype_name][1] else 0, np.uint8)
+            storage = TypedStorage(frombytes(buf, dtype_name, False), dtype_name, Device("cpu"))
+            roots[key] = (rebuild.add_storage(key, storage, location), buf, int(numel))
+        root = roots[key][0]
+        if view is None:
+            return root
+        view_key, offset, view_numel = view  # a storage view, from PyTorch before 0.4
+        view_key = str(_ascii(view_key))
+        if view_key not in rebuild.storages:
+            part = TypedStorage(root.array[offset : offset + view_numel], dtype_name, root.device)
+            rebuild.add_storage(view_key, part, location)
+        return rebuild.storages[view_key][0]
+
+    obj = unpickler.load(fh, persistent_load)
+    keys = unpickler.header(fh)
+    if not isinstance(keys, list):
+        raise unpickler.error("corrupted storage key list")
+    for key in keys:
+        if str(key) not in roots:
+            raise unpickler.error(f"storage '{key}' has no record in the object pickle")
+        storage, buf, numel = roots[str(key)]
+        head = fh.read(8)
+        if len(head) != 8:
+            raise unpickler.error(f"storage '{key}' is missing: the file is truncated")
+        (count,) = struct.unpack("<q", head)
+        if count != numel:
+            raise unpickler.error(f"storage '{key}' holds {count} elements, expected {numel}")
+        nbytes = numel * TORCH_DTYPES[storage.dtype_name][0]
+        if len(buf):
+            if fh.readinto(memoryview(buf)) != nbytes:
+                raise unpickler.error(f"storage '{key}' is truncated")
+            if big:
+                storage.array.byteswap(inplace=True)
+        else:
+            fh.seek(nbytes, 1)
+    rebuild.place(map_location)
+    return obj
+
+
+def _ascii(s: Any) -> Any:
+    return s.decode("ascii") if isinstance(s, bytes) else s

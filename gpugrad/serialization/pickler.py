@@ -1,0 +1,124 @@
+"""Pickling whole objects (a model, an optimizer, anything) in PyTorch's checkpoint format.
+
+Tensors are written as PyTorch writes them: ``torch._utils._rebuild_tensor_v2`` over a
+persistent storage record (``("storage", torch.FloatStorage, key, location, numel)``),
+Parameters through ``_rebuild_parameter``; tensors sharing memory share one storage. gpugrad's
+dtypes, devices, ``Size`` and classes are named by PyTorch's paths (``gpugrad.nn.Linear`` is
+written as ``torch.nn.Linear``), so real torch loads the object with its own classes and gpugrad
+loads it with gpugrad's. It is the pure-Python pickler: only it lets a global be written under
+another module's name.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import OrderedDict
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .. import _dtype as D
+from .._device import device as Device
+from .._tensor import Size, Tensor
+from .storage import TorchDtype, storage_class_name
+from .torch_names import TorchName, global_name, torch_global
+
+_REBUILD_TENSOR = torch_global("torch._utils", "_rebuild_tensor_v2")
+_REBUILD_PARAMETER = torch_global("torch._utils", "_rebuild_parameter")
+_SIZE = torch_global("torch", "Size")
+_DEVICE = torch_global("torch", "device")
+
+
+class SavedStorage:
+    """One storage of the file: the flat memory that one or more saved tensors view."""
+
+    def __init__(self, key: str, flat, dev: Device) -> None:
+        self.key, self.flat, self.device = key, flat, dev
+
+    def persistent_id(self) -> tuple:
+        cls = torch_global("torch", storage_class_name(D._BY_NP[np.dtype(self.flat.dtype)]))
+        return ("storage", cls, self.key, str(self.device), int(self.flat.size))
+
+    def host_bytes(self) -> memoryview:
+        arr = self.device.backend.to_host(self.flat)
+        return memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+
+
+class TorchPickler(pickle._Pickler):
+    """Writes ``obj`` with PyTorch's names; the storages it met are in :attr:`storages`."""
+
+    def __init__(self, file: BinaryIO, protocol: int = 2) -> None:
+        super().__init__(file, protocol=protocol)
+        self.storages: dict[int, SavedStorage] = {}
+        self._roots: list = []  # keeps each root array alive, so its id stays its own
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, SavedStorage):
+            return obj.persistent_id()
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, Tensor):
+            return self._reduce_tensor(obj)
+        if isinstance(obj, Device):
+            return (_DEVICE, (str(obj),))
+        if isinstance(obj, Size):
+            return (_SIZE, (tuple(obj),))
+        if isinstance(obj, (TorchName, TorchDtype, D.dtype)):
+            return "global"  # a str: pickle writes it through save_global below
+        return NotImplemented
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        target = global_name(obj)
+        if target is None:
+            super().save_global(obj, name)
+            return
+        module, qualname = target
+        self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode())
+        self.memoize(obj)
+
+    def _reduce_tensor(self, t: Tensor) -> tuple:
+        from ..nn import Parameter
+
+        if isinstance(t, Parameter):
+            data = Tensor._make(t._data, t._device)
+            return (_REBUILD_PARAMETER, (data, t.requires_grad, OrderedDict()))
+        storage, offset = self._storage_of(t)
+        stride = tuple(int(s) for s in t.stride())
+        return (
+            _REBUILD_TENSOR,
+            (storage, offset, tuple(t.shape), stride, t.requires_grad, OrderedDict()),
+        )  # noqa: E501
+
+    def _storage_of(self, t: Tensor) -> tuple[SavedStorage, int]:
+        """The storage ``t`` views (shared with every tensor on the same memory) and its
+        element offset in it; a layout PyTorch cannot express (negative strides) is copied."""
+        arr = t._data
+        root = arr
+        ndarray = t._device.backend.xp.ndarray
+        while isinstance(root.base, ndarray):
+            root = root.base
+        item = arr.itemsize
+        ok = (
+            root.dtype == arr.dtype
+            and (root.flags.c_contiguous or root.flags.f_contiguous)
+            and all(s >= 0 for s in arr.strides)
+            and all(s % item == 0 for s in arr.strides)
+        )
+        if ok:
+            offset_bytes = _ptr(arr) - _ptr(root)
+            ok = offset_bytes >= 0 and offset_bytes % item == 0
+        if not ok:
+            root, offset_bytes = t._device.backend.xp.ascontiguousarray(arr), 0
+            if root.ndim == 0:
+                root = root.reshape(1)
+        if id(root) not in self.storages:
+            flat = root.ravel(order="K") if root.ndim != 1 else root
+            self.storages[id(root)] = SavedStorage(str(len(self.storages)), flat, t._device)
+            self._roots.append(root)
+        return self.storages[id(root)], offset_bytes // item
+
+
+def _ptr(arr) -> int:
+    iface = getattr(arr, "__array_interface__", None) or arr.__cuda_array_interface__
+    return iface["data"][0]

@@ -1,0 +1,173 @@
+"""PyTorch's zip checkpoint format (``torch.save``'s default since 1.6), read and written.
+
+An archive ``<name>/`` holds ``data.pkl`` (the object, with tensors as persistent storage ids),
+``data/<key>`` (each storage's raw bytes, stored uncompressed and 64-byte aligned so they can
+be memory-mapped), ``byteorder``, ``version``, ``.format_version`` and
+``.storage_alignment``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import sys
+import uuid
+import zipfile
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .._device import device as Device
+from .pickler import TorchPickler
+from .storage import TORCH_DTYPES, TypedStorage, frombytes
+from .unpickling import CheckpointUnpickler
+
+_ARCHIVE = "archive"
+_ALIGNMENT = 64
+_LOCAL_HEADER = 30  # bytes of a zip local file header before its name and extra field
+
+
+# ---- writing ------------------------------------------------------------------------------
+def write(obj: Any, fh: BinaryIO, protocol: int = 2, byteorder_record: bool = True) -> None:
+    """Write ``obj`` to the seekable binary file ``fh`` as torch.save does."""
+    buf = io.BytesIO()
+    pickler = TorchPickler(buf, protocol=protocol)
+    pickler.dump(obj)
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        _record(zf, "data.pkl", buf.getvalue())
+        _record(zf, ".format_version", b"1")
+        _record(zf, ".storage_alignment", str(_ALIGNMENT).encode())
+        if byteorder_record:
+            _record(zf, "byteorder", sys.byteorder.encode())
+        for storage in pickler.storages.values():
+            _record(zf, f"data/{storage.key}", storage.host_bytes(), align=True)
+        _record(zf, "version", b"3\n")
+        _record(zf, ".data/serialization_id", str(uuid.uuid4().int).zfill(40).encode())
+
+
+def _record(zf: zipfile.ZipFile, name: str, data, align: bool = False) -> None:
+    info = zipfile.ZipInfo(f"{_ARCHIVE}/{name}", date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    if align:
+        # pad the local header's extra field (PyTorch's "FB" record) so the data starts on a
+        # multiple of 64 bytes: torch.load(mmap=True) maps storages in place
+        nbytes = memoryview(data).nbytes
+        zip64 = 20 if nbytes * 1.05 > zipfile.ZIP64_LIMIT else 0
+        start = zf.fp.tell() + _LOCAL_HEADER + len(info.filename.encode()) + 4 + zip64
+        info.extra = b"FB" + struct.pack("<H", -start % _ALIGNMENT) + b"Z" * (-start % _ALIGNMENT)
+    zf.writestr(info, data)
+
+
+# ---- reading ------------------------------------------------------------------------------
+def read(
+    fh: BinaryIO,
+    unpickler: CheckpointUnpickler,
+    map_location: Any,
+    mmap_path: str | None = None,
+) -> Any:
+    """The object of a zip checkpoint; ``mmap_path``: map storages from this file."""
+    try:
+        zf = zipfile.ZipFile(fh)
+        infos = {i.filename: i for i in zf.infolist()}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise unpickler.error(f"truncated or corrupted zip archive ({e})") from None
+    prefix = _prefix(infos, unpickler)
+    if prefix + "constants.pkl" in infos:
+        raise unpickler.error(
+            "it is a TorchScript archive (torch.jit.save), which gpugrad cannot load"
+        )
+    big = _byteorder(zf, prefix, unpickler)
+    mapped = np.memmap(mmap_path, dtype=np.uint8, mode="c") if mmap_path else None
+    rebuild = unpickler.rebuild
+
+    def persistent_load(pid: Any) -> TypedStorage:
+        if not isinstance(pid, tuple) or len(pid) != 5 or _ascii(pid[0]) != "storage":
+            raise unpickler.error(f"unknown persistent id {pid!r} in data.pkl")
+        _, storage_type, key, location, numel = pid
+        key, location = str(_ascii(key)), str(_ascii(location))
+        if key in rebuild.storages:
+            return rebuild.storages[key][0]
+        dtype_name = unpickler.storage_type(storage_type).dtype_name
+        record = f"{prefix}data/{key}"
+        info = infos.get(record)
+        if info is None:
+            raise unpickler.error(f"the storage record '{record}' is missing")
+        nbytes = int(numel) * TORCH_DTYPES[dtype_name][0]
+        if info.file_size != nbytes:
+            raise unpickler.error(
+                f"the storage record '{record}' holds {info.file_size} bytes, but data.pkl "
+                f"expects {nbytes} ({numel} x torch.{dtype_name})"
+            )
+        if TORCH_DTYPES[dtype_name][1] is None:  # never read: the load reports its dtype
+            buf = np.empty(0, np.uint8)
+        elif mapped is not None:
+            buf = mapped[_data_offset(fh, info, unpickler) :][:nbytes]
+        else:
+            buf = _read_record(zf, info, nbytes, unpickler)
+        storage = TypedStorage(frombytes(buf, dtype_name, big), dtype_name, Device("cpu"))
+        return rebuild.add_storage(key, storage, location)
+
+    try:
+        data = zf.read(infos[prefix + "data.pkl"])
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise unpickler.error(f"its data.pkl record is corrupted ({e})") from None
+    obj = unpickler.load(io.BytesIO(data), persistent_load)
+    rebuild.place(map_location)
+    return obj
+
+
+def _prefix(infos: dict, unpickler: CheckpointUnpickler) -> str:
+    for name in infos:
+        folder, _, rest = name.partition("/")
+        if rest == "data.pkl":
+            return folder + "/"
+    raise unpickler.error("a zip archive without a data.pkl record is not a PyTorch checkpoint")
+
+
+def _byteorder(zf: zipfile.ZipFile, prefix: str, unpickler: CheckpointUnpickler) -> bool:
+    """True when the storages are big-endian (no record: little, as torch.load assumes)."""
+    try:
+        order = zf.read(prefix + "byteorder")
+    except KeyError:
+        return False
+    if order not in (b"little", b"big"):
+        raise unpickler.error(f"unknown byte order record {order!r}")
+    return order == b"big"
+
+
+def _read_record(zf: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int, unpickler) -> np.ndarray:
+    buf = np.empty(nbytes, np.uint8)
+    view, got = memoryview(buf), 0
+    try:
+        with zf.open(info) as src:
+            while got < nbytes:
+                n = src.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            src.read(1)  # reaching the end checks the record's CRC
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise unpickler.error(f"the storage record '{info.filename}' is corrupted ({e})") from None
+    if got != nbytes:
+        raise unpickler.error(f"the storage record '{info.filename}' is truncated")
+    return buf
+
+
+def _data_offset(fh: BinaryIO, info: zipfile.ZipInfo, unpickler) -> int:
+    """Where a stored record's bytes start in the file (after its local header)."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise unpickler.error(f"'{info.filename}' is compressed and cannot be memory-mapped")
+    fh.seek(info.header_offset)
+    head = fh.read(_LOCAL_HEADER)
+    if len(head) != _LOCAL_HEADER or head[:4] != b"PK\x03\x04":
+        raise unpickler.error(f"the local header of '{info.filename}' is corrupted")
+    n_name, n_extra = struct.unpack("<HH", head[26:30])
+    return info.header_offset + _LOCAL_HEADER + n_name + n_extra
+
+
+def _ascii(s: Any) -> Any:
+    return s.decode("ascii") if isinstance(s, bytes) else s
+
+
+def is_zip(head: bytes) -> bool:
+    return head[:4] == b"PK\x03\x04"
