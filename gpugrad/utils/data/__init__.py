@@ -1,11 +1,14 @@
 """Data loading: datasets, samplers, DataLoader (PyTorch's ``torch.utils.data``)."""
 
-from ._collate import default_collate, default_convert
+from ._utils.collate import default_collate, default_convert
+from ._utils.worker import get_worker_info
 from .dataloader import DataLoader
 from .dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
+    StackDataset,
     Subset,
     TensorDataset,
     random_split,
@@ -19,14 +22,9 @@ from .sampler import (
     WeightedRandomSampler,
 )
 
-
-def get_worker_info() -> None:
-    """None: gpugrad's DataLoader loads in the main process (as PyTorch's with no workers)."""
-    return None
-
-
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
@@ -34,6 +32,7 @@ __all__ = [
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
+    "StackDataset",
     "Subset",
     "SubsetRandomSampler",
     "TensorDataset",

@@ -43,4 +43,7 @@ class ExceptionWrapper:
             exception = self.exc_type(msg)
         except Exception:  # an exception type that does not take one message
             raise RuntimeError(msg) from None
-        raise exception
+        try:
+            raise exception
+        finally:  # this frame holding its own exception would be a cycle only gc breaks
+            del exception

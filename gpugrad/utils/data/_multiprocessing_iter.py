@@ -13,12 +13,13 @@ import atexit
 import itertools
 import multiprocessing
 import pickle
+import time
 from multiprocessing.connection import wait
 
 from . import _tensor_pickling  # noqa: F401  (registers the Tensor reducer for the queues)
 from ._exception_wrapper import ExceptionWrapper
-from ._pin_memory import pin_memory as _pin
-from ._worker import (
+from ._utils.pin_memory import pin_memory as _pin
+from ._utils.worker import (
     STATUS_CHECK_INTERVAL,
     IterableDatasetStopIteration,
     ResumeIteration,
@@ -200,30 +201,36 @@ class MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         return _pin(data) if self._pin_memory else data
 
     def _mark_worker_as_unavailable(self, worker_id: int) -> None:
-        self._index_queues[worker_id].put(None)  # the worker exits when it reads this
         self._workers_status[worker_id] = False
+        try:
+            self._index_queues[worker_id].put(None)  # the worker exits when it reads this
+        except (OSError, ValueError):  # the queue is already closed (garbage collection)
+            pass
 
     def _shutdown_workers(self) -> None:
-        if _python_exiting or self._shutdown:
+        if _python_exiting is not False or self._shutdown:  # None: the module is torn down
             return
         self._shutdown = True
         try:
-            self._workers_done_event.set()
+            self._workers_done_event.set()  # workers also exit on this alone, within a second
             for i in range(len(self._workers)):
                 if self._persistent_workers or self._workers_status[i]:
                     self._mark_worker_as_unavailable(i)
+            deadline = time.monotonic() + STATUS_CHECK_INTERVAL
             for w in self._workers:
-                w.join(timeout=STATUS_CHECK_INTERVAL)
-            for q in self._index_queues:
-                q.cancel_join_thread()
-                q.close()
+                w.join(timeout=max(0.0, deadline - time.monotonic()))
         finally:
             for w in self._workers:
                 if w.is_alive():  # stuck in user code: it would never read the stop request
                     w.terminate()
                     w.join(timeout=STATUS_CHECK_INTERVAL)
-            for pipe in self._result_pipes:
-                pipe.close()
+            for conn in [*self._index_queues, *self._result_pipes]:
+                try:
+                    if hasattr(conn, "cancel_join_thread"):
+                        conn.cancel_join_thread()
+                    conn.close()
+                except OSError:  # already closed by its own finalizer
+                    pass
 
     def __del__(self) -> None:
         self._shutdown_workers()

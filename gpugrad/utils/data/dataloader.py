@@ -9,9 +9,11 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import _fetch, _random
-from ._collate import default_collate, default_convert
-from ._pin_memory import pin_memory as _pin
+from . import _random
+from ._utils import fetch as _fetch
+from ._utils.collate import default_collate, default_convert
+from ._utils.pin_memory import pin_memory as _pin
+from ._utils.worker import get_worker_info
 from .dataset import IterableDataset
 from .sampler import (
     BatchSampler,
@@ -20,6 +22,8 @@ from .sampler import (
     SequentialSampler,
     _InfiniteConstantSampler,
 )
+
+__all__ = ["DataLoader", "get_worker_info", "default_collate", "default_convert"]
 
 _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
 
@@ -185,6 +189,7 @@ class DataLoader:
             return _SingleProcessDataLoaderIter(self)
         from ._multiprocessing_iter import MultiProcessingDataLoaderIter
 
+        self.check_worker_number_rationality()
         if not self.persistent_workers:
             return MultiProcessingDataLoaderIter(self)
         if self._iterator is None:  # the same workers serve every pass

@@ -15,8 +15,17 @@ import numpy as np
 
 from . import _random
 
+__all__ = [
+    "BatchSampler",
+    "RandomSampler",
+    "Sampler",
+    "SequentialSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+]
+
 _CHUNK = 32  # draws with replacement come 32 at a time, as in PyTorch's RandomSampler
-_SEQUENTIAL_CHUNK = 1 << 16
+_SEQUENTIAL_CHUNK = 1024  # arange is cheap: small chunks keep a pass in small memory
 
 
 class Sampler:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import collections.abc as abc
 
-from ..._tensor import Tensor
+from ...._tensor import Tensor
 
 
 def _pinned_copy(t: Tensor) -> Tensor:
     if t._device.type != "cpu":
         return t
-    from ..._device import canonical
+    from ...._device import canonical
 
     empty_pinned = getattr(canonical("cuda").backend, "empty_pinned", None)
     if empty_pinned is None:  # a backend without page-locked allocation: keep pageable memory

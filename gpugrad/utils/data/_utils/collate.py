@@ -6,7 +6,7 @@ import collections.abc as abc
 
 import numpy as np
 
-from ..._tensor import Tensor
+from ...._tensor import Tensor
 
 default_collate_err_msg_format = (
     "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"

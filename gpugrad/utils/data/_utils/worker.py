@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _fetch
-from ._exception_wrapper import ExceptionWrapper
+from .._exception_wrapper import ExceptionWrapper
+from . import fetch
 
 STATUS_CHECK_INTERVAL = 1.0  # seconds between liveness checks while a queue is empty
 
@@ -125,7 +125,7 @@ def worker_loop(
     num_workers: int,
 ) -> None:
     """The body of worker ``worker_id``."""
-    from . import _tensor_pickling  # noqa: F401  (spawned workers register the reducer too)
+    from .. import _tensor_pickling  # noqa: F401  (spawned workers register the reducer too)
 
     global _worker_info
     try:
@@ -136,9 +136,7 @@ def worker_loop(
         try:
             if init_fn is not None:
                 init_fn(worker_id)
-            fetcher = _fetch.create_fetcher(
-                iterable, dataset, auto_collation, collate_fn, drop_last
-            )
+            fetcher = fetch.create_fetcher(iterable, dataset, auto_collation, collate_fn, drop_last)
         except Exception:
             init_exception = ExceptionWrapper(where=where)
         iteration_end = False
@@ -147,12 +145,14 @@ def worker_loop(
             try:
                 r = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
             except queue.Empty:
+                if done_event.is_set():  # the main process is shutting down
+                    break
                 continue
             if isinstance(r, ResumeIteration):
                 _send(result_pipe, r, None, worker_id)
                 iteration_end = False
                 try:
-                    fetcher = _fetch.create_fetcher(
+                    fetcher = fetch.create_fetcher(
                         iterable, dataset, auto_collation, collate_fn, drop_last
                     )
                 except Exception:

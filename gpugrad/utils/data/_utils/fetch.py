@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._collate import default_collate
-from .dataset import Subset, TensorDataset
+from ..dataset import Subset, TensorDataset
+from .collate import default_collate
 
 
 def _batch_gather(ds) -> Callable | None:
