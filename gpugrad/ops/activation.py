@@ -1,4 +1,9 @@
-"""Activation functions and softmax (gpugrad.nn.functional re-exports them)."""
+"""Activation functions and softmax: gelu, silu, softplus, leaky_relu, elu, selu, celu,
+hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, mish, softsign, tanhshrink, glu,
+threshold, softmax / log_softmax / softmin (relu, sigmoid and tanh are in unary.py).
+
+gelu, erf, softplus and the softmaxes are primitives (softplus: the composite through |x|
+has a wrong derivative at exactly 0); the rest are composites that inherit their gradients."""
 
 from __future__ import annotations
 
@@ -9,7 +14,12 @@ from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
-from ._util import needs_grad, record, wrap_dim
+from ._util import (
+    needs_grad,
+    record,
+    wrap_dim,
+)
+from .compare import where
 from .unary import relu, sigmoid, tanh  # noqa: F401 - part of this module's API
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -59,9 +69,10 @@ def erf(input: Tensor) -> Tensor:
     return out
 
 
-def silu(input: Tensor) -> Tensor:
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (composite)."""
-    return input * sigmoid(input)
+    out = input * sigmoid(input)
+    return _inplace_result(input, out) if inplace else out
 
 
 class SoftplusBackward0(Node):
@@ -87,8 +98,10 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return out
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    return input.where(input > 0, input * negative_slope)
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    out = input.where(input > 0, input * negative_slope)
+    return _inplace_result(input, out) if inplace else out
 
 
 class SoftmaxBackward0(Node):
@@ -144,3 +157,83 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
         node.save(out)
         node.dim = d
     return out
+
+
+def softmin(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """softmax(-x) along ``dim``."""
+    return softmax(-input, dim, dtype=dtype)
+
+
+def _inplace_result(input: Tensor, out: Tensor) -> Tensor:
+    return input.copy_(out)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    out = where(input > 0, input, (input.clamp(max=0).exp() - 1) * alpha)
+    return _inplace_result(input, out) if inplace else out
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    out = elu(input, alpha) * scale
+    return _inplace_result(input, out) if inplace else out
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    out = where(input > 0, input, ((input / alpha).clamp(max=0).exp() - 1) * alpha)
+    return _inplace_result(input, out) if inplace else out
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    out = input.clamp(min_val, max_val)
+    return _inplace_result(input, out) if inplace else out
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    out = (input / 6 + 0.5).clamp(0, 1)
+    return _inplace_result(input, out) if inplace else out
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    out = input * (input + 3).clamp(0, 6) / 6
+    return _inplace_result(input, out) if inplace else out
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return -softplus(-input)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    out = input * softplus(input).tanh()
+    return _inplace_result(input, out) if inplace else out
+
+
+def softsign(input: Tensor) -> Tensor:
+    return input / (input.abs() + 1)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return input - input.tanh()
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    if input.shape[dim] % 2:
+        raise RuntimeError(
+            f"Halving dimension must be even, but dimension {dim % input.ndim} is size "
+            f"{input.shape[dim]}"
+        )
+    a, b = input.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    out = where(input > threshold, input, float(value))
+    return _inplace_result(input, out) if inplace else out

@@ -1,7 +1,16 @@
-"""Loss functions: nll_loss, cross_entropy, mse_loss (gpugrad.nn.functional re-exports them)."""
+"""Losses: nll_loss, cross_entropy (class indices or probabilities, weights, label smoothing),
+l1 / mse / huber / smooth_l1, kl_div, binary_cross_entropy (with logits).
+
+nll_loss, log_softmax + nll in one go (the training loop's cross_entropy), mse_loss and the
+two binary cross entropies are primitives (their gradients match PyTorch's formulas at the
+clamped edges); the rest compose them. The deprecated size_average / reduce flags are the
+face's (gpugrad.nn.functional) to map onto ``reduction``."""
 
 from __future__ import annotations
 
+import warnings
+
+from .. import _dtype as D
 from .._tensor import Tensor
 from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
@@ -16,15 +25,9 @@ from ._util import (
     needs_grad,
     record,
 )
-from .activation import LogSoftmaxBackward0, log_softmax
+from .activation import LogSoftmaxBackward0, log_softmax, softplus
+from .compare import where
 from .indexing import index_put_zeros
-
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
 class NllLossBackward0(Node):
@@ -98,7 +101,7 @@ def nll_loss(
     """Negative log-likelihood of class indices given log-probabilities (N, C[, d...])."""
     if _active.autocast:
         input, weight = _amp.fp32("nll_loss", input, weight)
-    _check_reduction(reduction)
+    _check(reduction)
     check_device(input, target, "nll_loss")
     x, tgt = input._data, target._data
     if tgt.dtype.kind not in "iu":
@@ -205,36 +208,6 @@ def log_softmax_nll(input: Tensor, target: Tensor, ignore_index: int, reduction:
     return out
 
 
-def cross_entropy(
-    input: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: str = "mean",
-    label_smoothing: float = 0.0,
-) -> Tensor:
-    """log_softmax over dim 1, then nll_loss (class indices), as PyTorch composes it."""
-    if _active.autocast:
-        input, target, weight = _amp.fp32("cross_entropy", input, target, weight)
-    if target._data.dtype.kind == "f" or label_smoothing:
-        from ..nn import functional as F  # full version: probabilities, smoothing
-
-        return F.cross_entropy(
-            input,
-            target,
-            weight=weight,
-            ignore_index=ignore_index,
-            reduction=reduction,
-            label_smoothing=label_smoothing,
-        )
-    if weight is None and reduction in _REDUCTIONS:
-        out = log_softmax_nll(input, target, ignore_index, reduction)
-        if out is not None:
-            return out
-    dim = 0 if input._data.ndim == 1 else 1
-    return nll_loss(log_softmax(input, dim), target, weight, ignore_index, reduction)
-
-
 class MseLossBackward0(Node):
     def backward(self, grad):
         x, y = self.saved_tensors
@@ -246,17 +219,15 @@ class MseLossBackward0(Node):
         return (ga, gb)
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+def _mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error (one node, MseLossBackward0, as in PyTorch)."""
-    _check_reduction(reduction)
+    _check(reduction)
     if input._data.shape != target._data.shape:
-        import warnings
-
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size "
             f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
             "Please ensure they have the same size.",
-            stacklevel=2,
+            stacklevel=3,  # the user, through mse_loss
         )
     a, b = binary_arrays(input, target, "mse_loss")
     try:
@@ -271,4 +242,338 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         node.save(input, target)  # as PyTorch: self and target
         node.reduction, node.n = reduction, diff.size or 1
         node.ma, node.mb = meta(input), meta(target)
+    return out
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _warn_size(input: Tensor, target: Tensor, stacklevel: int = 4) -> None:
+    # 4: the user's line, through the face's wrapper (F.l1_loss ...) and this op
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(
+            f"Using a target size ({target.size()}) that is different to the input size "
+            f"({input.size()}). This will likely lead to incorrect results due to "
+            "broadcasting. Please ensure they have the same size.",
+            stacklevel=stacklevel,
+        )
+
+
+def _weighted(loss: Tensor, weight: Tensor | None, input: Tensor, reduction: str) -> Tensor:
+    """PyTorch's elementwise-weighted l1/mse: mean divides by the sum of the weights."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    if tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    loss = loss * weight
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+# ---- regression ----------------------------------------------------------------------
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean absolute error."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("l1_loss", input, target, weight)
+    _check(reduction)
+    _warn_size(input, target)
+    return _weighted((input - target).abs(), weight, input, reduction)
+
+
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean squared error."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("mse_loss", input, target, weight)
+    _check(reduction)
+    if weight is None:
+        return _mse_loss(input, target, reduction=reduction)
+    _warn_size(input, target)
+    d = input - target
+    return _weighted(d * d, weight, input, reduction)
+
+
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Quadratic below delta, linear above (delta-scaled)."""
+    _check(reduction)
+    _warn_size(input, target, 3)  # F.huber_loss is this op itself
+    d = (input - target).abs()
+    loss = where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
+    return _weighted(loss, weight, input, reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Huber loss divided by beta (L1 when beta == 0)."""
+    _check(reduction)
+    _warn_size(input, target)
+    d = (input - target).abs()
+    if beta == 0.0:
+        return _reduce(d, reduction)
+    loss = where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, reduction)
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL(target || exp(input)) pointwise; input holds log-probabilities."""
+    if reduction == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            stacklevel=3,
+        )
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        safe = where(target > 0, target, 1.0)
+        loss = where(target > 0, target * (safe.log() - input), 0.0)
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    _check(reduction)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross entropy of logits (class dim 1, or 0 for unbatched input) against class indices
+    or class probabilities, with optional class weights and label smoothing."""
+    if _active.autocast:
+        input, target, weight = _amp.fp32("cross_entropy", input, target, weight)
+    _check(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    x, tgt = input._data, target._data  # arrays: no Size/dtype objects on every step
+    cdim = 0 if x.ndim == 1 else 1
+    if x.shape == tgt.shape:
+        if tgt.dtype.kind != "f":
+            raise RuntimeError(
+                f"Expected floating point type for target with class probabilities, got "
+                f"{target.dtype.name.capitalize()}"
+            )
+        if ignore_index >= 0:
+            raise RuntimeError("ignore_index is not supported for floating point target")
+        return _prob_target(input, target, weight, reduction, label_smoothing, cdim)
+    if tgt.dtype.kind == "f":
+        if target.ndim != input.ndim - 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+        raise RuntimeError(
+            f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
+        )
+    if weight is None and label_smoothing == 0.0:
+        out = log_softmax_nll(input, target, ignore_index, reduction)
+        if out is not None:
+            return out  # the training loop's case, recorded in one go
+    logp = log_softmax(input, cdim)
+    nll = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing == 0.0:
+        return nll
+    return _smoothed(logp, target, weight, ignore_index, reduction, label_smoothing, cdim, nll)
+
+
+def _class_shape(input: Tensor, cdim: int) -> tuple:
+    """Shape that broadcasts a (C,) weight along the class dim of input."""
+    return tuple(input.shape[cdim] if d == cdim else 1 for d in range(input.ndim))
+
+
+def _prob_target(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    reduction: str,
+    label_smoothing: float,
+    cdim: int,
+) -> Tensor:
+    n_classes = input.shape[cdim]
+    logp = log_softmax(input, cdim)
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / n_classes
+    prod = logp * target
+    if weight is not None:
+        prod = prod * weight.reshape(_class_shape(input, cdim))
+    loss = -prod.sum(cdim)
+    if reduction == "mean":
+        return loss.sum() / (input.numel() // n_classes) if input.numel() else loss.sum() * 0
+    return _reduce(loss, reduction)
+
+
+def _smoothed(
+    logp: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    eps: float,
+    cdim: int,
+    nll: Tensor,
+) -> Tensor:
+    """(1 - eps) * nll + eps / C * (uniform-target term), as PyTorch normalises it."""
+    n_classes = logp.shape[cdim]
+    ignore = target == ignore_index
+    if weight is not None:
+        smooth = -(logp * weight.reshape(_class_shape(logp, cdim))).sum(cdim)
+    else:
+        smooth = -logp.sum(cdim)
+    smooth = smooth.masked_fill(ignore, 0.0)
+    if reduction == "mean":
+        keep = ~ignore
+        if weight is not None:
+            safe = target.masked_fill(ignore, 0)
+            denom = (weight[safe] * keep.to(weight.dtype)).sum()
+        else:
+            denom = keep.sum()
+        ret = smooth.sum() / denom
+    else:
+        ret = _reduce(smooth, reduction)
+    return nll * (1 - eps) + ret * (eps / n_classes)
+
+
+class BinaryCrossEntropyBackward0(Node):
+    def backward(self, grad):
+        x, t, w = self.saved_tensors
+        if self.reduction == "mean":
+            grad = grad / self.count
+        gx = gt = None
+        if self.needs_input_grad(0):
+            # PyTorch's formula: (x - t) / max(x (1 - x), 1e-12), finite at x in {0, 1}
+            gx = grad * (x - t) / (x * (1 - x)).clamp(min=1e-12)
+            if w is not None:
+                gx = gx * w
+        if self.needs_input_grad(1):
+            gt = grad * ((1 - x).log() - x.log())  # unclamped, as PyTorch
+            if w is not None:
+                gt = gt * w
+        return gx, gt, None
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """-(t log x + (1 - t) log(1 - x)), logs clamped at -100 as in PyTorch."""
+    _check(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"Using a target size ({target.size()}) that is different to the input size "
+            f"({input.size()}) is deprecated. Please ensure they have the same size."
+        )
+    xp = input._device.backend.xp
+    x, t = input._data, target._data.astype(input._data.dtype, copy=False)
+    if x.size and bool(((x < 0) | (x > 1)).any()):
+        raise RuntimeError("all elements of input should be between 0 and 1")
+    quiet = input._device.backend.quiet  # log(0) = -inf, clamped below: no warning
+    logx = xp.maximum(quiet(xp.log, x), -100)
+    log1mx = xp.maximum(quiet(xp.log, 1 - x), -100)
+    loss = -(t * logx + (1 - t) * log1mx)
+    wt = None
+    if weight is not None:
+        wt = weight.expand_as(input) if tuple(weight.shape) != tuple(input.shape) else weight
+        loss = loss * wt._data
+    data = loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+    out = Tensor._make(xp.asarray(data, dtype=x.dtype), input._device)
+    if needs_grad(input, target):
+        node = record(BinaryCrossEntropyBackward0(), (input, target, None), out)
+        node.save(input, target.to(input.dtype), wt)
+        node.reduction, node.count = reduction, max(x.size, 1)
+    return out
+
+
+class BinaryCrossEntropyWithLogitsBackward0(Node):
+    def backward(self, grad):
+        x, t, w, pw = self.saved_tensors
+        if self.reduction == "mean":
+            grad = grad / self.count
+        gx = gt = None
+        if self.needs_input_grad(0):
+            s = x.sigmoid()
+            gx = (s - t) if pw is None else (s * ((pw - 1) * t + 1) - pw * t)
+            gx = grad * gx
+            if w is not None:
+                gx = gx * w
+        if self.needs_input_grad(1):
+            gt = -x if pw is None else (pw - 1) * softplus(-x) - x
+            gt = grad * gt
+            if w is not None:
+                gt = gt * w
+        return gx, gt
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """BCE of sigmoid(input), computed stably from the logits; pos_weight scales positives."""
+    _check(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"Target size ({target.size()}) must be the same as input size ({input.size()})"
+        )
+    xp = input._device.backend.xp
+    x, t = input._data, target._data.astype(input._data.dtype, copy=False)
+    sp_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # softplus(-x) = -log sigmoid(x)
+    if pos_weight is not None:
+        pw = pos_weight._data.astype(x.dtype, copy=False)
+        loss = (1 - t) * x + (1 + (pw - 1) * t) * sp_neg
+    else:
+        loss = (1 - t) * x + sp_neg
+    wt = None
+    if weight is not None:
+        wt = weight
+        loss = loss * weight._data
+    data = loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+    out = Tensor._make(xp.asarray(data, dtype=x.dtype), input._device)
+    if needs_grad(input, target):
+        node = record(BinaryCrossEntropyWithLogitsBackward0(), (input, target), out)
+        node.save(input, target.to(input.dtype), wt, pos_weight)
+        node.reduction, node.count = reduction, max(x.size, 1)
     return out

@@ -1,0 +1,107 @@
+"""interpolate: resize the spatial dims of (N, C, *spatial) by nearest or (bi/tri)linear
+sampling, one spatial dim at a time; a composition of differentiable ops (index_select
+gathers, weighted sums), so gradients and devices come for free."""
+
+from __future__ import annotations
+
+import math
+
+from .._tensor import Tensor
+from .indexing import index_select
+
+_LINEAR = {"linear": 3, "bilinear": 4, "trilinear": 5}  # mode -> the input's ndim
+
+
+_NEAREST = ("nearest", "nearest-exact")
+
+
+def _src_coords(out: int, inp: int, scale: float, align_corners: bool):
+    """Source coordinate of each output position (PyTorch's area_pixel_compute_source_index)."""
+    if align_corners:
+        step = (inp - 1) / (out - 1) if out > 1 else 0.0
+        return [i * step for i in range(out)]
+    return [max((i + 0.5) * scale - 0.5, 0.0) for i in range(out)]
+
+
+def _along(x: Tensor, dim: int, out: int, scale: float, mode: str, align_corners: bool):
+    inp = x.shape[dim]
+    if mode in _NEAREST:
+        half = 0.5 if mode == "nearest-exact" else 0.0
+        idx = [min(math.floor((i + half) * scale), inp - 1) for i in range(out)]
+        return index_select(x, dim, _ints(x, idx))
+    src = _src_coords(out, inp, scale, align_corners)
+    lo = [min(math.floor(s), inp - 1) for s in src]
+    hi = [min(i + 1, inp - 1) for i in lo]
+    shape = [1] * x.ndim
+    shape[dim] = out
+    xp = x._device.backend.xp
+    w = xp.asarray([s - i for s, i in zip(src, lo)], x._data.dtype).reshape(shape)
+    a, b = index_select(x, dim, _ints(x, lo)), index_select(x, dim, _ints(x, hi))
+    return a + (b - a) * Tensor._make(w, x._device)
+
+
+def _ints(x: Tensor, values: list) -> Tensor:
+    """An int64 index tensor on ``x``'s device."""
+    return Tensor._make(x._device.backend.xp.asarray(values, dtype="int64"), x._device)
+
+
+def interpolate(
+    input: Tensor,
+    size=None,
+    scale_factor=None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resize to ``size`` or by ``scale_factor``: modes nearest, nearest-exact, linear (3-D
+    input), bilinear (4-D), trilinear (5-D); PyTorch's coordinate rules and errors."""
+    n_spatial = input.ndim - 2
+    if mode in _NEAREST and align_corners is not None:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: "
+            "linear | bilinear | bicubic | trilinear"
+        )
+    if mode in _LINEAR and input.ndim != _LINEAR[mode]:
+        raise NotImplementedError(
+            f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode]}D input"
+        )
+    if mode not in _NEAREST and mode not in _LINEAR:
+        raise NotImplementedError(
+            f"interpolate: mode '{mode}' is not supported by gpugrad (nearest, nearest-exact, "
+            "linear, bilinear, trilinear are)"
+        )
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by gpugrad")
+    if n_spatial < 1:
+        raise ValueError(f"Input must have at least 3 dims (N, C, *spatial), got {input.ndim}")
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    in_sizes = input.shape[2:]
+    if size is not None:
+        sizes = [int(size)] * n_spatial if isinstance(size, int) else [int(s) for s in size]
+        scales = [i / o for i, o in zip(in_sizes, sizes)]
+    else:
+        factors = (
+            [float(scale_factor)] * n_spatial
+            if isinstance(scale_factor, (int, float))
+            else [float(f) for f in scale_factor]
+        )
+        sizes = [int(math.floor(i * f)) for i, f in zip(in_sizes, factors)]
+        # PyTorch maps coordinates with 1/scale_factor unless asked to recompute from sizes
+        scales = (
+            [i / o for i, o in zip(in_sizes, sizes)]
+            if recompute_scale_factor
+            else [1.0 / f for f in factors]
+        )
+    if len(sizes) != n_spatial:
+        raise ValueError(
+            f"Input and output must have the same number of spatial dimensions, but got input "
+            f"with spatial dimensions of {list(in_sizes)} and output size of {sizes}."
+        )
+    out = input
+    for k, (o, s) in enumerate(zip(sizes, scales)):
+        out = _along(out, 2 + k, o, s, mode, bool(align_corners))
+    return out

@@ -1,0 +1,160 @@
+"""Normalization: layer_norm, rms_norm, batch_norm, instance_norm, group_norm, normalize
+(composites of reductions and arithmetic)."""
+
+from __future__ import annotations
+
+from .._tensor import Tensor
+from .._type_info import finfo
+from ..amp import autocast_mode as _amp
+from ..autograd.grad_mode import active as _active
+from ..autograd.grad_mode import no_grad
+
+
+def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    var = (xc * xc).mean(dims, keepdim=True)
+    return xc * (var + eps).rsqrt()
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over the last len(normalized_shape) dims, then scale and shift."""
+    if _active.autocast:
+        input, weight, bias = _amp.fp32("layer_norm", input, weight, bias)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if tuple(input.shape[input.ndim - k :]) != shape or input.ndim < k:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(str(s) for s in shape)}], but got input of size"
+            f"{list(input.shape)}"
+        )
+    y = _normalized(input, tuple(range(input.ndim - k, input.ndim)), eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def rms_norm(
+    input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None
+) -> Tensor:
+    """x / sqrt(mean(x^2) + eps) over the last dims, then scaled."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    if eps is None:
+        eps = finfo(input.dtype).eps
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return y * weight if weight is not None else y
+
+
+def _update_running(stat: Tensor, batch: Tensor, momentum: float) -> None:
+    with no_grad():
+        new = stat._data * (1 - momentum) + batch._data.astype(stat._data.dtype) * momentum
+        stat._data[...] = new.astype(stat._data.dtype, copy=False)
+        stat._vc[0] += 1
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each channel (dim 1) by batch statistics (training) or running ones."""
+    if input.ndim < 2:
+        raise ValueError(f"Expected 2D or higher input (got {input.ndim}D input)")
+    dims = (0,) + tuple(range(2, input.ndim))
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(
+                "Expected more than 1 value per channel when training, got input size "
+                f"{input.size()}"
+            )
+        mean = input.mean(dims, keepdim=True)
+        xc = input - mean
+        var = (xc * xc).mean(dims, keepdim=True)
+        y = xc * (var + eps).rsqrt()
+        if running_mean is not None:
+            _update_running(running_mean, mean.detach().reshape(-1), momentum)
+        if running_var is not None:
+            unbiased = var.detach().reshape(-1) * (n / (n - 1))
+            _update_running(running_var, unbiased, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        rm = running_mean.reshape(shape).to(input.dtype)
+        rv = running_var.reshape(shape).to(input.dtype)
+        y = (input - rm) * (rv + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each (sample, channel) over its spatial dims."""
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    y = _normalized(input, tuple(range(2, input.ndim)), eps)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise over groups of channels (and all spatial dims) per sample."""
+    if _active.autocast:
+        input, weight, bias = _amp.fp32("group_norm", input, weight, bias)
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got "
+            f"input of shape {list(input.shape)} and num_groups={num_groups}"
+        )
+    x = input.reshape(n, num_groups, -1)
+    y = _normalized(x, (2,), eps).reshape(tuple(input.shape))
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None
+) -> Tensor:
+    """input / max(||input||_p along dim, eps)."""
+    denom = input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
+    return input / denom
