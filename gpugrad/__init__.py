@@ -110,6 +110,7 @@ linalg = _linalg  # torch.linalg's namespace; the star import above bound ops.li
 sparse = _importlib.import_module(".sparse", __name__)
 from ._tensor import layout, sparse_coo, strided  # noqa: E402
 from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
+from .ops.indexing import index_put, index_put_  # noqa: E402
 from .ops.sparse import sparse_coo_tensor, spmm  # noqa: E402
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...

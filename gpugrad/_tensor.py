@@ -284,6 +284,10 @@ class Tensor:
         return self._sparse is not None
 
     @property
+    def is_sparse_csr(self) -> bool:
+        return False  # gpugrad's only sparse layout is COO
+
+    @property
     def layout(self) -> layout:
         return strided if self._sparse is None else sparse_coo
 

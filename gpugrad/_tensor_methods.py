@@ -7,6 +7,7 @@ from ._tensor import Tensor
 from .ops import convert, inplace
 from .ops import sparse as _sparse
 from .ops.compare import _scalar_as
+from .ops.indexing import index_put, index_put_
 from .ops.shape_extra import tensor_unfold
 
 _SAME_NAME = (
@@ -164,6 +165,7 @@ Tensor.det, Tensor.inverse = _det, _inverse
 
 
 Tensor.unfold = tensor_unfold  # a method only: torch.unfold is not a function
+Tensor.index_put, Tensor.index_put_ = index_put, index_put_
 
 
 # ---- sparse COO tensors (ops/sparse.py) ------------------------------------------------
@@ -202,6 +204,19 @@ def _transpose(self: Tensor, dim0: int, dim1: int) -> Tensor:
         return _dense_transpose(self, dim0, dim1)
     return _sparse.transpose(self, dim0, dim1)
 
+
+def _converting(dense):
+    def method(self: Tensor, *args, **kwargs) -> Tensor:
+        if self._sparse is None:
+            return dense(self, *args, **kwargs)
+        return _sparse.converted(self, dense, *args, **kwargs)
+
+    method.__name__, method.__doc__ = dense.__name__, dense.__doc__
+    return method
+
+
+for _name in ("to", "cpu", "cuda", "double", "float", "half", "type_as"):
+    setattr(Tensor, _name, _converting(getattr(Tensor, _name)))
 
 Tensor.matmul = Tensor.__matmul__ = matmul
 Tensor.mm = mm

@@ -38,7 +38,14 @@ from ._functional.attention import (  # noqa: F401
     scaled_dot_product_attention,
 )
 from ._functional.conv import conv1d, conv2d, conv_transpose2d  # noqa: F401
-from ._functional.dropout import dropout, dropout1d, dropout2d  # noqa: F401
+from ._functional.dropout import (  # noqa: F401
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
 from ._functional.fold import fold, unfold  # noqa: F401
 from ._functional.interpolate import interpolate  # noqa: F401
 from ._functional.loss import (  # noqa: F401

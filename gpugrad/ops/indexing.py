@@ -326,3 +326,86 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
     return gather(input, dim, indices)
+
+
+# ---- index_put ------------------------------------------------------------------------
+class IndexPutBackward0(Node):
+    """out = input with values added at key: input's gradient passes through unchanged,
+    the values' is the gradient at key (summed where the values were broadcast)."""
+
+    def backward(self, grad):
+        ga = grad if self.needs_input_grad(0) else None
+        gv = None
+        if self.needs_input_grad(1):
+            gv = grad_for(getitem_arrays(grad, self.key), self.mv)
+        return (ga, gv)
+
+
+def _index_put_args(input: Tensor, indices, values, op: str):
+    if not isinstance(indices, (tuple, list)) or not all(
+        isinstance(i, Tensor) or i is None for i in indices
+    ):
+        raise TypeError(
+            f"{op}(): argument 'indices' (position 1) must be tuple of Tensors, not "
+            f"{type(indices).__name__}"
+        )
+    if not isinstance(values, Tensor):
+        raise TypeError(
+            f"{op}(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}"
+        )
+    check_device(input, values, op)
+    if values.dtype != input.dtype:
+        from .._dtype import scalar_type_name
+
+        raise RuntimeError(
+            "Index put requires the source and destination dtypes match, got "
+            f"{scalar_type_name(input.dtype)} for the destination and "
+            f"{scalar_type_name(values.dtype)} for the source."
+        )
+    key, _ = convert_key(input, tuple(slice(None) if i is None else i for i in indices))
+    return key
+
+
+def _accumulated(input: Tensor, key, values: Tensor, out) -> None:
+    """``out[key] += values`` with repeated indices adding up, errors in PyTorch's words."""
+    try:
+        input._device.backend.scatter_add(out, key, values._data)
+    except IndexError as e:
+        raise _index_error(e, input._data, key) from None
+    except ValueError:
+        shape = list(_index(input._data, key).shape)
+        raise RuntimeError(
+            f"shape mismatch: value tensor of shape {list(values.shape)} cannot be broadcast "
+            f"to indexing result of shape {shape}"
+        ) from None
+
+
+def index_put(input: Tensor, indices, values: Tensor, accumulate: bool = False) -> Tensor:
+    """A copy of ``input`` with ``values`` written (or, with ``accumulate``, added: repeated
+    indices add up) at the positions ``indices`` (a tuple of index tensors) select."""
+    key = _index_put_args(input, indices, values, "index_put")
+    if not accumulate:
+        out = input.clone()
+        out[tuple(indices)] = values
+        return out
+    data = input._data.copy()
+    _accumulated(input, key, values, data)
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, values):
+        node = record(IndexPutBackward0(), (input, values), out)
+        node.key, node.mv = key, meta(values)
+    return out
+
+
+def index_put_(input: Tensor, indices, values: Tensor, accumulate: bool = False) -> Tensor:
+    """In-place ``index_put``: ``input[indices] = values`` (or ``+=``, repeated indices adding
+    up, with ``accumulate``)."""
+    key = _index_put_args(input, indices, values, "index_put_")
+    if not accumulate:
+        input[tuple(indices)] = values
+    elif needs_grad(input, values):
+        input.copy_(index_put(input, indices, values, accumulate=True))  # records the graph
+    else:
+        _accumulated(input, key, values, input._data)
+        input._bump_version()
+    return input

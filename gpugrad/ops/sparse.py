@@ -25,6 +25,9 @@ _NOT_RUN = (
 )
 
 
+_REDUCTIONS = {"add": "sum", "multiply": "prod", "maximum": "amax", "minimum": "amin"}
+
+
 class SparseMeta:
     """A sparse tensor's ``_data``: its shape and dtype; any array operation raises."""
 
@@ -53,7 +56,8 @@ class SparseMeta:
 
     # NumPy hands ufuncs and array functions to these before touching the object
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        raise self.error(ufunc.__name__)
+        name = ufunc.__name__
+        raise self.error(_REDUCTIONS.get(name, name) if method == "reduce" else name)
 
     def __array_function__(self, func, types, args, kwargs):
         raise self.error(func.__name__)
@@ -481,3 +485,14 @@ def transpose(t: Tensor, dim0: int, dim1: int) -> Tensor:
     shape[d0], shape[d1] = shape[d1], shape[d0]
     idx = p.indices.index_select(0, Tensor._make(_arange(t, order), t._device))
     return _make(idx, p.values, tuple(shape), False)
+
+
+def converted(t: Tensor, convert, *args, **kwargs) -> Tensor:
+    """A dtype/device conversion (``to``, ``cuda``, ``double`` ...) of a sparse tensor: the
+    dense conversion ``convert`` applied to its values, the indices following their device."""
+    p = t._sparse
+    vals = convert(p.values, *args, **kwargs)
+    if vals is p.values:
+        return t
+    idx = p.indices if p.indices._device is vals._device else p.indices.to(vals._device)
+    return _make(idx, vals, tuple(t.shape), p.coalesced)
