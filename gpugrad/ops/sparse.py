@@ -13,7 +13,8 @@ CPU, cupyx.scipy.sparse on CUDA) through ``coo_matmul``.
 
 from __future__ import annotations
 
-from .._dtype import scalar_type_name
+from .._device import device as Device
+from .._dtype import get_default_dtype, scalar_type_name
 from .._tensor import Tensor, sparse_coo, strided
 from ..autograd.graph import Node
 from ._util import check_device, needs_grad, record
@@ -132,11 +133,15 @@ def _index_key(indices: Tensor) -> tuple:
 
 
 def _as_tensor(x, dtype=None, device=None) -> Tensor:
-    from .._creation import tensor
-
+    """A tensor of ``x`` (a tensor, or nested lists / host arrays: Python floats take the
+    default dtype, as ``gpugrad.tensor`` gives them)."""
     if isinstance(x, Tensor):
         return x if dtype is None else x.to(dtype)
-    return tensor(x, dtype=dtype, device=device)
+    dev = _device(device if device is not None else "cpu")
+    arr = dev.backend.asarray(x, dtype=None if dtype is None else dtype.np)
+    if dtype is None and arr.dtype.kind == "f" and not hasattr(x, "dtype"):
+        arr = arr.astype(get_default_dtype().np)
+    return Tensor._make(arr, dev)
 
 
 def sparse_coo_tensor(
@@ -203,9 +208,7 @@ def sparse_coo_tensor(
 
 
 def _device(dev):
-    from .._device import device
-
-    return dev if isinstance(dev, device) else device(dev)
+    return dev if isinstance(dev, Device) else Device(dev)
 
 
 def to_sparse(input: Tensor, sparse_dim: int | None = None, *, layout=None) -> Tensor:
