@@ -13,6 +13,7 @@ from __future__ import annotations
 import pickle
 import re
 import warnings
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from codecs import encode
 from collections import Counter, OrderedDict
 from struct import unpack
@@ -22,8 +23,6 @@ from .safe_globals import user_allowed
 
 _BLOCKED_MODULES = ("sys", "os", "posix", "nt")
 
-# pickle's own renames for protocol-2 files written by Python 2 (as torch applies them)
-_PY2_NAMES = {("__builtin__", "set"): ("builtins", "set")}
 
 UNSAFE_MESSAGE = (
     "In PyTorch 2.6, we changed the default value of the `weights_only` argument in `torch.load` "
@@ -120,7 +119,11 @@ class Unpickler:
         return data
 
     def find_global(self, module: str, name: str) -> Any:
-        module, name = _PY2_NAMES.get((module, name), (module, name))
+        # protocol 2 names Python 3's modules by their Python 2 names (__builtin__ ...)
+        if (module, name) in NAME_MAPPING:
+            module, name = NAME_MAPPING[(module, name)]
+        elif module in IMPORT_MAPPING:
+            module = IMPORT_MAPPING[module]
         full_path = f"{module}.{name}"
         if module in _BLOCKED_MODULES:
             raise pickle.UnpicklingError(
