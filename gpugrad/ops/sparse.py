@@ -93,9 +93,18 @@ class SparseCoo:
         self.indices, self.values, self.coalesced = indices, values, coalesced
 
     def leaf_grad(self, t: Tensor) -> Tensor | None:
-        """A sparse leaf's ``.grad``: its values' gradient at its indices (PyTorch's layout)."""
+        """A sparse leaf's ``.grad``: the gradient at each of its positions, coalesced as
+        PyTorch gives it (each copy of a repeated index got the position's whole gradient)."""
         g = self.values._grad
-        return None if g is None else _make(self.indices, g, tuple(t.shape), self.coalesced)
+        if g is None:
+            return None
+        shape = tuple(t.shape)
+        if self.coalesced:
+            return _make(self.indices, g, shape, True)
+        new_idx, inverse, count = _unique_positions(self.indices, shape)
+        data = t._device.backend.xp.zeros((count,) + g._data.shape[1:], g._data.dtype)
+        data[inverse] = g._data  # repeated positions write the same value
+        return _make(Tensor._make(new_idx, t._device), Tensor._make(data, t._device), shape, True)
 
     def set_requires_grad(self, flag: bool) -> None:
         self.values.requires_grad_(flag)
@@ -286,6 +295,22 @@ def layout(t: Tensor):
 
 
 # ---- coalesce / to_dense -------------------------------------------------------------
+def _unique_positions(indices: Tensor, shape: tuple):
+    """(sorted unique index columns, each column's place among them, their count)."""
+    xp = indices._device.backend.xp
+    idx = indices._data
+    sd = idx.shape[0]
+    strides = [1] * sd
+    for d in range(sd - 2, -1, -1):
+        strides[d] = strides[d + 1] * shape[d + 1]
+    linear = xp.zeros(idx.shape[1], "int64")
+    for d in range(sd):
+        linear += idx[d] * strides[d]  # row-major position: its order is the sorted order
+    unique, inverse = xp.unique(linear, return_inverse=True)
+    new_idx = xp.stack([(unique // strides[d]) % shape[d] for d in range(sd)]).astype("int64")
+    return new_idx, inverse.reshape(-1), int(unique.shape[0])
+
+
 class CoalesceBackward0(Node):
     def backward(self, grad):
         return (grad[self.inverse],)
@@ -297,21 +322,10 @@ def coalesce(t: Tensor) -> Tensor:
     if p.coalesced:
         return t
     backend = t._device.backend
-    xp = backend.xp
     shape = tuple(t.shape)
-    sd = p.indices.shape[0]
-    idx = p.indices._data
-    strides = [1] * sd
-    for d in range(sd - 2, -1, -1):
-        strides[d] = strides[d + 1] * shape[d + 1]
-    linear = xp.zeros(idx.shape[1], "int64")
-    for d in range(sd):
-        linear += idx[d] * strides[d]
-    unique, inverse = xp.unique(linear, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    new_idx = xp.stack([(unique // strides[d]) % shape[d] for d in range(sd)]).astype("int64")
+    new_idx, inverse, count = _unique_positions(p.indices, shape)
     vals = p.values._data
-    summed = xp.zeros((unique.shape[0],) + vals.shape[1:], vals.dtype)
+    summed = backend.xp.zeros((count,) + vals.shape[1:], vals.dtype)
     backend.scatter_add(summed, inverse, vals)
     new_values = Tensor._make(summed, t._device)
     if needs_grad(p.values):
@@ -436,7 +450,7 @@ def sparse_matmul(input: Tensor, other: Tensor) -> Tensor:
 def sparse_sum(input: Tensor, dim=None, dtype=None) -> Tensor:
     """``torch.sparse.sum``: all entries (a dense 0-d tensor), or over ``dim``: sparse while
     sparse dims remain, dense once all of them are summed."""
-    p = _parts(input, "sum")
+    p = _parts(input, "coalesce")
     if dim is None:
         out = p.values.sum()
         return out if dtype is None else out.to(dtype)

@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import warnings
+
 from .._tensor import Tensor
+from ..ops.sparse import sparse_coo_tensor
 from ..ops.sparse import sparse_mm as mm
 from ..ops.sparse import sparse_sum as sum  # noqa: A004 - PyTorch's name
 
 __all__ = ["addmm", "check_sparse_tensor_invariants", "mm", "sum"]
+
+_LEGACY_NAMES = (
+    "FloatTensor",
+    "DoubleTensor",
+    "HalfTensor",
+    "LongTensor",
+    "IntTensor",
+    "ShortTensor",
+    "CharTensor",
+    "ByteTensor",
+)
+
+
+def _legacy_constructor(name: str):
+    def make(indices: Tensor, values: Tensor, size=None, *, device=None) -> Tensor:
+        warnings.warn(
+            "torch.sparse.SparseTensor(indices, values, shape, *, device=) is deprecated.  "
+            "Please use torch.sparse_coo_tensor(indices, values, shape, dtype=, device=).",
+            UserWarning,
+            stacklevel=2,
+        )
+        return sparse_coo_tensor(indices, values, size, device=device)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = (
+        f"PyTorch's legacy ``torch.sparse.{name}(indices, values, size)``, as old graph "
+        "network code calls it: ``sparse_coo_tensor`` (keeping the values' dtype, as PyTorch)."
+    )
+    return make
+
+
+for _name in _LEGACY_NAMES:
+    globals()[_name] = _legacy_constructor(_name)
 
 
 def addmm(mat: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1.0, alpha: float = 1.0):
