@@ -21,7 +21,7 @@ from . import legacy_format, safetensors_format, zip_format
 from .errors import CheckpointError, WeightsOnlyError
 from .safe_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from .unpickling import CheckpointUnpickler
-from .weights_only import UNSAFE_MESSAGE
+from .weights_only import UNSAFE_MESSAGE, python3_name
 
 __all__ = [
     "CheckpointError",
@@ -159,7 +159,7 @@ def load(
                 f"{name}, _use_new_zipfile_serialization=True), please torch.save your "
                 "checkpoint with this option in order to use mmap."
             )
-        if legacy_format.is_legacy(head):
+        if head[:1] == b"\x80" and head[8:9] != b"{":  # a pickle, not a safetensors header
             unpickler = CheckpointUnpickler(
                 name, weights_only, pickle_module, encoding, **pickle_load_args
             )  # noqa: E501
@@ -192,7 +192,7 @@ def get_unsafe_globals_in_checkpoint(f: FileLike) -> list[str]:
     found = set()
     for op, arg, _ in pickletools.genops(data):
         if op.name == "GLOBAL":
-            found.add(arg.replace(" ", "."))
+            found.add(".".join(python3_name(*arg.split(" ", 1))))
     return sorted(found - allowed)
 
 

@@ -19,13 +19,6 @@ from .unpickling import CheckpointUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-# the magic number as pickle writes it (LONG1, 10 bytes), near the start of every legacy file
-_MAGIC_BYTES = b"\x8a\x0a" + MAGIC_NUMBER.to_bytes(10, "little")
-
-
-def is_legacy(head: bytes) -> bool:
-    """Whether the first bytes of a file are a legacy checkpoint's (a pickle of the magic)."""
-    return head[:1] == b"\x80" and _MAGIC_BYTES in head
 
 
 def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any:

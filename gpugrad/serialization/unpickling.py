@@ -49,8 +49,9 @@ class CheckpointUnpickler:
     def load(self, file: BinaryIO, persistent_load) -> Any:
         """The object pickle, its storages fetched by ``persistent_load(pid)``."""
         if self.weights_only:
+            restricted = wo.Unpickler(file, self.allowed, persistent_load, self.encoding)
             try:
-                obj = wo.Unpickler(file, self.allowed, persistent_load, self.encoding).load()
+                obj = restricted.load()
             except pickle.UnpicklingError as e:
                 raise WeightsOnlyError(
                     f"cannot load '{self.name}': {wo.weights_only_message(str(e))}"

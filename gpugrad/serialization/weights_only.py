@@ -78,6 +78,13 @@ def unsupported_global_message(full_path: str) -> str:
     )
 
 
+def python3_name(module: str, name: str) -> tuple[str, str]:
+    """Protocol 2 names Python 3's modules by their Python 2 names (``__builtin__.set``)."""
+    if (module, name) in NAME_MAPPING:
+        return NAME_MAPPING[(module, name)]
+    return IMPORT_MAPPING.get(module, module), name
+
+
 class Unpickler:
     """Reads one pickle from ``file``; ``allowed`` maps full paths to the objects to use."""
 
@@ -119,11 +126,7 @@ class Unpickler:
         return data
 
     def find_global(self, module: str, name: str) -> Any:
-        # protocol 2 names Python 3's modules by their Python 2 names (__builtin__ ...)
-        if (module, name) in NAME_MAPPING:
-            module, name = NAME_MAPPING[(module, name)]
-        elif module in IMPORT_MAPPING:
-            module = IMPORT_MAPPING[module]
+        module, name = python3_name(module, name)
         full_path = f"{module}.{name}"
         if module in _BLOCKED_MODULES:
             raise pickle.UnpicklingError(
