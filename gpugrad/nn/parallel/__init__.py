@@ -1,0 +1,5 @@
+"""``gpugrad.nn.parallel``: data parallelism across processes."""
+
+from .distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]
