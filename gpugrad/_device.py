@@ -7,6 +7,11 @@ import threading
 _cache: dict = {}
 _lock = threading.Lock()
 
+# Device facts sit below the array backends: gpugrad.backend installs these two lookups when it
+# is imported (before any tensor can exist), so this module never imports it.
+_backend_for = None  # device -> its ArrayBackend
+_current_cuda_index = None  # () -> the current CUDA device's index
+
 
 class device:  # noqa: N801 - PyTorch's name
     """Where a tensor's memory lives. Interned: equal devices are the same object."""
@@ -53,9 +58,7 @@ class device:  # noqa: N801 - PyTorch's name
         # ``backend`` (the NumPy or CuPy kernels running ops on this device) is resolved on
         # first use, so naming a cuda device needs no CuPy; later reads are a plain slot.
         if name == "backend":
-            from .backend import backend_for
-
-            b = backend_for(self)
+            b = _backend_for(self)
             object.__setattr__(self, "backend", b)
             return b
         raise AttributeError(f"'device' object has no attribute '{name}'")
@@ -97,7 +100,5 @@ def canonical(d) -> device:
     """A device with an explicit index for cuda ("cuda" means the current cuda device)."""
     d = device(d)
     if d.type == "cuda" and d.index is None:
-        from .backend import current_cuda_index
-
-        return device("cuda", current_cuda_index())
+        return device("cuda", _current_cuda_index())
     return d

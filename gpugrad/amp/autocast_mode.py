@@ -15,42 +15,13 @@ Run ``backward()`` outside the region, as PyTorch recommends.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from typing import Any
 
 from .. import _dtype as D
-from .._tensor import Tensor
-from ..autograd.grad_mode import _DecoratorContextManager, counted_flag
-
-_DEVICE_TYPES = ("cpu", "cuda")
-_FP32_OPS = {
-    "cpu": frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss"}),
-    "cuda": frozenset(
-        {
-            "cross_entropy",
-            "nll_loss",
-            "mse_loss",
-            "l1_loss",
-            "softmax",
-            "log_softmax",
-            "layer_norm",
-            "group_norm",
-        }
-    ),
-}
-
-
-class _AutocastState(threading.local):
-    _autocast = False
-    on = counted_flag("autocast")  # any device type enabled in this thread
-
-    def __init__(self) -> None:
-        self.enabled = {"cpu": False, "cuda": False}
-        self.dtype = {"cpu": None, "cuda": D.float16}
-
-
-_state = _AutocastState()
+from ..autograd.grad_mode import _DecoratorContextManager
+from ..backend import cuda_status
+from ..ops._autocast import _DEVICE_TYPES, _state
 
 
 def _device_type(device_type: str) -> str:
@@ -96,9 +67,7 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         if not self._enabled:
             return
         if self.device == "cuda":
-            from .. import cuda
-
-            if not cuda.is_available():
+            if cuda_status()[0] == 0:  # gpugrad.cuda.is_available(), from the backend
                 warnings.warn(
                     "CUDA is not available or torch_xla is imported. Disabling autocast.",
                     stacklevel=2,
@@ -130,40 +99,3 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
         return out
-
-
-def _cast(tensors: tuple, dtype: D.dtype) -> tuple:
-    np_dtype = dtype.np
-    out = []
-    for t in tensors:
-        if (
-            isinstance(t, Tensor)
-            and t._data.dtype.kind == "f"
-            and t._data.dtype.itemsize < 8  # float64 is left alone, as in PyTorch
-            and t._data.dtype != np_dtype
-        ):
-            t = t.to(dtype)
-        out.append(t)
-    return tuple(out)
-
-
-def _device_type_of(tensors: tuple) -> str:
-    return next(t for t in tensors if isinstance(t, Tensor))._device.type
-
-
-def lower(*tensors):
-    """Inputs of a lower-precision op (linear, matmul, conv), cast if autocast is on for
-    their device type. Callers check ``active.autocast`` first (cheap)."""
-    dev = _device_type_of(tensors)
-    if not _state.enabled[dev]:
-        return tensors
-    return _cast(tensors, _state.dtype[dev])
-
-
-def fp32(op: str, *tensors):
-    """Inputs of an op that autocast runs in float32 on their device type (``op`` names
-    it in PyTorch's lists)."""
-    dev = _device_type_of(tensors)
-    if not _state.enabled[dev] or op not in _FP32_OPS[dev]:
-        return tensors
-    return _cast(tensors, D.float32)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
+from ..backend import cuda_status
 
 
 class GradScaler:
@@ -31,9 +32,7 @@ class GradScaler:
         self._device = device
         self._enabled = enabled
         if enabled and device == "cuda":
-            from .. import cuda
-
-            if not cuda.is_available():
+            if cuda_status()[0] == 0:  # gpugrad.cuda.is_available(), from the backend
                 warnings.warn(
                     "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
                     stacklevel=2,

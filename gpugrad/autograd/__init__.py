@@ -160,9 +160,7 @@ def grad(
     for i, (t, g) in enumerate(zip(ins, results)):
         if g is None:
             if materialize_grads:
-                from .._creation import zeros_like
-
-                g = zeros_like(t)
+                g = t.new_zeros(t.shape)
             elif not allow_unused:
                 raise RuntimeError(
                     f"The differentiated Tensor at index {i} appears to not have been used in "

@@ -441,6 +441,8 @@ def refresh_view(t) -> None:
     t._vver = t._vc[0]
     base = t._base
     if base._requires_grad and base._grad_fn is not None:
+        # The one import of the op layer from autograd, late by design: only a stale view
+        # (its base written in place) needs the op's node; pyproject's import contract lists it.
         from ..ops.view_inplace import AsStridedBackward0, region_of
 
         try:

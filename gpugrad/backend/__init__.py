@@ -75,3 +75,14 @@ def seed_all(seed: int) -> None:
     cupy_backend.seed_all(seed)
     for b in _cuda_backends.values():
         b.seed(seed)
+
+
+def _install() -> None:
+    # device facts (gpugrad._device) are a layer below: they ask the backends through these
+    from .. import _device
+
+    _device._backend_for = backend_for
+    _device._current_cuda_index = current_cuda_index
+
+
+_install()

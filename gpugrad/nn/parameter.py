@@ -8,7 +8,7 @@ from .._tensor import Tensor
 def _alias(cls, data: Tensor | None) -> Tensor:
     """A new leaf of class ``cls`` sharing ``data``'s memory and version counter (a detach)."""
     if data is None:
-        from .. import empty
+        from .._creation import empty
 
         data = empty(0)
     if not isinstance(data, Tensor):

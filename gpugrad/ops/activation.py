@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
-from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
+from . import _autocast as _amp
 from ._util import (
     needs_grad,
     record,

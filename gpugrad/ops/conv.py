@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
-from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.graph import Node
+from . import _autocast as _amp
 from ._util import (
     check_device,
     needs_grad,

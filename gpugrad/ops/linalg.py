@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
-from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, collect_next_functions
+from . import _autocast as _amp
 from ._util import (
     broadcast_error,
     check_device,

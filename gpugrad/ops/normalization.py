@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from .._type_info import finfo
-from ..amp import autocast_mode as _amp
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import no_grad
+from . import _autocast as _amp
 
 
 def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:

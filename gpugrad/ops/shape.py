@@ -255,14 +255,21 @@ def broadcast_to(input: Tensor, size) -> Tensor:
 
 
 def broadcast_shapes(*shapes) -> tuple:
-    import numpy as np
-
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        raise RuntimeError(
-            "Shape mismatch: objects cannot be broadcast to a single shape"
-        ) from None
+    """The shape that ``shapes`` (tuples, or ints for 1-D shapes) broadcast to."""
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for i, n in enumerate(s, ndim - len(s)):
+            if n < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {s}")
+            if n != 1:
+                if out[i] != 1 and out[i] != n:
+                    raise RuntimeError(
+                        "Shape mismatch: objects cannot be broadcast to a single shape"
+                    )
+                out[i] = n
+    return tuple(out)
 
 
 def broadcast_tensors(*tensors):
