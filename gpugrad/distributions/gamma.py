@@ -1,0 +1,62 @@
+"""The gamma distribution (``torch.distributions.Gamma``)."""
+
+from __future__ import annotations
+
+from numbers import Number
+
+from gpugrad import Size, Tensor
+from gpugrad.ops.special import _standard_gamma
+from gpugrad.special import digamma, gammaln, xlogy
+
+from . import constraints
+from .distribution import Distribution
+from .utils import broadcast_all
+
+__all__ = ["Gamma"]
+
+
+class Gamma(Distribution):
+    """Gamma with shape ``concentration`` and ``rate`` (mean concentration / rate).
+
+    ``rsample`` is differentiable in both parameters (implicit reparameterization)."""
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+
+    def __init__(self, concentration, rate, validate_args: bool | None = None) -> None:
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        if isinstance(concentration, Number) and isinstance(rate, Number):
+            batch_shape = Size()
+        else:
+            batch_shape = self.concentration.size()
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return self._expand_params(Gamma, batch_shape, _instance, ("concentration", "rate"))
+
+    @property
+    def mean(self) -> Tensor:
+        return self.concentration / self.rate
+
+    @property
+    def mode(self) -> Tensor:
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self) -> Tensor:
+        return self.concentration / self.rate.pow(2)
+
+    def rsample(self, sample_shape=()) -> Tensor:
+        shape = tuple(self._extended_shape(sample_shape))
+        return _standard_gamma(self.concentration.expand(shape)) / self.rate.expand(shape)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        c, r = self.concentration, self.rate
+        return xlogy(c, r) + xlogy(c - 1, value) - r * value - gammaln(c)
+
+    def entropy(self) -> Tensor:
+        c = self.concentration
+        return c - self.rate.log() + gammaln(c) + (1.0 - c) * digamma(c)

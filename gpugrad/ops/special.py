@@ -1,0 +1,249 @@
+"""Gamma-family special functions (lgamma, digamma, polygamma, mvlgamma), erfinv, and the samplers
+built on them: Gamma draws with their reparameterization gradient, Poisson and binomial.
+
+The array work is the backend's (``lgamma``, ``digamma``, ``polygamma``, ``standard_gamma``,
+``poisson``, ``binomial`` kernels); the gradient of a Gamma draw is written here once over the
+backend's array module, so it runs on either device.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype as D
+from .._generator import rng_for
+from .._tensor import Tensor
+from .._type_info import finfo
+from ..autograd.graph import Node
+from ._util import check_device, needs_grad, record
+
+
+def _float_data(t: Tensor):
+    """Integer inputs compute in the default float dtype, as PyTorch's float functions do."""
+    d = t._data
+    return d if d.dtype.kind == "f" else d.astype(D.get_default_dtype().np)
+
+
+def _require_tensor(x, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
+
+
+class LgammaBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * digamma(x),)
+
+
+def lgamma(input: Tensor) -> Tensor:
+    """log|gamma(x)| elementwise (``torch.lgamma``)."""
+    _require_tensor(input, "lgamma")
+    out = Tensor._make(input._device.backend.lgamma(_float_data(input)), input._device)
+    if needs_grad(input):
+        record(LgammaBackward0(), (input,), out).save(input)
+    return out
+
+
+class DigammaBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * polygamma(1, x),)
+
+
+def digamma(input: Tensor) -> Tensor:
+    """The logarithmic derivative of gamma, elementwise (``torch.digamma``)."""
+    _require_tensor(input, "digamma")
+    backend = input._device.backend
+    x = _float_data(input)
+    data = backend.digamma(x)
+    # PyTorch: digamma(-0.0) = +inf (the limit from the left), digamma(+0.0) = -inf
+    data = backend.xp.where((x == 0) & backend.xp.signbit(x), x.dtype.type(math.inf), data)
+    out = Tensor._make(data, input._device)
+    if needs_grad(input):
+        record(DigammaBackward0(), (input,), out).save(input)
+    return out
+
+
+class PolygammaBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * polygamma(self.n + 1, x),)
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The n-th derivative of digamma, elementwise (``torch.polygamma``)."""
+    _require_tensor(input, "polygamma")
+    if int(n) != n or n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    n = int(n)
+    if n == 0:
+        return digamma(input)
+    out = Tensor._make(input._device.backend.polygamma(n, _float_data(input)), input._device)
+    if needs_grad(input):
+        node = record(PolygammaBackward0(), (input,), out)
+        node.save(input)
+        node.n = n
+    return out
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:
+    """The multivariate log-gamma of dimension ``p`` (composite of lgamma, so differentiable)."""
+    _require_tensor(input, "mvlgamma")
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
+    x = input if input.is_floating_point() else input.to(D.get_default_dtype())
+    half = (p - 1) / 2
+    if bool((x <= half).any()):
+        raise RuntimeError(f"All elements must be greater than (p-1)/2 = {half}")
+    shifts = Tensor._make(input._device.backend.xp.arange(p, dtype=x._data.dtype) * -0.5, x._device)
+    return lgamma(x.unsqueeze(-1) + shifts).sum(-1) + p * (p - 1) / 4 * math.log(math.pi)
+
+
+class ErfinvBackward0(Node):
+    def backward(self, grad):
+        (y,) = self.saved_tensors  # the output: d erfinv(x)/dx = sqrt(pi)/2 exp(y^2)
+        return (grad * (y * y).exp() * (math.sqrt(math.pi) / 2),)
+
+
+def erfinv(input: Tensor) -> Tensor:
+    """The inverse error function on [-1, 1] (``torch.erfinv``)."""
+    _require_tensor(input, "erfinv")
+    out = Tensor._make(input._device.backend.erfinv(_float_data(input)), input._device)
+    if needs_grad(input):
+        record(ErfinvBackward0(), (input,), out).save(out)
+    return out
+
+
+# ---- Gamma draws and their reparameterization gradient ------------------------------------
+
+
+class StandardGammaBackward0(Node):
+    def backward(self, grad):
+        alpha, x = self.saved_tensors
+        return (grad * _standard_gamma_grad(alpha, x),)
+
+
+def _standard_gamma(concentration: Tensor, generator=None) -> Tensor:
+    """Gamma(concentration, 1) draws, differentiable in ``concentration``
+    (``torch._standard_gamma``).
+
+    The gradient is the implicit one (Figurnov et al. 2018): the draw moves with its
+    parameter so that its CDF level stays fixed, dx/dalpha = -(dP/dalpha) / p(x).
+    """
+    _require_tensor(concentration, "_standard_gamma")
+    dev = concentration._device
+    alpha = _float_data(concentration)
+    data = dev.backend.standard_gamma(alpha, rng_for(generator, dev))
+    # a draw that underflows to 0 would give log_prob -inf and a NaN gradient; PyTorch
+    # clamps it to the smallest normal number too
+    tiny = finfo(D.from_numpy_dtype(data.dtype)).tiny
+    data = dev.backend.xp.maximum(data, data.dtype.type(tiny))
+    out = Tensor._make(data, dev)
+    if needs_grad(concentration):
+        node = record(StandardGammaBackward0(), (concentration,), out)
+        node.save(concentration, out.detach())
+    return out
+
+
+# Beyond this concentration the series below needs ~12 sqrt(alpha) terms: a uniform asymptotic
+# expansion is accurate to ~1/alpha**2 there instead.
+_SERIES_MAX_ALPHA = 1e4
+
+
+def _standard_gamma_grad(concentration: Tensor, sample: Tensor) -> Tensor:
+    """dx/dalpha of a Gamma(alpha, 1) draw x at a fixed CDF level (``torch._standard_gamma_grad``).
+
+    Computed in float64 and returned in the sample's dtype; it carries no gradient itself.
+    """
+    check_device(concentration, sample, "_standard_gamma_grad")
+    backend = sample._device.backend
+    xp = backend.xp
+    a, x = xp.broadcast_arrays(
+        concentration._data.astype("float64"), sample._data.astype("float64")
+    )
+    out = xp.empty(a.shape, "float64")
+    series = a <= _SERIES_MAX_ALPHA
+    if bool(series.all()):
+        out = _gamma_grad_series(backend, a, x)
+    else:
+        out[series] = _gamma_grad_series(backend, a[series], x[series])
+        big = ~series
+        out[big] = _gamma_grad_asymptotic(xp, a[big], x[big])
+    return Tensor._make(out.astype(sample._data.dtype), sample._device)
+
+
+def _gamma_grad_series(backend, a, x):
+    """-(dP/da)/p from P(a, x) = sum_k e^-x x^(a+k) / gamma(a+k+1), a series that converges
+    for every x. Divided by the pdf e^-x x^(a-1) / gamma(a), term k is
+    r_k = x^(k+1) gamma(a) / gamma(a+k+1), and its a-derivative r_k (log x - digamma(a+k+1)).
+    Terms are summed scaled by the largest one (near k = x - a) so none overflows."""
+    xp = backend.xp
+    if a.size == 0:
+        return xp.zeros(a.shape, "float64")
+    with _quiet(xp):
+        logx = xp.log(x)
+        peak = xp.maximum(xp.ceil(x - a - 1), 0)
+        lgamma_a = backend.lgamma(a)
+        log_scale = (peak + 1) * logx + lgamma_a - backend.lgamma(a + peak + 1)
+        n_terms = int(xp.max(peak + 12 * xp.sqrt(x + 1))) + 30
+        log_r = logx - xp.log(a) - log_scale
+        psi = backend.digamma(a + 1)
+        total = xp.exp(log_r) * (logx - psi)
+        for k in range(1, n_terms):
+            ak = a + k
+            log_r = log_r + logx - xp.log(ak)
+            psi = psi + 1 / ak
+            total = total + xp.exp(log_r) * (logx - psi)
+        out = -xp.exp(log_scale) * total
+    return xp.where(x > 0, out, 0.0)  # a draw at 0 does not move
+
+
+def _gamma_grad_asymptotic(xp, a, x):
+    """Large a: with lam = x/a and eta = sign(lam-1) sqrt(2 (lam - 1 - log lam)), the Gamma
+    CDF is Phi(eta sqrt(a)) to leading order; holding eta sqrt(a) fixed gives
+    dx/da = lam - eta^2 lam / (2 (lam - 1)) (the ratio's limit at lam = 1 taken by series)."""
+    with _quiet(xp):
+        lam = x / a
+        d = lam - 1
+        eta2 = 2 * (d - xp.log(lam))
+        ratio = xp.where(xp.abs(d) > 1e-4, eta2 / d, d - 2 * d * d / 3)
+    return lam - ratio * lam / 2
+
+
+class _quiet:
+    """Silence floating-point warnings of the array module (exp underflow in far terms)."""
+
+    def __init__(self, xp) -> None:
+        self._errstate = getattr(xp, "errstate", None)
+        self._ctx = None
+
+    def __enter__(self):
+        if self._errstate is not None:
+            self._ctx = self._errstate(all="ignore")
+            self._ctx.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+
+
+# ---- counts ------------------------------------------------------------------------------
+
+
+def poisson(input: Tensor, generator=None) -> Tensor:
+    """Poisson(rate) counts, one per element of ``input``, in its dtype (``torch.poisson``)."""
+    _require_tensor(input, "poisson")
+    dev = input._device
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f'"poisson_cpu" not implemented for {D.scalar_type_name(input.dtype)!r}')
+    return Tensor._make(dev.backend.poisson(input._data, rng_for(generator, dev)), dev)
+
+
+def binomial(count: Tensor, prob: Tensor, generator=None) -> Tensor:
+    """Binomial(count, prob) counts in ``prob``'s dtype (``torch.binomial``)."""
+    _require_tensor(count, "binomial")
+    _require_tensor(prob, "binomial")
+    check_device(count, prob, "binomial")
+    dev = count._device
+    c, p = dev.backend.xp.broadcast_arrays(count._data, prob._data)
+    return Tensor._make(dev.backend.binomial(c, p, rng_for(generator, dev)), dev)
