@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from . import libs
-from .report import core_table, summary_lines, write_all
+from .artifacts import write_all
+from .report import core_table, summary_lines
 from .suite import BUDGETS, Options, run_suite
 from .workloads import WORKLOADS, get
 

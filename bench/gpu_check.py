@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from . import libs
-from .report import fmt_ratio, fmt_time, groups, summary_lines, write_all
+from .artifacts import write_all
+from .report import fmt_ratio, fmt_time, groups, summary_lines
 from .suite import BUDGETS, Options, run_suite
 from .timing import Budget
 from .workloads import WORKLOADS

@@ -3,10 +3,8 @@ the core benchmark's target table (MLP training step and the 100-op chain)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
-from pathlib import Path
 
 # Core issue targets on a 2-core x86 CPU: gpugrad's MLP step time over the handwritten step's.
 MLP_TARGETS = {"tiny": 2.5, "small": 1.3, "medium": 1.08, "large": 1.03}
@@ -304,29 +302,3 @@ def markdown(data: dict, machine: str, command: str = "") -> str:
         out += ["", f"## {wl}", ""] + workload_table(data["results"], wl)
     out += ["", "## Summary", ""] + [f"- {s}" for s in summary_lines(data)]
     return "\n".join(out) + "\n"
-
-
-def write_all(
-    data: dict, out_dir: Path, machine: str, command: str = "", plots: bool = True
-) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    js = out_dir / f"{machine}.json"
-    js.write_text(json.dumps(data, indent=1, default=_jsonable))
-    md = out_dir / f"{machine}.md"
-    md.write_text(markdown(data, machine, command))
-    written += [md, js]
-    if plots:
-        from .plots import write_plots
-
-        try:
-            written += write_plots(data, out_dir, machine)
-        except ImportError as e:  # matplotlib is optional
-            print(f"plots skipped: {e}")
-    return written
-
-
-def _jsonable(x):
-    if hasattr(x, "tolist"):
-        return x.tolist()
-    return str(x)

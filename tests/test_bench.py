@@ -10,8 +10,9 @@ import json
 import pytest
 
 from bench import Options, run_suite
+from bench.artifacts import write_all
 from bench.cli import main as bench_main
-from bench.report import markdown, summary_lines, write_all
+from bench.report import markdown, summary_lines
 from bench.workloads import WORKLOADS
 
 RESULT_FIELDS = {
