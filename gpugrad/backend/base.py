@@ -151,6 +151,10 @@ class ArrayBackend:
         """The inverse of erf on [-1, 1], elementwise, in ``x``'s dtype."""
         raise NotImplementedError
 
+    def gammainc(self, a, x, upper: bool = False):
+        """The regularized lower incomplete gamma P(a, x) (the upper Q(a, x) when ``upper``)."""
+        raise NotImplementedError
+
     # ---- random numbers ------------------------------------------------------------
     def seed(self, seed: int) -> None:
         raise NotImplementedError
@@ -261,6 +265,15 @@ def erfinv_host(np, x):
         y = np.where(np.abs(v) == 1, np.sign(v) * np.inf, y)
         y = np.where(np.abs(v) > 1, np.nan, y)
     return y.astype(x.dtype, copy=False)
+
+
+def gammainc_host(np, a, x, upper: bool):
+    """The regularized incomplete gamma through SciPy (a clear error without it)."""
+    sp = _scipy_special()
+    if sp is None:
+        raise RuntimeError("gammainc / gammaincc on the CPU need SciPy: pip install scipy")
+    out = sp.gammaincc(a, x) if upper else sp.gammainc(a, x)
+    return out.astype(np.result_type(a, x), copy=False)
 
 
 def polygamma_host(np, n: int, x):

@@ -154,6 +154,12 @@ class CupyBackend(ArrayBackend):
 
         return erfinv(x).astype(x.dtype, copy=False)
 
+    def gammainc(self, a, x, upper: bool = False):
+        from cupyx.scipy.special import gammainc, gammaincc
+
+        out = gammaincc(a, x) if upper else gammainc(a, x)
+        return out.astype(self.xp.result_type(a, x), copy=False)
+
     def new_rng(self, seed: int):
         """A generator of this backend's kind (gpugrad.Generator holds one)."""
         with self._cuda_device:

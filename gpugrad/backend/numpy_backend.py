@@ -9,6 +9,7 @@ from .base import (
     digamma_host,
     erf_host,
     erfinv_host,
+    gammainc_host,
     lgamma_host,
     polygamma_host,
 )
@@ -97,6 +98,9 @@ class NumpyBackend(ArrayBackend):
 
     def erfinv(self, x):
         return erfinv_host(np, x)
+
+    def gammainc(self, a, x, upper: bool = False):
+        return gammainc_host(np, a, x, upper)
 
     def cum_extreme(self, arr, axis: int, largest: bool):
         return (np.maximum if largest else np.minimum).accumulate(arr, axis=axis)
