@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import warnings
 from dataclasses import dataclass
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -90,9 +91,14 @@ def generate_state(base_seed: int, worker_id: int) -> list[int]:
     return state
 
 
-def _seed_everything(base_seed: int, worker_id: int) -> int:
+def _set_up_process(base_seed: int, worker_id: int) -> int:
     import gpugrad
 
+    with warnings.catch_warnings():  # without threadpoolctl the count stays; no noise per worker
+        warnings.simplefilter("ignore")
+        # one BLAS thread per worker, as PyTorch's torch.set_num_threads(1): N workers with
+        # a thread per core each would oversubscribe the machine
+        gpugrad.set_num_threads(1)
     seed = base_seed + worker_id
     random.seed(seed)
     gpugrad.manual_seed(seed)
@@ -129,7 +135,7 @@ def worker_loop(
 
     global _worker_info
     try:
-        seed = _seed_everything(base_seed, worker_id)
+        seed = _set_up_process(base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
         where = f"in DataLoader worker process {worker_id}"
         init_exception = fetcher = None
