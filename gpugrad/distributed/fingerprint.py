@@ -27,19 +27,21 @@ _DTYPES = [
     ("uint64", "UInt64"),
 ]
 _DTYPE_CODE = {np.dtype(n): i for i, (n, _) in enumerate(_DTYPES)}
-_OPS = [
-    "ALLREDUCE",
-    "BROADCAST",
-    "REDUCE",
-    "ALLGATHER",
-    "_ALLGATHER_BASE",
-    "_REDUCE_SCATTER_BASE",
-    "GATHER",
-    "SCATTER",
-    "BARRIER",
-    "ALLGATHER_OBJECT",
-    "BROADCAST_OBJECT",
-]
+# PyTorch's OpType names, and the call each one is
+_OPS = {
+    "ALLREDUCE": "all_reduce",
+    "BROADCAST": "broadcast",
+    "REDUCE": "reduce",
+    "ALLGATHER": "all_gather",
+    "_ALLGATHER_BASE": "all_gather_into_tensor",
+    "_REDUCE_SCATTER_BASE": "reduce_scatter_tensor",
+    "GATHER": "gather",
+    "SCATTER": "scatter",
+    "BARRIER": "barrier",
+    "ALLGATHER_OBJECT": "all_gather_object",
+    "BROADCAST_OBJECT": "broadcast_object_list",
+}
+_OP_NAMES = list(_OPS)
 _MAX_DIMS = 8
 _ROW = 6 + _MAX_DIMS
 
@@ -50,7 +52,7 @@ def check(pg, engine, op_type: str, arr=None, reduce_op=None, root: int = -1) ->
     pg._seq += 1
     row = np.full(_ROW, -1, np.int64)
     row[0] = seq
-    row[1] = _OPS.index(op_type)
+    row[1] = _OP_NAMES.index(op_type)
     row[2] = -1 if reduce_op is None else reduce_op.value
     row[3] = root
     if arr is not None:
@@ -61,7 +63,7 @@ def check(pg, engine, op_type: str, arr=None, reduce_op=None, root: int = -1) ->
         if len(shape) >= _MAX_DIMS:  # the rest folded into one number
             dims.append(hash(shape[_MAX_DIMS - 1 :]) & (2**62 - 1))
         row[6 : 6 + len(dims)] = dims
-    rows = engine.exchange(row, f"{op_type.lower()} (collective number {seq})")
+    rows = engine.exchange(row, f"{_OPS[op_type]} (collective number {seq} of the group)")
     if (rows != rows[0]).any():
         bad = int(np.nonzero((rows != rows[0]).any(axis=1))[0][0])
         raise RuntimeError(
@@ -71,7 +73,7 @@ def check(pg, engine, op_type: str, arr=None, reduce_op=None, root: int = -1) ->
 
 
 def _describe(row: np.ndarray) -> str:
-    parts = [f"SequenceNumber={row[0]}", f"OpType={_OPS[row[1]]}"]
+    parts = [f"SequenceNumber={row[0]}", f"OpType={_OP_NAMES[row[1]]}"]
     if row[4] >= 0:
         ndim = int(row[5])
         dims = [str(int(d)) for d in row[6 : 6 + min(ndim, _MAX_DIMS - 1)]]
