@@ -13,6 +13,7 @@ import gpugrad
 from gpugrad import Tensor
 
 from .ops.special import digamma, erfinv, lgamma, mvlgamma, polygamma
+from .ops.special import gammainc as _gammainc
 
 __all__ = [
     "digamma",
@@ -23,6 +24,8 @@ __all__ = [
     "exp2",
     "expit",
     "expm1",
+    "gammainc",
+    "gammaincc",
     "gammaln",
     "log1p",
     "log_softmax",
@@ -55,6 +58,16 @@ xlogy = gpugrad.xlogy
 def multigammaln(input: Tensor, p: int) -> Tensor:
     """The multivariate log-gamma function of dimension ``p``."""
     return mvlgamma(input, p)
+
+
+def gammainc(input: Tensor, other: Tensor) -> Tensor:
+    """The regularized lower incomplete gamma function P(a, x)."""
+    return _gammainc(input, other)
+
+
+def gammaincc(input: Tensor, other: Tensor) -> Tensor:
+    """The regularized upper incomplete gamma function Q(a, x) = 1 - P(a, x)."""
+    return _gammainc(input, other, upper=True)
 
 
 def erfc(input: Tensor) -> Tensor:

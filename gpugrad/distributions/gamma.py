@@ -6,7 +6,7 @@ from numbers import Number
 
 from gpugrad import Size, Tensor
 from gpugrad.ops.special import _standard_gamma
-from gpugrad.special import digamma, gammaln, xlogy
+from gpugrad.special import digamma, gammainc, gammaln, xlogy
 
 from . import constraints
 from .distribution import Distribution
@@ -56,6 +56,11 @@ class Gamma(Distribution):
             self._validate_sample(value)
         c, r = self.concentration, self.rate
         return xlogy(c, r) + xlogy(c - 1, value) - r * value - gammaln(c)
+
+    def cdf(self, value: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        return gammainc(self.concentration, self.rate * value)
 
     def entropy(self) -> Tensor:
         c = self.concentration

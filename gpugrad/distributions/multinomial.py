@@ -80,9 +80,8 @@ class Multinomial(Distribution):
         return counts.to(self.probs.dtype).reshape(tuple(self._extended_shape(sample_shape)))
 
     def entropy(self) -> Tensor:
-        n = gpugrad.tensor(
-            float(self.total_count), dtype=self.probs.dtype, device=self.probs.device
-        )
+        # an integer count, whose lgamma is in the default float dtype, as PyTorch's
+        n = gpugrad.tensor(self.total_count, device=self.probs.device)
         term1 = n * self._categorical.entropy() - gammaln(n + 1)
         support = self._binomial.enumerate_support(expand=False)[1:]
         binomial_probs = self._binomial.log_prob(support).exp()

@@ -114,6 +114,33 @@ def erfinv(input: Tensor) -> Tensor:
     return out
 
 
+class IgammaBackward0(Node):
+    def backward(self, grad):
+        a, x = self.saved_tensors
+        if self.needs_a:
+            name = "igammac" if self.upper else "igamma"
+            raise RuntimeError(f"derivative for aten::{name} is not implemented")
+        # d/dx P(a, x) is the Gamma(a, 1) density
+        density = ((a - 1) * x.log() - x - lgamma(a)).exp()
+        return (None, grad * (-density if self.upper else density))
+
+
+def gammainc(input: Tensor, other: Tensor, upper: bool = False) -> Tensor:
+    """The regularized lower incomplete gamma P(input, other) (``torch.special.gammainc``);
+    the upper one, 1 - P, when ``upper`` (``gammaincc``). Differentiable in ``other``."""
+    _require_tensor(input, "gammainc")
+    _require_tensor(other, "gammainc")
+    check_device(input, other, "gammainc")
+    backend = input._device.backend
+    a, x = backend.xp.broadcast_arrays(_float_data(input), _float_data(other))
+    out = Tensor._make(backend.gammainc(a, x, upper), input._device)
+    if needs_grad(input, other):
+        node = record(IgammaBackward0(), (input, other), out)
+        node.save(input, other)
+        node.upper, node.needs_a = upper, input.requires_grad
+    return out
+
+
 # ---- Gamma draws and their reparameterization gradient ------------------------------------
 
 
