@@ -8,6 +8,7 @@ from . import (
     char_lm,
     conv2d,
     cross_entropy,
+    data_loading,
     elementwise,
     layer_norm,
     matmul,
@@ -27,6 +28,7 @@ WORKLOADS: dict[str, Workload] = {
         mlp,
         char_lm,
         chain,
+        data_loading,
     )
 }
 ALIASES = {
