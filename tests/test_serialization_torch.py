@@ -288,6 +288,97 @@ def test_gpugrad_whole_module_loads_in_torch(tmp_path):
     np.testing.assert_allclose(host(again(gpugrad.tensor(x))), expected, rtol=1e-5, atol=1e-6)
 
 
+# (constructor taking the nn namespace, input shape or kind): modules whose whole-object
+# checkpoints must load in the other library and compute the same outputs
+MODULES = {
+    "conv2d": (lambda m: m.Conv2d(2, 3, 3), (2, 2, 5, 5)),
+    "conv_transpose2d": (lambda m: m.ConvTranspose2d(2, 2, 3), (1, 2, 4, 4)),
+    "batchnorm2d": (lambda m: m.BatchNorm2d(2), (2, 2, 3, 3)),
+    "embedding": (lambda m: m.Embedding(10, 4), "indices"),
+    "lstm": (lambda m: m.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True), (2, 5, 3)),  # noqa: E501
+    "gru": (lambda m: m.GRU(3, 4), (5, 2, 3)),
+    "rnn": (lambda m: m.RNN(3, 4, nonlinearity="relu"), (5, 2, 3)),
+    "attention": (lambda m: m.MultiheadAttention(4, 2, batch_first=True), "qkv"),
+    "encoder_layer": (
+        lambda m: m.TransformerEncoderLayer(4, 2, 8, dropout=0.0, batch_first=True),
+        (2, 3, 4),
+    ),
+    "encoder_layer_gelu": (
+        lambda m: m.TransformerEncoderLayer(4, 2, 8, dropout=0.0, activation="gelu"),
+        (3, 2, 4),
+    ),
+    "gelu_dropout_pool": (
+        lambda m: m.Sequential(m.GELU(), m.Dropout(0.5), m.MaxPool2d(2), m.Flatten()),
+        (1, 1, 4, 4),
+    ),
+}
+
+
+def _forward(m, kind, lib):
+    rng = np.random.default_rng(0)
+    if kind == "indices":
+        return m(lib.tensor(np.array([[1, 2], [3, 9]]))).detach().numpy()
+    shape = (2, 3, 4) if kind == "qkv" else kind
+    x = rng.standard_normal(shape).astype(np.float32)
+    x = gpugrad.tensor(x) if lib is gpugrad else torch.from_numpy(x)
+    out = m(x, x, x) if kind == "qkv" else m(x)
+    return (out[0] if isinstance(out, tuple) else out).detach().numpy()
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_whole_modules_both_ways(tmp_path, name):
+    make, kind = MODULES[name]
+    path = tmp_path / f"{name}.pt"
+    gm = make(nn).eval()
+    gpugrad.save(gm, path)
+    tm = torch.load(path, weights_only=False).eval()
+    assert type(tm).__name__ == type(gm).__name__ and type(tm).__module__.startswith("torch")
+    np.testing.assert_allclose(
+        _forward(tm, kind, torch), _forward(gm, kind, gpugrad), rtol=1e-5, atol=1e-5
+    )  # noqa: E501
+    torch.manual_seed(1)
+    tm = make(torch.nn).eval()
+    torch.save(tm, path)
+    gm = gpugrad.load(path, weights_only=False).eval()
+    assert type(gm).__name__ == type(tm).__name__ and type(gm).__module__.startswith("gpugrad")
+    np.testing.assert_allclose(
+        _forward(gm, kind, gpugrad), _forward(tm, kind, torch), rtol=1e-5, atol=1e-5
+    )  # noqa: E501
+
+
+def test_every_gpugrad_class_and_function_is_written_under_a_name_torch_has():
+    import importlib
+    import inspect
+
+    from gpugrad.serialization.torch_names import global_name
+
+    packages = (
+        "gpugrad",
+        "gpugrad.nn",
+        "gpugrad.nn.functional",
+        "gpugrad.optim",
+        "gpugrad.optim.lr_scheduler",
+        "gpugrad.utils.data",
+    )
+    missing = []
+    for pkg in packages:
+        mod = importlib.import_module(pkg)
+        for attr in dir(mod):
+            obj = getattr(mod, attr)
+            kind = inspect.isclass(obj) or inspect.isfunction(obj)
+            if not (kind and (obj.__module__ or "").startswith("gpugrad")):
+                continue
+            if not hasattr(importlib.import_module("torch" + pkg[len("gpugrad") :]), attr):
+                continue  # gpugrad's own (PyTorch has no such name here)
+            module, qualname = global_name(obj)
+            found = importlib.import_module(module)
+            for part in qualname.split("."):
+                found = getattr(found, part, None)
+            if found is None:
+                missing.append(f"{pkg}.{attr} -> {module}.{qualname}")
+    assert not missing, missing
+
+
 class Net(nn.Module):
     """A user's model class (pickled by reference to this module, as PyTorch does)."""
 

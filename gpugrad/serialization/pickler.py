@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pickle
 from collections import OrderedDict
+from types import FunctionType
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -21,6 +22,7 @@ from .. import _dtype as D
 from .._device import device as Device
 from .._tensor import Size, Tensor
 from .storage import TorchDtype, storage_class_name
+from .torch_module_state import extra_state
 from .torch_names import TorchName, global_name, torch_global
 
 _REBUILD_TENSOR = torch_global("torch._utils", "_rebuild_tensor_v2")
@@ -51,6 +53,9 @@ class TorchPickler(pickle._Pickler):
         super().__init__(file, protocol=protocol)
         self.storages: dict[int, SavedStorage] = {}
         self._roots: list = []  # keeps each root array alive, so its id stays its own
+        from ..nn import Module
+
+        self._module = Module
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, SavedStorage):
@@ -60,12 +65,21 @@ class TorchPickler(pickle._Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, Tensor):
             return self._reduce_tensor(obj)
+        if isinstance(obj, self._module):
+            extra = extra_state(obj)
+            if extra:  # what torch's class needs beyond gpugrad's attributes
+                rv = obj.__reduce_ex__(self.proto)
+                return (rv[0], rv[1], {**rv[2], **extra}, *rv[3:])
         if isinstance(obj, Device):
             return (_DEVICE, (str(obj),))
         if isinstance(obj, Size):
             return (_SIZE, (tuple(obj),))
-        if isinstance(obj, (TorchName, TorchDtype, D.dtype)):
-            return "global"  # a str: pickle writes it through save_global below
+        if isinstance(obj, (TorchName, TorchDtype, D.dtype)) or (
+            isinstance(obj, FunctionType) and global_name(obj) is not None
+        ):
+            # a str: pickle writes it through save_global below (functions would otherwise go
+            # to pickle's own save_global, straight from its dispatch table)
+            return "global"
         return NotImplemented
 
     def save_global(self, obj: Any, name: str | None = None) -> None:

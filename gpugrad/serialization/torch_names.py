@@ -101,6 +101,16 @@ def resolve(module: str, name: str) -> Any:
     raise AttributeError(f"the checkpoint needs {module}.{name}, which gpugrad does not have")
 
 
+# gpugrad classes public in a package where PyTorch has them only in a submodule
+_TORCH_HOMES = {
+    ("gpugrad.nn.modules.linear", "NonDynamicallyQuantizableLinear"): "torch.nn.modules.linear",
+}
+
+
+# gpugrad's faces of PyTorch's function namespaces
+_FACES = ("gpugrad.nn.functional", "gpugrad.linalg", "gpugrad.special", "gpugrad.nn.init")
+
+
 def global_name(obj: Any) -> tuple[str, str] | None:
     """(module, name) under which a gpugrad global is written for PyTorch, or None for the
     objects pickle names itself (the user's classes, collections.OrderedDict ...)."""
@@ -114,15 +124,26 @@ def global_name(obj: Any) -> tuple[str, str] | None:
     if module != "gpugrad" and not module.startswith("gpugrad."):
         return None
     qualname = getattr(obj, "__qualname__", getattr(obj, "__name__", None))
+    if (module, qualname) in _TORCH_HOMES:
+        return _TORCH_HOMES[module, qualname], qualname
     parts = module.split(".")
-    # the shortest public gpugrad path that has the object (gpugrad.nn.Linear -> torch.nn.Linear)
-    for depth in range(1, len(parts) + 1):
+    # classes: the shortest public gpugrad path that has the object (gpugrad.nn.Linear ->
+    # torch.nn.Linear), else a public face that mirrors PyTorch's (gpugrad.nn.functional.relu)
+    parents = [".".join(parts[:d]) for d in range(1, len(parts) + 1)]
+    public = [p for p in parents if not any(c.startswith("_") for c in p.split("."))]
+    # functions: the face first (gpugrad.gelu exists, torch.gelu does not)
+    for path in (public + list(_FACES)) if isinstance(obj, type) else (list(_FACES) + public):
         try:
-            found: Any = importlib.import_module(".".join(parts[:depth]))
+            found: Any = importlib.import_module(path)
             for attr in qualname.split("."):
                 found = getattr(found, attr)
         except (ImportError, AttributeError):
             continue
         if found is obj:
-            return "torch" + ".".join(parts[:depth])[len("gpugrad") :], qualname
+            return "torch" + path[len("gpugrad") :], qualname
+    # made by a factory (``_cmp.<locals>.op``) or bound under another name: found by identity
+    for path in (*_FACES, "gpugrad"):
+        for attr, value in vars(importlib.import_module(path)).items():
+            if value is obj:
+                return "torch" + path[len("gpugrad") :], attr
     return "torch" + module[len("gpugrad") :], qualname
