@@ -392,3 +392,17 @@ def test_exit_with_live_workers_does_not_hang(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
+
+
+def failing_init(worker_id: int) -> None:
+    if worker_id == 1:
+        raise ZeroDivisionError("init of worker 1")
+
+
+def test_worker_init_fn_error_is_reraised():
+    loader = DataLoader(Rows(8), batch_size=2, num_workers=2, worker_init_fn=failing_init)
+    with pytest.raises(
+        ZeroDivisionError, match="Caught ZeroDivisionError in DataLoader worker process 1"
+    ) as info:
+        list(loader)
+    assert "init of worker 1" in str(info.value) and "failing_init" in str(info.value)
