@@ -2,7 +2,6 @@
 the faces (``gpugrad``, Tensor methods, ``nn.functional``, ``linalg``) re-export them."""
 
 from .activation import (  # noqa: A004 - PyTorch's names
-    erf,
     gelu,
     leaky_relu,
     log_softmax,
@@ -14,6 +13,7 @@ from .arithmetic import (  # noqa: A004 - PyTorch's names
     add,
     div,
     floor_divide,
+    fmod,
     maximum,
     minimum,
     mul,
@@ -23,6 +23,14 @@ from .arithmetic import (  # noqa: A004 - PyTorch's names
     sub,
 )
 from .binary import (  # noqa: A004 - PyTorch's names
+    addcdiv,
+    addcmul,
+    arctan2,
+    atan2,
+    hypot,
+    lerp,
+    logaddexp,
+    logaddexp2,
     xlogy,
 )
 from .compare import (  # noqa: A004 - PyTorch's names
@@ -67,12 +75,8 @@ from .counting import (  # noqa: A004 - PyTorch's names
     bincount,
     count_nonzero,
     histc,
-    index_add,
-    index_copy,
-    index_fill,
     isin,
     searchsorted,
-    take,
     unique,
 )
 from .cumulative import (  # noqa: A004 - PyTorch's names
@@ -95,12 +99,16 @@ from .distance import (  # noqa: A004 - PyTorch's names
 from .indexing import (  # noqa: A004 - PyTorch's names
     gather,
     getitem,
+    index_add,
+    index_copy,
+    index_fill,
     index_select,
     masked_fill,
     masked_select,
     nonzero,
     scatter,
     scatter_add,
+    take,
     take_along_dim,
 )
 from .linalg import (  # noqa: A004 - PyTorch's names
@@ -118,35 +126,6 @@ from .loss import (  # noqa: A004 - PyTorch's names
     cross_entropy,
     mse_loss,
     nll_loss,
-)
-from .math_extra import (  # noqa: A004 - PyTorch's names
-    acos,
-    addcdiv,
-    addcmul,
-    arccos,
-    arcsin,
-    arctan,
-    arctan2,
-    asin,
-    atan,
-    atan2,
-    cosh,
-    exp2,
-    fmod,
-    frac,
-    hypot,
-    lerp,
-    log10,
-    logaddexp,
-    logaddexp2,
-    nan_to_num,
-    sinh,
-    square,
-    tan,
-)
-from .misc import (  # noqa: A004 - PyTorch's names
-    clamp_max,
-    clamp_min,
 )
 from .reduction import (  # noqa: A004 - PyTorch's names
     all,
@@ -224,20 +203,32 @@ from .sorting import (  # noqa: A004 - PyTorch's names
     sort,
     topk,
 )
-from .stats import (  # noqa: A004 - PyTorch's names
-    logit,
-)
 from .unary import (  # noqa: A004 - PyTorch's names
     abs,
+    acos,
+    arccos,
+    arcsin,
+    arctan,
+    asin,
+    atan,
     ceil,
     clamp,
+    clamp_max,
+    clamp_min,
     cos,
+    cosh,
+    erf,
     exp,
+    exp2,
     expm1,
     floor,
+    frac,
     log,
     log1p,
     log2,
+    log10,
+    logit,
+    nan_to_num,
     neg,
     reciprocal,
     relu,
@@ -246,7 +237,10 @@ from .unary import (  # noqa: A004 - PyTorch's names
     sigmoid,
     sign,
     sin,
+    sinh,
     sqrt,
+    square,
+    tan,
     tanh,
     trunc,
 )

@@ -56,19 +56,6 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return out
 
 
-class ErfBackward0(Node):
-    def backward(self, grad):
-        (x,) = self.saved_tensors
-        return (grad * (x * x * -1).exp() * (2 / math.sqrt(math.pi)),)
-
-
-def erf(input: Tensor) -> Tensor:
-    out = Tensor._make(input._device.backend.erf(input._data), input._device)
-    if needs_grad(input):
-        record(ErfBackward0(), (input,), out).save(input)
-    return out
-
-
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (composite)."""
     out = input * sigmoid(input)

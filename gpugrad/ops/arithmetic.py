@@ -229,6 +229,40 @@ def remainder(input: Tensor, other) -> Tensor:
     return sub(input, mul(q, other))
 
 
+class FmodBackward0(Node):
+    def backward(self, grad):
+        return (grad, None)
+
+
+class FmodBackward1(Node):
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        # fmod(x, y) = x - y * trunc(x / y): d/dx = 1, d/dy = -trunc(x / y)
+        gy = -grad * x.div(y, rounding_mode="trunc")
+        return (grad_for(grad, self.mx), grad_for(gy, self.my))
+
+
+def fmod(input: Tensor, other) -> Tensor:
+    """The C remainder of ``input / other``: it takes the sign of ``input``."""
+    a, b = binary_arrays(input, other, "fmod")
+    xp = input._device.backend.xp
+    if a.dtype.kind in "iub" and not bool(xp.all(xp.asarray(b) != 0)):
+        raise RuntimeError("ZeroDivisionError")  # PyTorch's text for an integer remainder
+    try:
+        data = xp.fmod(a, b)
+    except ValueError:
+        raise broadcast_error(input, other) from None
+    out = Tensor._make(data, input._device)
+    if isinstance(other, Tensor):
+        if needs_grad(input, other):
+            node = record(FmodBackward1(), (input, other), out)
+            node.save(input, other)
+            node.mx, node.my = meta(input), meta(other)
+    elif needs_grad(input):
+        record(FmodBackward0(), (input,), out)
+    return out
+
+
 def floor_divide(input: Tensor, other) -> Tensor:
     return div(input, other, rounding_mode="floor")
 

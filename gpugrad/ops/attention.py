@@ -8,6 +8,7 @@ from .._tensor import Tensor
 from . import activation as _act
 from . import linalg as _linalg
 from . import shape as _shape
+from .dropout import dropout
 from .padding import pad
 
 
@@ -55,8 +56,6 @@ def scaled_dot_product_attention(
             scores = scores + attn_mask
     weights = _act.softmax(scores, -1)
     if dropout_p > 0.0:
-        from ..nn._functional.dropout import dropout  # transitional: until ops/dropout.py
-
         weights = dropout(weights, dropout_p, True)
     return weights @ value
 
@@ -219,8 +218,6 @@ def multi_head_attention_forward(
             scores = scores + attn_mask
         weights = _act.softmax(scores, -1)
         if dropout_p > 0.0:
-            from ..nn._functional.dropout import dropout  # transitional: until ops/dropout.py
-
             weights = dropout(weights, p=dropout_p)
         out = weights @ v  # (N*H, L, hd)
         out = out.transpose(0, 1).reshape(tgt_len * bsz, embed_dim)

@@ -1,12 +1,17 @@
-"""Elementwise math of two tensors beyond arithmetic: xlogy."""
+"""Elementwise math of two (or three) tensors beyond arithmetic: atan2, hypot, logaddexp /
+logaddexp2, xlogy, and the composites lerp, addcmul, addcdiv."""
 
 from __future__ import annotations
+
+import math
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import (
     binary_arrays,
+    broadcast_error,
     grad_for,
+    meta,
     needs_grad,
     record,
 )
@@ -42,3 +47,105 @@ def xlogy(input: Tensor, other) -> Tensor:
         node.ma = (input._data.shape, input._data.dtype)
         node.mb = None if y is None else (y._data.shape, y._data.dtype)
     return out
+
+
+class _Binary(Node):
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        gx, gy = self.partials(x, y)
+        return (grad_for(grad * gx, self.mx), grad_for(grad * gy, self.my))
+
+
+class Atan2Backward0(_Binary):
+    @staticmethod
+    def partials(x, y):
+        r2 = x * x + y * y
+        return y / r2, -x / r2
+
+
+class HypotBackward0(_Binary):
+    @staticmethod
+    def partials(x, y):
+        r = hypot(x, y)
+        return x / r, y / r
+
+
+class LogaddexpBackward0(_Binary):
+    @staticmethod
+    def partials(x, y):
+        p = (x - y).sigmoid()  # exp(x) / (exp(x) + exp(y))
+        return p, 1 - p
+
+
+class Logaddexp2Backward0(_Binary):
+    @staticmethod
+    def partials(x, y):
+        p = ((x - y) * math.log(2)).sigmoid()
+        return p, 1 - p
+
+
+def _binary_float(input: Tensor, other: Tensor, fn: str, node_cls, op: str) -> Tensor:
+    if not isinstance(other, Tensor):
+        raise TypeError(
+            f"{op}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
+        )
+    a, b = binary_arrays(input, other, op, floating=True)
+    try:
+        data = getattr(input._device.backend.xp, fn)(a, b)
+    except ValueError:
+        raise broadcast_error(input, other) from None
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, other):
+        node = record(node_cls(), (input, other), out)
+        node.save(input, other)
+        node.mx, node.my = meta(input), meta(other)
+    return out
+
+
+def atan2(input: Tensor, other: Tensor) -> Tensor:
+    """Angle of (other, input): ``atan(input / other)`` in the right quadrant."""
+    return _binary_float(input, other, "arctan2", Atan2Backward0, "atan2")
+
+
+arctan2 = atan2
+
+
+def hypot(input: Tensor, other: Tensor) -> Tensor:
+    """``sqrt(input**2 + other**2)`` without overflow."""
+    return _binary_float(input, other, "hypot", HypotBackward0, "hypot")
+
+
+def logaddexp(input: Tensor, other: Tensor) -> Tensor:
+    """``log(exp(input) + exp(other))``, computed stably."""
+    return _binary_float(input, other, "logaddexp", LogaddexpBackward0, "logaddexp")
+
+
+def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
+    """``log2(2**input + 2**other)``, computed stably."""
+    return _binary_float(input, other, "logaddexp2", Logaddexp2Backward0, "logaddexp2")
+
+
+def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
+    """``input + weight * (end - input)`` (weight a number or a tensor)."""
+    return input + weight * (end - input)
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    """``input + value * tensor1 * tensor2``."""
+    prod = tensor1 * tensor2
+    return input + (prod if value == 1 else prod * value)
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+    """``input + value * tensor1 / tensor2`` (integer tensor1 and tensor2 are refused)."""
+    if tensor1._data.dtype.kind in "biu" and tensor2._data.dtype.kind in "biu":
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future  release "
+            "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
+            "behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2))"
+            ".to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) "
+            "for float inputs. The future addcdiv behavior is just the latter implementation: "
+            "(input + value * tensor1 / tensor2), for all dtypes."
+        )
+    q = tensor1 / tensor2
+    return input + (q if value == 1 else q * value)

@@ -1,19 +1,13 @@
-"""Counting and searching: count_nonzero, unique, bincount, histc, isin, searchsorted; and
-(until they join indexing.py) index_add / index_copy / index_fill / take."""
+"""Counting and searching: count_nonzero, unique, bincount, histc, isin, searchsorted."""
 
 from __future__ import annotations
 
-from .. import _dtype as D
 from .._tensor import Tensor
-from ..autograd.graph import Node
 from ._util import (
     check_device,
     index_tensor,
-    needs_grad,
-    record,
     wrap_dim,
 )
-from .indexing import getitem, index_put_zeros
 
 
 def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
@@ -117,95 +111,3 @@ def searchsorted(
     return Tensor._make(
         xp.asarray(res).astype("int32" if out_int32 else "int64"), sorted_sequence._device
     )
-
-
-def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
-    """``input`` with ``alpha * source`` slices added at ``index`` along ``dim`` (repeats add)."""
-    check_device(input, index, "index_add")
-    nd = input._data.ndim
-    d = wrap_dim(dim, nd) if nd else 0
-    idx = index._data.reshape(-1)
-    n = input._data.shape[d] if nd else 1
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
-        raise IndexError("index out of range in self")
-    src = source if alpha == 1 else source * alpha
-    if src._data.dtype != input._data.dtype:
-        src = src.to(input.dtype)
-    key = (slice(None),) * d + (idx,)
-    return input + index_put_zeros(src, input._data.shape, key, accumulate=True)
-
-
-def take(input: Tensor, index: Tensor) -> Tensor:
-    """Elements of the flattened ``input`` at ``index`` (result has ``index``'s shape)."""
-    check_device(input, index, "take")
-    n = input._data.size
-    idx = index._data
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
-        bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
-        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
-    return getitem(input.reshape(-1), (index,))
-
-
-class IndexCopyBackward0(Node):
-    def backward(self, grad):
-        d, index = self.dim, self.index
-        key = (slice(None),) * d + (index,)
-        gi = gs = None
-        if self.needs_input_grad(0):
-            gi = grad.clone()
-            gi[key] = 0  # the copied-over slices got nothing from the input
-        if self.needs_input_grad(1):
-            gs = grad[key]
-        return (gi, gs)
-
-
-def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
-    """A copy of ``input`` with the slices of ``source`` at ``index`` along ``dim``."""
-    check_device(input, index, "index_copy")
-    check_device(input, source, "index_copy")
-    if index._data.dtype.kind not in "iu" or index._data.dtype.itemsize != 8:
-        raise RuntimeError(
-            "index_copy_(): Expected a long tensor for index, but got "
-            f"{D.scalar_type_name(index._data.dtype)}"
-        )
-    nd = input._data.ndim
-    d = wrap_dim(dim, nd) if nd else 0
-    idx = index._data.reshape(-1)
-    src_n = source._data.shape[d] if source._data.ndim else 1
-    if idx.size != src_n:
-        raise IndexError(
-            f"index_copy_(): Number of indices ({idx.size}) should be equal to "
-            f"source.size(dim) ({src_n})"
-        )
-    n = input._data.shape[d] if nd else 1
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if hi >= n or lo < 0:
-            raise IndexError(
-                f"index_copy_(): index {hi if hi >= n else lo} is out of bounds for dimension "
-                f"{d} with size {n}"
-            )
-    key = (slice(None),) * d + (idx,)
-    data = input._data.copy()
-    data[key] = source._data
-    out = Tensor._make(data, input._device)
-    if needs_grad(input, source):
-        node = record(IndexCopyBackward0(), (input, source), out)
-        node.dim, node.index = d, Tensor._make(idx, input._device)
-    return out
-
-
-def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
-    """A copy of ``input`` with ``value`` (a number or 0-d tensor) at ``index`` along ``dim``;
-    no gradient reaches the filled positions."""
-    if isinstance(value, Tensor):
-        if value._data.ndim:
-            raise RuntimeError(
-                "index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                f"{value._data.ndim} dimension(s)."
-            )
-        value = value.item()
-    d = wrap_dim(dim, input._data.ndim)
-    out = input.clone()
-    out[(slice(None),) * d + (index,)] = value
-    return out

@@ -1,4 +1,5 @@
-"""Distances between sets of vectors: cdist."""
+"""Distances and similarities of vectors: cdist (all pairs of two sets), pairwise_distance and
+cosine_similarity (row by row)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,16 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, **_: object) -> Tensor:
         )
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
     return diff.norm(p, -1)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """x1 . x2 / max(||x1|| ||x2||, eps) along dim."""
+    num = (x1 * x2).sum(dim)
+    denom = ((x1 * x1).sum(dim) * (x2 * x2).sum(dim)).clamp(min=eps * eps).sqrt()
+    return num / denom
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)

@@ -1,5 +1,5 @@
 """Linear algebra: matrix products (matmul with 1-D, 2-D and batched broadcasting operands,
-mm, bmm, dot, outer, addmm / baddbmm, linear, einsum), inverse, determinant and solve (nodes
+mm, bmm, dot, outer, addmm / baddbmm, linear, bilinear, einsum), inverse, determinant and solve (nodes
 whose backward formulas are Tensor ops, so they have higher-order gradients), and the vector /
 matrix norms of ``gpugrad.linalg``."""
 
@@ -449,3 +449,11 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
         node.save(A, out)
         node.vector, node.ma, node.mb = vector, meta(A), meta(B)
     return out
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None):
+    """y_k = x1^T W_k x2 + b_k."""
+    # (..., 1, 1, I1) @ (O, I1, I2) -> (..., O, 1, I2); then dot with x2
+    t = input1.unsqueeze(-2).unsqueeze(-2) @ weight
+    y = (t.squeeze(-2) * input2.unsqueeze(-2)).sum(-1)
+    return y + bias if bias is not None else y

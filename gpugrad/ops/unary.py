@@ -1,11 +1,15 @@
-"""Elementwise functions of one tensor, each with its derivative beside it."""
+"""Elementwise functions of one tensor, each with its derivative beside it: neg, abs,
+reciprocal, exp / expm1 / exp2, log / log1p / log2 / log10, sqrt / rsqrt, trigonometric and
+hyperbolic functions, tanh / sigmoid / relu, erf, logit, clamp (clamp_min / clamp_max),
+sign and rounding, square, frac, nan_to_num."""
 
 from __future__ import annotations
 
+import math
 import operator
+import sys
 
 from .. import _dtype as D
-from .. import ops as _ops
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
@@ -66,7 +70,8 @@ class _Pointwise(Node):
     input or the output): with arrays and the backend's array module when nothing is
     recorded (the fast path), with Tensors and gpugrad's ops under create_graph."""
 
-    _tensor_fns = _ops  # where derivative() finds its functions under create_graph
+    # where derivative() finds its functions under create_graph: this module (sqrt, cosh ...)
+    _tensor_fns = sys.modules[__name__]
 
     @staticmethod
     def derivative(v, xp):
@@ -330,3 +335,131 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
     # NumPy/CuPy round half to even, like PyTorch.
     xp = input._device.backend.xp
     return _unary(input, xp.round(input._data, decimals), RoundBackward0, None)
+
+
+# ---- trigonometric, hyperbolic, other exponentials and logs ----------------------------
+class TanBackward0(_Pointwise):
+    derivative = staticmethod(lambda r, f: r * r + 1)
+
+
+class SinhBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: f.cosh(x))
+
+
+class CoshBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: f.sinh(x))
+
+
+class AsinBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: 1 / f.sqrt(1 - x * x))
+
+
+class AcosBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: -1 / f.sqrt(1 - x * x))
+
+
+class AtanBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: 1 / (x * x + 1))
+
+
+class Log10Backward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: 1 / (x * math.log(10.0)))
+
+
+class Exp2Backward0(_Pointwise):
+    derivative = staticmethod(lambda r, f: r * math.log(2.0))
+
+
+def tan(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "tan"), TanBackward0, "output")
+
+
+def sinh(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "sinh"), SinhBackward0, "input")
+
+
+def cosh(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "cosh"), CoshBackward0, "input")
+
+
+def asin(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "arcsin"), AsinBackward0, "input")
+
+
+def acos(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "arccos"), AcosBackward0, "input")
+
+
+def atan(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "arctan"), AtanBackward0, "input")
+
+
+def log10(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "log10"), Log10Backward0, "input")
+
+
+def exp2(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "exp2"), Exp2Backward0, "output")
+
+
+arcsin, arccos, arctan = asin, acos, atan
+
+
+def square(input: Tensor) -> Tensor:
+    """``input ** 2`` (integers stay integers)."""
+    if input._data.dtype.kind == "b":
+        input = input.long()
+    return input.pow(2)
+
+
+def frac(input: Tensor) -> Tensor:
+    """The fractional part, ``input - trunc(input)`` (sign kept); floating point only."""
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(f"\"frac_cpu\" not implemented for '{D.scalar_type_name(input.dtype)}'")
+    return input - input.trunc()
+
+
+class NanToNumBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * x.isfinite(),)
+
+
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    """NaN -> ``nan``, +inf -> ``posinf`` (default: largest finite), -inf -> ``neginf``."""
+    d = input._data
+    if d.dtype.kind != "f":
+        return input.clone()
+    xp = input._device.backend.xp
+    data = xp.nan_to_num(d, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+    out = Tensor._make(data, input._device)
+    if needs_grad(input):
+        record(NanToNumBackward0(), (input,), out).save(input)
+    return out
+
+
+class ErfBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * (x * x * -1).exp() * (2 / math.sqrt(math.pi)),)
+
+
+def erf(input: Tensor) -> Tensor:
+    out = Tensor._make(input._device.backend.erf(input._data), input._device)
+    if needs_grad(input):
+        record(ErfBackward0(), (input,), out).save(input)
+    return out
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when ``eps`` is given."""
+    z = input if eps is None else input.clamp(eps, 1 - eps)
+    return (z / (1 - z)).log()
+
+
+def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max) -> Tensor:  # noqa: A002
+    return clamp(input, max=max)
