@@ -93,4 +93,4 @@ from .transformer import (  # noqa: F401
     TransformerEncoder,
     TransformerEncoderLayer,
 )
-from .upsample import Upsample  # noqa: F401
+from .upsampling import Upsample  # noqa: F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..._tensor import Tensor
 from ...ops.compare import where as _where
 from .. import functional as F
+from .attention import MultiheadAttention  # noqa: F401 - PyTorch's path for it
 from .module import Module
 
 

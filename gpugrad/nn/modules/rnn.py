@@ -87,6 +87,10 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """PyTorch packs the weights into one cuDNN buffer here; gpugrad has no cuDNN path,
+        so, as PyTorch off cuDNN, this does nothing."""
+
     def _weights(self, layer: int, d: int) -> tuple:
         sfx = f"_l{layer}" + ("_reverse" if d else "")
         get = self._parameters.get
