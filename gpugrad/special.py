@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 
-import gpugrad
-from gpugrad import Tensor
+from gpugrad import _creation, ops
+from gpugrad import _dtype as D
+from gpugrad._tensor import Tensor
 
 from .ops.special import digamma, erfinv, lgamma, mvlgamma, polygamma
 from .ops.special import gammainc as _gammainc
@@ -44,15 +45,15 @@ __all__ = [
 
 gammaln = lgamma
 psi = digamma
-erf = gpugrad.erf
-expit = gpugrad.sigmoid
-exp2 = gpugrad.exp2
-expm1 = gpugrad.expm1
-log1p = gpugrad.log1p
-logit = gpugrad.logit
-logsumexp = gpugrad.logsumexp
-round = gpugrad.round  # noqa: A001 - PyTorch's name
-xlogy = gpugrad.xlogy
+erf = ops.erf
+expit = ops.sigmoid
+exp2 = ops.exp2
+expm1 = ops.expm1
+log1p = ops.log1p
+logit = ops.logit
+logsumexp = ops.logsumexp
+round = ops.round  # noqa: A001 - PyTorch's name
+xlogy = ops.xlogy
 
 
 def multigammaln(input: Tensor, p: int) -> Tensor:
@@ -72,40 +73,43 @@ def gammaincc(input: Tensor, other: Tensor) -> Tensor:
 
 def erfc(input: Tensor) -> Tensor:
     """The complementary error function, 1 - erf(x)."""
-    return 1 - gpugrad.erf(input)
+    return 1 - ops.erf(input)
 
 
 def ndtr(input: Tensor) -> Tensor:
     """The standard normal CDF."""
-    return (gpugrad.erf(input * (1 / math.sqrt(2))) + 1) * 0.5
+    return (ops.erf(input * (1 / math.sqrt(2))) + 1) * 0.5
 
 
 def entr(input: Tensor) -> Tensor:
     """-x log x elementwise: 0 at 0, -inf below 0 (NaN stays NaN)."""
-    x = input if input.is_floating_point() else input.to(gpugrad.get_default_dtype())
-    out = gpugrad.where(x > 0, -gpugrad.xlogy(x, x), 0.0)
-    return gpugrad.where(x < 0, -math.inf, out)
+    x = input if input.is_floating_point() else input.to(D.get_default_dtype())
+    positive = x > 0
+    safe = ops.where(positive, x, 1.0)  # no log of 0 or of a negative number
+    out = ops.where(positive, -safe * safe.log(), 0.0)
+    out = ops.where(x < 0, -math.inf, out)
+    return ops.where(ops.isnan(x), x, out)
 
 
 def xlog1py(input: Tensor, other) -> Tensor:
     """x * log1p(y), 0 where x is 0 (unless y is NaN)."""
-    y = other if isinstance(other, Tensor) else gpugrad.tensor(other, dtype=input.dtype)
-    out = input * gpugrad.log1p(y)
-    zero = (input == 0) & ~gpugrad.isnan(y)
-    return gpugrad.where(zero, 0.0, out)
+    y = other if isinstance(other, Tensor) else _creation.tensor(other, dtype=input.dtype)
+    out = input * ops.log1p(y)
+    zero = (input == 0) & ~ops.isnan(y)
+    return ops.where(zero, 0.0, out)
 
 
 def sinc(input: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0."""
-    x = input if input.is_floating_point() else input.to(gpugrad.get_default_dtype())
+    x = input if input.is_floating_point() else input.to(D.get_default_dtype())
     px = x * math.pi
-    safe = gpugrad.where(x == 0, 1.0, px)
-    return gpugrad.where(x == 0, 1.0, gpugrad.sin(safe) / safe)
+    safe = ops.where(x == 0, 1.0, px)
+    return ops.where(x == 0, 1.0, ops.sin(safe) / safe)
 
 
 def softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:
-    return gpugrad.softmax(input, dim, dtype=dtype)
+    return ops.softmax(input, dim, dtype=dtype)
 
 
 def log_softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:
-    return gpugrad.log_softmax(input, dim, dtype=dtype)
+    return ops.log_softmax(input, dim, dtype=dtype)

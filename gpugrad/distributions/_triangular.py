@@ -1,14 +1,14 @@
 """The Cholesky factor and triangular solves MultivariateNormal needs, differentiable.
 
-gpugrad.linalg has neither yet; these belong there (``linalg.cholesky``,
+linalg has neither yet; these belong there (``linalg.cholesky``,
 ``linalg.solve_triangular``) once its refactor settles. The factorization is the array
 module's own (NumPy's and CuPy's ``linalg.cholesky`` share their interface).
 """
 
 from __future__ import annotations
 
-import gpugrad
-from gpugrad import Tensor, autograd
+from gpugrad import _creation, autograd, linalg
+from gpugrad._tensor import Tensor
 
 
 def _not_positive_definite(xp, a) -> RuntimeError:
@@ -46,7 +46,7 @@ class _Cholesky(autograd.Function):
         # triangle and halves the diagonal (Murray 2016, "Differentiation of the Cholesky")
         (low,) = ctx.saved_tensors
         n = low.shape[-1]
-        eye = gpugrad.eye(n, dtype=low.dtype, device=low.device)
+        eye = _creation.eye(n, dtype=low.dtype, device=low.device)
         phi = (low.mT @ grad).tril() * (1 - 0.5 * eye)
         low_inv = solve_triangular(low, eye.expand(low.shape), upper=False)
         ga = low_inv.mT @ phi @ low_inv
@@ -68,7 +68,7 @@ def solve_triangular(A: Tensor, B: Tensor, *, upper: bool, left: bool = True) ->
     """The solution X of ``A X = B`` for triangular ``A`` (only its triangle is read, and
     only that triangle receives a gradient, as PyTorch's)."""
     tri = A.triu() if upper else A.tril()
-    return gpugrad.linalg.solve(tri, B, left=left)
+    return linalg.solve(tri, B, left=left)
 
 
 def cholesky_ok(value: Tensor, semidefinite: bool = False) -> Tensor:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from numbers import Number
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation, ops
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
 from gpugrad.nn.functional import binary_cross_entropy_with_logits
 
 from . import constraints
@@ -48,7 +49,7 @@ class Bernoulli(Distribution):
     @property
     def mode(self) -> Tensor:
         mode = (self.probs >= 0.5).to(self.probs.dtype)
-        return gpugrad.where(self.probs == 0.5, math.nan, mode)
+        return ops.where(self.probs == 0.5, math.nan, mode)
 
     @property
     def variance(self) -> Tensor:
@@ -68,8 +69,8 @@ class Bernoulli(Distribution):
 
     def sample(self, sample_shape=()) -> Tensor:
         shape = tuple(self._extended_shape(sample_shape))
-        with gpugrad.no_grad():
-            return gpugrad.bernoulli(self.probs.expand(shape))
+        with grad_mode.no_grad():
+            return _creation.bernoulli(self.probs.expand(shape))
 
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
@@ -81,7 +82,7 @@ class Bernoulli(Distribution):
         return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none")
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
-        values = gpugrad.arange(2, dtype=self._param.dtype, device=self._param.device)
+        values = _creation.arange(2, dtype=self._param.dtype, device=self._param.device)
         values = values.view((-1,) + (1,) * len(self._batch_shape))
         if expand:
             values = values.expand((-1,) + tuple(self._batch_shape))

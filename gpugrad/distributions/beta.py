@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from numbers import Number
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation, ops
+from gpugrad._tensor import Size, Tensor
 
 from . import constraints
 from .dirichlet import Dirichlet
@@ -28,10 +28,10 @@ class Beta(Distribution):
 
     def __init__(self, concentration1, concentration0, validate_args: bool | None = None) -> None:
         if isinstance(concentration1, Number) and isinstance(concentration0, Number):
-            both = gpugrad.tensor([float(concentration1), float(concentration0)])
+            both = _creation.tensor([float(concentration1), float(concentration0)])
         else:
             c1, c0 = broadcast_all(concentration1, concentration0)
-            both = gpugrad.stack([c1, c0], -1)
+            both = ops.stack([c1, c0], -1)
         self._dirichlet = Dirichlet(both, validate_args=validate_args)
         super().__init__(self._dirichlet._batch_shape, validate_args=validate_args)
 
@@ -70,7 +70,7 @@ class Beta(Distribution):
     def log_prob(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        heads_tails = gpugrad.stack([value, 1.0 - value], -1)
+        heads_tails = ops.stack([value, 1.0 - value], -1)
         return self._dirichlet.log_prob(heads_tails)
 
     def entropy(self) -> Tensor:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
 from gpugrad.ops.special import binomial
 from gpugrad.special import gammaln
 
@@ -83,7 +84,7 @@ class Binomial(Distribution):
 
     def sample(self, sample_shape=()) -> Tensor:
         shape = tuple(self._extended_shape(sample_shape))
-        with gpugrad.no_grad():
+        with grad_mode.no_grad():
             return binomial(self.total_count.expand(shape), self.probs.expand(shape))
 
     def log_prob(self, value: Tensor) -> Tensor:
@@ -114,7 +115,9 @@ class Binomial(Distribution):
             raise NotImplementedError(
                 "Inhomogeneous total count not supported by `enumerate_support`."
             )
-        values = gpugrad.arange(1 + total_count, dtype=self._param.dtype, device=self._param.device)
+        values = _creation.arange(
+            1 + total_count, dtype=self._param.dtype, device=self._param.device
+        )
         values = values.view((-1,) + (1,) * len(self._batch_shape))
         if expand:
             values = values.expand((-1,) + tuple(self._batch_shape))

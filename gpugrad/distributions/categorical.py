@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation, ops
+from gpugrad import _dtype as D
+from gpugrad._tensor import Size, Tensor
+from gpugrad._type_info import finfo
+from gpugrad.autograd import grad_mode
 
 from . import constraints
 from .distribution import Distribution
@@ -69,7 +72,7 @@ class Categorical(Distribution):
 
     @property
     def mean(self) -> Tensor:
-        return gpugrad.full(
+        return _creation.full(
             tuple(self._extended_shape()),
             math.nan,
             dtype=self.probs.dtype,
@@ -86,7 +89,7 @@ class Categorical(Distribution):
 
     def sample(self, sample_shape=()) -> Tensor:
         sample_shape = Size(tuple(sample_shape))
-        with gpugrad.no_grad():
+        with grad_mode.no_grad():
             probs = self.probs.reshape(-1, self._num_events)
             draws = _inverse_cdf_draws(probs, sample_shape.numel())
         return draws.reshape(tuple(self._extended_shape(sample_shape)))
@@ -95,18 +98,18 @@ class Categorical(Distribution):
         if self._validate_args:
             self._validate_sample(value)
         value = value.long().unsqueeze(-1)
-        value, log_pmf = gpugrad.broadcast_tensors(value, self.logits)
+        value, log_pmf = ops.broadcast_tensors(value, self.logits)
         value = value[..., :1]
         return log_pmf.gather(-1, value).squeeze(-1)
 
     def entropy(self) -> Tensor:
-        min_real = gpugrad.finfo(self.logits.dtype).min
+        min_real = finfo(self.logits.dtype).min
         logits = self.logits.clamp(min=min_real)
         p_log_p = logits * self.probs
         return -p_log_p.sum(-1)
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
-        values = gpugrad.arange(self._num_events, dtype=gpugrad.long, device=self._param.device)
+        values = _creation.arange(self._num_events, dtype=D.int64, device=self._param.device)
         values = values.view((-1,) + (1,) * len(self._batch_shape))
         if expand:
             values = values.expand((-1,) + tuple(self._batch_shape))
@@ -123,9 +126,9 @@ def _inverse_cdf_draws(probs: Tensor, n: int) -> Tensor:
     p = probs.double()
     cdf = p.cumsum(-1)
     cdf = cdf / cdf[:, -1:]
-    row = gpugrad.arange(rows, dtype=gpugrad.float64, device=dev)
+    row = _creation.arange(rows, dtype=D.float64, device=dev)
     flat = (cdf + row.unsqueeze(-1)).reshape(-1)
-    u = gpugrad.rand((n, rows), dtype=gpugrad.float64, device=dev)
-    pos = gpugrad.searchsorted(flat, (u + row).reshape(-1), right=True).reshape(n, rows)
-    first = gpugrad.arange(rows, device=dev) * k
+    u = _creation.rand((n, rows), dtype=D.float64, device=dev)
+    pos = ops.searchsorted(flat, (u + row).reshape(-1), right=True).reshape(n, rows)
+    first = _creation.arange(rows, device=dev) * k
     return (pos - first).clamp(min=0, max=k - 1)

@@ -7,7 +7,8 @@ and its repr is PyTorch's, because validation errors print it.
 
 from __future__ import annotations
 
-import gpugrad
+from gpugrad import _creation
+from gpugrad import _dtype as D
 
 from ._triangular import cholesky_ok
 
@@ -299,9 +300,7 @@ class _Square(Constraint):
 
     def check(self, value):
         n, m = value.shape[-2], value.shape[-1]
-        return gpugrad.full(
-            tuple(value.shape[:-2]), n == m, dtype=gpugrad.bool, device=value.device
-        )
+        return _creation.full(tuple(value.shape[:-2]), n == m, dtype=D.bool_, device=value.device)
 
 
 class _Symmetric(_Square):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gpugrad
-from gpugrad import Tensor
+from gpugrad import ops
+from gpugrad._tensor import Tensor
 from gpugrad.nn.functional import one_hot
 from gpugrad.ops.special import _standard_gamma
 from gpugrad.special import digamma, gammaln, xlogy
@@ -58,7 +58,7 @@ class Dirichlet(Distribution):
         # every concentration below 1: the density peaks at the vertex of the largest
         corner = one_hot(cm1.argmax(-1), cm1.shape[-1]).to(mode.dtype)
         below = (self.concentration < 1).all(-1, keepdim=True)
-        return gpugrad.where(below, corner, mode)
+        return ops.where(below, corner, mode)
 
     @property
     def variance(self) -> Tensor:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
 
 from . import constraints
 from .utils import lazy_property
@@ -107,7 +107,7 @@ class Distribution:
 
     def sample(self, sample_shape=()) -> Tensor:
         """Draws of shape ``sample_shape + batch_shape + event_shape``, without gradient."""
-        with gpugrad.no_grad():
+        with grad_mode.no_grad():
             return self.rsample(sample_shape)
 
     def rsample(self, sample_shape=()) -> Tensor:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from numbers import Number
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation
+from gpugrad._tensor import Size, Tensor
 
 from . import constraints
 from .distribution import Distribution
@@ -35,7 +35,7 @@ class Exponential(Distribution):
 
     @property
     def mode(self) -> Tensor:
-        return gpugrad.zeros_like(self.rate)
+        return _creation.zeros_like(self.rate)
 
     @property
     def stddev(self) -> Tensor:
@@ -47,7 +47,7 @@ class Exponential(Distribution):
 
     def rsample(self, sample_shape=()) -> Tensor:
         shape = tuple(self._extended_shape(sample_shape))
-        u = gpugrad.rand(shape, dtype=self.rate.dtype, device=self.rate.device)
+        u = _creation.rand(shape, dtype=self.rate.dtype, device=self.rate.device)
         return -(-u).log1p() / self.rate  # inverse CDF of a standard exponential
 
     def log_prob(self, value: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from numbers import Number
 
-from gpugrad import Size, Tensor
+from gpugrad._tensor import Size, Tensor
 from gpugrad.ops.special import _standard_gamma
 from gpugrad.special import digamma, gammainc, gammaln, xlogy
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gpugrad import Size, Tensor
+from gpugrad._tensor import Size, Tensor
 
 from . import constraints
 from .distribution import Distribution

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import warnings
 
-import gpugrad
-from gpugrad import Tensor
+from gpugrad import _creation, ops
+from gpugrad._tensor import Tensor
 from gpugrad.nn.functional import softplus
 from gpugrad.special import digamma, gammaln, xlogy
 
@@ -105,7 +105,7 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
 
 
 def _infinite_like(t: Tensor) -> Tensor:
-    return gpugrad.full_like(t, math.inf)
+    return _creation.full_like(t, math.inf)
 
 
 def _x_log_x(t: Tensor) -> Tensor:
@@ -118,7 +118,7 @@ def _batch_trace_XXT(bmat: Tensor) -> Tensor:
 
 
 def _set_where(result: Tensor, mask: Tensor, value: float) -> Tensor:
-    return gpugrad.where(mask, value, result)
+    return ops.where(mask, value, result)
 
 
 # ---- same family ------------------------------------------------------------------------
@@ -210,7 +210,7 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
     half_term1 = qL.diagonal(dim1=-2, dim2=-1).log().sum(-1) - pL.diagonal(
         dim1=-2, dim2=-1
     ).log().sum(-1)
-    batch = tuple(gpugrad.broadcast_shapes(tuple(qL.shape[:-2]), tuple(pL.shape[:-2])))
+    batch = tuple(ops.broadcast_shapes(tuple(qL.shape[:-2]), tuple(pL.shape[:-2])))
     n = p.event_shape[0]
     from ._triangular import solve_triangular
 
@@ -387,7 +387,7 @@ def _kl_normal_laplace(p, q):
     loc_diff_scale_ratio = loc_diff / p.scale
     t1 = scale_ratio.log()
     t2 = math.sqrt(2 / math.pi) * p.scale * (-0.5 * loc_diff_scale_ratio.pow(2)).exp()
-    t3 = loc_diff * gpugrad.erf(math.sqrt(0.5) * loc_diff_scale_ratio)
+    t3 = loc_diff * ops.erf(math.sqrt(0.5) * loc_diff_scale_ratio)
     return -t1 + (t2 + t3) / q.scale - (0.5 * (1 + math.log(0.5 * math.pi)))
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from numbers import Number
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation
+from gpugrad._tensor import Size, Tensor
+from gpugrad._type_info import finfo
 
 from . import constraints
 from .distribution import Distribution
@@ -50,9 +51,9 @@ class Laplace(Distribution):
 
     def rsample(self, sample_shape=()) -> Tensor:
         shape = tuple(self._extended_shape(sample_shape))
-        eps = gpugrad.finfo(self.loc.dtype).eps
+        eps = finfo(self.loc.dtype).eps
         # u uniform on (eps - 1, 1): never -1, where log1p(-|u|) is -inf
-        u = gpugrad.rand(shape, dtype=self.loc.dtype, device=self.loc.device) * (2 - eps) + (
+        u = _creation.rand(shape, dtype=self.loc.dtype, device=self.loc.device) * (2 - eps) + (
             eps - 1
         )
         return self.loc - self.scale * u.sign() * (-u.abs()).log1p()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpugrad import Tensor
+from gpugrad._tensor import Tensor
 
 from . import constraints
 from .normal import Normal

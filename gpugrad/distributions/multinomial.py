@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation, ops
+from gpugrad._tensor import Size, Tensor
 from gpugrad.nn.functional import one_hot
 from gpugrad.special import gammaln
 
@@ -81,7 +81,7 @@ class Multinomial(Distribution):
 
     def entropy(self) -> Tensor:
         # an integer count, whose lgamma is in the default float dtype, as PyTorch's
-        n = gpugrad.tensor(self.total_count, device=self.probs.device)
+        n = _creation.tensor(self.total_count, device=self.probs.device)
         term1 = n * self._categorical.entropy() - gammaln(n + 1)
         support = self._binomial.enumerate_support(expand=False)[1:]
         binomial_probs = self._binomial.log_prob(support).exp()
@@ -95,6 +95,6 @@ class Multinomial(Distribution):
         log_factorial_n = gammaln(value.sum(-1) + 1)
         log_factorial_xs = gammaln(value + 1).sum(-1)
         # a category with probability 0 that was drawn 0 times contributes 0 * -inf = 0
-        logits = gpugrad.where((value == 0) & (logits == -math.inf), 0.0, logits)
+        logits = ops.where((value == 0) & (logits == -math.inf), 0.0, logits)
         log_powers = (logits * value).sum(-1)
         return log_factorial_n - log_factorial_xs + log_powers

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation, ops
+from gpugrad._tensor import Size, Tensor
 
 from . import constraints
 from ._triangular import cholesky, solve_triangular
@@ -22,7 +22,7 @@ def _batch_mv(bmat: Tensor, bvec: Tensor) -> Tensor:
 def _batch_mahalanobis(bL: Tensor, bx: Tensor) -> Tensor:
     """|L^-1 x|^2 over batches: the squared Mahalanobis distance of x for covariance L L^T."""
     n = bx.shape[-1]
-    batch = gpugrad.broadcast_shapes(tuple(bL.shape[:-2]), tuple(bx.shape[:-1]))
+    batch = ops.broadcast_shapes(tuple(bL.shape[:-2]), tuple(bx.shape[:-1]))
     low = bL.expand(tuple(batch) + (n, n))
     sol = solve_triangular(low, bx.expand(tuple(batch) + (n,)).unsqueeze(-1), upper=False)
     return sol.squeeze(-1).pow(2).sum(-1)
@@ -33,7 +33,7 @@ def _precision_to_scale_tril(P: Tensor) -> Tensor:
     # columns reversed, flip back, and invert that triangular factor.
     Lf = cholesky(P.flip((-2, -1)))
     L_inv = Lf.flip((-2, -1)).transpose(-2, -1)
-    eye = gpugrad.eye(P.shape[-1], dtype=P.dtype, device=P.device)
+    eye = _creation.eye(P.shape[-1], dtype=P.dtype, device=P.device)
     return solve_triangular(L_inv, eye.expand(L_inv.shape), upper=False)
 
 
@@ -78,9 +78,7 @@ class MultivariateNormal(Distribution):
                     f"{name} must be at least two-dimensional, "
                     "with optional leading batch dimensions"
                 )
-            batch_shape = tuple(
-                gpugrad.broadcast_shapes(tuple(m.shape[:-2]), tuple(loc.shape[:-1]))
-            )
+            batch_shape = tuple(ops.broadcast_shapes(tuple(m.shape[:-2]), tuple(loc.shape[:-1])))
             attr = "scale_tril" if name.startswith("scale_tril") else name
             setattr(self, attr, m.expand(batch_shape + (-1, -1)))
         self.loc = loc.expand(batch_shape + (-1,))
@@ -121,7 +119,7 @@ class MultivariateNormal(Distribution):
     @lazy_property
     def precision_matrix(self) -> Tensor:
         L = self._unbroadcasted_scale_tril
-        eye = gpugrad.eye(L.shape[-1], dtype=L.dtype, device=L.device)
+        eye = _creation.eye(L.shape[-1], dtype=L.dtype, device=L.device)
         L_inv = solve_triangular(L, eye.expand(L.shape), upper=False)
         return (L_inv.mT @ L_inv).expand(self._matrix_shape())
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from numbers import Number, Real
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import ops
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
 from gpugrad.special import erfinv
 
 from . import constraints
@@ -51,7 +52,7 @@ class Normal(Distribution):
         return self.stddev.pow(2)
 
     def sample(self, sample_shape=()) -> Tensor:
-        with gpugrad.no_grad():
+        with grad_mode.no_grad():
             return self.rsample(sample_shape)
 
     def rsample(self, sample_shape=()) -> Tensor:
@@ -69,7 +70,7 @@ class Normal(Distribution):
     def cdf(self, value: Tensor) -> Tensor:
         if self._validate_args:
             self._validate_sample(value)
-        return 0.5 * (1 + gpugrad.erf((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)))
+        return 0.5 * (1 + ops.erf((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)))
 
     def icdf(self, value: Tensor) -> Tensor:
         return self.loc + self.scale * erfinv(2 * value - 1) * math.sqrt(2)

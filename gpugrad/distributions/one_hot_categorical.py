@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation
+from gpugrad._tensor import Size, Tensor
 from gpugrad.nn.functional import one_hot
 
 from . import constraints
@@ -83,7 +83,7 @@ class OneHotCategorical(Distribution):
 
     def enumerate_support(self, expand: bool = True) -> Tensor:
         n = self.event_shape[0]
-        values = gpugrad.eye(n, dtype=self._param.dtype, device=self._param.device)
+        values = _creation.eye(n, dtype=self._param.dtype, device=self._param.device)
         values = values.view((n,) + (1,) * len(self.batch_shape) + (n,))
         if expand:
             values = values.expand((n,) + tuple(self.batch_shape) + (n,))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from numbers import Number
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
 from gpugrad.ops.special import poisson
 from gpugrad.special import gammaln, xlogy
 
@@ -44,7 +44,7 @@ class Poisson(Distribution):
 
     def sample(self, sample_shape=()) -> Tensor:
         shape = tuple(self._extended_shape(sample_shape))
-        with gpugrad.no_grad():
+        with grad_mode.no_grad():
             return poisson(self.rate.expand(shape))
 
     def log_prob(self, value: Tensor) -> Tensor:

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
 
 from . import constraints
 from .distribution import Distribution
@@ -83,7 +83,7 @@ class TransformedDistribution(Distribution):
         return self.base_dist.has_rsample
 
     def sample(self, sample_shape=()) -> Tensor:
-        with gpugrad.no_grad():
+        with grad_mode.no_grad():
             x = self.base_dist.sample(sample_shape)
             for transform in self.transforms:
                 x = transform(x)

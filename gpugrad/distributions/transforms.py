@@ -13,8 +13,9 @@ import numbers
 import operator
 import weakref
 
-import gpugrad
-from gpugrad import Tensor
+from gpugrad import _creation, ops
+from gpugrad._tensor import Tensor
+from gpugrad._type_info import finfo
 from gpugrad.nn.functional import logsigmoid, pad, softplus
 
 from . import constraints
@@ -268,7 +269,7 @@ class ComposeTransform(Transform):
 
     def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
         if not self.parts:
-            return gpugrad.zeros_like(x)
+            return _creation.zeros_like(x)
         xs = [x]  # the intermediates: free when every part but the last caches
         for part in self.parts[:-1]:
             xs.append(part(xs[-1]))
@@ -420,20 +421,20 @@ class PowerTransform(Transform):
         return (self.exponent * y / x).abs().log()
 
     def forward_shape(self, shape):
-        return gpugrad.broadcast_shapes(tuple(shape), tuple(getattr(self.exponent, "shape", ())))
+        return ops.broadcast_shapes(tuple(shape), tuple(getattr(self.exponent, "shape", ())))
 
     def inverse_shape(self, shape):
         return self.forward_shape(shape)
 
 
 def _broadcast_params(*values):
-    return tuple(v if isinstance(v, Tensor) else gpugrad.tensor(float(v)) for v in values)
+    return tuple(v if isinstance(v, Tensor) else _creation.tensor(float(v)) for v in values)
 
 
 def _clipped_sigmoid(x: Tensor) -> Tensor:
     # sigmoid kept inside (0, 1) so its inverse and logs stay finite
-    finfo = gpugrad.finfo(x.dtype)
-    return x.sigmoid().clamp(min=finfo.tiny, max=1.0 - finfo.eps)
+    info = finfo(x.dtype)
+    return x.sigmoid().clamp(min=info.tiny, max=1.0 - info.eps)
 
 
 class SigmoidTransform(Transform):
@@ -453,8 +454,8 @@ class SigmoidTransform(Transform):
         return _clipped_sigmoid(x)
 
     def _inverse(self, y):
-        finfo = gpugrad.finfo(y.dtype)
-        y = y.clamp(min=finfo.tiny, max=1.0 - finfo.eps)
+        info = finfo(y.dtype)
+        y = y.clamp(min=info.tiny, max=1.0 - info.eps)
         return y.log() - (-y).log1p()
 
     def log_abs_det_jacobian(self, x, y):
@@ -566,7 +567,7 @@ class AffineTransform(Transform):
             if isinstance(a, numbers.Number) and isinstance(b, numbers.Number):
                 if a != b:
                     return False
-            elif not bool((gpugrad.as_tensor(a) == gpugrad.as_tensor(b)).all()):
+            elif not bool((_creation.as_tensor(a) == _creation.as_tensor(b)).all()):
                 return False
         return True
 
@@ -588,7 +589,7 @@ class AffineTransform(Transform):
         shape = tuple(x.shape)
         scale = self.scale
         if isinstance(scale, numbers.Real):
-            result = gpugrad.full_like(x, math.log(abs(scale)))
+            result = _creation.full_like(x, math.log(abs(scale)))
         else:
             result = scale.abs().log()
         if self.event_dim:
@@ -597,7 +598,7 @@ class AffineTransform(Transform):
         return result.expand(shape)
 
     def forward_shape(self, shape):
-        return gpugrad.broadcast_shapes(
+        return ops.broadcast_shapes(
             tuple(shape),
             tuple(getattr(self.loc, "shape", ())),
             tuple(getattr(self.scale, "shape", ())),
@@ -650,7 +651,7 @@ class StickBreakingTransform(Transform):
 
     @staticmethod
     def _offset(x: Tensor, n: int) -> Tensor:
-        return n - gpugrad.ones(x.shape[-1], dtype=x.dtype, device=x.device).cumsum(-1)
+        return n - _creation.ones(x.shape[-1], dtype=x.dtype, device=x.device).cumsum(-1)
 
     def _call(self, x):
         offset = self._offset(x, x.shape[-1] + 1)
@@ -660,10 +661,10 @@ class StickBreakingTransform(Transform):
 
     def _inverse(self, y):
         y_crop = y[..., :-1]
-        offset = y.shape[-1] - gpugrad.ones(
+        offset = y.shape[-1] - _creation.ones(
             y_crop.shape[-1], dtype=y.dtype, device=y.device
         ).cumsum(-1)
-        sf = (1 - y_crop.cumsum(-1)).clamp(min=gpugrad.finfo(y.dtype).tiny)
+        sf = (1 - y_crop.cumsum(-1)).clamp(min=finfo(y.dtype).tiny)
         return y_crop.log() - sf.log() + offset.log()
 
     def log_abs_det_jacobian(self, x, y):
@@ -696,7 +697,7 @@ class LowerCholeskyTransform(Transform):
 
     @staticmethod
     def _diag(v: Tensor, like: Tensor) -> Tensor:
-        eye = gpugrad.eye(like.shape[-1], dtype=like.dtype, device=like.device)
+        eye = _creation.eye(like.shape[-1], dtype=like.dtype, device=like.device)
         return v.unsqueeze(-1) * eye
 
     def _call(self, x):

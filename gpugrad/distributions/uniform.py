@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from numbers import Number
 
-import gpugrad
-from gpugrad import Size, Tensor
+from gpugrad import _creation
+from gpugrad._tensor import Size, Tensor
 
 from . import constraints
 from .distribution import Distribution
@@ -57,7 +57,7 @@ class Uniform(Distribution):
 
     def rsample(self, sample_shape=()) -> Tensor:
         shape = self._extended_shape(sample_shape)
-        rand = gpugrad.rand(tuple(shape), dtype=self.low.dtype, device=self.low.device)
+        rand = _creation.rand(tuple(shape), dtype=self.low.dtype, device=self.low.device)
         return self.low + rand * (self.high - self.low)
 
     def log_prob(self, value: Tensor) -> Tensor:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numbers
 from functools import update_wrapper
 
-import gpugrad
-from gpugrad import Tensor
+from gpugrad import _creation, ops
+from gpugrad import _dtype as D
+from gpugrad._tensor import Tensor
+from gpugrad._type_info import finfo
+from gpugrad.autograd import grad_mode
 
 __all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "probs_to_logits"]
 
@@ -21,18 +24,18 @@ def broadcast_all(*values) -> tuple:
         )
     first = next((v for v in values if isinstance(v, Tensor)), None)
     if first is None:
-        dtype, device = gpugrad.get_default_dtype(), None
+        dtype, device = D.get_default_dtype(), None
     else:
         dtype, device = first.dtype, first.device
     tensors = [
-        v if isinstance(v, Tensor) else gpugrad.tensor(v, dtype=dtype, device=device)
+        v if isinstance(v, Tensor) else _creation.tensor(v, dtype=dtype, device=device)
         for v in values
     ]
-    return tuple(gpugrad.broadcast_tensors(*tensors))
+    return tuple(ops.broadcast_tensors(*tensors))
 
 
 def _standard_normal(shape, dtype, device) -> Tensor:
-    return gpugrad.randn(tuple(shape), dtype=dtype, device=device)
+    return _creation.randn(tuple(shape), dtype=dtype, device=device)
 
 
 def _sum_rightmost(value, dim: int):
@@ -51,7 +54,7 @@ def logits_to_probs(logits: Tensor, is_binary: bool = False) -> Tensor:
 
 def clamp_probs(probs: Tensor) -> Tensor:
     """Probabilities clamped into [eps, 1 - eps] so their logs stay finite."""
-    eps = gpugrad.finfo(probs.dtype).eps
+    eps = finfo(probs.dtype).eps
     return probs.clamp(min=eps, max=1 - eps)
 
 
@@ -74,7 +77,7 @@ class lazy_property:  # noqa: N801 - PyTorch's name
     def __get__(self, instance, obj_type=None):
         if instance is None:
             return self
-        with gpugrad.enable_grad():
+        with grad_mode.enable_grad():
             value = self.wrapped(instance)
         setattr(instance, self.wrapped.__name__, value)
         return value
