@@ -467,6 +467,16 @@ def test_gpugrad_nested_objects_in_torch(tmp_path):
     same_values(obj["list"][0], back["list"][0])
 
 
+def test_layouts_and_bare_storages(tmp_path):
+    path = tmp_path / "x.pt"
+    torch.save({"layout": torch.strided, "storage": torch.arange(3.0).untyped_storage()}, path)
+    back = gpugrad.load(path)
+    assert back["layout"] is gpugrad.strided
+    assert back["storage"].nbytes() == 12 and back["storage"].device.type == "cpu"
+    gpugrad.save({"layout": gpugrad.strided, "w": gpugrad.ones(1)}, path)
+    assert torch.load(path)["layout"] is torch.strided
+
+
 def _rewrite_pickle(path, edit) -> None:
     """Rewrite a zip checkpoint with its data.pkl record edited."""
     import zipfile

@@ -283,3 +283,17 @@ def _rewrite(path, records: dict, like) -> None:
             if data is not None:
                 dst.writestr(info.filename, data)
     path.write_bytes(out.getvalue())
+
+
+def test_torchs_environment_variables(tmp_path, monkeypatch):
+    path = tmp_path / "m.pt"
+    torch.save(torch.nn.Linear(1, 1), path)
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(CheckpointError, match="Weights only load failed"):
+        gpugrad.load(path, weights_only=False)
+    monkeypatch.delenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.warns(UserWarning, match="forcing weights_only=False"):
+        assert type(gpugrad.load(path)) is nn.Linear
+    with pytest.raises(CheckpointError):  # an explicit weights_only=True still holds
+        gpugrad.load(path, weights_only=True)

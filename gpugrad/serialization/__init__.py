@@ -133,8 +133,7 @@ def load(
     zip checkpoint's storages from the file (copy-on-write) instead of reading them.
     Unreadable files raise :class:`CheckpointError` naming the file and the reason.
     """
-    if weights_only is None:
-        weights_only = pickle_module is None
+    weights_only = _weights_only(weights_only, pickle_module)
     if weights_only and pickle_module is not None:
         raise RuntimeError("Can not safely load weights when explicit pickle_module is specified")
     if weights_only and pickle_load_args and set(pickle_load_args) != {"encoding"}:
@@ -171,6 +170,34 @@ def load(
             f"which gpugrad does not read. {UNSAFE_MESSAGE}"
         )
     return safetensors_format.decode(data, name, map_location)
+
+
+def _weights_only(weights_only: bool | None, pickle_module: Any) -> bool:
+    """PyTorch's rule: True unless a pickle_module is given; its environment variables
+    TORCH_FORCE_WEIGHTS_ONLY_LOAD / TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD (the latter only when the
+    call did not say) override it."""
+    truthy = ("1", "y", "yes", "true")
+    force = os.getenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "0").lower() in truthy
+    force_no = os.getenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "0").lower() in truthy
+    if force and force_no:
+        raise RuntimeError(
+            "Only one of `TORCH_FORCE_WEIGHTS_ONLY_LOAD` or `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` "
+            "should be set, but both were set."
+        )
+    if force:
+        return True
+    if weights_only is None:
+        if force_no:
+            warnings.warn(
+                "Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected, since the"
+                "`weights_only` argument was not explicitly passed to `torch.load`, forcing "
+                "weights_only=False.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return False
+        return pickle_module is None
+    return bool(weights_only)
 
 
 def get_unsafe_globals_in_checkpoint(f: FileLike) -> list[str]:

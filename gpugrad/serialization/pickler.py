@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._device import device as Device
-from .._tensor import Size, Tensor
+from .._tensor import Size, Tensor, layout
 from .storage import TorchDtype, storage_class_name
 from .torch_module_state import extra_state
 from .torch_names import TorchName, global_name, torch_global
@@ -29,6 +29,7 @@ _REBUILD_TENSOR = torch_global("torch._utils", "_rebuild_tensor_v2")
 _REBUILD_PARAMETER = torch_global("torch._utils", "_rebuild_parameter")
 _SIZE = torch_global("torch", "Size")
 _DEVICE = torch_global("torch", "device")
+_GET_LAYOUT = torch_global("torch.serialization", "_get_layout")
 
 
 class SavedStorage:
@@ -74,6 +75,8 @@ class TorchPickler(pickle._Pickler):
             return (_DEVICE, (str(obj),))
         if isinstance(obj, Size):
             return (_SIZE, (tuple(obj),))
+        if isinstance(obj, layout):
+            return (_GET_LAYOUT, (f"torch.{obj._name}",))
         if isinstance(obj, (TorchName, TorchDtype, D.dtype)) or (
             isinstance(obj, FunctionType) and global_name(obj) is not None
         ):

@@ -112,6 +112,7 @@ class TypedStorage:
 
     def __init__(self, array: Any, dtype_name: str, dev: Device) -> None:
         self.array, self.dtype_name, self.device = array, dtype_name, dev
+        self.key = ""  # its record in the checkpoint, once a load registers it
 
     @property
     def dtype(self) -> D.dtype | TorchDtype:

@@ -42,9 +42,13 @@ def torch_global(module: str, name: str) -> TorchName:
 
 
 def _get_layout(name: str) -> Any:
-    if name != "torch.strided":
-        raise ValueError(f"gpugrad holds only strided tensors, not the layout {name}")
-    return name
+    """PyTorch's ``torch.serialization._get_layout``: a layout from its name."""
+    from .._tensor import layout
+
+    found = getattr(importlib.import_module("gpugrad"), name.removeprefix("torch."), None)
+    if not isinstance(found, layout):
+        raise ValueError(f"gpugrad has no layout {name}")
+    return found
 
 
 def torch_table(rebuild) -> dict[str, Any]:

@@ -189,9 +189,15 @@ def _build(u: Unpickler) -> None:
     inst = u.stack[-1]
     if type(inst) is Tensor:
         raise pickle.UnpicklingError("legacy Tensor.set_ state records are not supported")
-    if type(inst) is Parameter or type(inst) is OrderedDict:
+    if type(inst) is OrderedDict:
         if isinstance(state, dict):
             inst.__dict__.update(state)
+        return
+    if type(inst) is Parameter:  # user attributes only: the file never sets a tensor's insides
+        if isinstance(state, dict):
+            for k, v in state.items():
+                if isinstance(k, str) and not k.startswith("_"):
+                    setattr(inst, k, v)
         return
     if u._is_allowed(type(inst)):
         if hasattr(inst, "__setstate__"):
