@@ -10,7 +10,7 @@ import gpugrad
 import gpugrad.distributed as dist
 
 from ..modules import Module
-from .reducer import Reducer
+from .reducer import FIRST_BUCKET_BYTES, Reducer
 
 
 class DistributedDataParallel(Module):
@@ -79,6 +79,7 @@ class DistributedDataParallel(Module):
             params,
             self.process_group,
             self.bucket_bytes_cap,
+            FIRST_BUCKET_BYTES if bucket_cap_mb is None else self.bucket_bytes_cap,
             find_unused_parameters,
             gradient_as_bucket_view,
         )

@@ -1,11 +1,12 @@
 """DistributedDataParallel's gradient reducer: buckets, hooks and the end-of-backward wait.
 
 PyTorch's design: parameters, in reverse order (roughly the order backward produces their
-gradients), are packed into buckets of about ``bucket_cap_mb`` (the first one 1 MiB, so
-that communication starts early). A parameter's post-accumulate-grad hook copies its
-gradient into its bucket; a full bucket starts an asynchronous all-reduce (the average
-over ranks) while backward goes on, buckets always in the same order on every rank. An
-end-of-backward callback waits for them and writes the averages back into ``.grad``.
+gradients), are packed into buckets of about ``bucket_cap_mb`` (with the default cap the
+first one holds 1 MiB, so that communication starts early). A parameter's
+post-accumulate-grad hook copies its gradient into its bucket; a full bucket starts an
+asynchronous all-reduce (the average over ranks) while backward goes on, buckets always in
+the same order on every rank. An end-of-backward callback waits for them and writes the
+averages back into ``.grad``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Reducer:
         params: list,
         group,
         bucket_cap_bytes: int,
+        first_bucket_bytes: int,
         find_unused_parameters: bool,
         gradient_as_bucket_view: bool,
     ) -> None:
@@ -48,7 +50,7 @@ class Reducer:
         self.group = group
         self.find_unused = find_unused_parameters
         self.as_view = gradient_as_bucket_view
-        self.buckets = self._make_buckets(bucket_cap_bytes)
+        self.buckets = self._make_buckets(first_bucket_bytes, bucket_cap_bytes)
         self.where = {}  # parameter index -> (bucket, slot)
         for b in self.buckets:
             for slot, i in enumerate(b.indices):
@@ -62,8 +64,8 @@ class Reducer:
             p.register_post_accumulate_grad_hook(self._hook(i)) for i, p in enumerate(params)
         ]
 
-    def _make_buckets(self, cap: int) -> list:
-        buckets, cur, size, limit = [], [], 0, FIRST_BUCKET_BYTES
+    def _make_buckets(self, first: int, cap: int) -> list:
+        buckets, cur, size, limit = [], [], 0, first
         key = None
         for i in reversed(range(len(self.params))):
             p = self.params[i]
