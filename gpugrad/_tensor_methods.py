@@ -8,7 +8,7 @@ from .ops import convert, inplace
 from .ops import sparse as _sparse
 from .ops.compare import _scalar_as
 from .ops.indexing import index_put, index_put_
-from .ops.shape_extra import tensor_unfold
+from .ops.shape import tensor_unfold
 
 _SAME_NAME = (
     "add sub mul div pow neg abs reciprocal exp log log1p log2 expm1 sqrt rsqrt sin cos tanh "

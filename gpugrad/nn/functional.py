@@ -1,16 +1,20 @@
-"""``gpugrad.nn.functional`` (``F``): stateless layers, activations and losses.
+"""``gpugrad.nn.functional`` (``F``): stateless layers, activations and losses, as
+``torch.nn.functional``.
 
-The core's ops (relu, gelu, softmax, linear, nll_loss ...) are re-exported; convolution,
-pooling, normalisation, dropout, embedding, attention and the full set of losses are
-implemented in ``gpugrad.nn._functional``.
+A face: every op, node and kernel lives in ``gpugrad.ops`` (conv.py, pooling.py, loss.py ...);
+this module re-exports them, and adds only PyTorch's argument handling where F's signature
+differs from the op's: the deprecated ``size_average`` / ``reduce`` loss flags, softmax's
+implicit-dim warning, relu's ``inplace``.
 """
 
 from __future__ import annotations
 
+import warnings
+
 from .._tensor import Tensor
-from ..ops.activation import sigmoid, tanh  # noqa: F401
-from ..ops.linalg import linear  # noqa: F401
-from ._functional.activation import (  # noqa: F401
+from ..ops import activation as _activation
+from ..ops import loss as _loss
+from ..ops.activation import (  # noqa: F401
     celu,
     elu,
     gelu,
@@ -19,26 +23,32 @@ from ._functional.activation import (  # noqa: F401
     hardswish,
     hardtanh,
     leaky_relu,
-    log_softmax,
     logsigmoid,
     mish,
-    relu,
     relu6,
     selu,
     silu,
-    softmax,
-    softmin,
     softplus,
     softsign,
     tanhshrink,
     threshold,
 )
-from ._functional.attention import (  # noqa: F401
+from ..ops.attention import (  # noqa: F401
     multi_head_attention_forward,
     scaled_dot_product_attention,
 )
-from ._functional.conv import conv1d, conv2d, conv_transpose2d  # noqa: F401
-from ._functional.dropout import (  # noqa: F401
+from ..ops.conv import (  # noqa: F401
+    conv1d,
+    conv2d,
+    conv_transpose2d,
+    fold,
+    unfold,
+)
+from ..ops.distance import (  # noqa: F401
+    cosine_similarity,
+    pairwise_distance,
+)
+from ..ops.dropout import (  # noqa: F401
     alpha_dropout,
     dropout,
     dropout1d,
@@ -46,20 +56,21 @@ from ._functional.dropout import (  # noqa: F401
     dropout3d,
     feature_alpha_dropout,
 )
-from ._functional.fold import fold, unfold  # noqa: F401
-from ._functional.interpolate import interpolate  # noqa: F401
-from ._functional.loss import (  # noqa: F401
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    huber_loss,
-    kl_div,
-    l1_loss,
-    mse_loss,
-    nll_loss,
-    smooth_l1_loss,
+from ..ops.embedding import (  # noqa: F401
+    embedding,
+    one_hot,
 )
-from ._functional.normalization import (  # noqa: F401
+from ..ops.interpolate import (  # noqa: F401
+    interpolate,
+)
+from ..ops.linalg import (  # noqa: F401
+    bilinear,
+    linear,
+)
+from ..ops.loss import (  # noqa: F401
+    huber_loss,
+)
+from ..ops.normalization import (  # noqa: F401
     batch_norm,
     group_norm,
     instance_norm,
@@ -67,9 +78,14 @@ from ._functional.normalization import (  # noqa: F401
     normalize,
     rms_norm,
 )
-from ._functional.padding import pad  # noqa: F401
-from ._functional.pixelshuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401
-from ._functional.pooling import (  # noqa: F401
+from ..ops.padding import (  # noqa: F401
+    pad,
+)
+from ..ops.pixel_shuffle import (  # noqa: F401
+    pixel_shuffle,
+    pixel_unshuffle,
+)
+from ..ops.pooling import (  # noqa: F401
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
     adaptive_max_pool1d,
@@ -79,29 +95,149 @@ from ._functional.pooling import (  # noqa: F401
     max_pool1d,
     max_pool2d,
 )
-from ._functional.sparse import embedding, one_hot  # noqa: F401
+from ..ops.unary import (  # noqa: F401
+    sigmoid,
+    tanh,
+)
+from ._reduction import legacy_reduction as _legacy
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return input.relu_() if inplace else _activation.relu(input)
 
 
 def relu_(input: Tensor) -> Tensor:
     return input.relu_()
 
 
-def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None):
-    """y_k = x1^T W_k x2 + b_k."""
-    # (..., 1, 1, I1) @ (O, I1, I2) -> (..., O, 1, I2); then dot with x2
-    t = input1.unsqueeze(-2).unsqueeze(-2) @ weight
-    y = (t.squeeze(-2) * input2.unsqueeze(-2)).sum(-1)
-    return y + bias if bias is not None else y
+def _softmax_dim_warn(name: str, ndim: int) -> int:
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+        "dim=X as an argument.",
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
-def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """x1 . x2 / max(||x1|| ||x2||, eps) along dim."""
-    num = (x1 * x2).sum(dim)
-    denom = ((x1 * x1).sum(dim) * (x2 * x2).sum(dim)).clamp(min=eps * eps).sqrt()
-    return num / denom
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim_warn("softmax", input.ndim)
+    return _activation.softmax(input, dim, dtype=dtype)
 
 
-def pairwise_distance(
-    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim_warn("log_softmax", input.ndim)
+    return _activation.log_softmax(input, dim, dtype=dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    if dim is None:
+        dim = _softmax_dim_warn("softmin", input.ndim)
+    return _activation.softmin(input, dim, dtype=dtype)
+
+
+# ---- losses with PyTorch's deprecated size_average / reduce flags ---------------------
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
 ) -> Tensor:
-    return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)
+    """Mean absolute error."""
+    return _loss.l1_loss(input, target, _legacy(size_average, reduce, reduction), weight)
+
+
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean squared error."""
+    return _loss.mse_loss(input, target, _legacy(size_average, reduce, reduction), weight)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Huber loss divided by beta (L1 when beta == 0)."""
+    return _loss.smooth_l1_loss(input, target, _legacy(size_average, reduce, reduction), beta)
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL(target || exp(input)) pointwise; input holds log-probabilities."""
+    return _loss.kl_div(input, target, _legacy(size_average, reduce, reduction), log_target)
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of class indices given log-probabilities."""
+    reduction = _legacy(size_average, reduce, reduction)
+    return _loss.nll_loss(input, target, weight, ignore_index, reduction)
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross entropy of logits (class dim 1, or 0 for unbatched input) against class indices
+    or class probabilities, with optional class weights and label smoothing."""
+    reduction = _legacy(size_average, reduce, reduction)
+    return _loss.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+) -> Tensor:
+    """-(t log x + (1 - t) log(1 - x)), logs clamped at -100 as in PyTorch."""
+    reduction = _legacy(size_average, reduce, reduction)
+    return _loss.binary_cross_entropy(input, target, weight, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """BCE of sigmoid(input), computed stably from the logits; pos_weight scales positives."""
+    reduction = _legacy(size_average, reduce, reduction)
+    return _loss.binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..._tensor import Tensor
 from .. import functional as F
-from .._functional.loss import _legacy_reduction
+from .._reduction import legacy_reduction as _legacy_reduction
 from .module import Module
 
 

@@ -1,1 +1,0 @@
-"""Implementation modules behind ``gpugrad.nn.functional`` (import from there)."""
