@@ -65,21 +65,22 @@ class Reducer:
         ]
 
     def _make_buckets(self, first: int, cap: int) -> list:
-        buckets, cur, size, limit = [], [], 0, first
-        key = None
-        for i in reversed(range(len(self.params))):
+        """PyTorch's assignment: in reverse order, one open bucket per (device, dtype); a
+        bucket closes once it holds at least its limit (``first``, then ``cap``)."""
+        order = list(reversed(range(len(self.params))))
+        closed, open_ = [], {}  # open_: key -> [indices, bytes, limit]
+        for i in order:
             p = self.params[i]
-            k = (p.device, p.dtype)
-            nbytes = p.numel() * p.element_size()
-            if cur and (k != key or size + nbytes > limit):
-                buckets.append(cur)
-                cur, size, limit = [], 0, cap
-            cur.append(i)
-            size += nbytes
-            key = k
-        if cur:
-            buckets.append(cur)
-        return [_Bucket(ix, [self.params[i] for i in ix]) for ix in buckets]
+            key = (p.device, p.dtype)
+            b = open_.setdefault(key, [[], 0, first])
+            b[0].append(i)
+            b[1] += p.numel() * p.element_size()
+            if b[1] >= b[2]:
+                closed.append(b[0])
+                open_[key] = [[], 0, cap]
+        closed += [b[0] for b in open_.values() if b[0]]
+        closed.sort(key=lambda ix: order.index(ix[0]))
+        return [_Bucket(ix, [self.params[i] for i in ix]) for ix in closed]
 
     # ---- forward side -----------------------------------------------------------------
     def prepare_for_backward(self, outputs) -> None:
