@@ -13,6 +13,7 @@ import struct
 import sys
 import uuid
 import zipfile
+import zlib
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -103,7 +104,7 @@ def read(
         elif mapped is not None:
             buf = mapped[_data_offset(fh, info, unpickler) :][:nbytes]
         else:
-            buf = _read_record(zf, info, nbytes, unpickler)
+            buf = _read_record(fh, zf, info, nbytes, unpickler)
         storage = TypedStorage(frombytes(buf, dtype_name, big), dtype_name, Device("cpu"))
         return rebuild.add_storage(key, storage, location)
 
@@ -135,21 +136,26 @@ def _byteorder(zf: zipfile.ZipFile, prefix: str, unpickler: CheckpointUnpickler)
     return order == b"big"
 
 
-def _read_record(zf: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int, unpickler) -> np.ndarray:
+def _read_record(
+    fh: BinaryIO, zf: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int, unpickler
+) -> np.ndarray:  # noqa: E501
+    """A storage record's bytes in a new writable buffer, its CRC checked."""
     buf = np.empty(nbytes, np.uint8)
-    view, got = memoryview(buf), 0
     try:
-        with zf.open(info) as src:
-            while got < nbytes:
-                n = src.readinto(view[got:])
-                if not n:
-                    break
-                got += n
-            src.read(1)  # reaching the end checks the record's CRC
+        if info.compress_type == zipfile.ZIP_STORED:  # as torch writes: straight from the file
+            fh.seek(_data_offset(fh, info, unpickler))
+            got = fh.readinto(memoryview(buf))
+        else:
+            got = 0
+            with zf.open(info) as src:
+                while got < nbytes and (n := src.readinto(memoryview(buf)[got:])):
+                    got += n
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise unpickler.error(f"the storage record '{info.filename}' is corrupted ({e})") from None
     if got != nbytes:
         raise unpickler.error(f"the storage record '{info.filename}' is truncated")
+    if zlib.crc32(buf) != info.CRC:
+        raise unpickler.error(f"the storage record '{info.filename}' is corrupted (bad CRC-32)")
     return buf
 
 
