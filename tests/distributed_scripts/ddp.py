@@ -187,8 +187,8 @@ def main() -> None:
 
     for make_opt in (sgd, adam):
         train_matches(make_opt, None, False)
-    train_matches(sgd, 0.0005, False)  # many small buckets
-    train_matches(adam, 0.0005, True)  # gradients as views of the buckets
+    train_matches(sgd, 0.0002, False)  # many small buckets
+    train_matches(adam, 0.0002, True)  # gradients as views of the buckets
     no_sync_accumulates()
     unused_parameters()
     buffers_broadcast()
