@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -163,3 +164,16 @@ def test_missing_tensorboard_names_the_extra():
         check=True,
     )
     assert 'pip install "gpugrad[tensorboard]"' in out.stdout
+
+
+def test_purge_step_hides_the_crashed_run_s_later_events(tmp_path):
+    with SummaryWriter(tmp_path) as w:
+        for step in range(10):
+            w.add_scalar("loss", float(step), step)
+    # event files are read in name order, and names start with the second they were opened
+    time.sleep(1.01 - time.time() % 1)
+    with SummaryWriter(tmp_path, purge_step=5) as w:  # resumed from the step-5 checkpoint
+        for step in range(5, 8):
+            w.add_scalar("loss", 100.0 + step, step)
+    got = [(e.step, e.value) for e in read(tmp_path).Scalars("loss")]
+    assert got == [(s, float(s)) for s in range(5)] + [(s, 100.0 + s) for s in range(5, 8)]
