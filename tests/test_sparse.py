@@ -344,3 +344,22 @@ def test_legacy_pygcn_constructor():
     t = torch.sparse.FloatTensor(torch.tensor(IDX), torch.tensor(VAL), torch.Size([3, 3]))
     assert s.is_sparse and s.dtype is gpugrad.float32
     assert_close(s.to_dense(), t.to_dense().numpy())
+
+
+def test_float16_and_integer_products_as_torch(device):
+    for gdt, tdt in ((gpugrad.float16, torch.float16), (gpugrad.int64, torch.int64)):
+        if device == "cuda" and gdt is gpugrad.int64:
+            continue  # cuSPARSE multiplies floating-point matrices only (a documented limit)
+        g = gpugrad.sparse_coo_tensor(
+            gpugrad.tensor(IDX, device=device),
+            gpugrad.tensor([3, 4, 5, -1, 2], dtype=gdt, device=device),
+            (3, 3),
+        )
+        t = torch.sparse_coo_tensor(
+            torch.tensor(IDX), torch.tensor([3, 4, 5, -1, 2], dtype=tdt), (3, 3)
+        )
+        d = np.arange(6).reshape(3, 2)
+        out = gpugrad.sparse.mm(g, gpugrad.tensor(d, dtype=gdt, device=device))
+        ref = torch.sparse.mm(t, torch.tensor(d, dtype=tdt))
+        assert out.dtype is gdt
+        np.testing.assert_array_equal(host(out), ref.numpy())

@@ -391,7 +391,10 @@ def _sparse_dense_mm(s: Tensor, dense: Tensor) -> Tensor:
         )
     backend = dense._device.backend
     rows, cols = p.indices[0], p.indices[1]
-    data = backend.coo_matmul(rows._data, cols._data, vals._data, shape, dense._data)
+    v, d = vals._data, dense._data
+    if v.dtype.itemsize == 2 and v.dtype.kind == "f":  # no float16 sparse kernels: float32
+        v, d = v.astype("float32"), d.astype("float32")
+    data = backend.coo_matmul(rows._data, cols._data, v, shape, d)
     if data.dtype != vals._data.dtype:
         data = data.astype(vals._data.dtype)
     out = Tensor._make(data, dense._device)
