@@ -3,8 +3,8 @@
 The main process keeps ``prefetch_factor * num_workers`` tasks in flight, handing batches of
 indices to the workers round-robin, and returns results in task order (``in_order=True``),
 holding any that arrive early. Each worker answers on a pipe of its own; a pipe that closes
-(or a worker found dead while waiting) is an error, not a hang. Workers stop
-when the pass ends (unless persistent), when the iterator is deleted, or at exit.
+(or a worker found dead while waiting) is an error, not a hang. Workers stop when the pass
+ends (unless persistent), when the iterator is deleted, or at exit.
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ class MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         super().__init__(loader)
         self._prefetch_factor = loader.prefetch_factor
         if self._prefetch_factor <= 0:
-            raise ValueError("prefetch_factor must be greater than 0 with num_workers > 0")
+            raise AssertionError(
+                "prefetch_factor must be greater than 0 for MultiProcessingDataLoaderIter"
+            )
         self._in_order = loader.in_order
         ctx = loader.multiprocessing_context or multiprocessing.get_context()
         self._workers_done_event = ctx.Event()
