@@ -17,7 +17,7 @@ from .._device import device as Device
 from .._dtype import get_default_dtype, scalar_type_name
 from .._tensor import Tensor, sparse_coo, strided
 from ..autograd.graph import Node
-from ._util import check_device, needs_grad, record
+from ._util import check_device, needs_grad, record, wrap_dim, wrap_dims
 
 _NOT_RUN = (
     "Could not run 'aten::{op}' with arguments from the '{key}' backend. This could be because "
@@ -362,13 +362,13 @@ class SparseAddmmBackward0(Node):
     . D[cols[k]]; both written with gpugrad ops, so they are differentiable in turn."""
 
     def backward(self, grad):
-        (dense,) = self.saved_tensors
-        rows, cols, vals = self.rows, self.cols, self.vals
+        (dense,) = self.saved_tensors  # saved only when the values need a gradient
+        idx, vals = self.indices, self.vals
         gv = gd = None
         if self.needs_input_grad(0):
-            gv = (grad.index_select(0, rows) * dense.index_select(0, cols)).sum(-1)
+            gv = (grad.index_select(0, idx[0]) * dense.index_select(0, idx[1])).sum(-1)
         if self.needs_input_grad(1):
-            transposed = _make(self.swapped, vals, (self.shape[1], self.shape[0]), False)
+            transposed = _make(idx.flip(0), vals, (self.shape[1], self.shape[0]), False)
             gd = _sparse_dense_mm(transposed, grad)
         return (gv, gd)
 
@@ -390,19 +390,17 @@ def _sparse_dense_mm(s: Tensor, dense: Tensor) -> Tensor:
             f"addmm: Argument #3 (dense): Expected dim 0 size {shape[1]}, got {dense.shape[0]}"
         )
     backend = dense._device.backend
-    rows, cols = p.indices[0], p.indices[1]
-    v, d = vals._data, dense._data
+    idx, v, d = p.indices._data, vals._data, dense._data
     if v.dtype.itemsize == 2 and v.dtype.kind == "f":  # no float16 sparse kernels: float32
         v, d = v.astype("float32"), d.astype("float32")
-    data = backend.coo_matmul(rows._data, cols._data, v, shape, d)
+    data = backend.coo_matmul(idx[0], idx[1], v, shape, d)
     if data.dtype != vals._data.dtype:
         data = data.astype(vals._data.dtype)
     out = Tensor._make(data, dense._device)
     if needs_grad(vals, dense):
         node = record(SparseAddmmBackward0(), (vals, dense), out)
-        node.save(dense)
-        node.rows, node.cols, node.vals, node.shape = rows, cols, vals, shape
-        node.swapped = p.indices.flip(0)
+        node.save(dense if vals._requires_grad else None)  # a constant adjacency keeps none
+        node.indices, node.vals, node.shape = p.indices, vals, shape
     return out
 
 
@@ -457,8 +455,6 @@ def sparse_sum(input: Tensor, dim=None, dtype=None) -> Tensor:
     if dim is None:
         out = p.values.sum()
         return out if dtype is None else out.to(dtype)
-    from ._util import wrap_dims
-
     dims = wrap_dims(dim, input.ndim)
     sd = p.indices.shape[0]
     dense_dims = [d - sd + 1 for d in dims if d >= sd]
@@ -494,8 +490,6 @@ def transpose(t: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two sparse dims (the indices' rows): no data moves."""
     p = t._sparse
     sd = p.indices.shape[0]
-    from ._util import wrap_dim
-
     d0, d1 = wrap_dim(dim0, t.ndim), wrap_dim(dim1, t.ndim)
     if d0 >= sd or d1 >= sd:
         raise RuntimeError("transpose of a hybrid sparse tensor's dense dims is not supported")
