@@ -14,7 +14,7 @@ CPU, cupyx.scipy.sparse on CUDA) through ``coo_matmul``.
 from __future__ import annotations
 
 from .._device import device as Device
-from .._dtype import get_default_dtype, scalar_type_name
+from .._dtype import get_default_dtype, int64, scalar_type_name
 from .._tensor import Tensor, sparse_coo, strided
 from ..autograd.graph import Node
 from ._util import check_device, needs_grad, record, wrap_dim, wrap_dims
@@ -166,15 +166,13 @@ def sparse_coo_tensor(
 ) -> Tensor:
     """A sparse COO tensor with ``values`` at ``indices`` (sparse_dim x nnz); repeated
     indices add up (the tensor is uncoalesced until ``coalesce()``)."""
-    from .. import _dtype as D
-
     values = _as_tensor(values, dtype, device)
     if device is not None and values.device != _device(device):
         values = values.to(device)
     indices = _as_tensor(indices, device=values._device)
     check_device(indices, values, "sparse_coo_tensor")
-    if indices.dtype is not D.int64:
-        indices = indices.to(D.int64)
+    if indices.dtype is not int64:
+        indices = indices.to(int64)
     if indices.ndim != 2:
         raise RuntimeError(f"indices must be sparse_dim x nnz, but got: {list(indices.shape)}")
     sparse_dim, nnz = indices.shape
