@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 
@@ -35,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     flag("node-rank", type=int, default=0, help="this node's rank (0)")
     flag("master-addr", default="127.0.0.1", help="exported as MASTER_ADDR")
     flag("master-port", type=int, default=29500, help="exported as MASTER_PORT")
-    flag("rdzv-id", default=None, help="job id (TORCHELASTIC_RUN_ID)")
+    flag("rdzv-id", default="none", help="job id (TORCHELASTIC_RUN_ID)")
     p.add_argument("--standalone", action="store_true", help="single-node job (the default)")
     p.add_argument("-m", "--module", action="store_true", help="run the script as a module")
     flag("no-python", action="store_true", help="run the script as a program, not with python")
@@ -101,13 +100,14 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], dict]:
         "GROUP_WORLD_SIZE": "1",
         "MASTER_ADDR": args.master_addr,
         "MASTER_PORT": str(args.master_port),
-        "TORCHELASTIC_RUN_ID": args.rdzv_id or uuid.uuid4().hex[:12],
+        "TORCHELASTIC_RUN_ID": args.rdzv_id,
+        "ROLE_NAME": "default",
     }
     env.update(shared)
     if args.no_python:
         program = [args.training_script]
     else:
-        program = [sys.executable, "-u", "-m", "gpugrad.distributed.launch_rank"]
+        program = [sys.executable, "-m", "gpugrad.distributed.launch_rank"]
         program += ["-m", args.training_script] if args.module else [args.training_script]
     program += args.training_script_args
     cmd = [find_mpiexec(), "-launcher", "fork"]

@@ -1,35 +1,27 @@
-"""Prints what the launcher gave this rank (tests/test_distributed_launcher.py reads it)."""
+"""Writes the launcher's environment for this rank as JSON to OUT_DIR/rank<RANK>.json
+(read by tests/test_distributed_launcher.py); with --init also joins the group."""
 
 import json
 import os
 import sys
 
-import gpugrad.distributed as dist
+KEYS = [
+    "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+    "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID", "OMP_NUM_THREADS",
+]  # fmt: skip
+info = {k: os.environ.get(k) for k in KEYS}
+if "--init" in sys.argv:
+    import gpugrad.distributed as dist
 
-keys = [
-    "RANK",
-    "LOCAL_RANK",
-    "WORLD_SIZE",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "ROLE_RANK",
-    "ROLE_WORLD_SIZE",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_RUN_ID",
-    "OMP_NUM_THREADS",
-]
-dist.init_process_group()  # env:// style: everything from the launcher's environment
-info = {k: os.environ.get(k) for k in keys}
-info.update(
-    rank=dist.get_rank(),
-    world=dist.get_world_size(),
-    argv=sys.argv[1:],
-    launched=dist.is_torchelastic_launched(),
-    name=__name__,
-)
-every = [None] * dist.get_world_size()
-dist.all_gather_object(every, info)
-if dist.get_rank() == 0:
-    print("ENV " + json.dumps(every), flush=True)
-dist.destroy_process_group()
+    dist.init_process_group()  # env:// style: all from the launcher
+    assert dist.get_rank() == int(os.environ["RANK"])
+    assert dist.get_world_size() == int(os.environ["WORLD_SIZE"])
+    info["launched"] = dist.is_torchelastic_launched()
+    dist.barrier()
+    dist.destroy_process_group()
+info["argv"] = sys.argv[1:]
+info["name"] = __name__
+out_dir = sys.argv[sys.argv.index("--out") + 1]
+with open(os.path.join(out_dir, f"rank{os.environ['RANK']}.json"), "w") as f:
+    json.dump(info, f)
