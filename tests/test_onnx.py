@@ -13,17 +13,40 @@ import gpugrad
 import gpugrad.nn as nn
 import gpugrad.onnx
 
+# How scripts run "with torch resolved to gpugrad": every torch.X module is gpugrad.X
+_ALIAS = """
+import importlib, importlib.abc, importlib.util, sys
+import gpugrad
+
+class Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            return importlib.util.spec_from_loader(name, self)
+    def create_module(self, spec):
+        return importlib.import_module("gpugrad" + spec.name[len("torch"):])
+    def exec_module(self, module):
+        pass
+
+sys.meta_path.insert(0, Alias())
+"""
+
 
 def test_import_torch_onnx_with_torch_resolved_to_gpugrad():
-    code = (
-        "import sys, gpugrad\n"
-        "sys.modules['torch'] = gpugrad\n"
+    code = _ALIAS + (
         "import torch.onnx\n"
         "import torch\n"
-        "print(torch.onnx.is_in_onnx_export(), torch.onnx is gpugrad.onnx)\n"
+        "import torch.nn as nn\n"
+        "print(torch.onnx.is_in_onnx_export(), torch.onnx is gpugrad.onnx,\n"
+        "      sys.modules['torch.onnx'] is gpugrad.onnx, nn.Linear is gpugrad.nn.Linear)\n"
+        "try:\n"
+        "    torch.onnx.export(nn.Linear(2, 2), (torch.randn(1, 2),), 'm.onnx')\n"
+        "except torch.onnx.OnnxExporterError as e:\n"
+        "    print('refused:', e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True"]
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["False", "True", "True", "True"]
+    assert lines[1].startswith("refused: gpugrad does not export ONNX models")
 
 
 def test_export_raises_a_clear_error(tmp_path):
