@@ -195,7 +195,7 @@ def _standard_gamma_grad(concentration: Tensor, sample: Tensor) -> Tensor:
     else:
         out[series] = _gamma_grad_series(backend, a[series], x[series])
         big = ~series
-        out[big] = _gamma_grad_asymptotic(xp, a[big], x[big])
+        out[big] = _gamma_grad_asymptotic(backend, a[big], x[big])
     return Tensor._make(out.astype(sample._data.dtype), sample._device)
 
 
@@ -203,55 +203,41 @@ def _gamma_grad_series(backend, a, x):
     """-(dP/da)/p from P(a, x) = sum_k e^-x x^(a+k) / gamma(a+k+1), a series that converges
     for every x. Divided by the pdf e^-x x^(a-1) / gamma(a), term k is
     r_k = x^(k+1) gamma(a) / gamma(a+k+1), and its a-derivative r_k (log x - digamma(a+k+1)).
-    Terms are summed scaled by the largest one (near k = x - a) so none overflows."""
+    Terms are summed scaled by the largest one (near k = x - a) so none overflows; far terms
+    underflow to 0 silently (the backend's quiet error state)."""
     xp = backend.xp
     if a.size == 0:
         return xp.zeros(a.shape, "float64")
-    with _quiet(xp):
-        logx = xp.log(x)
-        peak = xp.maximum(xp.ceil(x - a - 1), 0)
-        lgamma_a = backend.lgamma(a)
-        log_scale = (peak + 1) * logx + lgamma_a - backend.lgamma(a + peak + 1)
-        n_terms = int(xp.max(peak + 12 * xp.sqrt(x + 1))) + 30
-        log_r = logx - xp.log(a) - log_scale
-        psi = backend.digamma(a + 1)
-        total = xp.exp(log_r) * (logx - psi)
-        for k in range(1, n_terms):
-            ak = a + k
-            log_r = log_r + logx - xp.log(ak)
-            psi = psi + 1 / ak
-            total = total + xp.exp(log_r) * (logx - psi)
-        out = -xp.exp(log_scale) * total
+    return backend.quiet(_series_terms, backend, xp, a, x)
+
+
+def _series_terms(backend, xp, a, x):
+    logx = xp.log(x)
+    peak = xp.maximum(xp.ceil(x - a - 1), 0)
+    log_scale = (peak + 1) * logx + backend.lgamma(a) - backend.lgamma(a + peak + 1)
+    n_terms = int(xp.max(peak + 12 * xp.sqrt(x + 1))) + 30
+    log_r = logx - xp.log(a) - log_scale
+    psi = backend.digamma(a + 1)
+    total = xp.exp(log_r) * (logx - psi)
+    for k in range(1, n_terms):
+        ak = a + k
+        log_r = log_r + logx - xp.log(ak)
+        psi = psi + 1 / ak
+        total = total + xp.exp(log_r) * (logx - psi)
+    out = -xp.exp(log_scale) * total
     return xp.where(x > 0, out, 0.0)  # a draw at 0 does not move
 
 
-def _gamma_grad_asymptotic(xp, a, x):
+def _gamma_grad_asymptotic(backend, a, x):
     """Large a: with lam = x/a and eta = sign(lam-1) sqrt(2 (lam - 1 - log lam)), the Gamma
     CDF is Phi(eta sqrt(a)) to leading order; holding eta sqrt(a) fixed gives
     dx/da = lam - eta^2 lam / (2 (lam - 1)) (the ratio's limit at lam = 1 taken by series)."""
-    with _quiet(xp):
-        lam = x / a
-        d = lam - 1
-        eta2 = 2 * (d - xp.log(lam))
-        ratio = xp.where(xp.abs(d) > 1e-4, eta2 / d, d - 2 * d * d / 3)
+    xp = backend.xp
+    lam = x / a
+    d = lam - 1
+    eta2 = 2 * (d - xp.log(lam))
+    ratio = xp.where(xp.abs(d) > 1e-4, backend.quiet(xp.divide, eta2, d), d - 2 * d * d / 3)
     return lam - ratio * lam / 2
-
-
-class _quiet:
-    """Silence floating-point warnings of the array module (exp underflow in far terms)."""
-
-    def __init__(self, xp) -> None:
-        self._errstate = getattr(xp, "errstate", None)
-        self._ctx = None
-
-    def __enter__(self):
-        if self._errstate is not None:
-            self._ctx = self._errstate(all="ignore")
-            self._ctx.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        if self._ctx is not None:
-            self._ctx.__exit__(*exc)
 
 
 # ---- counts ------------------------------------------------------------------------------
