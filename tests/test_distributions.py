@@ -490,3 +490,51 @@ def test_repr_matches_torch(device):
     ):
         got = repr(build(gd, lambda v: gpugrad.tensor(v, device=device)))
         assert got == repr(build(td, torch.tensor)).replace("torch.", "gpugrad.")
+
+
+def test_policy_gradient_and_vae_steps_match_torch(device):
+    """The two idioms real programs use: REINFORCE with Categorical, and a VAE's
+    reparameterized Normal with its KL to the prior, through gpugrad.nn layers."""
+    rng = np.random.default_rng(5)
+    w, b = rng.normal(size=(4, 3)) * 0.5, rng.normal(size=4) * 0.1
+    obs = rng.normal(size=(6, 3))
+    returns = rng.normal(size=6)
+
+    lin = gpugrad.nn.Linear(3, 4).double().to(device)
+    tlin = torch.nn.Linear(3, 4).double()
+    with gpugrad.no_grad():
+        lin.weight.copy_(gpugrad.tensor(w, device=device))
+        lin.bias.copy_(gpugrad.tensor(b, device=device))
+    with torch.no_grad():
+        tlin.weight.copy_(torch.tensor(w))
+        tlin.bias.copy_(torch.tensor(b))
+
+    tdist = td.Categorical(logits=tlin(torch.tensor(obs)))
+    actions = tdist.sample()
+    dist = gd.Categorical(logits=lin(gpugrad.tensor(obs, device=device)))
+    loss = (
+        -(
+            dist.log_prob(gpugrad.tensor(actions.numpy(), device=device))
+            * gpugrad.tensor(returns, device=device)
+        ).sum()
+        - 0.01 * dist.entropy().sum()
+    )
+    tloss = -(tdist.log_prob(actions) * torch.tensor(returns)).sum() - 0.01 * tdist.entropy().sum()
+    loss.backward()
+    tloss.backward()
+    _same(loss, tloss)
+    _same(lin.weight.grad, tlin.weight.grad)
+    _same(lin.bias.grad, tlin.bias.grad)
+
+    mu = gpugrad.tensor(rng.normal(size=(5, 2)), device=device, requires_grad=True)
+    log_var = gpugrad.tensor(rng.normal(size=(5, 2)) * 0.3, device=device, requires_grad=True)
+    tmu = torch.tensor(mu.detach().cpu().numpy(), requires_grad=True)
+    tlog_var = torch.tensor(log_var.detach().cpu().numpy(), requires_grad=True)
+    q = gd.Normal(mu, (0.5 * log_var).exp())
+    tq = td.Normal(tmu, (0.5 * tlog_var).exp())
+    kl = gd.kl_divergence(q, gd.Normal(0.0, 1.0)).sum()
+    tkl = td.kl_divergence(tq, td.Normal(0.0, 1.0)).sum()
+    z = q.rsample()
+    (kl + (z * z).sum()).backward()
+    _same(kl, tkl)
+    assert tuple(z.shape) == (5, 2) and mu.grad is not None and log_var.grad is not None
