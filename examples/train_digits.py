@@ -4,12 +4,17 @@
     python examples/train_digits.py --model cnn --device cpu --epochs 10
     python examples/train_digits.py --checkpoint /tmp/digits.safetensors --plot /tmp/digits.png
     python examples/train_digits.py --checkpoint /tmp/digits.safetensors --resume --epochs 20
+    python examples/train_digits.py --nproc 2             # data parallel: 2 ranks, one global batch
 
 Written against the PyTorch API (``import gpugrad as torch`` style): nn.Sequential, AdamW,
 a per-batch cosine learning-rate schedule, DataLoader over a TensorDataset held on the
 device. The split is stratified and seeded, and each epoch's shuffle is seeded from the epoch
 number, so a resumed run continues exactly like an uninterrupted one. A checkpoint (model,
 optimizer, scheduler, epoch, history) is written atomically after every epoch.
+With ``--nproc N`` (or under ``python -m gpugrad.distributed.run --nproc-per-node N``) the
+ranks train one DistributedDataParallel model: each takes its DistributedSampler share and
+``--batch-size / N`` samples per step, so the global batch and the step count stay those
+of one process; rank 0 prints, evaluates and writes the checkpoint.
 Needs the ``examples`` extra: scikit-learn, tqdm, matplotlib (only for --plot).
 """
 
@@ -69,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--plot", metavar="PATH", help="write a PNG of the loss and accuracy curves")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    p.add_argument(
+        "--nproc",
+        type=_positive(int),
+        default=1,
+        help="train data-parallel on N processes (DDP over MPI; NCCL with --device cuda)",
+    )
     args = p.parse_args(argv)
     if args.resume and not args.checkpoint:
         raise UsageError("--resume needs --checkpoint PATH")
@@ -81,14 +92,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 raise UsageError(f"{opt}: folder {folder} does not exist")
     if args.resume and not os.path.isfile(args.checkpoint):
         raise UsageError(f"--resume: checkpoint {args.checkpoint} does not exist")
+    world = args.nproc if launched_world() == 1 else launched_world()
+    if args.batch_size % world:
+        raise UsageError(f"--batch-size {args.batch_size} must divide among {world} processes")
     return args
+
+
+def launched_world() -> int:
+    """The job's size when this process is a rank of a launched job, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def pick_device(name: str) -> str:
     if name == "auto":
-        return "cuda" if gpugrad.cuda.is_available() else "cpu"
+        name = "cuda" if gpugrad.cuda.is_available() else "cpu"
     if name == "cuda" and not gpugrad.cuda.is_available():
         raise UsageError("--device cuda: no usable CUDA device (try --device cpu)")
+    if name == "cuda" and launched_world() > 1:  # one GPU per rank
+        return f"cuda:{int(os.environ['LOCAL_RANK']) % gpugrad.cuda.device_count()}"
     return name
 
 
@@ -180,11 +201,26 @@ def train(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     device = pick_device(args.device)
+    world = launched_world()
+    rank = 0
+    if world > 1:
+        import gpugrad.distributed as dist
+        from gpugrad.utils.data.distributed import DistributedSampler
+
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        rank = dist.get_rank()
     (xtr, ytr), (xte, yte) = load_data(args.seed, device, args.model)
     gpugrad.manual_seed(args.seed)
     model = build_model(args.model).to(device)
-    opt = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    loader = DataLoader(TensorDataset(xtr, ytr), batch_size=args.batch_size, shuffle=True)
+    net = model  # what trains: the model, or its DDP wrapper
+    data = TensorDataset(xtr, ytr)
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model)
+        sampler = DistributedSampler(data, seed=args.seed)
+        loader = DataLoader(data, batch_size=args.batch_size // world, sampler=sampler)
+    else:
+        loader = DataLoader(data, batch_size=args.batch_size, shuffle=True)
+    opt = optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
     loss_fn = nn.CrossEntropyLoss()
     start, history = 0, {"loss": [], "train_acc": [], "test_acc": [], "seconds": []}
@@ -193,32 +229,48 @@ def train(args: argparse.Namespace) -> dict:
         sched.T_max = args.epochs * len(loader)  # --epochs may have grown since
         print(f"resumed from {args.checkpoint} after epoch {start}")
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{args.model}: {n_params:,} parameters on {device}; {len(xtr)} train / {len(xte)} test")
+    if rank == 0:
+        ranks = f" x {world} processes" if world > 1 else ""
+        print(
+            f"{args.model}: {n_params:,} parameters on {device}{ranks}; "
+            f"{len(xtr)} train / {len(xte)} test"
+        )
     last = min(args.epochs, args.stop_after or args.epochs)
     for epoch in range(start + 1, last + 1):
-        gpugrad.manual_seed(args.seed * 1000 + epoch)  # the shuffle depends only on the epoch
+        # the shuffle depends only on the epoch (dropout masks differ across ranks)
+        gpugrad.manual_seed(args.seed * 1000 + epoch + 1_000_003 * rank)
+        if world > 1:
+            sampler.set_epoch(epoch)
         t0 = time.perf_counter()
-        model.train()
+        net.train()
         total = gpugrad.zeros((), device=device)
-        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=args.no_progress)
+        seen = 0
+        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=args.no_progress or rank)
         for xb, yb in bar:
-            loss = loss_fn(model(xb), yb)
+            loss = loss_fn(net(xb), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.detach() * len(xb)
-        train_loss = float(total) / len(xtr)
+            seen += len(xb)
+        if world > 1:  # every rank's samples (the sampler's padding included)
+            counts = gpugrad.tensor([float(total), float(seen)], dtype=gpugrad.float64)
+            dist.all_reduce(counts)
+            train_loss = float(counts[0] / counts[1])
+        else:
+            train_loss = float(total) / len(xtr)
         seconds = time.perf_counter() - t0
         train_acc, test_acc = accuracy(model, xtr, ytr), accuracy(model, xte, yte)
         for k, v in zip(history, (train_loss, train_acc, test_acc, seconds)):
             history[k].append(v)
-        print(
-            f"epoch {epoch:3d}/{args.epochs}  loss {train_loss:.4f}  train acc "
-            f"{100 * train_acc:6.2f}%  test acc {100 * test_acc:6.2f}%  {seconds:.2f} s/epoch",
-            flush=True,
-        )
-        if args.checkpoint:
+        if rank == 0:
+            print(
+                f"epoch {epoch:3d}/{args.epochs}  loss {train_loss:.4f}  train acc "
+                f"{100 * train_acc:6.2f}%  test acc {100 * test_acc:6.2f}%  {seconds:.2f} s/epoch",
+                flush=True,
+            )
+        if args.checkpoint and rank == 0:
             gpugrad.save(
                 {
                     "model": model.state_dict(),
@@ -230,9 +282,11 @@ def train(args: argparse.Namespace) -> dict:
                 },
                 args.checkpoint,
             )
-    if args.plot and history["loss"]:
+    if args.plot and history["loss"] and rank == 0:
         save_plot(args.plot, history)
         print(f"plot written to {args.plot}")
+    if world > 1:
+        dist.destroy_process_group()
     return history
 
 
@@ -240,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = os.path.basename(sys.argv[0]) if argv is None else "train_digits.py"
     try:
         args = parse_args(argv)
+        if args.nproc > 1 and launched_world() == 1:
+            return relaunch(args.nproc, sys.argv[1:] if argv is None else argv)
         train(args)
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
@@ -248,6 +304,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def relaunch(nproc: int, argv: list[str]) -> int:
+    """Run this script on ``nproc`` ranks through gpugrad's launcher (mpiexec)."""
+    from gpugrad.distributed.run import main as launch
+
+    rest, skip = [], False
+    for a in argv:  # the ranks read WORLD_SIZE instead of --nproc
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            rest.append(a)
+    return launch(["--nproc-per-node", str(nproc), os.path.abspath(__file__), *rest])
 
 
 if __name__ == "__main__":
