@@ -91,16 +91,8 @@ class Tensor:
             t._inference = True
         return t
 
-    def __new__(cls, *args: Any, device=None) -> Tensor:
-        """PyTorch's legacy constructor: ``Tensor(*sizes)`` (uninitialized), ``Tensor(data)``
-        (a copy, in the default float dtype), ``Tensor(tensor)`` (an alias); prefer
-        ``gpugrad.tensor`` / ``gpugrad.empty``."""
-        from ._legacy import legacy_new
-
-        return legacy_new(args, D.get_default_dtype(), device)
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass  # all done in __new__ (and _make, which creates every other tensor)
+        pass  # done in __new__ (bound in _tensor_methods) and _make (every other tensor)
 
     # ---- autograd record -------------------------------------------------------------
     def _grad_edge(self) -> tuple:
@@ -331,20 +323,6 @@ class Tensor:
 
     def data_ptr(self) -> int:
         return _data_ptr(self._data)
-
-    def type(self, dtype=None):
-        """The PyTorch-style type name, or a copy converted to ``dtype``."""
-        if dtype is None:
-            from .autograd.graph import _type_name
-
-            return _type_name(self._data.dtype, self._device)
-        from ._legacy import resolve_type
-
-        legacy = resolve_type(dtype)  # gpugrad.DoubleTensor, "torch.cuda.FloatTensor" ...
-        if legacy is None:
-            return self.to(dtype)
-        dt, kind = legacy
-        return self.to(dt) if self._device.type == kind else self.to(kind, dt)
 
     @property
     def data(self) -> Tensor:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from . import _dtype as D
 from . import ops
+from ._legacy import legacy_new, resolve_type
 from ._tensor import Tensor
+from .autograd.graph import _type_name
 from .ops import convert, inplace
 from .ops import sparse as _sparse
 from .ops.compare import _scalar_as
@@ -233,3 +236,26 @@ Tensor._values = _sparse.raw_values
 Tensor._nnz = _sparse.nnz
 Tensor.sparse_dim = _sparse.sparse_dim
 Tensor.dense_dim = _sparse.dense_dim
+
+
+# ---- PyTorch's legacy spellings: the Tensor(...) constructor and Tensor.type(...) -----------
+def _tensor_new(cls, *args, device=None) -> Tensor:
+    """PyTorch's legacy constructor: ``Tensor(*sizes)`` (uninitialized), ``Tensor(data)``
+    (a copy, in the default float dtype), ``Tensor(tensor)`` (an alias); prefer
+    ``gpugrad.tensor`` / ``gpugrad.empty``."""
+    return legacy_new(args, D.get_default_dtype(), device)
+
+
+def _type(self: Tensor, dtype=None):
+    """The PyTorch-style type name, or a copy converted to ``dtype``."""
+    if dtype is None:
+        return _type_name(self._data.dtype, self._device)
+    legacy = resolve_type(dtype)  # gpugrad.DoubleTensor, "torch.cuda.FloatTensor" ...
+    if legacy is None:
+        return self.to(dtype)
+    dt, kind = legacy
+    return self.to(dt) if self._device.type == kind else self.to(kind, dt)
+
+
+Tensor.__new__ = staticmethod(_tensor_new)
+Tensor.type = _type

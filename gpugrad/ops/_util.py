@@ -212,3 +212,21 @@ def float_data(t: Tensor):
 def index_tensor(data, like: Tensor) -> Tensor:
     """An int64 index Tensor of ``data`` on ``like``'s device (sort, unique, diag ...)."""
     return Tensor._make(data.astype("int64", copy=False), like._device)
+
+
+def broadcast_shape(*shapes) -> tuple:
+    """The shape that ``shapes`` (tuples, or ints for 1-D shapes) broadcast to."""
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for i, n in enumerate(s, ndim - len(s)):
+            if n < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {s}")
+            if n != 1:
+                if out[i] != 1 and out[i] != n:
+                    raise RuntimeError(
+                        "Shape mismatch: objects cannot be broadcast to a single shape"
+                    )
+                out[i] = n
+    return tuple(out)

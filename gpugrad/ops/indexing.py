@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._util import check_device, grad_for, meta, needs_grad, record, wrap_dim
+from ._util import broadcast_shape, check_device, grad_for, meta, needs_grad, record, wrap_dim
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 
@@ -319,9 +319,7 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:
-    from .shape import broadcast_shapes
-
-    shape = broadcast_shapes(input._data.shape, mask._data.shape)
+    shape = broadcast_shape(input._data.shape, mask._data.shape)
     return getitem(input.expand(shape), mask.expand(shape))
 
 

@@ -1,7 +1,7 @@
 """Linear algebra: matrix products (matmul with 1-D, 2-D and batched broadcasting operands,
-mm, bmm, dot, outer, addmm / baddbmm, linear, bilinear, einsum), inverse, determinant and solve (nodes
-whose backward formulas are Tensor ops, so they have higher-order gradients), and the vector /
-matrix norms of ``gpugrad.linalg``."""
+mm, bmm, dot, outer, addmm / baddbmm, linear, bilinear, einsum), inverse, determinant and
+solve (nodes whose backward formulas are Tensor ops, so they have higher-order gradients), and
+the vector / matrix norms of ``gpugrad.linalg``."""
 
 from __future__ import annotations
 

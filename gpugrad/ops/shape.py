@@ -10,6 +10,7 @@ import warnings
 from .._tensor import Tensor, _data_ptr
 from ..autograd.graph import Node
 from ._util import (
+    broadcast_shape,
     check_devices,
     index_tensor,
     needs_grad,
@@ -256,20 +257,7 @@ def broadcast_to(input: Tensor, size) -> Tensor:
 
 def broadcast_shapes(*shapes) -> tuple:
     """The shape that ``shapes`` (tuples, or ints for 1-D shapes) broadcast to."""
-    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for s in shapes:
-        for i, n in enumerate(s, ndim - len(s)):
-            if n < 0:
-                raise RuntimeError(f"Trying to create tensor with negative dimension {n}: {s}")
-            if n != 1:
-                if out[i] != 1 and out[i] != n:
-                    raise RuntimeError(
-                        "Shape mismatch: objects cannot be broadcast to a single shape"
-                    )
-                out[i] = n
-    return tuple(out)
+    return broadcast_shape(*shapes)
 
 
 def broadcast_tensors(*tensors):
