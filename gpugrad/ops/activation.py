@@ -116,34 +116,31 @@ def _softmax_dim(input: Tensor, dim) -> int:
     return wrap_dim(dim, input._data.ndim)
 
 
-def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+def _softmax_family(input: Tensor, dim, dtype, name: str, node_cls) -> Tensor:
+    """softmax / log_softmax: the backend's stable kernel of that name along ``dim``, and a
+    node that saves the output."""
     if _active.autocast:
-        (input,) = _amp.fp32("softmax", input)
+        (input,) = _amp.fp32(name, input)
     x = input if dtype is None else input.to(dtype)
     d = _softmax_dim(x, dim)
     data = x._data if x._data.ndim else x._data.reshape(1)
-    out = Tensor._make(x._device.backend.softmax(data, d).reshape(x._data.shape), x._device)
+    kernel = getattr(x._device.backend, name)
+    out = Tensor._make(kernel(data, d).reshape(x._data.shape), x._device)
     if needs_grad(x):
-        node = record(SoftmaxBackward0(), (x,), out)
+        node = record(node_cls(), (x,), out)
         node.save(out)
         node.dim = d
     return out
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    return _softmax_family(input, dim, dtype, "softmax", SoftmaxBackward0)
 
 
 def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """log(softmax(x)) along ``dim``, computed stably."""
-    if _active.autocast:
-        (input,) = _amp.fp32("log_softmax", input)
-    x = input if dtype is None else input.to(dtype)
-    d = _softmax_dim(x, dim)
-    data = x._data if x._data.ndim else x._data.reshape(1)
-    out = Tensor._make(x._device.backend.log_softmax(data, d).reshape(x._data.shape), x._device)
-    if needs_grad(x):
-        node = record(LogSoftmaxBackward0(), (x,), out)
-        node.save(out)
-        node.dim = d
-    return out
+    return _softmax_family(input, dim, dtype, "log_softmax", LogSoftmaxBackward0)
 
 
 def softmin(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:

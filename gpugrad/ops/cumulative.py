@@ -40,14 +40,21 @@ class CumprodBackward0(Node):
         return (rev / x,)
 
 
-def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """Cumulative product along ``dim`` (gradient exact for inputs without zeros)."""
+def _scan(input: Tensor, dim: int, dtype, fn: str) -> tuple:
+    """The array module's running ``fn`` (cumsum / cumprod) along ``dim``, in ``dtype`` (integers
+    and bools run in int64, as PyTorch's); (output, wrapped dim)."""
     d = wrap_dim(dim, input._data.ndim)
     data = input._data if dtype is None else input._data.astype(dtype.np)
     if dtype is None and data.dtype.kind in "biu":
         data = data.astype("int64")
     xp = input._device.backend.xp
-    out = Tensor._make(xp.cumprod(data, axis=d) if data.ndim else data.copy(), input._device)
+    out = Tensor._make(getattr(xp, fn)(data, axis=d) if data.ndim else data.copy(), input._device)
+    return out, d
+
+
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Cumulative product along ``dim`` (gradient exact for inputs without zeros)."""
+    out, d = _scan(input, dim, dtype, "cumprod")
     if needs_grad(input):
         node = record(CumprodBackward0(), (input,), out)
         node.save(input, out)
@@ -63,12 +70,7 @@ class CumsumBackward0(Node):
 
 def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Cumulative sum along ``dim``."""
-    d = wrap_dim(dim, input._data.ndim)
-    data = input._data if dtype is None else input._data.astype(dtype.np)
-    if dtype is None and data.dtype.kind in "biu":
-        data = data.astype("int64")
-    xp = input._device.backend.xp
-    out = Tensor._make(xp.cumsum(data, axis=d) if data.ndim else data.copy(), input._device)
+    out, d = _scan(input, dim, dtype, "cumsum")
     if needs_grad(input):
         record(CumsumBackward0(), (input,), out).dim = d
     return out

@@ -55,6 +55,16 @@ def rms_norm(
     return y * weight if weight is not None else y
 
 
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
+    """``y * weight + bias`` with the per-channel parameters shaped to broadcast (either may be
+    absent)."""
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
 def _update_running(stat: Tensor, batch: Tensor, momentum: float) -> None:
     with no_grad():
         new = stat._data * (1 - momentum) + batch._data.astype(stat._data.dtype) * momentum
@@ -99,10 +109,7 @@ def batch_norm(
         rm = running_mean.reshape(shape).to(input.dtype)
         rv = running_var.reshape(shape).to(input.dtype)
         y = (input - rm) * (rv + eps).rsqrt()
-    if weight is not None:
-        y = y * weight.reshape(shape)
-    if bias is not None:
-        y = y + bias.reshape(shape)
+    y = _affine(y, weight, bias, shape)
     return y
 
 
@@ -119,10 +126,7 @@ def instance_norm(
     """Normalise each (sample, channel) over its spatial dims."""
     shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     y = _normalized(input, tuple(range(2, input.ndim)), eps)
-    if weight is not None:
-        y = y * weight.reshape(shape)
-    if bias is not None:
-        y = y + bias.reshape(shape)
+    y = _affine(y, weight, bias, shape)
     return y
 
 
@@ -145,10 +149,7 @@ def group_norm(
     x = input.reshape(n, num_groups, -1)
     y = _normalized(x, (2,), eps).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        y = y * weight.reshape(shape)
-    if bias is not None:
-        y = y + bias.reshape(shape)
+    y = _affine(y, weight, bias, shape)
     return y
 
 
