@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .._device import device as Device
-from .storage import TORCH_DTYPES, TypedStorage, frombytes
+from .storage import TORCH_DTYPES, TypedStorage, new_array
 from .unpickling import CheckpointUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -42,10 +42,13 @@ def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any
         key, location = str(_ascii(key)), str(_ascii(location))
         dtype_name = unpickler.storage_type(storage_type).dtype_name
         if key not in roots:
-            size = TORCH_DTYPES[dtype_name][0]
-            buf = np.empty(int(numel) * size if TORCH_DTYPES[dtype_name][1] else 0, np.uint8)
-            storage = TypedStorage(frombytes(buf, dtype_name, False), dtype_name, Device("cpu"))
-            roots[key] = (rebuild.add_storage(key, storage, location), buf, int(numel))
+            arr = new_array(dtype_name, int(numel))
+            storage = TypedStorage(arr, dtype_name, Device("cpu"))
+            roots[key] = (
+                rebuild.add_storage(key, storage, location),
+                arr.view(np.uint8),
+                int(numel),
+            )  # noqa: E501
         root = roots[key][0]
         if view is None:
             return root
@@ -74,9 +77,9 @@ def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any
         if len(buf):
             if fh.readinto(memoryview(buf)) != nbytes:
                 raise unpickler.error(f"storage '{key}' is truncated")
-            if big:
+            if big and storage.array.itemsize > 1:
                 storage.array.byteswap(inplace=True)
-        else:
+        else:  # a dtype gpugrad lacks (the load names it) or an empty storage
             fh.seek(nbytes, 1)
     rebuild.place(map_location)
     return obj

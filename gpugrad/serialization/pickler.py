@@ -100,40 +100,49 @@ class TorchPickler(pickle._Pickler):
         if isinstance(t, Parameter):
             data = Tensor._make(t._data, t._device)
             return (_REBUILD_PARAMETER, (data, t.requires_grad, OrderedDict()))
-        storage, offset = self._storage_of(t)
-        stride = tuple(int(s) for s in t.stride())
-        return (
-            _REBUILD_TENSOR,
-            (storage, offset, tuple(t.shape), stride, t.requires_grad, OrderedDict()),
-        )  # noqa: E501
+        storage, offset, stride = self._storage_of(t)
+        args = (storage, offset, tuple(t.shape), stride, t.requires_grad, OrderedDict())
+        return (_REBUILD_TENSOR, args)
 
-    def _storage_of(self, t: Tensor) -> tuple[SavedStorage, int]:
-        """The storage ``t`` views (shared with every tensor on the same memory) and its
-        element offset in it; a layout PyTorch cannot express (negative strides) is copied."""
+    def _storage_of(self, t: Tensor) -> tuple[SavedStorage, int, tuple]:
+        """The storage ``t`` views (shared with every tensor on the same memory), its element
+        offset and strides in it; a layout PyTorch cannot express (negative strides) is
+        saved as a contiguous copy."""
         arr = t._data
-        root = arr
         ndarray = t._device.backend.xp.ndarray
-        while isinstance(root.base, ndarray):
-            root = root.base
+        root = _root(arr, ndarray)
         item = arr.itemsize
         ok = (
-            root.dtype == arr.dtype
-            and (root.flags.c_contiguous or root.flags.f_contiguous)
+            (root.flags.c_contiguous or root.flags.f_contiguous)
             and all(s >= 0 for s in arr.strides)
             and all(s % item == 0 for s in arr.strides)
         )
         if ok:
             offset_bytes = _ptr(arr) - _ptr(root)
-            ok = offset_bytes >= 0 and offset_bytes % item == 0
+            ok = 0 <= offset_bytes and offset_bytes % item == 0
         if not ok:
-            root, offset_bytes = t._device.backend.xp.ascontiguousarray(arr), 0
-            if root.ndim == 0:
-                root = root.reshape(1)
+            arr = t._device.backend.xp.ascontiguousarray(arr)
+            root, offset_bytes = (arr if arr.ndim else arr.reshape(1)), 0
         if id(root) not in self.storages:
             flat = root.ravel(order="K") if root.ndim != 1 else root
             self.storages[id(root)] = SavedStorage(str(len(self.storages)), flat, t._device)
             self._roots.append(root)
-        return self.storages[id(root)], offset_bytes // item
+        stride = tuple(s // item for s in arr.strides)
+        return self.storages[id(root)], offset_bytes // item, stride
+
+
+def _root(arr, ndarray):
+    """The array of the same dtype that owns (or first views) ``arr``'s memory: views share a
+    storage when they share a root. ``as_strided`` views reach theirs through a wrapper
+    object that holds the array it was made from."""
+    root = arr
+    while True:
+        base = root.base
+        if base is not None and not isinstance(base, ndarray):
+            base = getattr(base, "base", None)  # numpy's as_strided wrapper
+        if not isinstance(base, ndarray) or base.dtype != arr.dtype:
+            return root
+        root = base
 
 
 def _ptr(arr) -> int:

@@ -218,11 +218,17 @@ def _parse_location(location: str) -> Device:
         ) from None
 
 
-def frombytes(buf: np.ndarray, dtype_name: str, big_endian: bool) -> np.ndarray:
-    """Reinterpret a uint8 buffer as a 1-D array of ``dtype_name`` in native byte order."""
+def new_array(dtype_name: str, numel: int) -> np.ndarray:
+    """A storage's flat array, owning its memory (so that the views of it find it as their
+    root when saved again); its bytes are ``array.view(np.uint8)``. A dtype gpugrad lacks gets
+    an empty byte array: the load only reports it."""
     gd = TORCH_DTYPES[dtype_name][1]
-    if gd is None:  # kept as bytes: only the error message needs it
-        return buf
-    np_dt = np.dtype(gd.np)
-    arr = buf.view(np_dt.newbyteorder(">") if big_endian else np_dt)
-    return arr.astype(np_dt) if big_endian and np_dt.itemsize > 1 else arr
+    return np.empty(numel, gd.np) if gd is not None else np.empty(0, np.uint8)
+
+
+def mapped_array(mapped, offset: int, dtype_name: str, numel: int) -> np.ndarray:
+    """A storage's flat array on the bytes of a memory-mapped file (no copy)."""
+    gd = TORCH_DTYPES[dtype_name][1]
+    if gd is None or not numel:
+        return new_array(dtype_name, 0 if gd is None else numel)
+    return np.frombuffer(mapped, gd.np, numel, offset)

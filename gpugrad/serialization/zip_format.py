@@ -9,6 +9,7 @@ be memory-mapped), ``byteorder``, ``version``, ``.format_version`` and
 from __future__ import annotations
 
 import io
+import mmap
 import struct
 import sys
 import uuid
@@ -20,7 +21,7 @@ import numpy as np
 
 from .._device import device as Device
 from .pickler import TorchPickler
-from .storage import TORCH_DTYPES, TypedStorage, frombytes
+from .storage import TORCH_DTYPES, TypedStorage, mapped_array, new_array
 from .unpickling import CheckpointUnpickler
 
 _ARCHIVE = "archive"
@@ -78,7 +79,7 @@ def read(
             "it is a TorchScript archive (torch.jit.save), which gpugrad cannot load"
         )
     big = _byteorder(zf, prefix, unpickler)
-    mapped = np.memmap(mmap_path, dtype=np.uint8, mode="c") if mmap_path else None
+    mapped = _map(mmap_path) if mmap_path else None
     rebuild = unpickler.rebuild
 
     def persistent_load(pid: Any) -> TypedStorage:
@@ -99,13 +100,15 @@ def read(
                 f"the storage record '{record}' holds {info.file_size} bytes, but data.pkl "
                 f"expects {nbytes} ({numel} x torch.{dtype_name})"
             )
-        if TORCH_DTYPES[dtype_name][1] is None:  # never read: the load reports its dtype
-            buf = np.empty(0, np.uint8)
-        elif mapped is not None:
-            buf = mapped[_data_offset(fh, info, unpickler) :][:nbytes]
+        if mapped is not None:
+            arr = mapped_array(mapped, _data_offset(fh, info, unpickler), dtype_name, int(numel))
         else:
-            buf = _read_record(fh, zf, info, nbytes, unpickler)
-        storage = TypedStorage(frombytes(buf, dtype_name, big), dtype_name, Device("cpu"))
+            arr = new_array(dtype_name, int(numel))
+            if arr.size:
+                _read_record(fh, zf, info, arr.view(np.uint8), unpickler)
+        if big and arr.itemsize > 1:
+            arr.byteswap(inplace=True)
+        storage = TypedStorage(arr, dtype_name, Device("cpu"))
         return rebuild.add_storage(key, storage, location)
 
     try:
@@ -137,10 +140,10 @@ def _byteorder(zf: zipfile.ZipFile, prefix: str, unpickler: CheckpointUnpickler)
 
 
 def _read_record(
-    fh: BinaryIO, zf: zipfile.ZipFile, info: zipfile.ZipInfo, nbytes: int, unpickler
-) -> np.ndarray:  # noqa: E501
-    """A storage record's bytes in a new writable buffer, its CRC checked."""
-    buf = np.empty(nbytes, np.uint8)
+    fh: BinaryIO, zf: zipfile.ZipFile, info: zipfile.ZipInfo, buf: np.ndarray, unpickler
+) -> None:  # noqa: E501
+    """Fill ``buf`` (bytes) with a storage record, its CRC checked."""
+    nbytes = buf.nbytes
     try:
         if info.compress_type == zipfile.ZIP_STORED:  # as torch writes: straight from the file
             fh.seek(_data_offset(fh, info, unpickler))
@@ -156,7 +159,13 @@ def _read_record(
         raise unpickler.error(f"the storage record '{info.filename}' is truncated")
     if zlib.crc32(buf) != info.CRC:
         raise unpickler.error(f"the storage record '{info.filename}' is corrupted (bad CRC-32)")
-    return buf
+
+
+def _map(path: str) -> mmap.mmap:
+    """The file mapped copy-on-write (PyTorch's MAP_PRIVATE): writes to loaded tensors stay
+    in memory."""
+    with open(path, "rb") as f:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
 
 
 def _data_offset(fh: BinaryIO, info: zipfile.ZipInfo, unpickler) -> int:
