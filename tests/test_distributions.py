@@ -118,6 +118,45 @@ CASES = {
         lambda D, T, P: D.Independent(D.Bernoulli(probs=T(P["p"])), 2),
         {"p": R.uniform(0.1, 0.9, (2, 3, 2))},
     ),
+    "geometric": (lambda D, T, P: D.Geometric(probs=T(P["p"])), {"p": np.array([0.2, 0.5, 1.0])}),
+    "cauchy": (
+        lambda D, T, P: D.Cauchy(T(P["loc"]), T(P["scale"])),
+        {"loc": R.normal(size=(3,)), "scale": R.uniform(0.5, 2.0, (3,))},
+    ),
+    "half_normal": (
+        lambda D, T, P: D.HalfNormal(T(P["scale"])),
+        {"scale": R.uniform(0.5, 2.0, (3,))},
+    ),
+    "gumbel": (
+        lambda D, T, P: D.Gumbel(T(P["loc"]), T(P["scale"])),
+        {"loc": R.normal(size=(3,)), "scale": R.uniform(0.5, 2.0, (3,))},
+    ),
+    "chi2": (lambda D, T, P: D.Chi2(T(P["df"])), {"df": np.array([0.5, 3.0, 10.0])}),
+    "student_t": (
+        lambda D, T, P: D.StudentT(T(P["df"]), T(P["loc"]), T(P["scale"])),
+        {
+            "df": np.array([0.8, 1.5, 4.0]),
+            "loc": R.normal(size=(3,)),
+            "scale": R.uniform(0.5, 2.0, (3,)),
+        },
+    ),
+    "mixture_normal": (
+        lambda D, T, P: D.MixtureSameFamily(
+            D.Categorical(probs=T(P["w"])), D.Normal(T(P["loc"]), T(P["scale"]))
+        ),
+        {"w": _probs(2, 3), "loc": R.normal(size=(2, 3)), "scale": R.uniform(0.5, 2.0, (2, 3))},
+    ),
+    "mixture_mvn_diag": (
+        lambda D, T, P: D.MixtureSameFamily(
+            D.Categorical(logits=T(P["l"])),
+            D.Independent(D.Normal(T(P["loc"]), T(P["scale"])), 1),
+        ),
+        {
+            "l": R.normal(size=(4,)),
+            "loc": R.normal(size=(4, 2)),
+            "scale": R.uniform(0.5, 2.0, (4, 2)),
+        },
+    ),
     "transformed_affine_exp": (
         lambda D, T, P: D.TransformedDistribution(
             D.Normal(T(P["loc"]), T(P["scale"])),

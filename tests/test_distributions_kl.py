@@ -42,6 +42,11 @@ P = {
     "Beta": lambda D, T: D.Beta(T([0.5, 1.5, 3.0, 2.0]), T([2.0, 0.7, 3.0, 1.0])),
     "Dirichlet": lambda D, T: D.Dirichlet(T([[0.5, 1.0, 2.0], [3.0, 1.0, 0.4]])),
     "Poisson": lambda D, T: D.Poisson(T([0.5, 1.0, 2.0, 7.0])),
+    "Cauchy": lambda D, T: D.Cauchy(T([0.1, 0.5, -0.4, 0.3]), T([1.0, 0.4, 2.0, 0.7])),
+    "Geometric": lambda D, T: D.Geometric(probs=T([0.2, 0.5, 0.7, 0.9])),
+    "Gumbel": lambda D, T: D.Gumbel(T([0.1, 0.5, -0.4, 0.3]), T([1.0, 0.4, 2.0, 0.7])),
+    "HalfNormal": lambda D, T: D.HalfNormal(T([1.0, 0.4, 2.0, 0.7])),
+    "Chi2": lambda D, T: D.Chi2(T([1.0, 2.0, 3.0, 5.0])),
 }
 Q = {
     "Bernoulli": lambda D, T: D.Bernoulli(probs=T([0.5, 0.0, 0.2, 1.0])),
@@ -56,6 +61,11 @@ Q = {
     "Beta": lambda D, T: D.Beta(T([1.0, 2.0, 0.5, 4.0]), T([1.0, 3.0, 0.5, 2.0])),
     "Dirichlet": lambda D, T: D.Dirichlet(T([[1.0, 1.0, 1.0], [0.5, 2.0, 2.0]])),
     "Poisson": lambda D, T: D.Poisson(T([1.0, 3.0, 0.2, 7.0])),
+    "Cauchy": lambda D, T: D.Cauchy(T([0.0, -0.5, 1.0, 0.2]), T([0.5, 1.5, 1.0, 0.3])),
+    "Geometric": lambda D, T: D.Geometric(probs=T([0.5, 0.1, 0.7, 0.3])),
+    "Gumbel": lambda D, T: D.Gumbel(T([0.0, -0.5, 1.0, 0.2]), T([0.5, 1.5, 1.0, 0.3])),
+    "HalfNormal": lambda D, T: D.HalfNormal(T([0.5, 1.5, 1.0, 0.3])),
+    "Chi2": lambda D, T: D.Chi2(T([2.0, 1.0, 4.0, 3.0])),
 }
 
 SAME = sorted(P)
@@ -89,6 +99,17 @@ CROSS = [
     ("Uniform", "Exponential"),
     ("Uniform", "Gamma"),
     ("Uniform", "Normal"),
+    ("Exponential", "Gumbel"),
+    ("Gamma", "Gumbel"),
+    ("Gumbel", "Beta"),
+    ("Gumbel", "Exponential"),
+    ("Gumbel", "Gamma"),
+    ("Gumbel", "Normal"),
+    ("Gumbel", "Uniform"),
+    ("Normal", "Gumbel"),
+    ("Uniform", "Gumbel"),
+    ("Chi2", "Gamma"),
+    ("Chi2", "Exponential"),
 ]
 
 

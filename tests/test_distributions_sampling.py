@@ -39,6 +39,14 @@ MOMENT_CASES = {
         T([1.0, -1.0]), covariance_matrix=T([[2.0, 0.6], [0.6, 0.5]])
     ),
     "independent": lambda T: gd.Independent(gd.Normal(T([[0.0, 1.0]]), T([[2.0, 0.5]])), 1),
+    "geometric": lambda T: gd.Geometric(probs=T([0.3, 0.8])),
+    "half_normal": lambda T: gd.HalfNormal(T([0.5, 2.0])),
+    "gumbel": lambda T: gd.Gumbel(T([0.5, -1.0]), T([1.0, 0.3])),
+    "chi2": lambda T: gd.Chi2(T([1.0, 6.0])),
+    "student_t": lambda T: gd.StudentT(T([9.0, 30.0]), T([1.0, 0.0]), T([0.5, 2.0])),
+    "mixture": lambda T: gd.MixtureSameFamily(
+        gd.Categorical(probs=T([0.3, 0.7])), gd.Normal(T([-2.0, 1.0]), T([0.5, 1.0]))
+    ),
 }
 
 
@@ -115,6 +123,9 @@ RSAMPLE_CASES = {
     "uniform": (lambda a, b: gd.Uniform(a, a + b.exp()), 2),
     "laplace": (lambda a, b: gd.Laplace(a, b.exp()), 2),
     "exponential": (lambda a: gd.Exponential(a.exp()), 1),
+    "cauchy": (lambda a, b: gd.Cauchy(a, b.exp()), 2),
+    "half_normal": (lambda a: gd.HalfNormal(a.exp()), 1),
+    "gumbel": (lambda a, b: gd.Gumbel(a, b.exp()), 2),
     "independent": (lambda a, b: gd.Independent(gd.Normal(a, b.exp()), 1), 2),
     "transformed": (
         lambda a, b: gd.TransformedDistribution(

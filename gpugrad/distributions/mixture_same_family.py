@@ -1,0 +1,164 @@
+"""A mixture of distributions of one family (``torch.distributions.MixtureSameFamily``)."""
+
+from __future__ import annotations
+
+from gpugrad import ops
+from gpugrad._tensor import Size, Tensor
+from gpugrad.autograd import grad_mode
+
+from . import constraints
+from .categorical import Categorical
+from .distribution import Distribution
+
+__all__ = ["MixtureSameFamily"]
+
+
+class _MixtureSameFamilyConstraint(constraints.Constraint):
+    """The component support, checked with the component dim added back."""
+
+    def __init__(self, base_constraint: constraints.Constraint) -> None:
+        self.base_constraint = base_constraint
+        super().__init__()
+
+    @property
+    def is_discrete(self) -> bool:
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self) -> int:
+        return self.base_constraint.event_dim
+
+    def check(self, value):
+        result = self.base_constraint.check(value.unsqueeze(-1 - self.event_dim))
+        if value.dim() < self.event_dim:
+            raise ValueError(f"Expected value.dim() >= {self.event_dim} but got {value.dim()}")
+        keep = value.dim() - self.event_dim
+        return result.reshape(tuple(result.shape[:keep]) + (-1,)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"MixtureSameFamilyConstraint({self.base_constraint!r})"
+
+
+class MixtureSameFamily(Distribution):
+    """A mixture whose k components are the rightmost batch dim of
+    ``component_distribution``, weighted by the Categorical ``mixture_distribution``."""
+
+    arg_constraints: dict = {}
+    has_rsample = False
+
+    def __init__(
+        self,
+        mixture_distribution: Categorical,
+        component_distribution: Distribution,
+        validate_args: bool | None = None,
+    ) -> None:
+        self._mixture_distribution = mixture_distribution
+        self._component_distribution = component_distribution
+        if not isinstance(mixture_distribution, Categorical):
+            raise ValueError(
+                " The Mixture distribution needs to be an "
+                " instance of torch.distributions.Categorical"
+            )
+        if not isinstance(component_distribution, Distribution):
+            raise ValueError(
+                "The Component distribution needs to be an "
+                "instance of torch.distributions.Distribution"
+            )
+        mdbs = mixture_distribution.batch_shape
+        cdbs = Size(tuple(component_distribution.batch_shape)[:-1])
+        for size1, size2 in zip(reversed(mdbs), reversed(cdbs)):
+            if size1 != 1 and size2 != 1 and size1 != size2:
+                raise ValueError(
+                    f"`mixture_distribution.batch_shape` ({mdbs}) is not "
+                    f"compatible with `component_distribution.batch_shape`({cdbs})"
+                )
+        km = mixture_distribution.logits.shape[-1]
+        kc = component_distribution.batch_shape[-1]
+        if km != kc:
+            raise ValueError(
+                f"`mixture_distribution component` ({km}) does not"
+                f" equal `component_distribution.batch_shape[-1]` ({kc})"
+            )
+        self._num_component = km
+        event_shape = component_distribution.event_shape
+        self._event_ndims = len(event_shape)
+        super().__init__(batch_shape=cdbs, event_shape=event_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = Size(tuple(batch_shape))
+        new = self._get_checked_instance(MixtureSameFamily, _instance)
+        new._component_distribution = self._component_distribution.expand(
+            tuple(batch_shape) + (self._num_component,)
+        )
+        new._mixture_distribution = self._mixture_distribution.expand(batch_shape)
+        new._num_component = self._num_component
+        new._event_ndims = self._event_ndims
+        Distribution.__init__(
+            new,
+            batch_shape=batch_shape,
+            event_shape=new._component_distribution.event_shape,
+            validate_args=False,
+        )
+        new._validate_args = self._validate_args
+        return new
+
+    @constraints.dependent_property
+    def support(self):
+        return _MixtureSameFamilyConstraint(self._component_distribution.support)
+
+    @property
+    def mixture_distribution(self) -> Categorical:
+        return self._mixture_distribution
+
+    @property
+    def component_distribution(self) -> Distribution:
+        return self._component_distribution
+
+    @property
+    def mean(self) -> Tensor:
+        probs = self._pad_mixture_dimensions(self.mixture_distribution.probs)
+        return (probs * self.component_distribution.mean).sum(-1 - self._event_ndims)
+
+    @property
+    def variance(self) -> Tensor:
+        probs = self._pad_mixture_dimensions(self.mixture_distribution.probs)
+        dim = -1 - self._event_ndims
+        mean_cond_var = (probs * self.component_distribution.variance).sum(dim)
+        spread = (self.component_distribution.mean - self._pad(self.mean)).pow(2.0)
+        return mean_cond_var + (probs * spread).sum(dim)
+
+    def cdf(self, x: Tensor) -> Tensor:
+        cdf_x = self.component_distribution.cdf(self._pad(x))
+        return (cdf_x * self.mixture_distribution.probs).sum(-1)
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(x)
+        log_prob_x = self.component_distribution.log_prob(self._pad(x))  # [S, B, k]
+        log_mix_prob = ops.log_softmax(self.mixture_distribution.logits, -1)  # [B, k]
+        return ops.logsumexp(log_prob_x + log_mix_prob, -1)  # [S, B]
+
+    def sample(self, sample_shape=()) -> Tensor:
+        sample_shape = tuple(sample_shape)
+        with grad_mode.no_grad():
+            gather_dim = len(sample_shape) + len(self.batch_shape)
+            es = tuple(self.event_shape)
+            mix_sample = self.mixture_distribution.sample(sample_shape)  # [n, B]
+            comp_samples = self.component_distribution.sample(sample_shape)  # [n, B, k, E]
+            index = mix_sample.reshape(tuple(mix_sample.shape) + (1,) * (len(es) + 1))
+            index = index.expand(tuple(mix_sample.shape) + (1,) + es)
+            return ops.gather(comp_samples, gather_dim, index).squeeze(gather_dim)
+
+    def _pad(self, x: Tensor) -> Tensor:
+        return x.unsqueeze(-1 - self._event_ndims)
+
+    def _pad_mixture_dimensions(self, x: Tensor) -> Tensor:
+        dist_batch_ndims = len(self.batch_shape)
+        cat_batch_ndims = len(self.mixture_distribution.batch_shape)
+        pad_ndims = 0 if cat_batch_ndims == 1 else dist_batch_ndims - cat_batch_ndims
+        xs = tuple(x.shape)
+        return x.reshape(xs[:-1] + (1,) * pad_ndims + xs[-1:] + (1,) * self._event_ndims)
+
+    def __repr__(self) -> str:
+        args = f"\n  {self.mixture_distribution},\n  {self.component_distribution}"
+        return f"MixtureSameFamily({args})"
