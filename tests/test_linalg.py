@@ -1,4 +1,5 @@
-"""gpugrad.linalg: norms, inv, det against NumPy in float64, gradcheck, PyTorch's errors."""
+"""gpugrad.linalg and ops/linalg.py: einsum, addmm / baddbmm, norms, inv, det against NumPy in
+float64, gradcheck, PyTorch's errors."""
 
 from __future__ import annotations
 
@@ -183,3 +184,23 @@ def test_singular_solve_raises_on_cpu():
         RuntimeError, match="The solver failed because the input matrix is singular"
     ):
         linalg.solve(gpugrad.zeros(2, 2), gpugrad.ones(2, 1))
+
+
+def test_einsum(device):
+    a, b = rnd(3, 4), rnd(4, 5)
+    assert_close(gpugrad.einsum("ij,jk->ik", t(a, device), t(b, device)), a @ b)
+    assert_close(gpugrad.einsum("ij->j", t(a, device)), a.sum(0))
+    check_grad(lambda x, y: gpugrad.einsum("ij,jk->ik", x, y), a, b, device=device)
+    c = rnd(2, 3, 4)
+    check_grad(lambda x, y: gpugrad.einsum("bij,jk->bik", x, y), c, b, device=device)
+
+
+def test_addmm_baddbmm(device):
+    a, m1, m2 = rnd(3, 5), rnd(3, 4), rnd(4, 5)
+    assert_close(
+        gpugrad.addmm(t(a, device), t(m1, device), t(m2, device), beta=0.5, alpha=2),
+        0.5 * a + 2 * (m1 @ m2),
+    )
+    check_grad(lambda x, y, z: gpugrad.addmm(x, y, z), a, m1, m2, device=device)
+    b1, b2, inp = rnd(2, 3, 4), rnd(2, 4, 5), rnd(2, 3, 5)
+    assert_close(gpugrad.baddbmm(t(inp, device), t(b1, device), t(b2, device)), inp + b1 @ b2)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import gpugrad
+from gpugrad import ops as E
 from gpugrad.ops import loss
-from tests.utils import assert_close, check_grad, rnd, t
+from tests.utils import assert_close, check_grad, host, rnd, t
 
 A = (3, 4, 5)
 
@@ -19,8 +20,6 @@ def _long(data, device):
 def _bool(data, device):
     return gpugrad.tensor(np.asarray(data), dtype=gpugrad.bool, device=device)
 
-
-# ---- __getitem__ ------------------------------------------------------------------------
 
 BASIC_KEYS = {
     "int": 1,
@@ -134,9 +133,6 @@ def test_getitem_float_index_raises(device):
         IndexError, match="tensors used as indices must be long, int, byte or bool tensors"
     ):
         t(rnd(3), device)[t([0.0], device)]
-
-
-# ---- index_select / gather / scatter / masked_fill --------------------------------------
 
 
 @pytest.mark.parametrize("dim", [0, 1, 2, -1])
@@ -253,9 +249,6 @@ def test_masked_select_and_nonzero(device):
     nz = t(a, device).gt(0).nonzero()
     assert nz.dtype == gpugrad.int64
     assert nz.cpu().numpy().tolist() == np.argwhere(mask).tolist()
-
-
-# ---- losses -----------------------------------------------------------------------------
 
 
 def _np_log_softmax(x, axis=1):
@@ -391,3 +384,63 @@ def test_inplace_scatter_family(device):
     assert (w * 1.0).scatter(1, _long(idx, device), t(src, device)).grad_fn.name() == (
         "ScatterBackward0"
     )
+
+
+@pytest.mark.parametrize("dim,idx", [(0, [4, 1]), (1, [2, 0]), (-1, [1])])
+def test_index_copy(dim, idx, device):
+    a = rnd(5, 3)
+    shape = list(a.shape)
+    shape[dim] = len(idx)
+    src = rnd(*shape)
+    ti = gpugrad.tensor(idx, device=device)
+    ref = a.copy()
+    np.moveaxis(ref, dim, 0)[idx] = np.moveaxis(src, dim, 0)
+    out = t(a, device, requires_grad=True).index_copy(dim, ti, t(src, device))
+    assert_close(out, ref)
+    assert out.grad_fn.name() == "IndexCopyBackward0"
+    check_grad(lambda x, s: E.index_copy(x, dim, ti, s), a, src, device=device)
+    inplace = t(a, device)
+    assert inplace.index_copy_(dim, ti, t(src, device)) is inplace
+    assert_close(inplace, ref)
+    with pytest.raises(IndexError, match=r"Number of indices \(2\) should be equal to source"):
+        t(a, device).index_copy(0, gpugrad.tensor([4, 1], device=device), t(rnd(3, 3), device))
+    with pytest.raises(IndexError, match="index 9 is out of bounds for dimension 0 with size 5"):
+        t(a, device).index_copy(0, gpugrad.tensor([4, 9], device=device), t(rnd(2, 3), device))
+    with pytest.raises(RuntimeError, match="Expected a long tensor for index, but got Float"):
+        t(a, device).index_copy(0, gpugrad.tensor([4.0, 1.0], device=device), t(rnd(2, 3), device))
+
+
+def test_index_add_take(device):
+    a, src = rnd(4, 3), rnd(5, 3)
+    idx = np.array([0, 2, 2, 3, 0])
+    ref = a.copy()
+    np.add.at(ref, idx, 2.0 * src)
+    ti = gpugrad.tensor(idx, device=device)
+    assert_close(E.index_add(t(a, device), 0, ti, t(src, device), alpha=2.0), ref)
+    check_grad(lambda x, s: E.index_add(x, 0, ti, s, alpha=0.5), a, src, device=device)
+    b, s1 = rnd(2, 4), rnd(2, 2)
+    check_grad(
+        lambda x, s: E.index_add(x, 1, gpugrad.tensor([3, 1], device=device), s),
+        b,
+        s1,
+        device=device,
+    )
+    k = gpugrad.tensor([[0, 11], [5, 5]], device=device)
+    assert_close(E.take(t(a, device), k), a.reshape(-1)[host(k)])
+    check_grad(lambda x: E.take(x, k), a, device=device)
+    with pytest.raises(IndexError):
+        E.take(t(a, device), gpugrad.tensor([12], device=device))
+
+
+def test_index_fill(device):
+    a = rnd(3, 4)
+    idx = gpugrad.tensor([0, 2], device=device)
+    ref = a.copy()
+    ref[:, [0, 2]] = 7.0
+    assert_close(gpugrad.index_fill(t(a, device), 1, idx, 7.0), ref)
+    x = t(a, device)
+    x.index_fill_(1, idx, gpugrad.tensor(7.0, dtype=gpugrad.float64, device=device))
+    assert_close(x, ref)
+    check_grad(lambda v: v.index_fill(1, idx, 7.0), a, device=device)
+    with pytest.raises(RuntimeError, match="only supports a 0-dimensional value tensor"):
+        t(a, device).index_fill(1, idx, gpugrad.ones(2, device=device))

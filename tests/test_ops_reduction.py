@@ -7,11 +7,18 @@ import pytest
 from scipy import special
 
 import gpugrad
+from gpugrad import ops as E
 from tests.utils import assert_close, check_grad, rnd, t
 
 SHAPE = (2, 3, 4)
+
+
 DIMS = [0, 1, 2, -1, -2, -3, (0, 1), (0, 2), (1, 2), (-1, 0), (0, 1, 2)]
+
+
 SINGLE_DIMS = [0, 1, 2, -1, -2, -3]
+
+
 KEEP = [False, True]
 
 
@@ -303,3 +310,50 @@ def test_var_single_element_unbiased_nan(device):
     x = t(np.array([1.5]), device)
     assert np.isnan(x.var().item())
     assert x.var(correction=0).item() == 0.0
+
+
+# ---- reductions and counting -------------------------------------------------------------
+def test_nan_reductions(device):
+    a = rnd(3, 4)
+    a[0, 1] = a[2, 3] = np.nan
+    assert_close(E.nansum(t(a, device)), np.nansum(a))
+    assert_close(E.nansum(t(a, device), 1, True), np.nansum(a, 1, keepdims=True))
+    assert_close(E.nanmean(t(a, device)), np.nanmean(a))
+    assert_close(E.nanmean(t(a, device), 0), np.nanmean(a, 0))
+    x = t(a, device, requires_grad=True)
+    E.nanmean(x, 1).sum().backward()
+    ref = np.where(np.isnan(a), 0.0, 1.0 / (~np.isnan(a)).sum(1, keepdims=True))
+    assert_close(x.grad, ref)
+    assert E.nansum(gpugrad.tensor([1, 2], device=device)).dtype == gpugrad.int64
+
+
+def test_var_std_mean(device):
+    a = rnd(3, 4)
+    v, m = E.var_mean(t(a, device), 1)
+    assert_close(v, a.var(1, ddof=1))
+    assert_close(m, a.mean(1))
+    s, m = E.std_mean(t(a, device), correction=0)
+    assert_close(s, a.std())
+    assert_close(m, a.mean())
+    check_grad(lambda x: E.std_mean(x, 0)[0] + E.std_mean(x, 0)[1], a, device=device)
+
+
+def test_any_all(device):
+    a = rnd(3, 4)
+    x = t(a, device)
+    assert (x > 0).any().item() == bool((a > 0).any())
+    assert_close((x > 0).all(1), (a > 0).all(1))
+    assert gpugrad.any(x > 0, dim=0, keepdim=True).shape == (1, 4)
+
+
+def test_aminmax(device):
+    a = rnd(3, 4)
+    r = gpugrad.aminmax(t(a, device))
+    assert_close(r.min, a.min()) and assert_close(r.max, a.max())
+    r1 = gpugrad.aminmax(t(a, device), dim=1, keepdim=True)
+    assert_close(r1.min, a.min(1, keepdims=True))
+    assert_close(r1.max, a.max(1, keepdims=True))
+    assert repr(r).startswith("gpugrad.return_types.aminmax(\nmin=")
+    check_grad(lambda x: gpugrad.aminmax(x, dim=0).max, a, device=device)
+    with pytest.raises(RuntimeError, match="cannot compute aminmax over an empty dimension"):
+        gpugrad.aminmax(gpugrad.zeros(0, device=device))

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 import gpugrad
-from tests.utils import assert_close, check_grad, rnd, t
-
-# ---- matmul family ----------------------------------------------------------------------
+from gpugrad import ops as E
+from tests.utils import assert_close, check_grad, host, rnd, t
 
 MATMUL_SHAPES = [
     ((3,), (3,)),
@@ -103,9 +102,8 @@ def test_matmul_mixed_devices():
         gpugrad.ones(2, 3, device="cuda") @ gpugrad.ones(3, 2)
 
 
-# ---- shape ops --------------------------------------------------------------------------
-
 A = (2, 3, 4)
+
 
 SHAPE_OPS = {
     "reshape": (lambda x: x.reshape(4, 6), lambda a: a.reshape(4, 6)),
@@ -313,8 +311,6 @@ def test_chunk_uneven(device):
     assert [c.shape[0] for c in gpugrad.chunk(t(rnd(6), device), 4)] == [2, 2, 2]
 
 
-# ---- views share memory and version -----------------------------------------------------
-
 VIEWS = {
     "view": lambda x: x.view(12),
     "reshape_contig": lambda x: x.reshape(4, 3),
@@ -400,3 +396,93 @@ def test_tensor_split(cuts, device):
     cols = gpugrad.tensor_split(t(rnd(2, 5), device), 2, dim=1)
     assert [p.shape for p in cols] == [(2, 3), (2, 2)]
     check_grad(lambda x: gpugrad.tensor_split(x, cuts)[-1] * 2, a, device=device)
+
+
+def test_roll_tile_rot90(device):
+    a = rnd(3, 4)
+    assert_close(E.roll(t(a, device), 2), np.roll(a, 2))
+    assert_close(E.roll(t(a, device), (1, -3), (0, 1)), np.roll(a, (1, -3), (0, 1)))
+    check_grad(lambda x: E.roll(x, -1, 1), a, device=device)
+    assert_close(E.tile(t(a, device), (2,)), np.tile(a, (2,)))
+    assert_close(E.tile(t(a, device), (2, 1, 2)), np.tile(a, (2, 1, 2)))
+    check_grad(lambda x: E.tile(x, (2, 2)), a, device=device)
+    for k in (-1, 0, 1, 2, 3):
+        assert_close(E.rot90(t(a, device), k), np.rot90(a, k))
+    assert_close(E.rot90(t(a, device), 1, (1, 0)), np.rot90(a, 1, (1, 0)))
+    assert_close(E.flipud(t(a, device)), np.flipud(a))
+    assert_close(E.fliplr(t(a, device)), np.fliplr(a))
+    assert_close(E.ravel(t(a, device)), a.ravel())
+
+
+def test_stacks_and_atleast(device):
+    a, b = rnd(3), rnd(3)
+    m = rnd(2, 3)
+    ta, tb, tm = t(a, device), t(b, device), t(m, device)
+    assert_close(E.vstack([ta, tb, tm]), np.vstack([a, b, m]))
+    assert_close(E.hstack([ta, tb]), np.hstack([a, b]))
+    assert_close(E.hstack([tm, tm]), np.hstack([m, m]))
+    assert_close(E.dstack([ta, tb]), np.dstack([a, b]))
+    assert_close(E.dstack([tm, tm]), np.dstack([m, m]))
+    assert_close(E.column_stack([ta, tb]), np.column_stack([a, b]))
+    s = t(np.array(2.0), device)
+    assert E.atleast_1d(s).shape == (1,)
+    assert E.atleast_2d(ta).shape == (1, 3)
+    assert E.atleast_3d(tm).shape == (2, 3, 1)
+    assert E.atleast_3d(ta).shape == (1, 3, 1)
+    assert [x.shape for x in E.atleast_2d(s, ta)] == [(1, 1), (1, 3)]
+    check_grad(lambda x, y: E.column_stack([x, y]), a, b, device=device)
+
+
+def test_meshgrid(device):
+    x, y, z = rnd(2), rnd(3), rnd(4)
+    for idx in ("ij", "xy"):
+        got = E.meshgrid(t(x, device), t(y, device), t(z, device), indexing=idx)
+        for g, r in zip(got, np.meshgrid(x, y, z, indexing=idx)):
+            assert_close(g, r)
+    with pytest.warns(UserWarning, match="indexing"):
+        E.meshgrid(t(x, device), t(y, device))
+
+
+@pytest.mark.parametrize("dim,size,step", [(1, 3, 2), (0, 2, 1), (-1, 7, 1), (1, 1, 3)])
+def test_tensor_unfold(dim, size, step, device):
+    a = rnd(2, 7)
+    x = t(a, device, requires_grad=True)
+    out = x.unfold(dim, size, step)
+    moved = np.moveaxis(a, dim, -1)
+    n = (moved.shape[-1] - size) // step + 1
+    want = np.stack([moved[..., i * step : i * step + size] for i in range(n)], axis=-2)
+    assert_close(out, np.moveaxis(want, -2, dim % 2))
+    check_grad(lambda v: v.unfold(dim, size, step), a, device=device)  # overlaps add up
+    with pytest.raises(
+        RuntimeError, match="maximum size for tensor at dimension 1 is 7 but size is 8"
+    ):
+        x.unfold(1, 8, 1)
+    with pytest.raises(RuntimeError, match="step is 0 but must be > 0"):
+        x.unfold(1, 2, 0)
+    assert host(t(np.array(3.0), device).unfold(0, 1, 1)).tolist() == [3.0]
+
+
+def test_repeat_interleave(device):
+    a = rnd(3, 2)
+    assert_close(t(a, device).repeat_interleave(2, dim=0), np.repeat(a, 2, axis=0))
+    assert_close(t(a, device).repeat_interleave(3), np.repeat(a, 3))
+    check_grad(lambda x: x.repeat_interleave(2, dim=1), a, device=device)
+
+
+def test_view_of_non_contiguous_tensor_when_strides_allow(device):
+    x = gpugrad.zeros(2, 3, 12, device=device)
+    v = x.split(4, dim=2)[1].view(2, 3, 2, 2)  # the usual q/k/v head split
+    v[0, 0, 0, 0] = 5.0
+    assert x[0, 0, 4].item() == 5.0
+    import pytest
+
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        gpugrad.zeros(3, 4, device=device).t().view(12)
+
+
+def test_contiguous_after_transpose_is_row_major(device):
+    x = gpugrad.arange(6, device=device).reshape(2, 3)
+    y = x.T.contiguous()
+    assert y.is_contiguous()
+    assert y.view(-1).tolist() == [0, 3, 1, 4, 2, 5]
+    check_grad(lambda a: a.T.contiguous().view(-1), rnd(2, 3), device=device)
