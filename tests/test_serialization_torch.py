@@ -281,7 +281,7 @@ def test_gpugrad_whole_module_loads_in_torch(tmp_path):
     expected = tm(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(
         back(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6
-    )  # noqa: E501
+    )
     assert torch.load(path, weights_only=False, mmap=True)[3].bias.shape == (3,)  # aligned
     # and gpugrad reads its own file back
     again = gpugrad.load(path, weights_only=False)
@@ -296,7 +296,7 @@ MODULES = {
     "conv_transpose2d": (lambda m: m.ConvTranspose2d(2, 2, 3), (1, 2, 4, 4)),
     "batchnorm2d": (lambda m: m.BatchNorm2d(2), (2, 2, 3, 3)),
     "embedding": (lambda m: m.Embedding(10, 4), "indices"),
-    "lstm": (lambda m: m.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True), (2, 5, 3)),  # noqa: E501
+    "lstm": (lambda m: m.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True), (2, 5, 3)),
     "gru": (lambda m: m.GRU(3, 4), (5, 2, 3)),
     "rnn": (lambda m: m.RNN(3, 4, nonlinearity="relu"), (5, 2, 3)),
     "attention": (lambda m: m.MultiheadAttention(4, 2, batch_first=True), "qkv"),
@@ -336,7 +336,7 @@ def test_whole_modules_both_ways(tmp_path, name):
     assert type(tm).__name__ == type(gm).__name__ and type(tm).__module__.startswith("torch")
     np.testing.assert_allclose(
         _forward(tm, kind, torch), _forward(gm, kind, gpugrad), rtol=1e-5, atol=1e-5
-    )  # noqa: E501
+    )
     torch.manual_seed(1)
     tm = make(torch.nn).eval()
     torch.save(tm, path)
@@ -344,7 +344,7 @@ def test_whole_modules_both_ways(tmp_path, name):
     assert type(gm).__name__ == type(tm).__name__ and type(gm).__module__.startswith("gpugrad")
     np.testing.assert_allclose(
         _forward(gm, kind, gpugrad), _forward(tm, kind, torch), rtol=1e-5, atol=1e-5
-    )  # noqa: E501
+    )
 
 
 def test_every_gpugrad_class_and_function_is_written_under_a_name_torch_has():

@@ -95,7 +95,7 @@ def test_code_in_pickle_never_runs(tmp_path, legacy):
         {"w": torch.ones(2), "x": Exec(str(marker))},
         path,
         _use_new_zipfile_serialization=not legacy,
-    )  # noqa: E501
+    )
     g, t = errors(path)
     assert not marker.exists()
     assert without_file(g, path) == str(t) and "GLOBAL exec was not an allowed" in str(g)
@@ -183,7 +183,7 @@ def test_truncated_zip(good, frac):
 def test_truncated_legacy(good, frac):
     torch.save(
         {"w": torch.arange(64.0), "b": torch.ones(3)}, good, _use_new_zipfile_serialization=False
-    )  # noqa: E501
+    )
     data = good.read_bytes()
     good.write_bytes(data[: int(len(data) * frac)])
     with pytest.raises(CheckpointError, match="good.pt"):
@@ -237,7 +237,7 @@ def test_view_past_its_storage_is_refused(good):
             good,
             {"good/data.pkl": pkl.replace(b"K\x00K\x04\x85", b"J\xff\xff\xff\xffK\x04\x85")},
             like=good,
-        )  # noqa: E501
+        )
         gpugrad.load(good)
 
 

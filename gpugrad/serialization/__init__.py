@@ -150,7 +150,7 @@ def load(
         if zip_format.is_zip(head):
             unpickler = CheckpointUnpickler(
                 name, weights_only, pickle_module, encoding, **pickle_load_args
-            )  # noqa: E501
+            )
             return zip_format.read(fh, unpickler, map_location, os.fspath(f) if mmap else None)
         if mmap:
             raise RuntimeError(
@@ -161,7 +161,7 @@ def load(
         if head[:1] == b"\x80" and head[8:9] != b"{":  # a pickle, not a safetensors header
             unpickler = CheckpointUnpickler(
                 name, weights_only, pickle_module, encoding, **pickle_load_args
-            )  # noqa: E501
+            )
             return legacy_format.read(fh, unpickler, map_location)
         data = fh.read()
     if data[257:262] == b"ustar":

@@ -48,7 +48,7 @@ def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any
                 rebuild.add_storage(key, storage, location),
                 arr.view(np.uint8),
                 int(numel),
-            )  # noqa: E501
+            )
         root = roots[key][0]
         if view is None:
             return root

@@ -62,7 +62,7 @@ class Rebuilder:
     # ---- PyTorch's rebuild functions -----------------------------------------------------
     def tensor_v2(
         self, storage, storage_offset, size, stride, requires_grad=False, hooks=None, metadata=None
-    ):  # noqa: E501
+    ):
         t = self._view(storage, storage_offset, size, stride)
         if isinstance(t, Tensor) and requires_grad and t.dtype.is_floating_point:
             t._requires_grad = True
@@ -73,7 +73,7 @@ class Rebuilder:
 
     def tensor_v3(
         self, storage, storage_offset, size, stride, requires_grad, hooks, dtype, metadata=None
-    ):  # noqa: E501
+    ):
         name = dtype.name if isinstance(dtype, TorchDtype) else getattr(dtype, "name", None)
         if name not in TORCH_DTYPES:
             raise RebuildError(f"a tensor has an unknown dtype {dtype!r}")

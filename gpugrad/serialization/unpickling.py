@@ -28,7 +28,7 @@ class CheckpointUnpickler:
         pickle_module=None,
         encoding: str = "utf-8",
         **pickle_load_args: Any,
-    ) -> None:  # noqa: E501
+    ) -> None:
         self.name, self.weights_only = name, weights_only
         self.pickle_module = pickle_module or pickle
         self.encoding, self.pickle_load_args = encoding, pickle_load_args
@@ -112,7 +112,7 @@ def _refuse_unsupported(obj: Any, name: str) -> None:
         )
 
 
-def _find_unsupported(obj: Any, path: list[str], seen: set) -> tuple[str, UnsupportedTensor] | None:  # noqa: E501
+def _find_unsupported(obj: Any, path: list[str], seen: set) -> tuple[str, UnsupportedTensor] | None:
     if isinstance(obj, UnsupportedTensor):
         return ".".join(path), obj
     if isinstance(obj, (str, bytes, int, float, Tensor, type)) or obj is None or id(obj) in seen:

@@ -90,7 +90,7 @@ class Unpickler:
 
     def __init__(
         self, file: BinaryIO, allowed: dict[str, Any], persistent_load, encoding: str = "utf-8"
-    ) -> None:  # noqa: E501
+    ) -> None:
         self.read, self.readline = file.read, file.readline
         self.allowed, self.user = allowed, user_allowed()
         self._allowed_values = list(allowed.values()) + list(self.user.values())
@@ -437,7 +437,7 @@ _OPS = {
 
 def load(
     file: BinaryIO, allowed: dict[str, Any], persistent_load=None, encoding: str = "utf-8"
-) -> Any:  # noqa: E501
+) -> Any:
     """One object from ``file`` through the restricted unpickler."""
 
     def no_persistent(pid):

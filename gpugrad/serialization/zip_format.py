@@ -141,7 +141,7 @@ def _byteorder(zf: zipfile.ZipFile, prefix: str, unpickler: CheckpointUnpickler)
 
 def _read_record(
     fh: BinaryIO, zf: zipfile.ZipFile, info: zipfile.ZipInfo, buf: np.ndarray, unpickler
-) -> None:  # noqa: E501
+) -> None:
     """Fill ``buf`` (bytes) with a storage record, its CRC checked."""
     nbytes = buf.nbytes
     try:
