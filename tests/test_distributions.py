@@ -157,6 +157,14 @@ CASES = {
             "scale": R.uniform(0.5, 2.0, (4, 2)),
         },
     ),
+    "relaxed_bernoulli": (
+        lambda D, T, P: D.RelaxedBernoulli(T(P["t"]), probs=T(P["p"])),
+        {"t": np.array(0.7), "p": R.uniform(0.1, 0.9, (3,))},
+    ),
+    "relaxed_one_hot_categorical": (
+        lambda D, T, P: D.RelaxedOneHotCategorical(T(P["t"]), logits=T(P["l"])),
+        {"t": np.array(0.5), "l": R.normal(size=(2, 4))},
+    ),
     "transformed_affine_exp": (
         lambda D, T, P: D.TransformedDistribution(
             D.Normal(T(P["loc"]), T(P["scale"])),

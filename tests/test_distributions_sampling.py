@@ -126,6 +126,8 @@ RSAMPLE_CASES = {
     "cauchy": (lambda a, b: gd.Cauchy(a, b.exp()), 2),
     "half_normal": (lambda a: gd.HalfNormal(a.exp()), 1),
     "gumbel": (lambda a, b: gd.Gumbel(a, b.exp()), 2),
+    "relaxed_bernoulli": (lambda a: gd.RelaxedBernoulli(a[:1].exp(), logits=a), 1),
+    "relaxed_one_hot": (lambda a: gd.RelaxedOneHotCategorical(a[:1].exp(), logits=a), 1),
     "independent": (lambda a, b: gd.Independent(gd.Normal(a, b.exp()), 1), 2),
     "transformed": (
         lambda a, b: gd.TransformedDistribution(
