@@ -498,3 +498,11 @@ def _rewrite_pickle(path, edit) -> None:
             data = src.read(info)
             dst.writestr(info.filename, edit(data) if info.filename.endswith("data.pkl") else data)
     path.write_bytes(out.getvalue())
+
+
+def test_torch_class_gpugrad_lacks_is_named(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save(torch.nn.Sequential(torch.nn.AdaptiveLogSoftmaxWithLoss(8, 10, [4])), path)
+    needs = r"needs torch\.nn\.modules\.adaptive\.AdaptiveLogSoftmaxWithLoss, which gpugrad does not"
+    with pytest.raises(CheckpointError, match="m.pt.*" + needs):
+        gpugrad.load(path, weights_only=False)

@@ -81,7 +81,7 @@ class CheckpointUnpickler:
         raise self.error(f"a storage record names {st!r}, not a storage type")
 
     def _full_unpickler(self, file: BinaryIO):
-        table = self.table
+        table, error = self.table, self.error
 
         class FullUnpickler(self.pickle_module.Unpickler):
             def find_class(self, module: str, name: str) -> Any:
@@ -93,7 +93,7 @@ class CheckpointUnpickler:
                     try:
                         return resolve(module, name)
                     except AttributeError as e:
-                        raise pickle.UnpicklingError(str(e)) from None
+                        raise error(str(e)) from None
                 return super().find_class(module, name)
 
         return FullUnpickler(file, encoding=self.encoding, **self.pickle_load_args)
