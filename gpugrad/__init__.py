@@ -14,10 +14,10 @@ from . import (  # noqa: E402, F401
     amp,
     autograd,
     cuda,
+    linalg,  # torch.linalg's namespace
     ops,
     return_types,
 )
-from . import linalg as _linalg
 from ._creation import (
     arange,
     as_tensor,
@@ -105,7 +105,6 @@ from .linalg import inv as inverse
 from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matmul, ...
 from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorch's names
 
-linalg = _linalg  # torch.linalg's namespace; the star import above bound ops.linalg here
 # the sparse COO face; the star import bound ops.sparse here (``from . import`` would keep it)
 sparse = _importlib.import_module(".sparse", __name__)
 from ._tensor import layout, sparse_coo, strided  # noqa: E402
