@@ -30,6 +30,9 @@ def load_mpi():
     return MPI
 
 
+SPIN_S = 0.002  # how long a wait spins before it sleeps between polls
+
+
 class DistTimeoutError(RuntimeError):
     """A collective's ranks did not all arrive within the process group's timeout."""
 
@@ -87,22 +90,24 @@ class MPIEngine:
     def wait(self, req, what: str):
         """Wait for a request, polling so that the timeout can end a hang."""
         status = self.MPI.Status()
-        if req.Test(status):
+        test, clock = req.Test, time.perf_counter
+        if test(status):
             return status
-        deadline = time.monotonic() + self.timeout_s
-        spins, delay = 0, 2e-5
-        while not req.Test(status):
-            if spins < 200:  # ranks usually arrive together: spin briefly, then sleep
-                spins += 1
+        start = clock()
+        spin_until, deadline = start + SPIN_S, start + self.timeout_s
+        delay = 5e-5
+        while not test(status):
+            now = clock()
+            if now < spin_until:  # ranks usually arrive within microseconds: spin first
                 continue
-            if time.monotonic() > deadline:
+            if now > deadline:
                 raise DistTimeoutError(
                     f"ProcessGroupMPI: {what} timed out after {self.timeout_s:g} s: not every "
                     f"rank of the group reached it (each rank must call the same collectives "
                     f"in the same order); rank {self.rank} of {self.size} waited"
                 )
-            time.sleep(delay)  # releases the GIL for the training thread
-            delay = min(delay * 2, 1e-3)
+            time.sleep(delay)  # a long wait: release the core (and the GIL)
+            delay = min(delay * 2, 2e-3)
         return status
 
     # ---- collectives on arrays --------------------------------------------------------

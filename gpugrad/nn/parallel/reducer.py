@@ -51,6 +51,7 @@ class Reducer:
         self.find_unused = find_unused_parameters
         self.as_view = gradient_as_bucket_view
         self.buckets = self._make_buckets(first_bucket_bytes, bucket_cap_bytes)
+        self.scale = 1.0 / dist.get_world_size(group) if dist.is_initialized() else 1.0
         self.where = {}  # parameter index -> (bucket, slot)
         for b in self.buckets:
             for slot, i in enumerate(b.indices):
@@ -137,8 +138,10 @@ class Reducer:
             b, slot = self.where[index]
             g = param._grad._data
             view = b.views[slot]
-            if g is not view:
-                view[...] = g
+            # PyTorch's copy_grad_to_bucket: the copy divides by the world size on the way,
+            # so the all-reduce is a plain sum and no pass over the bucket is added
+            xp = param._device.backend.xp
+            xp.multiply(g, self.scale, out=view)
             self.used.add(index)
             self.ready.add(index)
             b.pending -= 1
@@ -151,7 +154,7 @@ class Reducer:
         # in bucket order on every rank: collectives must match across ranks
         while self.next_bucket < len(self.buckets) and self.buckets[self.next_bucket].pending == 0:
             b = self.buckets[self.next_bucket]
-            b.work = dist.all_reduce(b.flat, op=dist.ReduceOp.AVG, group=self.group, async_op=True)
+            b.work = dist.all_reduce(b.flat, op=dist.ReduceOp.SUM, group=self.group, async_op=True)
             self.next_bucket += 1
 
     def _finalize(self) -> None:
