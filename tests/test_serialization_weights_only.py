@@ -297,3 +297,12 @@ def test_torchs_environment_variables(tmp_path, monkeypatch):
         assert type(gpugrad.load(path)) is nn.Linear
     with pytest.raises(CheckpointError):  # an explicit weights_only=True still holds
         gpugrad.load(path, weights_only=True)
+
+
+def test_legacy_storage_larger_than_the_file(good):
+    torch.save({"w": torch.ones(3)}, good, _use_new_zipfile_serialization=False)
+    data = good.read_bytes()
+    assert data.count(b"K\x03N") == 1  # the storage's numel, then its view record (None)
+    good.write_bytes(data.replace(b"K\x03N", b"J\x00\x00\x00\x40N"))  # 2**30 floats
+    with pytest.raises(CheckpointError, match="good.pt.*claims 1073741824 elements"):
+        gpugrad.load(good)

@@ -31,6 +31,9 @@ def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any
     sys_info = unpickler.header(fh)
     big = isinstance(sys_info, dict) and sys_info.get("little_endian") is False
     rebuild = unpickler.rebuild
+    here = fh.tell()
+    size = fh.seek(0, 2)  # no storage can be larger than the file
+    fh.seek(here)
     roots: dict[str, tuple[TypedStorage, np.ndarray, int]] = {}  # key -> storage, bytes, numel
 
     def persistent_load(pid: Any) -> Any:
@@ -42,7 +45,11 @@ def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any
         key, location = str(_ascii(key)), str(_ascii(location))
         dtype_name = unpickler.storage_type(storage_type).dtype_name
         if key not in roots:
-            arr = new_array(dtype_name, int(numel))
+            if not isinstance(numel, int) or not 0 <= numel * TORCH_DTYPES[dtype_name][0] <= size:
+                raise unpickler.error(
+                    f"storage '{key}' claims {numel!r} elements, which this file cannot hold"
+                )
+            arr = new_array(dtype_name, numel)
             storage = TypedStorage(arr, dtype_name, Device("cpu"))
             roots[key] = (
                 rebuild.add_storage(key, storage, location),
