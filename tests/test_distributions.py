@@ -165,6 +165,26 @@ CASES = {
         lambda D, T, P: D.RelaxedOneHotCategorical(T(P["t"]), logits=T(P["l"])),
         {"t": np.array(0.5), "l": R.normal(size=(2, 4))},
     ),
+    "half_cauchy": (
+        lambda D, T, P: D.HalfCauchy(T(P["scale"])),
+        {"scale": R.uniform(0.5, 2.0, (3,))},
+    ),
+    "pareto": (
+        lambda D, T, P: D.Pareto(T(P["scale"]), T(P["alpha"])),
+        {"scale": R.uniform(0.5, 2.0, (3,)), "alpha": np.array([0.5, 1.5, 3.0])},
+    ),
+    "weibull": (
+        lambda D, T, P: D.Weibull(T(P["scale"]), T(P["c"])),
+        {"scale": R.uniform(0.5, 2.0, (3,)), "c": np.array([0.7, 1.5, 3.0])},
+    ),
+    "inverse_gamma": (
+        lambda D, T, P: D.InverseGamma(T(P["c"]), T(P["r"])),
+        {"c": np.array([0.7, 1.5, 3.0]), "r": R.uniform(0.5, 2.0, (3,))},
+    ),
+    "negative_binomial": (
+        lambda D, T, P: D.NegativeBinomial(T(P["n"]), probs=T(P["p"])),
+        {"n": np.array([0.0, 2.5, 7.0]), "p": np.array([0.3, 0.6, 0.1])},
+    ),
     "transformed_affine_exp": (
         lambda D, T, P: D.TransformedDistribution(
             D.Normal(T(P["loc"]), T(P["scale"])),
