@@ -6,7 +6,8 @@ Each call is one epoch. Frameworks iterate their own ``DataLoader`` (persistent 
 starting them is not timed) over the same dataset and run ``flatten(x) @ w`` on each batch;
 the floor is the same work in one process with no loader: what ``num_workers=0`` costs at
 best. Workers pay off when the per-sample work outweighs pickling the batch back, and up to
-the number of free cores (two on the reference machine, where the main process needs one).
+the number of free cores. On a 2-core machine run it with ``--threads 1``: NumPy's BLAS
+threads spin for a while after each matmul of the step and take the core a worker needs.
 """
 
 from __future__ import annotations
