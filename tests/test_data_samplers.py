@@ -14,6 +14,7 @@ from gpugrad.utils.data import (
     DataLoader,
     Dataset,
     RandomSampler,
+    Sampler,
     SequentialSampler,
     SubsetRandomSampler,
     TensorDataset,
@@ -176,3 +177,25 @@ def test_batch_sampler_matches_torch():
         assert list(BatchSampler(range(n), bs, drop)) == want
         assert list(BatchSampler(SequentialSampler(range(n)), bs, drop)) == want
         assert len(BatchSampler(range(n), bs, drop)) == len(want)
+
+
+def test_base_classes_are_generic_as_in_torch():
+    class Lengths(Sampler[int]):
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __iter__(self):
+            return iter(range(self.n - 1, -1, -1))
+
+        def __len__(self) -> int:
+            return self.n
+
+    class Pairs(Dataset[tuple]):
+        def __len__(self) -> int:
+            return 3
+
+        def __getitem__(self, i: int) -> tuple:
+            return (i, -i)
+
+    loader = DataLoader(Pairs(), batch_size=2, sampler=Lengths(3))
+    assert [[t.tolist() for t in b] for b in loader] == [[[2, 1], [-2, -1]], [[0], [0]]]

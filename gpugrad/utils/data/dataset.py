@@ -6,6 +6,7 @@ import bisect
 import math
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -24,7 +25,10 @@ __all__ = [
 ]
 
 
-class Dataset:
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class Dataset(Generic[_T_co]):
     """A map-style dataset: ``__getitem__(index)`` returns one sample, ``__len__`` the count."""
 
     def __getitem__(self, index):
@@ -34,7 +38,7 @@ class Dataset:
         return ConcatDataset([self, other])
 
 
-class IterableDataset(Dataset):
+class IterableDataset(Dataset[_T_co]):
     """A dataset that is a stream: subclasses implement ``__iter__``."""
 
     def __iter__(self) -> Iterator:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sized
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -28,7 +29,10 @@ _CHUNK = 32  # draws with replacement come 32 at a time, as in PyTorch's RandomS
 _SEQUENTIAL_CHUNK = 1024  # arange is cheap: small chunks keep a pass in small memory
 
 
-class Sampler:
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class Sampler(Generic[_T_co]):
     """Base class: iterates over dataset indices (or, for batch samplers, lists of them)."""
 
     def __init__(self, data_source: Sized | None = None) -> None:
