@@ -384,3 +384,31 @@ def test_mvn_log_prob_and_entropy_gradients_match_torch(device):
     _same(ga.grad, ta.grad, rtol=1e-8)
     _same(gl.grad, tl.grad, rtol=1e-8)
     assert math.isfinite(float(out))
+
+
+EXP_FAMILIES = ["Bernoulli", "Beta", "Dirichlet", "Exponential", "Gamma", "Normal", "Poisson"]
+
+
+@pytest.mark.parametrize("name", EXP_FAMILIES)
+def test_exponential_family_bregman_forms(device, name):
+    """isinstance as PyTorch's; the Bregman entropy and KL agree with the closed forms."""
+    from gpugrad.distributions import kl
+
+    p, tp = _both(P[name], device)
+    q, tq = _both(Q[name], device)
+    assert isinstance(p, gd.ExponentialFamily) == isinstance(tp, td.ExponentialFamily)
+    if name == "Bernoulli":  # the natural parameters are logits: probs 0 and 1 are infinite
+        p, tp = _both(lambda D, T: D.Bernoulli(probs=T([0.2, 0.5, 0.7, 0.9])), device)
+        q, tq = _both(lambda D, T: D.Bernoulli(probs=T([0.4, 0.1, 0.3, 0.6])), device)
+    _same(p._log_normalizer(*p._natural_params), tp._log_normalizer(*tp._natural_params))
+    bregman = kl._kl_expfamily_expfamily(p, q)
+    _same(bregman, td.kl._kl_expfamily_expfamily(tp, tq), rtol=1e-8)
+    _same(bregman, gd.kl_divergence(p, q), rtol=1e-8, atol=1e-10)
+    try:
+        expected = td.ExponentialFamily.entropy(tp)
+    except NotImplementedError:  # no carrier-measure mean (Beta, Dirichlet, Poisson)
+        with pytest.raises(NotImplementedError):
+            gd.ExponentialFamily.entropy(p)
+        return
+    _same(gd.ExponentialFamily.entropy(p), expected, rtol=1e-8, atol=1e-10)
+    _same(gd.ExponentialFamily.entropy(p), p.entropy(), rtol=1e-8, atol=1e-10)

@@ -18,6 +18,7 @@ from .chi2 import Chi2
 from .constraint_registry import biject_to, transform_to
 from .dirichlet import Dirichlet
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .exponential import Exponential
 from .gamma import Gamma
 from .geometric import Geometric
@@ -74,6 +75,7 @@ __all__ = [
     "Distribution",
     "ExpRelaxedCategorical",
     "ExpTransform",
+    "ExponentialFamily",
     "Exponential",
     "Gamma",
     "Geometric",

@@ -6,16 +6,18 @@ from numbers import Number
 
 from gpugrad import _creation, ops
 from gpugrad._tensor import Size, Tensor
+from gpugrad.special import gammaln
 
 from . import constraints
 from .dirichlet import Dirichlet
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Beta"]
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     """Beta on [0, 1] with ``concentration1`` (alpha) and ``concentration0`` (beta): a
     two-category Dirichlet, whose reparameterized sampler it shares."""
 
@@ -75,3 +77,10 @@ class Beta(Distribution):
 
     def entropy(self) -> Tensor:
         return self._dirichlet.entropy()
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x, y):
+        return gammaln(x) + gammaln(y) - gammaln(x + y)

@@ -9,12 +9,12 @@ from gpugrad.ops.special import _standard_gamma
 from gpugrad.special import digamma, gammaln, xlogy
 
 from . import constraints
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 
 __all__ = ["Dirichlet"]
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """Dirichlet over the simplex with ``concentration`` (the last dim is the event).
 
     ``rsample`` normalizes independent Gamma(concentration_i) draws, each differentiable by
@@ -76,3 +76,10 @@ class Dirichlet(Distribution):
             - (k - a0) * digamma(a0)
             - ((c - 1.0) * digamma(c)).sum(-1)
         )
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x):
+        return gammaln(x).sum(-1) - gammaln(x.sum(-1))

@@ -9,13 +9,13 @@ from gpugrad.ops.special import _standard_gamma
 from gpugrad.special import digamma, gammainc, gammaln, xlogy
 
 from . import constraints
-from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Gamma"]
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """Gamma with shape ``concentration`` and ``rate`` (mean concentration / rate).
 
     ``rsample`` is differentiable in both parameters (implicit reparameterization)."""
@@ -23,6 +23,7 @@ class Gamma(Distribution):
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, concentration, rate, validate_args: bool | None = None) -> None:
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -65,3 +66,10 @@ class Gamma(Distribution):
     def entropy(self) -> Tensor:
         c = self.concentration
         return c - self.rate.log() + gammaln(c) + (1.0 - c) * digamma(c)
+
+    @property
+    def _natural_params(self) -> tuple:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return gammaln(x + 1) + (x + 1) * (-y.reciprocal()).log()
