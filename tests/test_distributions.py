@@ -185,6 +185,14 @@ CASES = {
         lambda D, T, P: D.NegativeBinomial(T(P["n"]), probs=T(P["p"])),
         {"n": np.array([0.0, 2.5, 7.0]), "p": np.array([0.3, 0.6, 0.1])},
     ),
+    "logistic_normal": (
+        lambda D, T, P: D.LogisticNormal(T(P["loc"]), T(P["scale"])),
+        {"loc": R.normal(size=(2, 3)), "scale": R.uniform(0.5, 1.5, (2, 3))},
+    ),
+    "fisher_snedecor": (
+        lambda D, T, P: D.FisherSnedecor(T(P["d1"]), T(P["d2"])),
+        {"d1": np.array([1.5, 3.0, 8.0]), "d2": np.array([1.0, 4.5, 12.0])},
+    ),
     "transformed_affine_exp": (
         lambda D, T, P: D.TransformedDistribution(
             D.Normal(T(P["loc"]), T(P["scale"])),

@@ -238,6 +238,7 @@ TRANSFORMS = {
     "inverse_exp": lambda D, T: D.ExpTransform().inv,
     "stick_breaking": lambda D, T: D.StickBreakingTransform(),
     "independent": lambda D, T: D.transforms.IndependentTransform(D.ExpTransform(), 1),
+    "reshape": lambda D, T: D.transforms.ReshapeTransform((3,), (3, 1)),
 }
 
 

@@ -133,6 +133,7 @@ RSAMPLE_CASES = {
     "inverse_gamma_scale": (lambda a: gd.InverseGamma(3.0, a.exp()), 1),
     "pareto": (lambda a, b: gd.Pareto(a.exp(), b.exp() + 1), 2),
     "weibull": (lambda a, b: gd.Weibull(a.exp(), b.exp() + 0.5), 2),
+    "logistic_normal": (lambda a, b: gd.LogisticNormal(a, b.exp()), 2),
     "gumbel": (lambda a, b: gd.Gumbel(a, b.exp()), 2),
     "relaxed_bernoulli": (lambda a: gd.RelaxedBernoulli(a[:1].exp(), logits=a), 1),
     "relaxed_one_hot": (lambda a: gd.RelaxedOneHotCategorical(a[:1].exp(), logits=a), 1),
