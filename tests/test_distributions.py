@@ -613,3 +613,23 @@ def test_policy_gradient_and_vae_steps_match_torch(device):
     (kl + (z * z).sum()).backward()
     _same(kl, tkl)
     assert tuple(z.shape) == (5, 2) and mu.grad is not None and log_var.grad is not None
+
+
+def test_module_paths_match_torch():
+    """Every class gpugrad has sits at PyTorch's module path (torch.distributions.normal...)."""
+    import importlib
+    import inspect
+
+    checked = 0
+    for name in td.__all__:
+        if not hasattr(gd, name):
+            continue
+        obj = getattr(td, name)
+        if not inspect.isclass(obj):
+            continue
+        module = obj.__module__.replace("torch.distributions", "gpugrad.distributions")
+        assert getattr(importlib.import_module(module), name) is getattr(gd, name), name
+        checked += 1
+    assert checked >= 50
+    for module in ("constraints", "transforms", "kl", "utils", "constraint_registry"):
+        importlib.import_module(f"gpugrad.distributions.{module}")
