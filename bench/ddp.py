@@ -86,7 +86,7 @@ def _model():
     return nn.Sequential(*layers, nn.Linear(width, CLASSES))
 
 
-def bench_step(batch: int, steps: int, ddp: bool) -> dict:
+def bench_step(batch: int, steps: int, ddp: bool, bucket_cap_mb: float | None) -> dict:
     """Median step time; with DDP also the callback's wait and the comm alone."""
     import gpugrad
     import gpugrad.distributed as dist
@@ -100,7 +100,7 @@ def bench_step(batch: int, steps: int, ddp: bool) -> dict:
         dist.init_process_group("gloo")
     blocked: list[float] = [0.0]
     if ddp:
-        net = nn.parallel.DistributedDataParallel(model)
+        net = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=bucket_cap_mb)
         reducer = net.reducer
         finalize = reducer._finalize
         work_wait = dist.Work.wait
@@ -178,7 +178,7 @@ def worker(args: argparse.Namespace) -> None:
         result = bench_all_reduce(args.reps)
         dist.destroy_process_group()
     else:
-        result = bench_step(args.batch, args.steps, ddp=args.what == "ddp")
+        result = bench_step(args.batch, args.steps, args.what == "ddp", args.bucket_cap_mb)
     if rank == 0:
         with open(args.out, "w") as f:
             json.dump(result, f)
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=15, help="all_reduce samples per size")
     p.add_argument("--steps", type=int, default=15, help="timed training steps")
     p.add_argument("--batch", type=int, default=64, help="batch per rank")
+    p.add_argument("--bucket-cap-mb", type=float, default=None, help="DDP's (default 25)")
     p.add_argument("--json", metavar="PATH", help="also write the numbers here")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--what", default="all_reduce", help=argparse.SUPPRESS)
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         worker(args)
         return 0
     common = ["--reps", str(args.reps), "--steps", str(args.steps), "--batch", str(args.batch)]
+    if args.bucket_cap_mb is not None:
+        common += ["--bucket-cap-mb", str(args.bucket_cap_mb)]
     ar = _launch(args.ranks, "--what", "all_reduce", *common)
     ddp = _launch(args.ranks, "--what", "ddp", *common)
     alone = _launch(args.ranks, "--what", "step", *common)
