@@ -445,6 +445,12 @@ def test_gpugrad_views_share_storage_in_torch(tmp_path):
     ptr = back["base"].untyped_storage().data_ptr()
     assert all(back[k].untyped_storage().data_ptr() == ptr for k in ("rows", "cols", "t"))
     assert type(back["p"]) is torch.nn.Parameter
+    # a parameter and its detached alias: one storage too
+    p = nn.Parameter(gpugrad.ones(3))
+    gpugrad.save({"p": p, "d": p.detach(), "tail": p.detach()[1:]}, path, format="pt")
+    back = torch.load(path)
+    ptr = back["p"].untyped_storage().data_ptr()
+    assert back["d"].untyped_storage().data_ptr() == ptr == back["tail"].untyped_storage().data_ptr()
     # and back into gpugrad: still one storage
     again = gpugrad.load(path)
     assert np.shares_memory(host(again["base"]), host(again["cols"]))
@@ -506,3 +512,39 @@ def test_torch_class_gpugrad_lacks_is_named(tmp_path):
     needs = r"needs torch\.nn\.modules\.adaptive\.AdaptiveLogSoftmaxWithLoss, which gpugrad"
     with pytest.raises(CheckpointError, match="m.pt.*" + needs):
         gpugrad.load(path, weights_only=False)
+
+
+def _adam_step(model, opt, x, lib):
+    opt.zero_grad()
+    xt = gpugrad.tensor(x) if lib is gpugrad else torch.from_numpy(x)
+    (model(xt) ** 2).sum().backward()
+    opt.step()
+
+
+def test_model_and_optimizer_objects_resume_in_the_other_library(tmp_path):
+    rng = np.random.default_rng(0)
+    x1, x2 = (rng.standard_normal((5, 4)).astype(np.float32) for _ in range(2))
+    path = tmp_path / "ckpt.pt"
+    # gpugrad trains a step, saves model + optimizer objects; torch resumes; gpugrad goes on
+    _, gm = make_pair()
+    gopt = gpugrad.optim.Adam(gm.parameters(), lr=0.01, amsgrad=True)
+    _adam_step(gm, gopt, x1, gpugrad)
+    gpugrad.save({"model": gm, "optim": gopt, "epoch": 1}, path)
+    ck = torch.load(path, weights_only=False)
+    assert type(ck["optim"]) is torch.optim.Adam
+    assert ck["optim"].param_groups[0]["params"][0] is ck["model"][0].weight  # one object
+    _adam_step(ck["model"], ck["optim"], x2, torch)
+    _adam_step(gm, gopt, x2, gpugrad)
+    for (k, a), b in zip(gm.state_dict().items(), ck["model"].state_dict().values()):
+        np.testing.assert_allclose(host(a), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+    # and torch's objects resume in gpugrad
+    tm, _ = make_pair()
+    topt = torch.optim.Adam(tm.parameters(), lr=0.01)
+    _adam_step(tm, topt, x1, torch)
+    torch.save({"model": tm, "optim": topt}, path)
+    ck = gpugrad.load(path, weights_only=False)
+    assert type(ck["optim"]) is gpugrad.optim.Adam
+    _adam_step(ck["model"], ck["optim"], x2, gpugrad)
+    _adam_step(tm, topt, x2, torch)
+    for (k, a), b in zip(ck["model"].state_dict().items(), tm.state_dict().values()):
+        np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)

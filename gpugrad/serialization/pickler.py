@@ -54,6 +54,7 @@ class TorchPickler(pickle._Pickler):
         super().__init__(file, protocol=protocol)
         self.storages: dict[int, SavedStorage] = {}
         self._roots: list = []  # keeps each root array alive, so its id stays its own
+        self._holders: dict[int, list] = {}  # id(array) -> version counter of its first tensor
         from ..nn import Module
 
         self._module = Module
@@ -99,6 +100,7 @@ class TorchPickler(pickle._Pickler):
 
         if isinstance(t, Parameter):
             data = Tensor._make(t._data, t._device)
+            data._vc = t._vc  # the parameter's memory, as its detached aliases have it
             return (_REBUILD_PARAMETER, (data, t.requires_grad, OrderedDict()))
         storage, offset, stride = self._storage_of(t)
         args = (storage, offset, tuple(t.shape), stride, t.requires_grad, OrderedDict())
@@ -112,7 +114,11 @@ class TorchPickler(pickle._Pickler):
         ndarray = t._device.backend.xp.ndarray
         root = _root(arr, ndarray)
         item = arr.itemsize
-        ok = (
+        # one array held by unrelated tensors (other version counters) is gpugrad's sharing
+        # of an immutable value (the optimizers' step counts), not one storage: torch would
+        # write through it in place
+        owner = self._holders.setdefault(id(arr), t._vc)
+        ok = owner is t._vc and (
             (root.flags.c_contiguous or root.flags.f_contiguous)
             and all(s >= 0 for s in arr.strides)
             and all(s % item == 0 for s in arr.strides)
@@ -120,8 +126,8 @@ class TorchPickler(pickle._Pickler):
         if ok:
             offset_bytes = _ptr(arr) - _ptr(root)
             ok = 0 <= offset_bytes and offset_bytes % item == 0
-        if not ok:
-            arr = t._device.backend.xp.ascontiguousarray(arr)
+        if not ok:  # a storage of its own (a copy: never the same array object again)
+            arr = arr.copy(order="C")
             root, offset_bytes = (arr if arr.ndim else arr.reshape(1)), 0
         if id(root) not in self.storages:
             flat = root.ravel(order="K") if root.ndim != 1 else root
