@@ -110,6 +110,10 @@ CASES = {
         lambda D, T, P: D.MultivariateNormal(T(P["loc"]), scale_tril=T(P["L"])),
         {"loc": R.normal(size=(2, 2)), "L": np.linalg.cholesky(_spd((), 2))},
     ),
+    "lowrank_mvn": (
+        lambda D, T, P: D.LowRankMultivariateNormal(T(P["loc"]), T(P["W"]), T(P["d"])),
+        {"loc": R.normal(size=(2, 4)), "W": R.normal(size=(4, 2)), "d": R.uniform(0.5, 2.0, (4,))},
+    ),
     "independent_normal": (
         lambda D, T, P: D.Independent(D.Normal(T(P["loc"]), T(P["scale"])), 1),
         {"loc": R.normal(size=(2, 3)), "scale": R.uniform(0.5, 2.0, (2, 3))},

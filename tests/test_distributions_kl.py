@@ -413,3 +413,28 @@ def test_exponential_family_bregman_forms(device, name):
         return
     _same(gd.ExponentialFamily.entropy(p), expected, rtol=1e-8, atol=1e-10)
     _same(gd.ExponentialFamily.entropy(p), p.entropy(), rtol=1e-8, atol=1e-10)
+
+
+def test_lowrank_mvn_matches_torch(device):
+    loc, w, d = R.normal(size=(2, 4)), R.normal(size=(4, 2)), R.uniform(0.5, 2.0, (4,))
+    T = lambda v: gpugrad.tensor(v, dtype=gpugrad.float64, device=device)  # noqa: E731
+    ours = gd.LowRankMultivariateNormal(T(loc), T(w), T(d))
+    theirs = td.LowRankMultivariateNormal(torch.tensor(loc), torch.tensor(w), torch.tensor(d))
+    for attr in ("covariance_matrix", "precision_matrix", "scale_tril", "variance"):
+        _same(getattr(ours, attr), getattr(theirs, attr), rtol=1e-8, atol=1e-10)
+    full = gd.MultivariateNormal(T(loc[0]), covariance_matrix=T(_spd(4)))
+    tfull = td.MultivariateNormal(
+        torch.tensor(loc[0]), covariance_matrix=torch.tensor(host(full.covariance_matrix))
+    )
+    for p, q, tp, tq in (
+        (ours, full, theirs, tfull),
+        (full, ours, tfull, theirs),
+        (ours, ours, theirs, theirs),
+    ):
+        _same(gd.kl_divergence(p, q), td.kl_divergence(tp, tq), rtol=1e-8, atol=1e-10)
+    gw = gpugrad.tensor(w, device=device, requires_grad=True)
+    gdiag = gpugrad.tensor(np.log(d), device=device, requires_grad=True)
+    x = T(R.normal(size=(3, 4)))
+    assert gradcheck(
+        lambda a, b: gd.LowRankMultivariateNormal(T(loc[0]), a, b.exp()).log_prob(x), (gw, gdiag)
+    )

@@ -48,6 +48,9 @@ MOMENT_CASES = {
     "gumbel": lambda T: gd.Gumbel(T([0.5, -1.0]), T([1.0, 0.3])),
     "chi2": lambda T: gd.Chi2(T([1.0, 6.0])),
     "student_t": lambda T: gd.StudentT(T([9.0, 30.0]), T([1.0, 0.0]), T([0.5, 2.0])),
+    "lowrank_mvn": lambda T: gd.LowRankMultivariateNormal(
+        T([1.0, -1.0, 0.0]), T([[1.0], [0.5], [-0.3]]), T([0.2, 0.5, 1.0])
+    ),
     "mixture": lambda T: gd.MixtureSameFamily(
         gd.Categorical(probs=T([0.3, 0.7])), gd.Normal(T([-2.0, 1.0]), T([0.5, 1.0]))
     ),

@@ -26,6 +26,7 @@ from .gumbel import Gumbel
 from .half_normal import HalfNormal
 from .independent import Independent
 from .laplace import Laplace
+from .lowrank_multivariate_normal import LowRankMultivariateNormal
 from .multivariate_normal import MultivariateNormal, _batch_mahalanobis
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
@@ -224,6 +225,25 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
     )
     term3 = _batch_mahalanobis(qL, q.loc - p.loc)
     return half_term1 + 0.5 * (term2 + term3 - n)
+
+
+def _as_full_rank(d) -> MultivariateNormal:
+    if isinstance(d, MultivariateNormal):
+        return d
+    return MultivariateNormal(d.loc, scale_tril=d.scale_tril, validate_args=False)
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank(p, q):
+    # the same quantity as PyTorch's low-rank formulas, through the full n x n factors
+    if p.event_shape != q.event_shape:
+        raise ValueError(
+            "KL-divergence between two (Low Rank) Multivariate Normals with different event "
+            "shapes cannot be computed"
+        )
+    return _kl_multivariatenormal_multivariatenormal(_as_full_rank(p), _as_full_rank(q))
 
 
 @register_kl(Normal, Normal)
