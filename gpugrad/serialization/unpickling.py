@@ -11,11 +11,15 @@ from .._tensor import Tensor
 from . import weights_only as wo
 from .errors import CheckpointError, WeightsOnlyError
 from .rebuild import Rebuilder, RebuildError, UnsupportedTensor
-from .storage import STORAGE_CLASSES, StorageType
+from .storage import StorageType
 from .torch_names import resolve, torch_table
 
 # torch.load's own rename (pytorch#51633)
 _MODULE_RENAMES = {"torch.tensor": "torch._tensor"}
+
+
+# what a malformed pickle makes the restricted unpickler raise (stack, memo, struct, calls)
+_CORRUPT = (EOFError, LookupError, ValueError, TypeError, ArithmeticError, AttributeError)
 
 
 class CheckpointUnpickler:
@@ -43,7 +47,7 @@ class CheckpointUnpickler:
         """A plain-data pickle of the file's own records (legacy magic number, storage keys)."""
         try:
             return wo.load(file, wo.base_globals(), encoding=self.encoding)
-        except (pickle.UnpicklingError, EOFError, IndexError, KeyError, ValueError) as e:
+        except (pickle.UnpicklingError, EOFError, LookupError, ValueError, TypeError) as e:
             raise self.error(f"corrupted or not a PyTorch checkpoint ({e})") from None
 
     def load(self, file: BinaryIO, persistent_load) -> Any:
@@ -58,7 +62,7 @@ class CheckpointUnpickler:
                 ) from None
             except CheckpointError:
                 raise
-            except (EOFError, IndexError, KeyError, ValueError, TypeError, OverflowError) as e:
+            except _CORRUPT as e:
                 raise self.error(f"corrupted pickle ({type(e).__name__}: {e})") from None
         else:
             unpickler = self._full_unpickler(file)
@@ -75,9 +79,6 @@ class CheckpointUnpickler:
     def storage_type(self, st: Any) -> StorageType:
         if isinstance(st, StorageType):
             return st
-        name = getattr(st, "__name__", None)  # a real torch storage class (full unpickling)
-        if name in STORAGE_CLASSES:
-            return StorageType(name)
         raise self.error(f"a storage record names {st!r}, not a storage type")
 
     def _full_unpickler(self, file: BinaryIO):
