@@ -64,9 +64,16 @@ def _nproc(value: str) -> int:
 
 def find_mpiexec() -> str:
     """The mpiexec of this Python's environment (the mpich wheel), else the one on PATH."""
-    here = Path(sys.executable).parent / "mpiexec"
-    if here.exists():
-        return str(here)
+    import sysconfig
+
+    folders = [Path(sys.executable).parent, Path(sysconfig.get_path("scripts"))]
+    try:  # a `pip install --user` puts the wheel's scripts there
+        folders.append(Path(sysconfig.get_path("scripts", f"{os.name}_user")))
+    except KeyError:
+        pass
+    for folder in folders:
+        if (folder / "mpiexec").exists():
+            return str(folder / "mpiexec")
     found = shutil.which("mpiexec")
     if found is None:
         raise SystemExit(

@@ -17,11 +17,16 @@ HERE = Path(__file__).resolve().parent
 
 def have_mpi() -> bool:
     import importlib.util
-    import shutil
 
-    return importlib.util.find_spec("mpi4py") is not None and (
-        (Path(sys.executable).parent / "mpiexec").exists() or shutil.which("mpiexec") is not None
-    )
+    if importlib.util.find_spec("mpi4py") is None:
+        return False
+    from gpugrad.distributed.run import find_mpiexec
+
+    try:
+        find_mpiexec()
+    except SystemExit:
+        return False
+    return True
 
 
 needs_mpi = pytest.mark.skipif(
