@@ -306,3 +306,31 @@ def test_legacy_storage_larger_than_the_file(good):
     good.write_bytes(data.replace(b"K\x03N", b"J\x00\x00\x00\x40N"))  # 2**30 floats
     with pytest.raises(CheckpointError, match="good.pt.*claims 1073741824 elements"):
         gpugrad.load(good)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a mutated PROTO byte: torch's warning
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_random_damage_gives_the_checkpoint_error_or_loads(tmp_path, legacy):
+    obj = {"w": torch.randn(3, 4), "b": torch.arange(5), "p": torch.nn.Parameter(torch.ones(2))}
+    obj["n"] = {"x": [1, 2.5, "s"], "t": (None, True)}
+    path = tmp_path / "d.pt"
+    torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
+    if legacy:
+        target = bytearray(path.read_bytes())
+    else:
+        target = bytearray(zipfile.ZipFile(path).read("d/data.pkl"))
+    rng = np.random.default_rng(0)
+    for _ in range(250):
+        damaged = bytearray(target)
+        for _ in range(rng.integers(1, 4)):
+            damaged[rng.integers(len(damaged))] = rng.integers(256)
+        if legacy:
+            path.write_bytes(bytes(damaged))
+        else:
+            _rewrite(path, {"archive/data.pkl": bytes(damaged)}, like=path)
+        try:
+            gpugrad.load(path)
+        except CheckpointError as e:
+            assert "d.pt" in str(e)
+        if not legacy:
+            _rewrite(path, {"archive/data.pkl": bytes(target)}, like=path)

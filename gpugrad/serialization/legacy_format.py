@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .._device import device as Device
-from .storage import TORCH_DTYPES, TypedStorage, new_array
+from .storage import TORCH_DTYPES, PlacementError, TypedStorage, new_array
 from .unpickling import CheckpointUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -88,7 +88,10 @@ def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any
                 storage.array.byteswap(inplace=True)
         else:  # a dtype gpugrad lacks (the load names it) or an empty storage
             fh.seek(nbytes, 1)
-    rebuild.place(map_location)
+    try:
+        rebuild.place(map_location)
+    except PlacementError as e:
+        raise unpickler.error(str(e)) from None
     return obj
 
 

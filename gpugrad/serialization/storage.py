@@ -159,19 +159,23 @@ class TypedStorage:
         return f"TypedStorage(dtype=torch.{self.dtype_name}, device={self.device}, size={n})"
 
 
+class PlacementError(RuntimeError):
+    """A storage cannot go where its location tag or ``map_location`` says."""
+
+
 def _check_device(dev: Device) -> None:
     if dev.type == "cuda":
         from ..backend import cuda_status
 
         n, why = cuda_status()
         if not n:
-            raise RuntimeError(
+            raise PlacementError(
                 "Attempting to deserialize object on a CUDA device but CUDA is not available "
                 f"({why}). If you are running on a CPU-only machine, please use gpugrad.load "
                 "with map_location='cpu' to map your tensors to the CPU."
             )
     elif dev.type != "cpu":
-        raise RuntimeError(f"gpugrad cannot place checkpoint storages on device '{dev}'")
+        raise PlacementError(f"gpugrad cannot place checkpoint storages on device '{dev}'")
 
 
 def restore_location(map_location: Any):
@@ -213,7 +217,7 @@ def _parse_location(location: str) -> Device:
     try:
         return Device(location)
     except (RuntimeError, ValueError, TypeError):
-        raise RuntimeError(
+        raise PlacementError(
             f"gpugrad cannot place checkpoint storages on device '{location}'"
         ) from None
 

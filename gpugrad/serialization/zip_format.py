@@ -21,7 +21,7 @@ import numpy as np
 
 from .._device import device as Device
 from .pickler import TorchPickler
-from .storage import TORCH_DTYPES, TypedStorage, mapped_array, new_array
+from .storage import TORCH_DTYPES, PlacementError, TypedStorage, mapped_array, new_array
 from .unpickling import CheckpointUnpickler
 
 _ARCHIVE = "archive"
@@ -116,7 +116,10 @@ def read(
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise unpickler.error(f"its data.pkl record is corrupted ({e})") from None
     obj = unpickler.load(io.BytesIO(data), persistent_load)
-    rebuild.place(map_location)
+    try:
+        rebuild.place(map_location)
+    except PlacementError as e:
+        raise unpickler.error(str(e)) from None
     return obj
 
 
