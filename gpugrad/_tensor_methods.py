@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _dtype as D
 from . import ops
 from ._legacy import legacy_new, resolve_type
@@ -239,7 +241,7 @@ Tensor.dense_dim = _sparse.dense_dim
 
 
 # ---- PyTorch's legacy spellings: the Tensor(...) constructor and Tensor.type(...) -----------
-def _tensor_new(cls, *args, device=None) -> Tensor:
+def _tensor_new(cls, *args: Any, device=None) -> Tensor:
     """PyTorch's legacy constructor: ``Tensor(*sizes)`` (uninitialized), ``Tensor(data)``
     (a copy, in the default float dtype), ``Tensor(tensor)`` (an alias); prefer
     ``gpugrad.tensor`` / ``gpugrad.empty``."""
