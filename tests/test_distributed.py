@@ -10,7 +10,7 @@ import pytest
 
 import gpugrad
 import gpugrad.distributed as dist
-from tests.distributed_scripts.launch import HERE, launch, needs_mpi, run_job
+from tests.distributed_scripts.launch import HERE, launch, needs_mpi, needs_nccl, run_job
 
 
 @needs_mpi
@@ -20,6 +20,13 @@ def test_every_collective_matches_numpy(nproc):
     assert rc == 0, out
     for r in range(nproc):
         assert f"OK rank {r} of {nproc}: 136 checks" in out, out
+
+
+@needs_nccl
+def test_every_collective_on_nccl_with_cuda_tensors():
+    rc, out, _ = launch("collectives.py", 2, env={"DIST_DEVICE": "cuda"})
+    assert rc == 0, out
+    assert "OK rank 0 of 2" in out and "OK rank 1 of 2" in out, out
 
 
 @needs_mpi

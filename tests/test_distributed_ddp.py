@@ -9,7 +9,7 @@ import pytest
 import gpugrad
 import gpugrad.distributed as dist
 from gpugrad import nn
-from tests.distributed_scripts.launch import HERE, launch, needs_mpi
+from tests.distributed_scripts.launch import HERE, launch, needs_mpi, needs_nccl
 
 
 @needs_mpi
@@ -21,6 +21,13 @@ def test_ddp_equals_one_process_on_the_global_batch(nproc):
     assert rc == 0, out
     for r in range(nproc):
         assert f"OK rank {r}" in out, out
+
+
+@needs_nccl
+def test_ddp_on_nccl_with_cuda_tensors_equals_one_process():
+    rc, out, _ = launch("ddp.py", 2, timeout=180, env={"DIST_DEVICE": "cuda"})
+    assert rc == 0, out
+    assert "OK rank 0" in out and "OK rank 1" in out, out
 
 
 @needs_mpi

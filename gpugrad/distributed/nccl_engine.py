@@ -144,9 +144,13 @@ class NCCLEngine:
         return self._enqueue(run)
 
     def gather(self, send, recv, root: int):
+        if recv is None:  # CuPy checks the shape on every rank; only root's is written
+            recv = self._cupy.empty((self.size,) + send.shape, send.dtype)
         return self._enqueue(lambda stream: self.comm.gather(send, recv, root, stream))
 
     def scatter(self, send, recv, root: int):
+        if send is None:  # (as for gather: CuPy reads the shape on every rank)
+            send = self._cupy.empty((self.size,) + recv.shape, recv.dtype)
         return self._enqueue(lambda stream: self.comm.scatter(send, recv, root, stream))
 
     def send(self, arr, dst: int, tag: int):

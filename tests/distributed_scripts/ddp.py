@@ -2,6 +2,7 @@
 computes that reference itself). Launched by tests/test_distributed_ddp.py.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -11,6 +12,11 @@ import gpugrad.distributed as dist
 from gpugrad import nn, optim
 
 FEATURES, HIDDEN, CLASSES, PER_RANK, STEPS = 6, 9, 4, 5, 3
+CUDA = os.environ.get("DIST_DEVICE") == "cuda"  # backend nccl, one GPU per rank
+
+
+def host(t) -> np.ndarray:
+    return t.detach().cpu().numpy()
 
 
 def model(seed: int, extra: bool = False) -> nn.Module:
@@ -34,9 +40,7 @@ def batches(world: int, step: int):
 
 def params_close(a: nn.Module, b: nn.Module, what: str, rtol: float = 1e-6) -> None:
     for (n, p), q in zip(a.named_parameters(), b.parameters()):
-        np.testing.assert_allclose(
-            p.detach().numpy(), q.detach().numpy(), rtol=rtol, atol=1e-12, err_msg=f"{what}: {n}"
-        )
+        np.testing.assert_allclose(host(p), host(q), rtol=rtol, atol=1e-12, err_msg=f"{what}: {n}")
 
 
 def same_on_every_rank(arrays: list, what: str) -> None:
@@ -50,13 +54,13 @@ def same_on_every_rank(arrays: list, what: str) -> None:
 def train_matches(make_opt, bucket_cap_mb, as_view: bool) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     local = model(seed=rank + 1)  # different on every rank before wrapping
-    before = [p.detach().numpy().copy() for p in local.parameters()]
+    before = [p.detach().cpu().numpy().copy() for p in local.parameters()]
     ddp = nn.parallel.DistributedDataParallel(
         local, bucket_cap_mb=bucket_cap_mb, gradient_as_bucket_view=as_view
     )
     if world > 1:
         assert rank == 0 or any(
-            not np.array_equal(b, p.detach().numpy()) for b, p in zip(before, local.parameters())
+            not np.array_equal(b, host(p)) for b, p in zip(before, local.parameters())
         ), "rank 0's parameters were not broadcast"
     ref = model(seed=1)  # rank 0's initial weights: one process on the global batch
     params_close(ddp.module, ref, "after wrapping", rtol=0)
@@ -72,10 +76,10 @@ def train_matches(make_opt, bucket_cap_mb, as_view: bool) -> None:
         loss_fn(ref(x), y).backward()
         ref_opt.step()
         params_close(ddp.module, ref, f"step {step} ({type(opt).__name__}, cap {bucket_cap_mb})")
-    same_on_every_rank([p.detach().numpy() for p in ddp.parameters()], "parameters")
+    same_on_every_rank([p.detach().cpu().numpy() for p in ddp.parameters()], "parameters")
     if bucket_cap_mb is not None and bucket_cap_mb < 0.001:
         assert len(ddp.reducer.buckets) > 2, len(ddp.reducer.buckets)
-    if as_view:
+    if as_view and not CUDA:
         b = ddp.reducer.buckets[0]
         p = ddp.module[-1].bias  # the last parameter is in the first bucket
         assert p.grad._data.base is not None and np.shares_memory(p.grad._data, b.flat._data)
@@ -91,19 +95,19 @@ def no_sync_accumulates() -> None:
         for step in range(2):
             x, y = batches(world, step)
             loss_fn(ddp(x[mine]), y[mine]).backward()
-    local_only = ddp.module[0].weight.grad.numpy().copy()
+    local_only = ddp.module[0].weight.grad.cpu().numpy().copy()
     probe = model(seed=7)  # this rank's own micro-batches alone: what no_sync must leave
     for step in range(2):
         x, y = batches(world, step)
         loss_fn(probe(x[mine]), y[mine]).backward()
-    np.testing.assert_allclose(local_only, probe[0].weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(local_only, probe[0].weight.grad.cpu().numpy(), rtol=1e-10)
     x, y = batches(world, 2)
     loss_fn(ddp(x[mine]), y[mine]).backward()  # synced: the accumulated sum is averaged
     for step in range(3):
         x, y = batches(world, step)
         loss_fn(ref(x), y).backward()
     for p, q in zip(ddp.module.parameters(), ref.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(host(p.grad), host(q.grad), rtol=1e-6, atol=1e-12)
 
 
 class Branchy(nn.Module):
@@ -150,7 +154,7 @@ def unused_parameters() -> None:
     total.backward()
     for name in ("body", "extra"):
         for p, q in zip(getattr(ddp.module, name).parameters(), getattr(ref, name).parameters()):
-            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6, atol=1e-12)
+            np.testing.assert_allclose(host(p.grad), host(q.grad), rtol=1e-6, atol=1e-12)
     assert ddp.module.never.weight.grad is None and ddp.module.never.bias.grad is None
 
 
@@ -164,7 +168,7 @@ def buffers_broadcast() -> None:
     assert net[1].running_mean.tolist() == [0.0] * 3, net[1].running_mean.tolist()
     rng = np.random.default_rng(rank)
     ddp(gpugrad.tensor(rng.normal(size=(8, FEATURES)) + rank)).sum().backward()
-    stats = net[1].running_mean.numpy().copy()
+    stats = net[1].running_mean.cpu().numpy().copy()
     every = [None] * world
     dist.all_gather_object(every, stats)
     if world > 1:
@@ -172,12 +176,16 @@ def buffers_broadcast() -> None:
     ddp.eval()
     with gpugrad.no_grad():
         ddp(gpugrad.zeros(2, FEATURES, dtype=gpugrad.float64))  # broadcasts rank 0's first
-    np.testing.assert_array_equal(net[1].running_mean.numpy(), every[0])
-    same_on_every_rank([b.numpy() for b in net.buffers()], "buffers")
+    np.testing.assert_array_equal(net[1].running_mean.cpu().numpy(), every[0])
+    same_on_every_rank([b.cpu().numpy() for b in net.buffers()], "buffers")
 
 
 def main() -> None:
-    dist.init_process_group("gloo")
+    if CUDA:
+        local = int(os.environ["LOCAL_RANK"])
+        gpugrad.cuda.set_device(local)
+        gpugrad.set_default_device(f"cuda:{local}")
+    dist.init_process_group("nccl" if CUDA else "gloo")
 
     def sgd(ps):
         return optim.SGD(ps, lr=0.1, momentum=0.9)

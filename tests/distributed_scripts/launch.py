@@ -34,6 +34,24 @@ needs_mpi = pytest.mark.skipif(
 )
 
 
+def nccl_skip_reason() -> str:
+    """'' when NCCL can run a 2-rank job here (two GPUs), else why not."""
+    from gpugrad.backend import cuda_status
+    from gpugrad.distributed.nccl_engine import nccl_status
+
+    why = nccl_status()
+    if why:
+        return why
+    if cuda_status()[0] < 2:
+        return "NCCL refuses two ranks on one GPU: needs a machine with two or more GPUs"
+    return ""
+
+
+def needs_nccl(fn):
+    why = nccl_skip_reason() if have_mpi() else "needs mpi4py and mpiexec"
+    return pytest.mark.skipif(bool(why), reason=why or "-")(fn)
+
+
 def run_job(argv: list[str], timeout: float = 90, env: dict | None = None):
     """Run ``argv`` from the repository root; (returncode, output, seconds). A job that
     outlives ``timeout`` is killed with all its ranks and fails the test."""

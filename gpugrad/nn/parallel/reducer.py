@@ -168,7 +168,9 @@ class Reducer:
             return
         globally_used = None
         if self.find_unused:
-            flags = gpugrad.zeros(len(self.params), dtype=gpugrad.int64)
+            # on the parameters' device: the group's backend may serve only that one
+            device = self.params[0].device
+            flags = gpugrad.zeros(len(self.params), dtype=gpugrad.int64, device=device)
             for i in self.used:
                 flags[i] = 1
             dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=self.group)
