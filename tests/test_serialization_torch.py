@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import math
 import mmap
+import zipfile
 from collections import Counter, OrderedDict
 
 import numpy as np
@@ -548,3 +549,29 @@ def test_model_and_optimizer_objects_resume_in_the_other_library(tmp_path):
     _adam_step(tm, topt, x2, torch)
     for (k, a), b in zip(ck["model"].state_dict().items(), tm.state_dict().values()):
         np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_gpugrad_writes_the_legacy_format_when_asked(tmp_path):
+    base = gpugrad.arange(12, dtype=gpugrad.float64).reshape(3, 4)
+    sd = {"base": base, "cols": base[:, 1::2], "i8": gpugrad.tensor([1, -2], dtype=gpugrad.int8)}
+    path = tmp_path / "legacy.pt"
+    gpugrad.save(sd, path, format="pt", _use_new_zipfile_serialization=False)
+    assert not zipfile.is_zipfile(path)
+    back = torch.load(path)
+    for k, v in sd.items():
+        same_values(v, back[k])
+    assert back["cols"].untyped_storage().data_ptr() == back["base"].untyped_storage().data_ptr()
+    again = gpugrad.load(path)
+    for k, v in sd.items():
+        same_values(v, torch.from_numpy(host(again[k])))
+    tm, gm = make_pair()
+    gpugrad.save(gm, path, _use_new_zipfile_serialization=False)
+    x = np.random.default_rng(3).standard_normal((2, 4)).astype(np.float32)
+    tback = torch.load(path, weights_only=False)
+    np.testing.assert_allclose(
+        tback(torch.from_numpy(x)).detach().numpy(),
+        tm(torch.from_numpy(x)).detach().numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert type(gpugrad.load(path, weights_only=False)[0]) is nn.Linear

@@ -58,10 +58,11 @@ def save(
     lists and tuples) are written as a safetensors file; any other object as PyTorch's zip
     checkpoint (``torch.load`` reads it; tensors come back as torch tensors, gpugrad classes
     as the torch classes of the same names). ``format="pt"`` writes PyTorch's format for a
-    state dict too. A path is written atomically (a temporary file in the same folder, then
-    ``os.replace``), so a failed save leaves the old file as it was. ``pickle_module`` and
-    ``_use_new_zipfile_serialization=False`` are accepted and ignored: gpugrad writes the zip
-    format, which every ``torch.load`` since PyTorch 1.6 reads.
+    state dict too; ``_use_new_zipfile_serialization=False`` writes PyTorch's legacy format
+    (for such objects) as torch does. A path is written atomically (a temporary file in the
+    same folder, then ``os.replace``), so a failed save leaves the old file as it was.
+    ``pickle_module`` is accepted and ignored: gpugrad pickles with its own pickler (it names
+    gpugrad's classes by PyTorch's paths).
     """
     if format not in (None, "safetensors", "pt"):
         raise ValueError(f"format must be None, 'safetensors' or 'pt', not {format!r}")
@@ -76,6 +77,8 @@ def save(
     def write(fh: BinaryIO) -> None:
         if data is not None:
             fh.write(data)
+        elif not _use_new_zipfile_serialization:
+            legacy_format.write(obj, fh, pickle_protocol)
         else:
             zip_format.write(obj, fh, pickle_protocol, not _disable_byteorder_record)
 

@@ -1,5 +1,5 @@
 """PyTorch's legacy checkpoint format (``torch.save(..., _use_new_zipfile_serialization=False)``
-and files from before PyTorch 1.6), read.
+and files from before PyTorch 1.6), read and written.
 
 The file is a run of pickles: the magic number, the protocol version, a ``sys_info`` dict, the
 object (tensors as persistent ``("storage", type, key, location, numel, view)`` ids), the list
@@ -8,17 +8,35 @@ of storage keys; then each storage's bytes, after an 8-byte little-endian elemen
 
 from __future__ import annotations
 
+import pickle
 import struct
+import sys
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from .._device import device as Device
+from .pickler import TorchPickler
 from .storage import TORCH_DTYPES, PlacementError, TypedStorage, new_array
 from .unpickling import CheckpointUnpickler
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
+_SYS_INFO = {"protocol_version": PROTOCOL_VERSION, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+
+
+def write(obj: Any, fh: BinaryIO, protocol: int = 2) -> None:
+    """Write ``obj`` to ``fh`` as ``torch.save(..., _use_new_zipfile_serialization=False)``."""
+    sys_info = {**_SYS_INFO, "little_endian": sys.byteorder == "little"}
+    for header in (MAGIC_NUMBER, PROTOCOL_VERSION, sys_info):
+        pickle.dump(header, fh, protocol=protocol)
+    pickler = TorchPickler(fh, protocol=protocol, legacy=True)
+    pickler.dump(obj)
+    storages = list(pickler.storages.values())
+    pickle.dump([s.key for s in storages], fh, protocol=protocol)
+    for s in storages:
+        fh.write(struct.pack("<q", int(s.flat.size)))
+        fh.write(s.host_bytes())
 
 
 def read(fh: BinaryIO, unpickler: CheckpointUnpickler, map_location: Any) -> Any:

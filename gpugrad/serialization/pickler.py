@@ -1,4 +1,4 @@
-"""Pickling whole objects (a model, an optimizer, anything) in PyTorch's checkpoint format.
+"""Pickling whole objects (a model, an optimizer, anything) in PyTorch's checkpoint formats.
 
 Tensors are written as PyTorch writes them: ``torch._utils._rebuild_tensor_v2`` over a
 persistent storage record (``("storage", torch.FloatStorage, key, location, numel)``),
@@ -38,9 +38,10 @@ class SavedStorage:
     def __init__(self, key: str, flat, dev: Device) -> None:
         self.key, self.flat, self.device = key, flat, dev
 
-    def persistent_id(self) -> tuple:
+    def persistent_id(self, legacy: bool = False) -> tuple:
         cls = torch_global("torch", storage_class_name(D._BY_NP[np.dtype(self.flat.dtype)]))
-        return ("storage", cls, self.key, str(self.device), int(self.flat.size))
+        pid = ("storage", cls, self.key, str(self.device), int(self.flat.size))
+        return pid + (None,) if legacy else pid  # the legacy format's (empty) view record
 
     def host_bytes(self) -> memoryview:
         arr = self.device.backend.to_host(self.flat)
@@ -50,8 +51,9 @@ class SavedStorage:
 class TorchPickler(pickle._Pickler):
     """Writes ``obj`` with PyTorch's names; the storages it met are in :attr:`storages`."""
 
-    def __init__(self, file: BinaryIO, protocol: int = 2) -> None:
+    def __init__(self, file: BinaryIO, protocol: int = 2, legacy: bool = False) -> None:
         super().__init__(file, protocol=protocol)
+        self.legacy = legacy
         self.storages: dict[int, SavedStorage] = {}
         self._roots: list = []  # keeps each root array alive, so its id stays its own
         self._holders: dict[int, list] = {}  # id(array) -> version counter of its first tensor
@@ -61,7 +63,7 @@ class TorchPickler(pickle._Pickler):
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, SavedStorage):
-            return obj.persistent_id()
+            return obj.persistent_id(self.legacy)
         return None
 
     def reducer_override(self, obj: Any) -> Any:
