@@ -148,7 +148,7 @@ def _implicit_gamma_grad(alpha: np.ndarray, x: np.ndarray) -> np.ndarray:
     return -dp / pdf
 
 
-@pytest.mark.parametrize("alpha", [0.05, 0.7, 1.0, 4.0, 30.0, 800.0, 5e4])
+@pytest.mark.parametrize("alpha", [0.05, 0.7, 1.0, 4.0, 30.0, 39.9, 40.1, 120.0, 800.0, 5e4])
 def test_standard_gamma_grad_is_the_implicit_derivative(device, alpha):
     rng = np.random.default_rng(7)
     x = np.maximum(rng.standard_gamma(alpha, 300), 1e-250)
@@ -156,7 +156,8 @@ def test_standard_gamma_grad_is_the_implicit_derivative(device, alpha):
     ours = host(ops_special._standard_gamma_grad(t(a, device), t(x, device)))
     exact = _implicit_gamma_grad(a, x)
     ok = np.abs(exact) > 1e-200
-    np.testing.assert_allclose(ours[ok], exact[ok], rtol=2e-5 if alpha > 1e4 else 1e-6)
+    # the series (alpha <= 40) is exact to rounding; the asymptotic expansion above to 1e-4
+    np.testing.assert_allclose(ours[ok], exact[ok], rtol=1e-4 if alpha > 40 else 1e-6)
     # PyTorch's approximation agrees to its own accuracy (about 1e-3)
     theirs = torch._standard_gamma_grad(_torch(a), _torch(x)).numpy()
     np.testing.assert_allclose(ours[ok], theirs[ok], rtol=2e-3, atol=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gpugrad import ops
 from gpugrad._tensor import Size, Tensor
 from gpugrad.autograd import grad_mode
 from gpugrad.nn.functional import logsigmoid
@@ -86,7 +87,10 @@ class NegativeBinomial(Distribution):
             self._validate_sample(value)
         n = self.total_count
         log_unnormalized = n * logsigmoid(-self.logits) + value * logsigmoid(self.logits)
-        log_normalization = -gammaln(n + value) + gammaln(1.0 + value) + gammaln(n)
-        # n + value == 0 happens only for n = 0 at value 0: probability 1
-        log_normalization = log_normalization.masked_fill(n + value == 0.0, 0.0)
+        # n + value == 0 happens only for n = 0 at value 0, of probability 1: its terms
+        # (inf - inf) are replaced by 0, computed from a stand-in n so nothing warns
+        certain = n + value == 0.0
+        n_safe = ops.where(certain, 1.0, n)
+        log_normalization = -gammaln(n_safe + value) + gammaln(1.0 + value) + gammaln(n_safe)
+        log_normalization = log_normalization.masked_fill(certain, 0.0)
         return log_unnormalized - log_normalization
