@@ -10,6 +10,7 @@ thread calls into the engine at a time (MPI_THREAD_SERIALIZED is all this needs)
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ class Work:
         self._done = threading.Event()
         self._exc: BaseException | None = None
         self._finish: Callable[[], None] | None = None  # runs in wait(), in the caller's thread
+        self._started = self._ended = 0.0  # perf_counter() around the engine's call (profiling)
 
     def _complete(self, exc: BaseException | None = None) -> None:
         self._exc = exc
@@ -120,11 +122,14 @@ class OrderedQueue:
                     return  # closed and drained
                 fn, work = self._items.popleft()
                 self._busy = True
+            work._started = time.perf_counter()
             try:
                 fn()
             except BaseException as e:  # the error belongs to whoever waits on the work
+                work._ended = time.perf_counter()
                 work._complete(e)
             else:
+                work._ended = time.perf_counter()
                 work._complete()
             finally:
                 with self._cv:
