@@ -111,6 +111,7 @@ from ._tensor import layout, sparse_coo, strided  # noqa: E402
 from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
 from .ops.indexing import index_put, index_put_  # noqa: E402
 from .ops.sparse import sparse_coo_tensor, spmm  # noqa: E402
+from .utils.dlpack import from_dlpack  # noqa: E402 - zero-copy exchange (DLPack)
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
 bool = _bool  # noqa: A001

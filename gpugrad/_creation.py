@@ -12,7 +12,7 @@ from ._device import canonical
 from ._device import device as Device
 from ._generator import rng_for
 from ._tensor import Tensor
-from .backend import seed_all
+from .backend import backend_for, backend_of, seed_all
 
 
 class _Defaults:
@@ -130,20 +130,57 @@ def tensor(
 
 
 def as_tensor(data, dtype: D.dtype | None = None, device=None) -> Tensor:
-    """Like tensor(), but shares memory with a NumPy array or tensor when it can."""
+    """Like tensor(), but shares memory when it can, as PyTorch's: with a tensor, a NumPy
+    array (on the cpu) or a GPU array exposing ``__cuda_array_interface__`` (CuPy, Numba ...,
+    on its GPU), unless ``dtype`` or ``device`` asks for a different one."""
     if isinstance(data, Tensor):
         return data.to(device=device or data._device, dtype=dtype or data.dtype)
     if isinstance(data, np.ndarray) and (device is None or _device(device).type == "cpu"):
         t = from_numpy(data)
         return t if dtype is None else t.to(dtype)
+    if hasattr(data, "__cuda_array_interface__"):
+        arr = backend_for(Device("cuda")).asarray(data)  # a view, on the GPU that holds it
+        D.from_numpy_dtype(arr.dtype)
+        t = Tensor._make(arr, backend_of(arr).device)
+        return t.to(device=device or t._device, dtype=dtype or t.dtype)
     return tensor(data, dtype=dtype, device=device)
 
 
+class _Warned:
+    read_only = False  # PyTorch warns about a read-only array once per program
+
+
 def from_numpy(ndarray: np.ndarray) -> Tensor:
-    """A CPU tensor sharing memory with a NumPy array."""
+    """A CPU tensor sharing memory with a NumPy array (PyTorch's checks and errors)."""
     if not isinstance(ndarray, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+        kind = type(ndarray)
+        name = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        )
+        raise TypeError(f"expected np.ndarray (got {name})")
+    if not ndarray.dtype.isnative:
+        raise ValueError(
+            "given numpy array has byte order different from the native byte order. "
+            "Conversion between byte orders is currently not supported."
+        )
     D.from_numpy_dtype(ndarray.dtype)
+    if any(s < 0 for s in ndarray.strides):
+        raise ValueError(
+            "At least one stride in the given numpy array is negative, and tensors with "
+            "negative strides are not currently supported. (You can probably work around "
+            "this by making a copy of your array  with array.copy().) "
+        )
+    if not ndarray.flags.writeable and not _Warned.read_only:
+        _Warned.read_only = True
+        warnings.warn(
+            "The given NumPy array is not writable, and PyTorch does not support non-writable "
+            "tensors. This means writing to this tensor will result in undefined behavior. You "
+            "may want to copy the array to protect its data or make it writable before "
+            "converting it to a tensor. This type of warning will be suppressed for the rest "
+            "of this program.",
+            UserWarning,
+            stacklevel=2,
+        )
     return Tensor._make(ndarray, Device("cpu"))
 
 

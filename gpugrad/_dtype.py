@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The module name that dtypes, Size, layouts and return types print as: "gpugrad", or "torch"
+# while gpugrad stands in for torch (gpugrad.as_torch.install() sets it; reprs read it late).
+PRINTED_MODULE = "gpugrad"
+
 
 class dtype:  # noqa: N801 - PyTorch's name
     """A tensor element type (``gpugrad.float32`` ...). Instances are singletons."""
@@ -19,7 +23,7 @@ class dtype:  # noqa: N801 - PyTorch's name
         self._category = category
 
     def __repr__(self) -> str:
-        return f"gpugrad.{self.name}"
+        return f"{PRINTED_MODULE}.{self.name}"
 
     def __reduce__(self):
         return (_from_name, (self.name,))

@@ -48,7 +48,7 @@ class _TypedMeta(type):
         return isinstance(obj, Tensor) and obj.device.type == "cpu" and obj.dtype == cls.dtype
 
     def __repr__(cls) -> str:
-        return f"<class 'gpugrad.{cls.__name__}'>"
+        return f"<class '{D.PRINTED_MODULE}.{cls.__name__}'>"
 
 
 def _typed(name: str, dtype: D.dtype) -> type:

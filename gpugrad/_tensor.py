@@ -25,7 +25,7 @@ class Size(tuple):
     """A tensor's shape: a tuple that prints like PyTorch's ``torch.Size``."""
 
     def __repr__(self) -> str:
-        return f"gpugrad.Size([{', '.join(str(s) for s in self)}])"
+        return f"{D.PRINTED_MODULE}.Size([{', '.join(str(s) for s in self)}])"
 
     def numel(self) -> int:
         n = 1
@@ -41,7 +41,7 @@ class layout:
         self._name = name
 
     def __repr__(self) -> str:
-        return f"gpugrad.{self._name}"
+        return f"{D.PRINTED_MODULE}.{self._name}"
 
     def __reduce__(self):
         return self._name  # the module-level singleton, as pickle finds it
@@ -372,10 +372,38 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __dlpack__(self, *args, **kwargs):
+        """A DLPack capsule of this tensor's memory (``torch.from_dlpack``, ``np.from_dlpack``)."""
+        # a capsule carries no autograd record or sparse layout: refused as PyTorch refuses
+        if self._requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        if self._sparse is not None:
+            raise BufferError("Can't export tensors with layout other than torch.strided")
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        """A CUDA tensor's memory as CuPy, Numba ... read it (the array's own interface)."""
+        # AttributeError off the GPU, so hasattr(cpu_tensor, ...) is False, as in PyTorch
+        if self._device.type != "cuda":
+            raise AttributeError(
+                f"Can't get __cuda_array_interface__ on non-CUDA tensor type: {self.type()} "
+                "If CUDA data is required use tensor.cuda() to copy tensor to device memory."
+            )
+        if self._sparse is not None:
+            raise AttributeError(
+                f"Can't get __cuda_array_interface__ on sparse type: {self.type()} "
+                "Use Tensor.to_dense() to convert to a dense tensor first."
+            )
+        if self._requires_grad:
+            raise RuntimeError(
+                "Can't get __cuda_array_interface__ on Variable that requires grad. If "
+                "gradients aren't required, use var.detach() to get Variable that doesn't "
+                "require grad."
+            )
+        return self._data.__cuda_array_interface__
 
     def __len__(self) -> int:
         if self._data.ndim == 0:

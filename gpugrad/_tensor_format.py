@@ -45,7 +45,7 @@ def _sparse_repr(t, prefix: str) -> str:
     suffixes = [f"size={tuple(t.shape)}", f"nnz={p.indices._data.shape[1]}"]
     if t.dtype is not D.get_default_dtype():
         suffixes.append(f"dtype={t.dtype!r}")
-    suffixes.append("layout=gpugrad.sparse_coo")
+    suffixes.append(f"layout={D.PRINTED_MODULE}.sparse_coo")
     gf = t._grad_fn
     if gf is not None:
         suffixes.append(f"grad_fn=<{gf.name()}>")

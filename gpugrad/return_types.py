@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from . import _dtype as D
+
 
 def _result_type(name: str, fields: tuple[str, ...] = ("values", "indices")) -> type:
     def __repr__(self) -> str:  # noqa: N807 - the method of the class built below
         body = ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
-        return f"gpugrad.return_types.{name}(\n{body})"
+        return f"{D.PRINTED_MODULE}.return_types.{name}(\n{body})"
 
     base = namedtuple(name, fields)
     return type(name, (base,), {"__slots__": (), "__repr__": __repr__, "__module__": __name__})
