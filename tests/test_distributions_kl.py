@@ -47,6 +47,7 @@ P = {
     "Gumbel": lambda D, T: D.Gumbel(T([0.1, 0.5, -0.4, 0.3]), T([1.0, 0.4, 2.0, 0.7])),
     "HalfNormal": lambda D, T: D.HalfNormal(T([1.0, 0.4, 2.0, 0.7])),
     "Chi2": lambda D, T: D.Chi2(T([1.0, 2.0, 3.0, 5.0])),
+    "Pareto": lambda D, T: D.Pareto(T([0.5, 1.0, 2.0, 1.5]), T([0.8, 1.5, 3.0, 2.5])),
 }
 Q = {
     "Bernoulli": lambda D, T: D.Bernoulli(probs=T([0.5, 0.0, 0.2, 1.0])),
@@ -66,6 +67,7 @@ Q = {
     "Gumbel": lambda D, T: D.Gumbel(T([0.0, -0.5, 1.0, 0.2]), T([0.5, 1.5, 1.0, 0.3])),
     "HalfNormal": lambda D, T: D.HalfNormal(T([0.5, 1.5, 1.0, 0.3])),
     "Chi2": lambda D, T: D.Chi2(T([2.0, 1.0, 4.0, 3.0])),
+    "Pareto": lambda D, T: D.Pareto(T([1.0, 0.5, 2.0, 3.0]), T([1.0, 2.0, 0.5, 2.5])),
 }
 
 SAME = sorted(P)
@@ -110,6 +112,18 @@ CROSS = [
     ("Uniform", "Gumbel"),
     ("Chi2", "Gamma"),
     ("Chi2", "Exponential"),
+    ("Beta", "Pareto"),
+    ("Exponential", "Pareto"),
+    ("Gamma", "Pareto"),
+    ("Gumbel", "Pareto"),
+    ("Laplace", "Pareto"),
+    ("Normal", "Pareto"),
+    ("Pareto", "Beta"),
+    ("Pareto", "Uniform"),
+    ("Pareto", "Exponential"),
+    ("Pareto", "Gamma"),
+    ("Pareto", "Normal"),
+    ("Uniform", "Pareto"),
 ]
 
 
