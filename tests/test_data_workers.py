@@ -368,7 +368,8 @@ def test_pin_memory_without_an_accelerator_warns_and_changes_nothing():
             warnings.simplefilter("always")
             ys = [b["y"].tolist() for b in loader]
         assert ys == [[0, 1, 2], [3, 4, 5]]
-        assert [str(w.message) for w in got] == [str(w.message) for w in want]
+        pin = [str(w.message) for w in got if "pin" in str(w.message)]
+        assert pin == [str(w.message) for w in want] and len(pin) == 1
 
 
 def test_exit_with_live_workers_does_not_hang(tmp_path):
