@@ -452,3 +452,15 @@ def test_lowrank_mvn_matches_torch(device):
     assert gradcheck(
         lambda a, b: gd.LowRankMultivariateNormal(T(loc[0]), a, b.exp()).log_prob(x), (gw, gdiag)
     )
+
+
+def test_every_torch_kl_pair_among_our_distributions_is_registered():
+    from gpugrad.distributions import kl as ours
+
+    have = {(p.__name__, q.__name__) for p, q in ours._KL_REGISTRY}
+    want = {
+        (p.__name__, q.__name__)
+        for p, q in td.kl._KL_REGISTRY
+        if hasattr(gd, p.__name__) and hasattr(gd, q.__name__)
+    }
+    assert want - have == set()
