@@ -197,6 +197,10 @@ CASES = {
         lambda D, T, P: D.FisherSnedecor(T(P["d1"]), T(P["d2"])),
         {"d1": np.array([1.5, 3.0, 8.0]), "d2": np.array([1.0, 4.5, 12.0])},
     ),
+    "kumaraswamy": (
+        lambda D, T, P: D.Kumaraswamy(T(P["a"]), T(P["b"])),
+        {"a": np.array([0.5, 2.0, 3.0]), "b": np.array([1.5, 0.7, 4.0])},
+    ),
     "transformed_affine_exp": (
         lambda D, T, P: D.TransformedDistribution(
             D.Normal(T(P["loc"]), T(P["scale"])),
