@@ -3,13 +3,15 @@ unchanged PyTorch DDP script against real torch's DDP, and its construction in t
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 import gpugrad
 import gpugrad.distributed as dist
 from gpugrad import nn
-from tests.distributed_scripts.launch import HERE, launch, needs_mpi, needs_nccl
+from tests.distributed_scripts.launch import HERE, launch, needs_mpi, needs_nccl, run_job
 
 
 @needs_mpi
@@ -32,14 +34,15 @@ def test_ddp_on_nccl_with_cuda_tensors_equals_one_process():
 
 @needs_mpi
 def test_an_unchanged_pytorch_script_trains_as_torch_ddp_does(tmp_path):
+    """tests/distributed_scripts/torch_ddp.py imports torch only: run with real torch under
+    the launcher (gloo, the launcher's MASTER_ADDR/PORT), then with --as-torch on gpugrad."""
     pytest.importorskip("torch")
     results = {}
-    for lib in ("torch", "gpugrad"):
+    for lib, flags in (("torch", ["--master-port", "29657"]), ("gpugrad", ["--as-torch"])):
         out_file = tmp_path / f"{lib}.npz"
-        rc, out, _ = launch(
-            "torch_script.py", 2, "--lib", lib, "--optim", "adam", "--out", str(out_file),
-            timeout=120,
-        )  # fmt: skip
+        argv = [sys.executable, "-m", "gpugrad.distributed.run", "--nproc-per-node", "2"]
+        script = [str(HERE / "torch_ddp.py"), "--optim", "adam", "--out", str(out_file)]
+        rc, out, _ = run_job([*argv, *flags, *script], timeout=120)
         assert rc == 0, out
         results[lib] = np.load(out_file)
     ours, theirs = results["gpugrad"], results["torch"]

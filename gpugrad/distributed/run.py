@@ -7,6 +7,7 @@ ssh, fine as root and without a terminal), each with torchrun's environment: RAN
 LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, ROLE_RANK, ROLE_WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT, TORCHELASTIC_RUN_ID (and OMP_NUM_THREADS=1 unless set, as
 torchrun). One node per job: for several hosts use mpiexec's own host options.
+``--as-torch`` runs an unchanged PyTorch script (``import torch ...``) on gpugrad.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     flag("rdzv-id", default="none", help="job id (TORCHELASTIC_RUN_ID)")
     p.add_argument("--standalone", action="store_true", help="single-node job (the default)")
     p.add_argument("-m", "--module", action="store_true", help="run the script as a module")
+    flag(
+        "as-torch",
+        action="store_true",
+        help="run an unchanged PyTorch script with gpugrad standing in for torch "
+        "(python -m gpugrad.as_torch)",
+    )
     flag("no-python", action="store_true", help="run the script as a program, not with python")
     p.add_argument("training_script", help="the script (or module with -m) every rank runs")
     p.add_argument("training_script_args", nargs=argparse.REMAINDER)
@@ -115,7 +122,11 @@ def build_command(args: argparse.Namespace) -> tuple[list[str], dict]:
         program = [args.training_script]
     else:
         program = [sys.executable, "-m", "gpugrad.distributed.launch_rank"]
-        program += ["-m", args.training_script] if args.module else [args.training_script]
+        if args.as_torch:  # gpugrad's torch alias runs the script (or module)
+            program += ["-m", "gpugrad.as_torch"] + (["-m"] if args.module else [])
+            program.append(args.training_script)
+        else:
+            program += ["-m", args.training_script] if args.module else [args.training_script]
     program += args.training_script_args
     cmd = [find_mpiexec(), "-launcher", "fork"]
     for rank in range(n):

@@ -1,35 +1,23 @@
-"""An ordinary PyTorch DDP training script; ``--lib gpugrad`` swaps in ``import gpugrad as
-torch`` and changes nothing else. tests/test_distributed_ddp.py runs it both ways under
-gpugrad's launcher (real torch rendezvous through the MASTER_ADDR/PORT it sets) and
-compares the trained parameters.
+"""An ordinary PyTorch DDP training script, nothing gpugrad in it: tests run it with real
+torch and under ``python -m gpugrad.distributed.run --as-torch`` (gpugrad standing in for
+torch) and compare the trained parameters.
 """
 
 import argparse
 import os
 
 import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data.distributed import DistributedSampler
 
 p = argparse.ArgumentParser()
-p.add_argument("--lib", choices=["torch", "gpugrad"], required=True)
 p.add_argument("--out", required=True)
 p.add_argument("--optim", choices=["sgd", "adam"], default="sgd")
 args = p.parse_args()
-
-if args.lib == "gpugrad":
-    import gpugrad as torch
-
-    # (the package's attributes once gpugrad/__init__.py imports them; harmless after)
-    import gpugrad.distributed  # noqa: F401
-    import gpugrad.utils.data.distributed  # noqa: F401
-else:
-    import torch
-    import torch.utils.data.distributed
-
-dist = torch.distributed
-nn = torch.nn
-DDP = torch.nn.parallel.DistributedDataParallel
-DataLoader, TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
-DistributedSampler = torch.utils.data.distributed.DistributedSampler
 
 
 def main() -> None:
