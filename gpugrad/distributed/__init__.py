@@ -25,7 +25,12 @@ from .collectives import (
     send,
 )
 from .mpi_engine import DistTimeoutError
-from .object_collectives import all_gather_object, broadcast_object_list, gather_object
+from .object_collectives import (
+    all_gather_object,
+    broadcast_object_list,
+    gather_object,
+    scatter_object_list,
+)
 from .process_group import (
     Backend,
     GroupMember,
@@ -88,5 +93,6 @@ __all__ = [
     "reduce",
     "reduce_scatter_tensor",
     "scatter",
+    "scatter_object_list",
     "send",
 ]

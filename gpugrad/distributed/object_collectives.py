@@ -75,3 +75,28 @@ def gather_object(obj: Any, object_gather_list: list | None = None, dst: int = 0
                 "one slot per rank."
             )
         object_gather_list[:] = gathered
+
+
+def scatter_object_list(
+    scatter_object_output_list: list,
+    scatter_object_input_list: list | None = None,
+    src: int = 0,
+    group=None,
+) -> None:
+    """Rank ``src``'s ``scatter_object_input_list[r]`` into rank r's output list's slot 0."""
+    pg = _default_group(group)
+    root = pg.group_rank(src, "scatter_object_list")
+    if not isinstance(scatter_object_output_list, list) or not scatter_object_output_list:
+        raise ValueError(
+            "Expected argument scatter_object_output_list to be a list of size at least 1."
+        )
+    objs = [None]
+    if pg.rank() == root:
+        if scatter_object_input_list is None or len(scatter_object_input_list) != pg.size():
+            raise ValueError(
+                "scatter_object_list: the source rank needs one input object per rank "
+                f"({pg.size()})"
+            )
+        objs = [list(scatter_object_input_list)]
+    broadcast_object_list(objs, src=src, group=group)  # small objects: every rank picks its own
+    scatter_object_output_list[0] = objs[0][pg.rank()]

@@ -182,6 +182,14 @@ def main() -> None:
     lst = [rank, "x", None] if rank == 0 else [None, None, None]
     dist.broadcast_object_list(lst, src=0)
     assert lst == [0, "x", None], lst
+    got = [None]
+    ins = [{"for": r} for r in range(world)] if rank == world - 1 else None
+    dist.scatter_object_list(got, ins, src=world - 1)
+    assert got == [{"for": rank}], got
+    gathered = [None] * world if rank == 0 else None
+    dist.gather_object(("from", rank), gathered, dst=0)
+    if rank == 0:
+        assert gathered == [("from", r) for r in range(world)], gathered
     # a group of the whole world, and one of ranks 0 and 1
     g = dist.new_group()
     t = gpugrad.ones(2)
