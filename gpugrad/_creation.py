@@ -65,7 +65,9 @@ def _infer_host(data, explicit: bool = False):
         return data._device.backend.to_host(data._data)
     if isinstance(data, np.ndarray):
         return data
-    if isinstance(data, (list, tuple)):
+    if isinstance(data, (list, tuple)) and _holds_tensor(data):
+        # only tensors inside are converted one by one: a nested list of Python numbers is
+        # inferred as a whole, so [[1., 2], [3, 4]] is one float list, not float32 + int64
         data = [
             _infer_host(x, explicit) if isinstance(x, (Tensor, list, tuple)) else x for x in data
         ]
@@ -80,6 +82,12 @@ def _infer_host(data, explicit: bool = False):
     elif arr.dtype.kind == "U":
         raise TypeError("new(): invalid data type 'str'")
     return arr
+
+
+def _holds_tensor(data) -> bool:
+    return any(
+        isinstance(x, Tensor) or (isinstance(x, (list, tuple)) and _holds_tensor(x)) for x in data
+    )
 
 
 def _has_numpy_float(data) -> bool:

@@ -530,3 +530,20 @@ def test_error_texts_name_every_dtype_as_pytorch():
         RuntimeError, match="result type Float can't be cast to the desired output type Short"
     ):
         gpugrad.zeros(2, dtype=gpugrad.int16).add_(gpugrad.ones(2))
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ([[1.0, 2], [3, 4]], "float32"),
+        ([[1, 2], [3, 4.0]], "float32"),
+        ([[1, 2], [3, 4]], "int64"),
+        ([[True, 2]], "int64"),
+        ([(1, 2), [3, 4.5]], "float32"),
+        ([[[1, 2]], [[3.0, 4]]], "float32"),
+    ],
+)
+def test_nested_python_lists_infer_one_dtype_as_torch(data, expected):
+    # each inner list on its own would be float32 or int64; together they are one float list
+    assert gpugrad.tensor(data).dtype == getattr(gpugrad, expected)
+    np.testing.assert_array_equal(gpugrad.tensor(data).numpy(), np.asarray(data, dtype=expected))
