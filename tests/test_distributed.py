@@ -66,6 +66,14 @@ def test_a_collective_some_rank_never_calls_times_out_naming_it():
 
 
 @needs_mpi
+def test_an_async_collective_some_rank_never_calls_times_out_in_wait():
+    rc, out, seconds = launch("failures.py", 2, "skip-async", timeout=60)
+    assert rc != 0, out
+    assert "DistTimeoutError: ProcessGroupMPI: all_reduce timed out after 3 s (Work.wait)" in out
+    assert seconds < 30, seconds
+
+
+@needs_mpi
 def test_a_script_under_plain_mpiexec_runs_and_a_raising_rank_still_ends_the_job():
     from gpugrad.distributed.run import find_mpiexec
 

@@ -24,7 +24,7 @@ from .collectives import (
     scatter,
     send,
 )
-from .mpi_engine import DistTimeoutError
+from .errors import DistTimeoutError
 from .object_collectives import (
     all_gather_object,
     broadcast_object_list,

@@ -98,7 +98,8 @@ def _issue(pg: ProcessGroup, engine, what: str, job, async_op: bool, result=None
         work._complete()
         return work
     if async_op:
-        return pg._queue.submit(job, Work(what, result))
+        work = Work(f"ProcessGroup{_name(pg)}: {what}", result, engine.timeout_s)
+        return pg._queue.submit(job, work)
     pg._queue.run_now(job)
     return None
 
@@ -384,7 +385,8 @@ def isend(tensor: Tensor, dst: int | None = None, group=None, tag: int = 0, grou
     peer = _peer(pg, dst, group_dst, "send", "dst")
     eng = _engine(pg, "send", tensor)
     a = _Arrays(tensor, eng, "send")
-    return _issue(pg, eng, "send", lambda: eng.send(a.array, peer, tag), True, tensor)
+    what = f"send to rank {pg._ranks[peer]}"
+    return _issue(pg, eng, what, lambda: eng.send(a.array, peer, tag), True, tensor)
 
 
 def send(tensor: Tensor, dst: int | None = None, group=None, tag: int = 0, group_dst=None):
@@ -400,7 +402,7 @@ def irecv(tensor: Tensor, src: int | None = None, group=None, tag: int = 0, grou
     eng = _engine(pg, "recv", tensor)
     a = _Arrays(tensor, eng, "recv")
     a.modified()
-    work = Work("recv", tensor)
+    work = Work(f"ProcessGroup{_name(pg)}: recv", tensor, eng.timeout_s)
 
     def job():
         got = eng.recv(a.array, peer, tag)

@@ -13,7 +13,9 @@ import time
 
 import numpy as np
 
+from .errors import DistTimeoutError
 from .reduce_op import RedOpType
+from .work import in_background
 
 INSTALL_HINT = 'pip install "gpugrad[distributed]"  (installs mpi4py and the mpich wheel)'
 
@@ -31,10 +33,6 @@ def load_mpi():
 
 
 SPIN_S = 0.002  # how long a wait spins before it sleeps between polls
-
-
-class DistTimeoutError(RuntimeError):
-    """A collective's ranks did not all arrive within the process group's timeout."""
 
 
 def _mpi_op(MPI, op: RedOpType, dtype: np.dtype):  # noqa: N803 - the module's own name
@@ -88,8 +86,15 @@ class MPIEngine:
         return out
 
     def wait(self, req, what: str):
-        """Wait for a request, polling so that the timeout can end a hang."""
+        """Wait for a request, polling so that the timeout can end a hang.
+
+        On the queue's thread it blocks instead (one release of the GIL, not one per poll,
+        so the training thread keeps running): there ``Work.wait`` keeps the timeout.
+        """
         status = self.MPI.Status()
+        if in_background():
+            req.Wait(status)
+            return status
         test, clock = req.Test, time.perf_counter
         if test(status):
             return status

@@ -15,12 +15,22 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .errors import DistTimeoutError
+
+_thread = threading.local()
+
+
+def in_background() -> bool:
+    """True on a queue's thread (asynchronous work), False on the caller's."""
+    return getattr(_thread, "background", False)
+
 
 class Work:
     """An asynchronous collective: ``wait()`` for it, then its tensors hold the result."""
 
-    def __init__(self, what: str, result: Any = None) -> None:
+    def __init__(self, what: str, result: Any = None, timeout_s: float | None = None) -> None:
         self._what = what
+        self._timeout_s = timeout_s  # wait()'s default: the process group's timeout
         self._result = result
         self._done = threading.Event()
         self._exc: BaseException | None = None
@@ -32,10 +42,15 @@ class Work:
         self._done.set()
 
     def wait(self, timeout=None) -> bool:
-        """Block until the collective finished; re-raise its error if it failed."""
-        seconds = None if timeout is None else _seconds(timeout)
+        """Block until the collective finished (at most ``timeout``, default the group's);
+        re-raise its error if it failed."""
+        seconds = self._timeout_s if timeout is None else _seconds(timeout)
         if not self._done.wait(seconds):
-            raise RuntimeError(f"{self._what}: Work.wait timed out after {seconds} s")
+            raise DistTimeoutError(
+                f"{self._what} timed out after {seconds:g} s (Work.wait): not every rank of "
+                f"the group reached it (each rank must call the same collectives in the same "
+                f"order)"
+            )
         if self._exc is not None:
             raise self._exc
         finish, self._finish = self._finish, None
@@ -111,9 +126,11 @@ class OrderedQueue:
             self._closed = True
             self._cv.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
+            # (bounded: after a timeout the thread may wait in the engine for good)
+            self._thread.join(timeout=10)
 
     def _loop(self) -> None:
+        _thread.background = True
         while True:
             with self._cv:
                 while (not self._items or self._busy) and not (self._closed and not self._items):

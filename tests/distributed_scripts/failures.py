@@ -23,6 +23,11 @@ if mode == "exit3" and rank == 1:
     sys.exit(3)
 if mode == "mismatch":
     dist.all_reduce(gpugrad.ones(4 * (rank + 1)))  # every rank raises the same error
+if mode == "skip-async":
+    if rank == 1:
+        time.sleep(6)  # never calls it: rank 0's Work.wait must time out
+        sys.exit(0)
+    dist.all_reduce(t, async_op=True).wait()
 if mode == "skip" and rank == 1:
     time.sleep(6)  # never calls the next all_reduce: rank 0 must time out, not hang
     sys.exit(0)
