@@ -112,7 +112,7 @@ class MPIEngine:
                     f"in the same order); rank {self.rank} of {self.size} waited"
                 )
             time.sleep(delay)  # a long wait: release the core (and the GIL)
-            delay = min(delay * 2, 2e-3)
+            delay = min(delay * 2, 5e-4)
         return status
 
     # ---- collectives on arrays --------------------------------------------------------
