@@ -211,6 +211,52 @@ def test_script_runs_as_python_runs_it(tmp_path):
     assert out.returncode == 2 and out.stderr.startswith("usage: python -m gpugrad.as_torch")
 
 
+def test_spawned_children_import_gpugrad_as_torch(tmp_path):
+    """'spawn' and 'forkserver' children re-import the script: with the alias installed first,
+    so their ``import torch`` is gpugrad too (DataLoader workers, multiprocessing pools)."""
+    _write(
+        tmp_path,
+        "spawns.py",
+        """
+        import multiprocessing as mp
+        import torch
+        from torch.utils.data import DataLoader, Dataset
+
+
+        class Squares(Dataset):  # defined in the script: the child finds it in __mp_main__
+            def __len__(self):
+                return 4
+
+            def __getitem__(self, i):
+                return torch.tensor([float(i * i)])
+
+
+        def child(queue):
+            queue.put((torch.__name__, repr(torch.ones(1).dtype)))
+
+
+        if __name__ == "__main__":
+            for method in ("spawn", "forkserver"):
+                ctx = mp.get_context(method)
+                queue = ctx.Queue()
+                p = ctx.Process(target=child, args=(queue,))
+                p.start()
+                print(method, *queue.get(timeout=60))
+                p.join()
+            kwargs = {"num_workers": 1, "multiprocessing_context": "spawn"}
+            loader = DataLoader(Squares(), batch_size=2, **kwargs)
+            print([b.tolist() for b in loader])
+        """,
+    )
+    out = as_torch("spawns.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "spawn gpugrad torch.float32",
+        "forkserver gpugrad torch.float32",
+        "[[[0.0], [1.0]], [[4.0], [9.0]]]",
+    ]
+
+
 def test_real_torch_stays_importable_in_plain_runs():
     pytest.importorskip("torch")
     out = _run(

@@ -45,6 +45,25 @@ def _run_script(path: str) -> None:
     exec(code, main_module.__dict__)
 
 
+def _spawned_children_run_as_torch(main: str) -> None:
+    """Children started with 'spawn' / 'forkserver' re-import ``__main__``: they do it through
+    spawned_main, which installs the alias first (``main`` is what it then runs)."""
+    from multiprocessing import spawn
+
+    from .spawned_main import ENV
+
+    os.environ[ENV] = main  # children inherit the environment
+    plain = spawn.get_preparation_data
+
+    def get_preparation_data(name: str) -> dict:
+        data = plain(name)
+        data.pop("init_main_from_path", None)
+        data["init_main_from_name"] = "gpugrad.as_torch.spawned_main"
+        return data
+
+    spawn.get_preparation_data = get_preparation_data
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, file=sys.stdout if argv else sys.stderr)
@@ -57,9 +76,11 @@ def main(argv: list[str]) -> int:
     try:
         if argv[0] == "-m":
             sys.argv = [argv[1], *argv[2:]]  # run_module puts the module's file in argv[0]
+            _spawned_children_run_as_torch(f"module:{argv[1]}")
             runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
         elif argv[0] == "-c":
             sys.argv = ["-c", *argv[2:]]
+            _spawned_children_run_as_torch("")
             sys.path[0] = ""
             main_module = types.ModuleType("__main__")
             sys.modules["__main__"] = main_module  # the code's own, as under python -c
@@ -77,6 +98,7 @@ def main(argv: list[str]) -> int:
             if os.path.isdir(script) or zipfile.is_zipfile(script):
                 runpy.run_path(script, run_name="__main__")  # its __main__.py, path put first
             else:
+                _spawned_children_run_as_torch(f"path:{os.path.abspath(script)}")
                 _run_script(os.path.abspath(script))
     except SystemExit:
         raise
