@@ -157,8 +157,11 @@ def have_group() -> bool:
 def test_one_rank_group_in_this_process_checks_arguments_as_pytorch():
     if have_group():
         pytest.skip("a group is initialized in this process")
+    before = sys.getswitchinterval()
     dist.init_process_group("gloo")
     try:
+        # the communication thread must get the interpreter soon after work is queued
+        assert sys.getswitchinterval() <= 0.0005
         with pytest.raises(
             ValueError, match="trying to initialize the default process group twice!"
         ):
@@ -203,3 +206,4 @@ def test_one_rank_group_in_this_process_checks_arguments_as_pytorch():
     finally:
         dist.destroy_process_group()
     assert not dist.is_initialized()
+    assert sys.getswitchinterval() == before  # restored
