@@ -257,6 +257,41 @@ def test_spawned_children_import_gpugrad_as_torch(tmp_path):
     ]
 
 
+def test_torch_modules_run_with_dash_m(tmp_path):
+    """``-m torch.X`` runs gpugrad's module; ``-m torch.distributed.run`` (torchrun) starts
+    ranks that run the script as torch too."""
+    out = _run(["-m", "gpugrad.as_torch", "-m", "torch.utils.collect_env"], tmp_path)
+    assert out.returncode == 0 and "gpugrad: " in out.stdout, out.stderr
+    pytest.importorskip("mpi4py")
+    try:
+        from gpugrad.distributed.run import find_mpiexec
+
+        find_mpiexec()
+    except SystemExit as e:
+        pytest.skip(str(e))
+    _write(
+        tmp_path,
+        "ranks.py",
+        """
+        import torch
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        t = torch.tensor([float(dist.get_rank() + 1)])
+        dist.all_reduce(t)
+        print(f"rank {dist.get_rank()}: {torch.__name__} {t.item()} {t.dtype}", flush=True)
+        dist.destroy_process_group()
+        """,
+    )
+    args = ["-m", "gpugrad.as_torch", "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    out = _run([*args, "ranks.py"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert sorted(line for line in out.stdout.splitlines() if line.startswith("rank")) == [
+        "rank 0: gpugrad 3.0 torch.float32",
+        "rank 1: gpugrad 3.0 torch.float32",
+    ]
+
+
 def test_real_torch_stays_importable_in_plain_runs():
     pytest.importorskip("torch")
     out = _run(

@@ -13,6 +13,7 @@ import types
 import zipfile
 
 from . import install
+from .alias import gpugrad_name, is_torch_name
 
 USAGE = "usage: python -m gpugrad.as_torch [-m module | -c code | script.py] [args ...]"
 
@@ -75,9 +76,14 @@ def main(argv: list[str]) -> int:
     skip = {main.__code__.co_filename, runpy.__file__}
     try:
         if argv[0] == "-m":
-            sys.argv = [argv[1], *argv[2:]]  # run_module puts the module's file in argv[0]
-            _spawned_children_run_as_torch(f"module:{argv[1]}")
-            runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+            module, args = argv[1], argv[2:]
+            if is_torch_name(module):  # -m torch.utils.collect_env: gpugrad's own module
+                module = gpugrad_name(module)
+                if module == "gpugrad.distributed.run":  # torchrun: its ranks run as torch too
+                    args = ["--as-torch", *args]
+            sys.argv = [module, *args]  # run_module puts the module's file in argv[0]
+            _spawned_children_run_as_torch(f"module:{module}")
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
         elif argv[0] == "-c":
             sys.argv = ["-c", *argv[2:]]
             _spawned_children_run_as_torch("")
