@@ -352,6 +352,15 @@ for obj in (
     print(repr(obj))
     print(str(obj))
 print(f"{x.dtype}", [torch.float16, torch.int16], {"d": torch.bool})
+for obj in (
+    torch.device("cpu"), torch.finfo(torch.float32), torch.iinfo(torch.int32),
+    torch.nn.Linear(2, 3), torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU()),
+    torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1),
+    torch.nn.Parameter(torch.ones(2)), torch.tensor(2.5, dtype=torch.float64), torch.empty(0),
+    torch.tensor([1e10, 1.0]), torch.arange(12).view(3, 4).float() / 7, torch.Size([]),
+    torch.tensor([1, 2]).type(), torch.FloatTensor, torch.get_default_dtype(),
+):
+    print(repr(obj))
 """
 
 
