@@ -100,6 +100,7 @@ def test_torch_and_its_submodules_are_gpugrads(tmp_path):
         import torch.nn.functional as F
         import torch.distributed as dist
         import torch.utils.data
+        import torch.utils.dlpack
         from torch.optim.lr_scheduler import StepLR
         from torch.utils.data import DataLoader
         from torch import nn, optim
@@ -123,6 +124,7 @@ def test_torch_and_its_submodules_are_gpugrads(tmp_path):
             "path0": sys.path[0] == os.getcwd(),
             "argv": sys.argv[1:] == ["--flag", "value"],
             "prints": repr(torch.float32) == "torch.float32",
+            "dlpack": torch.utils.dlpack.from_dlpack is torch.from_dlpack is gpugrad.from_dlpack,
         }
         print(sorted(k for k, ok in checks.items() if not ok))
         """,
