@@ -101,10 +101,10 @@ def main(argv: list[str]) -> int:
                 )
                 return 2
             sys.argv = list(argv)
+            _spawned_children_run_as_torch(f"path:{os.path.abspath(script)}")
             if os.path.isdir(script) or zipfile.is_zipfile(script):
                 runpy.run_path(script, run_name="__main__")  # its __main__.py, path put first
             else:
-                _spawned_children_run_as_torch(f"path:{os.path.abspath(script)}")
                 _run_script(os.path.abspath(script))
     except SystemExit:
         raise
