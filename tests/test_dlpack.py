@@ -284,3 +284,26 @@ def test_from_numpy_refusals_match_torch(monkeypatch):
         gpugrad.from_numpy(ro)  # once per program, as PyTorch
     assert len(caught) == 1 and caught[0].category is UserWarning
     assert str(caught[0].message).startswith("The given NumPy array is not writable")
+
+
+def test_torch_cuda_exchange():
+    """On a GPU, with a CUDA build of torch: DLPack both ways and ``__cuda_array_interface__``
+    share device memory."""
+    torch = pytest.importorskip("torch")
+    if not (torch.cuda.is_available() and gpugrad.cuda.is_available()):
+        pytest.skip("needs a GPU and a CUDA build of torch")
+    t = gpugrad.zeros(4, device="cuda")
+    theirs = torch.from_dlpack(t)
+    assert theirs.device.type == "cuda"
+    theirs[1] = 2.0
+    torch.cuda.synchronize()
+    assert t[1].item() == 2.0
+    theirs = torch.zeros(3, device="cuda")
+    ours = from_dlpack(theirs)
+    ours.fill_(5.0)
+    gpugrad.cuda.synchronize()
+    assert theirs.tolist() == [5.0, 5.0, 5.0]
+    viewed = gpugrad.as_tensor(theirs)  # through __cuda_array_interface__
+    viewed[0] = -1.0
+    gpugrad.cuda.synchronize()
+    assert theirs[0].item() == -1.0
