@@ -11,7 +11,14 @@ import pytest
 import gpugrad
 import gpugrad.distributed as dist
 from gpugrad import nn
-from tests.distributed_scripts.launch import HERE, launch, needs_mpi, needs_nccl, run_job
+from tests.distributed_scripts.launch import (
+    HERE,
+    free_port,
+    launch,
+    needs_mpi,
+    needs_nccl,
+    run_job,
+)
 
 
 @needs_mpi
@@ -38,7 +45,7 @@ def test_an_unchanged_pytorch_script_trains_as_torch_ddp_does(tmp_path):
     the launcher (gloo, the launcher's MASTER_ADDR/PORT), then with --as-torch on gpugrad."""
     pytest.importorskip("torch")
     results = {}
-    for lib, flags in (("torch", ["--master-port", "29657"]), ("gpugrad", ["--as-torch"])):
+    for lib, flags in (("torch", ["--master-port", free_port()]), ("gpugrad", ["--as-torch"])):
         out_file = tmp_path / f"{lib}.npz"
         argv = [sys.executable, "-m", "gpugrad.distributed.run", "--nproc-per-node", "2"]
         script = [str(HERE / "torch_ddp.py"), "--optim", "adam", "--out", str(out_file)]

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.distributed_scripts.launch import HERE, ROOT, launch, needs_mpi, run_job
+from tests.distributed_scripts.launch import HERE, ROOT, free_port, launch, needs_mpi, run_job
 
 
 def envs(out_dir) -> list[dict]:
@@ -23,7 +23,7 @@ def test_each_rank_gets_torchruns_environment(tmp_path):
     if torchrun is None or pytest.importorskip("torch") is None:
         pytest.skip("torchrun is not installed")
     script = str(HERE / "launcher_env.py")
-    port = ["--master-port", "29641"]
+    port = ["--master-port", free_port()]
     (tmp_path / "ours").mkdir()
     (tmp_path / "theirs").mkdir()
     ours_cmd = [sys.executable, "-m", "gpugrad.distributed.run", "--nproc-per-node", "3"]

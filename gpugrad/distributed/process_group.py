@@ -213,17 +213,22 @@ def init_process_group(
         MPI = load_mpi()  # noqa: N806 - the module's own name
         world = MPI.COMM_WORLD
         _check_launch(world.Get_size(), world.Get_rank(), world_size, rank)
+        engines: dict = {}
+        try:
+            if "cpu" in by_device:
+                engines["cpu"] = MPIEngine(world.Dup(), timeout_s)
+            if "cuda" in by_device:
+                from .nccl_engine import NCCLEngine
+
+                engines["cuda"] = NCCLEngine(MPIEngine(world.Dup(), timeout_s), device_id)
+        except BaseException:
+            for eng in engines.values():  # a failed start leaves nothing behind
+                eng.close()
+            raise
         queue = _state.queue = _state.queue or OrderedQueue("comm")
         if sys.getswitchinterval() > SWITCH_INTERVAL_S:
             _state.switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_S)
-        engines = {}
-        if "cpu" in by_device:
-            engines["cpu"] = MPIEngine(world.Dup(), timeout_s)
-        if "cuda" in by_device:
-            from .nccl_engine import NCCLEngine
-
-            engines["cuda"] = NCCLEngine(MPIEngine(world.Dup(), timeout_s), device_id)
         group = ProcessGroup(name, engines, list(range(world.Get_size())), queue)
         _state.default = GroupMember.WORLD = group
         _state.groups = [group]

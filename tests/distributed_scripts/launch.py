@@ -52,6 +52,15 @@ def needs_nccl(fn):
     return pytest.mark.skipif(bool(why), reason=why or "-")(fn)
 
 
+def free_port() -> str:
+    """A TCP port nothing listens on now (for real torch's rendezvous in the tests)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def run_job(argv: list[str], timeout: float = 90, env: dict | None = None):
     """Run ``argv`` from the repository root; (returncode, output, seconds). A job that
     outlives ``timeout`` is killed with all its ranks and fails the test."""
