@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .engine import grad as autograd_grad
+
 
 class GradcheckError(RuntimeError):
     """Raised by gradcheck when analytical and numerical gradients disagree."""
@@ -38,7 +40,6 @@ def gradcheck(
     input element ``i``.
     """
     from .._tensor import Tensor
-    from . import grad as autograd_grad
     from .grad_mode import no_grad
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
@@ -126,7 +127,6 @@ def gradgradcheck(
 ) -> bool:
     """gradcheck of the backward pass itself (second derivatives, via create_graph)."""
     from .._tensor import Tensor
-    from . import grad as autograd_grad
     from .grad_mode import enable_grad
 
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
