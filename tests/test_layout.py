@@ -21,9 +21,19 @@ def _class_defs() -> list:
     source (importing every module would run other modules' import-time side effects)."""
     out = []
     for path in (ROOT / "gpugrad").rglob("*.py"):
-        for n in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        # imported names under their own names: `from ..graph import Node as _N` bases on Node
+        alias = {
+            a.asname: a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom)
+            for a in n.names
+            if a.asname
+        }
+        for n in ast.walk(tree):
             if isinstance(n, ast.ClassDef):
                 bases = [ast.unparse(b).split(".")[-1] for b in n.bases]
+                bases = [alias.get(b, b) for b in bases]
                 out.append((path.relative_to(ROOT).as_posix(), n.name, bases))
     return out
 
