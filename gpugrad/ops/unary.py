@@ -83,15 +83,22 @@ class _Pointwise(Node):
         (v,) = self.saved_tensors
         return (grad * self.derivative(v, self._tensor_fns),)
 
+    # whether the derivative can leave its domain (1 / 0, sqrt(-1), overflow) for finite
+    # inputs, so NumPy would warn where PyTorch is silent; bounded ones skip quiet()'s cost
+    leaves_domain = True
+
     def _arrays(self, backend, g):
         (v,) = self.saved_arrays()
-        return (backend.quiet(self._times_derivative, g, v, backend.xp),)
+        if self.leaves_domain:
+            return (backend.quiet(self._times_derivative, g, v, backend.xp),)
+        return (g * self.derivative(v, backend.xp),)
 
     def _times_derivative(self, g, v, xp):
         return g * self.derivative(v, xp)  # 1 / x at x == 0 is inf, silently (quiet)
 
 
 class AbsBackward0(_Pointwise):
+    leaves_domain = False
     derivative = staticmethod(lambda x, xp: xp.sign(x))
 
 
@@ -187,6 +194,7 @@ def cos(input: Tensor) -> Tensor:
 
 
 class TanhBackward0(_Pointwise):
+    leaves_domain = False
     derivative = staticmethod(lambda r, xp: 1 - r * r)
 
 
@@ -196,6 +204,7 @@ def tanh(input: Tensor) -> Tensor:
 
 
 class SigmoidBackward0(_Pointwise):
+    leaves_domain = False
     derivative = staticmethod(lambda r, xp: r * (1 - r))
 
 
