@@ -163,11 +163,6 @@ def test_inplace_and_gradients(device, fn, shape):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the reported fix in nn/_functional/dropout.py (_unbatched in place through "
-    "a view: gpugrad has no unsqueeze_); remove this mark when it lands",
-)
 def test_inplace_unbatched_channel_dropout(device):
     z = gpugrad.ones(8, 2, 3, 3, device=device)
     assert F.dropout3d(z, 0.5, True, inplace=True) is z

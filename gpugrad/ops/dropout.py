@@ -79,9 +79,10 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool) -> 
 
 def _unbatched(input: Tensor, p: float, training: bool, inplace: bool) -> Tensor:
     """Channel dropout of an input without a batch dim, as PyTorch: add a size-1 one."""
-    x = input.unsqueeze_(0) if inplace else input.unsqueeze(0)
-    out = _feature_dropout(x, p, training, inplace)
-    return out.squeeze_(0) if inplace else out.squeeze(0)
+    if inplace:  # through a view, so the input itself changes (PyTorch's unsqueeze_)
+        _feature_dropout(input.unsqueeze(0), p, training, True)
+        return input
+    return _feature_dropout(input.unsqueeze(0), p, training, False).squeeze(0)
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False):
