@@ -29,6 +29,7 @@ from ._creation import (
     full,
     full_like,
     get_default_device,
+    initial_seed,
     linspace,
     logspace,
     manual_seed,
@@ -109,8 +110,20 @@ from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorc
 sparse = _importlib.import_module(".sparse", __name__)
 from ._tensor import layout, sparse_coo, strided  # noqa: E402
 from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
+from .ops import special as _special_ops  # noqa: E402
 from .ops.indexing import index_put, index_put_  # noqa: E402
 from .ops.sparse import sparse_coo_tensor, spmm  # noqa: E402
+from .ops.special import (  # noqa: E402 - torch.lgamma & co. (gpugrad.special is the face)
+    _standard_gamma,
+    _standard_gamma_grad,
+    binomial,
+    digamma,
+    erfinv,
+    lgamma,
+    mvlgamma,
+    poisson,
+    polygamma,
+)
 from .utils.dlpack import from_dlpack  # noqa: E402 - zero-copy exchange (DLPack)
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
@@ -120,7 +133,18 @@ __version__ = "0.1.0"
 
 inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
 
-_LAZY = ("nn", "optim", "utils", "serialization", "viz", "backends", "onnx")
+_LAZY = (
+    "nn",
+    "optim",
+    "utils",
+    "serialization",
+    "viz",
+    "backends",
+    "onnx",
+    "distributions",
+    "special",
+    "distributed",
+)
 
 
 def __getattr__(name: str):
@@ -142,15 +166,44 @@ def is_floating_point(input: Tensor) -> bool:
     return input.dtype.is_floating_point
 
 
-def save(obj, f, **kwargs) -> None:
-    """Save a (nested) state dict to ``f`` in the safetensors format (no pickle)."""
+def igamma(input: Tensor, other: Tensor) -> Tensor:
+    """The regularized lower incomplete gamma function (``torch.special.gammainc``)."""
+    return _special_ops.gammainc(input, other)
+
+
+def igammac(input: Tensor, other: Tensor) -> Tensor:
+    """The regularized upper incomplete gamma function (``torch.special.gammaincc``)."""
+    return _special_ops.gammainc(input, other, upper=True)
+
+
+def save(
+    obj,
+    f,
+    pickle_module=None,
+    pickle_protocol: int = 2,
+    _use_new_zipfile_serialization: bool = True,
+    _disable_byteorder_record: bool = False,
+    *,
+    format: str | None = None,
+) -> None:
+    """Save ``obj``: state dicts as safetensors files, other objects (whole models) in
+    PyTorch's zip format."""
     from .serialization import save as _save
 
-    _save(obj, f, **kwargs)
+    _save(
+        obj,
+        f,
+        pickle_module,
+        pickle_protocol,
+        _use_new_zipfile_serialization,
+        _disable_byteorder_record,
+        format=format,
+    )
 
 
-def load(f, map_location=None, **kwargs):
-    """Load what ``gpugrad.save`` wrote (or a safetensors file written by PyTorch)."""
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, **kwargs):
+    """Load what ``gpugrad.save`` or ``torch.save`` wrote (``weights_only=True`` by default,
+    as in PyTorch)."""
     from .serialization import load as _load
 
-    return _load(f, map_location=map_location, **kwargs)
+    return _load(f, map_location, pickle_module, weights_only=weights_only, mmap=mmap, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -360,10 +361,34 @@ def eye(
 
 
 # ---- random numbers ------------------------------------------------------------------
+_initial_seed: int | None = None  # the default generators' seed, once one was set or asked for
+
+
 def manual_seed(seed: int):
     """Seed the random generators of every device (cpu and all cuda devices)."""
-    seed_all(int(seed))
-    return _GeneratorInfo(int(seed))
+    global _initial_seed
+    seed = int(seed)
+    if not -0x8000_0000_0000_0000 <= seed <= 0xFFFF_FFFF_FFFF_FFFF:
+        raise ValueError("Overflow when unpacking long long")
+    seed &= 0xFFFF_FFFF_FFFF_FFFF  # a negative seed counts as its 64-bit two's complement
+    seed_all(seed)
+    _initial_seed = seed
+    return _GeneratorInfo(seed)
+
+
+def seed() -> int:
+    """Seed every device's default generator with a non-deterministic number; return it."""
+    s = int.from_bytes(os.urandom(8), "little") >> 1
+    manual_seed(s)
+    return s
+
+
+def initial_seed() -> int:
+    """The seed of the default generators (the last manual_seed or seed). Never seeded: one
+    drawn from the OS now, so the value is the seed of every draw that follows."""
+    if _initial_seed is None:
+        seed()
+    return _initial_seed
 
 
 class _GeneratorInfo:
@@ -374,9 +399,6 @@ class _GeneratorInfo:
 
     def initial_seed(self) -> int:
         return self._seed
-
-
-seed = manual_seed
 
 
 def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Tensor:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import _dtype as D
+from . import backend as _backend
 from . import ops
 from ._legacy import legacy_new, resolve_type
 from ._tensor import Tensor
 from .autograd.graph import _type_name
 from .ops import convert, inplace
 from .ops import sparse as _sparse
+from .ops import special as _special
 from .ops.compare import _scalar_as
 from .ops.indexing import index_put, index_put_
 from .ops.shape import tensor_unfold
@@ -261,3 +263,49 @@ def _type(self: Tensor, dtype=None):
 
 Tensor.__new__ = staticmethod(_tensor_new)
 Tensor.type = _type
+
+
+# ---- special functions (torch.lgamma & co.; the op lives in ops/special.py) ------------------
+def _polygamma(self: Tensor, n: int) -> Tensor:
+    return _special.polygamma(n, self)
+
+
+def _mvlgamma(self: Tensor, p: int) -> Tensor:
+    return _special.mvlgamma(self, p)
+
+
+def _igamma(self: Tensor, other: Tensor) -> Tensor:
+    return _special.gammainc(self, other)
+
+
+def _igammac(self: Tensor, other: Tensor) -> Tensor:
+    return _special.gammainc(self, other, upper=True)
+
+
+Tensor.lgamma, Tensor.digamma, Tensor.erfinv = _special.lgamma, _special.digamma, _special.erfinv
+Tensor.polygamma, Tensor.mvlgamma = _polygamma, _mvlgamma
+Tensor.igamma, Tensor.igammac = _igamma, _igammac
+
+
+# ---- page-locked host memory (fast, asynchronous copies to a GPU) -------------------------
+def _pin_memory(self: Tensor, device=None) -> Tensor:
+    """A copy of this CPU tensor in page-locked memory (itself if it is pinned already)."""
+    if self._device.type != "cpu" or self.is_sparse:
+        raise RuntimeError(f"cannot pin '{self.type()}' only dense CPU tensors can be pinned")
+    if _backend.is_pinned(self._data):
+        return self
+    if _backend.cuda_status()[0] == 0:
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+    out = self.clone()  # the copy's node (CloneBackward0) carries the gradient, as PyTorch's
+    buf = _backend.empty_pinned(out._data.shape, out._data.dtype)
+    buf[...] = out._data
+    out._data = buf
+    return out
+
+
+def _is_pinned(self: Tensor, device=None) -> bool:
+    """Whether this tensor's memory is page-locked (always False off the CPU)."""
+    return self._device.type == "cpu" and not self.is_sparse and _backend.is_pinned(self._data)
+
+
+Tensor.pin_memory, Tensor.is_pinned = _pin_memory, _is_pinned

@@ -21,7 +21,7 @@ class finfo:  # noqa: N801 - PyTorch's name
         self.bits = int(f.bits)
         self.eps, self.max, self.min = float(f.eps), float(f.max), float(f.min)
         self.tiny = self.smallest_normal = float(f.smallest_normal)
-        self.resolution = float(f.resolution)
+        self.resolution = 10.0 ** -int(f.precision)  # PyTorch: 1e-06, not float32(1e-06)
         self.dtype = dt.name
 
     def __repr__(self) -> str:

@@ -13,8 +13,12 @@ from gpugrad import _creation, ops
 from gpugrad import _dtype as D
 from gpugrad._tensor import Tensor
 
-from .ops.special import digamma, erfinv, lgamma, mvlgamma, polygamma
+from .ops.special import digamma, erfinv, polygamma
 from .ops.special import gammainc as _gammainc
+
+# private here: torch.special spells them gammaln and multigammaln (checkpoints name them so)
+from .ops.special import lgamma as _lgamma
+from .ops.special import mvlgamma as _mvlgamma
 
 __all__ = [
     "digamma",
@@ -43,7 +47,7 @@ __all__ = [
     "xlogy",
 ]
 
-gammaln = lgamma
+gammaln = _lgamma
 psi = digamma
 erf = ops.erf
 expit = ops.sigmoid
@@ -58,7 +62,7 @@ xlogy = ops.xlogy
 
 def multigammaln(input: Tensor, p: int) -> Tensor:
     """The multivariate log-gamma function of dimension ``p``."""
-    return mvlgamma(input, p)
+    return _mvlgamma(input, p)
 
 
 def gammainc(input: Tensor, other: Tensor) -> Tensor:

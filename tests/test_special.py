@@ -240,3 +240,24 @@ def test_gammainc_matches_torch_and_differentiates_in_x(device):
         assert gradcheck(lambda v, f=ours: f(t(a, device), v), (t(x, device, requires_grad=True),))
     with pytest.raises(RuntimeError, match="derivative for aten::igamma is not implemented"):
         gs.gammainc(t(a, device, requires_grad=True), t(x, device)).sum().backward()
+
+
+def test_top_level_and_tensor_method_spellings_as_torch():
+    torch = pytest.importorskip("torch")
+    x = np.array([0.3, 1.7, 4.2])
+    y = np.array([0.5, 2.0, 3.0])
+    gx, gy, tx, ty = gpugrad.tensor(x), gpugrad.tensor(y), torch.tensor(x), torch.tensor(y)
+    pairs = [
+        (gpugrad.lgamma(gx), torch.lgamma(tx)),
+        (gx.lgamma(), tx.lgamma()),
+        (gpugrad.digamma(gx), torch.digamma(tx)),
+        (gx.digamma(), tx.digamma()),
+        (gpugrad.polygamma(1, gx), torch.polygamma(1, tx)),
+        (gx.polygamma(2), tx.polygamma(2)),
+        (gpugrad.erfinv(gx / 5), torch.erfinv(tx / 5)),
+        (gx.mvlgamma(1), tx.mvlgamma(1)),
+        (gpugrad.igamma(gx, gy), torch.igamma(tx, ty)),
+        (gx.igammac(gy), tx.igammac(ty)),
+    ]
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-7, atol=1e-10)

@@ -61,6 +61,20 @@ def cuda_status() -> tuple[int, str]:
     return cupy_backend.status()
 
 
+def empty_pinned(shape, dtype):
+    """An empty host (NumPy) array in page-locked memory; CUDA must be usable."""
+    from . import cupy_backend
+
+    return cupy_backend.empty_pinned(shape, dtype)
+
+
+def is_pinned(arr) -> bool:
+    """Whether a host array lives in page-locked (pinned) memory."""
+    from . import cupy_backend
+
+    return cupy_backend.is_pinned(arr)
+
+
 def current_cuda_index() -> int:
     from . import cupy_backend
 

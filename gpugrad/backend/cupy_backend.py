@@ -52,6 +52,25 @@ def _require():
     return _cupy
 
 
+def empty_pinned(shape, dtype):
+    """A NumPy array in page-locked host memory from CuPy's pinned pool (host-to-device
+    copies from it run at full bandwidth, asynchronously)."""
+    _require()
+    import cupyx
+
+    return cupyx.empty_pinned(shape, dtype)
+
+
+def is_pinned(arr) -> bool:
+    """Whether the NumPy array ``arr`` (or the array it views) lives in CuPy's pinned memory."""
+    if _cupy is None:  # CuPy never loaded: nothing can have been pinned
+        return False
+    base = arr
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    return isinstance(base, _cupy.cuda.PinnedMemoryPointer)
+
+
 def empty_cache() -> None:
     """Free the blocks CuPy's memory pools cache (nothing to do when CUDA is unusable)."""
     if status()[0] == 0:

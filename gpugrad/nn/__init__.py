@@ -1,7 +1,11 @@
 """``gpugrad.nn``: modules, parameters, functional ops, initialisation and utilities."""
 
-from . import functional, init, utils  # noqa: F401
-from . import parallel  # noqa: F401
+from . import (  # noqa: F401
+    functional,
+    init,
+    parallel,
+    utils,
+)
 from .modules import *  # noqa: F401, F403
 from .modules import Module  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401

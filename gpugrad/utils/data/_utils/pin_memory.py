@@ -1,8 +1,8 @@
 """pin_memory: copy a batch's CPU tensors into page-locked host memory (CUDA only).
 
 Page-locked buffers let host-to-device copies run at full bandwidth and asynchronously. The
-buffer comes from the CUDA backend (``empty_pinned``); the walk over the batch's structure
-follows PyTorch's ``torch.utils.data._utils.pin_memory.pin_memory``.
+buffer comes from ``Tensor.pin_memory`` (the CUDA backend's pinned pool); the walk over the
+batch's structure follows PyTorch's ``torch.utils.data._utils.pin_memory.pin_memory``.
 """
 
 from __future__ import annotations
@@ -15,17 +15,7 @@ from ...._tensor import Tensor
 def _pinned_copy(t: Tensor) -> Tensor:
     if t._device.type != "cpu":
         return t
-    from ...._device import canonical
-
-    empty_pinned = getattr(canonical("cuda").backend, "empty_pinned", None)
-    if empty_pinned is None:  # a backend without page-locked allocation: keep pageable memory
-        return t
-    buf = empty_pinned(t._data.shape, t._data.dtype)
-    buf[...] = t._data
-    out = Tensor._make(buf, t._device)
-    if t._requires_grad:
-        out.requires_grad_(True)
-    return out
+    return t.pin_memory()  # the DataLoader asked for pinning only where CUDA is usable
 
 
 def pin_memory(data, device: str | None = None):
