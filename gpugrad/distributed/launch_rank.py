@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import runpy
 import sys
+import time
 import traceback
 
 
 def _abort(MPI, code: int) -> None:  # noqa: N803 - the module's own name
     sys.stdout.flush()
     sys.stderr.flush()
+    # mpiexec forwards each rank's output through its proxy, and Abort kills the job at
+    # once: a moment lets the proxy pass the traceback on before it goes
+    time.sleep(0.3)
     MPI.COMM_WORLD.Abort(code)
 
 

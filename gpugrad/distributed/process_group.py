@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from datetime import timedelta
 
 from .mpi_engine import MPIEngine, load_mpi
@@ -267,6 +268,7 @@ def _install_abort_on_error(MPI) -> None:  # noqa: N803
         sys.stderr.write(f"gpugrad.distributed: rank {rank} raised {kind.__name__}; ending job\n")
         sys.stderr.flush()
         sys.stdout.flush()
+        time.sleep(0.3)  # let mpiexec's proxy forward the traceback before Abort kills it
         MPI.COMM_WORLD.Abort(1)
 
     sys.excepthook = hook
