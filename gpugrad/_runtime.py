@@ -1,6 +1,6 @@
 """Process-wide switches that PyTorch scripts set: CPU threads, determinism, ``compile``.
 
-gpugrad's CPU kernels are NumPy's, so its CPU threads are those of NumPy's BLAS; the other
+gpugrad's CPU threads are those of NumPy's BLAS and of its compiled (Numba) kernels; the other
 switches have nothing to change in gpugrad and are recorded so scripts that set them run.
 """
 
@@ -12,6 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 _deterministic = {"mode": False, "warn_only": False}
+# Backends' compiled-kernel engines that take a thread count (the CPU's Numba engine): the
+# backend layer appends its setter here when imported, as this layer cannot import it.
+thread_hooks: list[Callable[[int], None]] = []
 
 
 def _blas_pools() -> list | None:
@@ -31,9 +34,11 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(num: int) -> None:
-    """Limit the CPU kernels (NumPy's BLAS) to ``num`` threads, through threadpoolctl."""
+    """Limit the CPU kernels (NumPy's BLAS and the compiled Numba kernels) to ``num`` threads."""
     if not isinstance(num, int) or isinstance(num, bool) or num < 1:
         raise RuntimeError(f"set_num_threads expects a positive integer, got {num!r}")
+    for hook in thread_hooks:
+        hook(num)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

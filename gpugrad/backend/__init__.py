@@ -97,6 +97,10 @@ def _install() -> None:
 
     _device._backend_for = backend_for
     _device._current_cuda_index = current_cuda_index
+    from .. import _runtime
+    from .numba_kernels import _jit
+
+    _runtime.thread_hooks.append(_jit.set_threads)
 
 
 _install()

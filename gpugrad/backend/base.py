@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import math
 
+from .kernels import kernel
+from .kernels.attention import AttentionKernels
+from .kernels.conv import ConvKernels
+from .kernels.normalization import NormalizationKernels
+from .kernels.optimizer import OptimizerKernels
+from .kernels.pointwise import PointwiseKernels
+from .kernels.reduction import ReductionKernels
+from .kernels.rows import RowKernels
 
-class ArrayBackend:
+
+class ArrayBackend(
+    PointwiseKernels,
+    RowKernels,
+    ReductionKernels,
+    NormalizationKernels,
+    AttentionKernels,
+    OptimizerKernels,
+    ConvKernels,
+):
     """Kernels written once against an array module ``xp`` (NumPy and CuPy share most of it).
 
-    Subclasses override only where the two libraries differ.
+    Subclasses override only where the two libraries differ. The catalogue's named kernels
+    (``backend/kernels/``) come in through the concept mixins; a device's kernel engine
+    replaces some of them with compiled ones when the backend binds it.
     """
 
     name = "base"
@@ -48,15 +67,18 @@ class ArrayBackend:
         return self.xp.ones(shape, dtype)
 
     # ---- kernels -----------------------------------------------------------------
+    @kernel
     def matmul(self, a, b):
         return self.xp.matmul(a, b)
 
     # Reductions on the hot paths (bias gradients, softmax). NumPy binds its ufuncs' reduce
     # here directly: its array methods go through a Python wrapper that costs more than the
     # work on small arrays.
+    @kernel
     def sum(self, x, axis, keepdims: bool = False):
         return x.sum(axis=axis, keepdims=keepdims)
 
+    @kernel
     def amax(self, x, axis, keepdims: bool = False):
         return x.max(axis=axis, keepdims=keepdims)
 
@@ -103,10 +125,6 @@ class ArrayBackend:
         m = self.sparse_module().coo_matrix((values, (rows, cols)), shape=shape)
         return self.xp.asarray(m @ dense)
 
-    def threshold_backward(self, grad, x):
-        """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
-        return self.xp.where(x > 0, grad, grad.dtype.type(0))
-
     def index_top(self, arr) -> int:
         """The largest value of an integer array read as unsigned, so a negative one counts
         as huge: one reduction (one host round trip) validates class indices."""
@@ -115,24 +133,6 @@ class ArrayBackend:
     def minmax(self, arr) -> tuple:
         """(min, max) of an integer array as Python ints (validating class indices)."""
         return int(arr.min()), int(arr.max())
-
-    def logsumexp(self, x, axis, keepdims: bool):
-        xp = self.xp
-        m = self.amax(x, axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(self.sum(xp.exp(x - m), axis, keepdims=True)) + m
-        return out if keepdims else out.squeeze(axis=axis)
-
-    def log_softmax(self, x, axis: int):
-        xp = self.xp
-        shifted = x - self.amax(x, axis, keepdims=True)
-        shifted -= xp.log(self.sum(xp.exp(shifted), axis, keepdims=True))
-        return shifted
-
-    def softmax(self, x, axis: int):
-        e = self.xp.exp(x - self.amax(x, axis, keepdims=True))
-        e /= self.sum(e, axis, keepdims=True)
-        return e
 
     # ---- special functions (gpugrad.special, distributions) --------------------------
     def lgamma(self, x):

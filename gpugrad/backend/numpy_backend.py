@@ -41,6 +41,9 @@ class NumpyBackend(ArrayBackend):
         self.sum = np.add.reduce  # same call as ArrayBackend.sum, without a Python frame
         self.amax = np.maximum.reduce
         self.matmul = np.matmul
+        from .numba_kernels import ENGINE
+
+        ENGINE.bind(self)  # last: the engine's dispatchers wrap the NumPy kernels set above
 
     def _shared_arange(self, n: int):
         a = np.arange(n)
@@ -105,7 +108,7 @@ class NumpyBackend(ArrayBackend):
     def cum_extreme(self, arr, axis: int, largest: bool):
         return (np.maximum if largest else np.minimum).accumulate(arr, axis=axis)
 
-    def threshold_backward(self, grad, x):
+    def threshold_backward(self, grad, x):  # the catalogue's reference, on NumPy
         # where() branches per element: on a random mask it is ~8x slower from a few
         # thousand elements on. Multiplying the gradient's bits, read as integers, by the
         # 0/1 mask is one branch-free call and exact: a masked position is +0 (as PyTorch
