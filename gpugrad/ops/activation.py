@@ -1,8 +1,8 @@
-"""Activation functions and softmax: gelu, silu, softplus, leaky_relu, elu, selu, celu,
-hardtanh, relu6, hardsigmoid, hardswish, logsigmoid, mish, softsign, tanhshrink, glu,
-threshold, softmax / log_softmax / softmin (relu, sigmoid and tanh are in unary.py).
+"""Activation functions: gelu, silu, softplus, leaky_relu, elu, selu, celu, hardtanh, relu6,
+hardsigmoid, hardswish, logsigmoid, mish, softsign, tanhshrink, glu, threshold (relu, sigmoid
+and tanh are in unary.py; softmax / log_softmax / softmin in softmax.py).
 
-gelu, erf, softplus and the softmaxes are primitives (softplus: the composite through |x|
+gelu, erf and softplus are primitives (softplus: the composite through |x|
 has a wrong derivative at exactly 0); the rest are composites that inherit their gradients."""
 
 from __future__ import annotations
@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
-from ..autograd.grad_mode import active as _active
-from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
-from . import _autocast as _amp
 from ._util import (
     needs_grad,
     record,
-    wrap_dim,
 )
 from .compare import where
+from .softmax import (  # noqa: F401 - part of this module's API
+    LogSoftmaxBackward0,
+    SoftmaxBackward0,
+    log_softmax,
+    softmax,
+    softmin,
+)
 from .unary import relu, sigmoid, tanh  # noqa: F401 - part of this module's API
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -89,63 +92,6 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     """x for x > 0, negative_slope * x otherwise."""
     out = input.where(input > 0, input * negative_slope)
     return _inplace_result(input, out) if inplace else out
-
-
-class SoftmaxBackward0(Node):
-    def backward(self, grad):
-        (y,) = self.saved_tensors
-        return (y * (grad - (grad * y).sum(self.dim, keepdim=True)),)
-
-
-class LogSoftmaxBackward0(Node):
-    def backward(self, grad):
-        if not _grad_state.enabled:  # the same formula on arrays: nothing to record
-            return self._backward_arrays(grad)
-        (y,) = self.saved_tensors
-        return (grad - y.exp() * grad.sum(self.dim, keepdim=True),)
-
-    def _arrays(self, backend, g):
-        (y,) = self.saved_arrays()
-        return (g - backend.xp.exp(y) * backend.sum(g, self.dim, keepdims=True),)
-
-
-def _softmax_dim(input: Tensor, dim) -> int:
-    if dim is None:  # PyTorch's legacy implicit choice
-        nd = input._data.ndim
-        return 0 if nd in (0, 1, 3) else 1
-    return wrap_dim(dim, input._data.ndim)
-
-
-def _softmax_family(input: Tensor, dim, dtype, name: str, node_cls) -> Tensor:
-    """softmax / log_softmax: the backend's stable kernel of that name along ``dim``, and a
-    node that saves the output."""
-    if _active.autocast:
-        (input,) = _amp.fp32(name, input)
-    x = input if dtype is None else input.to(dtype)
-    d = _softmax_dim(x, dim)
-    data = x._data if x._data.ndim else x._data.reshape(1)
-    kernel = getattr(x._device.backend, name)
-    out = Tensor._make(kernel(data, d).reshape(x._data.shape), x._device)
-    if needs_grad(x):
-        node = record(node_cls(), (x,), out)
-        node.save(out)
-        node.dim = d
-    return out
-
-
-def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
-    return _softmax_family(input, dim, dtype, "softmax", SoftmaxBackward0)
-
-
-def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """log(softmax(x)) along ``dim``, computed stably."""
-    return _softmax_family(input, dim, dtype, "log_softmax", LogSoftmaxBackward0)
-
-
-def softmin(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
-    """softmax(-x) along ``dim``."""
-    return softmax(-input, dim, dtype=dtype)
 
 
 def _inplace_result(input: Tensor, out: Tensor) -> Tensor:

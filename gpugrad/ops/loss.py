@@ -25,9 +25,10 @@ from ._util import (
     needs_grad,
     record,
 )
-from .activation import LogSoftmaxBackward0, log_softmax, softplus
+from .activation import softplus
 from .compare import where
 from .indexing import index_put_zeros
+from .softmax import LogSoftmaxBackward0, log_softmax
 
 
 class NllLossBackward0(Node):
