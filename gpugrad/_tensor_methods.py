@@ -14,7 +14,7 @@ from .ops import convert, inplace
 from .ops import sparse as _sparse
 from .ops import special as _special
 from .ops.compare import _scalar_as
-from .ops.indexing import index_put, index_put_
+from .ops.indexing import index_put, index_put_, put
 from .ops.shape import tensor_unfold
 
 _SAME_NAME = (
@@ -173,6 +173,7 @@ Tensor.det, Tensor.inverse = _det, _inverse
 
 Tensor.unfold = tensor_unfold  # a method only: torch.unfold is not a function
 Tensor.index_put, Tensor.index_put_ = index_put, index_put_
+Tensor.put, Tensor.put_ = put, inplace.put_
 
 
 # ---- sparse COO tensors (ops/sparse.py) ------------------------------------------------

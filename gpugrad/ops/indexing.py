@@ -4,9 +4,11 @@ every gather-like op scatter-adds, so repeated indices accumulate."""
 
 from __future__ import annotations
 
-from .. import _dtype as D
+import warnings
+
 from .._tensor import Tensor
 from ..autograd.graph import Node
+from . import _checks as C
 from ._util import broadcast_shape, check_device, grad_for, meta, needs_grad, record, wrap_dim
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
@@ -22,9 +24,7 @@ def convert_key(input: Tensor, key):
             out.append(k)
         elif isinstance(k, Tensor):
             check_device(input, k, "index")
-            if k._data.dtype.kind not in "biu":
-                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(k._data)
+            out.append(_index_array(k._data))
             basic = False
         elif isinstance(k, (list, tuple, bool)) or hasattr(k, "__array__"):
             arr = input._device.backend.asarray(k)
@@ -40,6 +40,25 @@ def convert_key(input: Tensor, key):
                 f"are valid indices (got {type(k).__name__})"
             )
     return tuple(out), basic
+
+
+_INDEX_DTYPES = frozenset(("int64", "int32", "bool"))
+
+
+def _index_array(arr):
+    """A tensor index as PyTorch reads it: long, int or bool; a byte tensor is a mask."""
+    name = arr.dtype.name
+    if name in _INDEX_DTYPES:
+        return arr
+    if name == "uint8":
+        warnings.warn(
+            "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
+            "instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return arr.astype(bool)
+    raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
 
 
 def _index(data, key):
@@ -89,6 +108,8 @@ def getitem(input: Tensor, key) -> Tensor:
     key, basic = convert_key(input, key)
     if basic and Ellipsis not in key:
         key = key + (Ellipsis,)  # NumPy returns a scalar copy for x[0] on 1-D, not a 0-d view
+    elif not basic:
+        C.check_key_ranges(input._device.backend, input._data.shape, key)
     data = _index(input._data, key)
     if basic:
         out = Tensor._make(data, input._device, base=input)
@@ -145,17 +166,28 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     check_device(input, index, "index_select")
     if index._data.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
+    C.require_int32_64(index._data, "index_select(): Expected dtype int32 or int64 for index")
     d = wrap_dim(dim, input._data.ndim)
-    xp = input._device.backend.xp
+    backend = input._device.backend
+    xp = backend.xp
     idx = index._data.reshape(-1)
     n = input._data.shape[d] if input._data.ndim else 1
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):  # CuPy's take would wrap
-        raise IndexError("index out of range in self")
+    C.check_in_self(backend, idx, n)  # NumPy's take would wrap a negative index, CuPy's any
     out = Tensor._make(xp.take(input._data, idx, axis=d), input._device)
     if needs_grad(input):
         node = record(IndexSelectBackward0(), (input, None), out)
         node.dim, node.index, node.shape = d, idx, input._data.shape
     return out
+
+
+def _check_index_fits(index_shape: tuple, shape: tuple, dim: int) -> None:
+    """gather's rule: ``index`` no larger than ``input`` in every dimension but ``dim``."""
+    for i, (m, s) in enumerate(zip(index_shape, shape)):
+        if i != dim and m > s:
+            raise RuntimeError(
+                f"Size does not match at dimension {i} expected index {list(index_shape)} to be "
+                f"no larger than self {list(shape)} apart from dimension {dim}"
+            )
 
 
 def _grid_key(xp, index, dim: int):
@@ -176,19 +208,17 @@ class GatherBackward0(Node):
 def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """out[i][j] = input[index[i][j]][j] for dim 0 (and likewise for other dims)."""
     check_device(input, index, "gather")
-    if index._data.dtype.kind not in "iu":
-        raise RuntimeError("gather(): Expected dtype int64 for index")
+    C.require_int32_64(index._data, "gather(): Expected dtype int32/int64 for index")
     d = wrap_dim(dim, input._data.ndim)
     if index._data.ndim != input._data.ndim:
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    xp = input._device.backend.xp
+    backend = input._device.backend
+    xp = backend.xp
     idx = index._data
-    if idx.size:  # CuPy would wrap out-of-range indices silently
-        lo, hi, n = int(idx.min()), int(idx.max()), input._data.shape[d]
-        if hi >= n or lo < -n:
-            raise RuntimeError(
-                f"index {hi if hi >= n else lo} is out of bounds for dimension {d} with size {n}"
-            )
+    if idx.size:
+        _check_index_fits(idx.shape, input._data.shape, d)
+        n = input._data.shape[d] if input._data.ndim else 1
+        C.check_dim_index(backend, idx, n, d, negative=False)
     key = _grid_key(xp, idx, d)
     out = Tensor._make(_index(input._data, key), input._device)
     if needs_grad(input):
@@ -227,6 +257,10 @@ def _zero_at(grad: Tensor, key) -> Tensor:
 
 def scatter(input: Tensor, dim: int, index: Tensor, src, *, reduce=None) -> Tensor:
     """A copy of ``input`` with ``src`` written at ``index`` along ``dim``."""
+    if reduce not in (None, "add"):
+        if reduce == "multiply":  # not silently a plain scatter
+            raise NotImplementedError("scatter(reduce='multiply') is not supported by gpugrad")
+        raise RuntimeError("reduce argument must be either add or multiply.")
     return _scatter(input, dim, index, src, add=reduce == "add")
 
 
@@ -235,23 +269,53 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return _scatter(input, dim, index, src, add=True)
 
 
+def _check_scatter_args(input: Tensor, d: int, index: Tensor, src) -> None:
+    """PyTorch's scatter checks, all before any write: index dtype, ranks, sizes, range."""
+    idx, shape = index._data, input._data.shape
+    C.require_int32_64(idx, "scatter(): Expected dtype int32/int64 for index")
+    src_t = src if isinstance(src, Tensor) else None
+    if src_t is not None and src_t._data.dtype != input._data.dtype:
+        raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+    if idx.ndim != input._data.ndim and idx.size:
+        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+    if src_t is not None and src_t._data.ndim != idx.ndim and idx.size:
+        raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+    if not idx.size:
+        return
+    too_big = any(i != d and m > s for i, (m, s) in enumerate(zip(idx.shape, shape)))
+    if src_t is None:
+        if too_big:
+            raise RuntimeError(
+                f"Expected index {list(idx.shape)} to be no larger than self {list(shape)} "
+                f"apart from dimension {d}"
+            )
+    elif too_big or any(m > s for m, s in zip(idx.shape, src_t._data.shape)):
+        raise RuntimeError(
+            f"Expected index {list(idx.shape)} to be no larger than self {list(shape)} apart "
+            f"from dimension {d} and to be no larger size than src {list(src_t._data.shape)}"
+        )
+    n = shape[d] if shape else 1
+    C.check_dim_index(input._device.backend, idx, n, d, negative=False)
+
+
 def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool) -> Tensor:
     check_device(input, index, "scatter")
     d = wrap_dim(dim, input._data.ndim)
-    backend = input._device.backend
-    key = _grid_key(backend.xp, index._data, d)
-    data = input._data.copy()
     if isinstance(src, Tensor):
         check_device(input, src, "scatter")
-        vals = _index(src._data, tuple(slice(0, s) for s in index._data.shape)).astype(
-            data.dtype, copy=False
-        )
-    else:
-        vals = src
-    if add:
-        backend.scatter_add(data, key, vals)
-    else:
-        data[key] = vals
+    _check_scatter_args(input, d, index, src)
+    backend = input._device.backend
+    data = input._data.copy()
+    if index._data.size:
+        key = _grid_key(backend.xp, index._data, d)
+        if isinstance(src, Tensor):
+            vals = _index(src._data, tuple(slice(0, s) for s in index._data.shape))
+        else:
+            vals = src
+        if add:
+            backend.scatter_add(data, key, vals)
+        else:
+            data[key] = vals
     out = Tensor._make(data, input._device)
     src_t = src if isinstance(src, Tensor) else None
     if needs_grad(input, src_t):
@@ -323,10 +387,6 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     return getitem(input.expand(shape), mask.expand(shape))
 
 
-def take_along_dim(input: Tensor, indices: Tensor, dim: int) -> Tensor:
-    return gather(input, dim, indices)
-
-
 # ---- index_put ------------------------------------------------------------------------
 class IndexPutBackward0(Node):
     """out = input with values added at key: input's gradient passes through unchanged,
@@ -362,6 +422,7 @@ def _index_put_args(input: Tensor, indices, values, op: str):
             f"{scalar_type_name(values.dtype)} for the source."
         )
     key, _ = convert_key(input, tuple(slice(None) if i is None else i for i in indices))
+    C.check_key_ranges(input._device.backend, input._data.shape, key)
     return key
 
 
@@ -413,28 +474,119 @@ def index_put_(input: Tensor, indices, values: Tensor, accumulate: bool = False)
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """``input`` with ``alpha * source`` slices added at ``index`` along ``dim`` (repeats add)."""
     check_device(input, index, "index_add")
+    check_device(input, source, "index_add")
+    idx_data = index._data
+    C.require_int32_64(idx_data, "index_add_(): Expected dtype int32/int64 for index but got: {}")
+    if idx_data.ndim > 1:
+        raise IndexError("index_add_(): Index is supposed to be a vector")
     nd = input._data.ndim
     d = wrap_dim(dim, nd) if nd else 0
-    idx = index._data.reshape(-1)
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"index_add_(): self ({C.type_name(input._data)}) and source "
+            f"({C.type_name(source._data)}) must have the same scalar type"
+        )
+    idx = idx_data.reshape(-1)
+    src_n = source._data.shape[d] if source._data.ndim else 1
+    if idx.size != src_n:
+        raise RuntimeError(
+            f"index_add_(): Number of indices ({idx.size}) should be equal to "
+            f"source.size(dim): ({src_n}), for dim: {d}"
+        )
+    _check_slices(input._data.shape, source._data.shape, d)
     n = input._data.shape[d] if nd else 1
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
-        raise IndexError("index out of range in self")
+    C.check_in_self(input._device.backend, idx, n)
     src = source if alpha == 1 else source * alpha
-    if src._data.dtype != input._data.dtype:
-        src = src.to(input.dtype)
     key = (slice(None),) * d + (idx,)
     return input + index_put_zeros(src, input._data.shape, key, accumulate=True)
+
+
+def _check_slices(shape: tuple, src_shape: tuple, d: int) -> None:
+    if len(shape) > 1 or len(src_shape) > 1:
+        rest = [s for i, s in enumerate(shape) if i != d]
+        src_rest = [s for i, s in enumerate(src_shape) if i != d]
+        if rest != src_rest:
+            raise RuntimeError(
+                "source tensor shape must match self tensor shape, excluding the specified "
+                f"dimension. Got self.shape = {list(shape)} source.shape = {list(src_shape)}"
+            )
 
 
 def take(input: Tensor, index: Tensor) -> Tensor:
     """Elements of the flattened ``input`` at ``index`` (result has ``index``'s shape)."""
     check_device(input, index, "take")
-    n = input._data.size
-    idx = index._data
-    if idx.size and (int(idx.max()) >= n or int(idx.min()) < -n):
-        bad = int(idx.max()) if int(idx.max()) >= n else int(idx.min())
-        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
-    return getitem(input.reshape(-1), (index,))
+    C.require_int64(index._data, "take(): Expected a long tensor for index, but got {}")
+    C.check_flat_index(input._device.backend, index._data, input._data.size)
+    return _getitem_checked(input.reshape(-1), (index._data,))
+
+
+def _getitem_checked(input: Tensor, key: tuple) -> Tensor:
+    """``input[key]`` for an integer-array key already range-checked."""
+    out = Tensor._make(_index(input._data, key), input._device)
+    if needs_grad(input):
+        node = record(IndexBackward0(), (input,), out)
+        node.shape, node.key = input._data.shape, key
+    return out
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """A copy of ``input`` (read flattened) with ``source`` written, or with ``accumulate``
+    added (repeated indices adding up), at ``index``."""
+    check_device(input, index, "put_")
+    check_device(input, source, "put_")
+    C.require_int64(index._data, "put_(): Expected a long tensor for index, but got {}")
+    if source._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            "put_(): self and source expected to have the same dtype, but got self.dtype = "
+            f"{C.type_name(input._data)} and source.dtype = {C.type_name(source._data)}"
+        )
+    if index._data.size != source._data.size:
+        raise IndexError(
+            "put_(): Expected source and index to have the same number of elements, but got "
+            f"source.numel() = {source._data.size}, index.numel() = {index._data.size}"
+        )
+    C.check_flat_index(input._device.backend, index._data, input._data.size)
+    flat = index.reshape(-1)
+    values = source.reshape(-1)
+    if accumulate:
+        return index_put(input.reshape(-1), (flat,), values, accumulate=True).reshape(input.shape)
+    out = input.reshape(-1).clone()
+    out[flat] = values
+    return out.reshape(input.shape)
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """Values of ``input`` at ``indices`` along ``dim`` (the two broadcast in the other
+    dimensions; negative indices count from the end); the flattened input without ``dim``."""
+    check_device(input, indices, "take_along_dim")
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    C.require_int64(
+        indices._data, "torch.take_along_dim(): dtype of indices should be Long but got {}"
+    )
+    nd = input._data.ndim
+    if indices._data.ndim != nd:
+        raise RuntimeError(
+            "torch.take_along_dim(): input and indices should have the same number of "
+            f"dimensions, but got {nd} dimensions for input, and {indices._data.ndim} "
+            "dimensions for indices"
+        )
+    d = wrap_dim(dim, nd)
+    others = [list(t._data.shape) for t in (input, indices)]
+    for o in others:
+        o[d] = 1  # ``dim`` keeps its own size in each
+    shape = list(broadcast_shape(*others))
+    in_shape, idx_shape = list(shape), list(shape)
+    in_shape[d], idx_shape[d] = input._data.shape[d], indices._data.shape[d]
+    n = in_shape[d]
+    backend = input._device.backend
+    idx = indices._data
+    C.check_dim_index(backend, idx, n, d, negative=True)
+    if idx.size and backend.minmax(idx)[0] < 0:
+        idx = backend.xp.where(idx < 0, idx + n, idx)
+    idx_t = Tensor._make(backend.xp.broadcast_to(idx, tuple(idx_shape)), input._device)
+    x = input if list(input._data.shape) == in_shape else input.expand(*in_shape)
+    return gather(x, d, idx_t)
 
 
 class IndexCopyBackward0(Node):
@@ -454,10 +606,11 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     """A copy of ``input`` with the slices of ``source`` at ``index`` along ``dim``."""
     check_device(input, index, "index_copy")
     check_device(input, source, "index_copy")
-    if index._data.dtype.kind not in "iu" or index._data.dtype.itemsize != 8:
+    C.require_int64(index._data, "index_copy_(): Expected a long tensor for index, but got {}")
+    if source._data.dtype != input._data.dtype:
         raise RuntimeError(
-            "index_copy_(): Expected a long tensor for index, but got "
-            f"{D.scalar_type_name(index._data.dtype)}"
+            "index_copy_(): self and source expected to have the same dtype, but got (self) "
+            f"{C.type_name(input._data)} and (source) {C.type_name(source._data)}"
         )
     nd = input._data.ndim
     d = wrap_dim(dim, nd) if nd else 0
@@ -468,14 +621,20 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
             f"index_copy_(): Number of indices ({idx.size}) should be equal to "
             f"source.size(dim) ({src_n})"
         )
-    n = input._data.shape[d] if nd else 1
-    if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
-        if hi >= n or lo < 0:
-            raise IndexError(
-                f"index_copy_(): index {hi if hi >= n else lo} is out of bounds for dimension "
-                f"{d} with size {n}"
+    slices = [
+        [n for i, n in enumerate(t._data.shape) if i != d] for t in (input, source)
+    ]  # PyTorch numbers the slice's dimensions
+    for i, (m, s) in enumerate(zip(*slices)):
+        if m != s:
+            raise RuntimeError(
+                "index_copy_(): Source/destination tensor must have same slice shapes. "
+                f"Destination slice shape: {m} at dimension {i} and source slice shape: {s} "
+                f"at dimension {i}."
             )
+    n = input._data.shape[d] if nd else 1
+    C.check_dim_index(
+        input._device.backend, idx, n, d, negative=False, exc=IndexError, op="index_copy_(): "
+    )
     key = (slice(None),) * d + (idx,)
     data = input._data.copy()
     data[key] = source._data
@@ -496,7 +655,14 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
                 f"{value._data.ndim} dimension(s)."
             )
         value = value.item()
-    d = wrap_dim(dim, input._data.ndim)
+    check_device(input, index, "index_fill_")
+    C.require_int64(index._data, "index_fill_(): Expected dtype int64 for index.", IndexError)
+    if index._data.ndim > 1:
+        raise RuntimeError("Index has to be a vector/scalar")
+    nd = input._data.ndim
+    d = wrap_dim(dim, nd)
+    n = input._data.shape[d] if nd else 1
+    C.check_dim_index(input._device.backend, index._data, n, d, negative=True, exc=IndexError)
     out = input.clone()
-    out[(slice(None),) * d + (index,)] = value
+    out[(slice(None),) * d + (index.reshape(-1),)] = value
     return out

@@ -13,9 +13,10 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, SavedTensor
+from ._checks import check_key_ranges
 from ._util import binary_arrays, grad_for, meta, record
 from .arithmetic import add, div, mul, pow, sub
-from .indexing import convert_key, getitem_arrays
+from .indexing import _index_error, convert_key, getitem_arrays, put
 from .view_inplace import rebase_view, region_of
 
 _LEAF_MSG = "a leaf Variable that requires grad is being used in an in-place operation."
@@ -175,6 +176,13 @@ scatter_add_ = _unary_inplace("scatter_add")
 index_add_ = _unary_inplace("index_add")
 index_fill_ = _unary_inplace("index_fill")
 index_copy_ = _unary_inplace("index_copy")
+
+
+def put_(self: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """In-place ``put``: ``source`` written (or added) at ``index`` of the flattened self."""
+    return apply_inplace(self, put, index, source, accumulate=accumulate)
+
+
 tril_ = _unary_inplace("tril")
 triu_ = _unary_inplace("triu")
 clamp_min_ = _unary_inplace("clamp_min")
@@ -278,6 +286,8 @@ class CopySlices(IndexPutBackward0):
 def setitem(self: Tensor, key, value) -> None:
     """``self[key] = value`` for numbers and tensors (broadcast), differentiable in both."""
     k, basic = convert_key(self, key)
+    if not basic:  # before any write: CuPy would wrap an out-of-range index
+        check_key_ranges(self._device.backend, self._data.shape, k)
     vt = value if isinstance(value, Tensor) else None
     recorded = check_inplace(self, vt)
     if vt is not None:
@@ -295,9 +305,9 @@ def setitem(self: Tensor, key, value) -> None:
     try:
         self._data[k] = v
     except ValueError as e:
-        raise RuntimeError(f"shape mismatch: {e}") from None
+        raise _shape_mismatch(e, self._data, k, v, basic) from None
     except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension")) from None
+        raise _index_error(e, self._data, k) from None
     self._vc[0] += 1
     if recorded:
         node = record((CopySlices if basic else IndexPutBackward0)(), (_snapshot(self), vt), self)
@@ -305,6 +315,34 @@ def setitem(self: Tensor, key, value) -> None:
         node.mval = meta(vt) if vt is not None else None
         if self._base is not None:
             rebase_view(self)
+
+
+def _shape_mismatch(e: ValueError, data, key, value, basic: bool) -> Exception:
+    """NumPy's broadcast error of ``data[key] = value`` in PyTorch's words (a write through
+    a view is PyTorch's expand of the value; one through index tensors its index_put)."""
+    try:
+        target = list(data[key].shape)
+    except (IndexError, ValueError):
+        return RuntimeError(f"shape mismatch: {e}")
+    vshape = list(getattr(value, "shape", ()))
+    if not basic:
+        return RuntimeError(
+            f"shape mismatch: value tensor of shape {vshape} cannot be broadcast to indexing "
+            f"result of shape {target}"
+        )
+    lead = len(target) - len(vshape)
+    for i, n in enumerate(vshape):
+        if i + lead >= 0 and n != 1 and n != target[i + lead]:
+            return RuntimeError(
+                f"The expanded size of the tensor ({target[i + lead]}) must match the existing "
+                f"size ({n}) at non-singleton dimension {i + lead}.  Target sizes: {target}.  "
+                f"Tensor sizes: {vshape}"
+            )
+    return RuntimeError(
+        f"expand(torch.FloatTensor{{{vshape}}}, size={target}): the number of sizes provided "
+        f"({len(target)}) must be greater or equal to the number of dimensions in the tensor "
+        f"({len(vshape)})"
+    )
 
 
 # ---- random fills (never recorded) -----------------------------------------------------
