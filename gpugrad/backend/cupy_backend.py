@@ -115,6 +115,9 @@ class CupyBackend(ArrayBackend):
 
         self._cupyx = cupyx
         self.seed(_seed if _seed is not None else int.from_bytes(os.urandom(4), "little"))
+        from .cuda import ENGINE
+
+        ENGINE.bind(self)  # gpugrad's generated kernels (GPUGRAD_CUDA_KERNELS=1), see cuda/
 
     def asarray(self, data, dtype=None):
         with self._cuda_device:

@@ -1,0 +1,104 @@
+"""The pointwise catalogue names on the GPU: one generated kernel per (op, dtype, layout)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ENGINE, templates
+from .compile import function
+from .launch import BLOCK, grid_for, sm_count
+
+# gpugrad's floating dtypes on CUDA (bfloat16 joins once gpugrad has the dtype)
+SERVED = frozenset(np.dtype(d) for d in ("float16", "float32", "float64"))
+_kernels: dict = {}  # (op, dtype, layout) -> loaded kernel
+
+
+def _kernel(op: str, dtype: str, layout: str):
+    key = (op, dtype, layout)
+    fn = _kernels.get(key)
+    if fn is None:
+        fn = _kernels[key] = function(
+            templates.source(op, dtype), templates.kernel_name(op, dtype, layout)
+        )
+    return fn
+
+
+def launch(op: str, arrays: tuple, params: tuple = ()):
+    """Run ``op`` elementwise over ``arrays`` (broadcast together) into a new array."""
+    import cupy
+
+    first = arrays[0]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    out = cupy.empty(shape, first.dtype)
+    n = out.size
+    if n == 0:
+        return out
+    dtype = first.dtype.name
+    itemsize = first.dtype.itemsize
+    layout = templates.layout_of(
+        shape, [(a.shape, a.strides, a.data.ptr) for a in arrays], itemsize
+    )
+    compute = np.float64 if dtype == "float64" else np.float32
+    args = [*arrays, out, np.int64(n), *(compute(p) for p in params)]
+    if layout == "strided":
+        pad = templates.MAX_DIMS - len(shape)
+        args += [np.int64(1)] * pad + [np.int64(e) for e in shape]
+        for a in arrays:
+            strides = cupy.broadcast_to(a, shape).strides
+            args += [np.int64(0)] * pad + [np.int64(s // itemsize) for s in strides]
+    work = n // (16 // itemsize) if layout == "vec" else n
+    grid = grid_for(max(work, 1), sm_count(first.device.id))
+    _kernel(op, dtype, layout)((grid,), (BLOCK,), tuple(args))
+    return out
+
+
+def _same_float(*arrays) -> bool:
+    dt = arrays[0].dtype
+    return dt in SERVED and all(a.dtype == dt and a.ndim <= templates.MAX_DIMS for a in arrays)
+
+
+def _unary(op: str):
+    ENGINE.implements(op, when=lambda x: _same_float(x))(lambda: lambda x: launch(op, (x,)))
+
+
+def _binary(op: str):
+    ENGINE.implements(op, when=lambda g, x: _same_float(g, x))(
+        lambda: lambda g, x: launch(op, (g, x))
+    )
+
+
+for _op in ("relu", "sigmoid", "tanh", "silu"):
+    _unary(_op)
+for _op in ("threshold_backward", "sigmoid_backward", "tanh_backward", "silu_backward"):
+    _binary(_op)
+
+
+@ENGINE.implements("gelu", when=lambda x, approximate="none": _same_float(x))
+def _build_gelu():
+    def gelu(x, approximate="none"):
+        return launch("gelu" if approximate == "none" else "gelu_tanh", (x,))
+
+    return gelu
+
+
+@ENGINE.implements("gelu_backward", when=lambda g, x, approximate="none": _same_float(g, x))
+def _build_gelu_backward():
+    def gelu_backward(g, x, approximate="none"):
+        op = "gelu_backward" if approximate == "none" else "gelu_tanh_backward"
+        return launch(op, (g, x))
+
+    return gelu_backward
+
+
+@ENGINE.implements("softplus", when=lambda x, beta=1.0, threshold=20.0: _same_float(x))
+def _build_softplus():
+    return lambda x, beta=1.0, threshold=20.0: launch("softplus", (x,), (beta, threshold))
+
+
+@ENGINE.implements(
+    "softplus_backward", when=lambda g, x, beta=1.0, threshold=20.0: _same_float(g, x)
+)
+def _build_softplus_backward():
+    return lambda g, x, beta=1.0, threshold=20.0: launch(
+        "softplus_backward", (g, x), (beta, threshold)
+    )

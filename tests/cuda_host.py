@@ -1,0 +1,110 @@
+"""Build gpugrad's generated CUDA kernels as host C++ (backend/cuda/host_runtime.h) and call
+them through ctypes, so CPU-only CI runs the kernels' own logic against NumPy."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from gpugrad.backend.cuda import templates
+
+HEADER = Path(templates.__file__).with_name("host_runtime.h")
+_BUILD = Path(tempfile.gettempdir()) / "gpugrad-cuda-host"
+
+# storage dtype of each kernel dtype (half types travel as their 16-bit patterns)
+STORAGE = {
+    "float16": np.uint16,
+    "bfloat16": np.uint16,
+    "float32": np.float32,
+    "float64": np.float64,
+}
+
+
+def compiler() -> str | None:
+    return shutil.which("g++") or shutil.which("clang++")
+
+
+def _ctype(c: str, compute: str):
+    if "*" in c:
+        return ctypes.c_void_p
+    if c == "long long":
+        return ctypes.c_longlong
+    return ctypes.c_double if compute == "double" else ctypes.c_float
+
+
+@functools.lru_cache(maxsize=None)
+def library(op: str, dtype: str) -> ctypes.CDLL:
+    """The host build of ``op``'s kernels on ``dtype``, with one launcher per layout."""
+    compute = templates.DTYPES[dtype][1]
+    parts = [f'#include "{HEADER}"', templates.source(op, dtype)]
+    for layout in templates.LAYOUTS:
+        name = templates.kernel_name(op, dtype, layout)
+        params = templates.params_of(op, layout)
+        storage = templates.DTYPES[dtype][0]
+        sig = ", ".join(f"{c.replace('S', storage).replace('F', compute)} {n}" for c, n in params)
+        call = ", ".join(n for _, n in params)
+        parts.append(
+            f'extern "C" void host_{name}(unsigned grid, unsigned block, {sig}) {{\n'
+            f"    gg_launch(grid, block, [&] {{ {name}({call}); }});\n}}"
+        )
+    src = "\n".join(parts)
+    digest = hashlib.sha1(src.encode() + HEADER.read_bytes()).hexdigest()[:16]
+    _BUILD.mkdir(exist_ok=True)
+    so = _BUILD / f"{op}_{dtype}_{digest}.so"
+    if not so.exists():
+        cpp = so.with_suffix(".cpp")
+        cpp.write_text(src)
+        tmp = so.with_suffix(f".{id(src)}.tmp")
+        cmd = [compiler(), "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", str(cpp)]
+        subprocess.run([*cmd, "-o", str(tmp)], check=True, capture_output=True, text=True)
+        tmp.rename(so)
+    lib = ctypes.CDLL(str(so))
+    for layout in templates.LAYOUTS:
+        fn = getattr(lib, f"host_{templates.kernel_name(op, dtype, layout)}")
+        fn.argtypes = [ctypes.c_uint, ctypes.c_uint] + [
+            _ctype(c, compute) for c, _ in templates.params_of(op, layout)
+        ]
+        fn.restype = None
+    return lib
+
+
+def run(
+    op: str,
+    dtype: str,
+    arrays: list,
+    params: tuple = (),
+    *,
+    layout=None,
+    grid=3,
+    block=32,
+    poison=None,
+):
+    """Run ``op`` on the host over NumPy ``arrays`` (storage dtype, any strides, broadcast
+    together) as the GPU would: the layout ``templates.layout_of`` picks unless forced, a
+    small grid so the grid-stride loops and the tails are exercised. Returns the output."""
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    st = STORAGE[dtype]
+    out = np.empty(shape, st)
+    out[...] = poison if poison is not None else 0
+    itemsize = np.dtype(st).itemsize
+    if layout is None:
+        layout = templates.layout_of(
+            shape, [(a.shape, a.strides, a.ctypes.data) for a in arrays], itemsize
+        )
+    args = [a.ctypes.data for a in arrays] + [out.ctypes.data, out.size, *params]
+    if layout == "strided":
+        pad = templates.MAX_DIMS - len(shape)
+        args += [1] * pad + list(shape)
+        for a in arrays:
+            b = np.broadcast_to(a, shape)
+            args += [0] * pad + [s // itemsize for s in b.strides]
+    fn = getattr(library(op, dtype), f"host_{templates.kernel_name(op, dtype, layout)}")
+    fn(grid, block, *args)
+    return out
