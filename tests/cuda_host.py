@@ -39,7 +39,7 @@ def _ctype(c: str, compute: str):
     return ctypes.c_double if compute == "double" else ctypes.c_float
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def library(op: str, dtype: str) -> ctypes.CDLL:
     """The host build of ``op``'s kernels on ``dtype``, with one launcher per layout."""
     compute = templates.DTYPES[dtype][1]

@@ -13,7 +13,6 @@ import pytest
 
 from gpugrad.backend.cuda import ENGINE, compile, templates
 from gpugrad.backend.cuda.pointwise_ops import OPS
-
 from tests import cuda_host
 
 try:
