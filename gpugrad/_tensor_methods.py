@@ -49,7 +49,7 @@ Tensor.bool = convert.bool_
 for _name in (
     "add_ sub_ mul_ div_ pow_ zero_ fill_ copy_ clamp_ clip_ relu_ sigmoid_ exp_ log_ neg_ "
     "abs_ sqrt_ tanh_ masked_fill_ uniform_ normal_ bernoulli_ scatter_ scatter_add_ index_add_ "
-    "tril_ triu_ clamp_min_ clamp_max_ index_fill_ index_copy_"
+    "tril_ triu_ clamp_min_ clamp_max_ index_fill_ index_copy_ floor_divide_ remainder_ fmod_"
 ).split():
     setattr(Tensor, _name, getattr(inplace, _name))
 
@@ -81,6 +81,7 @@ Tensor.__rtruediv__ = lambda self, other: ops.mul(ops.reciprocal(self), other)
 Tensor.__floordiv__ = ops.floor_divide
 Tensor.__rfloordiv__ = lambda self, other: ops.floor_divide(_as_tensor(other, self), self)
 Tensor.__mod__ = ops.remainder
+Tensor.__rmod__ = lambda self, other: ops.remainder(_as_tensor(other, self), self)
 Tensor.__pow__ = ops.pow
 Tensor.__rpow__ = lambda self, other: ops.pow(other, self)
 Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
@@ -126,6 +127,8 @@ Tensor.__isub__ = inplace.sub_
 Tensor.__imul__ = inplace.mul_
 Tensor.__itruediv__ = inplace.div_
 Tensor.__ipow__ = inplace.pow_
+Tensor.__ifloordiv__ = inplace.floor_divide_
+Tensor.__imod__ = inplace.remainder_
 Tensor.__hash__ = object.__hash__
 
 

@@ -177,6 +177,9 @@ class DivBackward0(Node):
             if self._saved is None:  # as PyTorch's saved scalar
                 self.check_not_freed()
             return (grad / self.scalar,)
+        return grad._device.backend.quiet(self._grads, grad)  # x / 0: inf * 0 silently
+
+    def _grads(self, grad):
         a, b = self.saved_tensors
         ga = grad_for(grad / b, self.ma) if self.needs_input_grad(0) else None
         gb = grad_for(-grad * a / (b * b), self.mb) if self.needs_input_grad(1) else None
@@ -203,30 +206,102 @@ def div(input: Tensor, other, *, rounding_mode: str | None = None) -> Tensor:
     return out
 
 
+def _integer_divisor(a, b, xp) -> bool:
+    """True for an integer division; then a zero divisor raises PyTorch's error (NumPy would
+    warn and give 0, CuPy give 0 silently)."""
+    b_kind = b.dtype.kind if hasattr(b, "dtype") else "f" if isinstance(b, float) else "i"
+    if a.dtype.kind not in "iub" or b_kind not in "iub":
+        return False
+    if not (bool(b.all()) if hasattr(b, "dtype") else b != 0):
+        raise RuntimeError("ZeroDivisionError")  # PyTorch's text for an integer division by 0
+    return True
+
+
 def _rounded_div(input, other, mode: str) -> Tensor:
     if mode not in ("floor", "trunc"):
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{mode}'"
         )
+    if not isinstance(input, Tensor):
+        input = _tensor_like(input, other)
     a, b = binary_arrays(input, other, "div")
-    xp = input._device.backend.xp
-    b_int = isinstance(b, int) or getattr(getattr(b, "dtype", None), "kind", "f") in "iub"
-    if a.dtype.kind in "iub" and b_int:  # exact integer division
-        q = a // b if mode == "floor" else (a - xp.fmod(a, b)) // b
-    else:
-        q = input._device.backend.quiet(operator.truediv, a, b)
-        q = xp.floor(q) if mode == "floor" else xp.trunc(q)
+    backend = input._device.backend
+    xp = backend.xp
+    if a.dtype.kind == "b" and (not hasattr(b, "dtype") or b.dtype.kind == "b"):
+        raise NotImplementedError(f"\"div_{mode}_cpu\" not implemented for 'Bool'")
+    try:
+        if _integer_divisor(a, b, xp):  # exact integer division (wrapping as C's)
+            q = backend.quiet(_int_rounded_div, xp, a, b, mode)
+        elif mode == "floor":  # Python's float floor division, as PyTorch's div_floor
+            q = backend.quiet(xp.floor_divide, a, b)
+        else:
+            q = xp.trunc(backend.quiet(operator.truediv, a, b))
+    except ValueError:
+        raise broadcast_error(a, b) from None
     return _out(q, input)
 
 
+def _int_rounded_div(xp, a, b, mode: str):
+    return a // b if mode == "floor" else (a - xp.fmod(a, b)) // b
+
+
+def _tensor_like(value, like: Tensor) -> Tensor:
+    """A Python number as a 0-d tensor on ``like``'s device (``5 // t``, ``5 % t``)."""
+    from .. import _dtype as D
+
+    dt = D.scalar_dtype(value)
+    if like._data.dtype.kind == "f" and not dt.is_floating_point:
+        dt = D._BY_NP[like._data.dtype]
+    return Tensor._make(like._device.backend.xp.asarray(value, dtype=dt.np), like._device)
+
+
+class RemainderBackward0(Node):
+    """remainder(Tensor, Scalar): the gradient passes through."""
+
+    def backward(self, grad):
+        return (grad,)
+
+
+class RemainderBackward1(Node):
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        ga = grad_for(grad, self.mx) if self.needs_input_grad(0) else None
+        gb = None
+        if self.needs_input_grad(1):  # d/dy (x - y * floor(x / y)) = -floor(x / y)
+            gb = grad_for(-grad * x.div(y, rounding_mode="floor"), self.my)
+        return (ga, gb)
+
+
 def remainder(input: Tensor, other) -> Tensor:
-    """Python-style modulus (sign of the divisor); gradient 1 w.r.t. input."""
-    q = div(
-        input.detach(),
-        other.detach() if isinstance(other, Tensor) else other,
-        rounding_mode="floor",
-    )
-    return sub(input, mul(q, other))
+    """Python-style modulus (sign of the divisor), as PyTorch computes it: ``fmod``, then the
+    divisor added where the signs differ (so ``-0.0 % 2`` is ``-0.0`` and ``-3 % inf`` inf)."""
+    if not isinstance(input, Tensor):
+        input = _tensor_like(input, other)
+    a, b = binary_arrays(input, other, "remainder")
+    backend = input._device.backend
+    xp = backend.xp
+    try:
+        if _integer_divisor(a, b, xp):
+            data = backend.quiet(xp.remainder, a, b)
+        else:
+            data = backend.quiet(_float_remainder, xp, a, b)
+    except ValueError:
+        raise broadcast_error(a, b) from None
+    out = Tensor._make(data, input._device)
+    if isinstance(other, Tensor):
+        if needs_grad(input, other):
+            node = record(RemainderBackward1(), (input, other), out)
+            node.save(input, other)
+            node.mx, node.my = meta(input), meta(other)
+    elif needs_grad(input):
+        record(RemainderBackward0(), (input,), out)
+    return out
+
+
+def _float_remainder(xp, a, b):
+    mod = xp.fmod(a, b)
+    shift = (mod != 0) & ((b < 0) != (mod < 0))
+    return xp.where(shift, mod + b, mod)
 
 
 class FmodBackward0(Node):
@@ -245,11 +320,11 @@ class FmodBackward1(Node):
 def fmod(input: Tensor, other) -> Tensor:
     """The C remainder of ``input / other``: it takes the sign of ``input``."""
     a, b = binary_arrays(input, other, "fmod")
-    xp = input._device.backend.xp
-    if a.dtype.kind in "iub" and not bool(xp.all(xp.asarray(b) != 0)):
-        raise RuntimeError("ZeroDivisionError")  # PyTorch's text for an integer remainder
+    backend = input._device.backend
+    xp = backend.xp
     try:
-        data = xp.fmod(a, b)
+        _integer_divisor(a, b, xp)
+        data = backend.quiet(xp.fmod, a, b)
     except ValueError:
         raise broadcast_error(input, other) from None
     out = Tensor._make(data, input._device)
@@ -279,21 +354,37 @@ class PowBackward0(Node):
 
 class PowBackward1(Node):
     def backward(self, grad):
+        # 0 ** -1 = inf meets a zero factor here: NaN/inf silently, as PyTorch's
+        return grad._device.backend.quiet(self._grads, grad)
+
+    def _grads(self, grad):
         a, b, result = self.saved_tensors
         ga = gb = None
         if self.needs_input_grad(0):
-            ga = grad_for(grad * b * a ** (b - 1), self.ma)
+            # b * a**(b-1), and 0 where b == 0 (so 0**0 has gradient 0, as PyTorch's)
+            ga = grad_for(grad * (b * a ** (b - 1)).masked_fill(b == 0, 0), self.ma)
         if self.needs_input_grad(1):
-            # d/db a**b = a**b * log(a), taken as 0 where a == 0 (PyTorch's choice)
-            safe = a.masked_fill(a == 0, 1)
-            gb = grad_for(grad * result * safe.log(), self.mb)
+            # d/db a**b = a**b * log(a), taken as 0 where a == 0 and b >= 0 (PyTorch's
+            # choice); where b < 0 it is inf * -inf = -inf
+            gb = grad_for(grad * (result * a.log()).masked_fill((a == 0) & (b >= 0), 0), self.mb)
         return (ga, gb)
 
 
 class PowBackward2(Node):
     def backward(self, grad):
+        return grad._device.backend.quiet(self._grads, grad)
+
+    def _grads(self, grad):
         (result,) = self.saved_tensors
-        return (grad * result * math.log(self.base) if self.base > 0 else grad * 0,)
+        base = self.base
+        if base > 0:
+            return (grad * result * math.log(base),)
+        # log(0) = -inf, log(negative) = NaN; a zero base with exponent >= 0 gives 0, as
+        # PyTorch's pow_backward_exponent
+        (exponent,) = self.saved_exponent
+        log_base = -math.inf if base == 0 else math.nan
+        dexp = (result * log_base).masked_fill((exponent >= 0) & (base == 0), 0)
+        return (grad * dexp,)
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
@@ -370,6 +461,7 @@ def _rpow(base, exponent: Tensor) -> Tensor:
         node = record(PowBackward2(), (exponent,), out)
         node.save(out)
         node.base = base
+        node.saved_exponent = (exponent.detach(),) if base <= 0 else ()
     return out
 
 

@@ -19,8 +19,13 @@ from ._util import (
 
 class XlogyBackward0(Node):
     def backward(self, grad):
+        return grad._device.backend.quiet(self._grads, grad)  # log(0), x / 0 silently
+
+    def _grads(self, grad):
         x, y = self.saved_tensors
-        gx = grad * xlogy((x != 0).to(grad.dtype), y) if self.needs_input_grad(0) else None
+        gx = None
+        if self.needs_input_grad(0):  # log(y), and 0 where x == 0 and y <= 0 (PyTorch's)
+            gx = xlogy(grad, y).masked_fill((x == 0) & (y <= 0), 0)
         gy = grad * x / y if self.needs_input_grad(1) else None
         return (
             None if gx is None else grad_for(gx, self.ma),
@@ -36,7 +41,7 @@ def xlogy(input: Tensor, other) -> Tensor:
     xp = input._device.backend.xp
     if not hasattr(b, "dtype"):  # a Python number: keep the tensor's dtype
         b = xp.asarray(b, dtype=a.dtype)
-    with_log = a * xp.log(b)
+    with_log = input._device.backend.quiet(_times_log, xp, a, b)
     data = xp.where((a == 0) & ~xp.isnan(b), xp.zeros((), with_log.dtype), with_log)
     out = Tensor._make(data.astype(with_log.dtype, copy=False), input._device)
     y = other if isinstance(other, Tensor) else None
@@ -49,8 +54,16 @@ def xlogy(input: Tensor, other) -> Tensor:
     return out
 
 
+def _times_log(xp, a, b):
+    return a * xp.log(b)
+
+
 class _Binary(Node):
     def backward(self, grad):
+        # edge values (the origin, infinities) give inf/NaN silently, as in PyTorch
+        return grad._device.backend.quiet(self._grads, grad)
+
+    def _grads(self, grad):
         x, y = self.saved_tensors
         gx, gy = self.partials(x, y)
         return (grad_for(grad * gx, self.mx), grad_for(grad * gy, self.my))
@@ -59,8 +72,10 @@ class _Binary(Node):
 class Atan2Backward0(_Binary):
     @staticmethod
     def partials(x, y):
+        # 1 / (x^2 + y^2), taken as 0 at the origin (PyTorch's gradient there is 0, not NaN)
         r2 = x * x + y * y
-        return y / r2, -x / r2
+        recip = r2.reciprocal().masked_fill(r2 == 0, 0)
+        return y * recip, -x * recip
 
 
 class HypotBackward0(_Binary):

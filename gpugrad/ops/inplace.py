@@ -176,6 +176,9 @@ scatter_add_ = _unary_inplace("scatter_add")
 index_add_ = _unary_inplace("index_add")
 index_fill_ = _unary_inplace("index_fill")
 index_copy_ = _unary_inplace("index_copy")
+floor_divide_ = _unary_inplace("floor_divide")
+remainder_ = _unary_inplace("remainder")
+fmod_ = _unary_inplace("fmod")
 
 
 def put_(self: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
