@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -36,19 +37,18 @@ def _ctype(c: str, compute: str):
         return ctypes.c_void_p
     if c == "long long":
         return ctypes.c_longlong
+    if c == "int":
+        return ctypes.c_int
     return ctypes.c_double if compute == "double" else ctypes.c_float
 
 
-@functools.cache
-def library(op: str, dtype: str) -> ctypes.CDLL:
-    """The host build of ``op``'s kernels on ``dtype``, with one launcher per layout."""
-    compute = templates.DTYPES[dtype][1]
-    parts = [f'#include "{HEADER}"', templates.source(op, dtype)]
-    for layout in templates.LAYOUTS:
-        name = templates.kernel_name(op, dtype, layout)
-        params = templates.params_of(op, layout)
-        storage = templates.DTYPES[dtype][0]
-        sig = ", ".join(f"{c.replace('S', storage).replace('F', compute)} {n}" for c, n in params)
+def build(source: str, dtype: str, kernels: dict[str, list[tuple[str, str]]]) -> ctypes.CDLL:
+    """``source`` built for the host, with a launcher ``host_<kernel>(grid, block, ...)`` for
+    each kernel named in ``kernels`` (name -> its (C type, name) parameters)."""
+    storage, compute = templates.DTYPES[dtype][:2]
+    parts = [f'#include "{HEADER}"', source]
+    for name, params in kernels.items():
+        sig = ", ".join(f"{_spell(c, storage, compute)} {n}" for c, n in params)
         call = ", ".join(n for _, n in params)
         parts.append(
             f'extern "C" void host_{name}(unsigned grid, unsigned block, {sig}) {{\n'
@@ -57,22 +57,42 @@ def library(op: str, dtype: str) -> ctypes.CDLL:
     src = "\n".join(parts)
     digest = hashlib.sha1(src.encode() + HEADER.read_bytes()).hexdigest()[:16]
     _BUILD.mkdir(exist_ok=True)
-    so = _BUILD / f"{op}_{dtype}_{digest}.so"
+    so = _BUILD / f"{digest}.so"
     if not so.exists():
-        cpp = so.with_suffix(".cpp")
+        cpp = _BUILD / f"{digest}.{os.getpid()}.cpp"
         cpp.write_text(src)
-        tmp = so.with_suffix(f".{id(src)}.tmp")
+        tmp = cpp.with_suffix(".so.tmp")
         cmd = [compiler(), "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", str(cpp)]
-        subprocess.run([*cmd, "-o", str(tmp)], check=True, capture_output=True, text=True)
+        done = subprocess.run([*cmd, "-o", str(tmp)], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"host build failed:\n{done.stderr[-4000:]}")
         tmp.rename(so)
     lib = ctypes.CDLL(str(so))
-    for layout in templates.LAYOUTS:
-        fn = getattr(lib, f"host_{templates.kernel_name(op, dtype, layout)}")
-        fn.argtypes = [ctypes.c_uint, ctypes.c_uint] + [
-            _ctype(c, compute) for c, _ in templates.params_of(op, layout)
-        ]
+    for name, params in kernels.items():
+        fn = getattr(lib, f"host_{name}")
+        fn.argtypes = [ctypes.c_uint, ctypes.c_uint] + [_ctype(c, compute) for c, _ in params]
         fn.restype = None
     return lib
+
+
+def _spell(ctype: str, storage: str, compute: str) -> str:
+    return {
+        "const S*": f"const {storage}*",
+        "S*": f"{storage}*",
+        "F": compute,
+        "F*": f"{compute}*",
+        "const F*": f"const {compute}*",
+    }.get(ctype, ctype)
+
+
+@functools.cache
+def library(op: str, dtype: str) -> ctypes.CDLL:
+    """The host build of pointwise ``op``'s kernels on ``dtype``, one launcher per layout."""
+    kernels = {
+        templates.kernel_name(op, dtype, layout): templates.params_of(op, layout)
+        for layout in templates.LAYOUTS
+    }
+    return build(templates.source(op, dtype), dtype, kernels)
 
 
 def run(

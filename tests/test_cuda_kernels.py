@@ -203,3 +203,231 @@ def test_the_engine_is_off_unless_asked_and_its_names_are_catalogue_names():
         assert not ENGINE.enabled()
     missing = set(ENGINE.names()) - set(kernel_names(ArrayBackend))
     assert not missing, f"CUDA engine names without a reference kernel: {sorted(missing)}"
+
+
+# ---- row kernels: block reductions through shared memory and __syncthreads ----------------
+ROW_SHAPES = [(1, 1), (3, 7), (5, 1000), (2, 4099)]
+
+
+def _row_lib(dtype):
+    from gpugrad.backend.cuda import rows_source
+
+    kernels = {rows_source.kernel_name(k, dtype): p for k, p in rows_source.PARAMS.items()}
+    return cuda_host.build(rows_source.source(dtype), dtype, kernels)
+
+
+def _softmax64(x, take_log):
+    z = x - x.max(-1, keepdims=True)
+    ls = np.log(np.exp(z).sum(-1, keepdims=True))
+    return z - ls if take_log else np.exp(z - ls)
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", list(templates.DTYPES))
+def test_host_softmax_rows_match_numpy(dtype):
+    from gpugrad.backend.cuda.rows import block_for
+
+    lib = _row_lib(dtype)
+    rng = np.random.default_rng(2)
+    for rows, cols in ROW_SHAPES:
+        x64 = _from_storage(_to_storage(rng.standard_normal((rows, cols)) * 4, dtype), dtype)
+        g64 = _from_storage(_to_storage(rng.standard_normal((rows, cols)), dtype), dtype)
+        x, g = _to_storage(x64, dtype), _to_storage(g64, dtype)
+        for take_log in (0, 1):
+            out = np.full_like(x, 0x7E00 if x.dtype == np.uint16 else np.nan)
+            fwd = getattr(lib, f"host_gg_softmax_{dtype}")
+            fwd(2, block_for(cols), x.ctypes.data, out.ctypes.data, rows, cols, take_log)
+            y64 = _softmax64(x64, take_log)
+            tol = TOL[dtype] * 4
+            np.testing.assert_allclose(_from_storage(out, dtype), y64, rtol=tol, atol=tol)
+            # backward from the kernel's own output, against float64 formulas of that output
+            yk = _from_storage(out, dtype)
+            dx = np.empty_like(x)
+            bwd = getattr(lib, f"host_gg_softmax_backward_{dtype}")
+            bwd(
+                2,
+                block_for(cols),
+                g.ctypes.data,
+                out.ctypes.data,
+                dx.ctypes.data,
+                rows,
+                cols,
+                take_log,
+            )
+            if take_log:
+                want = g64 - np.exp(yk) * g64.sum(-1, keepdims=True)
+            else:
+                want = yk * (g64 - (g64 * yk).sum(-1, keepdims=True))
+            scale = max(1.0, float(np.abs(want).max()))
+            np.testing.assert_allclose(_from_storage(dx, dtype), want, rtol=tol, atol=tol * scale)
+
+
+@needs_cxx
+def test_host_softmax_edge_rows_as_pytorch():
+    lib = _row_lib("float32")
+    x = np.array([[-np.inf, -np.inf], [np.nan, 1.0], [np.inf, 1.0], [0.0, -np.inf]], np.float32)
+    out = np.empty_like(x)
+    lib.host_gg_softmax_float32(1, 32, x.ctypes.data, out.ctypes.data, 4, 2, 0)
+    assert np.isnan(out[0]).all() and np.isnan(out[1]).all()  # torch: NaN rows
+    assert np.isnan(out[2, 0]) and out[3, 0] == 1 and out[3, 1] == 0
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", list(templates.DTYPES))
+@pytest.mark.parametrize("affine", [True, False])
+def test_host_layer_norm_matches_numpy(dtype, affine):
+    from gpugrad.backend.cuda.rows import block_for
+
+    lib = _row_lib(dtype)
+    rng = np.random.default_rng(3)
+    stat = np.float64 if dtype == "float64" else np.float32
+    eps = 1e-5
+    for rows, cols in ROW_SHAPES[1:]:
+        q = lambda a: _from_storage(_to_storage(a, dtype), dtype)  # noqa: E731
+        x64 = q(rng.standard_normal((rows, cols)) * 3 + 1)
+        g64 = q(rng.standard_normal((rows, cols)))
+        w64, b64 = q(rng.standard_normal(cols)), q(rng.standard_normal(cols))
+        x, g = _to_storage(x64, dtype), _to_storage(g64, dtype)
+        w, b = _to_storage(w64, dtype), _to_storage(b64, dtype)
+        wp, bp = (w.ctypes.data, b.ctypes.data) if affine else (None, None)
+        y = np.empty_like(x)
+        mean, rstd = np.empty(rows, stat), np.empty(rows, stat)
+        lib_fwd = getattr(lib, f"host_gg_layer_norm_{dtype}")
+        lib_fwd(
+            3,
+            block_for(cols),
+            x.ctypes.data,
+            wp,
+            bp,
+            y.ctypes.data,
+            mean.ctypes.data,
+            rstd.ctypes.data,
+            rows,
+            cols,
+            eps,
+        )
+        mu = x64.mean(-1, keepdims=True)
+        rs = 1 / np.sqrt(((x64 - mu) ** 2).mean(-1, keepdims=True) + eps)
+        xhat = (x64 - mu) * rs
+        want = xhat * w64 + b64 if affine else xhat
+        tol = TOL[dtype] * 4
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(_from_storage(y, dtype), want, rtol=tol, atol=tol * scale)
+        np.testing.assert_allclose(mean, mu[:, 0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rstd, rs[:, 0], rtol=1e-4)
+        dx = np.empty_like(x)
+        getattr(lib, f"host_gg_layer_norm_backward_{dtype}")(
+            3,
+            block_for(cols),
+            g.ctypes.data,
+            x.ctypes.data,
+            mean.ctypes.data,
+            rstd.ctypes.data,
+            wp,
+            dx.ctypes.data,
+            rows,
+            cols,
+        )
+        gw = g64 * w64 if affine else g64
+        want_dx = rs * (
+            gw - gw.mean(-1, keepdims=True) - xhat * (gw * xhat).mean(-1, keepdims=True)
+        )
+        scale = max(1.0, float(np.abs(want_dx).max()))
+        np.testing.assert_allclose(_from_storage(dx, dtype), want_dx, rtol=tol, atol=tol * scale)
+        dw, db = np.empty_like(w), np.empty_like(b)
+        getattr(lib, f"host_gg_layer_norm_weight_grads_{dtype}")(
+            2,
+            32,
+            g.ctypes.data,
+            x.ctypes.data,
+            mean.ctypes.data,
+            rstd.ctypes.data,
+            dw.ctypes.data,
+            db.ctypes.data,
+            rows,
+            cols,
+        )
+        for got, want_w in ((dw, (g64 * xhat).sum(0)), (db, g64.sum(0))):
+            scale = max(1.0, float(np.abs(want_w).max()))
+            np.testing.assert_allclose(
+                _from_storage(got, dtype), want_w, rtol=tol, atol=tol * scale
+            )
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("arch", compile.ARCHS)
+def test_row_kernels_compile_with_nvrtc(arch):
+    from gpugrad.backend.cuda import rows_source
+
+    for dtype in templates.DTYPES:
+        ptx = compile.ptx(rows_source.source(dtype), arch)
+        for k in rows_source.PARAMS:
+            assert f".entry {rows_source.kernel_name(k, dtype)}(".encode() in ptx
+
+
+def test_row_block_sizes_are_powers_of_two():
+    from gpugrad.backend.cuda.rows import block_for
+
+    for cols in (1, 31, 32, 129, 1000, 4096, 1 << 20):
+        b = block_for(cols)
+        assert b & (b - 1) == 0 and 32 <= b <= 512
+
+
+# ---- on a GPU: the engine's kernels against the reference kernels, through the backend ------
+def _cuda_reason() -> str:
+    from gpugrad.backend import cuda_status
+
+    n, why = cuda_status()
+    return "" if n else why
+
+
+_NO_GPU = _cuda_reason()
+
+
+@pytest.mark.skipif(bool(_NO_GPU), reason=_NO_GPU or "-")
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_engine_kernels_match_the_reference_on_the_gpu(dtype):
+    import cupy
+
+    from gpugrad.backend.cuda import pointwise, rows
+
+    rng = cupy.random.default_rng(0)
+    tol = {"float16": 2e-3, "float32": 1e-5, "float64": 1e-12}[dtype]
+    for n in (1, 7, 1025, (1 << 20) + 3):
+        x = rng.standard_normal(n, dtype=cupy.float32).astype(dtype) * 3
+        g = rng.standard_normal(n, dtype=cupy.float32).astype(dtype)
+        for op in ("sigmoid", "tanh", "silu", "gelu", "relu"):
+            got = pointwise.launch(op, (x,))
+            want = {
+                "sigmoid": lambda: 1 / (1 + cupy.exp(-x.astype("f8"))),
+                "tanh": lambda: cupy.tanh(x.astype("f8")),
+                "silu": lambda: x.astype("f8") / (1 + cupy.exp(-x.astype("f8"))),
+                "gelu": lambda: (
+                    0.5
+                    * x.astype("f8")
+                    * (
+                        1
+                        + __import__("cupyx.scipy.special").scipy.special.erf(
+                            x.astype("f8") / math.sqrt(2)
+                        )
+                    )
+                ),
+                "relu": lambda: cupy.maximum(x.astype("f8"), 0),
+            }[op]()
+            cupy.testing.assert_allclose(got.astype("f8"), want, rtol=tol, atol=tol * 3)
+        got = pointwise.launch("threshold_backward", (g, x))
+        cupy.testing.assert_array_equal(got, cupy.where(x > 0, g, 0))
+        # broadcast and non-contiguous: the strided kernel
+        m = x[: (n // 8) * 8].reshape(-1, 8)
+        if m.size:
+            got = pointwise.launch("silu_backward", (m.T, m[:1].T))
+            ref = cupy.broadcast_arrays(m.T, m[:1].T)
+            s = 1 / (1 + cupy.exp(-ref[1].astype("f8")))
+            want = ref[0] * s * (1 + ref[1] * (1 - s))
+            cupy.testing.assert_allclose(got.astype("f8"), want, rtol=tol * 4, atol=tol * 4)
+    a = rng.standard_normal((300, 1000), dtype=cupy.float32).astype(dtype)
+    y = rows._softmax(a, 0)
+    e = cupy.exp(a.astype("f8") - a.astype("f8").max(-1, keepdims=True))
+    cupy.testing.assert_allclose(
+        y.astype("f8"), e / e.sum(-1, keepdims=True), rtol=tol * 4, atol=tol
+    )

@@ -24,8 +24,12 @@ static dim3 blockDim, gridDim;
 
 using std::erf;
 using std::exp;
+using std::log;
 using std::log1p;
+using std::sqrt;
 using std::tanh;
+
+#define GG_INF INFINITY
 
 inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 

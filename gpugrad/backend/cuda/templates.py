@@ -31,6 +31,7 @@ LAYOUTS = ("vec", "flat", "strided")
 
 PRELUDE = r"""
 #ifndef GG_HOST
+#define GG_INF __int_as_float(0x7f800000)
 __device__ __forceinline__ float gg_h2f(unsigned short h) {
     float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
 __device__ __forceinline__ unsigned short gg_f2h(float f) {
