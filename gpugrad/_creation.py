@@ -128,6 +128,8 @@ def tensor(
             device = data._device
     host = _infer_host(data, explicit=dtype is not None)
     if dtype is not None:
+        if not isinstance(data, (np.ndarray, Tensor)):
+            _check_fits(host, dtype)
         host = host.astype(dtype.np)
     else:
         D.from_numpy_dtype(host.dtype)  # rejects unsupported dtypes with PyTorch's message
@@ -136,6 +138,28 @@ def tensor(
     if arr is host or (dev.type == "cpu" and np.shares_memory(arr, host)):
         arr = arr.copy()
     return _finish(arr, dev, requires_grad)
+
+
+_C_TYPES = {"int32": "int"}  # full()'s texts name C types: uint8_t, int8_t ..., int
+
+
+def _check_fits(host, dtype: D.dtype, c_types: dict | None = None) -> None:
+    """PyTorch refuses Python integers outside an integer dtype's range (NumPy wraps)."""
+    if host.dtype.kind not in "iu" or dtype.is_floating_point or dtype is D.bool_ or not host.size:
+        return
+    info = np.iinfo(dtype.np)
+    # PyTorch reads a negative value for an unsigned type as two's complement: uint8 takes
+    # -128..255
+    lo = info.min if info.min < 0 else -(info.max + 1) // 2
+    if int(host.min()) < lo or int(host.max()) > info.max:
+        raise RuntimeError(
+            "value cannot be converted to type "
+            f"{_c_type(dtype.np.name) if c_types is not None else dtype.np.name} without overflow"
+        )
+
+
+def _c_type(name: str) -> str:
+    return _C_TYPES.get(name, name + "_t")
 
 
 def as_tensor(data, dtype: D.dtype | None = None, device=None) -> Tensor:
@@ -256,6 +280,8 @@ def empty(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> T
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
+    if dtype is not None and type(fill_value) is int:
+        _check_fits(np.asarray(fill_value), dtype, _C_TYPES)
     return _filled(
         fill_value,
         (size,) if isinstance(size, int) else tuple(size),
@@ -460,6 +486,11 @@ def randint(
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
+    if int(low) >= int(high):
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={int(low)} >= "
+            f"to={int(high)}"
+        )
     dev = _device(device)
     dt = dtype or D.int64
     shape = _size((size,) if isinstance(size, int) else tuple(size))
@@ -497,8 +528,13 @@ def multinomial(
             "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
         )
     probs = input.detach().double()
-    p = probs / probs.sum(-1, keepdim=True)
     xp = input._device.backend.xp
+    pd = probs._data
+    if pd.size and not bool(xp.all(xp.isfinite(pd) & (pd >= 0))):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if pd.size and bool(xp.any(pd.sum(-1) <= 0)):
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    p = probs / probs.sum(-1, keepdim=True)
     rows = p._data.reshape(-1, p._data.shape[-1])
     out = []
     for _ in range(num_samples):

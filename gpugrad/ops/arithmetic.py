@@ -219,7 +219,7 @@ def _integer_divisor(a, b, xp) -> bool:
 
 def _rounded_div(input, other, mode: str) -> Tensor:
     if mode not in ("floor", "trunc"):
-        raise ValueError(
+        raise RuntimeError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{mode}'"
         )
     if not isinstance(input, Tensor):
@@ -496,7 +496,10 @@ def _extremum(input: Tensor, other: Tensor, is_max: bool) -> Tensor:
         raise TypeError(f"{name}(): argument 'other' must be Tensor, not {type(other).__name__}")
     a, b = binary_arrays(input, other, name)
     xp = input._device.backend.xp
-    out = _out(xp.maximum(a, b) if is_max else xp.minimum(a, b), input)
+    try:
+        out = _out(xp.maximum(a, b) if is_max else xp.minimum(a, b), input)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     if needs_grad(input, other):
         node = _link(MaximumBackward0() if is_max else MinimumBackward0(), input, other, out)
         node.save(input, other)

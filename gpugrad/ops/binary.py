@@ -41,7 +41,10 @@ def xlogy(input: Tensor, other) -> Tensor:
     xp = input._device.backend.xp
     if not hasattr(b, "dtype"):  # a Python number: keep the tensor's dtype
         b = xp.asarray(b, dtype=a.dtype)
-    with_log = input._device.backend.quiet(_times_log, xp, a, b)
+    try:
+        with_log = input._device.backend.quiet(_times_log, xp, a, b)
+    except ValueError:
+        raise broadcast_error(a, b) from None
     data = xp.where((a == 0) & ~xp.isnan(b), xp.zeros((), with_log.dtype), with_log)
     out = Tensor._make(data.astype(with_log.dtype, copy=False), input._device)
     y = other if isinstance(other, Tensor) else None
@@ -104,6 +107,11 @@ def _binary_float(input: Tensor, other: Tensor, fn: str, node_cls, op: str) -> T
         raise TypeError(
             f"{op}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
         )
+    if input._data.dtype.kind in "biu" and other._data.dtype.kind in "biu" and op != "atan2":
+        from .. import _dtype as D
+
+        name = D.scalar_type_name(D.result_type(input, other))
+        raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{name}'")
     a, b = binary_arrays(input, other, op, floating=True)
     try:
         data = getattr(input._device.backend.xp, fn)(a, b)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from ._util import binary_arrays, broadcast_error, check_device, grad_for, meta, needs_grad, record
@@ -42,8 +43,12 @@ def _bitwise(name: str, fn_name: str, kernel: str | None = None):
             or getattr(b, "dtype", None) is not None
             and b.dtype.kind == "f"
         ):
-            raise RuntimeError(f"\"{kernel or fn_name}_cpu\" not implemented for 'Float'")
-        return Tensor._make(getattr(input._device.backend.xp, fn_name)(a, b), input._device)
+            raise NotImplementedError(f"\"{kernel or fn_name}_cpu\" not implemented for 'Float'")
+        try:
+            data = getattr(input._device.backend.xp, fn_name)(a, b)
+        except ValueError:
+            raise broadcast_error(a, b) from None
+        return Tensor._make(data, input._device)
 
     op.__name__ = name
     return op
@@ -95,7 +100,11 @@ def isclose(
 ) -> Tensor:
     a, b = binary_arrays(input, other, "isclose")
     xp = input._device.backend.xp
-    return Tensor._make(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan), input._device)
+    try:
+        data = xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    except ValueError:
+        raise broadcast_error(a, b) from None
+    return Tensor._make(data, input._device)
 
 
 class WhereBackward0(Node):
@@ -122,16 +131,29 @@ def where(condition: Tensor, input=None, other=None) -> Tensor:
     if condition._data.dtype.kind != "b":
         raise RuntimeError(
             f"where expected condition to be a boolean tensor, but got a tensor with dtype "
-            f"{condition.dtype.name.capitalize()}"
+            f"{D.scalar_type_name(condition.dtype)}"
         )
     a, b = binary_arrays(input, other, "where")
     xp = input._device.backend.xp
-    out = Tensor._make(xp.where(condition._data, a, b), input._device)
+    try:
+        data = xp.where(condition._data, a, b)
+    except ValueError:
+        raise _where_broadcast_error(condition._data, a, b) from None
+    out = Tensor._make(data, input._device)
     if needs_grad(input, other):
         node = record(WhereBackward0(), (None, input, other), out)
         node.save(condition)
         node.ma, node.mb = meta(input), meta(other)
     return out
+
+
+def _where_broadcast_error(c, a, b) -> RuntimeError:
+    """PyTorch's text for the first pair of where's three operands that does not broadcast."""
+    for x, y in ((c, a), (c, b), (a, b)):
+        err = broadcast_error(x, y)
+        if "must match" in str(err):
+            return err
+    return broadcast_error(a, b)
 
 
 def _scalar_as(like: Tensor, value) -> Tensor:
