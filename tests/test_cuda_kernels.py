@@ -424,3 +424,148 @@ def test_engine_kernels_match_the_reference_on_the_gpu(dtype):
     cupy.testing.assert_allclose(
         y.astype("f8"), e / e.sum(-1, keepdims=True), rtol=tol * 4, atol=tol
     )
+
+
+# ---- fused optimizers: multi-tensor chunks over a pointer table -------------------------
+def _opt_lib(dtype):
+    from gpugrad.backend.cuda import optimizer_source as o
+
+    kernels = {o.kernel_name(k, dtype): p for k, p in o.PARAMS.items()}
+    return cuda_host.build(o.source(dtype), dtype, kernels)
+
+
+def _opt_tables(roles, grads):
+    from gpugrad.backend.cuda import optimizer_source as o
+
+    ptrs = np.array([0 if a is None else a.ctypes.data for r in roles for a in r], np.int64)
+    gptr = np.array([g.ctypes.data for g in grads], np.int64)
+    sizes = np.array([a.size for a in roles[0]], np.int64)
+    t, s = o.chunks(list(sizes))
+    return ptrs, gptr, sizes, np.array(t, np.int32), np.array(s, np.int64)
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        dict(decoupled=False, amsgrad=False, maximize=False, weight_decay=0.0),
+        dict(decoupled=True, amsgrad=True, maximize=False, weight_decay=0.1),
+        dict(decoupled=False, amsgrad=False, maximize=True, weight_decay=0.05),
+    ],
+)
+def test_host_adam_matches_torch(dtype, flags):
+    torch = pytest.importorskip("torch")
+    from gpugrad.backend.cuda import optimizer_source as o
+
+    lib = _opt_lib(dtype)
+    rng = np.random.default_rng(4)
+    sizes = [1, 5, o.CHUNK + 7]  # a tensor spanning two chunks, and tiny ones
+    params = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    tp = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
+    cls = torch.optim.AdamW if flags["decoupled"] else torch.optim.Adam
+    opt = cls(
+        tp,
+        lr=1e-2,
+        betas=(0.9, 0.99),
+        eps=1e-8,
+        weight_decay=flags["weight_decay"],
+        amsgrad=flags["amsgrad"],
+        maximize=flags["maximize"],
+        foreach=False,
+    )
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    vmax = [np.zeros_like(p) for p in params]
+    F = np.float64 if dtype == "float64" else np.float32
+    for step in range(1, 4):
+        grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
+        for t, g in zip(tp, grads):
+            t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        ptrs, gptr, sz, ct, cs = _opt_tables([params, m, v, vmax], grads)
+        step_size = 1e-2 / (1 - 0.9**step)
+        bc2 = math.sqrt(1 - 0.99**step)
+        getattr(lib, f"host_gg_adam_{dtype}")(
+            len(ct),
+            64,
+            ptrs.ctypes.data,
+            gptr.ctypes.data,
+            sz.ctypes.data,
+            ct.ctypes.data,
+            cs.ctypes.data,
+            len(params),
+            F(1e-2),
+            F(0.9),
+            F(0.99),
+            F(1e-8),
+            F(flags["weight_decay"]),
+            F(step_size),
+            F(bc2),
+            int(flags["decoupled"]),
+            int(flags["amsgrad"]),
+            int(flags["maximize"]),
+        )
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    for p, t in zip(params, tp):
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=tol, atol=tol)
+
+
+@needs_cxx
+@pytest.mark.parametrize(
+    "nesterov,momentum,dampening", [(False, 0.0, 0.0), (False, 0.9, 0.1), (True, 0.9, 0.0)]
+)
+def test_host_sgd_matches_torch(nesterov, momentum, dampening):
+    torch = pytest.importorskip("torch")
+    from gpugrad.backend.cuda import optimizer_source as o
+
+    lib = _opt_lib("float64")
+    rng = np.random.default_rng(5)
+    sizes = [3, o.CHUNK + 1]
+    params = [rng.standard_normal(n) for n in sizes]
+    tp = [torch.nn.Parameter(torch.from_numpy(p.copy())) for p in params]
+    opt = torch.optim.SGD(
+        tp,
+        lr=0.1,
+        momentum=momentum,
+        dampening=dampening,
+        nesterov=nesterov,
+        weight_decay=0.01,
+        foreach=False,
+    )
+    bufs = [np.zeros_like(p) for p in params]
+    for step in range(3):
+        grads = [rng.standard_normal(n) for n in sizes]
+        for t, g in zip(tp, grads):
+            t.grad = torch.from_numpy(g.copy())
+        opt.step()
+        ptrs, gptr, sz, ct, cs = _opt_tables([params, bufs], grads)
+        lib.host_gg_sgd_float64(
+            len(ct),
+            64,
+            ptrs.ctypes.data,
+            gptr.ctypes.data,
+            sz.ctypes.data,
+            ct.ctypes.data,
+            cs.ctypes.data,
+            len(params),
+            0.1,
+            momentum,
+            dampening,
+            0.01,
+            int(nesterov),
+            0,
+            int(step == 0),
+        )
+    for p, t in zip(params, tp):
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@needs_nvrtc
+def test_optimizer_kernels_compile_with_nvrtc():
+    from gpugrad.backend.cuda import optimizer_source as o
+
+    for arch in compile.ARCHS:
+        for dtype in templates.DTYPES:
+            ptx = compile.ptx(o.source(dtype), arch)
+            assert f".entry {o.kernel_name('adam', dtype)}(".encode() in ptx

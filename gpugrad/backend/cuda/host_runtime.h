@@ -23,6 +23,8 @@ static dim3 blockDim, gridDim;
 #define __shared__ static
 
 using std::erf;
+using std::max;
+using std::min;
 using std::exp;
 using std::log;
 using std::log1p;
