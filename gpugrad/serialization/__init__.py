@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from typing import Any, BinaryIO
 
 from . import legacy_format, safetensors_format, zip_format
+from .atomic_write import write_atomically
 from .errors import CheckpointError, WeightsOnlyError
 from .safe_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 from .unpickling import CheckpointUnpickler
@@ -38,9 +38,6 @@ __all__ = [
 FileLike = str | os.PathLike | BinaryIO
 DEFAULT_PROTOCOL = 2
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 
 def save(
     obj: Any,
@@ -60,37 +57,39 @@ def save(
     as the torch classes of the same names). ``format="pt"`` writes PyTorch's format for a
     state dict too; ``_use_new_zipfile_serialization=False`` writes PyTorch's legacy format
     (for such objects) as torch does. A path is written atomically (a temporary file in the
-    same folder, then ``os.replace``), so a failed save leaves the old file as it was.
+    same folder, fsynced, then ``os.replace``), so a failed or killed save leaves the old file
+    as it was; a save also removes the temporary files that killed saves of the same path left.
+    Tensors are streamed to the file one at a time (no copy of the whole payload in memory).
     ``pickle_module`` is accepted and ignored: gpugrad pickles with its own pickler (it names
     gpugrad's classes by PyTorch's paths).
     """
     if format not in (None, "safetensors", "pt"):
         raise ValueError(f"format must be None, 'safetensors' or 'pt', not {format!r}")
-    data = None
+    plan = None
     if format != "pt":
         try:
-            data = safetensors_format.encode(obj)
+            plan = safetensors_format.Writer(obj)
         except safetensors_format.NeedsPickle as why:
             if format == "safetensors":
                 raise TypeError(f"gpugrad.save cannot store {why} in a safetensors file") from None
 
     def write(fh: BinaryIO) -> None:
-        if data is not None:
-            fh.write(data)
+        if plan is not None:
+            plan.write(fh)
         elif not _use_new_zipfile_serialization:
             legacy_format.write(obj, fh, pickle_protocol)
         else:
             zip_format.write(obj, fh, pickle_protocol, not _disable_byteorder_record)
 
     if hasattr(f, "write"):
-        if data is None and not _seekable(f):
+        if plan is None and not _seekable(f):
             buf = io.BytesIO()
             write(buf)
             f.write(buf.getvalue())
         else:
             write(f)
         return
-    _write_atomically(os.fspath(f), write)
+    write_atomically(os.fspath(f), write)
 
 
 def _seekable(f) -> bool:
@@ -98,22 +97,6 @@ def _seekable(f) -> bool:
         return bool(f.seekable())
     except (AttributeError, OSError, ValueError):
         return False
-
-
-def _write_atomically(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load(
@@ -132,9 +115,11 @@ def load(
     anything else raises PyTorch's message, which suggests ``weights_only=False`` (full
     unpickling: it runs code from the file, so only for trusted files). ``map_location``: None
     (where each storage was saved), a device or device string, a dict from saved locations to
-    locations, or a callable ``(storage, location) -> storage | None``. ``mmap=True`` maps a
-    zip checkpoint's storages from the file (copy-on-write) instead of reading them.
-    Unreadable files raise :class:`CheckpointError` naming the file and the reason.
+    locations, or a callable ``(storage, location) -> storage | None``. ``mmap=True`` maps the
+    tensors of a zip or safetensors checkpoint from the file (copy-on-write views) instead of
+    reading them; otherwise each tensor is read into its own memory (a safetensors file through
+    a memory map, one copy per tensor). Unreadable files raise :class:`CheckpointError` naming
+    the file, the reason and, where there is one, the entry at fault.
     """
     weights_only = _weights_only(weights_only, pickle_module)
     if weights_only and pickle_module is not None:
@@ -148,31 +133,32 @@ def load(
     if mmap and hasattr(f, "read"):
         raise ValueError("f must be a file path in order to use the mmap argument")
     with _open(f) as fh:
-        head = fh.read(32)
+        head = fh.read(512)
         fh.seek(-len(head), 1)
         if zip_format.is_zip(head):
             unpickler = CheckpointUnpickler(
                 name, weights_only, pickle_module, encoding, **pickle_load_args
             )
             return zip_format.read(fh, unpickler, map_location, os.fspath(f) if mmap else None)
-        if mmap:
-            raise RuntimeError(
-                "mmap can only be used with files saved with `torch.save("
-                f"{name}, _use_new_zipfile_serialization=True), please torch.save your "
-                "checkpoint with this option in order to use mmap."
-            )
         if head[:1] == b"\x80" and head[8:9] != b"{":  # a pickle, not a safetensors header
+            if mmap:
+                raise RuntimeError(
+                    "mmap can only be used with files saved with `torch.save("
+                    f"{name}, _use_new_zipfile_serialization=True), please torch.save your "
+                    "checkpoint with this option in order to use mmap."
+                )
             unpickler = CheckpointUnpickler(
                 name, weights_only, pickle_module, encoding, **pickle_load_args
             )
             return legacy_format.read(fh, unpickler, map_location)
-        data = fh.read()
-    if data[257:262] == b"ustar":
-        raise CheckpointError(
-            f"cannot load '{name}': it is in PyTorch's legacy .tar format (before PyTorch 0.4), "
-            f"which gpugrad does not read. {UNSAFE_MESSAGE}"
-        )
-    return safetensors_format.decode(data, name, map_location)
+        if head[257:262] == b"ustar":
+            raise CheckpointError(
+                f"cannot load '{name}': it is in PyTorch's legacy .tar format (before PyTorch "
+                f"0.4), which gpugrad does not read. {UNSAFE_MESSAGE}",
+                path=name,
+            )
+        path = os.fspath(f) if not hasattr(f, "read") else None
+        return safetensors_format.read(fh, name, map_location, path, bool(mmap))
 
 
 def _weights_only(weights_only: bool | None, pickle_module: Any) -> bool:

@@ -7,7 +7,12 @@ import pickle
 
 class CheckpointError(RuntimeError):
     """A file that is not a readable checkpoint (truncated, corrupted, not a checkpoint, or
-    holding what gpugrad cannot load); the message names the file and the reason."""
+    holding what gpugrad cannot load); the message names the file and the reason, and the
+    entry at fault where there is one. ``path`` and ``key`` hold the two when known."""
+
+    def __init__(self, message: str, path: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.path, self.key = path, key
 
 
 class WeightsOnlyError(CheckpointError, pickle.UnpicklingError):

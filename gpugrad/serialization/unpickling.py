@@ -40,8 +40,9 @@ class CheckpointUnpickler:
         self.table = torch_table(self.rebuild)
         self.allowed = {**self.table, **wo.base_globals()}
 
-    def error(self, why: str) -> CheckpointError:
-        return CheckpointError(f"cannot load '{self.name}': {why}")
+    def error(self, why: str, key: str | None = None) -> CheckpointError:
+        """The error for this file; ``key``: the record or entry at fault, when there is one."""
+        return CheckpointError(f"cannot load '{self.name}': {why}", path=self.name, key=key)
 
     def header(self, file: BinaryIO) -> Any:
         """A plain-data pickle of the file's own records (legacy magic number, storage keys)."""

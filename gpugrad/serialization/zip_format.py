@@ -27,6 +27,8 @@ from .unpickling import CheckpointUnpickler
 _ARCHIVE = "archive"
 _ALIGNMENT = 64
 _LOCAL_HEADER = 30  # bytes of a zip local file header before its name and extra field
+# what zipfile raises on a damaged archive: bad headers, names, sizes, methods and versions
+_BROKEN = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError)
 
 
 # ---- writing ------------------------------------------------------------------------------
@@ -71,7 +73,7 @@ def read(
     try:
         zf = zipfile.ZipFile(fh)
         infos = {i.filename: i for i in zf.infolist()}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+    except _BROKEN as e:
         raise unpickler.error(f"truncated or corrupted zip archive ({e})") from None
     prefix = _prefix(infos, unpickler)
     if prefix + "constants.pkl" in infos:
@@ -93,12 +95,13 @@ def read(
         record = f"{prefix}data/{key}"
         info = infos.get(record)
         if info is None:
-            raise unpickler.error(f"the storage record '{record}' is missing")
+            raise unpickler.error(f"the storage record '{record}' is missing", record)
         nbytes = int(numel) * TORCH_DTYPES[dtype_name][0]
         if info.file_size != nbytes:
             raise unpickler.error(
                 f"the storage record '{record}' holds {info.file_size} bytes, but data.pkl "
-                f"expects {nbytes} ({numel} x torch.{dtype_name})"
+                f"expects {nbytes} ({numel} x torch.{dtype_name})",
+                record,
             )
         if mapped is not None:
             arr = mapped_array(mapped, _data_offset(fh, info, unpickler), dtype_name, int(numel))
@@ -113,8 +116,9 @@ def read(
 
     try:
         data = zf.read(infos[prefix + "data.pkl"])
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise unpickler.error(f"its data.pkl record is corrupted ({e})") from None
+    except _BROKEN as e:
+        record = prefix + "data.pkl"
+        raise unpickler.error(f"its record '{record}' is corrupted ({e})", record) from None
     obj = unpickler.load(io.BytesIO(data), persistent_load)
     try:
         rebuild.place(map_location)
@@ -133,12 +137,15 @@ def _prefix(infos: dict, unpickler: CheckpointUnpickler) -> str:
 
 def _byteorder(zf: zipfile.ZipFile, prefix: str, unpickler: CheckpointUnpickler) -> bool:
     """True when the storages are big-endian (no record: little, as torch.load assumes)."""
+    record = prefix + "byteorder"
     try:
-        order = zf.read(prefix + "byteorder")
+        order = zf.read(record)
     except KeyError:
         return False
+    except _BROKEN as e:
+        raise unpickler.error(f"its record '{record}' is corrupted ({e})", record) from None
     if order not in (b"little", b"big"):
-        raise unpickler.error(f"unknown byte order record {order!r}")
+        raise unpickler.error(f"unknown byte order record {order!r}", record)
     return order == b"big"
 
 
@@ -156,12 +163,16 @@ def _read_record(
             with zf.open(info) as src:
                 while got < nbytes and (n := src.readinto(memoryview(buf)[got:])):
                     got += n
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise unpickler.error(f"the storage record '{info.filename}' is corrupted ({e})") from None
+    except _BROKEN as e:
+        raise unpickler.error(
+            f"the storage record '{info.filename}' is corrupted ({e})", info.filename
+        ) from None
     if got != nbytes:
-        raise unpickler.error(f"the storage record '{info.filename}' is truncated")
+        raise unpickler.error(f"the storage record '{info.filename}' is truncated", info.filename)
     if zlib.crc32(buf) != info.CRC:
-        raise unpickler.error(f"the storage record '{info.filename}' is corrupted (bad CRC-32)")
+        raise unpickler.error(
+            f"the storage record '{info.filename}' is corrupted (bad CRC-32)", info.filename
+        )
 
 
 def _map(path: str) -> mmap.mmap:
@@ -174,11 +185,16 @@ def _map(path: str) -> mmap.mmap:
 def _data_offset(fh: BinaryIO, info: zipfile.ZipInfo, unpickler) -> int:
     """Where a stored record's bytes start in the file (after its local header)."""
     if info.compress_type != zipfile.ZIP_STORED:
-        raise unpickler.error(f"'{info.filename}' is compressed and cannot be memory-mapped")
-    fh.seek(info.header_offset)
-    head = fh.read(_LOCAL_HEADER)
+        raise unpickler.error(
+            f"'{info.filename}' is compressed and cannot be memory-mapped", info.filename
+        )
+    try:
+        fh.seek(info.header_offset)
+        head = fh.read(_LOCAL_HEADER)
+    except (OSError, ValueError):  # an offset before the file's start
+        head = b""
     if len(head) != _LOCAL_HEADER or head[:4] != b"PK\x03\x04":
-        raise unpickler.error(f"the local header of '{info.filename}' is corrupted")
+        raise unpickler.error(f"the local header of '{info.filename}' is corrupted", info.filename)
     n_name, n_extra = struct.unpack("<HH", head[26:30])
     return info.header_offset + _LOCAL_HEADER + n_name + n_extra
 
