@@ -86,13 +86,17 @@ def _spell(ctype: str, storage: str, compute: str) -> str:
 
 
 @functools.cache
-def library(op: str, dtype: str) -> ctypes.CDLL:
-    """The host build of pointwise ``op``'s kernels on ``dtype``, one launcher per layout."""
+def pointwise_library(dtype: str) -> ctypes.CDLL:
+    """The host build of every pointwise op's kernels on ``dtype`` (one compiler run)."""
+    from gpugrad.backend.cuda.pointwise_ops import HELPERS, OPS
+
     kernels = {
         templates.kernel_name(op, dtype, layout): templates.params_of(op, layout)
+        for op in OPS
         for layout in templates.LAYOUTS
     }
-    return build(templates.source(op, dtype), dtype, kernels)
+    body = [templates.source(op, dtype, prelude=False) for op in OPS]
+    return build("\n".join([templates.PRELUDE, HELPERS, *body]), dtype, kernels)
 
 
 def run(
@@ -125,6 +129,6 @@ def run(
         for a in arrays:
             b = np.broadcast_to(a, shape)
             args += [0] * pad + [s // itemsize for s in b.strides]
-    fn = getattr(library(op, dtype), f"host_{templates.kernel_name(op, dtype, layout)}")
+    fn = getattr(pointwise_library(dtype), f"host_{templates.kernel_name(op, dtype, layout)}")
     fn(grid, block, *args)
     return out

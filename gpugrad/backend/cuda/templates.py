@@ -130,9 +130,10 @@ def _body(op: str, dtype: str, layout: str) -> str:
     return "".join(lines)
 
 
-def source(op: str, dtype: str) -> str:
-    """The CUDA C source of ``op`` on ``dtype``: its three layout kernels and the helpers."""
-    parts = [PRELUDE, HELPERS]
+def source(op: str, dtype: str, *, prelude: bool = True) -> str:
+    """The CUDA C source of ``op`` on ``dtype``: its three layout kernels (and the helpers they
+    call, unless ``prelude`` is False: then sources of several ops concatenate)."""
+    parts = [PRELUDE, HELPERS] if prelude else []
     for layout in LAYOUTS:
         parts.append(_signature(op, dtype, layout) + " {\n" + _body(op, dtype, layout) + "}\n")
     return "\n".join(parts)
