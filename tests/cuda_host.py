@@ -37,8 +37,13 @@ def _ctype(c: str, compute: str):
         return ctypes.c_void_p
     if c == "long long":
         return ctypes.c_longlong
-    if c == "int":
-        return ctypes.c_int
+    fixed = {
+        "int": ctypes.c_int,
+        "unsigned long long": ctypes.c_ulonglong,
+        "double": ctypes.c_double,
+    }
+    if c in fixed:
+        return fixed[c]
     return ctypes.c_double if compute == "double" else ctypes.c_float
 
 

@@ -569,3 +569,36 @@ def test_optimizer_kernels_compile_with_nvrtc():
         for dtype in templates.DTYPES:
             ptx = compile.ptx(o.source(dtype), arch)
             assert f".entry {o.kernel_name('adam', dtype)}(".encode() in ptx
+
+
+# ---- dropout: the mask from the same counter-based draws as the reference ------------------
+@needs_cxx
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_host_dropout_draws_the_reference_mask(dtype):
+    from gpugrad.backend.cuda import dropout as d
+    from gpugrad.backend.kernels.pointwise import dropout_uniforms
+
+    kernels = {d.kernel_name(k, dtype): p for k, p in d.PARAMS.items()}
+    lib = cuda_host.build(d.source(dtype), dtype, kernels)
+    rng = np.random.default_rng(6)
+    seed = (1 << 63) + 12345  # a seed past int64's range still means the same draws
+    F = np.float64 if dtype == "float64" else np.float32
+    for n, p in ((1, 0.5), (1001, 0.3), (4096, 0.0), (77, 1.0)):
+        x64 = _from_storage(_to_storage(rng.standard_normal(n), dtype), dtype)
+        x = _to_storage(x64, dtype)
+        out, mask = np.empty_like(x), np.empty(n, np.uint8)
+        scale = 0.0 if p >= 1 else 1 / (1 - p)
+        getattr(lib, f"host_gg_dropout_{dtype}")(
+            3, 64, x.ctypes.data, out.ctypes.data, mask.ctypes.data, n, seed, p, F(scale)
+        )
+        want_mask = dropout_uniforms(np, seed, n) >= p
+        np.testing.assert_array_equal(mask.astype(bool), want_mask)
+        want = np.where(want_mask, x64 * scale, 0.0)
+        np.testing.assert_allclose(_from_storage(out, dtype), want, rtol=TOL[dtype])
+        g = _to_storage(x64[::-1].copy(), dtype)
+        dx = np.empty_like(g)
+        getattr(lib, f"host_gg_dropout_backward_{dtype}")(
+            2, 32, g.ctypes.data, mask.ctypes.data, dx.ctypes.data, n, F(scale)
+        )
+        want = np.where(want_mask, x64[::-1] * scale, 0.0)
+        np.testing.assert_allclose(_from_storage(dx, dtype), want, rtol=TOL[dtype])
