@@ -602,3 +602,144 @@ def test_host_dropout_draws_the_reference_mask(dtype):
         )
         want = np.where(want_mask, x64[::-1] * scale, 0.0)
         np.testing.assert_allclose(_from_storage(dx, dtype), want, rtol=TOL[dtype])
+
+
+# ---- reductions: rows, and every element through partials ---------------------------------
+def _red_lib(dtype):
+    from gpugrad.backend.cuda import reduce_source as r
+
+    kernels = {r.kernel_name(k, dtype): p for k, p in r.PARAMS.items()}
+    return cuda_host.build(r.source(dtype), dtype, kernels)
+
+
+def _host_reduce_all(lib, dtype, x, op, correction=0.0, grid=3, block=64):
+    """reduction.reduce's launch sequence over every element, run on the host."""
+    from gpugrad.backend.cuda import reduce_source as r
+
+    code = r.OPS[op]
+    F = np.float64 if dtype == "float64" else np.float32
+    partial = np.empty(grid, F)
+    scalar = np.zeros(1, F)
+    out = np.empty(1, x.dtype)
+    part = getattr(lib, f"host_gg_reduce_partial_{dtype}")
+    fin = getattr(lib, f"host_gg_reduce_final_{dtype}")
+    part(
+        grid,
+        block,
+        x.ctypes.data,
+        partial.ctypes.data,
+        x.size,
+        r.first_kind(code),
+        scalar.ctypes.data,
+    )
+    if code in (4, 5):
+        fin(
+            1,
+            block,
+            partial.ctypes.data,
+            grid,
+            x.size,
+            code,
+            0,
+            F(correction),
+            scalar.ctypes.data,
+            out.ctypes.data,
+        )
+        part(
+            grid,
+            block,
+            x.ctypes.data,
+            partial.ctypes.data,
+            x.size,
+            6 if code == 4 else 7,
+            scalar.ctypes.data,
+        )
+    fin(
+        1,
+        block,
+        partial.ctypes.data,
+        grid,
+        x.size,
+        code,
+        1,
+        F(correction),
+        scalar.ctypes.data,
+        out.ctypes.data,
+    )
+    return out[0:1]
+
+
+_RED64 = {
+    "sum": lambda a, ax: a.sum(ax),
+    "mean": lambda a, ax: a.mean(ax),
+    "amax": lambda a, ax: a.max(ax),
+    "amin": lambda a, ax: a.min(ax),
+    "logsumexp": lambda a, ax: np.log(np.exp(a - a.max(ax, keepdims=True)).sum(ax)) + a.max(ax),
+    "var": lambda a, ax: a.var(ax, ddof=1),
+}
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", list(templates.DTYPES))
+def test_host_reductions_match_numpy(dtype):
+    from gpugrad.backend.cuda import reduce_source as r
+    from gpugrad.backend.cuda.rows import block_for
+
+    lib = _red_lib(dtype)
+    rng = np.random.default_rng(7)
+    F = np.float64 if dtype == "float64" else np.float32
+    for rows, cols in ROW_SHAPES:
+        x64 = _from_storage(_to_storage(rng.standard_normal((rows, cols)) * 2 + 1, dtype), dtype)
+        x = _to_storage(x64, dtype)
+        for op, ref in _RED64.items():
+            if op == "var" and cols == 1:
+                continue
+            out = np.empty(rows, x.dtype)
+            getattr(lib, f"host_gg_reduce_rows_{dtype}")(
+                2, block_for(cols), x.ctypes.data, out.ctypes.data, rows, cols, r.OPS[op], F(1.0)
+            )
+            want = ref(x64, -1)
+            tol = TOL[dtype] * 4
+            np.testing.assert_allclose(
+                _from_storage(out, dtype),
+                want,
+                rtol=tol,
+                atol=tol * max(1.0, float(np.abs(want).max())),
+            )
+            if op == "var" and x64.size < 2:
+                continue
+            got = _host_reduce_all(lib, dtype, x, op, correction=1.0)
+            want = ref(x64.ravel(), None)
+            np.testing.assert_allclose(
+                _from_storage(got, dtype)[0], want, rtol=tol, atol=tol * max(1.0, abs(float(want)))
+            )
+
+
+@needs_cxx
+def test_host_reductions_propagate_nan_and_handle_infinite_rows():
+    from gpugrad.backend.cuda import reduce_source as r
+
+    lib = _red_lib("float32")
+    x = np.array([[1.0, np.nan, 3.0], [-np.inf, -np.inf, -np.inf], [np.inf, 1.0, 2.0]], np.float32)
+    for op in ("amax", "amin", "sum"):
+        out = np.empty(3, np.float32)
+        lib.host_gg_reduce_rows_float32(1, 32, x.ctypes.data, out.ctypes.data, 3, 3, r.OPS[op], 0.0)
+        assert np.isnan(out[0])
+    out = np.empty(3, np.float32)
+    lib.host_gg_reduce_rows_float32(
+        1, 32, x.ctypes.data, out.ctypes.data, 3, 3, r.OPS["logsumexp"], 0.0
+    )
+    assert np.isnan(out[0]) and out[1] == -np.inf and out[2] == np.inf  # as torch.logsumexp
+    got = _host_reduce_all(lib, "float32", x[1:], "logsumexp")
+    assert got[0] == np.inf
+
+
+def test_reduction_axis_classes():
+    from gpugrad.backend.cuda.reduction import _axes
+
+    x = np.zeros((2, 3, 4))
+    assert (
+        _axes(x, None) == "all" and _axes(x, (0, 1, 2)) == "all" and _axes(x, (-1, 0, 1)) == "all"
+    )
+    assert _axes(x, -1) == "last" and _axes(x, (2,)) == "last"
+    assert _axes(x, 0) is None and _axes(x, (1, 2)) is None

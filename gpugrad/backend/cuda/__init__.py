@@ -31,4 +31,4 @@ def _is_failure(err: BaseException) -> bool:
 
 ENGINE = KernelEngine("cuda", enabled=_enabled, is_failure=_is_failure)
 
-from . import dropout, optimizer, pointwise, rows  # noqa: E402,F401 - register kernels
+from . import dropout, optimizer, pointwise, reduction, rows  # noqa: E402,F401
