@@ -2,14 +2,16 @@
 hardsigmoid, hardswish, logsigmoid, mish, softsign, tanhshrink, glu, threshold (relu, sigmoid
 and tanh are in unary.py; softmax / log_softmax / softmin in softmax.py).
 
-gelu, erf and softplus are primitives (softplus: the composite through |x|
-has a wrong derivative at exactly 0); the rest are composites that inherit their gradients."""
+gelu, silu and softplus are primitives over the backend's fused pointwise kernels (one pass
+each way; softplus: the composite through |x| has a wrong derivative at exactly 0); the rest
+are composites that inherit their gradients."""
 
 from __future__ import annotations
 
 import math
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import (
     needs_grad,
@@ -23,13 +25,15 @@ from .softmax import (  # noqa: F401 - part of this module's API
     softmax,
     softmin,
 )
-from .unary import relu, sigmoid, tanh  # noqa: F401 - part of this module's API
+from .unary import _float_data, relu, sigmoid, tanh  # noqa: F401 - part of this module's API
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 class GeluBackward0(Node):
     def backward(self, grad):
+        if not _grad_state.enabled:  # the backend's fused kernel: nothing to record
+            return self._backward_arrays(grad)
         (x,) = self.saved_tensors
         if self.approximate == "tanh":
             inner = (x + x * x * x * 0.044715) * _SQRT_2_OVER_PI
@@ -40,18 +44,17 @@ class GeluBackward0(Node):
         pdf = (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
         return (grad * (cdf + x * pdf),)
 
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.gelu_backward(g, x, self.approximate),)
+
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (exact erf form, or approximate='tanh')."""
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
-    backend = input._device.backend
-    xp, x = backend.xp, input._data
-    if approximate == "tanh":
-        data = 0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-    else:
-        data = 0.5 * x * (1 + backend.erf(x * x.dtype.type(1 / math.sqrt(2))))
-    out = Tensor._make(data.astype(x.dtype, copy=False), input._device)
+    x = _float_data(input)
+    out = Tensor._make(input._device.backend.gelu(x, approximate), input._device)
     if needs_grad(input):
         node = record(GeluBackward0(), (input,), out)
         node.save(input)
@@ -59,28 +62,46 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return out
 
 
+class SiluBackward0(Node):
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        (x,) = self.saved_tensors
+        s = x.sigmoid()
+        return (grad * (s * (1 + x * (1 - s))),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.silu_backward(g, x),)
+
+
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * sigmoid(x) (composite)."""
-    out = input * sigmoid(input)
+    """x * sigmoid(x), one fused kernel each way."""
+    x = _float_data(input)
+    out = Tensor._make(input._device.backend.silu(x), input._device)
+    if needs_grad(input):
+        record(SiluBackward0(), (input,), out).save(input)
     return _inplace_result(input, out) if inplace else out
 
 
 class SoftplusBackward0(Node):
     def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
         (x,) = self.saved_tensors
         bx = x * self.beta
         return (grad * bx.sigmoid().where(bx <= self.threshold, 1.0),)
 
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.softplus_backward(g, x, self.beta, self.threshold),)
+
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, and x itself where beta x > ``threshold``."""
-    xp, x = input._device.backend.xp, input._data
-    bx = x * x.dtype.type(beta)
-    # log1p(exp(-|bx|)) + max(bx, 0) never overflows
-    soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)) / x.dtype.type(beta)
-    out = Tensor._make(
-        xp.where(bx <= threshold, soft, x).astype(x.dtype, copy=False), input._device
-    )
+    x = _float_data(input)
+    data = input._device.backend.softplus(x, beta, threshold)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(SoftplusBackward0(), (input,), out)
         node.save(input)

@@ -4,6 +4,9 @@ alpha dropout sets them to SELU's negative saturation instead, keeping mean and 
 The rules follow ATen's ``_dropout_impl``: identity for p == 0, in eval mode or on an empty
 input; zeros for p == 1; feature ("channel") variants draw one mask entry per (N, C), whatever
 the input's rank, and the ``dropoutNd`` faces add PyTorch's warnings and unbatched handling.
+Elementwise dropout is the backend's fused ``dropout`` kernel: the mask comes from
+counter-based draws of one 64-bit seed taken from the device's generator per call, so
+``manual_seed`` reproduces it, and backward is ``dropout_backward`` on the saved bool mask.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from __future__ import annotations
 import math
 import warnings
 
+from .. import _dtype as D
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.graph import Node
+from ._util import needs_grad, record
 
 # SELU's alpha * scale: alpha dropout sets dropped units to -this (SELU's saturation)
 _ALPHA = 1.7580993408473766
@@ -42,6 +49,8 @@ def _dropout_impl(
     if p == 1.0:
         scale = Tensor._make(input._device.backend.xp.zeros(mask_shape, dt), input._device)
         return input.mul_(scale) if inplace else input * scale
+    if not feature and not alpha:
+        return _fused_dropout(input, p, inplace)
     keep = _keep_mask(input, mask_shape, p)
     if not alpha:
         scale = Tensor._make(keep * dt.type(1.0 / (1.0 - p)), input._device)
@@ -51,6 +60,34 @@ def _dropout_impl(
     # dropped units land on -alpha * a + b = a * alpha * (p - 1), kept ones are a*x + b
     shift = Tensor._make((keep - 1 + dt.type(p)) * dt.type(_ALPHA * a), input._device)
     return input.mul_(scale).add_(shift) if inplace else input * scale + shift
+
+
+class NativeDropoutBackward0(Node):
+    # PyTorch's name for its fused dropout (on the CPU it composes a multiply instead)
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        self.check_not_freed()
+        return (grad * Tensor._make(self.mask, grad._device) * self.scale,)
+
+    def _arrays(self, backend, g):
+        self.check_not_freed()
+        return (backend.dropout_backward(g, self.mask, self.scale),)
+
+    def release_variables(self) -> None:
+        self._saved = self.mask = None
+
+
+def _fused_dropout(input: Tensor, p: float, inplace: bool) -> Tensor:
+    backend = input._device.backend
+    seed = int(backend.to_host(backend.randint(0, 1 << 62, (1,), D.int64.np))[0])
+    data, mask = backend.dropout(input._data, p, seed)
+    out = Tensor._make(data, input._device)
+    if needs_grad(input):
+        node = record(NativeDropoutBackward0(), (input,), out)
+        node.save()  # nothing saved but the mask: a second backward still must fail
+        node.mask, node.scale = mask, 1.0 / (1.0 - p)
+    return input.copy_(out) if inplace else out
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -194,26 +194,28 @@ def cos(input: Tensor) -> Tensor:
 
 
 class TanhBackward0(_Pointwise):
-    leaves_domain = False
     derivative = staticmethod(lambda r, xp: 1 - r * r)
+
+    def _arrays(self, backend, g):
+        (y,) = self.saved_arrays()
+        return (backend.tanh_backward(g, y),)
 
 
 def tanh(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    return _unary(input, xp.tanh(_float_data(input)), TanhBackward0, "output")
+    data = input._device.backend.tanh(_float_data(input))
+    return _unary(input, data, TanhBackward0, "output")
 
 
 class SigmoidBackward0(_Pointwise):
-    leaves_domain = False
     derivative = staticmethod(lambda r, xp: r * (1 - r))
+
+    def _arrays(self, backend, g):
+        (y,) = self.saved_arrays()
+        return (backend.sigmoid_backward(g, y),)
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    xp = input._device.backend.xp
-    x = _float_data(input)
-    # 1 / (1 + exp(-x)) = exp(-log(1 + exp(-x))): logaddexp keeps both tails accurate
-    # without overflow, and without a where() branch (slow on mixed signs)
-    data = xp.exp(-xp.logaddexp(x.dtype.type(0), -x))
+    data = input._device.backend.sigmoid(_float_data(input))
     return _unary(input, data, SigmoidBackward0, "output")
 
 
@@ -246,9 +248,12 @@ def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
 
 def relu(input: Tensor) -> Tensor:
     d = input._data
-    # a Python 0 keeps d's dtype (and is cheaper than a NumPy scalar); bool stays bool
-    zero = 0 if d.dtype.kind != "b" else False
-    return _unary(input, input._device.backend.xp.maximum(d, zero), ReluBackward0, "input")
+    backend = input._device.backend
+    if d.dtype.kind == "f":
+        data = backend.relu(d)
+    else:  # a Python 0 keeps an integer dtype; bool stays bool
+        data = backend.xp.maximum(d, 0 if d.dtype.kind != "b" else False)
+    return _unary(input, data, ReluBackward0, "input")
 
 
 class ClampBackward1(Node):
@@ -460,10 +465,45 @@ def erf(input: Tensor) -> Tensor:
     return out
 
 
+class LogitBackward0(Node):
+    # PyTorch's logit_backward: 1 / (x (1 - x)), which is inf at 0 and 1; outside [0, 1] NaN
+    # without eps, and 0 outside [eps, 1 - eps] with it (the clamp's flat parts)
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        (x,) = self.saved_tensors
+        d = grad / (x * (1 - x))
+        if self.eps is None:
+            return (d.where((x >= 0) & (x <= 1), math.nan),)
+        return (d.where((x >= self.eps) & (x <= 1 - self.eps), 0.0),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.quiet(_logit_backward, backend.xp, g, x, self.eps),)
+
+
+def _logit_backward(xp, g, x, eps):
+    d = g / (x * (1 - x))
+    if eps is None:
+        return xp.where((x >= 0) & (x <= 1), d, d.dtype.type(math.nan))
+    return xp.where((x >= eps) & (x <= 1 - eps), d, d.dtype.type(0))
+
+
+def _logit(xp, x, eps):
+    z = x if eps is None else xp.clip(x, x.dtype.type(eps), x.dtype.type(1 - eps))
+    return xp.log(z / (1 - z))
+
+
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when ``eps`` is given."""
-    z = input if eps is None else input.clamp(eps, 1 - eps)
-    return (z / (1 - z)).log()
+    backend = input._device.backend
+    x = _float_data(input)
+    out = Tensor._make(backend.quiet(_logit, backend.xp, x, eps), input._device)
+    if needs_grad(input):
+        node = record(LogitBackward0(), (input,), out)
+        node.save(input)
+        node.eps = eps
+    return out
 
 
 def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002

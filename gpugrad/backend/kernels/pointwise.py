@@ -1,12 +1,25 @@
 """Pointwise kernels: fused activation forwards and the backward formulas of pointwise ops.
 
 Each takes arrays of one shape (any strides) and returns a new array of that shape and dtype;
-none writes to its inputs.
+none writes to its inputs. These references are the specification (formulas as PyTorch's CPU
+kernels write them, so NaN/inf come out the same) and the fallback of the compiled kernels.
 """
 
 from __future__ import annotations
 
+import math
+
 from .engine import kernel
+
+_SQRT1_2 = 1 / math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1 / math.sqrt(2.0 * math.pi)
+
+# splitmix64 (Steele, Lea & Flood 2014): the counter-based hash that turns (seed, index) into
+# dropout's uniform draws, the same on every device and in the compiled kernels
+GOLDEN = 0x9E3779B97F4A7C15
+MIX1 = 0xBF58476D1CE4E5B9
+MIX2 = 0x94D049BB133111EB
 
 
 class PointwiseKernels:
@@ -14,3 +27,124 @@ class PointwiseKernels:
     def threshold_backward(self, grad, x):
         """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
         return self.xp.where(x > 0, grad, grad.dtype.type(0))
+
+    @kernel
+    def relu(self, x):
+        """``max(x, 0)``; NaN stays NaN (maximum propagates it)."""
+        return self.xp.maximum(x, x.dtype.type(0))
+
+    @kernel
+    def sigmoid(self, x):
+        """``1 / (1 + exp(-x))``."""
+        xp = self.xp
+        # exp(-log(1 + exp(-x))): logaddexp keeps both tails accurate without overflow
+        return xp.exp(-xp.logaddexp(x.dtype.type(0), -x))
+
+    @kernel
+    def sigmoid_backward(self, grad, y):
+        """``grad * y * (1 - y)`` from the saved output ``y``."""
+        return grad * (y * (1 - y))
+
+    @kernel
+    def tanh(self, x):
+        return self.xp.tanh(x)
+
+    @kernel
+    def tanh_backward(self, grad, y):
+        """``grad * (1 - y^2)`` from the saved output ``y``."""
+        return grad * (1 - y * y)
+
+    @kernel
+    def gelu(self, x, approximate: str = "none"):
+        """``x * Phi(x)`` (``"none"``: the normal CDF through erf) or its ``"tanh"`` form."""
+        return self.quiet(_gelu, self, x, approximate)
+
+    @kernel
+    def gelu_backward(self, grad, x, approximate: str = "none"):
+        return self.quiet(_gelu_backward, self, grad, x, approximate)
+
+    @kernel
+    def silu(self, x):
+        """``x * sigmoid(x)``, computed as PyTorch's ``x / (1 + exp(-x))``."""
+        return self.quiet(_silu, self.xp, x)
+
+    @kernel
+    def silu_backward(self, grad, x):
+        """``grad * s * (1 + x * (1 - s))``, ``s = sigmoid(x)``."""
+        s = self.sigmoid(x)
+        return grad * (s * (1 + x * (1 - s)))
+
+    @kernel
+    def softplus(self, x, beta: float = 1.0, threshold: float = 20.0):
+        """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold``."""
+        return self.quiet(_softplus, self.xp, x, beta, threshold)
+
+    @kernel
+    def softplus_backward(self, grad, x, beta: float = 1.0, threshold: float = 20.0):
+        """``grad * z / (z + 1)``, ``z = exp(beta x)``, and ``grad`` where ``beta x >
+        threshold`` (PyTorch's formula)."""
+        return self.quiet(_softplus_backward, self.xp, grad, x, beta, threshold)
+
+    @kernel
+    def dropout(self, x, p: float, seed: int):
+        """``(out, mask)``: element ``i`` is kept (``mask[i]``) when the ``i``-th uniform draw
+        of ``seed`` (C order) is ``>= p``; kept ones are scaled by ``1 / (1 - p)``, dropped
+        ones are 0 (NaN and inf included), on every device."""
+        xp = self.xp
+        mask = dropout_uniforms(xp, seed, x.size).reshape(x.shape) >= p
+        scale = x.dtype.type(0.0 if p >= 1 else 1.0 / (1.0 - p))
+        return xp.where(mask, x * scale, x.dtype.type(0)), mask
+
+    @kernel
+    def dropout_backward(self, grad, mask, scale: float):
+        """``grad * scale`` where ``mask``, else 0."""
+        return self.xp.where(mask, grad * grad.dtype.type(scale), grad.dtype.type(0))
+
+
+def dropout_uniforms(xp, seed: int, n: int):
+    """The ``n`` uniform draws in [0, 1) (float64, 53 bits) of ``seed``: splitmix64 of the
+    element's index, so any element's draw is known without the others'."""
+    u64 = xp.uint64
+    z = (xp.arange(1, n + 1, dtype=u64) * u64(GOLDEN)) + u64(seed & (2**64 - 1))
+    z = (z ^ (z >> u64(30))) * u64(MIX1)
+    z = (z ^ (z >> u64(27))) * u64(MIX2)
+    z = z ^ (z >> u64(31))
+    return (z >> u64(11)).astype(xp.float64) * (1.0 / 2**53)
+
+
+def _gelu(backend, x, approximate):
+    xp, t = backend.xp, x.dtype.type
+    if approximate == "tanh":
+        inner = t(_SQRT_2_OVER_PI) * (x + t(0.044715) * x * x * x)
+        return t(0.5) * x * (1 + xp.tanh(inner))
+    return t(0.5) * x * (1 + backend.erf(x * t(_SQRT1_2)))
+
+
+def _gelu_backward(backend, grad, x, approximate):
+    xp, t = backend.xp, x.dtype.type
+    if approximate == "tanh":
+        k, c = t(_SQRT_2_OVER_PI), t(0.044715)
+        th = xp.tanh(k * (x + c * x * x * x))
+        d_inner = k * (1 + t(3) * c * x * x)
+        return grad * (t(0.5) * (1 + th) + t(0.5) * x * (1 - th * th) * d_inner)
+    cdf = t(0.5) * (1 + backend.erf(x * t(_SQRT1_2)))
+    pdf = xp.exp(t(-0.5) * x * x) * t(_INV_SQRT_2PI)
+    return grad * (cdf + x * pdf)
+
+
+def _silu(xp, x):
+    return x / (1 + xp.exp(-x))
+
+
+def _softplus(xp, x, beta, threshold):
+    t = x.dtype.type
+    bx = x * t(beta)
+    # log1p(exp(-|bx|)) + max(bx, 0) is log1p(exp(bx)) without overflow
+    soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, t(0))) / t(beta)
+    return xp.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+
+def _softplus_backward(xp, grad, x, beta, threshold):
+    bx = x * x.dtype.type(beta)
+    z = xp.exp(bx)
+    return xp.where(bx > threshold, grad, grad * z / (z + 1))

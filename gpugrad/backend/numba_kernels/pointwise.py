@@ -1,0 +1,351 @@
+"""The pointwise catalogue names on the CPU: one parallel pass per call, no temporaries.
+
+Each kernel body is a ``prange`` loop over flat C-ordered arrays whose math
+(``_fastmath``) LLVM vectorises. The callables the builders return take any strides: inputs
+already C-contiguous (the usual case) are read in place; others are first copied to C order
+(one extra pass, still fewer than the reference's several). float32 and float64 only; the
+predicates send other dtypes, mixed dtypes and arrays below ``MIN_SIZE`` (where a parallel
+launch costs more than NumPy's loops) to the reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kernels.pointwise import GOLDEN, MIX1, MIX2
+from . import ENGINE
+from ._fastmath import vexp, vexpm1, vlog1p, vphi
+from ._jit import njit, prange
+
+# fused multiply-adds only: no flag that changes NaN/inf handling
+_FM = {"contract"}
+_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+# From bench/pointwise_thresholds.py (loaded 2-core machine): below this the reference's
+# NumPy loops (or a launch's cost) win; above it the fused kernel does, for every name here.
+MIN_SIZE = 1 << 14
+
+_SQRT1_2 = 1 / math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1 / math.sqrt(2.0 * math.pi)
+_GOLDEN, _MIX1, _MIX2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+
+
+# ---- kernel bodies: flat C-ordered inputs, a preallocated flat output ------------------
+@njit(parallel=True, fastmath=_FM)
+def _relu(x, out):
+    T = x.dtype.type
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = T(0) if v < 0 else v  # NaN and -0.0 kept
+
+
+@njit(parallel=True, fastmath=_FM)
+def _threshold_backward(g, x, out):
+    T = g.dtype.type
+    for i in prange(x.size):
+        out[i] = g[i] if x[i] > 0 else T(0)
+
+
+@njit(parallel=True, fastmath=_FM)
+def _sigmoid(x, out):
+    T = x.dtype.type
+    for i in prange(x.size):
+        out[i] = T(1) / (T(1) + vexp(-x[i], T))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _sigmoid_backward(g, y, out):
+    T = g.dtype.type
+    for i in prange(y.size):
+        v = y[i]
+        out[i] = g[i] * (v * (T(1) - v))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _tanh(x, out):
+    T = x.dtype.type
+    for i in prange(x.size):
+        v = x[i]
+        e = vexpm1(T(-2) * abs(v), T)  # in [-1, 0]: never overflows
+        out[i] = math.copysign(abs(e) / (e + T(2)), v)
+
+
+@njit(parallel=True, fastmath=_FM)
+def _tanh_backward(g, y, out):
+    T = g.dtype.type
+    for i in prange(y.size):
+        v = y[i]
+        out[i] = g[i] * (T(1) - v * v)
+
+
+@njit(parallel=True, fastmath=_FM)
+def _silu(x, out):
+    T = x.dtype.type
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v / (T(1) + vexp(-v, T))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _silu_backward(g, x, out):
+    T = g.dtype.type
+    for i in prange(x.size):
+        v = x[i]
+        s = T(1) / (T(1) + vexp(-v, T))
+        out[i] = g[i] * (s * (T(1) + v * (T(1) - s)))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _gelu_f32(x, out):
+    T = x.dtype.type
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v * vphi(v, T)[0]
+
+
+@njit(parallel=True, fastmath=_FM)
+def _gelu_f64(x, out):
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = 0.5 * v * math.erfc(-v * _SQRT1_2)
+
+
+@njit(parallel=True, fastmath=_FM)
+def _gelu_backward_f32(g, x, out):
+    T = x.dtype.type
+    for i in prange(x.size):
+        v = x[i]
+        cdf, e = vphi(v, T)
+        out[i] = g[i] * (cdf + v * (e * T(_INV_SQRT_2PI)))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _gelu_backward_f64(g, x, out):
+    for i in prange(x.size):
+        v = x[i]
+        cdf = 0.5 * math.erfc(-v * _SQRT1_2)
+        pdf = vexp(-0.5 * v * v, np.float64) * _INV_SQRT_2PI
+        out[i] = g[i] * (cdf + v * pdf)
+
+
+@njit(parallel=True, fastmath=_FM)
+def _gelu_tanh(x, out):
+    # 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): no cancellation where tanh(u) -> -1
+    T = x.dtype.type
+    k, c = T(2 * _SQRT_2_OVER_PI), T(0.044715)
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v / (T(1) + vexp(-k * (v + c * v * v * v), T))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _gelu_tanh_backward(g, x, out):
+    # with s = sigmoid(2u) = (1 + tanh u) / 2: 1 - tanh(u)^2 = 4 s (1 - s)
+    T = x.dtype.type
+    k, c = T(_SQRT_2_OVER_PI), T(0.044715)
+    for i in prange(x.size):
+        v = x[i]
+        s = T(1) / (T(1) + vexp(T(-2) * k * (v + c * v * v * v), T))
+        d = s + T(2) * v * s * (T(1) - s) * k * (T(1) + T(3) * c * v * v)
+        out[i] = g[i] * d
+
+
+@njit(parallel=True, fastmath=_FM)
+def _softplus(x, out, beta, threshold):
+    T = x.dtype.type
+    b, th = T(beta), T(threshold)
+    for i in prange(x.size):
+        v = x[i]
+        bx = v * b
+        # max(bx, 0) + log1p(exp(-|bx|)): exp never overflows, log1p's argument is in [0, 1]
+        soft = (max(bx, T(0)) + vlog1p(vexp(-abs(bx), T), T)) / b
+        out[i] = v if bx > th else soft
+
+
+@njit(parallel=True, fastmath=_FM)
+def _softplus_backward(g, x, out, beta, threshold):
+    T = x.dtype.type
+    b, th = T(beta), T(threshold)
+    for i in prange(x.size):
+        bx = x[i] * b
+        z = vexp(bx, T)
+        out[i] = g[i] if bx > th else g[i] * z / (z + T(1))
+
+
+@njit(parallel=True, fastmath=_FM)
+def _dropout(x, out, mask, p, seed, scale):
+    T = x.dtype.type
+    s = T(scale)
+    for i in prange(x.size):
+        z = np.uint64(i + 1) * _GOLDEN + seed  # splitmix64 of the index, as the reference
+        z = (z ^ (z >> _S30)) * _MIX1
+        z = (z ^ (z >> _S27)) * _MIX2
+        z = z ^ (z >> _S31)
+        keep = np.float64(z >> _S11) * (1.0 / 9007199254740992.0) >= p
+        mask[i] = keep
+        out[i] = x[i] * s if keep else T(0)
+
+
+@njit(parallel=True, fastmath=_FM)
+def _dropout_backward(g, mask, out, scale):
+    T = g.dtype.type
+    s = T(scale)
+    for i in prange(g.size):
+        out[i] = g[i] * s if mask[i] else T(0)
+
+
+# ---- layout: flat C-ordered views in, a new array of the input's shape out -------------
+def _flat(a, shape):
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return np.ascontiguousarray(a).reshape(-1)  # no copy when already C-contiguous
+
+
+def _unary(kern):
+    def run(x):
+        out = np.empty(x.shape, x.dtype)
+        kern(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+        return out
+
+    return run
+
+
+def _binary(kern):
+    def run(g, x):
+        shape = np.broadcast_shapes(g.shape, x.shape) if g.shape != x.shape else x.shape
+        out = np.empty(shape, g.dtype)
+        kern(_flat(g, shape), _flat(x, shape), out.reshape(-1))
+        return out
+
+    return run
+
+
+# ---- when the kernels serve a call ------------------------------------------------------
+def _one(x, *_args) -> bool:
+    return x.dtype in _FLOATS and x.size >= MIN_SIZE
+
+
+def _two(g, x, *_args) -> bool:
+    return g.dtype in _FLOATS and x.dtype == g.dtype and x.size >= MIN_SIZE
+
+
+def _examples_one(*extra):
+    return lambda: [(np.zeros(8, dt), *extra) for dt in (np.float32, np.float64)]
+
+
+def _examples_two(*extra):
+    return lambda: [(np.zeros(8, dt), np.zeros(8, dt), *extra) for dt in (np.float32, np.float64)]
+
+
+for _name, _kern in (("relu", _relu), ("sigmoid", _sigmoid), ("tanh", _tanh), ("silu", _silu)):
+    ENGINE.implements(_name, when=_one, examples=_examples_one())(lambda _kern=_kern: _unary(_kern))
+for _name, _kern in (
+    ("threshold_backward", _threshold_backward),
+    ("sigmoid_backward", _sigmoid_backward),
+    ("tanh_backward", _tanh_backward),
+    ("silu_backward", _silu_backward),
+):
+    ENGINE.implements(_name, when=_two, examples=_examples_two())(
+        lambda _kern=_kern: _binary(_kern)
+    )
+
+
+def _gelu_ok(x, approximate: str = "none") -> bool:
+    return _one(x) and approximate in ("none", "tanh")
+
+
+def _gelu_backward_ok(g, x, approximate: str = "none") -> bool:
+    return _two(g, x) and approximate in ("none", "tanh")
+
+
+@ENGINE.implements(
+    "gelu", when=_gelu_ok, examples=lambda: _examples_one("none")() + _examples_one("tanh")()
+)
+def _build_gelu():
+    exact = {np.dtype(np.float32): _unary(_gelu_f32), np.dtype(np.float64): _unary(_gelu_f64)}
+    approx = _unary(_gelu_tanh)
+
+    def gelu(x, approximate: str = "none"):
+        return approx(x) if approximate == "tanh" else exact[x.dtype](x)
+
+    return gelu
+
+
+@ENGINE.implements(
+    "gelu_backward",
+    when=_gelu_backward_ok,
+    examples=lambda: _examples_two("none")() + _examples_two("tanh")(),
+)
+def _build_gelu_backward():
+    exact = {
+        np.dtype(np.float32): _binary(_gelu_backward_f32),
+        np.dtype(np.float64): _binary(_gelu_backward_f64),
+    }
+    approx = _binary(_gelu_tanh_backward)
+
+    def gelu_backward(g, x, approximate: str = "none"):
+        return approx(g, x) if approximate == "tanh" else exact[x.dtype](g, x)
+
+    return gelu_backward
+
+
+@ENGINE.implements("softplus", when=_one, examples=_examples_one(1.0, 20.0))
+def _build_softplus():
+    def softplus(x, beta: float = 1.0, threshold: float = 20.0):
+        out = np.empty(x.shape, x.dtype)
+        _softplus(np.ascontiguousarray(x).reshape(-1), out.reshape(-1), beta, threshold)
+        return out
+
+    return softplus
+
+
+@ENGINE.implements("softplus_backward", when=_two, examples=_examples_two(1.0, 20.0))
+def _build_softplus_backward():
+    def softplus_backward(g, x, beta: float = 1.0, threshold: float = 20.0):
+        shape = np.broadcast_shapes(g.shape, x.shape)
+        out = np.empty(shape, g.dtype)
+        _softplus_backward(_flat(g, shape), _flat(x, shape), out.reshape(-1), beta, threshold)
+        return out
+
+    return softplus_backward
+
+
+@ENGINE.implements("dropout", when=_one, examples=_examples_one(0.5, 1))
+def _build_dropout():
+    def dropout(x, p: float, seed: int):
+        out = np.empty(x.shape, x.dtype)
+        mask = np.empty(x.shape, np.bool_)
+        scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
+        _dropout(
+            np.ascontiguousarray(x).reshape(-1),
+            out.reshape(-1),
+            mask.reshape(-1),
+            float(p),
+            np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
+            scale,
+        )
+        return out, mask
+
+    return dropout
+
+
+def _dropout_backward_ok(g, mask, scale) -> bool:
+    return g.dtype in _FLOATS and mask.dtype == np.bool_ and g.size >= MIN_SIZE
+
+
+@ENGINE.implements(
+    "dropout_backward",
+    when=_dropout_backward_ok,
+    examples=lambda: [(np.zeros(8, dt), np.ones(8, np.bool_), 2.0) for dt in _FLOATS],
+)
+def _build_dropout_backward():
+    def dropout_backward(g, mask, scale: float):
+        shape = np.broadcast_shapes(g.shape, mask.shape)
+        out = np.empty(shape, g.dtype)
+        _dropout_backward(_flat(g, shape), _flat(mask, shape), out.reshape(-1), float(scale))
+        return out
+
+    return dropout_backward
