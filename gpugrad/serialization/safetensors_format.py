@@ -204,12 +204,26 @@ class _Spec(NamedTuple):
     end: int
 
 
+def _error(name: str, why: str, key: str | None = None) -> CheckpointError:
+    """The error for file ``name``, naming the header entry at fault when there is one."""
+    where = "" if key is None else f"header entry '{key}': "
+    return CheckpointError(f"cannot load '{name}': {where}{why}", path=name, key=key)
+
+
+class _Duplicate(ValueError):
+    """A JSON object of the header names a key twice (which of the two is meant?)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"the key '{dup}' appears twice")
-    return dict(pairs)
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        raise _Duplicate(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return out
 
 
 def parse_header(raw: bytes, payload: int, name: str) -> tuple[list[_Spec], dict]:
@@ -218,11 +232,12 @@ def parse_header(raw: bytes, payload: int, name: str) -> tuple[list[_Spec], dict
     :class:`CheckpointError` naming the file and the entry."""
 
     def bad(why: str, key: str | None = None) -> CheckpointError:
-        where = "" if key is None else f"header entry '{key}': "
-        return CheckpointError(f"cannot load '{name}': {where}{why}", path=name, key=key)
+        return _error(name, why, key)
 
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except _Duplicate as e:
+        raise bad("the key appears twice in the header", e.key) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise bad(f"not a safetensors file (its header is not JSON: {e})") from None
     if not isinstance(header, dict):
@@ -337,11 +352,7 @@ class _Payload:
         while got < len(buf) and (n := self.fh.readinto(buf[got:])):
             got += n
         if got < len(buf):
-            raise CheckpointError(
-                f"cannot load '{self.name}': header entry '{spec.key}': its data is truncated",
-                path=self.name,
-                key=spec.key,
-            )
+            raise _error(self.name, "its data is truncated", spec.key)
         return out if out.dtype == native else out.astype(native)
 
     def close(self) -> None:
@@ -497,7 +508,7 @@ def read(
     ``mmap``: tensors are copy-on-write views of the map instead of copies."""
 
     def bad(why: str, key: str | None = None) -> CheckpointError:
-        return CheckpointError(f"cannot load '{name}': {why}", path=name, key=key)
+        return _error(name, why, key)
 
     base = fh.tell()
     size = fh.seek(0, 2) - base
