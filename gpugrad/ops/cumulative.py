@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import return_types
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import (
     needs_grad,
@@ -30,14 +31,51 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     return x
 
 
+def _reverse_cumsum(t: Tensor, d: int) -> Tensor:
+    return cumsum(t.flip(d), d).flip(d)
+
+
 class CumprodBackward0(Node):
     def backward(self, grad):
-        # d y_j / d x_i = y_j / x_i for j >= i: exact when the input has no zeros (a zero
-        # gives inf/nan here; PyTorch's slower formula handles that case).
         x, y = self.saved_tensors
         d = self.dim
-        rev = cumsum((grad * y).flip(d), d).flip(d)
-        return (rev / x,)
+        if not x._data.ndim:
+            return (grad,)
+        zero = x == 0
+        if not zero.any().item():
+            # d y_j / d x_i = y_j / x_i for j >= i
+            return (_reverse_cumsum(grad * y, d) / x,)
+        if _grad_state.enabled:  # create_graph: a formula differentiable at the zeros too
+            return (_cumprod_backward_quadratic(grad, x, d),)
+        # With zeros (as PyTorch's cumprod_backward): before a slice's first zero the
+        # quotient rule holds (every later y_j is 0, as is its true partial); at the first
+        # zero z the partial of y_j (j >= z) is y_j with x_z replaced by 1; after z, 0.
+        seen = cumsum(zero, d)
+        before = seen == 0
+        first = zero & (seen == 1)
+        safe = x.masked_fill(zero, 1)
+        at_before = (_reverse_cumsum(grad * y, d) / safe).masked_fill(~before, 0)
+        y_one = cumprod(x.masked_fill(first, 1), d)
+        at_first = _reverse_cumsum(grad * y_one, d).masked_fill(~first, 0)
+        return (at_before + at_first,)
+
+
+def _cumprod_backward_quadratic(grad: Tensor, x: Tensor, d: int) -> Tensor:
+    """PyTorch's O(n^2) cumprod backward, differentiable everywhere: the gradient of x_k is
+    sum_{i>=k} grad_i * prod_{j<=i, j!=k} x_j, built from products that omit x_k."""
+    n = x._data.shape[d]
+    parts = []
+    for k in range(n):
+        after = cumprod(narrow(x, d, k + 1, n - k - 1), d) if k + 1 < n else None
+        if k == 0:
+            first = narrow(x, d, 0, 1)
+            omitted = None if after is None else cat([first.new_ones(first.shape), after], d)
+        else:
+            until = narrow(x, d, 0, k).prod(d, keepdim=True)
+            omitted = until if after is None else cat([until, until * after], d)
+        g = narrow(grad, d, k, n - k)
+        parts.append((g if omitted is None else g * omitted).sum(d, keepdim=True))
+    return cat(parts, d)
 
 
 def _scan(input: Tensor, dim: int, dtype, fn: str) -> tuple:
@@ -48,8 +86,16 @@ def _scan(input: Tensor, dim: int, dtype, fn: str) -> tuple:
     if dtype is None and data.dtype.kind in "biu":
         data = data.astype("int64")
     xp = input._device.backend.xp
-    out = Tensor._make(getattr(xp, fn)(data, axis=d) if data.ndim else data.copy(), input._device)
-    return out, d
+    if not data.ndim:
+        res = data.copy()
+    elif data.dtype.kind == "f" and data.dtype.itemsize == 2:
+        # float16 accumulates in float32, as PyTorch's (a float16 running sum of ones stalls
+        # at 2048); each output is rounded once
+        res = getattr(xp, fn)(data, axis=d, dtype=xp.float32)
+        res = input._device.backend.quiet(res.astype, data.dtype)
+    else:
+        res = getattr(xp, fn)(data, axis=d)
+    return Tensor._make(res, input._device), d
 
 
 def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:

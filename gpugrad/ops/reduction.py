@@ -3,10 +3,12 @@ std (and var_mean / std_mean), logsumexp, norm, and the NaN-ignoring nansum / na
 
 from __future__ import annotations
 
+import warnings
+
 from .. import _dtype as D
 from .. import return_types
 from .._tensor import Tensor
-from ..autograd.graph import Node
+from ..autograd.graph import AccumulateGrad, Node
 from ._util import (
     needs_grad,
     record,
@@ -36,11 +38,15 @@ def all(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False):
     """(min, max) of all elements, or along ``dim``."""
-    if input.numel() == 0:
+    if dim is None and input.numel() == 0:
         raise RuntimeError(
             "aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
             "identity."
         )
+    if dim is not None:
+        d = wrap_dim(dim, input._data.ndim)
+        if input._data.ndim and input._data.shape[d] == 0:
+            raise IndexError(f"aminmax: Expected reduction dim {d} to have non-zero size.")
     dims = () if dim is None else dim
     return return_types.aminmax(input.amin(dims, keepdim), input.amax(dims, keepdim))
 
@@ -111,37 +117,68 @@ def _reduce_args(input: Tensor, dim, keepdim: bool):
     return dims, axis
 
 
+def _spread(node: Node, backend, g, shape: tuple):
+    """A reduction's gradient ``g`` (reduced axes kept) over ``shape``: a broadcast view,
+    which the next op reads without a copy; materialised at once (by the backend's parallel
+    ``sum_backward``) where it becomes a leaf's first ``.grad``, which must own memory."""
+    nxt = node.next_functions[0][0]
+    if type(nxt) is AccumulateGrad and nxt.variable._grad is None:
+        return backend.sum_backward(g, shape)
+    return backend.xp.broadcast_to(g, shape)
+
+
 class SumBackward0(Node):
     def backward(self, grad):
         return (grad.expand(self.shape),)
 
     def _arrays(self, backend, g):
-        return (backend.xp.broadcast_to(g, self.shape),)
+        return (_spread(self, backend, g.reshape((1,) * len(self.shape)), self.shape),)
 
 
 class SumBackward1(Node):
     def backward(self, grad):
         return (expand_back(grad, self.shape, self.dims, self.keepdim),)
 
+    def _arrays(self, backend, g):
+        if not self.keepdim:
+            g = g.reshape(_kept_shape(self.shape, self.dims))
+        return (_spread(self, backend, g, self.shape),)
+
+
+def _half(d) -> bool:
+    return d.dtype.kind == "f" and d.dtype.itemsize == 2
+
+
+def _all_dims(dim) -> bool:
+    """None, or an empty dim list: PyTorch's sum/mean/var reduce every dim for both."""
+    return dim is None or (not isinstance(dim, int) and len(dim) == 0)
+
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
-    """Sum over ``dim`` (all elements when None). Integer and bool inputs sum to int64."""
+    """Sum over ``dim`` (all elements when None). Integer and bool inputs sum to int64;
+    float16 accumulates in float32, as PyTorch's."""
     d = input._data
     if dtype is not None:
         d = d.astype(dtype.np)
     elif d.dtype.kind in "biu":
         d = d.astype("int64")
     backend = input._device.backend
-    if dim is None:
-        out = Tensor._make(backend.sum(d, None, keepdims=keepdim), input._device)
-        if needs_grad(input):
-            record(SumBackward0(), (input,), out).shape = input._data.shape
-        return out
-    dims, _ = _reduce_args(input, dim, keepdim)
-    out = Tensor._make(backend.sum(d, dims, keepdims=keepdim), input._device)
+    whole = _all_dims(dim)
+    dims = None if whole else _reduce_args(input, dim, keepdim)[0]
+    if _half(d):
+        xp = backend.xp
+        data = xp.sum(d, axis=dims, dtype=xp.float32, keepdims=keepdim)
+        data = backend.quiet(xp.asarray, data, d.dtype)  # overflow to inf is silent
+    else:
+        data = backend.sum(d, dims, keepdims=keepdim)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
-        node = record(SumBackward1(), (input,), out)
-        node.shape, node.dims, node.keepdim = input._data.shape, dims, keepdim
+        if whole and not keepdim:
+            record(SumBackward0(), (input,), out).shape = input._data.shape
+        else:
+            node = record(SumBackward1(), (input,), out)
+            node.shape, node.keepdim = input._data.shape, keepdim
+            node.dims = tuple(range(d.ndim)) if whole else dims
     return out
 
 
@@ -149,14 +186,25 @@ class MeanBackward0(Node):
     def backward(self, grad):
         return ((grad / self.n).expand(self.shape),)
 
+    def _arrays(self, backend, g):
+        g = (g / g.dtype.type(self.n)).reshape((1,) * len(self.shape))
+        return (_spread(self, backend, g, self.shape),)
+
 
 class MeanBackward1(Node):
     def backward(self, grad):
         return (expand_back(grad / self.n, self.shape, self.dims, self.keepdim),)
 
+    def _arrays(self, backend, g):
+        g = g / g.dtype.type(self.n)
+        if not self.keepdim:
+            g = g.reshape(_kept_shape(self.shape, self.dims))
+        return (_spread(self, backend, g, self.shape),)
+
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Arithmetic mean over ``dim`` (floating-point tensors only, as in PyTorch)."""
+    """Arithmetic mean over ``dim`` (floating-point tensors only, as in PyTorch); float16
+    accumulates in float32; NaN over a zero-size dim."""
     d = input._data
     if dtype is not None:
         d = d.astype(dtype.np)
@@ -166,22 +214,21 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
             f"or complex dtype. Got: {D.scalar_type_name(input.dtype)}"
         )
     shape = input._data.shape
-    if dim is None:
-        out = Tensor._make(
-            d.mean(keepdims=keepdim) if keepdim else d.mean(dtype=d.dtype), input._device
-        )
-        if needs_grad(input):
-            node = record(MeanBackward0(), (input,), out)
-            node.shape, node.n = shape, d.size or 1
-        return out
-    dims, _ = _reduce_args(input, dim, keepdim)
-    out = Tensor._make(d.mean(axis=dims, keepdims=keepdim), input._device)
+    whole = _all_dims(dim)
+    dims = tuple(range(d.ndim)) if whole else _reduce_args(input, dim, keepdim)[0]
+    axis = None if whole else dims
+    out = Tensor._make(input._device.backend.mean(d, axis, keepdim), input._device)
     if needs_grad(input):
-        node = record(MeanBackward1(), (input,), out)
+        # n 0 (an empty input): the gradient is empty too; 1 keeps the division quiet
         n = 1
         for i in dims:
             n *= shape[i]
-        node.shape, node.dims, node.keepdim, node.n = shape, dims, keepdim, n
+        if whole and not keepdim:
+            node = record(MeanBackward0(), (input,), out)
+            node.shape, node.n = shape, n or 1
+        else:
+            node = record(MeanBackward1(), (input,), out)
+            node.shape, node.dims, node.keepdim, node.n = shape, dims, keepdim, n or 1
     return out
 
 
@@ -233,28 +280,52 @@ def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=
 
 # ---- max / min ----------------------------------------------------------------------
 class MaxBackward1(Node):
-    """Whole-tensor max/min (and amax/amin): ties share the gradient evenly."""
+    """Whole-tensor max/min: ties share the gradient evenly; a NaN result's gradient goes
+    to the NaNs (PyTorch's evenly_distribute_backward)."""
 
     def backward(self, grad):
         x, result = self.saved_tensors
-        dims, keepdim, shape = self.dims, self.keepdim, x._data.shape
-        r = result if keepdim or dims is None else result.reshape(_kept_shape(shape, dims))
-        g = grad if keepdim or dims is None else grad.reshape(_kept_shape(shape, dims))
-        mask = (x == r).to(grad.dtype)
-        count = mask.sum(dims, keepdim=True) if dims is not None else mask.sum()
-        return (g * mask / count,)
+        mask = (x == result) | (x.isnan() & result.isnan())
+        return (mask * (grad / mask.sum()),)
 
 
 class MinBackward1(MaxBackward1):
     pass
 
 
-class AmaxBackward0(MaxBackward1):
+class AmaxBackward0(Node):
+    """amax/amin: ties share the gradient evenly (a NaN result matches nothing: NaN)."""
+
+    def backward(self, grad):
+        x, result = self.saved_tensors
+        dims, keepdim, shape = self.dims, self.keepdim, x._data.shape
+        r = result if keepdim else result.reshape(_kept_shape(shape, dims))
+        g = grad if keepdim else grad.reshape(_kept_shape(shape, dims))
+        mask = (x == r).to(grad.dtype)
+        return (g / mask.sum(dims, keepdim=True) * mask,)
+
+
+class AminBackward0(AmaxBackward0):
     pass
 
 
-class AminBackward0(MaxBackward1):
-    pass
+def _check_reduced_sizes(name: str, shape: tuple, dims, wrapped: bool = True) -> None:
+    """PyTorch's IndexError for a max-like reduction over a zero-size dim (it has no
+    identity). ``dims`` as the caller gave them: amax names the dim as written, the others
+    wrapped."""
+    n = len(shape) or 1  # (this module's max is the op)
+    for d in (dims,) if isinstance(dims, int) else dims:
+        if shape and shape[d] == 0:
+            shown = (d + n if d < 0 else d) if wrapped else d
+            raise IndexError(f"{name}(): Expected reduction dim {shown} to have non-zero size.")
+
+
+def _check_numel(name: str, input: Tensor, hint: bool = True) -> None:
+    if input._data.size == 0:
+        more = " Specify the reduction dim with the 'dim' argument." if hint else ""
+        raise (RuntimeError if hint else IndexError)(
+            f"{name}(): Expected reduction dim to be specified for input.numel() == 0.{more}"
+        )
 
 
 class MaxBackward0(Node):
@@ -293,6 +364,7 @@ def _extreme(input: Tensor, dim, keepdim: bool, is_max: bool, name: str):
         return maximum(input, dim) if is_max else minimum(input, dim)
     ax = wrap_dims(dim, d.ndim)
     ax = ax[0] if ax else 0
+    _check_reduced_sizes(name, d.shape, ax)
     src = d if d.ndim else d.reshape(1)
     idx = xp.argmax(src, axis=ax) if is_max else xp.argmin(src, axis=ax)
     idx_k = xp.expand_dims(idx, ax)
@@ -322,7 +394,12 @@ def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
 
 def _amax(input: Tensor, dim, keepdim: bool, is_max: bool) -> Tensor:
     d = input._data
+    name = "amax" if is_max else "amin"
     dims = wrap_dims(dim if dim != () else None, d.ndim)
+    if dim == () or dim is None:
+        _check_numel(name, input)
+    else:
+        _check_reduced_sizes(name, d.shape, dim, wrapped=False)  # dims checked it
     axis = dims if dims else None
     data = d.max(axis=axis, keepdims=keepdim) if is_max else d.min(axis=axis, keepdims=keepdim)
     out = Tensor._make(data, input._device)
@@ -347,13 +424,16 @@ def _arg(input: Tensor, dim, keepdim: bool, is_max: bool) -> Tensor:
     xp = input._device.backend.xp
     d = input._data
     fn = xp.argmax if is_max else xp.argmin
+    name = "argmax" if is_max else "argmin"
     if dim is None:
+        _check_numel(name, input, hint=False)
         r = fn(d.reshape(-1))
         if keepdim:
             r = xp.asarray(r).reshape((1,) * d.ndim)
     else:
         ax = wrap_dims(dim, d.ndim)
         ax = ax[0] if ax else 0
+        _check_reduced_sizes(name, d.shape, ax)
         r = fn(d if d.ndim else d.reshape(1), axis=ax)
         if keepdim and d.ndim:
             r = xp.expand_dims(r, ax)
@@ -370,23 +450,35 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 
 # ---- var / std / logsumexp / norm -------------------------------------------------------
 class VarBackward0(Node):
+    """PyTorch's var_backward: ``2 / (n - correction) * grad * (x - mean)``; over every
+    element with no degrees of freedom left, NaN where ``x`` is the mean and inf elsewhere."""
+
     def backward(self, grad):
         (x,) = self.saved_tensors
-        dims, keepdim = self.dims, self.keepdim
-        centered = x - x.mean(dims, keepdim=True)
-        g = grad if keepdim else grad.reshape(_kept_shape(x._data.shape, dims))
-        return (g * centered * (2.0 / self.denom),)
+        return (_var_backward(grad, x, self.dims, self.keepdim, self.correction, self.whole),)
 
 
 class StdBackward0(Node):
+    """PyTorch's std_backward: var's backward of ``grad / (2 std)``, 0 where std is 0."""
+
     def backward(self, grad):
         x, result = self.saved_tensors
-        dims, keepdim = self.dims, self.keepdim
-        centered = x - x.mean(dims, keepdim=True)
-        shape = _kept_shape(x._data.shape, dims)
-        g = grad if keepdim else grad.reshape(shape)
-        r = result if keepdim else result.reshape(shape)
-        return (g * centered / (r * self.denom),)
+        g = (grad / (result * 2)).masked_fill(result == 0, 0)
+        return (_var_backward(g, x, self.dims, self.keepdim, self.correction, self.whole),)
+
+
+def _var_backward(grad, x, dims, keepdim, correction, whole):
+    shape = x._data.shape
+    n = 1
+    for i in dims:
+        n *= shape[i]
+    g = grad if keepdim else grad.reshape(_kept_shape(shape, dims))
+    m = x.mean(dims, keepdim=True) if dims else x
+    if whole and n - correction <= 0:
+        inf_or_nan = where(x == m, float("nan"), float("inf"))
+        return g * inf_or_nan.to(x.dtype)
+    scale = 2.0 / (n - correction) if n != correction else float("inf")
+    return g * (x - m) * scale
 
 
 def _var_std(input: Tensor, dim, unbiased, keepdim: bool, correction, is_std: bool) -> Tensor:
@@ -397,20 +489,37 @@ def _var_std(input: Tensor, dim, unbiased, keepdim: bool, correction, is_std: bo
     d = input._data
     if d.dtype.kind != "f":
         raise RuntimeError("std and var only support floating point and complex dtypes")
-    dims = wrap_dims(dim, d.ndim)
+    whole = _all_dims(dim)
+    dims = tuple(range(d.ndim)) if whole else wrap_dims(dim, d.ndim)
     n = 1
     for i in dims:
         n *= d.shape[i]
-    xp = input._device.backend.xp
-    data = xp.var(d, axis=dims or None, ddof=correction, keepdims=keepdim)
-    if is_std:
-        data = xp.sqrt(data)
+    if n - correction <= 0:
+        _warn_dof("std" if is_std else "var")
+    backend = input._device.backend
+    axis = None if whole else dims
+    if is_std:  # float16's square root is taken in float32 too: its var may overflow
+        xp = backend.xp
+        acc = d.astype(xp.float32) if _half(d) else d
+        data = xp.sqrt(backend.var(acc, axis, correction, keepdim)).astype(d.dtype, copy=False)
+    else:
+        data = backend.var(d, axis, correction, keepdim)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(StdBackward0() if is_std else VarBackward0(), (input,), out)
         node.save(input, out) if is_std else node.save(input)
-        node.dims, node.keepdim, node.denom = dims, keepdim, n - correction
+        node.dims, node.keepdim, node.correction = dims, keepdim, correction
+        node.whole = whole or d.ndim == 0
     return out
+
+
+def _warn_dof(name: str) -> None:
+    warnings.warn(
+        f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+        "reduction factor (input numel divided by output numel).",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def var(
@@ -437,11 +546,11 @@ class LogsumexpBackward0(Node):
 
 
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
-    """log(sum(exp(x))) over ``dim``, computed stably."""
+    """log(sum(exp(x))) over ``dim``, computed stably; -inf over a zero-size dim."""
     d = input._data
     if d.dtype.kind != "f":
         d = d.astype(D.get_default_dtype().np)
-    dims = wrap_dims(dim, d.ndim)
+    dims = tuple(range(d.ndim)) if _all_dims(dim) else wrap_dims(dim, d.ndim)
     out = Tensor._make(input._device.backend.logsumexp(d, dims, keepdim), input._device)
     if needs_grad(input):
         node = record(LogsumexpBackward0(), (input,), out)
@@ -450,37 +559,17 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out
 
 
-class NormBackward1(Node):
-    def backward(self, grad):
-        x, result = self.saved_tensors
-        shape = _kept_shape(x._data.shape, self.dims)
-        g = grad if self.keepdim else grad.reshape(shape)
-        r = result if self.keepdim else result.reshape(shape)
-        # the subgradient 0 at the origin, as PyTorch
-        safe = r.masked_fill(r == 0, 1)
-        return (g * x / safe * (r != 0),)
-
-
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
-    """Vector p-norm over ``dim`` (all elements by default): 2/'fro', 1, inf, -inf, any p."""
-    x = input if dtype is None else input.to(dtype)
-    if p in ("fro", 2, 2.0):
-        d = x._data
-        dims = wrap_dims(dim, d.ndim)
-        xp = x._device.backend.xp
-        data = xp.sqrt((d * d).sum(axis=dims or None, keepdims=keepdim))
-        out = Tensor._make(data, x._device)
-        if needs_grad(x):
-            node = record(NormBackward1(), (x,), out)
-            node.save(x, out)
-            node.dims, node.keepdim = dims or tuple(range(d.ndim)), keepdim
-        return out
-    if p == float("inf"):
-        return x.abs().amax(() if dim is None else dim, keepdim)
-    if p == float("-inf"):
-        return x.abs().amin(() if dim is None else dim, keepdim)
-    if p == 1:
-        return x.abs().sum(dim, keepdim=keepdim)
-    if p == 0:
-        return (x != 0).to(x.dtype).sum(dim, keepdim=keepdim)
-    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+    """torch.norm: 'fro' (over at most two dims) and numbers are ``linalg.vector_norm``
+    (its node, LinalgVectorNormBackward0, is the one recorded); 'nuc' and other strings are
+    ``linalg.matrix_norm`` over ``dim`` (every dim when None), as PyTorch dispatches them."""
+    from .linalg import matrix_norm, vector_norm  # linalg imports this module's ops
+
+    dims = [dim] if isinstance(dim, int) else dim
+    if isinstance(p, str):
+        if p == "fro" and (dims is None or len(dims) <= 2):
+            return vector_norm(input, 2, dims, keepdim, dtype=dtype)
+        if dims is None:
+            dims = list(range(input._data.ndim))
+        return matrix_norm(input, p, dims, keepdim, dtype=dtype)
+    return vector_norm(input, 2.0 if p is None else p, dims, keepdim, dtype=dtype)

@@ -23,10 +23,17 @@ from .shape import stack
 _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
+def _check_reduced_size(name: str, shape: tuple, d: int) -> None:
+    """PyTorch's IndexError for an order statistic of a zero-size dim."""
+    if shape[d] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     """The k-th smallest element (1-based) along ``dim``, and its index."""
     x = input if input.ndim else input.reshape(1)
     d = wrap_dim(dim, x.ndim)
+    _check_reduced_size("kthvalue", x.shape, d)
     if not 1 <= k <= x.shape[d]:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
     s = x.sort(d, stable=True)
@@ -245,6 +252,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
     dd = wrap_dim(dim, d.ndim) if d.ndim else 0
     dv = d if d.ndim else d.reshape(1)
     n = dv.shape[dd]
+    _check_reduced_size("median", dv.shape, dd)
     idx = input._device.backend.argsort_stable(dv, dd)
     pick = idx[(slice(None),) * dd + (slice((n - 1) // 2, (n - 1) // 2 + 1),)]
     if d.dtype.kind == "f":  # any NaN: the first NaN is the answer

@@ -1,0 +1,174 @@
+"""The reduction kernels: the compiled (Numba) sum/mean/var/logsumexp/sum_backward against
+their NumPy references and a float64 reference, and the references' own contracts (float16
+accumulation, zero-size axes, NaN/inf)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gpugrad
+from gpugrad.backend.numba_kernels import ENGINE
+from gpugrad.backend.numba_kernels import reduction as NR
+
+B = gpugrad.device("cpu").backend
+NAMES = ("sum", "mean", "var", "logsumexp")
+# (shape, axis): every axis, the last one, the last two; odd sizes above the threshold
+LAYOUTS = [
+    ((NR.MIN_SIZE + 37,), None),
+    ((NR.MIN_SIZE + 37,), -1),
+    ((7, 9377), None),
+    ((7, 9377), 1),
+    ((3, 5, 4447), (1, 2)),
+    ((2000, 41), -1),  # many short rows
+    ((2, 3 * NR.CHUNK + 5), -1),  # a few long rows: several chunks each
+]
+
+pytestmark = pytest.mark.skipif(not ENGINE.enabled(), reason="the Numba engine is off")
+
+
+def _args(name, x, axis):
+    return (x, axis, 1) if name == "var" else (x, axis)
+
+
+def _call(fn, name, x, axis, keepdims):
+    return fn(*_args(name, x, axis), keepdims=keepdims)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_compiled_matches_reference_and_float64(name, layout, dtype, keepdims):
+    shape, axis = layout
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype) * 3 + 0.5
+    ref = getattr(B, name).reference
+    got = _call(ENGINE.compiled(name), name, x, axis, keepdims)
+    want = np.asarray(_call(ref, name, x, axis, keepdims))
+    exact = np.asarray(_call(ref, name, x.astype(np.float64), axis, keepdims))
+    assert got.dtype == x.dtype and got.shape == want.shape
+    scale = np.abs(x).sum() / max(got.size, 1) if name == "sum" else np.abs(exact) + 1
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert np.all(np.abs(got - exact) <= tol * scale)
+    assert np.all(np.abs(want - exact) <= 10 * tol * scale)  # the reference: same check
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_propagates_nan_and_inf(name, dtype):
+    n = NR.MIN_SIZE + 3
+    x = np.random.default_rng(2).standard_normal((6, n)).astype(dtype)
+    x[0, 5] = np.nan
+    x[1, -1] = np.inf
+    x[2, 0] = -np.inf
+    x[3, :] = -np.inf
+    x[4, 7], x[4, 9] = np.inf, np.nan
+    x[5, 0] = np.nan  # the first element NaN (logsumexp's shift starts there)
+    got = _call(ENGINE.compiled(name), name, x, -1, False)
+    want = _call(getattr(B, name).reference, name, x, -1, False)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5)
+
+
+def test_var_corrections_and_no_degrees_of_freedom():
+    x = np.random.default_rng(3).standard_normal((4, NR.MIN_SIZE_VAR)).astype(np.float32)
+    for c in (0, 1, 2.5):
+        np.testing.assert_allclose(
+            ENGINE.compiled("var")(x, -1, c), B.var.reference(x, -1, c), rtol=1e-5
+        )
+    row = np.ones((1, NR.MIN_SIZE_VAR), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no floating-point warnings escape
+        got = ENGINE.compiled("var")(row, -1, NR.MIN_SIZE_VAR)
+        got2 = ENGINE.compiled("var")(row * np.arange(row.size), -1, NR.MIN_SIZE_VAR + 1)
+    assert np.isnan(got[0]) and np.isposinf(got2[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_dispatch_uses_the_reference_off_the_fast_layouts(name):
+    """Non-contiguous input, a leading axis, small arrays and float16: the dispatcher's
+    answer is the reference's."""
+    rng = np.random.default_rng(4)
+    big = rng.standard_normal((300, 500)).astype(np.float32)
+    cases = [(big.T, -1), (big, 0), (big[:, ::2], -1), (big[:3, :3], -1)]
+    cases.append((big.astype(np.float16), -1))
+    for x, axis in cases:
+        assert not (NR._when_var if name == "var" else NR._when)(x, axis)
+        got = _call(getattr(B, name), name, x, axis, False)
+        want = _call(getattr(B, name).reference, name, x, axis, False)
+        np.testing.assert_array_equal(got, want)
+    # above the threshold, C-ordered, the last axis: the compiled kernel serves it
+    assert NR._when(big, -1) and NR._when(big, None) and NR._when(big, (0, 1))
+    got = _call(getattr(B, name), name, big, -1, False)
+    np.testing.assert_array_equal(got, _call(ENGINE.compiled(name), name, big, -1, False))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "gshape,shape",
+    [
+        ((), (NR.MIN_SIZE + 5,)),
+        ((1, 1), (3, NR.MIN_SIZE)),
+        ((5, 1), (5, 20011)),
+        ((2, 3, 1, 1), (2, 3, 7, 5000)),
+    ],
+)
+def test_sum_backward_compiled_matches_reference(dtype, gshape, shape):
+    g = np.random.default_rng(5).standard_normal(gshape).astype(dtype)
+    g = g.reshape((1,) * len(shape)) if g.ndim == 0 else g
+    assert NR._when_fill(g, shape)
+    got = ENGINE.compiled("sum_backward")(g, shape)
+    want = B.sum_backward.reference(g, shape)
+    assert got.flags.c_contiguous and got.base is None
+    np.testing.assert_array_equal(got, want)
+    assert not NR._when_fill(np.ones((1, 3)), (4, 3))  # a leading axis reduced: reference
+
+
+# ---- the references' contracts ------------------------------------------------------------
+def test_float16_accumulates_in_float32():
+    x = np.full(10000, 10.0, np.float16)
+    assert B.mean(x, None) == 10 and B.mean(x, None).dtype == np.float16
+    assert B.mean(x.reshape(100, 100), 0)[0] == 10
+    y = np.array([1000, 1001, 1002], np.float16)
+    assert B.var(y, None, 1) == 1
+    assert B.vector_norm(np.array([300, 300], np.float16), 2, None) == np.float16(424.25)
+    lse = B.logsumexp(x, (0,))
+    assert lse.dtype == np.float16 and float(lse) == pytest.approx(10 + np.log(10000), abs=0.02)
+
+
+@pytest.mark.parametrize("name", ("mean", "var", "logsumexp", "vector_norm"))
+def test_zero_size_axes_quietly(name):
+    x = np.zeros((0, 3), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if name == "var":
+            full, part = B.var(x, (0,), 1), B.var(x, (1,), 1)
+        elif name == "vector_norm":
+            full, part = B.vector_norm(x, 2, (0,)), B.vector_norm(x, 2, (1,))
+        else:
+            full, part = getattr(B, name)(x, (0,)), getattr(B, name)(x, (1,))
+    want = {"mean": np.nan, "var": np.nan, "logsumexp": -np.inf, "vector_norm": 0.0}[name]
+    np.testing.assert_array_equal(full, np.full(3, want, np.float32))
+    assert part.shape == (0,)
+
+
+def test_vector_norm_orders_against_float64():
+    x = np.random.default_rng(6).standard_normal((5, 7)).astype(np.float32)
+    x[0, 0] = 0
+    for ordv in (2, 1, 0, 3, 0.5, np.inf, -np.inf):
+        got = B.vector_norm(x, ordv, (1,))
+        a = np.abs(x.astype(np.float64))
+        if ordv == np.inf:
+            want = a.max(1)
+        elif ordv == -np.inf:
+            want = a.min(1)
+        elif ordv == 0:
+            want = (a != 0).sum(1)
+        else:
+            want = (a**ordv).sum(1) ** (1 / ordv)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
