@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from .adam import _next_step, _step_counter
+from ._flags import next_step, step_counter
 from .optimizer import Optimizer
 
 
@@ -67,10 +67,10 @@ class _Adaptive(Optimizer):
                 pairs = self._coupled_grads(group)
             for p, d, gd, st in pairs:
                 if not st:
-                    st["step"] = _step_counter()
+                    st["step"] = step_counter(p, None)
                     for name in self._buffers:
                         st[name] = _zeros_like(p)
-                self._update(p, d, gd, st, _next_step(st), group)
+                self._update(p, d, gd, st, next_step(st), group)
                 p._vc[0] += 1
         return loss
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from .adam import _next_step, _step_counter
+from ._flags import next_step, step_counter
 from .optimizer import Optimizer
 
 
@@ -60,7 +60,7 @@ class Adagrad(Optimizer):
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         st = self.state[p]
-        st["step"] = _step_counter()
+        st["step"] = step_counter(p, None)
         xp = p._device.backend.xp
         st["sum"] = Tensor._make(
             xp.full_like(p._data, group["initial_accumulator_value"]), p._device
@@ -79,7 +79,7 @@ class Adagrad(Optimizer):
                 xp = p._device.backend.xp
                 if len(st) == 0:
                     st = self._init_state(p, group)
-                step = _next_step(st)
+                step = next_step(st)
                 clr = lr / (1 + (step - 1) * lr_decay)
                 s = st["sum"]._data
                 s += gd * gd

@@ -5,39 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from .._device import cpu
 from .._tensor import Tensor
+from ._flags import check_flags, check_fused_param, next_step, step_counter
 from ._flat import flat_group_for
 from .optimizer import Optimizer
 
 
-def _step_counter() -> Tensor:
-    # PyTorch keeps the step count in a float32 0-d tensor on the CPU (capturable=False).
-    return Tensor._make(np.zeros((), np.float32), cpu)
+def _use_flat(group: dict, params: list[Tensor]) -> bool:
+    """Whether to update the group on flat buffers instead of through ``adam_step_``.
 
-
-def _next_step(st: dict) -> float:
-    """Add one to ``st['step']`` and return the new count as a Python float.
-
-    The count's 0-d array is replaced, never changed in place: flat updates give every
-    parameter of a group the same (immutable) array.
+    Only where no engine compiles the name for the device (its reference makes a dozen array
+    calls per parameter): there foreach=None picks flat updates on GPUs, and on the CPU for
+    groups of small tensors (where per-call overhead dominates); True forces them. An engine's
+    kernel takes the whole list in one pass, so it always serves; fused=True always uses it.
     """
-    t = st["step"]
-    if not isinstance(t, Tensor):  # a count loaded as a plain number
-        t = st["step"] = Tensor._make(np.asarray(float(t), np.float32), cpu)
-    arr = np.asarray(float(t._data) + 1, np.float32)
-    t._data = arr
-    return float(arr)
-
-
-def _use_flat(foreach, params) -> bool:
-    """foreach=None picks flat updates on GPUs, and on the CPU for groups of small tensors
-    (where per-call overhead dominates); True forces them, False never uses them."""
-    if foreach is not None:
-        return bool(foreach)
+    foreach = group["foreach"]
+    if foreach is False or group["fused"] or len(params) < 2:
+        return False
+    if any(p._grad is None or p._grad.is_sparse for p in params):
+        return False
     p = params[0]
+    if hasattr(p._device.backend.adam_step_, "engine"):  # bound to a compiled kernel
+        return False
+    if foreach:
+        return True
     if p._device.type != "cpu":
         return True
     return sum(q._data.size for q in params) <= _SMALL * len(params)
@@ -78,10 +69,6 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if differentiable:
-            raise NotImplementedError(
-                f"gpugrad's {type(self).__name__} does not support differentiable=True"
-            )
         defaults = {
             "lr": lr,
             "betas": (float(betas[0]), float(betas[1])),
@@ -96,83 +83,70 @@ class Adam(Optimizer):
             "decoupled_weight_decay": decoupled_weight_decay,
         }
         super().__init__(params, defaults)
+        check_flags(type(self).__name__, fused, foreach, differentiable)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._eval_closure(closure) if closure is not None else None
         self._opt_called = True
         for gi, group in enumerate(self.param_groups):
-            params = group["params"]
-            if (
-                len(params) > 1
-                and group["foreach"] is not False
-                and all(p._grad is not None for p in params)
-                and _use_flat(group["foreach"], params)
-                and self._step_flat(gi, group)
-            ):
+            if _use_flat(group, group["params"]) and self._step_flat(gi, group):
                 continue
-            self._step_each(gi, group)
+            self._step_lists(gi, group)
         return loss
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         st = self.state[p]
         if len(st) == 0:
+            if group["fused"]:
+                check_fused_param(p)
             xp, d = p._device.backend.xp, p._data
-            st["step"] = _step_counter()
+            st["step"] = step_counter(p, group["fused"])
             st["exp_avg"] = Tensor._make(xp.zeros_like(d), p._device)
             st["exp_avg_sq"] = Tensor._make(xp.zeros_like(d), p._device)
             if group["amsgrad"]:
                 st["max_exp_avg_sq"] = Tensor._make(xp.zeros_like(d), p._device)
         return st
 
-    def _step_each(self, gi: int, group: dict) -> None:
-        """Parameter by parameter (PyTorch's single-tensor path); skips missing gradients."""
-        lr = float(group["lr"])
-        beta1, beta2 = group["betas"]
-        eps = group["eps"]
-        wd = group["weight_decay"]
+    def _step_lists(self, gi: int, group: dict) -> None:
+        """``adam_step_`` over the parameters with a gradient, one call per device, dtype and
+        step count (counts differ where a parameter skipped steps)."""
         amsgrad = group["amsgrad"]
-        maximize = group["maximize"]
-        decoupled = group["decoupled_weight_decay"]
-        skipped = False
+        calls: dict = {}
+        stepped = []
         for p in group["params"]:
             g = p._grad
             if g is None:
-                skipped = True
                 continue
-            d = p._data
-            xp = p._device.backend.xp
+            if g.is_sparse:
+                raise RuntimeError(
+                    "Adam does not support sparse gradients, please consider SparseAdam instead"
+                )
             st = self._init_state(p, group)
-            step = _next_step(st)
-            gd = -g._data if maximize else g._data
-            if wd != 0:
-                if decoupled:
-                    d *= 1 - lr * wd
-                else:
-                    gd = gd + wd * d
-            m = st["exp_avg"]._data
-            v = st["exp_avg_sq"]._data
-            # m.lerp_(g, 1 - beta1) and v = beta2 * v + (1 - beta2) * g * g
-            m += (gd - m) * (1 - beta1)
-            v *= beta2
-            v += (gd * gd) * (1 - beta2)
-            step_size = lr / (1 - beta1**step)
-            bc2_sqrt = (1 - beta2**step) ** 0.5
+            key = (p._device, p._data.dtype, next_step(st))
+            lists = calls.get(key)
+            if lists is None:
+                lists = calls[key] = ([], [], [], [], [] if amsgrad else None)
+            lists[0].append(p._data)
+            lists[1].append(g._data)
+            lists[2].append(st["exp_avg"]._data)
+            lists[3].append(st["exp_avg_sq"]._data)
             if amsgrad:
-                vmax = st["max_exp_avg_sq"]._data
-                xp.maximum(vmax, v, out=vmax)
-                denom = xp.sqrt(vmax)
-            else:
-                denom = xp.sqrt(v)
-            denom /= bc2_sqrt
-            denom += eps
-            # p.addcdiv_(m, denom, value=-step_size); reuse denom's memory for m / denom
-            xp.divide(m, denom, out=denom)
-            denom *= step_size
-            d -= denom
-            p._vc[0] += 1
-        if skipped:  # step counts may now differ inside the group: rebuild before going flat
+                lists[4].append(st["max_exp_avg_sq"]._data)
+            stepped.append(p)
+        if len(stepped) != len(group["params"]):
+            # step counts may now differ inside the group: rebuild before going flat
             self._flat.pop(gi, None)
+        lr = float(group["lr"])
+        beta1, beta2 = group["betas"]
+        for (dev, _, step), (ps, gs, ms, vs, tops) in calls.items():
+            dev.backend.adam_step_(
+                ps, gs, ms, vs, tops, step, lr, beta1, beta2, group["eps"],
+                group["weight_decay"], group["decoupled_weight_decay"], amsgrad,
+                group["maximize"],
+            )  # fmt: skip
+        for p in stepped:
+            p._vc[0] += 1
 
     def _step_flat(self, gi: int, group: dict) -> bool:
         """The whole group at once on flat buffers; False when it cannot be flattened."""
@@ -194,11 +168,8 @@ class Adam(Optimizer):
         eps = group["eps"]
         wd = group["weight_decay"]
         xp = fg.xp
-        st0 = self.state[params[0]]
-        step = float(st0["step"]._data) + 1
-        counter = np.asarray(step, np.float32)
-        for p in params:
-            self.state[p]["step"]._data = counter
+        for p in params:  # every count in place, one per parameter as PyTorch's
+            step = next_step(self.state[p])
         gd = fg.gather([p._grad._data for p in params], "grad")
         tmp = fg.scratch("tmp")
         if group["maximize"]:

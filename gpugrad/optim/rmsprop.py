@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from .adam import _next_step, _step_counter
+from ._flags import next_step, step_counter
 from .optimizer import Optimizer
 
 
@@ -66,13 +66,13 @@ class RMSprop(Optimizer):
             for p, d, gd, st in self._coupled_grads(group):
                 xp = p._device.backend.xp
                 if len(st) == 0:
-                    st["step"] = _step_counter()
+                    st["step"] = step_counter(p, None)
                     st["square_avg"] = Tensor._make(xp.zeros_like(d), p._device)
                     if momentum > 0:
                         st["momentum_buffer"] = Tensor._make(xp.zeros_like(d), p._device)
                     if centered:
                         st["grad_avg"] = Tensor._make(xp.zeros_like(d), p._device)
-                _next_step(st)
+                next_step(st)
                 sq = st["square_avg"]._data
                 sq *= alpha
                 sq += (gd * gd) * (1 - alpha)

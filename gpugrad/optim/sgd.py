@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
+from ._flags import check_flags, check_fused_param
 from .optimizer import Optimizer
 
 
@@ -49,53 +50,61 @@ class SGD(Optimizer):
         }
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        if differentiable:
-            raise NotImplementedError("gpugrad's SGD does not support differentiable=True")
         super().__init__(params, defaults)
+        check_flags("SGD", fused, foreach, differentiable)
+        self._need_device_dtype_check_for_fused = bool(fused)
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._eval_closure(closure) if closure is not None else None
         self._opt_called = True
-        state = self.state
         for group in self.param_groups:
-            lr = float(group["lr"])
-            momentum = group["momentum"]
-            wd = group["weight_decay"]
-            maximize = group["maximize"]
-            if momentum == 0 and wd == 0 and not maximize:  # plain SGD: p -= lr * grad
-                for p in group["params"]:
-                    g = p._grad
-                    if g is not None:
-                        p._data -= lr * g._data
-                        p._vc[0] += 1
-                continue
-            dampening = group["dampening"]
-            nesterov = group["nesterov"]
-            for p in group["params"]:
-                g = p._grad
-                if g is None:
-                    continue
-                d = p._data
-                gd = -g._data if maximize else g._data
-                if wd != 0:
-                    gd = gd + wd * d
-                if momentum != 0:
-                    st = state[p]
-                    buf = st.get("momentum_buffer")
-                    if buf is None:
-                        # The first step's buffer is the gradient itself (copied).
-                        st["momentum_buffer"] = Tensor._make(gd.copy(), p._device)
-                        bd = st["momentum_buffer"]._data
-                    else:
-                        bd = buf._data
-                        bd *= momentum
-                        if dampening != 0:
-                            bd += (1 - dampening) * gd
-                        else:
-                            bd += gd
-                        buf._vc[0] += 1
-                    gd = gd + momentum * bd if nesterov else bd
-                d -= lr * gd
-                p._vc[0] += 1
+            self._step_group(group)
         return loss
+
+    def _step_group(self, group: dict) -> None:
+        """``sgd_step_`` over the parameters with a gradient: one call per device and dtype,
+        and with momentum, one for parameters that have a buffer and one (``first``) for those
+        whose buffer this step creates."""
+        momentum = group["momentum"]
+        calls: dict = {}
+        stepped = []
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            if group["fused"] and self.__dict__.get("_need_device_dtype_check_for_fused", True):
+                check_fused_param(p)
+                self._need_device_dtype_check_for_fused = False
+            if g.is_sparse:
+                raise RuntimeError("gpugrad's SGD does not support sparse gradients")
+            first = False
+            buf = None
+            if momentum != 0:
+                st = self.state[p]
+                t = st.get("momentum_buffer")
+                if t is None:  # created by this step: the kernel writes the gradient into it
+                    first = True
+                    t = st["momentum_buffer"] = Tensor._make(
+                        p._device.backend.xp.empty_like(p._data), p._device
+                    )
+                else:
+                    t._vc[0] += 1
+                buf = t._data
+            key = (p._device, p._data.dtype, first)
+            lists = calls.get(key)
+            if lists is None:
+                lists = calls[key] = ([], [], [] if momentum != 0 else None)
+            lists[0].append(p._data)
+            lists[1].append(g._data)
+            if buf is not None:
+                lists[2].append(buf)
+            stepped.append(p)
+        lr = float(group["lr"])
+        for (dev, _, first), (ps, gs, bufs) in calls.items():
+            dev.backend.sgd_step_(
+                ps, gs, bufs, lr, momentum, group["dampening"], group["nesterov"],
+                group["weight_decay"], group["maximize"], first,
+            )  # fmt: skip
+        for p in stepped:
+            p._vc[0] += 1
