@@ -80,7 +80,9 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     x = _float_data(input)
     out = Tensor._make(input._device.backend.silu(x), input._device)
     if needs_grad(input):
-        record(SiluBackward0(), (input,), out).save(input)
+        # in place, the input is about to change: keep its values (PyTorch's original self)
+        keep = Tensor._make(x.copy(), input._device) if inplace else input
+        record(SiluBackward0(), (input,), out).save(keep)
     return _inplace_result(input, out) if inplace else out
 
 

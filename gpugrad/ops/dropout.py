@@ -85,7 +85,7 @@ def _fused_dropout(input: Tensor, p: float, inplace: bool) -> Tensor:
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(NativeDropoutBackward0(), (input,), out)
-        node.save()  # nothing saved but the mask: a second backward still must fail
+        node.save(None)  # a saved slot (the mask is kept aside): a 2nd backward must fail
         node.mask, node.scale = mask, 1.0 / (1.0 - p)
     return input.copy_(out) if inplace else out
 

@@ -70,9 +70,8 @@ class PointwiseKernels:
 
     @kernel
     def silu_backward(self, grad, x):
-        """``grad * s * (1 + x * (1 - s))``, ``s = sigmoid(x)``."""
-        s = self.sigmoid(x)
-        return grad * (s * (1 + x * (1 - s)))
+        """``grad * s * (1 + x * (1 - s))``, ``s = 1 / (1 + exp(-x))``."""
+        return self.quiet(_silu_backward, self.xp, grad, x)
 
     @kernel
     def softplus(self, x, beta: float = 1.0, threshold: float = 20.0):
@@ -134,6 +133,11 @@ def _gelu_backward(backend, grad, x, approximate):
 
 def _silu(xp, x):
     return x / (1 + xp.exp(-x))
+
+
+def _silu_backward(xp, grad, x):
+    s = 1 / (1 + xp.exp(-x))  # PyTorch's: 0 where exp(-x) overflows (inf * 0 is NaN there)
+    return grad * (s * (1 + x * (1 - s)))
 
 
 def _softplus(xp, x, beta, threshold):
