@@ -172,3 +172,58 @@ def test_vector_norm_orders_against_float64():
         else:
             want = (a**ordv).sum(1) ** (1 / ordv)
         np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shape,axis", [((NR.MIN_SIZE + 5,), None), ((6, 20011), -1), ((2, 3, 7, 5000), (2, 3))]
+)
+def test_backward_kernels_compiled_match_reference(dtype, shape, axis):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape).astype(dtype)
+    lse = B.logsumexp.reference(x, axis, True)
+    mean = B.mean.reference(x, axis, True)
+    g = rng.standard_normal(lse.shape).astype(dtype)
+    assert NR._when_backward(g, x, lse)
+    got = ENGINE.compiled("logsumexp_backward")(g, x, lse)
+    want = B.logsumexp_backward.reference(g, x, lse)
+    assert got.dtype == x.dtype and got.shape == x.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    got = ENGINE.compiled("var_backward")(g, x, mean, 0.25)
+    want = B.var_backward.reference(g, x, mean, 0.25)
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
+
+
+def test_backward_kernels_propagate_nan_and_inf():
+    n = NR.MIN_SIZE
+    x = np.zeros((3, n), np.float32)
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    lse = B.logsumexp.reference(x, -1, True)
+    g = np.ones((3, 1), np.float32)
+    got = ENGINE.compiled("logsumexp_backward")(g, x, lse)
+    want = B.logsumexp_backward.reference(g, x, lse)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["var", "std", "logsumexp", "sum", "mean"])
+def test_array_backward_matches_tensor_backward(op):
+    """The plain backward (array formulas, compiled kernels) against create_graph's Tensor
+    formulas, at a size the kernels serve."""
+    data = np.random.default_rng(9).standard_normal((3, NR.MIN_SIZE + 11)).astype(np.float32)
+    fn = {
+        "var": lambda x: x.var(1),
+        "std": lambda x: x.std(),
+        "logsumexp": lambda x: x.logsumexp(1),
+        "sum": lambda x: x.sum(1),
+        "mean": lambda x: x.mean(),
+    }[op]
+    x = gpugrad.tensor(data, requires_grad=True)
+    y = fn(x)
+    y.backward(gpugrad.ones_like(y))
+    x2 = gpugrad.tensor(data, requires_grad=True)
+    y2 = fn(x2)
+    (g2,) = gpugrad.autograd.grad(y2, x2, gpugrad.ones_like(y2), create_graph=True)
+    assert (g2.grad_fn is not None) == (op not in ("sum", "mean"))  # the Tensor formula ran
+    np.testing.assert_allclose(x.grad.numpy(), g2.detach().numpy(), rtol=2e-5, atol=1e-9)

@@ -455,3 +455,52 @@ def test_norm_is_linalg_vector_norm():
     _same(lambda t: t.tensor([[3.0, 4.0], [0.0, 1.0]]).norm(p="fro", dim=1, keepdim=True))
     _same(lambda t: t.norm(t.tensor([[3.0, 4.0], [0.0, 1.0]]), None))
     _same(lambda t: t.tensor([[3.0, 4.0]], dtype=t.float16).norm(dtype=t.float32))
+
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+_HYP_OPS = {
+    "sum": lambda x, d, k: x.sum(d, keepdim=k),
+    "mean": lambda x, d, k: x.mean(d, keepdim=k),
+    "var": lambda x, d, k: x.var(d, keepdim=k),
+    "std": lambda x, d, k: x.std(d, keepdim=k, correction=0),
+    "logsumexp": lambda x, d, k: x.logsumexp(d, keepdim=k),
+    "amax": lambda x, d, k: x.amax(d, keepdim=k),
+    "amin": lambda x, d, k: x.amin(d, keepdim=k),
+    "prod": lambda x, d, k: x.prod(d[0], keepdim=k),
+    "max": lambda x, d, k: x.max(d[0], keepdim=k).values,
+    "argmin": lambda x, d, k: x.argmin(d[0], keepdim=k),
+    "median": lambda x, d, k: x.median(d[0], keepdim=k).values,
+    "norm": lambda x, d, k: x.norm(2, d, keepdim=k),
+    "cumsum": lambda x, d, k: x.cumsum(d[0]),
+    "cumprod": lambda x, d, k: x.cumprod(d[0]),
+}
+
+
+@hypothesis.settings(max_examples=80, deadline=None, derandomize=True)
+@hypothesis.given(
+    shape=st.lists(st.integers(0, 4), min_size=1, max_size=3),
+    data=st.data(),
+    op=st.sampled_from(sorted(_HYP_OPS)),
+    keep=st.booleans(),
+    special=st.sampled_from([None, NAN, INF, -INF]),
+)
+def test_hypothesis_shapes_dims_as_torch(shape, data, op, keep, special):
+    """Drawn shapes (zero-size dims included), dims and special values: values, gradients
+    or the exception, as torch's."""
+    nd = len(shape)
+    dims = data.draw(st.lists(st.integers(-nd, nd - 1), min_size=1, max_size=nd, unique=True))
+    if len({d % nd for d in dims}) != len(dims):
+        dims = dims[:1]
+    values = np.random.default_rng(len(shape) + sum(shape)).standard_normal(shape)
+    if special is not None and values.size:
+        values.flat[0] = special
+
+    def run(t):
+        x = t.tensor(values, requires_grad=True)
+        y = _HYP_OPS[op](x, tuple(dims), keep)
+        y.backward(t.ones_like(y))
+        return y, x.grad
+
+    _same(run, rtol=1e-9, atol=1e-12)

@@ -3,6 +3,7 @@ std (and var_mean / std_mean), logsumexp, norm, and the NaN-ignoring nansum / na
 
 from __future__ import annotations
 
+import math
 import warnings
 
 from .. import _dtype as D
@@ -457,6 +458,10 @@ class VarBackward0(Node):
         (x,) = self.saved_tensors
         return (_var_backward(grad, x, self.dims, self.keepdim, self.correction, self.whole),)
 
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (_var_backward_arrays(self, backend, g, x),)
+
 
 class StdBackward0(Node):
     """PyTorch's std_backward: var's backward of ``grad / (2 std)``, 0 where std is 0."""
@@ -465,6 +470,29 @@ class StdBackward0(Node):
         x, result = self.saved_tensors
         g = (grad / (result * 2)).masked_fill(result == 0, 0)
         return (_var_backward(g, x, self.dims, self.keepdim, self.correction, self.whole),)
+
+    def _arrays(self, backend, g):
+        x, result = self.saved_arrays()
+        xp = backend.xp
+        g = backend.quiet(xp.true_divide, g, result * 2)
+        g = xp.where(result == 0, g.dtype.type(0), g)
+        return (_var_backward_arrays(self, backend, g, x),)
+
+
+def _var_backward_arrays(node: Node, backend, g, x):
+    """VarBackward0's formula on arrays: the backend's fused ``var_backward``."""
+    shape = x.shape
+    n = 1
+    for i in node.dims:
+        n *= shape[i]
+    kept = _kept_shape(shape, node.dims)
+    g = g.reshape(kept)
+    m = backend.mean(x, None if node.whole else node.dims, True).reshape(kept)
+    dof = n - node.correction
+    if node.whole and dof <= 0:
+        xp = backend.xp
+        return g * xp.where(x == m, x.dtype.type(math.nan), x.dtype.type(math.inf))
+    return backend.var_backward(g, x, m, 2.0 / dof if dof else math.inf)
 
 
 def _var_backward(grad, x, dims, keepdim, correction, whole):
@@ -543,6 +571,11 @@ class LogsumexpBackward0(Node):
         g = grad if self.keepdim else grad.reshape(shape)
         r = result if self.keepdim else result.reshape(shape)
         return (g * (x - r).exp(),)
+
+    def _arrays(self, backend, g):
+        x, result = self.saved_arrays()
+        kept = _kept_shape(x.shape, self.dims)
+        return (backend.logsumexp_backward(g.reshape(kept), x, result.reshape(kept)),)
 
 
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:

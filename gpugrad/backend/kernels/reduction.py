@@ -54,6 +54,18 @@ class ReductionKernels:
         return self.quiet(_logsumexp, self, x, axis, keepdims)
 
     @kernel
+    def logsumexp_backward(self, grad, x, out):
+        """``grad * exp(x - out)``: logsumexp's gradient, ``grad`` and ``out`` (the result)
+        with the reduced axes kept (size 1)."""
+        return self.quiet(_logsumexp_backward, self.xp, grad, x, out)
+
+    @kernel
+    def var_backward(self, grad, x, mean, scale: float):
+        """``(x - mean) * grad * scale``: var's gradient for ``scale = 2 / (n - correction)``,
+        ``grad`` and ``mean`` with the reduced axes kept (size 1)."""
+        return self.quiet(_var_backward, x, mean, grad, scale)
+
+    @kernel
     def sum_backward(self, grad, shape: tuple):
         """``grad`` (a reduction's gradient, its reduced axes kept with size 1) spread over
         ``shape`` as a new C-ordered array: sum's backward where a leaf keeps the result
@@ -93,6 +105,18 @@ def _logsumexp(backend, x, axis, keepdims):
     if not keepdims:
         out = out.squeeze(axis=axis)
     return out
+
+
+def _logsumexp_backward(xp, grad, x, out):
+    e = xp.exp(x - out)
+    e *= grad
+    return e
+
+
+def _var_backward(x, mean, grad, scale):
+    d = x - mean
+    d *= grad * grad.dtype.type(scale)
+    return d
 
 
 def _vector_norm(backend, x, ord, axis, keepdims):

@@ -77,10 +77,12 @@ def _chunk_shift(seg):
 
 @njit(fastmath=_REASSOC)
 def _chunk_sumexp(seg, m):
+    # in the input's dtype: every term is in [0, 1], and a float64 accumulator halves the
+    # SIMD width of the exp, which bounds this loop
     T = seg.dtype.type
-    s = 0.0
+    s = T(0)
     for i in range(seg.size):
-        s += np.float64(vexp(seg[i] - m, T))
+        s += vexp(seg[i] - m, T)
     return s
 
 
@@ -138,6 +140,40 @@ def _fill_rows(values, out):
             seg[i] = v
 
 
+@njit(parallel=True)
+def _lse_backward_rows(g, x2, lse, out):
+    m, n = x2.shape
+    nch = -(-n // CHUNK)
+    for t in prange(m * nch):
+        r, c = t // nch, t % nch
+        lo, hi = c * CHUNK, min(c * CHUNK + CHUNK, n)
+        _lse_backward_chunk(g[r], x2[r, lo:hi], lse[r], out[r, lo:hi])
+
+
+@njit(fastmath=_REASSOC)
+def _lse_backward_chunk(g, seg, lse, dst):
+    T = seg.dtype.type
+    for i in range(seg.size):
+        dst[i] = g * vexp(seg[i] - lse, T)
+
+
+@njit(parallel=True)
+def _var_backward_rows(g, x2, mean, scale, out):
+    m, n = x2.shape
+    nch = -(-n // CHUNK)
+    T = x2.dtype.type
+    for t in prange(m * nch):
+        r, c = t // nch, t % nch
+        lo, hi = c * CHUNK, min(c * CHUNK + CHUNK, n)
+        _var_backward_chunk(x2[r, lo:hi], mean[r], T(g[r] * scale), out[r, lo:hi])
+
+
+@njit(fastmath=_REASSOC)
+def _var_backward_chunk(seg, m, k, dst):
+    for i in range(seg.size):
+        dst[i] = (seg[i] - m) * k
+
+
 @njit
 def _row_totals(part, out):
     for r in range(part.shape[0]):
@@ -172,9 +208,10 @@ def _trailing(axis, ndim: int) -> bool:
 
 
 def _when(x, axis, *args, **kwargs) -> bool:
+    # the size first: most calls are small and stop there (arrays and NumPy scalars have it)
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE
+        getattr(x, "size", 0) >= MIN_SIZE
+        and x.dtype in _FLOATS
         and x.flags.c_contiguous
         and _trailing(axis, x.ndim)
     )
@@ -182,8 +219,8 @@ def _when(x, axis, *args, **kwargs) -> bool:
 
 def _when_var(x, axis, *args, **kwargs) -> bool:
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE_VAR
+        getattr(x, "size", 0) >= MIN_SIZE_VAR
+        and x.dtype in _FLOATS
         and x.flags.c_contiguous
         and _trailing(axis, x.ndim)
     )
@@ -232,6 +269,18 @@ def _when_fill(grad, shape) -> bool:
         getattr(grad, "dtype", None) in _FLOATS
         and _numel(shape) >= MIN_SIZE
         and _kept_trailing(grad, shape)
+    )
+
+
+def _when_backward(grad, x, kept, *args) -> bool:
+    return (
+        getattr(x, "dtype", None) in _FLOATS
+        and x.size >= MIN_SIZE
+        and x.flags.c_contiguous
+        and grad.dtype == x.dtype
+        and kept.dtype == x.dtype
+        and grad.shape == kept.shape
+        and _kept_trailing(grad, x.shape)
     )
 
 
@@ -322,3 +371,46 @@ def _build_sum_backward():
         return out
 
     return sum_backward
+
+
+def _backward_examples():
+    out = []
+    for dt in (np.float32, np.float64):
+        x = np.ones((2, MIN_SIZE), dt)
+        out.append((np.ones((2, 1), dt), x, np.ones((2, 1), dt)))
+    return out
+
+
+def _flat_rows(grad, x, kept):
+    lead = grad.size
+    return grad.reshape(lead), x.reshape(lead, -1), np.ascontiguousarray(kept).reshape(lead)
+
+
+@ENGINE.implements("logsumexp_backward", when=_when_backward, examples=_backward_examples)
+def _build_logsumexp_backward():
+    from . import _fastmath
+
+    globals()["vexp"] = _fastmath.vexp
+
+    def logsumexp_backward(grad, x, out):
+        g, x2, lse = _flat_rows(np.ascontiguousarray(grad), x, out)
+        res = np.empty(x.shape, x.dtype)
+        _lse_backward_rows(g, x2, lse, res.reshape(x2.shape))
+        return res
+
+    return logsumexp_backward
+
+
+def _var_backward_examples():
+    return [args + (0.5,) for args in _backward_examples()]
+
+
+@ENGINE.implements("var_backward", when=_when_backward, examples=_var_backward_examples)
+def _build_var_backward():
+    def var_backward(grad, x, mean, scale):
+        g, x2, m = _flat_rows(np.ascontiguousarray(grad), x, mean)
+        res = np.empty(x.shape, x.dtype)
+        _var_backward_rows(g, x2, m, float(scale), res.reshape(x2.shape))
+        return res
+
+    return var_backward
