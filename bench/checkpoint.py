@@ -6,10 +6,14 @@ loaded by ``gpugrad.save`` / ``gpugrad.load`` and by safetensors' own ``save_fil
 a fresh subprocess, which builds the state dict, resets its peak-RSS counter
 (``/proc/self/clear_refs``) and then times the one call; "extra MB" is the peak RSS during the
 call minus the RSS before it (the state dict itself is not counted). Rounds alternate the
-libraries, so both see the same machine load; the table gives medians and gpugrad/safetensors
-ratios. A load touches every loaded byte (a sum per tensor), so a memory-mapped load pays for
-its reads. gpugrad's save fsyncs the file before renaming it into place (safetensors does not):
-the ``gpugrad (no fsync)`` row shows what that costs.
+libraries (their order rotating), so both see the same machine load, and each save starts with
+no dirty pages left by another (``os.sync()`` before it); the table gives medians and
+gpugrad/safetensors ratios. A load touches every loaded byte (a NumPy sum per tensor, for both),
+so a memory-mapped load pays for its reads; safetensors' ``load_file`` returns views of its map,
+as ``gpugrad.load(mmap=True)`` does, while the default ``gpugrad.load`` copies each tensor into
+memory of its own (as ``torch.load`` does), so that later writes to the file cannot reach it.
+gpugrad's save fsyncs the file before renaming it into place (safetensors does not): the ``save
+(no fsync)`` row shows what that costs.
 
     python -m bench.checkpoint               # 200 MB, 3 rounds
     python -m bench.checkpoint --mb 50 --rounds 5
@@ -89,6 +93,7 @@ def _child(task: str, path: str, mb: float) -> None:
     else:
         if task.startswith("load-gpugrad"):
             import gpugrad
+            import gpugrad.serialization  # imported before the clock starts, as safetensors is
 
             mmap = task == "load-gpugrad-mmap"
 
@@ -100,7 +105,7 @@ def _child(task: str, path: str, mb: float) -> None:
 
             def call():
                 out = load_file(path)
-                return [float(v.sum()) for v in out.values()]
+                return [float(v.numpy().sum()) for v in out.values()]  # as gpugrad's
 
     before, _ = _rss()
     _reset_peak()
@@ -114,6 +119,9 @@ def _child(task: str, path: str, mb: float) -> None:
 
 
 def _measure(task: str, path: str, mb: float) -> dict:
+    # no dirty pages of an earlier save left to flush: each save starts from the same state
+    # (else whichever runs after an unsynced 200 MB write is throttled by the kernel)
+    os.sync()
     out = subprocess.run(
         [sys.executable, "-m", "bench.checkpoint", "--child", task, path, "--mb", str(mb)],
         capture_output=True,
@@ -149,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as d:
         g_path, s_path = os.path.join(d, "g.safetensors"), os.path.join(d, "s.safetensors")
-        for _ in range(args.rounds):
-            for task in ("save-gpugrad", "save-safetensors", "save-gpugrad-nofsync"):
+        saves = ["save-gpugrad", "save-safetensors", "save-gpugrad-nofsync"]
+        for r in range(args.rounds):
+            for task in saves[r % 3 :] + saves[: r % 3]:  # the order rotates round by round
                 results.setdefault(task, []).append(
                     _measure(task, g_path if "gpugrad" in task else s_path, args.mb)
                 )
@@ -159,15 +168,22 @@ def main(argv: list[str] | None = None) -> None:
                     _measure(task, g_path if "gpugrad" in task else s_path, args.mb)
                 )
     file_mb = results["save-gpugrad"][0]["file_mb"]
-    print(f"state dict of {file_mb:.1f} MB (file size), {args.rounds} rounds, medians")
-    print(f"{'':16} {'gpugrad s':>10} {'st s':>8} {'ratio':>6} {'gpugrad +MB':>12} {'st +MB':>8}")
+    print(f"state dict of {file_mb:.1f} MB (file size), {args.rounds} rounds")
+    print(
+        f"{'':16} {'gpugrad s':>10} {'st s':>8} {'ratio':>6} {'min ratio':>9}"
+        f" {'gpugrad +MB':>12} {'st +MB':>8}"
+    )
     for label, g, s in pairs:
         gs = statistics.median(r["s"] for r in results[g])
         ss = statistics.median(r["s"] for r in results[s])
+        lo = min(r["s"] for r in results[g]) / min(r["s"] for r in results[s])
         gm = statistics.median(r["extra_mb"] for r in results[g])
         sm = statistics.median(r["extra_mb"] for r in results[s])
-        print(f"{label:16} {gs:10.3f} {ss:8.3f} {gs / ss:6.2f} {gm:12.1f} {sm:8.1f}")
-    print("(+MB: peak RSS during the call minus RSS before it; 'st': safetensors.torch)")
+        print(f"{label:16} {gs:10.3f} {ss:8.3f} {gs / ss:6.2f} {lo:9.2f} {gm:12.1f} {sm:8.1f}")
+    print(
+        "(seconds and +MB: medians; min ratio: fastest gpugrad over fastest safetensors; +MB: "
+        "peak RSS during the call minus RSS before it; 'st': safetensors.torch)"
+    )
 
 
 if __name__ == "__main__":

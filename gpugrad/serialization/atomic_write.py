@@ -6,7 +6,8 @@ file or the new one, never a part of either, even if the saving process is kille
 machine loses power. A process killed while writing (SIGKILL, OOM) cannot remove its
 temporary file, so each save first removes the temporary files of the same target that such a
 process left: those of gpugrad's naming whose process, on this host, is gone and that are older
-than the save. Files of any other naming are never touched.
+than the save (a dead process's pid since reused by a live one keeps its file until that one
+ends: never a file still being written). Files of any other naming are never touched.
 """
 
 from __future__ import annotations
