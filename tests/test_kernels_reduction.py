@@ -59,13 +59,16 @@ def test_compiled_matches_reference_and_float64(name, layout, dtype, keepdims):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_propagates_nan_and_inf(name, dtype):
     n = NR.MIN_SIZE + 3
-    x = np.random.default_rng(2).standard_normal((6, n)).astype(dtype)
+    x = np.random.default_rng(2).standard_normal((9, n)).astype(dtype)
     x[0, 5] = np.nan
     x[1, -1] = np.inf
     x[2, 0] = -np.inf
     x[3, :] = -np.inf
     x[4, 7], x[4, 9] = np.inf, np.nan
     x[5, 0] = np.nan  # the first element NaN (logsumexp's shift starts there)
+    x[6, : NR.CHUNK] = -np.inf  # a chunk of -inf beside finite ones
+    x[7, -1] = 80.0  # the row's maximum in its last chunk, far above the others
+    x[8, : NR.CHUNK] = 300.0 if dtype == np.float64 else 60.0
     got = _call(ENGINE.compiled(name), name, x, -1, False)
     want = _call(getattr(B, name).reference, name, x, -1, False)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))

@@ -262,16 +262,19 @@ def prod_dims(input: Tensor, dims: tuple) -> Tensor:
 
 
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Product of elements (over one dim when given)."""
+    """Product of elements (over one dim when given). float16 multiplies in float32 and
+    rounds once (as PyTorch's CUDA kernel; its CPU kernel rounds every step in float16)."""
     d = input._data if dtype is None else input._data.astype(dtype.np)
     if dtype is None and d.dtype.kind in "biu":
         d = d.astype("int64")
-    if dim is None:
-        out = Tensor._make(d.prod(), input._device)
-        dims = None
+    dims = None if dim is None else wrap_dims(dim, input._data.ndim)
+    backend = input._device.backend
+    if _half(d):
+        data = d.prod(axis=dims, keepdims=keepdim and dims is not None, dtype="float32")
+        data = backend.quiet(backend.xp.asarray, data, d.dtype)
     else:
-        dims = wrap_dims(dim, input._data.ndim)
-        out = Tensor._make(d.prod(axis=dims, keepdims=keepdim), input._device)
+        data = d.prod(axis=dims, keepdims=keepdim and dims is not None)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(ProdBackward0() if dims is None else ProdBackward1(), (input,), out)
         node.save(input, out)

@@ -13,6 +13,8 @@ reference (NumPy's pairwise loops), as do zero-size reductions.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..kernels.reduction import reduced_count
@@ -107,24 +109,36 @@ def _partial_sqdevs(x2, means, part):
 
 
 @njit(parallel=True)
-def _partial_shifts(x2, part):
-    m, n = x2.shape
-    nch = part.shape[1]
-    for t in prange(m * nch):
-        r, c = t // nch, t % nch
-        lo = c * CHUNK
-        part[r, c] = _chunk_shift(x2[r, lo : min(lo + CHUNK, n)])
-
-
-@njit(parallel=True)
-def _partial_sumexps(x2, shifts, part):
+def _partial_lse(x2, shifts, part):
+    # one pass: each chunk is shifted by its own maximum while it is in cache; the chunks'
+    # sums are rescaled to the row's maximum afterwards (_combine_lse)
     m, n = x2.shape
     nch = part.shape[1]
     T = x2.dtype.type
     for t in prange(m * nch):
         r, c = t // nch, t % nch
         lo = c * CHUNK
-        part[r, c] = _chunk_sumexp(x2[r, lo : min(lo + CHUNK, n)], T(shifts[r]))
+        seg = x2[r, lo : min(lo + CHUNK, n)]
+        top = _chunk_shift(seg)
+        shifts[r, c] = top
+        # an inf or -inf maximum (or NaN) shifts by 0: the sum is then inf, 0 or NaN
+        part[r, c] = _chunk_sumexp(seg, top if math.isfinite(top) else T(0))
+
+
+@njit
+def _combine_lse(shifts, part, out):
+    for r in range(part.shape[0]):
+        top = -np.inf
+        for c in range(part.shape[1]):
+            v = np.float64(shifts[r, c])
+            top = v if v > top else top
+        top = top if math.isfinite(top) else 0.0
+        s = 0.0
+        for c in range(part.shape[1]):
+            v = np.float64(shifts[r, c])
+            s += part[r, c] * math.exp((v if math.isfinite(v) else 0.0) - top)
+        # log(0) is -inf (all -inf), NaN stays NaN
+        out[r] = (math.log(s) if s > 0 else (-np.inf if s == 0 else np.nan)) + top
 
 
 @njit(parallel=True)
@@ -181,19 +195,6 @@ def _row_totals(part, out):
         for c in range(part.shape[1]):
             s += part[r, c]
         out[r] = s
-
-
-@njit
-def _row_maxes(part, out):
-    for r in range(part.shape[0]):
-        m = part[r, 0]
-        for c in range(part.shape[1]):
-            v = part[r, c]
-            if v > m or v != v:
-                m = v
-            if m != m:
-                break
-        out[r] = m
 
 
 # ---- when the compiled kernels serve a call -----------------------------------------------
@@ -340,19 +341,12 @@ def _build_logsumexp():
     def logsumexp(x, axis, keepdims: bool = False):
         x2, lead, kept = _rows(x, axis)
         m, nch = x2.shape[0], -(-x2.shape[1] // CHUNK)
-        part = np.empty((m, nch), x.dtype)
-        _partial_shifts(x2, part)
-        shifts = np.empty(m, x.dtype)
-        _row_maxes(part, shifts)
-        # all -inf rows stay -inf, an inf row inf, a NaN row NaN (exp(NaN - 0))
-        shifts[~np.isfinite(shifts)] = 0
-        sums = np.empty((m, nch), np.float64)
-        _partial_sumexps(x2, shifts, sums)
-        tot = np.empty(m, np.float64)
-        _row_totals(sums, tot)
-        with np.errstate(all="ignore"):
-            out = np.log(tot.astype(x.dtype)) + shifts
-        return out.reshape(kept if keepdims else lead)
+        shifts = np.empty((m, nch), x.dtype)
+        sums = np.empty((m, nch), x.dtype)
+        _partial_lse(x2, shifts, sums)
+        out = np.empty(m, np.float64)
+        _combine_lse(shifts, sums, out)
+        return out.astype(x.dtype).reshape(kept if keepdims else lead)
 
     return logsumexp
 
