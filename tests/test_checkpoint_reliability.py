@@ -431,3 +431,53 @@ def test_gpugrad_save_matches_safetensors_bytes_for_tensors(tmp_path):
     mine = stn.load_file(str(path))
     for k in sd:
         assert mine[k].tobytes() == theirs[k].tobytes() and mine[k].dtype == theirs[k].dtype
+
+
+_RSS = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import gpugrad
+    import gpugrad.serialization
+
+    def rss():
+        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+    what, path = sys.argv[1], sys.argv[2]
+    if what == "save":
+        sd = {f"w{k}": gpugrad.from_numpy(np.ones(1 << 20, np.float32)) for k in range(8)}
+    before = rss()[0]
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the peak restarts from here
+    if what == "save":
+        gpugrad.save(sd, path)
+    else:
+        out = gpugrad.load(path, mmap=what == "mmap")
+        sums = [float(v._data.sum()) for v in out.values()]
+    print(rss()[1] - before)
+    """
+)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc")
+def test_peak_resident_memory_of_save_and_load(tmp_path):
+    """32 MB state dict: a save adds almost nothing to the process's peak RSS, a load about
+    the file's size once (its mapped pages are dropped as each tensor is copied out)."""
+    path = tmp_path / "r.safetensors"
+
+    def extra(what: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _RSS, what, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        return int(out.stdout.split()[-1])
+
+    assert extra("save") < 2 * MB
+    size = path.stat().st_size
+    assert size >= 32 * MB
+    assert extra("load") < 1.15 * size
+    assert extra("mmap") < 1.15 * size  # file pages touched by the sums, nothing else

@@ -338,11 +338,17 @@ class _Payload:
         out = np.empty(spec.shape, native)
         np.copyto(out, view)
         del view
-        if not self.views and _DONTNEED is not None:
-            # the copy holds them now: drop the file's pages from this process's memory
-            page = offset - offset % _mmap.PAGESIZE
-            self.map.madvise(_DONTNEED, page, offset + spec.end - spec.start - page)
+        self.release(spec)
         return out
+
+    def release(self, spec: _Spec) -> None:
+        """Drop the file's pages of a tensor that was copied (to the host or a device) from
+        this process's memory; a read-only map only (views keep theirs)."""
+        if self.map is not None and not self.views and _DONTNEED is not None:
+            offset = self.start + spec.start
+            page = offset - offset % _mmap.PAGESIZE
+            if spec.end > spec.start:
+                self.map.madvise(_DONTNEED, page, offset + spec.end - spec.start - page)
 
     def _read(self, spec: _Spec, native: np.dtype, offset: int) -> np.ndarray:
         out = np.empty(spec.shape, spec.dtype)
@@ -470,6 +476,7 @@ class _Decoder:
             t = _to_tensor(self.array(spec), target)
         else:  # the device copy is the tensor's own: no host copy needed on the way
             t = _to_tensor(self.payload.array(spec, keep_view=True), target)
+            self.payload.release(spec)
         if v.get("requires_grad"):
             t._requires_grad = True
         if v.get("parameter"):
