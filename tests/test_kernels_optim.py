@@ -184,6 +184,20 @@ def test_sgd_compiled_matches_reference_bitwise(dtype, flags):
 
 @numba_only
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("n", [5, NO.PARALLEL_SIZE + 1])
+def test_compiled_zero_over_zero_is_nan_quietly(dtype, n):
+    """eps=0 and a zero gradient: 0 / 0 gives NaN, silently, as the reference."""
+    out = []
+    for fn in (ENGINE.compiled("adam_step_"), B.adam_step_.reference):
+        d, g, m, v = np.ones(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype)
+        fn([d], [g], [m], [v], None, 1.0, 1e-2, 0.9, 0.999, 0.0, 0.0, False, False, False)
+        out.append(d)
+    assert np.isnan(out[0]).all()
+    _assert_all_equal(out[:1], out[1:])
+
+
+@numba_only
+@pytest.mark.parametrize("dtype", FLOATS)
 def test_compiled_reads_strided_and_broadcast_grads(dtype):
     rng = np.random.default_rng(3)
     n = NO.PARALLEL_SIZE + 5
