@@ -12,8 +12,9 @@ from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
+from .sparse_adam import SparseAdam
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam",
-    "Adadelta", "LBFGS", "lr_scheduler",
+    "Adadelta", "LBFGS", "SparseAdam", "lr_scheduler",
 ]  # fmt: skip
