@@ -222,15 +222,20 @@ def test_nan_and_inf_as_pytorch(name, extra, dtype):
 
 
 def test_dispatch_thresholds_and_dtypes():
-    big = np.linspace(-3, 3, P.MIN_SIZE, dtype=np.float32)
+    big = np.linspace(-3, 3, P.MIN_SIZE["silu"], dtype=np.float32)
     np.testing.assert_array_equal(B.silu(big), ENGINE.compiled("silu")(big))
     small = big[:100]
     np.testing.assert_array_equal(B.silu(small), B.silu.reference(small))
+    one, two = P._one("silu"), P._two("silu_backward")
     # float16 and integer inputs, and mixed dtypes, go to the reference
-    assert not P._one(big.astype(np.float16)) and not P._one(big.astype(np.int64))
-    assert not P._two(big, big.astype(np.float64))
-    assert P._one(big) and P._two(big, big)
+    assert not one(big.astype(np.float16)) and not one(big.astype(np.int64))
+    assert not two(big, big.astype(np.float64))
+    assert one(big) and two(big, big)
     assert not P._gelu_ok(big, "bogus")
+    # float32 tanh stays NumPy's (faster at every size measured); float64 uses the kernel
+    t = np.linspace(-3, 3, P.MIN_SIZE["tanh"])
+    np.testing.assert_array_equal(B.tanh(t), ENGINE.compiled("tanh")(t))
+    np.testing.assert_array_equal(B.tanh(t.astype(np.float32)), np.tanh(t.astype(np.float32)))
 
 
 def test_warmup_examples_compile_every_pointwise_kernel():
@@ -278,7 +283,7 @@ def test_dropout_strided_and_nan_input():
     np.testing.assert_array_equal(mask, B.dropout.reference(x, 0.5, 11)[1])
 
 
-@pytest.mark.parametrize("n", [7, P.MIN_SIZE + 5])
+@pytest.mark.parametrize("n", [7, P.MIN_SIZE["dropout_backward"] + 5])
 def test_dropout_op_seed_grad_and_modes(n):
     x = gpugrad.randn(n, dtype=gpugrad.float64, requires_grad=True)
     gpugrad.manual_seed(4)
@@ -338,7 +343,7 @@ def kernel_path(request, monkeypatch):
     """Run the ops through the reference kernels (small sizes) or, with the threshold at 0,
     through the compiled ones at any size."""
     if request.param == "compiled":
-        monkeypatch.setattr(P, "MIN_SIZE", 0)
+        monkeypatch.setattr(P, "MIN_SIZE", dict.fromkeys(P.MIN_SIZE, 0))
     return request.param
 
 

@@ -31,7 +31,7 @@ class PointwiseKernels:
     @kernel
     def relu(self, x):
         """``max(x, 0)``; NaN stays NaN (maximum propagates it)."""
-        return self.xp.maximum(x, x.dtype.type(0))
+        return self.xp.maximum(x, 0)  # a Python 0 keeps the dtype, cheaper than a scalar
 
     @kernel
     def sigmoid(self, x):

@@ -4,8 +4,8 @@ Each kernel body is a ``prange`` loop over flat C-ordered arrays whose math
 (``_fastmath``) LLVM vectorises. The callables the builders return take any strides: inputs
 already C-contiguous (the usual case) are read in place; others are first copied to C order
 (one extra pass, still fewer than the reference's several). float32 and float64 only; the
-predicates send other dtypes, mixed dtypes and arrays below ``MIN_SIZE`` (where a parallel
-launch costs more than NumPy's loops) to the reference.
+predicates send other dtypes, mixed dtypes and arrays below the name's ``MIN_SIZE`` (where a
+parallel launch costs more than NumPy's loops) to the reference.
 """
 
 from __future__ import annotations
@@ -22,9 +22,26 @@ from ._jit import njit, prange
 # fused multiply-adds only: no flag that changes NaN/inf handling
 _FM = {"contract"}
 _FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-# From bench/pointwise_thresholds.py (loaded 2-core machine): below this the reference's
-# NumPy loops (or a launch's cost) win; above it the fused kernel does, for every name here.
-MIN_SIZE = 1 << 14
+# The smallest size where the fused kernel beat the reference, float32 and float64 alike
+# (engine vs reference interleaved in one process, 2^6..2^22, a loaded 2-core machine): the
+# cheap formulas (relu, the backwards through a saved output) only where memory dominates,
+# the transcendental ones (NumPy makes several passes, scipy's erf is slow) almost at once.
+MIN_SIZE = {
+    "relu": 1 << 14,
+    "threshold_backward": 1 << 13,
+    "sigmoid": 1 << 8,
+    "sigmoid_backward": 1 << 14,
+    "tanh": 1 << 14,  # float64 only: NumPy's own SIMD tanh wins in float32 at every size
+    "tanh_backward": 1 << 14,
+    "silu": 1 << 12,
+    "silu_backward": 1 << 8,
+    "gelu": 1 << 6,
+    "gelu_backward": 1 << 6,
+    "softplus": 1 << 8,
+    "softplus_backward": 1 << 10,
+    "dropout": 0,  # the reference hashes in several NumPy passes: slower at every size
+    "dropout_backward": 1 << 13,
+}
 
 _SQRT1_2 = 1 / math.sqrt(2.0)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -224,12 +241,18 @@ def _binary(kern):
 
 
 # ---- when the kernels serve a call ------------------------------------------------------
-def _one(x, *_args) -> bool:
-    return x.dtype in _FLOATS and x.size >= MIN_SIZE
+def _one(name: str, dtypes=_FLOATS):
+    def when(x, *_args) -> bool:
+        return x.size >= MIN_SIZE[name] and x.dtype in dtypes  # size first: tiny exits at once
+
+    return when
 
 
-def _two(g, x, *_args) -> bool:
-    return g.dtype in _FLOATS and x.dtype == g.dtype and x.size >= MIN_SIZE
+def _two(name: str):
+    def when(g, x, *_args) -> bool:
+        return x.size >= MIN_SIZE[name] and g.dtype in _FLOATS and x.dtype == g.dtype
+
+    return when
 
 
 def _examples_one(*extra):
@@ -240,25 +263,36 @@ def _examples_two(*extra):
     return lambda: [(np.zeros(8, dt), np.zeros(8, dt), *extra) for dt in (np.float32, np.float64)]
 
 
-for _name, _kern in (("relu", _relu), ("sigmoid", _sigmoid), ("tanh", _tanh), ("silu", _silu)):
-    ENGINE.implements(_name, when=_one, examples=_examples_one())(lambda _kern=_kern: _unary(_kern))
+_F64 = frozenset((np.dtype(np.float64),))
+for _name, _kern, _dts in (
+    ("relu", _relu, _FLOATS),
+    ("sigmoid", _sigmoid, _FLOATS),
+    ("tanh", _tanh, _F64),
+    ("silu", _silu, _FLOATS),
+):
+    ENGINE.implements(_name, when=_one(_name, _dts), examples=_examples_one())(
+        lambda _kern=_kern: _unary(_kern)
+    )
 for _name, _kern in (
     ("threshold_backward", _threshold_backward),
     ("sigmoid_backward", _sigmoid_backward),
     ("tanh_backward", _tanh_backward),
     ("silu_backward", _silu_backward),
 ):
-    ENGINE.implements(_name, when=_two, examples=_examples_two())(
+    ENGINE.implements(_name, when=_two(_name), examples=_examples_two())(
         lambda _kern=_kern: _binary(_kern)
     )
 
 
+_gelu_size, _gelu_backward_size = _one("gelu"), _two("gelu_backward")
+
+
 def _gelu_ok(x, approximate: str = "none") -> bool:
-    return _one(x) and approximate in ("none", "tanh")
+    return _gelu_size(x) and approximate in ("none", "tanh")
 
 
 def _gelu_backward_ok(g, x, approximate: str = "none") -> bool:
-    return _two(g, x) and approximate in ("none", "tanh")
+    return _gelu_backward_size(g, x) and approximate in ("none", "tanh")
 
 
 @ENGINE.implements(
@@ -292,7 +326,7 @@ def _build_gelu_backward():
     return gelu_backward
 
 
-@ENGINE.implements("softplus", when=_one, examples=_examples_one(1.0, 20.0))
+@ENGINE.implements("softplus", when=_one("softplus"), examples=_examples_one(1.0, 20.0))
 def _build_softplus():
     def softplus(x, beta: float = 1.0, threshold: float = 20.0):
         out = np.empty(x.shape, x.dtype)
@@ -302,7 +336,9 @@ def _build_softplus():
     return softplus
 
 
-@ENGINE.implements("softplus_backward", when=_two, examples=_examples_two(1.0, 20.0))
+@ENGINE.implements(
+    "softplus_backward", when=_two("softplus_backward"), examples=_examples_two(1.0, 20.0)
+)
 def _build_softplus_backward():
     def softplus_backward(g, x, beta: float = 1.0, threshold: float = 20.0):
         shape = np.broadcast_shapes(g.shape, x.shape)
@@ -313,7 +349,7 @@ def _build_softplus_backward():
     return softplus_backward
 
 
-@ENGINE.implements("dropout", when=_one, examples=_examples_one(0.5, 1))
+@ENGINE.implements("dropout", when=_one("dropout"), examples=_examples_one(0.5, 1))
 def _build_dropout():
     def dropout(x, p: float, seed: int):
         out = np.empty(x.shape, x.dtype)
@@ -333,7 +369,7 @@ def _build_dropout():
 
 
 def _dropout_backward_ok(g, mask, scale) -> bool:
-    return g.dtype in _FLOATS and mask.dtype == np.bool_ and g.size >= MIN_SIZE
+    return g.size >= MIN_SIZE["dropout_backward"] and g.dtype in _FLOATS and mask.dtype == np.bool_
 
 
 @ENGINE.implements(
