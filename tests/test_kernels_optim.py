@@ -518,3 +518,34 @@ def test_deepcopied_optimizer_has_independent_state():
     clone = copy.deepcopy(opt.state_dict())
     opt.step()
     assert float(clone["state"][0]["step"]) == 1.0 and float(opt.state[ps[0]]["step"]) == 2.0
+
+
+# ---- SGD with sparse gradients (nn.Embedding(sparse=True)'s layout) --------------------------
+def _sparse_grad(lib, idx, vals, shape):
+    return lib.sparse_coo_tensor(lib.tensor(idx), lib.tensor(vals), shape, check_invariants=True)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(maximize=True), dict(foreach=True)])
+def test_sgd_sparse_grads_match_torch(kw):
+    rng = np.random.default_rng(7)
+    w0 = rng.standard_normal((6, 3))
+    ours, theirs = gpugrad.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    opt_g, opt_t = optim.SGD([ours], lr=0.1, **kw), torch.optim.SGD([theirs], lr=0.1, **kw)
+    for _ in range(4):
+        idx, vals = rng.integers(0, 6, (1, 5)), rng.standard_normal((5, 3))  # repeats add up
+        ours.grad, theirs.grad = _sparse_grad(gpugrad, idx, vals, (6, 3)), None
+        theirs.grad = _sparse_grad(torch, idx, vals, (6, 3))
+        opt_g.step()
+        opt_t.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-13)
+
+
+@pytest.mark.parametrize("kw", [dict(weight_decay=0.1), dict(fused=True)])
+def test_sgd_sparse_grads_errors_as_torch(kw):
+    def run(lib):
+        w = lib.ones(4, 2, requires_grad=True)
+        w.grad = _sparse_grad(lib, [[0, 2]], np.ones((2, 2), np.float32), (4, 2))
+        lib.optim.SGD([w], lr=0.1, **kw).step()
+
+    want = _error(lambda: run(torch))
+    assert want is not None and _error(lambda: run(gpugrad)) == want

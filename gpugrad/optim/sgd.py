@@ -77,7 +77,9 @@ class SGD(Optimizer):
                 check_fused_param(p)
                 self._need_device_dtype_check_for_fused = False
             if g.is_sparse:
-                raise RuntimeError("gpugrad's SGD does not support sparse gradients")
+                _sparse_step(p, g, group)
+                stepped.append(p)
+                continue
             first = False
             buf = None
             if momentum != 0:
@@ -108,3 +110,19 @@ class SGD(Optimizer):
             )  # fmt: skip
         for p in stepped:
             p._vc[0] += 1
+
+
+def _sparse_step(p: Tensor, grad: Tensor, group: dict) -> None:
+    """``p.add_(grad, alpha=-lr)`` for a sparse COO gradient (repeated indices add up), as
+    PyTorch's SGD takes one; its errors where it has no sparse form."""
+    if group["fused"]:
+        raise RuntimeError("`_fused_sgd` does not support sparse gradients")
+    if group["weight_decay"] != 0:
+        raise RuntimeError("add(sparse, dense) is not supported. Use add(dense, sparse) instead.")
+    if group["momentum"] != 0:
+        raise NotImplementedError("gpugrad's SGD does not support momentum with sparse gradients")
+    parts = grad._sparse
+    idx = parts.indices._data
+    lr = float(group["lr"])
+    step = parts.values._data * (lr if group["maximize"] else -lr)
+    p._device.backend.scatter_add(p._data, tuple(idx[d] for d in range(idx.shape[0])), step)
