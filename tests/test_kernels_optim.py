@@ -549,3 +549,21 @@ def test_sgd_sparse_grads_errors_as_torch(kw):
 
     want = _error(lambda: run(torch))
     assert want is not None and _error(lambda: run(gpugrad)) == want
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize("kw", [dict(), dict(foreach=True), dict(fused=True)])
+def test_capturable_on_the_cpu_as_torch(name, kw):
+    """capturable=True needs a GPU (PyTorch's assertion, per path), except with fused."""
+
+    def run(lib):
+        w = lib.ones(2, requires_grad=True)
+        w.grad = lib.ones(2)
+        opt = getattr(lib.optim, name)([w], capturable=True, **kw)
+        opt.step()
+        return opt.state[w]["step"]
+
+    want = _error(lambda: run(torch))
+    assert _error(lambda: run(gpugrad)) == want
+    if want is None:
+        assert run(gpugrad).dtype == gpugrad.float32 and float(run(torch)) == 1.0

@@ -40,11 +40,21 @@ def check_fused_param(p: Tensor) -> None:
         )
 
 
-def step_counter(p: Tensor, fused: bool | None) -> Tensor:
-    """A new 0-d ``step`` state tensor, where and as PyTorch keeps it (capturable=False):
-    float32 on the parameter's device when fused, else on the CPU in float32 (float64 when
-    that is the default dtype)."""
-    if fused:
+def check_capturable(p: Tensor, foreach: bool | None) -> None:
+    """capturable=True (without fused) takes parameters on a GPU only (PyTorch's assertion,
+    whose device list depends on the path: single-tensor or foreach)."""
+    if p._device.type != "cuda":
+        devices = ["cuda", "xpu", "hpu", "privateuseone"] + ([] if foreach else ["xla"])
+        raise AssertionError(
+            f"If capturable=True, params and state_steps must be on supported devices: {devices}."
+        )
+
+
+def step_counter(p: Tensor, on_device: bool | None) -> Tensor:
+    """A new 0-d ``step`` state tensor, where and as PyTorch keeps it: float32 on the
+    parameter's device when ``on_device`` (fused or capturable), else on the CPU in float32
+    (float64 when that is the default dtype)."""
+    if on_device:
         return Tensor._make(p._device.backend.xp.zeros((), np.float32), p._device)
     dt = np.float64 if get_default_dtype() == float64 else np.float32
     return Tensor._make(np.zeros((), dt), cpu)

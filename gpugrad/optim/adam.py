@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from ._flags import check_flags, check_fused_param, next_step, step_counter
+from ._flags import check_capturable, check_flags, check_fused_param, next_step, step_counter
 from ._flat import flat_group_for
 from .optimizer import Optimizer
 
@@ -101,7 +101,7 @@ class Adam(Optimizer):
             if group["fused"]:
                 check_fused_param(p)
             xp, d = p._device.backend.xp, p._data
-            st["step"] = step_counter(p, group["fused"])
+            st["step"] = step_counter(p, group["fused"] or group["capturable"])
             st["exp_avg"] = Tensor._make(xp.zeros_like(d), p._device)
             st["exp_avg_sq"] = Tensor._make(xp.zeros_like(d), p._device)
             if group["amsgrad"]:
@@ -122,6 +122,8 @@ class Adam(Optimizer):
                 raise RuntimeError(
                     "Adam does not support sparse gradients, please consider SparseAdam instead"
                 )
+            if group["capturable"] and not group["fused"]:
+                check_capturable(p, group["foreach"])
             st = self._init_state(p, group)
             key = (p._device, p._data.dtype, next_step(st))
             lists = calls.get(key)
