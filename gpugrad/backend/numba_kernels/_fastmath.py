@@ -8,6 +8,9 @@ code. Every helper takes ``T``, the array's scalar type (``arr.dtype.type``): it
 ``T(...)`` so float32 stays float32, and ``_single(T)`` (a constant after compiling) picks the
 float32 or float64 polynomial. Accuracy: within 1-2 ulp of the correctly rounded result, IEEE
 inf/NaN/0 at the edges; tests/test_kernels_pointwise.py measures both against float64 NumPy.
+
+Numba's disk cache keys a kernel by its own source file only: the kernels in pointwise.py
+inline these helpers, so after editing this file touch pointwise.py (or clear its cache).
 """
 
 from __future__ import annotations
@@ -207,12 +210,21 @@ def vlog1p(z, T):
 
 
 @njit(inline="always")
+def _pow2_normal(n, T):
+    """``2.0 ** n`` for integral ``n`` in the normal range (float32: [-126, 127])."""
+    if _single(T):
+        return _as_float(np.int32((np.int32(n) + 127) << 23))
+    return T(_as_float((np.int64(n) + 1023) << 52))
+
+
+@njit(inline="always")
 def vexp_neg(x, T):
-    """``exp(x)`` for ``x <= 0`` or NaN (cheaper: no overflow to guard, NaN flows through)."""
-    lo = _limits(T)[0]
+    """``exp(x)`` for ``x <= 0`` or NaN, flushing results below the smallest normal to 0
+    (cheaper: one power of two, no overflow to guard, NaN flows through)."""
+    lo = T(-87.33654) if _single(T) else T(-708.3964185322641)
     xc = lo if x < lo else x
     n, r, p = _reduce(xc, T)
-    y = T((r * r * p + r + T(1)) * _pow2(n, T))
+    y = T((r * r * p + r + T(1)) * _pow2_normal(n, T))
     return T(0) if x < lo else y
 
 

@@ -1,7 +1,8 @@
 """The pointwise catalogue names on the CPU: one parallel pass per call, no temporaries.
 
 Each kernel body is a ``prange`` loop over flat C-ordered arrays whose math
-(``_fastmath``) LLVM vectorises. The callables the builders return take any strides: inputs
+(``_fastmath``, inlined: editing it needs this file touched, as Numba's cache keys by file)
+LLVM vectorises. The callables the builders return take any strides: inputs
 already C-contiguous (the usual case) are read in place; others are first copied to C order
 (one extra pass, still fewer than the reference's several). float32 and float64 only; the
 predicates send other dtypes, mixed dtypes and arrays below the name's ``MIN_SIZE`` (where a
