@@ -163,3 +163,18 @@ def test_defaults_are_torch():
     ours = optim.SparseAdam([gpugrad.zeros(2, requires_grad=True)]).defaults
     theirs = torch.optim.SparseAdam([torch.zeros(2, requires_grad=True)]).defaults
     assert ours == theirs
+
+
+def test_zero_grad_keeping_a_sparse_grad_empties_it_as_torch():
+    results = []
+    for lib in (gpugrad, torch):
+        w = lib.ones(4, 2, requires_grad=True)
+        g = _sparse(lib, [[0, 2]], np.ones((2, 2), np.float32), (4, 2))
+        w.grad = g
+        opt = lib.optim.SparseAdam([w])
+        opt.zero_grad(set_to_none=False)
+        assert w.grad is g and w.grad.is_sparse
+        results.append((w.grad._nnz(), tuple(w.grad.shape), w.grad.to_dense().sum().item()))
+        opt.step()  # an empty gradient changes nothing
+        np.testing.assert_array_equal(w.detach().numpy(), 1.0)
+    assert results[0] == results[1] == (0, (4, 2), 0.0)

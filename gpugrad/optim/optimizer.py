@@ -161,7 +161,10 @@ class Optimizer:
                     # A gradient built with create_graph loses its history first.
                     g._grad_fn = None
                     g._requires_grad = False
-                    g._data.fill(0)
+                    if g._sparse is not None:
+                        _zero_sparse_(g)
+                    else:
+                        g._data.fill(0)
                     g._vc[0] += 1
 
     def step(self, closure: Callable[[], Any] | None = None):
@@ -310,6 +313,16 @@ class Optimizer:
                 if key != "params":
                     lines.append(f"    {key}: {group[key]}")
         return "\n".join(lines) + "\n)"
+
+
+def _zero_sparse_(g: Tensor) -> None:
+    """A sparse gradient's ``zero_()``: no entries left, the same tensor (as PyTorch's)."""
+    parts = g._sparse
+    xp = g._device.backend.xp
+    idx, vals = parts.indices._data, parts.values._data
+    empty_idx = Tensor._make(xp.zeros((idx.shape[0], 0), idx.dtype), g._device)
+    empty_vals = Tensor._make(xp.zeros((0,) + vals.shape[1:], vals.dtype), g._device)
+    g._sparse = type(parts)(empty_idx, empty_vals, True)
 
 
 def _cast_state(param: Tensor, value, param_id, key=None):
