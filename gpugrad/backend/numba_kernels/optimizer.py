@@ -194,14 +194,15 @@ def _adam_examples():
 def _build_adam():
     def adam_step_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, lr, beta1, beta2,
                    eps, weight_decay, decoupled, amsgrad, maximize) -> None:  # fmt: skip
-        # the reference's scalars, computed in double as the reference computes them
-        step_size = lr / (1 - beta1**step)
-        bc2_sqrt = (1 - beta2**step) ** 0.5
+        # the reference's scalars, computed in double as the reference computes them (floats
+        # and bools only: an int hyperparameter would compile another specialisation)
+        step_size = float(lr / (1 - beta1**step))
+        bc2_sqrt = float((1 - beta2**step) ** 0.5)
         maximize, amsgrad = bool(maximize), bool(amsgrad)
-        coupled = weight_decay != 0 and not decoupled
-        decoupled = weight_decay != 0 and bool(decoupled)
-        lr_wd = 1 - lr * weight_decay
-        om_b1, om_b2 = 1 - beta1, 1 - beta2
+        coupled = bool(weight_decay != 0 and not decoupled)
+        decoupled = bool(weight_decay != 0 and decoupled)
+        lr_wd, wd = float(1 - lr * weight_decay), float(weight_decay)
+        om_b1, om_b2, b2, eps = float(1 - beta1), float(1 - beta2), float(beta2), float(eps)
         for i, p in enumerate(params):
             n = p.size
             if n == 0:
@@ -209,8 +210,8 @@ def _build_adam():
             top = max_exp_avg_sqs[i].reshape(-1) if amsgrad else p.reshape(-1)
             run = _adam_par if n >= PARALLEL_SIZE else _adam_ser
             run(p.reshape(-1), _flat(grads[i]), exp_avgs[i].reshape(-1),
-                exp_avg_sqs[i].reshape(-1), top, maximize, coupled, decoupled, amsgrad, lr_wd,
-                weight_decay, om_b1, beta2, om_b2, bc2_sqrt, eps, step_size)  # fmt: skip
+                exp_avg_sqs[i].reshape(-1), top, maximize, coupled, decoupled, amsgrad, lr_wd, wd,
+                om_b1, b2, om_b2, bc2_sqrt, eps, step_size)  # fmt: skip
 
     return adam_step_
 
@@ -228,16 +229,17 @@ def _sgd_examples():
 def _build_sgd():
     def sgd_step_(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, maximize,
                   first) -> None:  # fmt: skip
-        has_mom = momentum != 0
-        flags = (bool(maximize), weight_decay != 0, has_mom, bool(first), dampening != 0,
-                 bool(nesterov))  # fmt: skip
+        has_mom = bool(momentum != 0)
+        flags = (bool(maximize), bool(weight_decay != 0), has_mom, bool(first),
+                 bool(dampening != 0), bool(nesterov))  # fmt: skip
+        # floats only: an int hyperparameter (momentum=0) would compile another specialisation
+        scalars = (float(lr), float(momentum), float(1 - dampening), float(weight_decay))
         for i, p in enumerate(params):
             n = p.size
             if n == 0:
                 continue
             buf = bufs[i].reshape(-1) if has_mom else p.reshape(-1)
             run = _sgd_par if n >= PARALLEL_SIZE else _sgd_ser
-            run(p.reshape(-1), _flat(grads[i]), buf, *flags, lr, momentum, 1 - dampening,
-                weight_decay)  # fmt: skip
+            run(p.reshape(-1), _flat(grads[i]), buf, *flags, *scalars)
 
     return sgd_step_
