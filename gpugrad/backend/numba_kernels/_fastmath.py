@@ -229,6 +229,15 @@ def vexp_neg(x, T):
 
 
 @njit(inline="always")
+def vsigmoid(x, T):
+    """``1 / (1 + exp(-x))`` through ``exp(-|x|)`` (never overflows; results below the
+    smallest normal flush to 0, where PyTorch's float32 exp overflows to give 0 as well)."""
+    e = vexp_neg(-abs(x), T)
+    r = T(1) / (T(1) + e)
+    return r if x >= T(0) else e * r  # NaN: e * r is NaN
+
+
+@njit(inline="always")
 def verfc_scaled(z, T):
     """``(t, erfc(z) * exp(z^2))`` for ``z >= 0`` as ``t P(t)``, ``t = 1 / (1 + z / 2)``:
     a degree-10 fit of ``erfcx`` in ``t`` (relative error 1.2e-8, float32 evaluation 1.5e-7),

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..kernels.pointwise import GOLDEN, MIX1, MIX2
 from . import ENGINE
-from ._fastmath import vexp, vexpm1, vlog1p, vphi
+from ._fastmath import vexp, vexpm1, vlog1p, vphi, vsigmoid
 from ._jit import njit, prange
 
 # fused multiply-adds only: no flag that changes NaN/inf handling
@@ -71,7 +71,7 @@ def _threshold_backward(g, x, out):
 def _sigmoid(x, out):
     T = x.dtype.type
     for i in prange(x.size):
-        out[i] = T(1) / (T(1) + vexp(-x[i], T))
+        out[i] = vsigmoid(x[i], T)
 
 
 @njit(parallel=True, fastmath=_FM)
@@ -104,7 +104,7 @@ def _silu(x, out):
     T = x.dtype.type
     for i in prange(x.size):
         v = x[i]
-        out[i] = v / (T(1) + vexp(-v, T))
+        out[i] = v * vsigmoid(v, T)
 
 
 @njit(parallel=True, fastmath=_FM)
@@ -112,7 +112,7 @@ def _silu_backward(g, x, out):
     T = g.dtype.type
     for i in prange(x.size):
         v = x[i]
-        s = T(1) / (T(1) + vexp(-v, T))
+        s = vsigmoid(v, T)
         out[i] = g[i] * (s * (T(1) + v * (T(1) - s)))
 
 
@@ -151,12 +151,12 @@ def _gelu_backward_f64(g, x, out):
 
 @njit(parallel=True, fastmath=_FM)
 def _gelu_tanh(x, out):
-    # 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)): no cancellation where tanh(u) -> -1
+    # 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation where tanh(u) -> -1
     T = x.dtype.type
     k, c = T(2 * _SQRT_2_OVER_PI), T(0.044715)
     for i in prange(x.size):
         v = x[i]
-        out[i] = v / (T(1) + vexp(-k * (v + c * v * v * v), T))
+        out[i] = v * vsigmoid(k * (v + c * v * v * v), T)
 
 
 @njit(parallel=True, fastmath=_FM)
@@ -166,7 +166,7 @@ def _gelu_tanh_backward(g, x, out):
     k, c = T(_SQRT_2_OVER_PI), T(0.044715)
     for i in prange(x.size):
         v = x[i]
-        s = T(1) / (T(1) + vexp(T(-2) * k * (v + c * v * v * v), T))
+        s = vsigmoid(T(2) * k * (v + c * v * v * v), T)
         d = s + T(2) * v * s * (T(1) - s) * k * (T(1) + T(3) * c * v * v)
         out[i] = g[i] * d
 
