@@ -252,10 +252,10 @@ def test_dispatcher_strided_params_use_the_reference_and_agree():
 SHAPES = [(3, 5), (0,), (1,), (NO.PARALLEL_SIZE + 3,), (4, 1, 6)]
 
 
-def _pair(dtype, seed=0, shapes=SHAPES):
+def _pair(dtype, seed=0, shapes=SHAPES, device="cpu"):
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    ours = [gpugrad.tensor(a, requires_grad=True) for a in arrays]
+    ours = [gpugrad.tensor(a, requires_grad=True, device=device) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     return ours, theirs
 
@@ -268,17 +268,21 @@ def _steps(opt_g, opt_t, ours, theirs, dtype, steps=8, seed=1, skip=None):
                 a.grad = b.grad = None
                 continue
             g = rng.standard_normal(tuple(a.shape)).astype(dtype)
-            a.grad = gpugrad.tensor(g)
+            a.grad = gpugrad.tensor(g, device=a.device)
             b.grad = torch.tensor(g)
         opt_g.step()
         opt_t.step()
+
+
+def host(t) -> np.ndarray:
+    return t.detach().cpu().numpy()
 
 
 def _close(ours, theirs, dtype):
     # float32: PyTorch's kernels round in a slightly different order (addcmul, addcdiv)
     rtol, atol = (1e-5, 1e-6) if dtype == np.float32 else (1e-12, 1e-13)
     for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(host(a), b.detach().numpy(), rtol=rtol, atol=atol)
 
 
 def _state_close(opt_g, opt_t, ours, theirs, dtype):
@@ -308,8 +312,8 @@ MODES = [dict(), dict(foreach=False), dict(foreach=True), dict(fused=True)]
 @pytest.mark.parametrize("name", ["Adam", "AdamW"])
 @pytest.mark.parametrize("kw", ADAM_KW)
 @pytest.mark.parametrize("mode", MODES)
-def test_adam_matches_torch(dtype, name, kw, mode):
-    ours, theirs = _pair(dtype)
+def test_adam_matches_torch(device, dtype, name, kw, mode):
+    ours, theirs = _pair(dtype, device=device)
     opt_g = getattr(optim, name)(ours, lr=0.05, **kw, **mode)
     opt_t = getattr(torch.optim, name)(theirs, lr=0.05, **kw, **mode)
     _steps(opt_g, opt_t, ours, theirs, dtype)
@@ -329,8 +333,8 @@ SGD_KW = [
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("kw", SGD_KW)
 @pytest.mark.parametrize("mode", MODES)
-def test_sgd_matches_torch(dtype, kw, mode):
-    ours, theirs = _pair(dtype)
+def test_sgd_matches_torch(device, dtype, kw, mode):
+    ours, theirs = _pair(dtype, device=device)
     opt_g = optim.SGD(ours, lr=0.05, **kw, **mode)
     opt_t = torch.optim.SGD(theirs, lr=0.05, **kw, **mode)
     _steps(opt_g, opt_t, ours, theirs, dtype)
