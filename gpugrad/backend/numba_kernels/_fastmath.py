@@ -1,4 +1,4 @@
-"""exp, expm1, log1p and erfc that LLVM can vectorise, for the pointwise kernels.
+"""exp, expm1, log1p, sigmoid and the normal CDF that LLVM can vectorise, for the pointwise kernels.
 
 Without Intel's SVML, Numba compiles ``math.exp`` to a call into libm per element, which keeps
 a loop scalar (4-10x slower than NumPy's own SIMD loops). These are the classic range-reduction
@@ -23,43 +23,37 @@ from ._jit import LazyKernel, njit, numba
 
 
 class _LazyIntrinsic(LazyKernel):
-    """A bit cast between same-size ints and floats, made a Numba intrinsic on first compile
+    """A bit cast of an int to the float of its size, made a Numba intrinsic on first compile
     (an intrinsic needs Numba imported, which ``import gpugrad`` must not do)."""
 
-    def __init__(self, to_float: bool) -> None:
-        self.to_float = to_float
+    def __init__(self) -> None:
         self.py_func = None
         self._compiled = None
 
     def compile(self):
         if self._compiled is None:
-            self._compiled = _bitcast_intrinsic(self.to_float)
+            self._compiled = _bitcast_intrinsic()
         return self._compiled
 
     def __call__(self, *args):
         raise TypeError("bit casts run only inside compiled kernels")
 
 
-def _bitcast_intrinsic(to_float: bool):
+def _bitcast_intrinsic():
     nb = numba()
     from llvmlite import ir
 
     types = nb.core.types
+    floats = {
+        types.int32: (types.float32, ir.FloatType()),
+        types.int64: (types.float64, ir.DoubleType()),
+    }
 
     @nb.extending.intrinsic
     def bitcast(typingctx, v):
-        if to_float:
-            out, lt = {
-                types.int32: (types.float32, ir.FloatType()),
-                types.int64: (types.float64, ir.DoubleType()),
-            }.get(v, (None, None))
-        else:
-            out, lt = {
-                types.float32: (types.int32, ir.IntType(32)),
-                types.float64: (types.int64, ir.IntType(64)),
-            }.get(v, (None, None))
-        if out is None:
+        if v not in floats:
             return None
+        out, lt = floats[v]
 
         def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], lt)
@@ -69,8 +63,7 @@ def _bitcast_intrinsic(to_float: bool):
     return bitcast
 
 
-_as_float = _LazyIntrinsic(to_float=True)  # int32 -> float32, int64 -> float64 (same bits)
-_as_int = _LazyIntrinsic(to_float=False)
+_as_float = _LazyIntrinsic()  # int32 -> float32, int64 -> float64 (same bits)
 
 
 @njit(inline="always")
@@ -159,54 +152,26 @@ def vexpm1(x, T):
 
 
 @njit(inline="always")
-def _log(u, T):
-    """``log(u)`` for ``1 <= u <= 2`` (no zeros, subnormals, infinities or negatives)."""
-    if _single(T):
-        b = _as_int(u)
-        e = T((b >> 23) - 127)
-        m = _as_float(np.int32((b & 0x7FFFFF) | 0x3F800000))  # the mantissa, in [1, 2)
-    else:
-        b = _as_int(u)
-        e = T((b >> 52) - 1023)
-        m = _as_float((b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)
-    big = m > T(1.4142135623730951)
-    m = m * T(0.5) if big else m
-    e = e + T(1) if big else e
-    # log(m) = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716: an odd series in s
-    s = T((m - T(1)) / (m + T(1)))
-    z = s * s
-    if _single(T):
-        q = T(2.0 / 11.0)
-        q = q * z + T(2.0 / 9.0)
-        q = q * z + T(2.0 / 7.0)
-        q = q * z + T(2.0 / 5.0)
-        q = q * z + T(2.0 / 3.0)
-        q = q * z + T(2.0)
-    else:
-        q = T(2.0 / 23.0)
-        q = q * z + T(2.0 / 21.0)
-        q = q * z + T(2.0 / 19.0)
-        q = q * z + T(2.0 / 17.0)
-        q = q * z + T(2.0 / 15.0)
-        q = q * z + T(2.0 / 13.0)
-        q = q * z + T(2.0 / 11.0)
-        q = q * z + T(2.0 / 9.0)
-        q = q * z + T(2.0 / 7.0)
-        q = q * z + T(2.0 / 5.0)
-        q = q * z + T(2.0 / 3.0)
-        q = q * z + T(2.0)
-    # e ln2 in two parts (hi has trailing zeros, so e * hi is exact)
-    return T(e * T(6.93145751953125e-1) + (s * q + e * T(1.42860682030941723212e-6)))
-
-
-@njit(inline="always")
 def vlog1p(z, T):
-    """``log(1 + z)`` for ``0 <= z <= 1`` (NaN passes through)."""
-    u = z + T(1)
-    uc = u if u <= T(2) else T(2)  # keeps NaN out of the bit tricks
-    # log(u) * z / (u - 1) cancels the rounding of 1 + z (Goldberg's log1p)
-    y = T(_log(uc, T) * (z / (uc - T(1)))) if u != T(1) else z
-    return z if z != z else y
+    """``log(1 + z)`` for ``0 <= z <= 1`` (NaN passes through): ``2 atanh(s)`` with
+    ``s = z / (2 + z)`` in [0, 1/3], an odd series in ``s``; ``1 + z`` is never rounded."""
+    s = z / (z + T(2))
+    w = s * s
+    if _single(T):  # remainder below 2^-25 for w <= 1/9
+        q = T(2.0 / 15.0)
+        q = q * w + T(2.0 / 13.0)
+        q = q * w + T(2.0 / 11.0)
+        q = q * w + T(2.0 / 9.0)
+        q = q * w + T(2.0 / 7.0)
+        q = q * w + T(2.0 / 5.0)
+        q = q * w + T(2.0 / 3.0)
+        q = q * w + T(2.0)
+    else:  # remainder below 2^-56
+        q = T(2.0 / 35.0)
+        for k in range(16, 0, -1):  # unrolled by LLVM: constant trip count
+            q = q * w + T(2.0 / (2 * k + 1))
+        q = q * w + T(2.0)
+    return T(s * q)
 
 
 @njit(inline="always")

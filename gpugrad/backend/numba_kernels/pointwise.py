@@ -17,7 +17,7 @@ import numpy as np
 
 from ..kernels.pointwise import GOLDEN, MIX1, MIX2
 from . import ENGINE
-from ._fastmath import vexp, vexpm1, vlog1p, vphi, vsigmoid
+from ._fastmath import vexp, vexp_neg, vexpm1, vlog1p, vphi, vsigmoid
 from ._jit import njit, prange
 
 # fused multiply-adds only: no flag that changes NaN/inf handling
@@ -179,7 +179,7 @@ def _softplus(x, out, beta, threshold):
         v = x[i]
         bx = v * b
         # max(bx, 0) + log1p(exp(-|bx|)): exp never overflows, log1p's argument is in [0, 1]
-        soft = (max(bx, T(0)) + vlog1p(vexp(-abs(bx), T), T)) / b
+        soft = (max(bx, T(0)) + vlog1p(vexp_neg(-abs(bx), T), T)) / b
         out[i] = v if bx > th else soft
 
 
