@@ -450,7 +450,7 @@ def _error(fn):
     return None
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad"])
 @pytest.mark.parametrize(
     "kw", [dict(fused=True, differentiable=True), dict(fused=True, foreach=True)]
 )
@@ -460,7 +460,7 @@ def test_invalid_flag_combinations_raise_as_torch(name, kw):
     assert want is not None and got == want
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad"])
 def test_fused_refuses_integer_params_as_torch(name):
     def run(lib):
         p = lib.zeros(3, dtype=lib.int64)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from ._flags import next_step, step_counter
+from ._flags import check_flags, check_fused_param, next_step, step_counter
 from .optimizer import Optimizer
 
 
@@ -39,8 +39,6 @@ class Adagrad(Optimizer):
             )
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if differentiable:
-            raise NotImplementedError("gpugrad's Adagrad does not support differentiable=True")
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,
@@ -53,6 +51,8 @@ class Adagrad(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults)
+        check_flags("Adagrad", fused, foreach, differentiable)
+        self._need_device_dtype_check_for_fused = bool(fused)
         # PyTorch creates Adagrad's state eagerly, so a fresh state_dict already holds it.
         for group in self.param_groups:
             for p in group["params"]:
@@ -60,7 +60,7 @@ class Adagrad(Optimizer):
 
     def _init_state(self, p: Tensor, group: dict) -> dict:
         st = self.state[p]
-        st["step"] = step_counter(p, None)
+        st["step"] = step_counter(p, group["fused"])
         xp = p._device.backend.xp
         st["sum"] = Tensor._make(
             xp.full_like(p._data, group["initial_accumulator_value"]), p._device
@@ -76,6 +76,9 @@ class Adagrad(Optimizer):
             lr_decay = group["lr_decay"]
             eps = group["eps"]
             for p, d, gd, st in self._coupled_grads(group):
+                if group["fused"] and self.__dict__.get("_need_device_dtype_check_for_fused"):
+                    check_fused_param(p)
+                    self._need_device_dtype_check_for_fused = False
                 xp = p._device.backend.xp
                 if len(st) == 0:
                     st = self._init_state(p, group)
