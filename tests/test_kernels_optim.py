@@ -574,3 +574,31 @@ def test_capturable_on_the_cpu_as_torch(name, kw):
     assert _error(lambda: run(gpugrad)) == want
     if want is None:
         assert run(gpugrad).dtype == gpugrad.float32 and float(run(torch)) == 1.0
+
+
+def _flag_cases():
+    import inspect
+
+    for name in ["Adadelta", "Adagrad", "Adamax", "NAdam", "RAdam", "RMSprop", "Adam", "AdamW",
+                 "SGD"]:  # fmt: skip
+        params = inspect.signature(getattr(torch.optim, name).__init__).parameters
+        cases = [dict()]
+        if "fused" in params:
+            cases += [dict(fused=True, differentiable=True), dict(fused=True, foreach=True)]
+            cases += [dict(fused=True)]
+        if "capturable" in params:
+            cases += [dict(capturable=True, foreach=f) for f in (None, False, True)]
+        for kw in cases:
+            yield name, kw
+
+
+@pytest.mark.parametrize("name, kw", list(_flag_cases()))
+def test_every_optimizer_takes_flags_as_torch(name, kw):
+    """foreach / fused / capturable as PyTorch's on the CPU: accepted, or its error."""
+
+    def run(lib):
+        w = lib.ones(2, requires_grad=True)
+        w.grad = lib.ones(2)
+        getattr(lib.optim, name)([w], **kw).step()
+
+    assert _error(lambda: run(gpugrad)) == _error(lambda: run(torch))

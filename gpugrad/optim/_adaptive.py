@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from ._flags import next_step, step_counter
+from ._flags import check_capturable, check_flags, next_step, step_counter
 from .optimizer import Optimizer
 
 
@@ -48,12 +48,24 @@ class _Adaptive(Optimizer):
     ``_buffers``; then ``_update(p, d, gd, st, step, group)`` per parameter with a gradient."""
 
     _buffers: tuple = ()
+    # PyTorch's capturable assertion per path (single-tensor, foreach): see check_capturable
+    _capturable_xla: tuple[bool, bool] = (True, False)
+    _capturable_what: tuple[str, str] = ("params and state_steps",) * 2
+
+    def __init__(self, params, defaults: dict[str, Any]) -> None:
+        super().__init__(params, defaults)
+        check_flags(type(self).__name__, None, defaults["foreach"], defaults["differentiable"])
 
     def step(self, closure: Callable[[], Any] | None = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._eval_closure(closure) if closure is not None else None
         self._opt_called = True
         for group in self.param_groups:
+            if group["capturable"]:
+                for p in group["params"]:
+                    if p._grad is not None:
+                        check_capturable(p, group["foreach"], self._capturable_xla,
+                                         self._capturable_what)  # fmt: skip
             decoupled = group.get("decoupled_weight_decay", False)
             wd = group["weight_decay"]
             if decoupled and wd:
@@ -67,7 +79,7 @@ class _Adaptive(Optimizer):
                 pairs = self._coupled_grads(group)
             for p, d, gd, st in pairs:
                 if not st:
-                    st["step"] = step_counter(p, None)
+                    st["step"] = step_counter(p, group["capturable"])
                     for name in self._buffers:
                         st[name] = _zeros_like(p)
                 self._update(p, d, gd, st, next_step(st), group)

@@ -40,13 +40,20 @@ def check_fused_param(p: Tensor) -> None:
         )
 
 
-def check_capturable(p: Tensor, foreach: bool | None) -> None:
-    """capturable=True (without fused) takes parameters on a GPU only (PyTorch's assertion,
-    whose device list depends on the path: single-tensor or foreach)."""
+def check_capturable(
+    p: Tensor,
+    foreach: bool | None,
+    xla: tuple[bool, bool] = (True, False),
+    what: tuple[str, str] = ("params and state_steps", "params and state_steps"),
+) -> None:
+    """capturable=True (without fused) takes parameters on a GPU only: PyTorch's assertion.
+    Its text depends on the optimizer and the path (single-tensor, foreach): ``xla`` says
+    whether each path lists 'xla', ``what`` what each names."""
     if p._device.type != "cuda":
-        devices = ["cuda", "xpu", "hpu", "privateuseone"] + ([] if foreach else ["xla"])
+        path = 1 if foreach else 0
+        devices = ["cuda", "xpu", "hpu", "privateuseone"] + (["xla"] if xla[path] else [])
         raise AssertionError(
-            f"If capturable=True, params and state_steps must be on supported devices: {devices}."
+            f"If capturable=True, {what[path]} must be on supported devices: {devices}."
         )
 
 

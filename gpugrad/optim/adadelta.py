@@ -20,6 +20,8 @@ class Adadelta(_Adaptive):
                         differentiable=differentiable)  # fmt: skip
         super().__init__(params, defaults)
 
+    _capturable_xla = (False, False)  # PyTorch's Adadelta lists no 'xla' on either path
+
     _buffers = ("square_avg", "acc_delta")
 
     def _update(self, p, d, gd, st, step, group) -> None:

@@ -26,6 +26,8 @@ class NAdam(_Adaptive):
         super().__init__(params, defaults)
 
     _buffers = ("exp_avg", "exp_avg_sq")
+    _capturable_what = ("params, mu_products and state_steps",
+                        "params, mu_products, and state_steps")  # fmt: skip
 
     def _update(self, p, d, gd, st, step, group) -> None:
         if "mu_product" not in st:  # PyTorch keeps it in a float32 0-d CPU tensor

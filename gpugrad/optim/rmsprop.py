@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._tensor import Tensor
-from ._flags import next_step, step_counter
+from ._flags import check_capturable, next_step, step_counter
 from .optimizer import Optimizer
 
 
@@ -64,9 +64,11 @@ class RMSprop(Optimizer):
             momentum = group["momentum"]
             centered = group["centered"]
             for p, d, gd, st in self._coupled_grads(group):
+                if group["capturable"]:
+                    check_capturable(p, group["foreach"], xla=(True, True))
                 xp = p._device.backend.xp
                 if len(st) == 0:
-                    st["step"] = step_counter(p, None)
+                    st["step"] = step_counter(p, group["capturable"])
                     st["square_avg"] = Tensor._make(xp.zeros_like(d), p._device)
                     if momentum > 0:
                         st["momentum_buffer"] = Tensor._make(xp.zeros_like(d), p._device)
