@@ -40,7 +40,10 @@ from ..ops.attention import (  # noqa: F401
 from ..ops.conv import (  # noqa: F401
     conv1d,
     conv2d,
+    conv3d,
+    conv_transpose1d,
     conv_transpose2d,
+    conv_transpose3d,
     fold,
     unfold,
 )

@@ -1,16 +1,21 @@
-"""Convolution and folding: conv1d / conv2d / conv_transpose2d as im2col (a strided view)
-plus one batched matmul, and F.unfold (im2col) / F.fold (col2im).
+"""Convolution and folding: conv1d/2d/3d and conv_transpose1d/2d/3d as im2col plus one
+batched matmul, and F.unfold (im2col) / F.fold (col2im).
 
 Three primitives carry the convolution: the forward, its input gradient (a "col2im", i.e.
 transposed convolution) and its weight gradient. All three are bilinear, and each one's
 backward is written with the other two, so gradients of gradients come for free. unfold and
-fold are each other's adjoint, so each one's backward is the other."""
+fold are each other's adjoint, so each one's backward is the other. The patch gather and
+scatter are the backend's ``im2col`` / ``col2im`` kernels (docs/kernels.md), for 1 to 3
+spatial dims."""
 
 from __future__ import annotations
+
+import math
 
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
+from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from . import _autocast as _amp
 from ._util import (
@@ -21,114 +26,142 @@ from ._util import (
 
 
 def _pair(v, name: str = "value") -> tuple[int, int]:
+    return _ntuple(v, 2, name)
+
+
+def _ntuple(v, nd: int, name: str = "value") -> tuple[int, ...]:
+    """An int or a 1- or nd-long list as an nd-tuple, with PyTorch's error otherwise."""
     if isinstance(v, (tuple, list)):
         if len(v) == 1:
-            return (int(v[0]), int(v[0]))
-        if len(v) != 2:
+            return (int(v[0]),) * nd
+        if len(v) != nd:
             raise RuntimeError(
-                f"expected {name} to be a single integer value or a list of 2 "
+                f"expected {name} to be a single integer value or a list of {nd} "
                 f"values to match the convolution dimensions, but got "
                 f"{name}={list(v)}"
             )
-        return (int(v[0]), int(v[1]))
-    return (int(v), int(v))
+        return tuple(int(e) for e in v)
+    return (int(v),) * nd
 
 
 class _Geometry:
-    """Stride, padding (low/high per side), dilation, groups of one convolution."""
+    """Stride, padding ((low, high) per spatial dim), dilation, groups of one convolution."""
 
     __slots__ = ("stride", "pad", "dilation", "groups")
 
     def __init__(self, stride, pad, dilation, groups) -> None:
         self.stride, self.pad, self.dilation, self.groups = stride, pad, dilation, groups
 
-    def out_hw(self, h: int, w: int, kh: int, kw: int) -> tuple[int, int]:
-        (sh, sw), (ph0, ph1, pw0, pw1), (dh, dw) = self.stride, self.pad, self.dilation
-        return (
-            (h + ph0 + ph1 - dh * (kh - 1) - 1) // sh + 1,
-            (w + pw0 + pw1 - dw * (kw - 1) - 1) // sw + 1,
+    def out_shape(self, spatial, kernel) -> tuple[int, ...]:
+        return tuple(
+            (s + lo + hi - d * (k - 1) - 1) // st + 1
+            for s, k, st, (lo, hi), d in zip(spatial, kernel, self.stride, self.pad, self.dilation)
         )
 
 
-def _columns(backend, x, kh: int, kw: int, oh: int, ow: int, geo: _Geometry):
-    """im2col: (G, Cg*kh*kw, N*oh*ow), gathered through a strided view of padded x."""
-    xp = backend.xp
-    n, c = x.shape[:2]
-    ph0, ph1, pw0, pw1 = geo.pad
-    if ph0 or ph1 or pw0 or pw1:
-        x = xp.pad(x, ((0, 0), (0, 0), (ph0, ph1), (pw0, pw1)))
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    s_n, s_c, s_h, s_w = x.strides
-    win = backend.as_strided(
-        x, (n, c, kh, kw, oh, ow), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw)
-    )
-    g = geo.groups
-    win = win.reshape(n, g, c // g, kh, kw, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
-    return win.reshape(g, (c // g) * kh * kw, n * oh * ow)
+def _cols(backend, x, kernel, geo: _Geometry):
+    """im2col of x: (C*prod(kernel), N*prod(out))."""
+    return backend.im2col(x, kernel, geo.stride, geo.pad, geo.dilation)
 
 
-def _col2im(backend, cols, x_shape, kh: int, kw: int, oh: int, ow: int, geo: _Geometry):
-    """The adjoint of _columns: add each kernel offset's columns back into the image."""
-    xp = backend.xp
-    n, c, h, w = x_shape
-    ph0, ph1, pw0, pw1 = geo.pad
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    out = xp.zeros((n, c, h + ph0 + ph1, w + pw0 + pw1), dtype=cols.dtype)
-    cols = cols.reshape(c, kh, kw, n, oh, ow)
-    # A loop over kernel offsets (kh*kw steps), each a strided add of a whole image slab.
-    for i in range(kh):
-        hi = i * dh
-        for j in range(kw):
-            wj = j * dw
-            out[:, :, hi : hi + sh * (oh - 1) + 1 : sh, wj : wj + sw * (ow - 1) + 1 : sw] += cols[
-                :, i, j
-            ].transpose(1, 0, 2, 3)
-    return out[:, :, ph0 : ph0 + h, pw0 : pw0 + w]
-
-
-def _forward(x, w, geo: _Geometry, backend):
+def _forward(x, w, geo: _Geometry, backend, cols=None):
     n = x.shape[0]
-    o, cg, kh, kw = w.shape
-    oh, ow = geo.out_hw(x.shape[2], x.shape[3], kh, kw)
+    o, cg = w.shape[:2]
+    kernel = tuple(w.shape[2:])
+    out = geo.out_shape(x.shape[2:], kernel)
     g = geo.groups
-    cols = _columns(backend, x, kh, kw, oh, ow, geo)
-    out = backend.matmul(w.reshape(g, o // g, cg * kh * kw), cols)  # (G, O/G, N*oh*ow)
-    out = out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
-    return backend.xp.ascontiguousarray(out)
+    if cols is None:
+        cols = _cols(backend, x, kernel, geo)
+    kk = cg * math.prod(kernel)
+    y = backend.matmul(w.reshape(g, o // g, kk), cols.reshape(g, kk, -1))  # (G, O/G, N*P)
+    y = y.reshape((o, n) + out).swapaxes(0, 1)
+    return backend.xp.ascontiguousarray(y)
+
+
+def _gout_matrix(gout, g: int):
+    """(N, O, *out) -> (G, O/G, N*prod(out)), the GEMM layout of an output gradient."""
+    o = gout.shape[1]
+    return gout.swapaxes(0, 1).reshape(g, o // g, -1)
 
 
 def _input_grad(gout, w, x_shape, geo: _Geometry, backend):
-    n, o, oh, ow = gout.shape
-    _, cg, kh, kw = w.shape
+    o, cg = w.shape[:2]
+    kernel = tuple(w.shape[2:])
     g = geo.groups
-    gmat = gout.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
-    wmat = w.reshape(g, o // g, cg * kh * kw).transpose(0, 2, 1)
-    cols = backend.matmul(wmat, gmat)  # (G, Cg*kh*kw, N*oh*ow)
-    return backend.xp.ascontiguousarray(_col2im(backend, cols, x_shape, kh, kw, oh, ow, geo))
+    kk = cg * math.prod(kernel)
+    wmat = w.reshape(g, o // g, kk).swapaxes(1, 2)
+    cols = backend.matmul(wmat, _gout_matrix(gout, g))  # (G, Cg*K, N*P)
+    cols = cols.reshape(g * kk, -1)
+    return backend.col2im(cols, tuple(x_shape), kernel, geo.stride, geo.pad, geo.dilation)
 
 
-def _weight_grad(x, gout, w_shape, geo: _Geometry, backend):
-    n, o, oh, ow = gout.shape
-    _, cg, kh, kw = w_shape
+def _weight_grad(x, gout, w_shape, geo: _Geometry, backend, cols=None):
+    kernel = tuple(w_shape[2:])
     g = geo.groups
-    cols = _columns(backend, x, kh, kw, oh, ow, geo)
-    gmat = gout.transpose(1, 0, 2, 3).reshape(g, o // g, n * oh * ow)
+    if cols is None:
+        cols = _cols(backend, x, kernel, geo)
+    kk = w_shape[1] * math.prod(kernel)
     # cols @ gmat^T, not gmat @ cols^T: BLAS is several times faster in this orientation
-    # for the long N*oh*ow contraction.
-    gw = backend.matmul(cols, gmat.transpose(0, 2, 1))  # (G, Cg*kh*kw, O/G)
-    return backend.xp.ascontiguousarray(gw.transpose(0, 2, 1)).reshape(w_shape)
+    # for the long N*P contraction.
+    gw = backend.matmul(cols.reshape(g, kk, -1), _gout_matrix(gout, g).swapaxes(1, 2))
+    return backend.xp.ascontiguousarray(gw.swapaxes(1, 2)).reshape(w_shape)
+
+
+def _bias_axes(nd: int) -> tuple[int, ...]:
+    return (0,) + tuple(range(2, nd))
+
+
+# im2col's columns of a forward are kept for the weight gradient up to this size (bytes):
+# recomputing them costs a pass as long as the forward's gather.
+_KEEP_COLS = 64 << 20
 
 
 class ConvolutionBackward0(Node):
+    """conv (transposed=False) or transposed conv: out = Cx(input, w) (transposed=True)."""
+
+    transposed = False
+    crop = None  # transposed: the slice of the output the windows reach
+    cols = None  # the forward's im2col (non-transposed), when small enough to keep
+
     def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
         x, w = self.saved_tensors
         gx = gw = gb = None
-        if self.needs_input_grad(0):
-            gx = _conv_input_grad(grad, w, tuple(x.shape), self.geo)
-        if self.needs_input_grad(1):
-            gw = _conv_weight_grad(x, grad, tuple(w.shape), self.geo)
+        geo = self.geo
+        if self.transposed:
+            grad = grad[self.crop] if self.crop is not None else grad
+            if self.needs_input_grad(0):
+                gx = _conv(grad, w, None, geo)
+            if self.needs_input_grad(1):
+                gw = _conv_weight_grad(grad, x, tuple(w.shape), geo)
+        else:
+            if self.needs_input_grad(0):
+                gx = _conv_input_grad(grad, w, tuple(x.shape), geo)
+            if self.needs_input_grad(1):
+                gw = _conv_weight_grad(x, grad, tuple(w.shape), geo)
         if self.needs_input_grad(2):
-            gb = grad.sum((0, 2, 3))
+            gb = grad.sum(_bias_axes(grad.ndim))
+        return gx, gw, gb
+
+    def _arrays(self, backend, g):
+        x, w = self.saved_arrays()
+        gx = gw = gb = None
+        geo = self.geo
+        if self.needs_input_grad(2):
+            gb = backend.sum(g, _bias_axes(g.ndim))
+        if self.transposed:
+            g = g[self.crop] if self.crop is not None else g
+            if self.needs_input_grad(0):
+                gx = _forward(g, w, geo, backend)
+            if self.needs_input_grad(1):
+                gw = _weight_grad(g, x, w.shape, geo, backend)
+        else:
+            if self.needs_input_grad(0):
+                gx = backend.xp.ascontiguousarray(_input_grad(g, w, x.shape, geo, backend))
+            if self.needs_input_grad(1):
+                gw = _weight_grad(x, g, w.shape, geo, backend, self.cols)
+        self.cols = None
         return gx, gw, gb
 
 
@@ -152,22 +185,30 @@ class ConvolutionBackwardWeight(Node):
         return dx, dg
 
 
+def _add_bias(data, b: Tensor | None) -> None:
+    if b is not None:
+        data += b._data.reshape((1, -1) + (1,) * (data.ndim - 2))
+
+
 def _conv(x: Tensor, w: Tensor, b: Tensor | None, geo: _Geometry) -> Tensor:
     backend = x._device.backend
-    data = _forward(x._data, w._data, geo, backend)
-    if b is not None:
-        data += b._data.reshape(1, -1, 1, 1)
+    keep = needs_grad(x, w, b) and w._requires_grad
+    cols = _cols(backend, x._data, tuple(w.shape[2:]), geo) if keep else None
+    data = _forward(x._data, w._data, geo, backend, cols)
+    _add_bias(data, b)
     out = Tensor._make(data, x._device)
     if needs_grad(x, w, b):
         node = record(ConvolutionBackward0(), (x, w, b), out)
         node.save(x, w)
         node.geo = geo
+        if keep and cols.nbytes <= _KEEP_COLS:
+            node.cols = cols
     return out
 
 
 def _conv_input_grad(g: Tensor, w: Tensor, x_shape: tuple, geo: _Geometry) -> Tensor:
     data = _input_grad(g._data, w._data, x_shape, geo, g._device.backend)
-    out = Tensor._make(data, g._device)
+    out = Tensor._make(g._device.backend.xp.ascontiguousarray(data), g._device)
     if needs_grad(g, w):
         node = record(ConvolutionBackwardInput(), (g, w), out)
         node.save(g, w)
@@ -185,18 +226,134 @@ def _conv_weight_grad(x: Tensor, g: Tensor, w_shape: tuple, geo: _Geometry) -> T
     return out
 
 
-def _padding(padding, kh: int, kw: int, dilation, stride) -> tuple[int, int, int, int]:
+def _padding(padding, kernel, dilation, stride, nd: int) -> tuple[tuple[int, int], ...]:
     if isinstance(padding, str):
         if padding == "valid":
-            return (0, 0, 0, 0)
+            return ((0, 0),) * nd
         if padding != "same":
             raise RuntimeError(f"Invalid padding string: '{padding}'")
-        if stride != (1, 1):
+        if any(s != 1 for s in stride):
             raise RuntimeError("padding='same' is not supported for strided convolutions")
-        th, tw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)  # PyTorch pads extra at the end
-    ph, pw = _pair(padding, "padding")
-    return (ph, ph, pw, pw)
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        return tuple((t // 2, t - t // 2) for t in totals)  # PyTorch pads extra at the end
+    return tuple((p, p) for p in _ntuple(padding, nd, "padding"))
+
+
+_DIM_NAMES = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def _check_geometry(stride, padding, dilation, transposed: bool, groups: int) -> None:
+    """PyTorch's checks on a convolution's parameters, in its order."""
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d < 0 for d in dilation):
+        raise RuntimeError("dilation should be greater than zero")
+    if any(d == 0 for d in dilation):
+        if transposed:
+            names = _DIM_NAMES[len(dilation)]
+            got = ", ".join(f"dilation_{n}: {d}" for n, d in zip(names, dilation))
+            raise RuntimeError(f"dilation should be greater than zero, but got {got}")
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+
+
+def _batched(input: Tensor, nd: int, name: str) -> bool:
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(
+            f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got "
+            f"input of size: {list(input.shape)}"
+        )
+    return input.ndim == nd + 2
+
+
+def _check_dtypes(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    if input.dtype != weight.dtype:
+        raise RuntimeError(
+            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
+            f"{D.scalar_type_name(weight.dtype)}"
+        )
+    if bias is not None and bias.dtype != input.dtype:
+        raise RuntimeError(
+            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
+            f"{D.scalar_type_name(bias.dtype)}"
+        )
+
+
+def _sizes(t) -> str:
+    return " x ".join(str(v) for v in t)
+
+
+def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, name: str, eff=None):
+    """conv{nd}d: checks in PyTorch's order, then the convolution. ``eff`` is the number of
+    spatial dims PyTorch's messages use (conv1d runs as 2-d there)."""
+    if _active.autocast:
+        input, weight, bias = _amp.lower(input, weight, bias)
+    batched = _batched(input, nd, name)
+    x = input if batched else input.unsqueeze(0)
+    check_device(x, weight, name)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(
+            f"weight should have at least three dimensions, got {weight.ndim}"
+            if weight.ndim < 3
+            else f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional input "
+            f"{list(x.shape)}, but got {weight.ndim}-dimensional weight of size "
+            f"{list(weight.shape)} instead"
+        )
+    kernel = tuple(weight.shape[2:])
+    st, dil = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        pads = (0,) * nd
+    else:
+        pads = _ntuple(padding, nd, "padding")
+    lead = (1,) * ((eff or nd) - nd)  # conv1d's messages show its height-1 view
+    _check_geometry(lead + st, (0,) * len(lead) + pads, lead + dil, False, groups)
+    _check_dtypes(x, weight, bias)
+    o, cg = weight.shape[:2]
+    c = x.shape[1]
+    if cg * groups != c:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
+            f"input{list(x.shape)} to have {cg * groups} channels, but got {c} channels "
+            "instead"
+        )
+    if o % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension "
+            f"0, but got weight of size [{list(weight.shape)}] instead"
+        )
+    if bias is not None:
+        check_device(x, bias, name)
+        if tuple(bias.shape) != (o,):
+            raise RuntimeError(
+                f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional "
+                f"with {o} elements, but got bias of size {list(bias.shape)} instead"
+            )
+    pad = _padding(padding, kernel, dil, st, nd)
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pad))
+    span = tuple(d * (k - 1) + 1 for d, k in zip(dil, kernel))
+    if any(p < k for p, k in zip(padded, span)):
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({_sizes(padded)}). Kernel size: "
+            f"({_sizes(span)}). Kernel size can't be greater than actual input size"
+        )
+    out = _conv(x, weight, bias, _Geometry(st, pad, dil, groups))
+    return out if batched else out.squeeze(0)
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D convolution over (N, C, L) or unbatched (C, L) input."""
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d", 2)
 
 
 def conv2d(
@@ -209,59 +366,10 @@ def conv2d(
     groups: int = 1,
 ) -> Tensor:
     """2-D convolution over (N, C, H, W) or unbatched (C, H, W) input."""
-    if _active.autocast:
-        input, weight, bias = _amp.lower(input, weight, bias)
-    if input.ndim not in (3, 4):
-        raise RuntimeError(
-            "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: "
-            f"{list(input.shape)}"
-        )
-    if input.ndim == 3:
-        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(
-            0
-        )
-    check_device(input, weight, "conv2d")
-    if weight.ndim != 4:
-        raise RuntimeError(
-            f"weight should have at least three dimensions, got {weight.ndim}"
-            if weight.ndim < 3
-            else f"Expected 4-dimensional weight for 4-dimensional input {list(input.shape)}, but "
-            f"got {weight.ndim}-dimensional weight of size {list(weight.shape)} instead"
-        )
-    if input.dtype != weight.dtype:
-        raise RuntimeError(
-            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
-            f"{D.scalar_type_name(weight.dtype)}"
-        )
-    o, cg, kh, kw = weight.shape
-    n, c, h, w = input.shape
-    if cg * groups != c or o % groups:
-        raise RuntimeError(
-            f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
-            f"input{list(input.shape)} to have {cg * groups} channels, but got {c} channels "
-            "instead"
-        )
-    if bias is not None:
-        check_device(input, bias, "conv2d")
-        if bias.shape != (o,):
-            raise RuntimeError(
-                f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional "
-                f"with {o} elements, but got bias of size {list(bias.shape)} instead"
-            )
-    st, dil = _pair(stride, "stride"), _pair(dilation, "dilation")
-    pad = _padding(padding, kh, kw, dil, st)
-    geo = _Geometry(st, pad, dil, groups)
-    hp, wp = h + pad[0] + pad[1], w + pad[2] + pad[3]
-    if hp < dil[0] * (kh - 1) + 1 or wp < dil[1] * (kw - 1) + 1:
-        raise RuntimeError(
-            f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
-            f"({dil[0] * (kh - 1) + 1} x {dil[1] * (kw - 1) + 1}). Kernel size can't be "
-            "greater than actual input size"
-        )
-    return _conv(input, weight, bias, geo)
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
-def conv1d(
+def conv3d(
     input: Tensor,
     weight: Tensor,
     bias: Tensor | None = None,
@@ -270,30 +378,136 @@ def conv1d(
     dilation=1,
     groups: int = 1,
 ) -> Tensor:
-    """1-D convolution over (N, C, L) or (C, L), run as a conv2d of height 1."""
+    """3-D convolution over (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+    return _convnd(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def _fit(spatial, out, kernel, geo: _Geometry):
+    """The part of a transposed convolution's output its windows reach, and the padding that
+    makes the forward convolution of that part give exactly ``out`` positions: the output
+    beyond the last window (output_padding >= stride) is zeros."""
+    fitted, pads = [], []
+    for s, o, k, st, (lo, _), d in zip(spatial, out, kernel, geo.stride, geo.pad, geo.dilation):
+        reach = (o - 1) * st + d * (k - 1) + 1 - lo  # unpadded extent the windows cover
+        f = max(0, min(s, reach))
+        fitted.append(f)
+        pads.append((lo, max(0, reach - f)))
+    return tuple(fitted), tuple(pads)
+
+
+def _conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, out_spatial, geo: _Geometry):
+    """Cx(x, w) onto an output of ``out_spatial``, with bias, as one ConvolutionBackward0."""
+    backend = x._device.backend
+    xp = backend.xp
+    kernel = tuple(w.shape[2:])
+    fitted, pads = _fit(out_spatial, tuple(x.shape[2:]), kernel, geo)
+    geo = _Geometry(geo.stride, pads, geo.dilation, geo.groups)
+    n = x.shape[0]
+    cout = w.shape[1] * geo.groups
+    data = _input_grad(x._data, w._data, (n, cout) + fitted, geo, backend)
+    crop = None
+    if fitted != tuple(out_spatial):
+        full = xp.zeros((n, cout) + tuple(out_spatial), dtype=data.dtype)
+        crop = (slice(None), slice(None)) + tuple(slice(0, f) for f in fitted)
+        full[crop] = data
+        data = full
+    else:
+        data = xp.ascontiguousarray(data)
+    _add_bias(data, b)
+    out = Tensor._make(data, x._device)
+    if needs_grad(x, w, b):
+        node = record(ConvolutionBackward0(), (x, w, b), out)
+        node.save(x, w)
+        node.geo, node.transposed, node.crop = geo, True, crop
+    return out
+
+
+def _conv_transposend(
+    input, weight, bias, stride, padding, output_padding, groups, dilation, nd: int, name, eff=None
+):
     if _active.autocast:
         input, weight, bias = _amp.lower(input, weight, bias)
-    if input.ndim not in (2, 3):
+    batched = _batched(input, nd, name)
+    x = input if batched else input.unsqueeze(0)
+    check_device(x, weight, name)
+    if weight.ndim != nd + 2:
         raise RuntimeError(
-            "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: "
-            f"{list(input.shape)}"
+            f"weight should have at least three dimensions, got {weight.ndim}"
+            if weight.ndim < 3
+            else f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional input "
+            f"{list(x.shape)}, but got {weight.ndim}-dimensional weight of size "
+            f"{list(weight.shape)} instead"
         )
-
-    def one(v, name):
-        v = v[0] if isinstance(v, (tuple, list)) else v
-        return (1, int(v)) if name != "padding" else (0, int(v))
-
-    pad = padding if isinstance(padding, str) else one(padding, "padding")
-    out = conv2d(
-        input.unsqueeze(-2),
-        weight.unsqueeze(-2),
-        bias,
-        one(stride, "stride"),
-        pad,
-        one(dilation, "dilation"),
-        groups,
+    kernel = tuple(weight.shape[2:])
+    st, dil = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    pads = _ntuple(padding, nd, "padding")
+    opad = _ntuple(output_padding, nd, "output_padding")
+    lead = (1,) * ((eff or nd) - nd)
+    _check_geometry(lead + st, (0,) * len(lead) + pads, lead + dil, True, groups)
+    if any(p < 0 for p in opad):
+        raise RuntimeError("negative output_padding is not supported")
+    names = _DIM_NAMES[nd + len(lead)]
+    if any(op >= max(s, d) for op, s, d in zip(opad, st, dil)):
+        ops = (0,) * len(lead) + opad
+        raise RuntimeError(
+            "output padding must be smaller than either stride or dilation, but got "
+            + " ".join(f"output_padding_{n}: {v}" for n, v in zip(names, ops))
+            + " "
+            + " ".join(f"stride_{n}: {v}" for n, v in zip(names, lead + st))
+            + " "
+            + " ".join(f"dilation_{n}: {v}" for n, v in zip(names, lead + dil))
+        )
+    _check_dtypes(x, weight, bias)
+    cin, cg = weight.shape[:2]
+    c = x.shape[1]
+    if c != cin:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected "
+            f"input{list(x.shape)} to have {cin} channels, but got {c} channels instead"
+        )
+    if cin % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension "
+            f"0, but got weight of size [{list(weight.shape)}] instead"
+        )
+    if bias is not None:
+        check_device(x, bias, name)
+        if tuple(bias.shape) != (cg * groups,):
+            raise RuntimeError(
+                f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be "
+                f"1-dimensional with {cg * groups} elements, but got bias of size "
+                f"{list(bias.shape)} instead"
+            )
+    spatial = tuple(x.shape[2:])
+    out = tuple(
+        (s - 1) * t - 2 * p + d * (k - 1) + op + 1
+        for s, t, p, d, k, op in zip(spatial, st, pads, dil, kernel, opad)
     )
-    return out.squeeze(-2)
+    if any(v <= 0 for v in out):
+        raise RuntimeError(
+            f"Given input size per channel: ({_sizes(lead + spatial)}). Calculated output size "
+            f"per channel: ({_sizes(lead + out)}). Output size is too small"
+        )
+    geo = _Geometry(st, tuple((p, p) for p in pads), dil, groups)
+    res = _conv_transpose(x, weight, bias, out, geo)
+    return res if batched else res.squeeze(0)
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """Transposed 1-D convolution: the input-gradient of conv1d, weight (C_in, C_out/g, k)."""
+    return _conv_transposend(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+        "conv_transpose1d", 2,
+    )  # fmt: skip
 
 
 def conv_transpose2d(
@@ -307,46 +521,32 @@ def conv_transpose2d(
     dilation=1,
 ) -> Tensor:
     """Transposed 2-D convolution: the input-gradient of conv2d, weight (C_in, C_out/g, kh, kw)."""
-    if _active.autocast:
-        input, weight, bias = _amp.lower(input, weight, bias)
-    if input.ndim not in (3, 4):
-        raise RuntimeError(
-            "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input "
-            f"of size: {list(input.shape)}"
-        )
-    if input.ndim == 3:
-        return conv_transpose2d(
-            input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups, dilation
-        ).squeeze(0)
-    check_device(input, weight, "conv_transpose2d")
-    cin, cg, kh, kw = weight.shape
-    n, c, h, w = input.shape
-    if c != cin:
-        raise RuntimeError(
-            f"Given transposed=1, weight of size {list(weight.shape)}, expected "
-            f"input{list(input.shape)} to have {cin} channels, but got {c} channels instead"
-        )
-    st, dil = _pair(stride, "stride"), _pair(dilation, "dilation")
+    return _conv_transposend(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+        "conv_transpose2d",
+    )  # fmt: skip
+
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> Tensor:
+    """Transposed 3-D convolution: the input-gradient of conv3d, weight (C_in, C_out/g, *k)."""
+    return _conv_transposend(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 3,
+        "conv_transpose3d",
+    )  # fmt: skip
+
+
+def _fold_geometry(dilation, padding, stride) -> _Geometry:
     ph, pw = _pair(padding, "padding")
-    oph, opw = _pair(output_padding, "output_padding")
-    if oph >= max(st[0], dil[0]) or opw >= max(st[1], dil[1]):
-        raise RuntimeError(
-            "output padding must be smaller than either stride or dilation, but got "
-            f"output_padding_height: {oph} output_padding_width: {opw} stride_height: {st[0]} "
-            f"stride_width: {st[1]} dilation_height: {dil[0]} dilation_width: {dil[1]}"
-        )
-    geo = _Geometry(st, (ph, ph, pw, pw), dil, groups)
-    hout = (h - 1) * st[0] - 2 * ph + dil[0] * (kh - 1) + oph + 1
-    wout = (w - 1) * st[1] - 2 * pw + dil[1] * (kw - 1) + opw + 1
-    out = _conv_input_grad(input, weight, (n, cg * groups, hout, wout), geo)
-    if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
-    return out
-
-
-def _geometry(dilation, padding, stride) -> _Geometry:
-    (ph, pw) = _pair(padding, "padding")
-    return _Geometry(_pair(stride, "stride"), (ph, ph, pw, pw), _pair(dilation, "dilation"), 1)
+    return _Geometry(_pair(stride, "stride"), ((ph, ph), (pw, pw)), _pair(dilation, "dilation"), 1)
 
 
 class Im2ColBackward0(Node):
@@ -366,17 +566,17 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
             f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)"
         )
     x = input if input.ndim == 4 else input.unsqueeze(0)
-    kh, kw = _pair(kernel_size, "kernel_size")
-    geo = _geometry(dilation, padding, stride)
+    k = _pair(kernel_size, "kernel_size")
+    geo = _fold_geometry(dilation, padding, stride)
     n, c, h, w = x.shape
-    oh, ow = geo.out_hw(h, w, kh, kw)
+    oh, ow = geo.out_shape((h, w), k)
     backend = x._device.backend
-    cols = _columns(backend, x._data, kh, kw, oh, ow, geo)  # (1, C*kh*kw, N*L)
-    data = cols.reshape(c * kh * kw, n, oh * ow).transpose(1, 0, 2)
+    cols = _cols(backend, x._data, k, geo)  # (C*kh*kw, N*L)
+    data = cols.reshape(c * k[0] * k[1], n, oh * ow).swapaxes(0, 1)
     out = Tensor._make(backend.xp.ascontiguousarray(data), x._device)
     if needs_grad(x):
         node = record(Im2ColBackward0(), (x,), out)
-        node.hw, node.k = (h, w), (kh, kw)
+        node.hw, node.k = (h, w), k
         node.dilation, node.padding, node.stride = dilation, padding, stride
     return out if input.ndim == 4 else out.squeeze(0)
 
@@ -391,14 +591,14 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     x = input if input.ndim == 3 else input.unsqueeze(0)
     kh, kw = _pair(kernel_size, "kernel_size")
     h, w = _pair(output_size, "output_size")
-    geo = _geometry(dilation, padding, stride)
+    geo = _fold_geometry(dilation, padding, stride)
     n, ckk, blocks = x.shape
     if ckk % (kh * kw):
         raise RuntimeError(
             "Expected size of input's dimension 1 to be divisible by the product of "
             f"kernel_size, but got input.size(1)={ckk} and kernel_size=({kh}, {kw})."
         )
-    oh, ow = geo.out_hw(h, w, kh, kw)
+    oh, ow = geo.out_shape((h, w), (kh, kw))
     if oh * ow != blocks:
         raise RuntimeError(
             f"Given output_size=({h}, {w}), kernel_size=({kh}, {kw}), dilation="
@@ -408,8 +608,8 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         )
     c = ckk // (kh * kw)
     backend = x._device.backend
-    cols = x._data.transpose(1, 0, 2).reshape(1, ckk, n * blocks)
-    data = _col2im(backend, cols, (n, c, h, w), kh, kw, oh, ow, geo)
+    cols = x._data.swapaxes(0, 1).reshape(ckk, n * blocks)
+    data = backend.col2im(cols, (n, c, h, w), (kh, kw), geo.stride, geo.pad, geo.dilation)
     out = Tensor._make(backend.xp.ascontiguousarray(data), x._device)
     if needs_grad(x):
         node = record(Col2ImBackward0(), (x,), out)

@@ -1,9 +1,76 @@
-"""Convolution kernels: the patch gathers (im2col) and scatters (col2im) that feed the GEMMs."""
+"""Convolution kernels: the patch gathers (im2col) and scatters (col2im) that feed the GEMMs.
+
+Layouts, for a convolution over ``d`` spatial dims (d = 1, 2 or 3):
+
+- ``x`` is (N, C, *spatial) of any strides; ``kernel_size``, ``stride``, ``dilation`` are
+  d-tuples of positive ints; ``padding`` is a d-tuple of ``(low, high)`` zero paddings.
+- ``cols`` is (C * prod(kernel_size), N * prod(out)), C-ordered: row ``(c, k_1, ..., k_d)``,
+  column ``(n, o_1, ..., o_d)``, where ``out_i = (spatial_i + low_i + high_i -
+  dilation_i * (kernel_i - 1) - 1) // stride_i + 1``. Channels lead the rows so that groups are
+  a reshape to (G, C/G * prod(kernel_size), N * prod(out)).
+"""
 
 from __future__ import annotations
 
-from .engine import kernel  # noqa: F401  (marks the names below)
+import itertools
+import math
+
+from .engine import kernel
+
+
+def conv_out_shape(spatial, kernel_size, stride, padding, dilation) -> tuple[int, ...]:
+    """The output's spatial shape of a convolution (the formula in the module docstring)."""
+    return tuple(
+        (s + lo + hi - d * (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi), d in zip(spatial, kernel_size, stride, padding, dilation)
+    )
 
 
 class ConvKernels:
     """The conv names (docs/kernels.md); references written against ``self.xp``."""
+
+    @kernel
+    def im2col(self, x, kernel_size, stride, padding, dilation):
+        """Patches of zero-padded ``x`` as the (C*prod(k), N*prod(out)) GEMM operand."""
+        xp = self.xp
+        n, c = x.shape[:2]
+        nd = len(kernel_size)
+        out = conv_out_shape(x.shape[2:], kernel_size, stride, padding, dilation)
+        if any(lo or hi for lo, hi in padding):
+            x = xp.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in padding))
+        s = x.strides
+        win = self.as_strided(
+            x,
+            (n, c) + tuple(kernel_size) + out,
+            s[:2]
+            + tuple(s[2 + i] * dilation[i] for i in range(nd))
+            + tuple(s[2 + i] * stride[i] for i in range(nd)),
+        )
+        # (N, C, *k, *o) -> (C, *k, N, *o): one gathering copy
+        perm = (1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
+        return xp.ascontiguousarray(win.transpose(perm)).reshape(
+            c * math.prod(kernel_size), n * math.prod(out)
+        )
+
+    @kernel
+    def col2im(self, cols, input_shape, kernel_size, stride, padding, dilation):
+        """The adjoint of im2col: patch gradients summed back into an (N, C, *spatial) array."""
+        xp = self.xp
+        n, c = input_shape[:2]
+        spatial = tuple(input_shape[2:])
+        out = conv_out_shape(spatial, kernel_size, stride, padding, dilation)
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, padding))
+        img = xp.zeros((n, c) + padded, dtype=cols.dtype)
+        cols = cols.reshape((c,) + tuple(kernel_size) + (n,) + out)
+        # One strided add of a whole image slab per kernel offset (prod(kernel_size) steps).
+        for offs in itertools.product(*(range(k) for k in kernel_size)):
+            dst = (slice(None), slice(None)) + tuple(
+                slice(o * dilation[i], o * dilation[i] + stride[i] * (out[i] - 1) + 1, stride[i])
+                for i, o in enumerate(offs)
+            )
+            src = cols[(slice(None),) + offs]  # (C, N, *o)
+            img[dst] += src.swapaxes(0, 1)
+        keep = (slice(None), slice(None)) + tuple(
+            slice(lo, lo + s) for s, (lo, _) in zip(spatial, padding)
+        )
+        return xp.ascontiguousarray(img[keep])

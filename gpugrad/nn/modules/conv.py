@@ -1,4 +1,4 @@
-"""Conv1d, Conv2d and ConvTranspose2d layers."""
+"""Conv1d/2d/3d and ConvTranspose1d/2d/3d layers."""
 
 from __future__ import annotations
 
@@ -116,8 +116,10 @@ class _ConvNd(Module):
         return s
 
 
-class Conv2d(_ConvNd):
-    """2-D convolution over (N, C_in, H, W) input; weight (C_out, C_in/groups, kh, kw)."""
+class _Conv(_ConvNd):
+    """Conv{1,2,3}d: ``_nd`` spatial dims, ``_fn`` the functional form."""
+
+    _nd = 2
 
     def __init__(
         self,
@@ -133,15 +135,16 @@ class Conv2d(_ConvNd):
         device=None,
         dtype=None,
     ) -> None:
+        nd = self._nd
         super().__init__(
             in_channels,
             out_channels,
-            _ntuple(kernel_size, 2),
-            _ntuple(stride, 2),
-            padding if isinstance(padding, str) else _ntuple(padding, 2),
-            _ntuple(dilation, 2),
+            _ntuple(kernel_size, nd),
+            _ntuple(stride, nd),
+            padding if isinstance(padding, str) else _ntuple(padding, nd),
+            _ntuple(dilation, nd),
             False,
-            (0, 0),
+            (0,) * nd,
             groups,
             bias,
             padding_mode,
@@ -151,72 +154,49 @@ class Conv2d(_ConvNd):
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.padding_mode != "zeros":
-            return F.conv2d(
+            return self._fn(
                 F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode),
                 weight,
                 bias,
                 self.stride,
-                (0, 0),
+                (0,) * self._nd,
                 self.dilation,
                 self.groups,
             )
-        return F.conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._fn(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     def forward(self, input: Tensor) -> Tensor:
         return self._conv_forward(input, self.weight, self.bias)
 
 
-class Conv1d(_ConvNd):
-    """1-D convolution over (N, C_in, L) input."""
+class Conv1d(_Conv):
+    """1-D convolution over (N, C_in, L) input; weight (C_out, C_in/groups, k)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, 1),
-            _ntuple(stride, 1),
-            padding if isinstance(padding, str) else _ntuple(padding, 1),
-            _ntuple(dilation, 1),
-            False,
-            (0,),
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
+    _nd = 1
 
-    def forward(self, input: Tensor) -> Tensor:
-        if self.padding_mode != "zeros":
-            return F.conv1d(
-                F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode),
-                self.weight,
-                self.bias,
-                self.stride,
-                0,
-                self.dilation,
-                self.groups,
-            )
-        return F.conv1d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+    _fn = staticmethod(F.conv1d)
 
 
-class ConvTranspose2d(_ConvNd):
-    """Transposed 2-D convolution (the gradient of Conv2d w.r.t. its input)."""
+class Conv2d(_Conv):
+    """2-D convolution over (N, C_in, H, W) input; weight (C_out, C_in/groups, kh, kw)."""
+
+    _nd = 2
+
+    _fn = staticmethod(F.conv2d)
+
+
+class Conv3d(_Conv):
+    """3-D convolution over (N, C_in, D, H, W) input; weight (C_out, C_in/groups, kd, kh, kw)."""
+
+    _nd = 3
+
+    _fn = staticmethod(F.conv3d)
+
+
+class _ConvTranspose(_ConvNd):
+    """ConvTranspose{1,2,3}d (the gradient of Conv{1,2,3}d w.r.t. its input)."""
+
+    _nd = 2
 
     def __init__(
         self,
@@ -235,15 +215,16 @@ class ConvTranspose2d(_ConvNd):
     ) -> None:
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
+        nd = self._nd
         super().__init__(
             in_channels,
             out_channels,
-            _ntuple(kernel_size, 2),
-            _ntuple(stride, 2),
-            _ntuple(padding, 2),
-            _ntuple(dilation, 2),
+            _ntuple(kernel_size, nd),
+            _ntuple(stride, nd),
+            _ntuple(padding, nd),
+            _ntuple(dilation, nd),
             True,
-            _ntuple(output_padding, 2),
+            _ntuple(output_padding, nd),
             groups,
             bias,
             padding_mode,
@@ -251,27 +232,66 @@ class ConvTranspose2d(_ConvNd):
             dtype,
         )
 
-    def forward(self, input: Tensor, output_size=None) -> Tensor:
-        output_padding = self.output_padding
-        if output_size is not None:
-            hw = list(output_size)[-2:]
-            output_padding = tuple(
-                hw[d]
-                - (
-                    (input.shape[-2 + d] - 1) * self.stride[d]
-                    - 2 * self.padding[d]
-                    + self.dilation[d] * (self.kernel_size[d] - 1)
-                    + 1
-                )
-                for d in range(2)
+    def _output_padding(self, input: Tensor, output_size) -> tuple:
+        """PyTorch's output_padding for a requested ``output_size`` (or the module's)."""
+        if output_size is None:
+            return self.output_padding
+        nd = self._nd
+        size = list(output_size)
+        if len(size) == nd + 2 or len(size) == nd + 1 and input.ndim == nd + 1:
+            size = size[len(size) - nd :]
+        if len(size) != nd:
+            raise ValueError(
+                f"ConvTranspose{nd}D: for {input.ndim}D input, output_size must have {nd} or "
+                f"{nd + 2} elements (got {len(output_size)})"
             )
-        return F.conv_transpose2d(
+        smallest = [
+            (input.shape[input.ndim - nd + d] - 1) * self.stride[d]
+            - 2 * self.padding[d]
+            + self.dilation[d] * (self.kernel_size[d] - 1)
+            + 1
+            for d in range(nd)
+        ]
+        largest = [s + st - 1 for s, st in zip(smallest, self.stride)]
+        if any(not lo <= v <= hi for v, lo, hi in zip(size, smallest, largest)):
+            raise ValueError(
+                f"requested an output size of {output_size}, but valid sizes range from "
+                f"{smallest} to {largest} (for an input of {input.shape[input.ndim - nd :]})"
+            )
+        return tuple(v - lo for v, lo in zip(size, smallest))
+
+    def forward(self, input: Tensor, output_size=None) -> Tensor:
+        return self._fn(
             input,
             self.weight,
             self.bias,
             self.stride,
             self.padding,
-            output_padding,
+            self._output_padding(input, output_size),
             self.groups,
             self.dilation,
         )
+
+
+class ConvTranspose1d(_ConvTranspose):
+    """Transposed 1-D convolution; weight (C_in, C_out/groups, k)."""
+
+    _nd = 1
+
+    _fn = staticmethod(F.conv_transpose1d)
+
+
+class ConvTranspose2d(_ConvTranspose):
+    """Transposed 2-D convolution; weight (C_in, C_out/groups, kh, kw)."""
+
+    _nd = 2
+
+    _fn = staticmethod(F.conv_transpose2d)
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """Transposed 3-D convolution; weight (C_in, C_out/groups, kd, kh, kw)."""
+
+    _nd = 3
+
+    _fn = staticmethod(F.conv_transpose3d)
