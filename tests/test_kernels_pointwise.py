@@ -145,7 +145,7 @@ def test_empty_strided_and_broadcast_inputs(name, extra, dtype):
     two = name.endswith("backward")
     base = _data(33 * 65, dtype, rng).reshape(33, 65)
     views = [np.zeros((0,), dtype), np.zeros((3, 0, 2), dtype), np.array(0.5, dtype)]
-    views += [base.T, base[::2, 1::3], base[:, :1]]
+    views += [base.T, base[::2, 1::3], base[:, :1], base.T[::2], base.T[:, 1::2]]
     for v in views:
         if two:
             g = rng.standard_normal(v.shape).astype(dtype)
@@ -155,6 +155,12 @@ def test_empty_strided_and_broadcast_inputs(name, extra, dtype):
         got = fn(*args, *extra)
         want = _ref(name)(*[np.ascontiguousarray(a) for a in args], *extra)
         assert got.shape == v.shape and got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)
+    if two:  # both transposed: read in place, in F order
+        gt = rng.standard_normal((33, 65)).astype(dtype).T
+        got = fn(gt, base.T, *extra)
+        want = _ref(name)(np.ascontiguousarray(gt), np.ascontiguousarray(base.T), *extra)
+        assert got.shape == gt.shape
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)
     if two:  # a broadcast gradient (an expand's view) against a full saved value
         g = np.broadcast_to(rng.standard_normal(65).astype(dtype), (33, 65))

@@ -2,9 +2,10 @@
 
 Each kernel body is a ``prange`` loop over flat C-ordered arrays whose math
 (``_fastmath``, inlined: editing it needs this file touched, as Numba's cache keys by file)
-LLVM vectorises. The callables the builders return take any strides: inputs
-already C-contiguous (the usual case) are read in place; others are first copied to C order
-(one extra pass, still fewer than the reference's several). float32 and float64 only; the
+LLVM vectorises. The callables the builders return take any strides: inputs all
+C-contiguous (the usual case) or all transposed (F-contiguous) are read in place; others are
+first copied to C order (one extra pass). dropout always draws in C order (its mask is the
+reference's). float32 and float64 only; the
 predicates send other dtypes, mixed dtypes and arrays below the name's ``MIN_SIZE`` (where a
 parallel launch costs more than NumPy's loops) to the reference.
 """
@@ -222,10 +223,34 @@ def _flat(a, shape):
     return np.ascontiguousarray(a).reshape(-1)  # no copy when already C-contiguous
 
 
+def _operands(arrays, shape, dtype):
+    """Flat views of ``arrays`` (broadcast to ``shape``) in one memory order, the result
+    array and its flat view. F order when every input is transposed (F-contiguous), or a
+    strided view of such memory (copied in its memory order, which is fast): a copy that
+    transposes costs more than the reference's whole pass. Else C order, copying the inputs
+    that are not C-contiguous."""
+    if not all(a.flags.c_contiguous for a in arrays):
+        fs = [_f_order(a, shape) for a in arrays]
+        if all(f is not None for f in fs):
+            out = np.empty(shape[::-1], dtype).T
+            return [f.T.reshape(-1) for f in fs], out, out.T.reshape(-1)
+    out = np.empty(shape, dtype)
+    return [_flat(a, shape) for a in arrays], out, out.reshape(-1)
+
+
+def _f_order(a, shape):
+    """``a`` as an F-contiguous (not C-contiguous) array, or None."""
+    if a.shape != shape or a.ndim < 2:
+        return None
+    if not a.flags.f_contiguous:
+        a = a.copy(order="K")  # memory order kept: F for a view of transposed memory
+    return a if a.flags.f_contiguous and not a.flags.c_contiguous else None
+
+
 def _unary(kern):
     def run(x):
-        out = np.empty(x.shape, x.dtype)
-        kern(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+        (flat,), out, o = _operands((x,), x.shape, x.dtype)
+        kern(flat, o)
         return out
 
     return run
@@ -234,8 +259,8 @@ def _unary(kern):
 def _binary(kern):
     def run(g, x):
         shape = np.broadcast_shapes(g.shape, x.shape) if g.shape != x.shape else x.shape
-        out = np.empty(shape, g.dtype)
-        kern(_flat(g, shape), _flat(x, shape), out.reshape(-1))
+        (fg, fx), out, o = _operands((g, x), shape, g.dtype)
+        kern(fg, fx, o)
         return out
 
     return run
@@ -330,8 +355,8 @@ def _build_gelu_backward():
 @ENGINE.implements("softplus", when=_one("softplus"), examples=_examples_one(1.0, 20.0))
 def _build_softplus():
     def softplus(x, beta: float = 1.0, threshold: float = 20.0):
-        out = np.empty(x.shape, x.dtype)
-        _softplus(np.ascontiguousarray(x).reshape(-1), out.reshape(-1), beta, threshold)
+        (flat,), out, o = _operands((x,), x.shape, x.dtype)
+        _softplus(flat, o, beta, threshold)
         return out
 
     return softplus
@@ -343,8 +368,8 @@ def _build_softplus():
 def _build_softplus_backward():
     def softplus_backward(g, x, beta: float = 1.0, threshold: float = 20.0):
         shape = np.broadcast_shapes(g.shape, x.shape)
-        out = np.empty(shape, g.dtype)
-        _softplus_backward(_flat(g, shape), _flat(x, shape), out.reshape(-1), beta, threshold)
+        (fg, fx), out, o = _operands((g, x), shape, g.dtype)
+        _softplus_backward(fg, fx, o, beta, threshold)
         return out
 
     return softplus_backward
@@ -381,8 +406,8 @@ def _dropout_backward_ok(g, mask, scale) -> bool:
 def _build_dropout_backward():
     def dropout_backward(g, mask, scale: float):
         shape = np.broadcast_shapes(g.shape, mask.shape)
-        out = np.empty(shape, g.dtype)
-        _dropout_backward(_flat(g, shape), _flat(mask, shape), out.reshape(-1), float(scale))
+        (fg, fm), out, o = _operands((g, mask), shape, g.dtype)
+        _dropout_backward(fg, fm, o, float(scale))
         return out
 
     return dropout_backward
