@@ -17,10 +17,11 @@ def _use_flat(group: dict, params: list[Tensor]) -> bool:
     Only where no engine compiles the name for the device (its reference makes a dozen array
     calls per parameter): there foreach=None picks flat updates on GPUs, and on the CPU for
     groups of small tensors (where per-call overhead dominates); True forces them. An engine's
-    kernel takes the whole list in one pass, so it always serves; fused=True always uses it.
+    kernel takes the whole list in one pass, so it always serves; fused=True and capturable=True
+    always use it.
     """
     foreach = group["foreach"]
-    if foreach is False or group["fused"] or len(params) < 2:
+    if foreach is False or group["fused"] or group["capturable"] or len(params) < 2:
         return False
     if any(p._grad is None or p._grad.is_sparse for p in params):
         return False
