@@ -15,6 +15,8 @@ class SGD(Optimizer):
 
     ``g = grad + weight_decay * p``; ``buf = momentum * buf + (1 - dampening) * g`` (``g`` on
     the first step); ``g = g + momentum * buf`` if nesterov else ``buf``; ``p -= lr * g``.
+    Steps run the ``sgd_step_`` kernel over a group's parameters; ``foreach`` and ``fused`` are
+    checked and kept as PyTorch does and change no result.
     """
 
     def __init__(
