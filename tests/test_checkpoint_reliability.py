@@ -481,3 +481,19 @@ def test_peak_resident_memory_of_save_and_load(tmp_path):
     assert size >= 32 * MB
     assert extra("load") < 1.15 * size
     assert extra("mmap") < 1.15 * size  # file pages touched by the sums, nothing else
+
+
+def test_unmappable_file_is_read_instead(tmp_path, monkeypatch):
+    import mmap
+
+    path = tmp_path / "u.safetensors"
+    sd = sample_state("cpu")
+    gpugrad.save(sd, path)
+
+    def refuse(*args, **kwargs):
+        raise OSError(19, "No such device")  # what mmap says on a file system without it
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    check_state(sd, gpugrad.load(path))
+    with pytest.raises(OSError, match="No such device"):
+        gpugrad.load(path, mmap=True)

@@ -321,7 +321,11 @@ class _Payload:
             # copy-on-write for views (writes to loaded tensors never reach the file, as
             # torch.load(mmap=True)); read-only when each tensor is copied out
             access = _mmap.ACCESS_COPY if views else _mmap.ACCESS_READ
-            self.map = _mmap.mmap(fh.fileno(), 0, access=access)
+            try:
+                self.map = _mmap.mmap(fh.fileno(), 0, access=access)
+            except (OSError, ValueError):  # a file system that cannot map: read it instead
+                if views:
+                    raise
 
     def array(self, spec: _Spec, keep_view: bool) -> np.ndarray:
         """The tensor's array: its own memory, or (``keep_view`` with a map) a view of the map."""
