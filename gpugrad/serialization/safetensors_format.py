@@ -179,8 +179,8 @@ class Writer:
             }
             offset += nbytes
         raw = json.dumps(header, separators=(",", ":")).encode()
-        self.header = len(raw + b" " * (-len(raw) % 8)).to_bytes(8, "little")
-        self.header += raw + b" " * (-len(raw) % 8)
+        raw += b" " * (-len(raw) % 8)  # safetensors pads the header with spaces
+        self.header = len(raw).to_bytes(8, "little") + raw
         self.sources = [enc.arrays[name] for name in names]
         self.nbytes = len(self.header) + offset
 
@@ -470,12 +470,8 @@ class _Decoder:
         dev = self.device(saved, where) if saved != "cpu" else None
         if v.get("numpy"):
             return self.array(spec)
-        try:
-            target = _target(self.map_location, "cpu" if dev is None else str(dev))
-        except (RuntimeError, ValueError):
-            raise _Corrupt(
-                where, f"map_location sends '{saved}' to no device gpugrad knows"
-            ) from None
+        # a map_location naming no device raises as the device does: the caller's error
+        target = _target(self.map_location, "cpu" if dev is None else str(dev))
         if target.type == "cpu":
             t = _to_tensor(self.array(spec), target)
         else:  # the device copy is the tensor's own: no host copy needed on the way
