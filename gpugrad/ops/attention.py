@@ -1,13 +1,17 @@
-"""scaled_dot_product_attention and multi_head_attention_forward (composites)."""
+"""scaled_dot_product_attention (the backend's fused sdpa kernels where they apply, else
+composed ops) and multi_head_attention_forward (a composite)."""
 
 from __future__ import annotations
 
 import math
 
 from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.graph import Node
 from . import activation as _act
 from . import linalg as _linalg
 from . import shape as _shape
+from ._util import needs_grad, record
 from .dropout import dropout
 from .padding import pad
 
@@ -43,6 +47,8 @@ def scaled_dot_product_attention(
         rep = query.shape[-3] // key.shape[-3]
         key = _repeat_heads(key, rep)
         value = _repeat_heads(value, rep)
+    if dropout_p == 0.0 and _fusable(query, key, value, attn_mask):
+        return _sdpa_fused(query, key, value, attn_mask, is_causal, scale)
     scores = query @ key.transpose(-2, -1)
     scores = scores * scale
     xp = query._device.backend.xp
@@ -58,6 +64,83 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return weights @ value
+
+
+def _fusable(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> bool:
+    """Whether the backend's sdpa kernels serve this call: 4-d q/k/v of one (B, H), one float
+    dtype, E == Ev (PyTorch's CPU flash kernel, whose node this is), and a bool mask or a float
+    one of q's dtype that needs no gradient."""
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4 or not q.dtype.is_floating_point:
+        return False
+    if k.dtype != q.dtype or v.dtype != q.dtype or not q._device == k._device == v._device:
+        return False
+    if q.shape[:2] != k.shape[:2] or k.shape[:3] != v.shape[:3] or q.shape[3] != v.shape[3]:
+        return False
+    if q.shape[3] != k.shape[3]:
+        return False
+    if mask is not None:
+        if mask._device != q._device or mask.ndim > 4:
+            return False
+        if mask.dtype.name != "bool" and (mask.dtype != q.dtype or mask._requires_grad):
+            return False
+        target = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+        if any(m not in (1, t) for m, t in zip(reversed(mask.shape), reversed(target))):
+            return False
+    return True
+
+
+class ScaledDotProductFlashAttentionForCpuBackward0(Node):
+    """The backend's sdpa_backward; under create_graph the same formulas as Tensor ops."""
+
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        q, k, v, _ = self.saved_tensors
+        p = _probs(q, k, self.mask, self.is_causal, self.scale, self.dead)
+        out = p @ v
+        rows = (grad * out).sum(-1, keepdim=True)
+        dv = p.transpose(-2, -1) @ grad
+        ds = p * (grad @ v.transpose(-2, -1) - rows) * self.scale
+        return ds @ k, ds.transpose(-2, -1) @ q, dv
+
+    def _arrays(self, backend, g):
+        q, k, v, out = self.saved_arrays()
+        mask = None if self.mask is None else self.mask._data
+        return backend.sdpa_backward(g, q, k, v, out, self.lse, mask, self.is_causal, self.scale)
+
+
+def _probs(q: Tensor, k: Tensor, mask, is_causal: bool, scale: float, dead) -> Tensor:
+    """softmax of the scaled, masked scores as Tensor ops; zero rows where all are masked."""
+    scores = (q @ k.transpose(-2, -1)) * scale
+    xp = q._device.backend.xp
+    if is_causal:
+        L, S = scores.shape[-2:]
+        keep = Tensor._make(xp.arange(L)[:, None] >= xp.arange(S)[None, :], q._device)
+        scores = scores.masked_fill(~keep, -math.inf)
+    if mask is not None:
+        if mask.dtype.name == "bool":
+            scores = scores.masked_fill(~mask, -math.inf)
+        else:
+            scores = scores + mask
+    if dead is None:
+        return _act.softmax(scores, -1)
+    rows = Tensor._make(dead, q._device)
+    return _act.softmax(scores.masked_fill(rows, 0.0), -1).masked_fill(rows, 0.0)
+
+
+def _sdpa_fused(q: Tensor, k: Tensor, v: Tensor, mask, is_causal: bool, scale: float) -> Tensor:
+    backend = q._device.backend
+    m = None if mask is None else mask._data
+    out_data, lse = backend.sdpa(q._data, k._data, v._data, m, bool(is_causal), float(scale))
+    out = Tensor._make(out_data, q._device)
+    if needs_grad(q, k, v):
+        node = record(ScaledDotProductFlashAttentionForCpuBackward0(), (q, k, v), out)
+        node.save(q, k, v, out)
+        node.lse, node.mask = lse, mask
+        node.is_causal, node.scale = bool(is_causal), float(scale)
+        dead = backend.xp.isneginf(lse)[..., None]
+        node.dead = dead if dead.any() else None
+    return out
 
 
 def _repeat_heads(x: Tensor, rep: int) -> Tensor:
