@@ -1,9 +1,36 @@
-"""``gpugrad.linalg``: norms, inverse, determinant and solve, as ``torch.linalg``.
+"""``gpugrad.linalg``: norms, inverse, determinant, solve and the decompositions (svd,
+eigh, qr, cholesky), as ``torch.linalg``.
 
-A face: the ops, their nodes and backward formulas live in ``gpugrad.ops.linalg``.
+A face: the ops, their nodes and backward formulas live in ``gpugrad.ops.linalg`` and
+``gpugrad.ops.decomposition``.
 """
 
+from .ops.decomposition import (
+    LinAlgError,
+    cholesky,
+    cholesky_ex,
+    eigh,
+    eigvalsh,
+    qr,
+    svd,
+    svdvals,
+)
 from .ops.linalg import det, inv, matrix_norm, solve, vector_norm
 from .ops.linalg import linalg_norm as norm
 
-__all__ = ["det", "inv", "matrix_norm", "norm", "solve", "vector_norm"]
+__all__ = [
+    "LinAlgError",
+    "cholesky",
+    "cholesky_ex",
+    "det",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "matrix_norm",
+    "norm",
+    "qr",
+    "solve",
+    "svd",
+    "svdvals",
+    "vector_norm",
+]

@@ -22,7 +22,6 @@ from ._util import (
     sum_to_array,
     wrap_dim,
 )
-from .reduction import norm as _norm
 from .shape import broadcast_shapes
 
 
@@ -150,8 +149,35 @@ class BmmBackward0(MmBackward0):
     pass
 
 
+# PyTorch's matmul decomposes into unsqueeze / reshape / mm / bmm / squeeze and records the
+# last of them on top; gpugrad fuses the product into one node and gives it that top name.
+class SqueezeBackward4(MmBackward0):
+    """1-D @ 2-D (PyTorch: unsqueeze(0), mm, then squeeze_(0))."""
+
+
+class UnsafeViewBackward0(MmBackward0):
+    """N-D products folded into mm / mv / bmm whose result is reshaped back."""
+
+
+class CloneBackward0(MmBackward0):
+    """2-D @ N-D with a 2-D operand that requires grad (PyTorch folds it transposed)."""
+
+
+def _matmul_node(a, b, a_grad: bool) -> type:
+    na, nb = a.ndim, b.ndim
+    if na <= 2 and nb <= 2:
+        return ((DotBackward0, SqueezeBackward4), (MvBackward0, MmBackward0))[na - 1][nb - 1]
+    if a_grad and nb >= 3 and (na == 2 or (na == nb == 3 and a.shape[0] == 1 != b.shape[0])):
+        return CloneBackward0
+    return UnsafeViewBackward0
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's rules for 1-D operands and broadcast batch dims."""
+    return _matmul(input, other, None)
+
+
+def _matmul(input: Tensor, other: Tensor, cls) -> Tensor:
     if _active.autocast:
         input, other = _amp.lower(input, other)
     _check(input, other, "matmul")
@@ -170,14 +196,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         raise _shape_error(input, other) from None
     out = Tensor._make(data, input._device)
     if needs_grad(input, other):
-        if a.ndim == 2 and b.ndim == 2:
-            cls = MmBackward0
-        elif a.ndim == 1 and b.ndim == 1:
-            cls = DotBackward0
-        elif a.ndim == 2 and b.ndim == 1:
-            cls = MvBackward0
-        else:
-            cls = BmmBackward0
+        cls = cls or _matmul_node(a, b, input._requires_grad)
         node = record(cls(), (input, other), out)
         node.save(input if other._requires_grad else None, other if input._requires_grad else None)
         node.ma, node.mb = meta(input), meta(other)
@@ -205,7 +224,7 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
             f"Expected size for first two dimensions of batch2 tensor to be: [{a[0]}, {a[2]}] "
             f"but got: [{b[0]}, {b[1]}]."
         )
-    return matmul(input, mat2)
+    return _matmul(input, mat2, BmmBackward0)
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -292,38 +311,158 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out
 
 
-_MATRIX_ORDS = ("fro", 1, -1, float("inf"), float("-inf"))
+def _sgn(x: Tensor) -> Tensor:
+    # PyTorch's sign of NaN is 0 (its norm gradients rely on that)
+    s = x.sign()
+    return s.masked_fill(x.isnan(), 0) if x._data.dtype.kind == "f" else s
+
+
+class LinalgVectorNormBackward0(Node):
+    """PyTorch's norm_backward: the subgradient 0 where the norm (or, for ord < 1, an
+    element) is 0; the inf norms share the gradient among the tied maxima (and NaNs)."""
+
+    def backward(self, grad):
+        x, norm = self.saved_tensors
+        p = self.ord
+        if p == 0:
+            return (None,)
+        if x.dtype != self.acc:  # float16 computes in float32, as the forward did
+            x, norm, grad = x.to(self.acc), norm.to(self.acc), grad.to(self.acc)
+        if not self.keepdim:
+            grad, norm = grad.reshape(self.kshape), norm.reshape(self.kshape)
+        if p == 1:
+            g = _sgn(x) * grad
+        elif p == 2:
+            g = grad * (x / norm).masked_fill(norm == 0, 0)
+        elif p in (float("inf"), float("-inf")):
+            a = x.abs()
+            mask = (a == norm) | a.isnan()
+            g = _sgn(x) * ((grad / mask.sum(self.dims, keepdim=True)) * mask)
+        elif p < 1:
+            g = _sgn(x) * x.abs().pow(p - 1).masked_fill(x == 0, 0) * grad * norm.pow(1 - p)
+        else:
+            scale = (grad / norm.pow(p - 1)).masked_fill(norm == 0, 0)
+            g = (_sgn(x) * x.abs().pow(p - 1) if p < 2 else x * x.abs().pow(p - 2)) * scale
+        return (grad_for(g, self.m),)
+
+
+def _norm_dims(dim, ndim: int) -> tuple:
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    seen = set()
+    for d in dims:
+        w = wrap_dim(d, ndim)
+        if w in seen:
+            raise RuntimeError(f"dim {w} appears multiple times in the list of dims")
+        seen.add(w)
+    return tuple(sorted(seen))
 
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """The ``ord``-norm of ``x`` as a vector over ``dim`` (every element by default)."""
-    if isinstance(ord, str):
-        raise TypeError("linalg_vector_norm(): argument 'ord' must be Number, not str")
-    return _norm(x, ord, dim, keepdim, dtype)
+    """The ``ord``-norm of ``x`` as a vector over ``dim`` (every element when None or ``()``).
+
+    float16 accumulates in float32, as PyTorch's. ``dtype`` converts ``x`` first (it may
+    only widen)."""
+    if isinstance(ord, str) or not isinstance(ord, (int, float)):
+        raise TypeError(
+            f"linalg_vector_norm(): argument 'ord' must be Number, not {type(ord).__name__}"
+        )
+    if not isinstance(x, Tensor):
+        raise TypeError(
+            f"linalg_vector_norm(): argument 'input' must be Tensor, not {type(x).__name__}"
+        )
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            "linalg.vector_norm: Expected a floating point or complex tensor as input. "
+            f"Got {D.scalar_type_name(x._data.dtype)}"
+        )
+    if dtype is not None:
+        if D.promote_types(x.dtype, dtype) != dtype:
+            raise RuntimeError(
+                "linalg.vector_norm: the dtype of the input "
+                f"({D.scalar_type_name(x._data.dtype)}) should be convertible without "
+                f"narrowing to the specified dtype ({D.scalar_type_name(dtype.np)})"
+            )
+        x = x.to(dtype)
+    d = x._data
+    dims = _norm_dims(dim, d.ndim)
+    p = float(ord)
+    if d.size == 0 and (p < 0 or p == float("inf")):
+        if dim is None:
+            raise RuntimeError(
+                f"linalg.vector_norm cannot compute the {p:g} norm on an empty tensor "
+                "because the operation does not have an identity"
+            )
+        for k in dims:
+            if d.shape[k] == 0:  # PyTorch's text, its missing space included
+                raise RuntimeError(
+                    f"linalg.vector_norm cannot compute the {p:g} norm on the dimension {k}"
+                    "because this dimension is empty and the operation does not have an identity"
+                )
+    xp = x._device.backend.xp
+    acc = "float32" if d.dtype == "float16" else d.dtype
+    a = xp.abs(d.astype(acc, copy=False))
+    axis = dims if d.ndim else None
+    if p == 2:
+        r = xp.sqrt((a * a).sum(axis=axis, keepdims=keepdim))
+    elif p == 1:
+        r = a.sum(axis=axis, keepdims=keepdim)
+    elif p == float("inf"):
+        r = a.max(axis=axis, keepdims=keepdim)
+    elif p == float("-inf"):
+        r = a.min(axis=axis, keepdims=keepdim)
+    elif p == 0:
+        r = (a != 0).sum(axis=axis, keepdims=keepdim).astype(acc)
+    else:
+        with xp.errstate(divide="ignore", over="ignore"):  # 0 ** negative p is inf, as torch's
+            r = (a**p).sum(axis=axis, keepdims=keepdim) ** (1.0 / p)
+    out = Tensor._make(xp.asarray(r, dtype=d.dtype), x._device)
+    if needs_grad(x):
+        node = record(LinalgVectorNormBackward0(), (x,), out)
+        node.save(x, out)
+        node.ord, node.dims, node.keepdim, node.m = p, dims, keepdim, meta(x)
+        node.acc = D._BY_NP[a.dtype]
+        node.kshape = tuple(1 if i in dims else s for i, s in enumerate(d.shape))
+    return out
+
+
+_MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, float("inf"), float("-inf"))
 
 
 def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None):
-    """Frobenius norm, or the max/min absolute column (1, -1) or row (inf, -inf) sum, of the
-    matrices over the two dims ``dim``. The spectral (2) and nuclear norms need an SVD, which
-    gpugrad does not have yet."""
+    """The ``ord`` matrix norm over the two dims ``dim``: Frobenius ('fro'), nuclear ('nuc':
+    the sum of the singular values), spectral (2 / -2: the largest / smallest singular
+    value), or the max / min absolute column (1, -1) or row (inf, -inf) sum."""
     if A._data.ndim < 2:
         raise RuntimeError(
             "linalg.matrix_norm: The input tensor A must have at least 2 dimensions."
         )
     if ord not in _MATRIX_ORDS:
-        raise NotImplementedError(
-            f"linalg.matrix_norm: ord={ord!r} needs an SVD, which gpugrad does not have; "
-            f"supported: {', '.join(repr(o) for o in _MATRIX_ORDS)}"
-        )
+        if isinstance(ord, str):
+            raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord:g} not supported.")
     x = A if dtype is None else A.to(dtype)
     d0, d1 = (wrap_dim(d, x._data.ndim) for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({d0}, {d1})")
     if ord == "fro":
-        return _norm(x, 2, (d0, d1), keepdim)
+        return vector_norm(x, 2, (d0, d1), keepdim)
+    if ord in ("nuc", 2, -2):
+        from .decomposition import svdvals
+
+        # the two dims last, then the singular values reduced as PyTorch does (sum/amax/amin)
+        s = svdvals(x.movedim((d0, d1), (-2, -1)))
+        red = s.sum if ord == "nuc" else s.amax if ord == 2 else s.amin
+        if not keepdim:
+            return red(-1)
+        return red(-1, keepdim=True).unsqueeze(-1).movedim((-2, -1), (d0, d1))
     # 1/-1: sums down the columns (over d0), then max/min across d1; inf/-inf: the rows
     summed, across = (d0, d1) if ord in (1, -1) else (d1, d0)
-    s = x.abs().sum(summed, keepdim=True)
-    out = s.amax(across, keepdim=True) if ord > 0 else s.amin(across, keepdim=True)
-    return out if keepdim else out.squeeze((d0, d1))
+    s = x.abs().sum(summed, keepdim=keepdim)
+    if not keepdim and across > summed:
+        across -= 1  # the summed dim is gone
+    return s.amax(across, keepdim=keepdim) if ord > 0 else s.amin(across, keepdim=keepdim)
 
 
 def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:

@@ -269,8 +269,9 @@ def broadcast_tensors(*tensors):
 class CatBackward0(Node):
     def backward(self, grad):
         out, start = [], 0
-        for n in self.sizes:
-            out.append(grad.narrow(self.dim, start, n))
+        for n, dt in zip(self.sizes, self.dtypes):
+            g = grad.narrow(self.dim, start, n)
+            out.append(g if g.dtype == dt else g.to(dt))  # mixed dtypes were promoted
             start += n
         return tuple(out)
 
@@ -308,14 +309,23 @@ def cat(tensors, dim: int = 0) -> Tensor:
     if needs_grad(*tensors):
         node = record(CatBackward0(), tuple(tensors), out)
         node.dim, node.sizes = d, [t._data.shape[d] for t in tensors]
+        node.dtypes = [t.dtype for t in tensors]
     return out
 
 
 concat = concatenate = cat
 
 
+class StackBackward0(Node):
+    def backward(self, grad):
+        # each input's gradient in its own dtype (the join promotes mixed dtypes)
+        return tuple(
+            g if g.dtype == dt else g.to(dt) for g, dt in zip(grad.unbind(self.dim), self.dtypes)
+        )
+
+
 def stack(tensors, dim: int = 0) -> Tensor:
-    """Join tensors of equal shape along a new dim (composite: unsqueeze + cat)."""
+    """Join tensors of equal shape along a new dim (one StackBackward0 node, as PyTorch's)."""
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("stack expects a non-empty TensorList")
@@ -326,8 +336,20 @@ def stack(tensors, dim: int = 0) -> Tensor:
                 f"stack expects each tensor to be equal size, but got [{_join(shape)}] at "
                 f"entry 0 and [{_join(t._data.shape)}] at entry {i}"
             )
+    check_devices(tensors, "stack")
     d = wrap_dim(dim, len(shape) + 1)
-    return cat([unsqueeze(t, d) for t in tensors], d)
+    from .. import _dtype as D
+
+    dt = tensors[0].dtype
+    for t in tensors[1:]:
+        dt = D.promote_types(dt, t.dtype)
+    xp = tensors[0]._device.backend.xp
+    data = xp.stack([t._data.astype(dt.np, copy=False) for t in tensors], axis=d)
+    out = Tensor._make(data, tensors[0]._device)
+    if needs_grad(*tensors):
+        node = record(StackBackward0(), tuple(tensors), out)
+        node.dim, node.dtypes = d, [t.dtype for t in tensors]
+    return out
 
 
 class SplitBackward0(Node):
@@ -385,7 +407,23 @@ def unbind(input: Tensor, dim: int = 0):
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The view of ``length`` elements of ``dim`` from ``start`` (negative counts from the end)."""
+    if input._data.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if isinstance(start, Tensor):
+        start = int(start.item())
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
     d = wrap_dim(dim, input._data.ndim)
+    size = input._data.shape[d]
+    if not -size <= start <= size:
+        raise IndexError(
+            f"start out of range (expected to be in range of [{-size}, {size}], but got {start})"
+        )
+    if start < 0:
+        start += size
+    if start + length > size:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
     return input[(slice(None),) * d + (slice(start, start + length),)]
 
 
