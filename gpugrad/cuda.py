@@ -115,3 +115,55 @@ class _Amp:
 
 
 amp = _Amp()
+
+
+class _CudaTypedMeta(type):
+    """``isinstance(t, gpugrad.cuda.FloatTensor)``: a CUDA tensor of that dtype."""
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        from ._tensor import Tensor
+
+        return isinstance(obj, Tensor) and obj.device.type == "cuda" and obj.dtype == cls.dtype
+
+    def __repr__(cls) -> str:
+        from . import _dtype as D
+
+        return f"<class '{D.PRINTED_MODULE}.cuda.{cls.__name__}'>"
+
+
+def _cuda_typed(name: str, dtype) -> type:
+    def __new__(cls, *args, device=None):  # noqa: N807 - the class's own
+        from . import _dtype as D
+        from ._legacy import legacy_new
+
+        if not is_available():
+            # PyTorch without CUDA raises this TypeError too; the reason says what is missing
+            raise TypeError(
+                f"type {D.PRINTED_MODULE}.cuda.{name} not available. CUDA is not available: "
+                f"{why_unavailable()}"
+            )
+        return legacy_new(args, cls.dtype, "cuda" if device is None else device)
+
+    doc = f"``{name}(*sizes)`` or ``{name}(data)``: a CUDA tensor of dtype {dtype}."
+    return _CudaTypedMeta(name, (), {"__new__": __new__, "dtype": dtype, "__doc__": doc})
+
+
+def _legacy_types() -> dict:
+    from . import _dtype as D
+
+    kinds = {
+        "FloatTensor": D.float32,
+        "DoubleTensor": D.float64,
+        "HalfTensor": D.float16,
+        "LongTensor": D.int64,
+        "IntTensor": D.int32,
+        "ShortTensor": D.int16,
+        "CharTensor": D.int8,
+        "ByteTensor": D.uint8,
+        "BoolTensor": D.bool_,
+    }
+    return {n: _cuda_typed(n, dt) for n, dt in kinds.items()}
+
+
+# torch.cuda.FloatTensor ...: PyTorch's legacy CUDA constructors and isinstance types
+globals().update(_legacy_types())

@@ -35,6 +35,7 @@ def install() -> None:
         )
     sys.meta_path.insert(0, TorchAlias())
     _dtype.PRINTED_MODULE = "torch"
+    _show_torch_version(True)
 
 
 def uninstall() -> None:
@@ -47,6 +48,20 @@ def uninstall() -> None:
     for name in aliased_modules():
         del sys.modules[name]
     _dtype.PRINTED_MODULE = "gpugrad"
+    _show_torch_version(False)
+
+
+def _show_torch_version(on: bool) -> None:
+    """``torch.__version__`` / ``torch.version.__version__``: PyTorch's API level gpugrad
+    follows (so ``torch.__version__ >= "2"`` holds) while the alias is on; gpugrad's own
+    version otherwise. Importing ``gpugrad.version`` makes ``torch.version`` an attribute."""
+    import gpugrad
+
+    from .. import version
+
+    v = version.torch_version if on else version.TorchVersion(version.GPUGRAD_VERSION)
+    gpugrad.__version__ = version.__version__ = v
+    gpugrad.version = version
 
 
 def is_installed() -> bool:
