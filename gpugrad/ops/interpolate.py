@@ -1,6 +1,7 @@
-"""interpolate: resize the spatial dims of (N, C, *spatial) by nearest or (bi/tri)linear
-sampling, one spatial dim at a time; a composition of differentiable ops (index_select
-gathers, weighted sums), so gradients and devices come for free."""
+"""interpolate: resize the spatial dims of (N, C, *spatial) by nearest, (bi/tri)linear or
+bicubic sampling, one spatial dim at a time (all three are separable), or by area averaging
+(adaptive average pooling); a composition of differentiable ops (index_select gathers,
+weighted sums), so gradients and devices come for free."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import math
 
 from .._tensor import Tensor
 from .indexing import index_select
+from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 
 _LINEAR = {"linear": 3, "bilinear": 4, "trilinear": 5}  # mode -> the input's ndim
 
 
 _NEAREST = ("nearest", "nearest-exact")
+_CUBIC_A = -0.75  # PyTorch's (and OpenCV's) bicubic convolution constant
 
 
 def _src_coords(out: int, inp: int, scale: float, align_corners: bool):
@@ -29,6 +32,8 @@ def _along(x: Tensor, dim: int, out: int, scale: float, mode: str, align_corners
         half = 0.5 if mode == "nearest-exact" else 0.0
         idx = [min(math.floor((i + half) * scale), inp - 1) for i in range(out)]
         return index_select(x, dim, _ints(x, idx))
+    if mode == "bicubic":
+        return _cubic_along(x, dim, out, inp, scale, align_corners)
     src = _src_coords(out, inp, scale, align_corners)
     lo = [min(math.floor(s), inp - 1) for s in src]
     hi = [min(i + 1, inp - 1) for i in lo]
@@ -38,6 +43,41 @@ def _along(x: Tensor, dim: int, out: int, scale: float, mode: str, align_corners
     w = xp.asarray([s - i for s, i in zip(src, lo)], x._data.dtype).reshape(shape)
     a, b = index_select(x, dim, _ints(x, lo)), index_select(x, dim, _ints(x, hi))
     return a + (b - a) * Tensor._make(w, x._device)
+
+
+def _cubic_weights(t: float) -> tuple:
+    """The four taps' weights at fraction ``t`` (PyTorch's cubic_convolution1/2)."""
+    A = _CUBIC_A
+
+    def near(d):  # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def _cubic_along(x: Tensor, dim: int, out: int, inp: int, scale: float, align_corners: bool):
+    # PyTorch's source index for cubic: no clamp at 0; taps floor-1 .. floor+2, each index
+    # clamped into the input (the border is repeated)
+    if align_corners:
+        step = (inp - 1) / (out - 1) if out > 1 else 0.0
+        src = [i * step for i in range(out)]
+    else:
+        src = [(i + 0.5) * scale - 0.5 for i in range(out)]
+    base = [math.floor(s) for s in src]
+    weights = [_cubic_weights(s - b) for s, b in zip(src, base)]
+    shape = [1] * x.ndim
+    shape[dim] = out
+    xp = x._device.backend.xp
+    acc = None
+    for k in range(4):
+        idx = [min(max(b - 1 + k, 0), inp - 1) for b in base]
+        w = xp.asarray([ws[k] for ws in weights], x._data.dtype).reshape(shape)
+        term = index_select(x, dim, _ints(x, idx)) * Tensor._make(w, x._device)
+        acc = term if acc is None else acc + term
+    return acc
 
 
 def _ints(x: Tensor, values: list) -> Tensor:
@@ -55,9 +95,10 @@ def interpolate(
     antialias: bool = False,
 ) -> Tensor:
     """Resize to ``size`` or by ``scale_factor``: modes nearest, nearest-exact, linear (3-D
-    input), bilinear (4-D), trilinear (5-D); PyTorch's coordinate rules and errors."""
+    input), bilinear and bicubic (4-D), trilinear (5-D), area (3-D / 4-D: adaptive average
+    pooling); PyTorch's coordinate rules and errors."""
     n_spatial = input.ndim - 2
-    if mode in _NEAREST and align_corners is not None:
+    if (mode in _NEAREST or mode == "area") and align_corners is not None:
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: "
             "linear | bilinear | bicubic | trilinear"
@@ -66,10 +107,17 @@ def interpolate(
         raise NotImplementedError(
             f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode]}D input"
         )
-    if mode not in _NEAREST and mode not in _LINEAR:
+    if mode == "bicubic" and input.ndim != 4:
+        raise NotImplementedError(f"Got {input.ndim}D input, but bicubic mode needs 4D input")
+    if mode == "area" and input.ndim not in (3, 4):
+        raise NotImplementedError(
+            f"interpolate: mode 'area' on {input.ndim}D input is not supported by gpugrad "
+            "(3D and 4D are)"
+        )
+    if mode not in _NEAREST and mode not in _LINEAR and mode not in ("bicubic", "area"):
         raise NotImplementedError(
             f"interpolate: mode '{mode}' is not supported by gpugrad (nearest, nearest-exact, "
-            "linear, bilinear, trilinear are)"
+            "linear, bilinear, bicubic, trilinear, area are)"
         )
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported by gpugrad")
@@ -101,6 +149,9 @@ def interpolate(
             f"Input and output must have the same number of spatial dimensions, but got input "
             f"with spatial dimensions of {list(in_sizes)} and output size of {sizes}."
         )
+    if mode == "area":
+        pool = adaptive_avg_pool1d if n_spatial == 1 else adaptive_avg_pool2d
+        return pool(input, sizes[0] if n_spatial == 1 else tuple(sizes))
     out = input
     for k, (o, s) in enumerate(zip(sizes, scales)):
         out = _along(out, 2 + k, o, s, mode, bool(align_corners))
