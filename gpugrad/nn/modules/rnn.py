@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from ... import _creation
+from ... import _creation, _dtype
 from ..._tensor import Tensor
-from ...ops import cat, stack
+from ...ops import cat, stack, where
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
@@ -101,15 +101,50 @@ class RNNBase(Module):
             get("bias_hh" + sfx),
         )
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input, hx=None):
+        from ..utils.rnn import PackedSequence
+
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
+        return self._forward(input, hx)
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence in, one out: the padded batch in the packed (longest-first)
+        order, each sequence's state frozen after its last step, then packed again; the
+        states come back in the caller's batch order, as PyTorch's."""
+        from ..utils.rnn import PackedSequence, _padded_sorted
+
+        x, lengths = _padded_sorted(packed, 0.0)
+        si, ui = packed.sorted_indices, packed.unsorted_indices
+        if hx is not None and si is not None:
+            if self.mode == "LSTM":
+                hx = (hx[0].index_select(1, si), hx[1].index_select(1, si))
+            else:
+                hx = hx.index_select(1, si)
+        steps = x.shape[0]
+        lv = _creation.tensor(lengths, dtype=_dtype.int64, device=x.device)
+        ts = _creation.arange(steps, device=x.device)
+        mask = (ts.unsqueeze(1) < lv.unsqueeze(0)).unsqueeze(-1)  # (T, B, 1)
+        out, state = self._forward(x, hx, mask=mask, batch_first=False)
+        sizes = [int(b) for b in packed.batch_sizes.tolist()]
+        data = cat([out[t, :b] for t, b in enumerate(sizes)], 0)
+        if ui is not None:
+            if self.mode == "LSTM":
+                state = (state[0].index_select(1, ui), state[1].index_select(1, ui))
+            else:
+                state = state.index_select(1, ui)
+        return PackedSequence(data, packed.batch_sizes, si, ui), state
+
+    def _forward(self, input: Tensor, hx=None, mask=None, batch_first=None):
         is_lstm = self.mode == "LSTM"
+        batch_first = self.batch_first if batch_first is None else batch_first
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
             raise ValueError(
                 f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.ndim}D instead"
             )
         x = input if batched else input.unsqueeze(1)
-        if self.batch_first and batched:
+        if batch_first and batched:
             x = x.transpose(0, 1)
         if x.shape[-1] != self.input_size:
             raise RuntimeError(
@@ -140,7 +175,13 @@ class RNNBase(Module):
                 seq = [None] * steps
                 order = range(steps - 1, -1, -1) if d else range(steps)
                 for t in order:
-                    h, c = _cell_step(self.mode, xw[t], h, c, w_hh, b_hh)
+                    h1, c1 = _cell_step(self.mode, xw[t], h, c, w_hh, b_hh)
+                    if mask is None:
+                        h, c = h1, c1
+                    else:  # packed input: a finished sequence keeps its last state
+                        m = mask[t]
+                        h = where(m, h1, h)
+                        c = where(m, c1, c) if c is not None else None
                     seq[t] = h
                 outs.append(stack(seq))
                 h_last.append(h)
@@ -148,7 +189,7 @@ class RNNBase(Module):
             x = outs[0] if dirs == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        out = x.transpose(0, 1) if self.batch_first and batched else x
+        out = x.transpose(0, 1) if batch_first and batched else x
         h_n = stack(h_last)
         if not batched:
             out, h_n = out.squeeze(1), h_n.squeeze(1)
