@@ -77,6 +77,8 @@ def resolve_type(spec: Any) -> tuple[D.dtype, str] | None:
     (``"torch.cuda.FloatTensor"``); None for anything else (a dtype)."""
     if isinstance(spec, _TypedMeta):
         return spec.dtype, "cpu"
+    if isinstance(spec, type) and getattr(spec, "_legacy_device", None) == "cuda":
+        return spec.dtype, "cuda"  # gpugrad.cuda.FloatTensor ... (that layer is above this one)
     if isinstance(spec, str):
         parts = spec.split(".")
         cls = _BY_NAME.get(parts[-1])

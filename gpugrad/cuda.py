@@ -145,7 +145,8 @@ def _cuda_typed(name: str, dtype) -> type:
         return legacy_new(args, cls.dtype, "cuda" if device is None else device)
 
     doc = f"``{name}(*sizes)`` or ``{name}(data)``: a CUDA tensor of dtype {dtype}."
-    return _CudaTypedMeta(name, (), {"__new__": __new__, "dtype": dtype, "__doc__": doc})
+    attrs = {"__new__": __new__, "dtype": dtype, "__doc__": doc, "_legacy_device": "cuda"}
+    return _CudaTypedMeta(name, (), attrs)
 
 
 def _legacy_types() -> dict:

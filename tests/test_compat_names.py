@@ -53,6 +53,8 @@ def test_cuda_typed_constructors_without_gpu(name):
         cls(3)
     assert not isinstance(gpugrad.ones(2), cls)
     assert repr(cls) == f"<class 'gpugrad.cuda.{name}'>"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        gpugrad.ones(2).type(cls)
 
 
 @pytest.mark.skipif(not gpugrad.cuda.is_available(), reason="needs a CUDA GPU")

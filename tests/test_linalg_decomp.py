@@ -374,3 +374,17 @@ def test_narrow_errors_as_torch(args):
         assert str(got.value) == str(e)
         return
     assert tuple(gpugrad.ones(3).narrow(*args).shape) == tuple(want.shape)
+
+
+@pytest.mark.parametrize(
+    "op", ["svd", "svdvals", "eigh", "eigvalsh", "qr", "cholesky", "cholesky_ex"]
+)
+@pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0), (0, 3), (3, 0)])
+def test_empty_matrices_as_torch(op, shape):
+    square = op not in ("svd", "svdvals", "qr")
+    if square and shape[-1] != shape[-2]:
+        return
+    t = getattr(LA, op)(torch.zeros(shape))
+    g = getattr(GLA, op)(gpugrad.zeros(shape))
+    t, g = (t, g) if isinstance(t, tuple) else ((t,), (g,))
+    assert [tuple(x.shape) for x in g] == [tuple(x.shape) for x in t]

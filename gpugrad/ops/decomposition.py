@@ -337,7 +337,10 @@ def _cholesky(A: Tensor, upper: bool, op: str):
     _matrices(A, op, square=True)
     xp, a, dt = _lapack(A)
     batch = a.shape[:-2]
-    flat = a.reshape((-1,) + a.shape[-2:])
+    count = 1
+    for b in batch:
+        count *= b
+    flat = a.reshape((count,) + a.shape[-2:])  # (-1 cannot be inferred for 0 x 0 matrices)
     info = xp.zeros(flat.shape[0], dtype="int32")
     try:
         lower = xp.linalg.cholesky(flat)
