@@ -47,7 +47,7 @@ def _d(f, x, h=1e-6):  # central difference, float64: the derivative references
 
 REFERENCE = {
     "relu": lambda x: np.maximum(x, 0),
-    "threshold_backward": lambda g, x: np.where(x > 0, g, 0),
+    "threshold_backward": lambda g, x: np.where(x <= 0, 0, g),
     "sigmoid": _sig,
     "sigmoid_backward": lambda g, y: g * y * (1 - y),
     "tanh": np.tanh,
@@ -409,7 +409,7 @@ def test_engine_kernels_match_the_reference_on_the_gpu(dtype):
             got = pointwise.launch(op, (x,))
             cupy.testing.assert_allclose(got.astype("f8"), want, rtol=tol, atol=tol * 3)
         got = pointwise.launch("threshold_backward", (g, x))
-        cupy.testing.assert_array_equal(got, cupy.where(x > 0, g, 0))
+        cupy.testing.assert_array_equal(got, cupy.where(x <= 0, 0, g))
         # broadcast and non-contiguous: the strided kernel
         m = x[: (n // 8) * 8].reshape(-1, 8)
         if m.size:

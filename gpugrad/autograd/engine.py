@@ -310,7 +310,12 @@ def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set, callbacks:
             if buf is _NO_GRAD:  # reached by None gradients only: passes on None
                 outs = (None,) * len(node.next_functions)
             else:
-                if fn is None or node._hooked or node._out_meta is not None:
+                if (
+                    fn is None
+                    or node._hooked
+                    or node._out_meta is not None
+                    or type(buf[0]) is graph.Tensor  # a sparse gradient: Tensor formulas only
+                ):
                     outs = _call_with_tensors(node, buf)
                 else:
                     outs = None
@@ -342,6 +347,7 @@ def _run_arrays(buffers: dict, root, retain_graph: bool, shared: set, callbacks:
                                 var = nxt.variable
                                 if (
                                     var._grad is None
+                                    and type(g) is not graph.Tensor
                                     and g.base is None
                                     and id(g) not in shared
                                     and not (var._backward_hooks or var._post_acc_hooks)
@@ -416,11 +422,15 @@ def _run_leaf(acc, buf) -> None:
 def _call_with_tensors(node, buf: list) -> tuple:
     """A node without an array formula (or with hooks): Tensors in, arrays out."""
     make = graph.Tensor._make
-    tbuf = [None if a is None else make(a, backend_of(a).device) for a in buf]
+    tbuf = [
+        None if a is None else a if type(a) is graph.Tensor else make(a, backend_of(a).device)
+        for a in buf
+    ]
     if node._hooked:
         _run_tensor_hooks(node, tbuf)
     outs = _call(node, tbuf, False)
-    return tuple([None if o is None else o._data for o in outs])
+    # a sparse gradient (embedding's sparse=True) travels as its Tensor: it has no array
+    return tuple([None if o is None else (o if o._sparse is not None else o._data) for o in outs])
 
 
 def _add_to_buffer(buffers, node, nr, g) -> None:
@@ -429,7 +439,7 @@ def _add_to_buffer(buffers, node, nr, g) -> None:
         meta = node._out_meta
         buf = buffers[node] = [None] * (len(meta) if meta else 1)
     old = buf[nr]
-    buf[nr] = g if old is None else old + g
+    buf[nr] = g if old is None else graph.add_grads(old, g)
 
 
 def _capture(node, cap, buf, results) -> None:

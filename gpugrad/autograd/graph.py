@@ -372,6 +372,8 @@ class AccumulateGrad(Node):
 
     def _arrays(self, backend, grad) -> tuple:
         var = self.variable
+        if type(grad) is Tensor:  # a sparse gradient (see engine._call_with_tensors)
+            return self.backward(grad)
         g = Tensor._make(grad, var._device)
         if var._backward_hooks or var._post_acc_hooks:
             return self.backward(g)
@@ -401,6 +403,9 @@ def accumulate_grad(var, grad, create_graph: bool) -> None:
     (root gradients, and gradients already kept) makes that second leaf copy.
     """
     old = var._grad
+    if grad._sparse is not None or (old is not None and old._sparse is not None):
+        var._grad = _sparse_sum(old, grad)
+        return
     if old is None:
         # Keep the incoming tensor only when nothing else can see its memory (the engine
         # marks gradients it routed to several places); otherwise store a private copy.
@@ -555,3 +560,21 @@ class _Raising(list):
 
     def append(self, item) -> None:
         raise RuntimeError(self.msg)
+
+
+def add_grads(a, b):
+    """Two gradients for one input added: arrays, or a sparse gradient Tensor (the engine
+    carries those as Tensors) with anything."""
+    if type(a) is Tensor or type(b) is Tensor:
+        dev = a._device if type(a) is Tensor else b._device
+        a = a if type(a) is Tensor else Tensor._make(a, dev)
+        b = b if type(b) is Tensor else Tensor._make(b, dev)
+        return _sparse_sum(a, b)
+    return a + b
+
+
+def _sparse_sum(old, grad):
+    """``old + grad`` where one is sparse (``old`` may be None); the sparse layout's own
+    ``sum_grads`` builds it, as PyTorch sums them (so autograd imports no op)."""
+    parts = grad._sparse if grad._sparse is not None else old._sparse
+    return parts.sum_grads(old, grad)

@@ -113,10 +113,13 @@ class NumpyBackend(ArrayBackend):
         # thousand elements on. Multiplying the gradient's bits, read as integers, by the
         # 0/1 mask is one branch-free call and exact: a masked position is +0 (as PyTorch
         # gives) even for a NaN or inf gradient, which a float multiply would keep.
+        # The mask is "not x <= 0", PyTorch's test, so a NaN x passes its gradient.
         ints = _SIGNED.get(grad.dtype.itemsize)
         if ints is None or grad.dtype.kind != "f":
-            return np.where(x > 0, grad, 0)  # a Python 0 keeps grad's dtype
-        return np.multiply(grad.view(ints), x > 0, dtype=ints).view(grad.dtype)
+            return np.where(x <= 0, 0, grad)  # a Python 0 keeps grad's dtype
+        keep = np.less_equal(x, 0)
+        np.logical_not(keep, out=keep)
+        return np.multiply(grad.view(ints), keep, dtype=ints).view(grad.dtype)
 
     def new_rng(self, seed: int):
         """A generator of this backend's kind (gpugrad.Generator holds one)."""

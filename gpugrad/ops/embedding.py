@@ -14,15 +14,42 @@ from ._util import (
 
 
 class _EmbCtx:
-    __slots__ = ("idx", "num", "padding_idx", "counts")
+    __slots__ = ("idx", "num", "padding_idx", "counts", "sparse")
 
-    def __init__(self, idx, num, padding_idx, counts) -> None:
+    def __init__(self, idx, num, padding_idx, counts, sparse=False) -> None:
         self.idx, self.num, self.padding_idx, self.counts = idx, num, padding_idx, counts
+        self.sparse = sparse
 
 
 class EmbeddingBackward0(Node):
     def backward(self, grad):
+        if self.ctx.sparse and not needs_grad(grad):
+            return (None, _sparse_rows(grad, self.ctx))
         return (None, _scatter_rows(grad, self.ctx))
+
+
+def _sparse_rows(grad: Tensor, ctx: _EmbCtx) -> Tensor:
+    """sparse=True: the gradient as an uncoalesced COO tensor, one row per lookup (PyTorch's
+    embedding_sparse_backward: padding_idx lookups left out, repeats not summed)."""
+    from .sparse import _make
+
+    if ctx.counts is not None:
+        raise RuntimeError(
+            "embedding_backward: scale_grad_by_freq not supported with sparse gradients"
+        )
+    xp = grad._device.backend.xp
+    d = grad.shape[-1]
+    g = grad._data.reshape(-1, d)
+    scale = _row_scale(ctx, xp, g.dtype)
+    if scale is not None:
+        g = g * scale[:, None]
+    idx = ctx.idx
+    if ctx.padding_idx is not None:
+        keep = idx != ctx.padding_idx
+        idx, g = idx[keep], g[keep]
+    dev = grad._device
+    indices = Tensor._make(idx.reshape(1, -1).astype("int64"), dev)
+    return _make(indices, Tensor._make(xp.array(g), dev), (ctx.num, d), False)
 
 
 class EmbeddingScatterBackward(Node):
@@ -103,7 +130,7 @@ def embedding(
     if max_norm is not None:
         _renorm_rows(weight, idx, max_norm, norm_type)
     counts = xp.bincount(idx, minlength=num) if scale_grad_by_freq and idx.size else None
-    ctx = _EmbCtx(idx, num, padding_idx, counts)
+    ctx = _EmbCtx(idx, num, padding_idx, counts, bool(sparse))
     data = weight._data[idx].reshape(tuple(input.shape) + (weight.shape[1],))
     out = Tensor._make(data, weight._device)
     if needs_grad(weight):

@@ -109,6 +109,31 @@ class SparseCoo:
     def set_requires_grad(self, flag: bool) -> None:
         self.values.requires_grad_(flag)
 
+    @staticmethod
+    def sum_grads(old: Tensor | None, grad: Tensor) -> Tensor:
+        """Accumulated gradients where one is sparse, as PyTorch sums them: a first sparse
+        gradient kept (detached), sparse + sparse concatenated (uncoalesced), dense + sparse
+        dense (the values added at their indices)."""
+        if old is None:
+            if grad._sparse is None:
+                return grad.detach().clone()
+            p = grad._sparse
+            return _make(p.indices.detach(), p.values.detach().clone(), tuple(grad.shape),
+                         p.coalesced)  # fmt: skip
+        if old._sparse is not None and grad._sparse is not None:
+            a, b = old._sparse, grad._sparse
+            xp = old._device.backend.xp
+            idx = xp.concatenate([a.indices._data, b.indices._data], axis=1)
+            vals = xp.concatenate([a.values._data, b.values._data])
+            dev = old._device
+            return _make(Tensor._make(idx, dev), Tensor._make(vals, dev), tuple(old.shape), False)
+        dense, sp = (old, grad) if grad._sparse is not None else (grad, old)
+        out = dense._data.copy()
+        p = sp._sparse
+        key = tuple(p.indices._data[d] for d in range(p.indices.shape[0]))
+        dense._device.backend.scatter_add(out, key, p.values._data)
+        return Tensor._make(out, dense._device)
+
 
 # ---- construction -----------------------------------------------------------------------
 class SparseCooTensorWithDimsAndTensorsBackward0(Node):

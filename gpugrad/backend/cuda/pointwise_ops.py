@@ -22,7 +22,7 @@ class PointwiseOp(NamedTuple):
 # maps them to <cmath>'s.
 OPS: dict[str, PointwiseOp] = {
     "relu": PointwiseOp(("x",), (), "(x > F(0) || x != x) ? x : F(0)"),
-    "threshold_backward": PointwiseOp(("grad", "x"), (), "x > F(0) ? grad : F(0)"),
+    "threshold_backward": PointwiseOp(("grad", "x"), (), "x <= F(0) ? F(0) : grad"),
     "sigmoid": PointwiseOp(("x",), (), "F(1) / (F(1) + exp(-x))"),
     "sigmoid_backward": PointwiseOp(("grad", "y"), (), "grad * y * (F(1) - y)"),
     "tanh": PointwiseOp(("x",), (), "tanh(x)"),

@@ -25,8 +25,9 @@ MIX2 = 0x94D049BB133111EB
 class PointwiseKernels:
     @kernel
     def threshold_backward(self, grad, x):
-        """``grad`` where ``x > 0``, else 0 (ReLU's backward); one fused kernel on a GPU."""
-        return self.xp.where(x > 0, grad, grad.dtype.type(0))
+        """0 where ``x <= 0``, else ``grad`` (ReLU's backward; a NaN ``x`` passes ``grad``,
+        as PyTorch's)."""
+        return self.xp.where(x <= 0, grad.dtype.type(0), grad)
 
     @kernel
     def relu(self, x):

@@ -65,7 +65,7 @@ def _relu(x, out):
 def _threshold_backward(g, x, out):
     T = g.dtype.type
     for i in prange(x.size):
-        out[i] = g[i] if x[i] > 0 else T(0)
+        out[i] = T(0) if x[i] <= 0 else g[i]  # PyTorch's test: a NaN x passes g
 
 
 @njit(parallel=True, fastmath=_FM)
