@@ -359,6 +359,10 @@ def _norm_dims(dim, ndim: int) -> tuple:
     return tuple(sorted(seen))
 
 
+def _p_norm(a, p: float, axis, keepdim: bool):
+    return (a**p).sum(axis=axis, keepdims=keepdim) ** (1.0 / p)
+
+
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The ``ord``-norm of ``x`` as a vector over ``dim`` (every element when None or ``()``).
 
@@ -415,8 +419,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     elif p == 0:
         r = (a != 0).sum(axis=axis, keepdims=keepdim).astype(acc)
     else:
-        with xp.errstate(divide="ignore", over="ignore"):  # 0 ** negative p is inf, as torch's
-            r = (a**p).sum(axis=axis, keepdims=keepdim) ** (1.0 / p)
+        # 0 ** negative p is inf, as torch's: silently (the backend's quiet works on CuPy too)
+        r = x._device.backend.quiet(_p_norm, a, p, axis, keepdim)
     out = Tensor._make(xp.asarray(r, dtype=d.dtype), x._device)
     if needs_grad(x):
         node = record(LinalgVectorNormBackward0(), (x,), out)
