@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gpugrad
-from gpugrad.autograd import gradcheck
+from gpugrad.autograd import gradcheck, gradgradcheck
 
 torch = pytest.importorskip("torch")
 LA, GLA = torch.linalg, gpugrad.linalg
@@ -388,3 +388,21 @@ def test_empty_matrices_as_torch(op, shape):
     g = getattr(GLA, op)(gpugrad.zeros(shape))
     t, g = (t, g) if isinstance(t, tuple) else ((t,), (g,))
     assert [tuple(x.shape) for x in g] == [tuple(x.shape) for x in t]
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: GLA.svdvals(a),
+        lambda a: GLA.svd(a, full_matrices=False)[0] ** 2,
+        lambda a: GLA.eigvalsh(a + a.mT),
+        lambda a: GLA.eigh(a + a.mT)[1] ** 2,
+        lambda a: GLA.qr(a)[1],
+        lambda a: GLA.cholesky(a @ a.mT + gpugrad.tensor(np.eye(3) * 3)),
+        lambda a: GLA.matrix_norm(a, "nuc"),
+        lambda a: GLA.vector_norm(a, 3),
+    ],
+)
+def test_second_order_gradients(fn):
+    _, ga = _pair((3, 3), seed=4)
+    assert gradgradcheck(fn, (ga,))

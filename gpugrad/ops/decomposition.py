@@ -125,14 +125,6 @@ def svd(A: Tensor, full_matrices: bool = True, *, driver=None) -> tuple:
     return linalg_svd(*outs)
 
 
-class _SvdvalsBackward(LinalgSvdBackward0):
-    def backward(self, gS):
-        return super().backward(None, gS, None)
-
-
-_SvdvalsBackward.__name__ = _SvdvalsBackward.__qualname__ = "LinalgSvdBackward0"
-
-
 def svdvals(A: Tensor, *, driver=None) -> Tensor:
     """The singular values of ``A``, descending (its gradient is ``U diag(gS) Vh``)."""
     _matrices(A, "svdvals")
@@ -141,11 +133,12 @@ def svdvals(A: Tensor, *, driver=None) -> Tensor:
         return Tensor._make(xp.linalg.svd(a, compute_uv=False).astype(dt, copy=False), A._device)
     u, s, vh = xp.linalg.svd(a, full_matrices=False)
     dev = A._device
-    U, S, Vh = (Tensor._make(x.astype(dt, copy=False), dev) for x in (u, s, vh))
-    node = record(_SvdvalsBackward(), (A,), S)
-    node.save(U, S, Vh)
+    outs = tuple(Tensor._make(x.astype(dt, copy=False), dev) for x in (u, s, vh))
+    # U and Vh are outputs of the node too, so a double backward differentiates them
+    node = record(LinalgSvdBackward0(), (A,), outs)
+    node.save(*outs)
     node.m = meta(A)
-    return S
+    return outs[1]
 
 
 # ---- eigh ----------------------------------------------------------------------------
@@ -167,14 +160,6 @@ class LinalgEighBackward0(Node):
         if gL is not None:
             inner = inner + gL.unsqueeze(-1) * _eye(L, n)
         return (grad_for(V @ (inner @ V.mT), self.m),)
-
-
-class _EigvalshBackward(LinalgEighBackward0):
-    def backward(self, gL):
-        return super().backward(gL, None)
-
-
-_EigvalshBackward.__name__ = _EigvalshBackward.__qualname__ = "LinalgEighBackward0"
 
 
 def _uplo(UPLO: str) -> None:
@@ -206,11 +191,14 @@ def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     if not needs_grad(A):
         return Tensor._make(xp.linalg.eigvalsh(a, UPLO=UPLO).astype(dt, copy=False), A._device)
     w, v = xp.linalg.eigh(a, UPLO=UPLO)
-    L = Tensor._make(w.astype(dt, copy=False), A._device)
-    node = record(_EigvalshBackward(), (A,), L)
-    node.save(L, Tensor._make(v.astype(dt), A._device))
+    outs = (
+        Tensor._make(w.astype(dt, copy=False), A._device),
+        Tensor._make(v.astype(dt), A._device),
+    )
+    node = record(LinalgEighBackward0(), (A,), outs)  # V an output too: double backward
+    node.save(*outs)
     node.m = meta(A)
-    return L
+    return outs[0]
 
 
 # ---- qr ------------------------------------------------------------------------------
