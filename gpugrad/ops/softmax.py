@@ -13,8 +13,14 @@ from ._util import needs_grad, record, wrap_dim
 
 class SoftmaxBackward0(Node):
     def backward(self, grad):
+        if not _grad_state.enabled:  # the same formula on arrays: nothing to record
+            return self._backward_arrays(grad)
         (y,) = self.saved_tensors
         return (y * (grad - (grad * y).sum(self.dim, keepdim=True)),)
+
+    def _arrays(self, backend, g):
+        (y,) = self.saved_arrays()
+        return (backend.softmax_backward(g, y, self.dim),)
 
 
 class LogSoftmaxBackward0(Node):
@@ -26,7 +32,7 @@ class LogSoftmaxBackward0(Node):
 
     def _arrays(self, backend, g):
         (y,) = self.saved_arrays()
-        return (g - backend.xp.exp(y) * backend.sum(g, self.dim, keepdims=True),)
+        return (backend.log_softmax_backward(g, y, self.dim),)
 
 
 def _softmax_dim(input: Tensor, dim) -> int:

@@ -1,0 +1,213 @@
+"""softmax, log_softmax and their backwards on the CPU: one parallel task per row.
+
+The fast case is a C-contiguous array reduced along its last axis, viewed as (M, N) rows;
+each row is read while it is in cache: its maximum, then the shifted exponentials (written
+out) and their sum, then the scaling. Other axes, layouts, dtypes other than float32/float64
+and arrays below ``MIN_SIZE`` use the reference. The exponentials are ``_fastmath.vexp`` so
+the loops stay SIMD; ``reassoc`` lets LLVM keep several partial sums (no flag that changes
+NaN/inf is used). A NaN in a row makes the row NaN; a row of -inf gives NaN, as PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ENGINE
+from ._jit import njit, prange
+
+# _fastmath.vexp, bound when a kernel here is built (LazyKernel reads the global then)
+vexp = None
+
+_FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+# Measured against the NumPy reference, interleaved in one process (loaded 2-core machine):
+# the compiled kernels take 0.5-0.6x the reference's time from 4x1024 to 4096x1024 (float32).
+MIN_SIZE = 1 << 12
+_REASSOC = {"reassoc", "contract", "nsz", "arcp"}
+_LANES = 16
+
+
+@njit(fastmath=_REASSOC)
+def _row_max(row):
+    # the largest element but for NaN, only as the shift: a NaN makes the row's sum NaN.
+    # Lanes of selects (no reduction through one register) vectorise where a select-max
+    # reduction without 'nnan' would not (as reduction.py's _chunk_shift).
+    lanes = np.full(_LANES, row[0])
+    nb = row.size // _LANES
+    for b in range(nb):
+        for j in range(_LANES):
+            v = row[b * _LANES + j]
+            lanes[j] = v if v > lanes[j] else lanes[j]
+    m = lanes[0]
+    for j in range(_LANES):
+        m = lanes[j] if lanes[j] > m else m
+    for i in range(nb * _LANES, row.size):
+        v = row[i]
+        m = v if v > m else m
+    return m
+
+
+@njit(fastmath=_REASSOC)
+def _exp_shifted(row, m, dst):
+    T = row.dtype.type
+    s = T(0)
+    for i in range(row.size):
+        e = vexp(row[i] - m, T)
+        dst[i] = e
+        s += e
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _scale(dst, f):
+    for i in range(dst.size):
+        dst[i] *= f
+
+
+@njit(fastmath=_REASSOC)
+def _shift(row, c, dst):
+    for i in range(row.size):
+        dst[i] = row[i] - c
+
+
+@njit(parallel=True)
+def _softmax_rows(x2, out):
+    T = x2.dtype.type
+    for r in prange(x2.shape[0]):
+        m = _row_max(x2[r])
+        s = _exp_shifted(x2[r], m, out[r])
+        _scale(out[r], T(1) / s)
+
+
+@njit(parallel=True)
+def _log_softmax_rows(x2, out):
+    for r in prange(x2.shape[0]):
+        m = _row_max(x2[r])
+        s = _exp_shifted(x2[r], m, out[r])
+        _shift(x2[r], m + np.log(s), out[r])
+
+
+@njit(fastmath=_REASSOC)
+def _dot(a, b):
+    T = a.dtype.type
+    s = T(0)
+    for i in range(a.size):
+        s += a[i] * b[i]
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _total(a):
+    T = a.dtype.type
+    s = T(0)
+    for i in range(a.size):
+        s += a[i]
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _softmax_grad_row(g, y, d, dst):
+    for i in range(y.size):
+        dst[i] = y[i] * (g[i] - d)
+
+
+@njit(fastmath=_REASSOC)
+def _log_softmax_grad_row(g, y, s, dst):
+    T = y.dtype.type
+    for i in range(y.size):
+        dst[i] = g[i] - vexp(y[i], T) * s
+
+
+@njit(parallel=True)
+def _softmax_backward_rows(g2, y2, out):
+    for r in prange(y2.shape[0]):
+        _softmax_grad_row(g2[r], y2[r], _dot(g2[r], y2[r]), out[r])
+
+
+@njit(parallel=True)
+def _log_softmax_backward_rows(g2, y2, out):
+    for r in prange(y2.shape[0]):
+        _log_softmax_grad_row(g2[r], y2[r], _total(g2[r]), out[r])
+
+
+def _last_axis(x, axis) -> bool:
+    return axis == x.ndim - 1 or axis == -1
+
+
+def _when(x, axis) -> bool:
+    return (
+        getattr(x, "dtype", None) in _FLOATS
+        and x.size >= MIN_SIZE
+        and _last_axis(x, axis)
+        and x.flags.c_contiguous
+    )
+
+
+def _when_backward(grad, y, axis) -> bool:
+    return (
+        getattr(y, "dtype", None) in _FLOATS
+        and y.size >= MIN_SIZE
+        and _last_axis(y, axis)
+        and y.flags.c_contiguous
+        and getattr(grad, "dtype", None) == y.dtype
+        and grad.shape == y.shape
+        and grad.flags.c_contiguous
+    )
+
+
+def _examples():
+    return [(np.ones((2, MIN_SIZE // 2), dt), 1) for dt in (np.float32, np.float64)]
+
+
+def _backward_examples():
+    return [(x, x, 1) for x, _ in _examples()]
+
+
+def _bind_exp():
+    from . import _fastmath
+
+    globals()["vexp"] = _fastmath.vexp  # before the kernels compile (LazyKernel reads it)
+
+
+def _rows_of(x):
+    return x.reshape(-1, x.shape[-1])
+
+
+def _forward(body):
+    def run(x, axis):
+        out = np.empty(x.shape, x.dtype)
+        body(_rows_of(x), _rows_of(out))
+        return out
+
+    return run
+
+
+def _backward(body):
+    def run(grad, y, axis):
+        out = np.empty(y.shape, y.dtype)
+        body(_rows_of(grad), _rows_of(y), _rows_of(out))
+        return out
+
+    return run
+
+
+@ENGINE.implements("softmax", when=_when, examples=_examples)
+def _build_softmax():
+    _bind_exp()
+    return _forward(_softmax_rows)
+
+
+@ENGINE.implements("log_softmax", when=_when, examples=_examples)
+def _build_log_softmax():
+    _bind_exp()
+    return _forward(_log_softmax_rows)
+
+
+@ENGINE.implements("softmax_backward", when=_when_backward, examples=_backward_examples)
+def _build_softmax_backward():
+    return _backward(_softmax_backward_rows)
+
+
+@ENGINE.implements("log_softmax_backward", when=_when_backward, examples=_backward_examples)
+def _build_log_softmax_backward():
+    _bind_exp()
+    return _backward(_log_softmax_backward_rows)
