@@ -406,3 +406,26 @@ def test_empty_matrices_as_torch(op, shape):
 def test_second_order_gradients(fn):
     _, ga = _pair((3, 3), seed=4)
     assert gradgradcheck(fn, (ga,))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 4), (4,), (5, 2, 3, 4), (0, 3, 4)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_nd_records_torchs_nodes(shape, bias):
+    a, w, b = _x3(shape)
+    tx, tw = torch.tensor(a, requires_grad=True), torch.tensor(w, requires_grad=True)
+    gx, gw = gpugrad.tensor(a, requires_grad=True), gpugrad.tensor(w, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True) if bias else None
+    gb = gpugrad.tensor(b, requires_grad=True) if bias else None
+    t = torch.nn.functional.linear(tx, tw, tb)
+    g = gpugrad.nn.functional.linear(gx, gw, gb)
+    assert type(g.grad_fn).__name__ == type(t.grad_fn).__name__
+    _close(g, t)
+    (t**2).sum().backward()
+    (g**2).sum().backward()
+    for gg, tt in ((gx, tx), (gw, tw)) + (((gb, tb),) if bias else ()):
+        _close(gg.grad, tt.grad)
+
+
+def _x3(shape):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal(shape), rng.standard_normal((6, 4)), rng.standard_normal(6)

@@ -279,8 +279,14 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.shape[-1] != w.shape[-1]:
         raise _shape_error(input, weight.mT)
     if x.ndim != 2:
-        out = input.matmul(weight.mT)
-        return out if bias is None else out + bias
+        if bias is None or bias._data.ndim != 1:
+            out = input.matmul(weight.mT)
+            return out if bias is None else out + bias
+        # PyTorch's fold: the leading dims flattened into one addmm, viewed back
+        # (ViewBackward0 over AddmmBackward0, the fused node's array path in backward)
+        lead = x.shape[:-1]
+        flat = linear(input.reshape(-1, x.shape[-1]), weight, bias)
+        return flat.view(lead + (w.shape[0],))
     data = input._device.backend.matmul(x, w.T)
     if bias is not None:
         if bias._device is not input._device:
