@@ -241,3 +241,19 @@ def test_gqa_through_the_fused_path():
         torch.tensor(q), torch.tensor(k), torch.tensor(k), is_causal=True, enable_gqa=True
     )
     np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_composed_path_fully_masked_rows_as_torch():
+    rng = np.random.default_rng(8)
+    q, k = (rng.standard_normal((1, 2, 4, 3)) for _ in range(2))
+    v = rng.standard_normal((1, 2, 4, 5))  # Ev != E: the composed path
+    mask = np.ones((4, 4), bool)
+    mask[1] = False
+    grad = rng.standard_normal((1, 2, 4, 5))
+    args = [gpugrad.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = F.scaled_dot_product_attention(*args, attn_mask=gpugrad.tensor(mask))
+    assert out.grad_fn.name() != NODE
+    out.backward(gpugrad.tensor(grad))
+    expected = _torch(q, k, v, mask, False, None, grad)
+    for ours, ref in zip((out.detach(),) + tuple(a.grad for a in args), expected):
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-10, atol=1e-12)

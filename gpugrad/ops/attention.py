@@ -60,7 +60,15 @@ def scaled_dot_product_attention(
             scores = scores.masked_fill(~attn_mask, -math.inf)
         else:
             scores = scores + attn_mask
+    dead = None
+    if is_causal or attn_mask is not None:  # rows with every score masked: zeros, as PyTorch
+        rows = xp.isneginf(scores._data).all(-1, keepdims=True)
+        if rows.any():
+            dead = Tensor._make(rows, query._device)
+            scores = scores.masked_fill(dead, 0.0)
     weights = _act.softmax(scores, -1)
+    if dead is not None:
+        weights = weights.masked_fill(dead, 0.0)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return weights @ value
