@@ -28,7 +28,7 @@ from ._util import (
 from .activation import softplus
 from .compare import where
 from .indexing import index_put_zeros
-from .softmax import LogSoftmaxBackward0, log_softmax
+from .softmax import LogSoftmaxBackward0, check_floating_rows, log_softmax
 
 
 class NllLossBackward0(Node):
@@ -107,6 +107,8 @@ def nll_loss(
     x, tgt = input._data, target._data
     if tgt.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+    if weight is not None:
+        _check_class_weight(weight, x.shape[0 if x.ndim == 1 else 1], x.ndim <= 2)
     if x.ndim == 1:  # one sample: (C,) scores, 0-d target
         out = nll_loss(input.unsqueeze(0), target.reshape((1,)), weight, ignore_index, reduction)
         return out.squeeze(0) if reduction == "none" else out
@@ -391,6 +393,7 @@ def cross_entropy(
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     x, tgt = input._data, target._data  # arrays: no Size/dtype objects on every step
     cdim = 0 if x.ndim == 1 else 1
+    check_floating_rows(input, cdim, "log_softmax")
     if x.shape == tgt.shape:
         if tgt.dtype.kind != "f":
             raise RuntimeError(
@@ -422,6 +425,18 @@ def _class_shape(input: Tensor, cdim: int) -> tuple:
     return tuple(input.shape[cdim] if d == cdim else 1 for d in range(input.ndim))
 
 
+def _check_class_weight(weight: Tensor, n_classes: int, name_count: bool, prefix="") -> None:
+    """PyTorch's check of a class weight's length (its text names the count for (N, C))."""
+    if weight._data.size == n_classes:
+        return
+    if not name_count:
+        raise RuntimeError("weight tensor should be defined either for all or no classes")
+    raise RuntimeError(
+        f"{prefix}weight tensor should be defined either for all {n_classes} classes or no "
+        f"classes but got weight tensor of shape: {list(weight.shape)}"
+    )
+
+
 def _prob_target(
     input: Tensor,
     target: Tensor,
@@ -431,6 +446,8 @@ def _prob_target(
     cdim: int,
 ) -> Tensor:
     n_classes = input.shape[cdim]
+    if weight is not None:
+        _check_class_weight(weight, n_classes, True, "cross_entropy: ")
     logp = log_softmax(input, cdim)
     if label_smoothing > 0:
         target = target * (1 - label_smoothing) + label_smoothing / n_classes
@@ -507,7 +524,8 @@ def binary_cross_entropy(
         )
     xp = input._device.backend.xp
     x, t = input._data, target._data.astype(input._data.dtype, copy=False)
-    if x.size and bool(((x < 0) | (x > 1)).any()):
+    # not (0 <= x <= 1): a NaN is outside too, as PyTorch's check
+    if x.size and bool((~((x >= 0) & (x <= 1))).any()):
         raise RuntimeError("all elements of input should be between 0 and 1")
     quiet = input._device.backend.quiet  # log(0) = -inf, clamped below: no warning
     logx = xp.maximum(quiet(xp.log, x), -100)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import active as _active
@@ -15,6 +16,10 @@ def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:
     xc = x - mean
     var = (xc * xc).mean(dims, keepdim=True)
     return xc * (var + eps).rsqrt()
+
+
+def _is_half(x: Tensor) -> bool:
+    return x.dtype.name in ("float16", "bfloat16")
 
 
 def layer_norm(
@@ -35,12 +40,17 @@ def layer_norm(
             f"[*, {', '.join(str(s) for s in shape)}], but got input of size"
             f"{list(input.shape)}"
         )
+    half = input.dtype if _is_half(input) else None
+    if half is not None:  # statistics and the affine in float32, as PyTorch's kernel
+        input = input.to(D.float32)
+        weight = None if weight is None else weight.to(D.float32)
+        bias = None if bias is None else bias.to(D.float32)
     y = _normalized(input, tuple(range(input.ndim - k, input.ndim)), eps)
     if weight is not None:
         y = y * weight
     if bias is not None:
         y = y + bias
-    return y
+    return y if half is None else y.to(half)
 
 
 def rms_norm(
@@ -85,6 +95,20 @@ def batch_norm(
     """Normalise each channel (dim 1) by batch statistics (training) or running ones."""
     if input.ndim < 2:
         raise ValueError(f"Expected 2D or higher input (got {input.ndim}D input)")
+    if not training:
+        for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+            if t is None:
+                raise RuntimeError(f"{name} must be defined in evaluation mode")
+    c = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)) + (
+        ("weight", weight),
+        ("bias", bias),
+    ):  # PyTorch's checks, in its order, before any arithmetic
+        if t is not None and t.numel() != c:
+            raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+    half = input.dtype if _is_half(input) else None
+    if half is not None:  # statistics in float32, as PyTorch's kernel
+        input = input.to(D.float32)
     dims = (0,) + tuple(range(2, input.ndim))
     shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     if training:
@@ -109,8 +133,11 @@ def batch_norm(
         rm = running_mean.reshape(shape).to(input.dtype)
         rv = running_var.reshape(shape).to(input.dtype)
         y = (input - rm) * (rv + eps).rsqrt()
-    y = _affine(y, weight, bias, shape)
-    return y
+    if half is not None:
+        weight = None if weight is None else weight.to(D.float32)
+        bias = None if bias is None else bias.to(D.float32)
+        return _affine(y, weight, bias, shape).to(half)
+    return _affine(y, weight, bias, shape)
 
 
 def instance_norm(

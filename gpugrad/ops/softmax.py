@@ -3,6 +3,7 @@ save the output."""
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
@@ -42,6 +43,16 @@ def _softmax_dim(input: Tensor, dim) -> int:
     return wrap_dim(dim, input._data.ndim)
 
 
+def check_floating_rows(x: Tensor, dim: int, name: str) -> None:
+    """PyTorch's error for softmax / log_softmax of an integer or bool tensor (its CPU
+    kernel's name: the last-dim kernel or the general one)."""
+    if x._data.dtype.kind in "iub":
+        last = "_lastdim" if dim == max(x._data.ndim - 1, 0) else ""
+        raise NotImplementedError(
+            f"\"{name}{last}_kernel_impl\" not implemented for '{D.scalar_type_name(x.dtype)}'"
+        )
+
+
 def _softmax_family(input: Tensor, dim, dtype, name: str, node_cls) -> Tensor:
     """softmax / log_softmax: the backend's stable kernel of that name along ``dim``, and a
     node that saves the output."""
@@ -49,6 +60,7 @@ def _softmax_family(input: Tensor, dim, dtype, name: str, node_cls) -> Tensor:
         (input,) = _amp.fp32(name, input)
     x = input if dtype is None else input.to(dtype)
     d = _softmax_dim(x, dim)
+    check_floating_rows(x, d, name)
     data = x._data if x._data.ndim else x._data.reshape(1)
     kernel = getattr(x._device.backend, name)
     out = Tensor._make(kernel(data, d).reshape(x._data.shape), x._device)
