@@ -144,6 +144,7 @@ _LAZY = (
     "distributions",
     "special",
     "distributed",
+    "version",
 )
 
 

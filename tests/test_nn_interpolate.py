@@ -83,5 +83,3 @@ def test_errors(device):
         F.interpolate(x, size=(4, 5), align_corners=True)
     with pytest.raises(NotImplementedError, match="Got 3D input, but bilinear mode needs 4D"):
         F.interpolate(t(rnd(1, 1, 3), device), size=4, mode="bilinear")
-    with pytest.raises(NotImplementedError, match="mode 'bicubic' is not supported"):
-        F.interpolate(x, size=(4, 5), mode="bicubic")

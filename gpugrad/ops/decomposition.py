@@ -11,10 +11,10 @@ from ..autograd.graph import Node
 from ._util import grad_for, meta, needs_grad, record
 
 # PyTorch's torch.return_types of these functions
-linalg_svd = _rt._result_type("linalg_svd", ("U", "S", "Vh"))
-linalg_eigh = _rt._result_type("linalg_eigh", ("eigenvalues", "eigenvectors"))
-linalg_qr = _rt._result_type("linalg_qr", ("Q", "R"))
-linalg_cholesky_ex = _rt._result_type("linalg_cholesky_ex", ("L", "info"))
+linalg_svd = _rt.linalg_svd
+linalg_eigh = _rt.linalg_eigh
+linalg_qr = _rt.linalg_qr
+linalg_cholesky_ex = _rt.linalg_cholesky_ex
 
 
 class LinAlgError(RuntimeError):
