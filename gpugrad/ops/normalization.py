@@ -8,7 +8,10 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.graph import Node
 from . import _autocast as _amp
+from ._util import needs_grad, record
 
 
 def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:
@@ -40,6 +43,8 @@ def layer_norm(
             f"[*, {', '.join(str(s) for s in shape)}], but got input of size"
             f"{list(input.shape)}"
         )
+    if all(p is None or p.dtype == input.dtype for p in (weight, bias)):
+        return _layer_norm_fused(input, shape, weight, bias, eps)
     half = input.dtype if _is_half(input) else None
     if half is not None:  # statistics and the affine in float32, as PyTorch's kernel
         input = input.to(D.float32)
@@ -51,6 +56,76 @@ def layer_norm(
     if bias is not None:
         y = y + bias
     return y if half is None else y.to(half)
+
+
+class NativeLayerNormBackward0(Node):
+    """The backend's layer_norm_backward; under create_graph the same formula as Tensor ops
+    (the statistics recomputed from the saved input, so they are differentiated too)."""
+
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        x, w, _ = self.saved_tensors
+        m, n = self.rows
+        dt = x.dtype
+        x2 = x.reshape(m, n)
+        g2 = grad.reshape(m, n)
+        if _is_half(x):
+            x2, g2 = x2.to(D.float32), g2.to(D.float32)
+        xc = x2 - x2.mean(1, keepdim=True)
+        rstd = ((xc * xc).mean(1, keepdim=True) + self.eps).rsqrt()
+        xhat = xc * rstd
+        gw = g2 if w is None else g2 * w.reshape(n).to(g2.dtype)
+        dx = (gw - gw.mean(1, keepdim=True) - xhat * (gw * xhat).mean(1, keepdim=True)) * rstd
+        out = [dx.to(dt).reshape(*x.shape)]
+        if self.has_weight:
+            out.append((g2 * xhat).sum(0).to(dt).reshape(*w.shape))
+        if self.has_bias:
+            out.append(g2.sum(0).to(dt).reshape(*self.bias_shape))
+        return tuple(out)
+
+    def _arrays(self, backend, g):
+        x, w, _ = self.saved_arrays()
+        m, n = self.rows
+        g2 = g.reshape(m, n)
+        x2 = x.reshape(m, n)
+        w2 = None if w is None else w.reshape(n)
+        dx, dw, db = backend.layer_norm_backward(
+            g2, x2, self.mean, self.rstd, w2, self.has_weight or self.has_bias
+        )
+        out = [dx.reshape(x.shape)]
+        if self.has_weight:
+            out.append(dw.reshape(w.shape))
+        if self.has_bias:
+            out.append(db.reshape(self.bias_shape))
+        return tuple(out)
+
+
+def _layer_norm_fused(input: Tensor, shape: tuple, weight, bias, eps: float) -> Tensor:
+    """layer_norm as the backend's kernel on an (M, N) view and one NativeLayerNormBackward0."""
+    n = 1
+    for s in shape:
+        n *= s
+    m = input.numel() // n if n else 0
+    if n == 0:
+        m = 1
+        for s in input.shape[: input.ndim - len(shape)]:
+            m *= s
+    backend = input._device.backend
+    x2 = input._data.reshape(m, n)
+    w2 = None if weight is None else weight._data.reshape(n)
+    b2 = None if bias is None else bias._data.reshape(n)
+    y, mean, rstd = backend.layer_norm(x2, w2, b2, float(eps))
+    out = Tensor._make(y.reshape(input._data.shape), input._device)
+    inputs = tuple(t for t in (input, weight, bias) if t is not None)
+    if needs_grad(*inputs):
+        node = record(NativeLayerNormBackward0(), inputs, out)
+        node.save(input, weight, None)
+        node.rows, node.eps = (m, n), float(eps)
+        node.mean, node.rstd = mean, rstd
+        node.has_weight, node.has_bias = weight is not None, bias is not None
+        node.bias_shape = None if bias is None else tuple(bias.shape)
+    return out
 
 
 def rms_norm(

@@ -150,7 +150,6 @@ def _when_backward(grad, y, axis) -> bool:
         and y.flags.c_contiguous
         and getattr(grad, "dtype", None) == y.dtype
         and grad.shape == y.shape
-        and grad.flags.c_contiguous
     )
 
 
@@ -184,6 +183,7 @@ def _forward(body):
 def _backward(body):
     def run(grad, y, axis):
         out = np.empty(y.shape, y.dtype)
+        grad = np.ascontiguousarray(grad)  # a broadcast grad (of a sum) is read once here
         body(_rows_of(grad), _rows_of(y), _rows_of(out))
         return out
 
