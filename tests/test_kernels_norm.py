@@ -12,6 +12,7 @@ import gpugrad
 import gpugrad.nn.functional as F
 from gpugrad.backend.numba_kernels import ENGINE
 from gpugrad.backend.numba_kernels import normalization as NN
+from gpugrad.backend.numba_kernels import rows as NR
 
 B = gpugrad.device("cpu").backend
 engine = pytest.mark.skipif(not ENGINE.enabled(), reason="the Numba engine is off")
@@ -123,3 +124,19 @@ def test_op_non_contiguous_input_and_gradcheck():
 
     assert gpugrad.autograd.gradcheck(fn, (x, w, b))
     assert gpugrad.autograd.gradgradcheck(fn, (x, w, b))
+
+
+@engine
+def test_warmup_examples_compile_and_take_the_compiled_path():
+    for mod, names in (
+        (NN, ("layer_norm", "layer_norm_backward")),
+        (NR, ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward")),
+    ):
+        for name in names:
+            impl = ENGINE._impls[name]
+            assert impl.build.__module__ == mod.__name__
+            fn = ENGINE.compiled(name)
+            for args in impl.examples():
+                assert mod._when(*args) if "backward" not in name else mod._when_backward(*args)
+                fn(*args)
+            assert name not in ENGINE.failed
