@@ -50,3 +50,33 @@ class RowKernels:
             return grad - self.xp.exp(y) * self.sum(grad, axis, keepdims=True)
 
         return self.quiet(run, grad, y)
+
+    @kernel
+    def cross_entropy_backward(
+        self, grad, logits, target, lse, weight, ignore_index: int, label_smoothing, reduction
+    ):
+        """d loss / d logits (N, C) of cross_entropy over class indices: per row
+        ``s * ((1-e) w[t] (p - onehot(t)) + e/C (p sum(w) - w))``, ``p = exp(logits - lse)``,
+        ``s`` the row's share of ``grad`` (``grad / sum(w[t])`` for "mean"; 0 if ignored)."""
+        xp = self.xp
+        n, c = logits.shape
+        keep = target != ignore_index
+        safe = xp.where(keep, target, 0)
+        rows = xp.arange(n)
+        w = xp.ones(c, logits.dtype) if weight is None else weight.astype(logits.dtype)
+        wt = w[safe] * keep
+
+        def run():
+            g = xp.asarray(grad, dtype=logits.dtype)
+            if reduction == "mean":
+                g = g / wt.sum()  # all ignored: 0/0, NaN loss but zero gradients (PyTorch)
+            s = xp.where(keep, g, 0).astype(logits.dtype, copy=False)
+            p = xp.exp(logits - lse[:, None])
+            eps = label_smoothing
+            out = p * ((1 - eps) * wt + eps / c * w.sum())[:, None]
+            out[rows, safe] -= (1 - eps) * wt
+            if eps:
+                out -= eps / c * w[None, :]
+            return out * s[:, None]
+
+        return self.quiet(run)

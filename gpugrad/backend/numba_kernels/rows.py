@@ -211,3 +211,74 @@ def _build_softmax_backward():
 def _build_log_softmax_backward():
     _bind_exp()
     return _backward(_log_softmax_backward_rows)
+
+
+# ---- cross_entropy_backward: one pass per row, p = exp(logits - lse) never stored ----------
+@njit(fastmath=_REASSOC)
+def _ce_grad_row(x, lse, a, smooth, use_smooth, dst):
+    T = x.dtype.type
+    for i in range(x.size):
+        v = vexp(x[i] - lse, T) * a
+        if use_smooth:
+            v -= smooth[i]
+        dst[i] = v
+
+
+@njit(parallel=True)
+def _ce_backward_rows(x2, lse, a, smooth, use_smooth, safe, sub, out):
+    for r in prange(x2.shape[0]):
+        _ce_grad_row(x2[r], lse[r], a[r], smooth[r], use_smooth, out[r])
+        out[r, safe[r]] -= sub[r]
+
+
+def _when_ce_backward(grad, logits, target, lse, weight, *args) -> bool:
+    return (
+        getattr(logits, "dtype", None) in _FLOATS
+        and logits.size >= MIN_SIZE
+        and logits.ndim == 2
+        and logits.flags.c_contiguous
+        and getattr(lse, "dtype", None) == logits.dtype
+        and (weight is None or weight.dtype == logits.dtype)
+    )
+
+
+def _ce_examples():
+    out = []
+    for x, _ in _examples():
+        t = np.zeros(x.shape[0], np.int64)
+        lse = np.zeros(x.shape[0], x.dtype)
+        out.append((np.ones((), x.dtype), x, t, lse, None, -100, 0.0, "mean"))
+        out.append((np.ones(x.shape[0], x.dtype), x, t, lse, x[0], 0, 0.1, "none"))
+    return out
+
+
+@ENGINE.implements("cross_entropy_backward", when=_when_ce_backward, examples=_ce_examples)
+def _build_cross_entropy_backward():
+    _bind_exp()
+
+    def cross_entropy_backward(
+        grad, logits, target, lse, weight, ignore_index, label_smoothing, reduction
+    ):
+        # the per-row scalars of the reference's formula (O(N) in NumPy), then one pass
+        n, c = logits.shape
+        dt = logits.dtype
+        keep = target != ignore_index
+        safe = np.where(keep, target, 0).astype(np.int64)
+        w = np.ones(c, dt) if weight is None else weight
+        wt = (w[safe] * keep).astype(dt)
+        g = np.asarray(grad, dtype=dt)
+        with np.errstate(all="ignore"):
+            if reduction == "mean":
+                g = g / wt.sum()
+            s = np.where(keep, g, 0).astype(dt, copy=False)  # ignored rows: 0, even if NaN
+            eps = float(label_smoothing)
+            a = (s * ((1 - eps) * wt + eps / c * w.sum())).astype(dt)
+            sub = (s * (1 - eps) * wt).astype(dt)
+            smooth = (
+                (s[:, None] * (eps / c) * w[None, :]).astype(dt) if eps else np.zeros((n, 1), dt)
+            )
+        out = np.empty((n, c), dt)
+        _ce_backward_rows(logits, lse, a, smooth, bool(eps), safe, sub, out)
+        return out
+
+    return cross_entropy_backward
