@@ -93,12 +93,18 @@ class NativeLayerNormBackward0(Node):
         dx, dw, db = backend.layer_norm_backward(
             g2, x2, self.mean, self.rstd, w2, self.has_weight or self.has_bias
         )
-        out = [dx.reshape(x.shape)]
+        out = [_shaped(dx, x.shape)]
         if self.has_weight:
-            out.append(dw.reshape(w.shape))
+            out.append(_shaped(dw, w.shape))
         if self.has_bias:
-            out.append(db.reshape(self.bias_shape))
+            out.append(_shaped(db, self.bias_shape))
         return tuple(out)
+
+
+def _shaped(a, shape: tuple):
+    """``a`` in ``shape``: itself when it already has it. A reshape is a view, and a view
+    arriving at a leaf is copied into ``.grad`` (its base may be seen elsewhere)."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)
 
 
 def _layer_norm_fused(input: Tensor, shape: tuple, weight, bias, eps: float) -> Tensor:
@@ -116,7 +122,7 @@ def _layer_norm_fused(input: Tensor, shape: tuple, weight, bias, eps: float) -> 
     w2 = None if weight is None else weight._data.reshape(n)
     b2 = None if bias is None else bias._data.reshape(n)
     y, mean, rstd = backend.layer_norm(x2, w2, b2, float(eps))
-    out = Tensor._make(y.reshape(input._data.shape), input._device)
+    out = Tensor._make(_shaped(y, input._data.shape), input._device)
     inputs = tuple(t for t in (input, weight, bias) if t is not None)
     if needs_grad(*inputs):
         node = record(NativeLayerNormBackward0(), inputs, out)
