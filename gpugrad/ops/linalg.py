@@ -119,6 +119,8 @@ class MmBackward0(Node):
 
     def backward(self, grad):
         a, b = self.saved_tensors
+        if len(self.ma[0]) >= 3 and len(self.mb[0]) == 2:
+            return self._folded(grad, a, b)
         a_vec, b_vec = len(self.ma[0]) == 1, len(self.mb[0]) == 1
         g = grad
         if a_vec and b_vec:
@@ -134,6 +136,18 @@ class MmBackward0(Node):
         if self.needs_input_grad(1):
             gb = (a.unsqueeze(0) if a_vec else a).mT.matmul(g)
             gb = grad_for(gb.squeeze(-1) if b_vec else gb, self.mb)
+        return (ga, gb)
+
+    def _folded(self, grad, a, b):
+        # (..., M, K) @ (K, N): the batch dims fold into M, so each gradient is one GEMM.
+        # A batched a^T @ g then summed over the batch reads a transposed per batch, which
+        # NumPy's matmul does without BLAS (30 ms against 0.1 for a (16, 64, 128) input).
+        g2 = grad.reshape(-1, grad.shape[-1])
+        ga = gb = None
+        if self.needs_input_grad(0):
+            ga = grad_for(g2.matmul(b.mT).reshape(self.ma[0]), self.ma)
+        if self.needs_input_grad(1):
+            gb = grad_for(a.reshape(-1, a.shape[-1]).mT.matmul(g2), self.mb)
         return (ga, gb)
 
 

@@ -104,17 +104,31 @@ def _total(a):
     return s
 
 
+@njit(inline="always")
+def _flushed(v, T):
+    """0 for a subnormal ``v`` (NaN kept). Softmax's far tails times a small upstream
+    gradient are subnormal, and a gradient full of them makes the next BLAS product (the
+    weight gradient) ~50-100x slower (measured: (128, 1024) @ (1024, 96), 12 ms vs 0.2)."""
+    tiny = (
+        T(1.1754943508222875e-38)
+        if T(1e-39) != T(0) and T(1e-300) == T(0)
+        else T(2.2250738585072014e-308)
+    )
+    return T(0) if abs(v) < tiny else v
+
+
 @njit(fastmath=_REASSOC)
 def _softmax_grad_row(g, y, d, dst):
+    T = y.dtype.type
     for i in range(y.size):
-        dst[i] = y[i] * (g[i] - d)
+        dst[i] = _flushed(y[i] * (g[i] - d), T)
 
 
 @njit(fastmath=_REASSOC)
 def _log_softmax_grad_row(g, y, s, dst):
     T = y.dtype.type
     for i in range(y.size):
-        dst[i] = g[i] - vexp(y[i], T) * s
+        dst[i] = _flushed(g[i] - vexp(y[i], T) * s, T)
 
 
 @njit(parallel=True)
@@ -221,7 +235,7 @@ def _ce_grad_row(x, lse, a, smooth, use_smooth, dst):
         v = vexp(x[i] - lse, T) * a
         if use_smooth:
             v -= smooth[i]
-        dst[i] = v
+        dst[i] = _flushed(v, T)
 
 
 @njit(parallel=True)
