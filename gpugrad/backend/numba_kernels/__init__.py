@@ -18,12 +18,6 @@ import warnings
 
 from ..kernels import KernelEngine
 
-# Numba's OpenMP workers spin after a parallel kernel by default and take the cores from
-# NumPy's BLAS threads in the next matmul (measured: a silu + 256x256 matmul step 8.1 ms
-# spinning, 0.77 ms passive). libgomp reads this once, when it is loaded: set it here, before
-# any kernel loads it, unless the user chose a policy.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 
 def _enabled() -> bool:
     if os.environ.get("GPUGRAD_NUMBA", "1").strip() == "0":
