@@ -218,10 +218,14 @@ def test_compiled_reads_strided_and_broadcast_grads(dtype):
 
 
 def test_predicates_send_other_layouts_to_the_reference():
-    a32 = np.zeros(8, np.float32)
-    strided = np.zeros(16, np.float32)[::2]
+    n = NO.MIN_TOTAL
+    a32 = np.zeros(n, np.float32)
+    strided = np.zeros(2 * n, np.float32)[::2]
     args = (1.0, 1e-3, 0.9, 0.999, 1e-8, 0.0, False, False, False)
     assert NO._adam_when([a32], [a32], [a32], [a32], None, *args)
+    small = np.zeros(n // 2 - 1, np.float32)  # under MIN_TOTAL in all: NumPy's calls win
+    assert not NO._adam_when([small] * 2, [small] * 2, [small] * 2, [small] * 2, None, *args)
+    assert NO._adam_when([small] * 3, [small] * 3, [small] * 3, [small] * 3, None, *args)
     assert not NO._adam_when([strided], [a32], [a32], [a32], None, *args)  # param strided
     assert not NO._adam_when([a32], [a32], [strided], [a32], None, *args)  # state strided
     assert not NO._adam_when([a32.astype(np.float16)] * 4, [a32], [a32], [a32], None, *args)
