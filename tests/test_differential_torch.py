@@ -75,10 +75,9 @@ def _same(got, want, what: str):
     assert np.array_equal(np.signbit(got[zeros]), np.signbit(want[zeros])), what
 
 
-# Known mismatches left (found by this suite, not yet fixed): div's gradient wrt other and
-# remainder/fmod values at tiny (1e-300) divisors, logaddexp warning at inf - inf, and
-# maximum/minimum's gradient at NaN (PyTorch sends it all to the NaN operand).
-_KNOWN = {"div", "remainder", "fmod", "logaddexp", "maximum", "minimum"}
+# Known mismatches left (found by this suite, not yet fixed): remainder/fmod values at tiny
+# (1e-300) divisors.
+_KNOWN = {"remainder", "fmod"}
 
 
 @pytest.mark.parametrize(

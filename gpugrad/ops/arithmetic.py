@@ -182,7 +182,8 @@ class DivBackward0(Node):
     def _grads(self, grad):
         a, b = self.saved_tensors
         ga = grad_for(grad / b, self.ma) if self.needs_input_grad(0) else None
-        gb = grad_for(-grad * a / (b * b), self.mb) if self.needs_input_grad(1) else None
+        # -grad * (a / b) / b, in PyTorch's order: (a * grad) / (b * b) under- or overflows
+        gb = grad_for(-grad * (a / b) / b, self.mb) if self.needs_input_grad(1) else None
         return (ga, gb)
 
 
@@ -469,10 +470,16 @@ def _rpow(base, exponent: Tensor) -> Tensor:
 class MaximumBackward0(Node):
     def backward(self, grad):
         a, b = self.saved_tensors
-        # Ties split the gradient evenly, as PyTorch does.
-        wa = ((a > b) if self.is_max else (a < b)).to(grad.dtype) + (a == b).to(grad.dtype) * 0.5
-        ga = grad_for(grad * wa, self.ma) if self.needs_input_grad(0) else None
-        gb = grad_for(grad * (1 - wa), self.mb) if self.needs_input_grad(1) else None
+        # PyTorch's formula: ties split the gradient evenly; the operand that lost gets 0;
+        # with a NaN neither lost (no comparison holds), so both get the whole gradient.
+        one = (a == b).to(grad.dtype) * -0.5 + 1  # 0.5 at ties, else 1
+        ga = gb = None
+        if self.needs_input_grad(0):
+            lost = (a < b) if self.is_max else (a > b)
+            ga = grad_for(grad * one.masked_fill(lost, 0), self.ma)
+        if self.needs_input_grad(1):
+            lost = (b < a) if self.is_max else (b > a)
+            gb = grad_for(grad * one.masked_fill(lost, 0), self.mb)
         return (ga, gb)
 
 
