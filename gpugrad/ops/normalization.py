@@ -1,5 +1,6 @@
-"""Normalization: layer_norm, rms_norm, batch_norm, instance_norm, group_norm, normalize
-(composites of reductions and arithmetic)."""
+"""Normalization: layer_norm, rms_norm and group_norm (one fused node each, through the
+backend's kernels), batch_norm, instance_norm, normalize (composites of reductions and
+arithmetic)."""
 
 from __future__ import annotations
 
@@ -134,16 +135,111 @@ def _layer_norm_fused(input: Tensor, shape: tuple, weight, bias, eps: float) -> 
     return out
 
 
+def _check_rms_norm(input: Tensor, shape: tuple, weight: Tensor | None) -> None:
+    """PyTorch's checks, in its order and words."""
+    k = len(shape)
+    if k == 0:
+        raise RuntimeError(
+            "Expected normalized_shape to be at least 1-dimensional, i.e., containing at "
+            "least one element, but got normalized_shape = []"
+        )
+    if weight is not None and tuple(weight.shape) != shape:
+        raise RuntimeError(
+            "Expected weight to be of same shape as normalized_shape, but got weight of shape "
+            f"{list(weight.shape)} and normalized_shape = {list(shape)}"
+        )
+    if input.ndim < k:
+        raise ValueError(f"Input tensor must have at least {k} dimensions, but got {input.ndim}")
+    if tuple(input.shape[input.ndim - k :]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*{', '.join(str(s) for s in shape)}], but got input of size{list(input.shape)}"
+        )
+
+
 def rms_norm(
     input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None
 ) -> Tensor:
-    """x / sqrt(mean(x^2) + eps) over the last dims, then scaled."""
+    """x / sqrt(mean(x^2) + eps) over the last dims, then scaled; the result has the input's
+    dtype. ``eps=None``: the machine epsilon of the statistics' dtype (float32 for half)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    _check_rms_norm(input, shape, weight)
+    half = _is_half(input)
     if eps is None:
-        eps = finfo(input.dtype).eps
-    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
-    return y * weight if weight is not None else y
+        eps = finfo(D.float32 if half else input.dtype).eps
+    if input.dtype.is_floating_point and (weight is None or weight.dtype == input.dtype):
+        return _rms_norm_fused(input, shape, weight, float(eps))
+    # mixed dtypes: as PyTorch's composite, in the input's precision (float32 for half),
+    # the result cast back to the input's dtype
+    x = input.to(D.float32) if half else input
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    return y.to(input.dtype)
+
+
+def _rows(input: Tensor, k: int) -> tuple:
+    """(M, N): the leading dims flattened and the last ``k`` (possibly empty ones)."""
+    m = n = 1
+    for s in input.shape[: input.ndim - k]:
+        m *= s
+    for s in input.shape[input.ndim - k :]:
+        n *= s
+    return m, n
+
+
+class FusedRmsNormBackward0(Node):
+    """The backend's rms_norm_backward (the name of PyTorch's fused rms_norm node); under
+    create_graph the same formula as Tensor ops, rstd recomputed from the saved input."""
+
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        x, w = self.saved_tensors
+        m, n = self.rows
+        dt = x.dtype
+        x2 = x.reshape(m, n)
+        g2 = grad.reshape(m, n)
+        if _is_half(x):
+            x2, g2 = x2.to(D.float32), g2.to(D.float32)
+        rstd = ((x2 * x2).mean(1, keepdim=True) + self.eps).rsqrt()
+        xhat = x2 * rstd
+        gw = g2 if w is None else g2 * w.reshape(n).to(g2.dtype)
+        dx = (gw - xhat * (gw * xhat).mean(1, keepdim=True)) * rstd
+        out = [dx.to(dt).reshape(*x.shape)]
+        if w is not None:
+            out.append((g2 * xhat).sum(0).to(dt).reshape(*w.shape))
+        return tuple(out)
+
+    def _arrays(self, backend, g):
+        x, w = self.saved_arrays()
+        m, n = self.rows
+        dx, dw = backend.rms_norm_backward(
+            g.reshape(m, n),
+            x.reshape(m, n),
+            self.rstd,
+            None if w is None else w.reshape(n),
+            w is not None,
+        )
+        if w is None:
+            return (_shaped(dx, x.shape),)
+        return _shaped(dx, x.shape), _shaped(dw, w.shape)
+
+
+def _rms_norm_fused(input: Tensor, shape: tuple, weight, eps: float) -> Tensor:
+    """rms_norm as the backend's kernel on an (M, N) view and one FusedRmsNormBackward0."""
+    m, n = _rows(input, len(shape))
+    backend = input._device.backend
+    w2 = None if weight is None else weight._data.reshape(n)
+    y, rstd = backend.rms_norm(input._data.reshape(m, n), w2, eps)
+    out = Tensor._make(_shaped(y, input._data.shape), input._device)
+    inputs = (input,) if weight is None else (input, weight)
+    if needs_grad(*inputs):
+        node = record(FusedRmsNormBackward0(), inputs, out)
+        node.save(input, weight)
+        node.rows, node.eps, node.rstd = (m, n), eps, rstd
+    return out
 
 
 def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
@@ -238,6 +334,62 @@ def instance_norm(
     return y
 
 
+def _check_group_norm(input: Tensor, groups: int, weight, bias) -> None:
+    """PyTorch's checks (its Python wrapper's, then its kernel's), in its order and words."""
+    if input.ndim < 2:
+        raise RuntimeError(
+            f"Expected at least 2 dimensions for input tensor but received {input.ndim}"
+        )
+    n, c = input.shape[0], input.shape[1]
+    size = [n * c // groups, groups] + list(input.shape[2:])  # // 0: ZeroDivisionError too
+    prod = size[0]
+    for s in size[2:]:
+        prod *= s
+    if prod == 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size {size}"
+        )
+    if groups <= 0:
+        raise RuntimeError(f"Expected num groups to be greater than 0, got {groups}")
+    if c % groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got "
+            f"input of shape {list(input.shape)} and num_groups={groups}"
+        )
+    if weight is not None and (weight.ndim != 1 or weight.numel() != c):
+        raise RuntimeError(
+            "Expected weight to be a vector of size equal to the number of channels in input, "
+            f"but got weight of shape {list(weight.shape)} and input of shape "
+            f"{list(input.shape)}"
+        )
+    if bias is not None and (bias.ndim != 1 or bias.numel() != c):
+        # PyTorch's text shows the weight's shape here ([0] when there is none)
+        shown = [0] if weight is None else list(weight.shape)
+        raise RuntimeError(
+            "Expected bias to be a vector of size equal to the number of channels in input, "
+            f"but got bias of shape {shown} and input of shape {list(input.shape)}"
+        )
+    _check_group_norm_dtypes(input, weight, bias)
+
+
+def _check_group_norm_dtypes(input: Tensor, weight, bias) -> None:
+    """PyTorch's CPU rules: parameters of the input's dtype, or float32 ones for a half
+    input."""
+    params = [p for p in (weight, bias) if p is not None]
+    if all(p.dtype == input.dtype for p in params):
+        return
+    if weight is not None and weight.dtype == input.dtype:
+        raise RuntimeError(
+            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
+            f"{D.scalar_type_name(bias.dtype)}"
+        )
+    if all(p.dtype == D.float32 for p in params):
+        if _is_half(input):
+            return
+        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+    raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+
+
 def group_norm(
     input: Tensor,
     num_groups: int,
@@ -248,17 +400,89 @@ def group_norm(
     """Normalise over groups of channels (and all spatial dims) per sample."""
     if _active.autocast:
         input, weight, bias = _amp.fp32("group_norm", input, weight, bias)
+    _check_group_norm(input, num_groups, weight, bias)
+    if input.dtype.is_floating_point and all(
+        p is None or p.dtype == input.dtype for p in (weight, bias)
+    ):
+        return _group_norm_fused(input, num_groups, weight, bias, float(eps))
+    # a half input with float32 parameters: statistics and the affine in float32
     n, c = input.shape[0], input.shape[1]
-    if c % num_groups:
-        raise RuntimeError(
-            f"Expected number of channels in input to be divisible by num_groups, but got "
-            f"input of shape {list(input.shape)} and num_groups={num_groups}"
-        )
-    x = input.reshape(n, num_groups, -1)
+    k = input.numel() // (n * num_groups) if n else 0
+    x = input.to(D.float32).reshape(n, num_groups, k)
     y = _normalized(x, (2,), eps).reshape(tuple(input.shape))
     shape = (1, c) + (1,) * (input.ndim - 2)
-    y = _affine(y, weight, bias, shape)
-    return y
+    return _affine(y, weight, bias, shape).to(input.dtype)
+
+
+class NativeGroupNormBackward0(Node):
+    """The backend's group_norm_backward; under create_graph the same formula as Tensor ops
+    (the statistics recomputed from the saved input)."""
+
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        x, w, _ = self.saved_tensors
+        n, c, s = self.dims
+        groups = self.groups
+        k = (c // groups) * s
+        dt = x.dtype
+        x3 = x.reshape(n, groups, k)
+        g3 = grad.reshape(n, c, s)
+        if _is_half(x):
+            x3, g3 = x3.to(D.float32), g3.to(D.float32)
+        xc = x3 - x3.mean(2, keepdim=True)
+        rstd = ((xc * xc).mean(2, keepdim=True) + self.eps).rsqrt()
+        xhat = xc * rstd
+        gw = g3 if w is None else g3 * w.reshape(c, 1).to(g3.dtype)
+        gw = gw.reshape(n, groups, k)
+        dx = (gw - gw.mean(2, keepdim=True) - xhat * (gw * xhat).mean(2, keepdim=True)) * rstd
+        out = [dx.to(dt).reshape(*x.shape)]
+        if self.has_weight:
+            out.append((g3 * xhat.reshape(n, c, s)).sum((0, 2)).to(dt).reshape(*w.shape))
+        if self.has_bias:
+            out.append(g3.sum((0, 2)).to(dt).reshape(*self.bias_shape))
+        return tuple(out)
+
+    def _arrays(self, backend, g):
+        x, w, _ = self.saved_arrays()
+        n, c, s = self.dims
+        dx, dw, db = backend.group_norm_backward(
+            g.reshape(n, c, s),
+            x.reshape(n, c, s),
+            self.mean,
+            self.rstd,
+            None if w is None else w.reshape(c),
+            self.groups,
+            self.has_weight or self.has_bias,
+        )
+        out = [_shaped(dx, x.shape)]
+        if self.has_weight:
+            out.append(_shaped(dw, w.shape))
+        if self.has_bias:
+            out.append(_shaped(db, self.bias_shape))
+        return tuple(out)
+
+
+def _group_norm_fused(input: Tensor, groups: int, weight, bias, eps: float) -> Tensor:
+    """group_norm as the backend's kernel on an (N, C, S) view and one NativeGroupNormBackward0."""
+    n, c = input.shape[0], input.shape[1]
+    s = 1
+    for d in input.shape[2:]:
+        s *= d
+    backend = input._device.backend
+    w1 = None if weight is None else weight._data.reshape(c)
+    b1 = None if bias is None else bias._data.reshape(c)
+    y, mean, rstd = backend.group_norm(input._data.reshape(n, c, s), w1, b1, groups, eps)
+    out = Tensor._make(_shaped(y, input._data.shape), input._device)
+    inputs = tuple(t for t in (input, weight, bias) if t is not None)
+    if needs_grad(*inputs):
+        node = record(NativeGroupNormBackward0(), inputs, out)
+        node.save(input, weight, None)
+        node.dims, node.groups, node.eps = (n, c, s), groups, eps
+        node.mean, node.rstd = mean, rstd
+        node.has_weight, node.has_bias = weight is not None, bias is not None
+        node.bias_shape = None if bias is None else tuple(bias.shape)
+    return out
 
 
 def normalize(
