@@ -9,9 +9,11 @@ implicit-dim warning, relu's ``inplace``.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 from .._tensor import Tensor
+from ..backend.quiet import quiet_package
 from ..ops import activation as _activation
 from ..ops import loss as _loss
 from ..ops.activation import (  # noqa: F401
@@ -244,3 +246,7 @@ def binary_cross_entropy_with_logits(
     """BCE of sigmoid(input), computed stably from the logits; pos_weight scales positives."""
     reduction = _legacy(size_average, reduce, reduction)
     return _loss.binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight)
+
+
+# silent on IEEE edge cases, as the ops it wraps (gpugrad.backend.quiet)
+quiet_package(sys.modules[__name__])

@@ -1,6 +1,9 @@
 """Every differentiable op as a plain function, by concept file (``gpugrad.exp`` ...);
 the faces (``gpugrad``, Tensor methods, ``nn.functional``, ``linalg``) re-export them."""
 
+import sys
+
+from ..backend.quiet import quiet_package
 from .activation import (  # noqa: A004 - PyTorch's names
     gelu,
     leaky_relu,
@@ -476,3 +479,7 @@ __all__ = [
     "where",
     "xlogy",
 ]
+
+# Every public op is silent on IEEE edge cases, as PyTorch's are (one error-state scope per
+# outermost call); done here, before any face imports the ops.
+quiet_package(sys.modules[__name__])

@@ -160,13 +160,65 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     return _inplace_result(input, out) if inplace else out
 
 
+class LogSigmoidBackward0(Node):
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        (x,) = self.saved_tensors
+        return (grad * (-x).sigmoid(),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (g * backend.sigmoid(-x),)
+
+
+def _log_sigmoid(xp, x):
+    # min(x, 0) - log1p(e^-|x|): no overflow for either sign, as PyTorch's kernel
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
 def logsigmoid(input: Tensor) -> Tensor:
-    return -softplus(-input)
+    """log(sigmoid(x)), one node (LogSigmoidBackward0)."""
+    backend = input._device.backend
+    x = _float_data(input)
+    out = Tensor._make(backend.quiet(_log_sigmoid, backend.xp, x), input._device)
+    if needs_grad(input):
+        record(LogSigmoidBackward0(), (input,), out).save(input)
+    return out
+
+
+class MishBackward0(Node):
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        (x,) = self.saved_tensors
+        t = softplus(x).tanh()
+        return (grad * (t + x * x.sigmoid() * (1 - t * t)),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        t = backend.tanh(backend.softplus(x, 1.0, 20.0))
+        return (backend.quiet(_mish_grad, g, x, t, backend.sigmoid(x)),)
+
+
+def _mish_grad(g, x, t, s):
+    return g * (t + x * s * (1 - t * t))
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    out = input * softplus(input).tanh()
+    """x * tanh(softplus(x)), one node (MishBackward0)."""
+    backend = input._device.backend
+    x = _float_data(input)
+    data = backend.quiet(_mish, backend, x)
+    out = Tensor._make(data, input._device)
+    if needs_grad(input):
+        keep = Tensor._make(x.copy(), input._device) if inplace else input
+        record(MishBackward0(), (input,), out).save(keep)
     return _inplace_result(input, out) if inplace else out
+
+
+def _mish(backend, x):
+    return x * backend.tanh(backend.softplus(x, 1.0, 20.0))
 
 
 def softsign(input: Tensor) -> Tensor:

@@ -329,8 +329,16 @@ class TruncBackward0(_ZeroGrad):
     pass
 
 
+def _sign(xp, x):
+    s = xp.sign(x)
+    if x.dtype.kind == "f":  # NaN's sign is 0, as PyTorch's (x > 0) - (x < 0)
+        s = xp.where(x == x, s, s.dtype.type(0))
+    return s
+
+
 def sign(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.sign(input._data), SignBackward0, None)
+    backend = input._device.backend
+    return _unary(input, _sign(backend.xp, input._data), SignBackward0, None)
 
 
 def floor(input: Tensor) -> Tensor:
