@@ -60,11 +60,18 @@ class _Geometry:
 
 
 def _cols(backend, x, kernel, geo: _Geometry):
-    """im2col of x: (C*prod(kernel), N*prod(out))."""
+    """im2col of x: (N, C*prod(kernel), prod(out))."""
     return backend.im2col(x, kernel, geo.stride, geo.pad, geo.dilation)
 
 
+# The GEMMs run per sample (and group) on the batch-major cols: each sample's product is its
+# slab of the NCHW result, so no transpose copies; and BLAS runs a (32, 288) x (288, 1024)
+# product per sample faster than one over all samples' 16K columns (measured 2.9 vs 4.2 ms,
+# 16 samples, 2 threads: the smaller operand stays in cache).
+
+
 def _forward(x, w, geo: _Geometry, backend, cols=None):
+    """conv(x, w) without bias: (N, O, *out)."""
     n = x.shape[0]
     o, cg = w.shape[:2]
     kernel = tuple(w.shape[2:])
@@ -73,38 +80,36 @@ def _forward(x, w, geo: _Geometry, backend, cols=None):
     if cols is None:
         cols = _cols(backend, x, kernel, geo)
     kk = cg * math.prod(kernel)
-    y = backend.matmul(w.reshape(g, o // g, kk), cols.reshape(g, kk, -1))  # (G, O/G, N*P)
-    y = y.reshape((o, n) + out).swapaxes(0, 1)
-    return backend.xp.ascontiguousarray(y)
-
-
-def _gout_matrix(gout, g: int):
-    """(N, O, *out) -> (G, O/G, N*prod(out)), the GEMM layout of an output gradient."""
-    o = gout.shape[1]
-    return gout.swapaxes(0, 1).reshape(g, o // g, -1)
+    p = math.prod(out)
+    y = backend.matmul(w.reshape(g, o // g, kk), cols.reshape(n, g, kk, p))  # (N, G, O/G, P)
+    return y.reshape((n, o) + out)
 
 
 def _input_grad(gout, w, x_shape, geo: _Geometry, backend):
+    """The gradient of conv(x, w) w.r.t. x for an output gradient ``gout`` (N, O, *out)."""
+    n = gout.shape[0]
     o, cg = w.shape[:2]
     kernel = tuple(w.shape[2:])
     g = geo.groups
     kk = cg * math.prod(kernel)
     wmat = w.reshape(g, o // g, kk).swapaxes(1, 2)
-    cols = backend.matmul(wmat, _gout_matrix(gout, g))  # (G, Cg*K, N*P)
-    cols = cols.reshape(g * kk, -1)
+    p = math.prod(gout.shape[2:])
+    cols = backend.matmul(wmat, gout.reshape(n, g, o // g, p))  # (N, G, Cg*K, P)
+    cols = cols.reshape(n, g * kk, p)
     return backend.col2im(cols, tuple(x_shape), kernel, geo.stride, geo.pad, geo.dilation)
 
 
 def _weight_grad(x, gout, w_shape, geo: _Geometry, backend, cols=None):
+    """The gradient of conv(x, w) w.r.t. w: the per-sample products summed over the batch."""
+    n = x.shape[0]
     kernel = tuple(w_shape[2:])
     g = geo.groups
     if cols is None:
         cols = _cols(backend, x, kernel, geo)
-    kk = w_shape[1] * math.prod(kernel)
-    # cols @ gmat^T, not gmat @ cols^T: BLAS is several times faster in this orientation
-    # for the long N*P contraction.
-    gw = backend.matmul(cols.reshape(g, kk, -1), _gout_matrix(gout, g).swapaxes(1, 2))
-    return backend.xp.ascontiguousarray(gw.swapaxes(1, 2)).reshape(w_shape)
+    og, kk = w_shape[0] // g, w_shape[1] * math.prod(kernel)
+    p = math.prod(gout.shape[2:])
+    gw = backend.matmul(gout.reshape(n, g, og, p), cols.reshape(n, g, kk, p).swapaxes(2, 3))
+    return backend.sum(gw, 0).reshape(w_shape)  # (N, G, O/G, Cg*K) summed over N
 
 
 def _bias_axes(nd: int) -> tuple[int, ...]:
@@ -568,12 +573,10 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     x = input if input.ndim == 4 else input.unsqueeze(0)
     k = _pair(kernel_size, "kernel_size")
     geo = _fold_geometry(dilation, padding, stride)
-    n, c, h, w = x.shape
-    oh, ow = geo.out_shape((h, w), k)
+    h, w = x.shape[2:]
     backend = x._device.backend
-    cols = _cols(backend, x._data, k, geo)  # (C*kh*kw, N*L)
-    data = cols.reshape(c * k[0] * k[1], n, oh * ow).swapaxes(0, 1)
-    out = Tensor._make(backend.xp.ascontiguousarray(data), x._device)
+    data = _cols(backend, x._data, k, geo)  # (N, C*kh*kw, L)
+    out = Tensor._make(data, x._device)
     if needs_grad(x):
         node = record(Im2ColBackward0(), (x,), out)
         node.hw, node.k = (h, w), k
@@ -608,8 +611,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
         )
     c = ckk // (kh * kw)
     backend = x._device.backend
-    cols = x._data.swapaxes(0, 1).reshape(ckk, n * blocks)
-    data = backend.col2im(cols, (n, c, h, w), (kh, kw), geo.stride, geo.pad, geo.dilation)
+    data = backend.col2im(x._data, (n, c, h, w), (kh, kw), geo.stride, geo.pad, geo.dilation)
     out = Tensor._make(backend.xp.ascontiguousarray(data), x._device)
     if needs_grad(x):
         node = record(Col2ImBackward0(), (x,), out)

@@ -4,10 +4,12 @@ Layouts, for a convolution over ``d`` spatial dims (d = 1, 2 or 3):
 
 - ``x`` is (N, C, *spatial) of any strides; ``kernel_size``, ``stride``, ``dilation`` are
   d-tuples of positive ints; ``padding`` is a d-tuple of ``(low, high)`` zero paddings.
-- ``cols`` is (C * prod(kernel_size), N * prod(out)), C-ordered: row ``(c, k_1, ..., k_d)``,
-  column ``(n, o_1, ..., o_d)``, where ``out_i = (spatial_i + low_i + high_i -
-  dilation_i * (kernel_i - 1) - 1) // stride_i + 1``. Channels lead the rows so that groups are
-  a reshape to (G, C/G * prod(kernel_size), N * prod(out)).
+- ``cols`` is (N, C * prod(kernel_size), prod(out)), C-ordered: sample ``n``, row
+  ``(c, k_1, ..., k_d)``, column ``(o_1, ..., o_d)``, where ``out_i = (spatial_i + low_i +
+  high_i - dilation_i * (kernel_i - 1) - 1) // stride_i + 1``. Batch-major, so each sample's
+  GEMM ``W @ cols[n]`` writes its (O, prod(out)) slab of an NCHW output in place (no
+  transpose), and F.unfold's (N, C*prod(k), L) is ``cols`` itself. Channels lead the rows so
+  that groups are a reshape to (N, G, C/G * prod(kernel_size), prod(out)).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class ConvKernels:
 
     @kernel
     def im2col(self, x, kernel_size, stride, padding, dilation):
-        """Patches of zero-padded ``x`` as the (C*prod(k), N*prod(out)) GEMM operand."""
+        """Patches of zero-padded ``x`` as the (N, C*prod(k), prod(out)) GEMM operand."""
         xp = self.xp
         n, c = x.shape[:2]
         nd = len(kernel_size)
@@ -39,6 +41,7 @@ class ConvKernels:
         if any(lo or hi for lo, hi in padding):
             x = xp.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in padding))
         s = x.strides
+        # (N, C, *k, *o) is already the result's order: one gathering copy
         win = self.as_strided(
             x,
             (n, c) + tuple(kernel_size) + out,
@@ -46,11 +49,7 @@ class ConvKernels:
             + tuple(s[2 + i] * dilation[i] for i in range(nd))
             + tuple(s[2 + i] * stride[i] for i in range(nd)),
         )
-        # (N, C, *k, *o) -> (C, *k, N, *o): one gathering copy
-        perm = (1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
-        return xp.ascontiguousarray(win.transpose(perm)).reshape(
-            c * math.prod(kernel_size), n * math.prod(out)
-        )
+        return xp.ascontiguousarray(win).reshape(n, c * math.prod(kernel_size), math.prod(out))
 
     @kernel
     def col2im(self, cols, input_shape, kernel_size, stride, padding, dilation):
@@ -61,15 +60,16 @@ class ConvKernels:
         out = conv_out_shape(spatial, kernel_size, stride, padding, dilation)
         padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, padding))
         img = xp.zeros((n, c) + padded, dtype=cols.dtype)
-        cols = cols.reshape((c,) + tuple(kernel_size) + (n,) + out)
+        if 0 in out:  # no window: nothing to add (and the slices below would wrap)
+            return xp.zeros(tuple(input_shape), dtype=cols.dtype)
+        cols = cols.reshape((n, c) + tuple(kernel_size) + out)
         # One strided add of a whole image slab per kernel offset (prod(kernel_size) steps).
         for offs in itertools.product(*(range(k) for k in kernel_size)):
             dst = (slice(None), slice(None)) + tuple(
                 slice(o * dilation[i], o * dilation[i] + stride[i] * (out[i] - 1) + 1, stride[i])
                 for i, o in enumerate(offs)
             )
-            src = cols[(slice(None),) + offs]  # (C, N, *o)
-            img[dst] += src.swapaxes(0, 1)
+            img[dst] += cols[(slice(None), slice(None)) + offs]  # (N, C, *o)
         keep = (slice(None), slice(None)) + tuple(
             slice(lo, lo + s) for s, (lo, _) in zip(spatial, padding)
         )

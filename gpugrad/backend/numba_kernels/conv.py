@@ -1,16 +1,16 @@
-"""col2im on the CPU: one scatter pass, no temporaries.
+"""im2col and col2im on the CPU: one pass each, no padded copies, a parallel task per (n, c).
 
-The reference's col2im zero-fills a padded image, makes one strided add of a whole image slab
-per kernel offset, and copies the unpadded part out. Here 1-, 2- and 3-d convolutions all run
-as 3-d (unit dims prepended); each (n, c) image in turn receives every kernel offset's patch
-values while it is in cache, and padding is a loop bound, not memory.
+1-, 2- and 3-d convolutions all run as 3-d (unit dims prepended), on the batch-major layout of
+kernels/conv.py: each (n, c) image owns the C*prod(k) rows ``(c, k...)`` of sample ``n``, so a
+task per (n, c) writes only its own rows (im2col) or its own image (col2im) and needs no
+atomics. Padding is a loop bound, not memory: im2col writes the padded border's zeros itself,
+col2im skips them. A unit stride along the last dim gets its own inner loop, a contiguous
+copy or add that LLVM vectorises.
 
-Measured on a loaded 2-core machine inside conv2d's fwd+bwd (3x3, padding 1, float32): 0.17 vs
-0.18-0.20 ms at 4x16x16x16 and 4.0-4.3 vs 4.5-4.6 ms at 16x32x32x32. It is serial: a parallel
-version (and a parallel im2col) was 2x faster alone but made the whole step slower (0.7 -> 9-12
-ms at the small size): Numba's OpenMP threads keep spinning after the kernel and take the cores
-from OpenBLAS's threads in the GEMM that follows. im2col stays NumPy's strided copy, which a
-serial Numba gather did not beat (3.6-3.8 vs 2.0-2.1 ms at 16x32x32x32).
+Measured in conv2d's fwd+bwd (3x3, padding 1, float32, 16x32x32x32 -> 32, 2 threads; see the
+report of the commit that made this file): both kernels run on TBB's pool, whose workers sleep
+after a kernel and leave the cores to OpenBLAS's next GEMM (OpenMP's spinning ones did not,
+which is why earlier versions here were serial).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ import numpy as np
 
 from ..kernels.conv import conv_out_shape
 from . import ENGINE
-from ._jit import njit
+from ._jit import njit, prange
 
 _FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
-# The sizes measured (module docstring) have 147K and 4.7M elements of cols; below 64K the
-# serial kernel was not measured, so the reference keeps them.
+# Below 64K elements of cols a parallel launch costs about as much as NumPy's copy.
 MIN_SIZE = 1 << 16
 
 
@@ -34,27 +33,67 @@ def _span(off, step, size, count):
     """The range [e0, e1) of e in [0, count) with 0 <= e * step + off < size."""
     e0 = 0 if off >= 0 else (-off + step - 1) // step
     e1 = 0 if size - 1 - off < 0 else min(count, (size - 1 - off) // step + 1)
+    e0 = min(e0, count)
     return e0, max(e0, e1)
 
 
-@njit(error_model="numpy")
-def _col2im3(cols, img, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
-    # cols and img C-contiguous, indexed flat: no views made in the loops (a slice costs more
-    # than a short row's copy)
-    n_, c_, d_, h_, w_ = img.shape
+_U = np.uint64  # unsigned flat indices: Numba's negative-index wraparound would block SIMD
+
+
+@njit(parallel=True, error_model="numpy")
+def _im2col3(x, cols, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
+    # x and cols C-contiguous, indexed flat: no views in the loops (a slice costs more than a
+    # short row's copy)
+    n_, c_, d_, h_, w_ = x.shape
+    xf = x.reshape(x.size)
     cf = cols.reshape(cols.size)
-    imf = img.reshape(img.size)
     kk = kd * kh * kw
-    npix = n_ * od * oh * ow
-    for t in range(n_ * c_):
-        n = t // c_
-        c = t - n * c_
+    npix = od * oh * ow
+    for t in prange(n_ * c_):
+        ibase = t * d_ * h_ * w_  # image (n, c); t = n * C + c
         for q in range(kk):
             i = q // (kh * kw)
             j = (q // kw) % kh
             off = (q % kw) * dw - pw
             e0, e1 = _span(off, sw, w_, ow)
-            rbase = (c * kk + q) * npix + n * od * oh * ow
+            rbase = (t * kk + q) * npix  # row (c, q) of sample n
+            for a in range(od):
+                z = a * sd - pd + i * dd
+                for b in range(oh):
+                    y = b * sh - ph + j * dh
+                    dst = _U(rbase + (a * oh + b) * ow)
+                    if z < 0 or z >= d_ or y < 0 or y >= h_:
+                        for e in range(_U(ow)):
+                            cf[dst + e] = 0
+                        continue
+                    for e in range(_U(e0)):
+                        cf[dst + e] = 0
+                    src = ibase + (z * h_ + y) * w_ + off  # >= 0 from e0 on
+                    if sw == 1:
+                        for e in range(_U(e0), _U(e1)):
+                            cf[dst + e] = xf[_U(src) + e]
+                    else:
+                        for e in range(e0, e1):
+                            cf[dst + _U(e)] = xf[_U(src + e * sw)]
+                    for e in range(_U(e1), _U(ow)):
+                        cf[dst + e] = 0
+
+
+@njit(parallel=True, error_model="numpy")
+def _col2im3(cols, img, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, ow):
+    n_, c_, d_, h_, w_ = img.shape
+    cf = cols.reshape(cols.size)
+    imf = img.reshape(img.size)
+    kk = kd * kh * kw
+    npix = od * oh * ow
+    for t in prange(n_ * c_):
+        ibase = t * d_ * h_ * w_
+        for q in range(kk):
+            i = q // (kh * kw)
+            j = (q // kw) % kh
+            off = (q % kw) * dw - pw
+            e0, e1 = _span(off, sw, w_, ow)
+            rbase = (t * kk + q) * npix
             for a in range(od):
                 z = a * sd - pd + i * dd
                 if z < 0 or z >= d_:
@@ -63,10 +102,14 @@ def _col2im3(cols, img, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw, od, oh, 
                     y = b * sh - ph + j * dh
                     if y < 0 or y >= h_:
                         continue
-                    src = rbase + (a * oh + b) * ow
-                    dst = (((n * c_ + c) * d_ + z) * h_ + y) * w_ + off
-                    for e in range(e0, e1):
-                        imf[dst + e * sw] += cf[src + e]
+                    src = _U(rbase + (a * oh + b) * ow)
+                    dst = ibase + (z * h_ + y) * w_ + off  # >= 0 from e0 on
+                    if sw == 1:
+                        for e in range(_U(e0), _U(e1)):
+                            imf[_U(dst) + e] += cf[src + e]
+                    else:
+                        for e in range(e0, e1):
+                            imf[_U(dst + e * sw)] += cf[src + _U(e)]
 
 
 def _as3(t, fill):
@@ -81,6 +124,13 @@ def _geometry3(kernel_size, stride, padding, dilation, out):
     d = _as3(dilation, 1)
     o = _as3(out, 1)
     return (*k, *s, *p, *d, *o)
+
+
+def _im2col_when(x, kernel_size, stride, padding, dilation) -> bool:
+    if x.dtype not in _FLOATS:
+        return False
+    out = conv_out_shape(x.shape[2:], kernel_size, stride, padding, dilation)
+    return x.shape[0] * x.shape[1] * math.prod(kernel_size) * math.prod(out) >= MIN_SIZE
 
 
 def _col2im_when(cols, input_shape, kernel_size, stride, padding, dilation) -> bool:
@@ -101,9 +151,23 @@ def _col2im_examples():
     out = []
     for x, k, st, p, d in _examples():
         o = conv_out_shape(x.shape[2:], k, st, p, d)
-        cols = np.ones((x.shape[1] * math.prod(k), x.shape[0] * math.prod(o)), x.dtype)
+        cols = np.ones((x.shape[0], x.shape[1] * math.prod(k), math.prod(o)), x.dtype)
         out.append((cols, x.shape, k, st, p, d))
     return out
+
+
+@ENGINE.implements("im2col", when=_im2col_when, examples=_examples)
+def _build_im2col():
+    def im2col(x, kernel_size, stride, padding, dilation):
+        n, c = x.shape[:2]
+        o = conv_out_shape(x.shape[2:], kernel_size, stride, padding, dilation)
+        cols = np.empty((n, c * math.prod(kernel_size), math.prod(o)), dtype=x.dtype)
+        if cols.size:
+            x3 = np.ascontiguousarray(x).reshape((n, c) + _as3(x.shape[2:], 1))
+            _im2col3(x3, cols, *_geometry3(kernel_size, stride, padding, dilation, o))
+        return cols
+
+    return im2col
 
 
 @ENGINE.implements("col2im", when=_col2im_when, examples=_col2im_examples)
@@ -115,7 +179,7 @@ def _build_col2im():
         img = np.zeros((n, c) + _as3(spatial, 1), dtype=cols.dtype)
         if img.size and cols.size:
             _col2im3(
-                np.ascontiguousarray(cols),
+                np.ascontiguousarray(cols).reshape(cols.size),
                 img,
                 *_geometry3(kernel_size, stride, padding, dilation, o),
             )
