@@ -55,9 +55,7 @@ from ._dtype import (
     ALIASES as _ALIASES,
 )
 from ._dtype import (
-    bool_ as _bool,
-)
-from ._dtype import (
+    bfloat16,
     dtype,
     float16,
     float32,
@@ -72,8 +70,12 @@ from ._dtype import (
     set_default_dtype,
     uint8,
 )
+from ._dtype import (
+    bool_ as _bool,
+)
 from ._generator import Generator
 from ._legacy import (
+    BFloat16Tensor,
     BoolTensor,
     DoubleTensor,
     FloatTensor,

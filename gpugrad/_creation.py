@@ -38,10 +38,21 @@ def _device(device) -> Device:
     return canonical(device)
 
 
+def check_dtype_on(dev: Device, dt: D.dtype | None) -> None:
+    """Refuse a bfloat16 tensor on a CUDA device with a clear TypeError (never a silent cast):
+    gpugrad's CUDA path (CuPy arrays, its generated kernels) holds no bfloat16."""
+    if dt is D.bfloat16 and dev.type == "cuda":
+        raise TypeError(
+            f"gpugrad.bfloat16 tensors are not supported on device '{dev}': gpugrad's CUDA "
+            "path (CuPy and its kernels) has no bfloat16; keep bfloat16 tensors on the CPU, "
+            "or use float16 or float32 on the GPU"
+        )
+
+
 def _finish(data, dev: Device, requires_grad: bool) -> Tensor:
     t = Tensor._make(data, dev)
     if requires_grad:
-        if data.dtype.kind != "f":
+        if not D.is_floating(data.dtype):
             raise RuntimeError(
                 "Only Tensors of floating point and complex dtype can require gradients"
             )
@@ -58,6 +69,15 @@ def _size(size) -> tuple:
         raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
 
 
+def _canonical_bfloat16(arr: np.ndarray) -> np.ndarray:
+    """A bfloat16 array viewed with ml_dtypes' own dtype object, which the kernels recognise
+    by identity (``newbyteorder`` and some readers make equal but distinct ones)."""
+    dt = arr.dtype
+    if dt.kind == "V" and dt is not D.BFLOAT16_NP and dt == D.BFLOAT16_NP:
+        return arr.view(D.BFLOAT16_NP)
+    return arr
+
+
 def _infer_host(data, explicit: bool = False):
     """Host NumPy array with PyTorch's dtype inference for Python data. ``explicit``: the
     caller casts to a dtype it was given, so Python floats keep their full (double)
@@ -65,7 +85,7 @@ def _infer_host(data, explicit: bool = False):
     if isinstance(data, Tensor):
         return data._device.backend.to_host(data._data)
     if isinstance(data, np.ndarray):
-        return data
+        return _canonical_bfloat16(data)
     if isinstance(data, (list, tuple)) and _holds_tensor(data):
         # only tensors inside are converted one by one: a nested list of Python numbers is
         # inferred as a whole, so [[1., 2], [3, 4]] is one float list, not float32 + int64
@@ -75,7 +95,7 @@ def _infer_host(data, explicit: bool = False):
     arr = np.asarray(data)
     if arr.dtype == object:
         raise TypeError(f"can't convert data of type {type(data).__name__} to a tensor")
-    if arr.dtype.kind == "f" and not _has_numpy_float(data):
+    if D.is_floating(arr.dtype) and not _has_numpy_float(data):
         if not explicit:
             arr = arr.astype(D.get_default_dtype().np)
     elif arr.dtype.kind in "iu" and arr.dtype != np.int64 and not _has_numpy_scalar(data):
@@ -127,6 +147,8 @@ def tensor(
         if device is None:
             device = data._device
     host = _infer_host(data, explicit=dtype is not None)
+    if device is not None or _defaults.device is not None:
+        check_dtype_on(_device(device), dtype or D.from_numpy_dtype(host.dtype))
     if dtype is not None:
         if not isinstance(data, (np.ndarray, Tensor)):
             _check_fits(host, dtype)
@@ -197,6 +219,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
             "Conversion between byte orders is currently not supported."
         )
     D.from_numpy_dtype(ndarray.dtype)
+    ndarray = _canonical_bfloat16(ndarray)
     if any(s < 0 for s in ndarray.strides):
         raise ValueError(
             "At least one stride in the given numpy array is negative, and tensors with "
@@ -229,6 +252,7 @@ def _filled(fill, size, dtype, device, requires_grad, name: str) -> Tensor:
         if fill is None or isinstance(fill, float)
         else (D.bool_ if isinstance(fill, bool) else D.int64)
     )
+    check_dtype_on(dev, dt)
     shape = _size(size)
     for s in shape:
         if s < 0:
@@ -346,6 +370,7 @@ def arange(
         is_float = any(isinstance(v, float) for v in vals)
         dtype = D.get_default_dtype() if is_float else D.int64
     dev = _device(device)
+    check_dtype_on(dev, dtype)
     n = max(math.ceil((end - start) / step), 0)
     with _on(dev):
         data = dev.backend.xp.arange(n, dtype=np.float64) * step + start
@@ -356,6 +381,7 @@ def linspace(
     start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
     dev = _device(device)
+    check_dtype_on(dev, dtype)
     with _on(dev):
         data = dev.backend.xp.linspace(float(start), float(end), int(steps))
     return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
@@ -372,6 +398,7 @@ def logspace(
     requires_grad: bool = False,
 ) -> Tensor:
     dev = _device(device)
+    check_dtype_on(dev, dtype)
     with _on(dev):
         data = dev.backend.xp.logspace(float(start), float(end), int(steps), base=base)
     return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
@@ -381,6 +408,7 @@ def eye(
     n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
     dev = _device(device)
+    check_dtype_on(dev, dtype)
     with _on(dev):
         data = dev.backend.xp.eye(n, m, dtype=(dtype or D.get_default_dtype()).np)
     return _finish(data, dev, requires_grad)
@@ -432,6 +460,7 @@ def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Te
     dt = dtype or D.get_default_dtype()
     if not dt.is_floating_point:
         raise RuntimeError(f"\"{kind}\" not implemented for '{dt.name}'")
+    check_dtype_on(dev, dt)
     backend = dev.backend
     shape = _size(size)
     rng = rng_for(generator, dev)

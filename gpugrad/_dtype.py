@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 # The module name that dtypes, Size, layouts and return types print as: "gpugrad", or "torch"
@@ -38,6 +39,8 @@ BOOL, INT, FLOAT = 0, 1, 2
 float16 = dtype("float16", np.float16, FLOAT)
 float32 = dtype("float32", np.float32, FLOAT)
 float64 = dtype("float64", np.float64, FLOAT)
+# NumPy has no bfloat16; ml_dtypes registers one (its kind is "V", hence is_floating below)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, FLOAT)
 int32 = dtype("int32", np.int32, INT)
 int64 = dtype("int64", np.int64, INT)
 bool_ = dtype("bool", np.bool_, BOOL)
@@ -57,7 +60,7 @@ ALIASES = {
     "bool": bool_,
 }
 
-_ALL = (float16, float32, float64, int32, int64, bool_, uint8, int8, int16)
+_ALL = (float16, bfloat16, float32, float64, int32, int64, bool_, uint8, int8, int16)
 _BY_NP: dict = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
 
@@ -65,6 +68,7 @@ _BY_NAME = {d.name: d for d in _ALL}
 # PyTorch's ScalarType names, which its error texts use ("expected scalar type Float")
 _SCALAR_NAMES = {
     "float16": "Half",
+    "bfloat16": "BFloat16",
     "float32": "Float",
     "float64": "Double",
     "int8": "Char",
@@ -83,6 +87,28 @@ def scalar_type_name(dt) -> str:
     return _SCALAR_NAMES.get(name, name)
 
 
+BFLOAT16_NP = bfloat16.np
+_FLOAT32_NP = float32.np
+
+
+def is_floating(np_dtype) -> bool:
+    """True for a floating NumPy/CuPy dtype, bfloat16 included (ml_dtypes' kind is "V", so
+    ``dtype.kind == "f"`` misses it): the one test for "is floating" every op uses."""
+    kind = np_dtype.kind
+    return kind == "f" or (kind == "V" and np_dtype == BFLOAT16_NP)
+
+
+def is_reduced_float(np_dtype) -> bool:
+    """True for the 2-byte floats (float16, bfloat16), which accumulate in float32."""
+    return np_dtype.itemsize == 2 and is_floating(np_dtype)
+
+
+def accumulation_np(np_dtype):
+    """The dtype ``np_dtype`` accumulates in, as PyTorch's CPU kernels: float32 for float16
+    and bfloat16, else itself."""
+    return _FLOAT32_NP if is_reduced_float(np_dtype) else np_dtype
+
+
 def _from_name(name: str) -> dtype:
     return _BY_NAME[name]
 
@@ -98,7 +124,7 @@ def from_numpy_dtype(np_dtype) -> dtype:
     except (KeyError, TypeError):
         raise TypeError(
             f"can't convert np.ndarray of type {np.dtype(np_dtype)}. The only supported types "
-            "are: float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
+            "are: float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, and bool."
         ) from None
 
 
@@ -115,7 +141,7 @@ def get_default_dtype() -> dtype:
 
 
 def set_default_dtype(d: dtype) -> None:
-    """Set the default floating-point dtype (float16, float32 or float64)."""
+    """Set the default floating-point dtype (float16, bfloat16, float32 or float64)."""
     if not isinstance(d, dtype) or not d.is_floating_point:
         raise TypeError(f"only floating-point types are supported as the default type, got {d}")
     _defaults.float_dtype = d

@@ -121,7 +121,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
-        if flag and self._grad_fn is None and self._data.dtype.kind != "f":
+        if flag and self._grad_fn is None and not D.is_floating(self._data.dtype):
             raise RuntimeError(
                 "only Tensors of floating point and complex dtype can require gradients"
             )

@@ -40,7 +40,7 @@ _SAME_NAME = (
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, getattr(ops, _name))
 
-for _name in ("cpu", "cuda", "double", "half", "long", "short", "byte"):
+for _name in ("cpu", "cuda", "double", "half", "bfloat16", "long", "short", "byte"):
     setattr(Tensor, _name, getattr(convert, _name))
 Tensor.float = convert.float_
 Tensor.int = convert.int_
@@ -226,7 +226,7 @@ def _converting(dense):
     return method
 
 
-for _name in ("to", "cpu", "cuda", "double", "float", "half", "type_as"):
+for _name in ("to", "cpu", "cuda", "double", "float", "half", "bfloat16", "type_as"):
     setattr(Tensor, _name, _converting(getattr(Tensor, _name)))
 
 Tensor.matmul = Tensor.__matmul__ = matmul

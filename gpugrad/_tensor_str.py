@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _dtype as D
+
 __all__ = ["format_tensor", "get_printoptions", "set_printoptions"]
 
 
@@ -77,7 +79,7 @@ class _Formatter:
     """Formats scalars with one common width, chosen from a sample of the shown values."""
 
     def __init__(self, sample: np.ndarray) -> None:
-        self.floating = sample.dtype.kind == "f"
+        self.floating = D.is_floating(sample.dtype)
         self.int_mode = True  # floats that are all whole numbers print as "1." etc.
         self.sci_mode = False
         self.width = 1
@@ -195,7 +197,8 @@ def _add_suffixes(text: str, suffixes: Sequence[str], indent: int) -> str:
 def format_tensor(values: np.ndarray, suffixes: Sequence[str] = (), prefix: str = "tensor(") -> str:
     """Return ``prefix + values + suffixes + ")"`` exactly as ``repr`` of a torch tensor would.
 
-    ``values`` is a host NumPy array (float16/32/64, signed/unsigned ints or bool, any shape).
+    ``values`` is a host NumPy array (bfloat16, float16/32/64, signed/unsigned ints or bool,
+    any shape).
     ``suffixes`` are preformatted keyword items such as ``"dtype=gpugrad.float64"`` or
     ``"grad_fn=<MulBackward0>"``, in torch's order (device, dtype, grad_fn/requires_grad).
     A ``size=(...)`` suffix is added here when torch would add one (empty tensors that are
@@ -204,6 +207,8 @@ def format_tensor(values: np.ndarray, suffixes: Sequence[str] = (), prefix: str 
     (int64 and bool included); that choice is left to the caller.
     """
     values = np.asarray(values)
+    if values.dtype == D.BFLOAT16_NP:  # exact in float32, which NumPy's printing knows
+        values = values.astype(np.float32)
     if values.dtype.kind not in "biuf":
         raise TypeError(f"cannot format tensor values of dtype {values.dtype}")
     indent = len(prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from . import _dtype as D
@@ -17,7 +18,7 @@ class finfo:  # noqa: N801 - PyTorch's name
                 "torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
                 "'torch.finfo'"
             )
-        f = np.finfo(dt.np)
+        f = ml_dtypes.finfo(dt.np) if dt is D.bfloat16 else np.finfo(dt.np)
         self.bits = int(f.bits)
         self.eps, self.max, self.min = float(f.eps), float(f.max), float(f.min)
         self.tiny = self.smallest_normal = float(f.smallest_normal)

@@ -5,8 +5,11 @@ inputs (float64 excepted) by PyTorch's lists:
 
 - to ``dtype`` (lower precision): linear, matmul / mm / bmm / ``@``, conv1d, conv2d,
   conv_transpose2d. On a GPU, float16 matmuls run on the tensor cores.
-- to float32: cross_entropy, nll_loss, mse_loss, l1_loss; on ``cuda`` also softmax,
+- to float32: cross_entropy, nll_loss, mse_loss, l1_loss, prod; on ``cuda`` also softmax,
   log_softmax, layer_norm and group_norm.
+
+``dtype`` defaults to PyTorch's: bfloat16 on ``cpu`` (float16 is taken too), float16 on
+``cuda`` (gpugrad's CUDA path has no bfloat16).
 
 Every other op runs in its inputs' dtype (PyTorch's type promotion for mixed ones). The casts
 are ordinary differentiable ``to()`` calls, so float32 parameters get float32 gradients.
@@ -21,7 +24,7 @@ from typing import Any
 from .. import _dtype as D
 from ..autograd.grad_mode import _DecoratorContextManager
 from ..backend import cuda_status
-from ..ops._autocast import _DEVICE_TYPES, _state
+from ..ops._autocast import _DEVICE_TYPES, SUPPORTED_DTYPES, _state
 
 
 def _device_type(device_type: str) -> str:
@@ -41,8 +44,7 @@ def is_autocast_enabled(device_type: str | None = None) -> bool:
 
 def get_autocast_dtype(device_type: str) -> D.dtype:
     """The lower precision dtype autocast uses on ``device_type``."""
-    dt = _state.dtype[_device_type(device_type)]
-    return D.float16 if dt is None else dt
+    return _state.dtype[_device_type(device_type)]
 
 
 def is_autocast_available(device_type: str) -> bool:
@@ -60,8 +62,8 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         cache_enabled: bool | None = None,
     ) -> None:
         self.device = _device_type(device_type)
-        # no dtype: the enclosing region's, else the device's default (on the CPU that is
-        # PyTorch's bfloat16, which gpugrad lacks: None)
+        # no dtype: the enclosing region's, else the device's default (PyTorch's: bfloat16 on
+        # the CPU, float16 on CUDA)
         self.fast_dtype = dtype if dtype is not None else _state.dtype[self.device]
         self._enabled = bool(enabled)
         if not self._enabled:
@@ -74,10 +76,15 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
                 )
                 self._enabled = False
                 return
-        if self.fast_dtype not in (D.float16,):
+        supported = SUPPORTED_DTYPES[self.device]
+        if self.fast_dtype not in supported:
+            names = ", ".join(f"{D.PRINTED_MODULE}.{d.name}" for d in supported)
+            why = " (gpugrad's CUDA path has no bfloat16)" if self.device == "cuda" else ""
             warnings.warn(
-                f"In {self.device} autocast, but the target dtype is not supported: gpugrad "
-                "has float16 only (NumPy has no bfloat16). Disabling autocast.",
+                f"In {self.device.upper()} autocast, "
+                "but the target dtype is not supported. Disabling autocast.\n"
+                f"{self.device.upper()} Autocast only supports dtypes of {names} currently"
+                f"{why}.",
                 stacklevel=2,
             )
             self._enabled = False

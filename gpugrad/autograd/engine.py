@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from itertools import count
 
+from .. import _dtype as D
 from ..backend import BACKEND_BY_TYPE, backend_of
 from . import graph
 from .grad_mode import active as _active
@@ -257,7 +258,7 @@ def backward_scalar(t) -> None:
     d = t._data
     if d.size != 1:
         raise RuntimeError("grad can be implicitly created only for scalar outputs")
-    if d.dtype.kind != "f":
+    if not D.is_floating(d.dtype):
         raise RuntimeError(
             f"grad can be implicitly created only for real scalar outputs but got {t.dtype}"
         )
@@ -549,7 +550,7 @@ def _make_grads(outputs: list, grads: list, is_grads_batched: bool = False) -> l
         if g is None:
             if o._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if o._data.dtype.kind != "f":
+            if not D.is_floating(o._data.dtype):
                 raise RuntimeError(
                     f"grad can be implicitly created only for real scalar outputs but got {o.dtype}"
                 )

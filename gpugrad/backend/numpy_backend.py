@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _dtype as D
 from .base import (
     ArrayBackend,
     digamma_host,
@@ -13,6 +14,7 @@ from .base import (
     lgamma_host,
     polygamma_host,
 )
+from .kernels.engine import kernel_names
 
 _UNSIGNED = {1: np.dtype("u1"), 2: np.dtype("u2"), 4: np.dtype("u4"), 8: np.dtype("u8")}
 _SIGNED = {2: np.dtype("i2"), 4: np.dtype("i4"), 8: np.dtype("i8")}
@@ -41,6 +43,12 @@ class NumpyBackend(ArrayBackend):
         self.sum = np.add.reduce  # same call as ArrayBackend.sum, without a Python frame
         self.amax = np.maximum.reduce
         self.matmul = np.matmul
+        # bfloat16 first, so the engine's dispatchers fall back to these: bfloat16 never
+        # satisfies a compiled kernel's predicate, and its float32 call then can
+        for name in kernel_names(type(self)):
+            if name in _STEPWISE:
+                continue
+            setattr(self, name, _bfloat16_in_float32(self, name, getattr(self, name)))
         from .numba_kernels import ENGINE
 
         ENGINE.bind(self)  # last: the engine's dispatchers wrap the NumPy kernels set above
@@ -115,7 +123,7 @@ class NumpyBackend(ArrayBackend):
         # gives) even for a NaN or inf gradient, which a float multiply would keep.
         # The mask is "not x <= 0", PyTorch's test, so a NaN x passes its gradient.
         ints = _SIGNED.get(grad.dtype.itemsize)
-        if ints is None or grad.dtype.kind != "f":
+        if ints is None or not D.is_floating(grad.dtype):
             return np.where(x <= 0, 0, grad)  # a Python 0 keeps grad's dtype
         keep = np.less_equal(x, 0)
         np.logical_not(keep, out=keep)
@@ -130,14 +138,14 @@ class NumpyBackend(ArrayBackend):
 
     def rand(self, shape, dtype, rng=None):
         rng = rng or self._rng
-        if dtype == np.float16:
-            return rng.random(shape, dtype=np.float32).astype(np.float16)
+        if dtype == np.float16 or dtype == _BF16:
+            return rng.random(shape, dtype=np.float32).astype(dtype)
         return rng.random(shape, dtype=dtype)
 
     def randn(self, shape, dtype, rng=None):
         rng = rng or self._rng
-        if dtype == np.float16:
-            return rng.standard_normal(shape, dtype=np.float32).astype(np.float16)
+        if dtype == np.float16 or dtype == _BF16:
+            return rng.standard_normal(shape, dtype=np.float32).astype(dtype)
         return rng.standard_normal(shape, dtype=dtype)
 
     def randint(self, low, high, shape, dtype, rng=None):
@@ -161,6 +169,76 @@ class NumpyBackend(ArrayBackend):
     def binomial(self, count, prob, rng=None):
         rng = rng or self._rng
         return rng.binomial(count.astype(np.int64), prob).astype(prob.dtype)
+
+
+_BF16 = D.BFLOAT16_NP
+_F32 = np.dtype(np.float32)
+# Outputs that stay float32 for bfloat16 inputs, as the contract keeps saved statistics
+_FLOAT32_OUTPUTS = {
+    "layer_norm": (1, 2),
+    "rms_norm": (1,),
+    "group_norm": (1, 2),
+    "cross_entropy": (1,),
+    "sdpa": (1,),
+}
+# PyTorch composes these of bfloat16 steps (logsumexp: amax, exp, a float32-accumulated sum,
+# log, add, each rounded): the reference's steps on bfloat16 arrays are the same ones
+_STEPWISE = frozenset(("logsumexp", "logsumexp_backward"))
+
+
+def _bfloat16_in_float32(backend, name: str, reference):
+    """The kernel ``name`` for bfloat16 arrays: its arguments widened to float32, the float32
+    kernel run (compiled where the engine has one), float32 results rounded back to bfloat16
+    once, as PyTorch's CPU kernels compute bfloat16 (ml_dtypes has no BLAS matmul, sums in
+    bfloat16, and rounds every step of a composite). Other dtypes call ``reference`` as is.
+
+    Only the first argument is looked at (each kernel's primary array, or the list of them
+    for the optimizer steps): the op layer has promoted the operands to one dtype already.
+    """
+    keep = _FLOAT32_OUTPUTS.get(name, ())
+    in_place = name.endswith("_")
+
+    def kernel(x, *args, **kwargs):
+        dt = getattr(x, "dtype", None)
+        if dt is not _BF16 and (
+            dt is not None or type(x) is not list or not x or x[0].dtype is not _BF16
+        ):
+            return reference(x, *args, **kwargs)
+        wide = [_widened(a) for a in (x, *args)]
+        out = getattr(backend, name)(*wide, **{k: _widened(v) for k, v in kwargs.items()})
+        if in_place:  # the optimizer steps: write the float32 results back, rounded once
+            for orig, w in zip((x, *args), wide):
+                _write_back(orig, w)
+            return out
+        if isinstance(out, tuple):
+            return tuple(o if i in keep else _narrowed(o) for i, o in enumerate(out))
+        return _narrowed(out)
+
+    kernel.__name__ = name
+    kernel.__doc__ = reference.__doc__
+    return kernel
+
+
+def _widened(a):
+    if getattr(a, "dtype", None) is _BF16:
+        return a.astype(_F32)
+    if type(a) is list and a and getattr(a[0], "dtype", None) is _BF16:
+        return [v.astype(_F32) for v in a]
+    return a
+
+
+def _narrowed(o):
+    return o.astype(_BF16) if getattr(o, "dtype", None) is _F32 else o
+
+
+def _write_back(orig, wide) -> None:
+    if orig is wide:
+        return
+    if type(orig) is list:
+        for o, w in zip(orig, wide):
+            _write_back(o, w)
+    elif getattr(orig, "dtype", None) is _BF16 and orig.flags.writeable:
+        orig[...] = wide
 
 
 def _quiet_errstate(fn, *args):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 
@@ -47,7 +48,7 @@ def _write(tensor: Tensor, data) -> Tensor:
 
 def _float_np(tensor: Tensor):
     dt = tensor._data.dtype
-    return dt if dt.kind == "f" else "float32"
+    return dt if D.is_floating(dt) else "float32"
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:

@@ -12,8 +12,10 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import counted_flag
 
 _DEVICE_TYPES = ("cpu", "cuda")
+# The ops here that PyTorch's lists run in float32 (on the CPU: its losses and prod; softmax
+# and the normalisations stay in their inputs' dtype there)
 _FP32_OPS = {
-    "cpu": frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss"}),
+    "cpu": frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "prod"}),
     "cuda": frozenset(
         {
             "cross_entropy",
@@ -24,9 +26,13 @@ _FP32_OPS = {
             "log_softmax",
             "layer_norm",
             "group_norm",
+            "prod",
         }
     ),
 }
+# The lower-precision dtypes each device type's autocast takes (PyTorch's CPU takes both;
+# gpugrad's CUDA path has no bfloat16)
+SUPPORTED_DTYPES = {"cpu": (D.bfloat16, D.float16), "cuda": (D.float16,)}
 
 
 class _AutocastState(threading.local):
@@ -35,7 +41,7 @@ class _AutocastState(threading.local):
 
     def __init__(self) -> None:
         self.enabled = {"cpu": False, "cuda": False}
-        self.dtype = {"cpu": None, "cuda": D.float16}
+        self.dtype = {"cpu": D.bfloat16, "cuda": D.float16}  # PyTorch's defaults
 
 
 _state = _AutocastState()
@@ -47,7 +53,7 @@ def _cast(tensors: tuple, dtype: D.dtype) -> tuple:
     for t in tensors:
         if (
             isinstance(t, Tensor)
-            and t._data.dtype.kind == "f"
+            and D.is_floating(t._data.dtype)
             and t._data.dtype.itemsize < 8  # float64 is left alone, as in PyTorch
             and t._data.dtype != np_dtype
         ):

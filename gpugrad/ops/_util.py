@@ -75,7 +75,7 @@ def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
     ad = a._data
     tb = type(b)
     if not floating and (
-        tb is float and ad.dtype.kind == "f" or tb is int and ad.dtype.kind in "fiu"
+        tb is float and D.is_floating(ad.dtype) or tb is int and ad.dtype.kind in "fiu"
     ):
         return ad, b  # the common case: no promotion needed
     if isinstance(b, Tensor):
@@ -206,7 +206,7 @@ def float_data(t: Tensor):
     """The data of ``t`` for a float function: integer and bool inputs compute in the default
     float dtype, as PyTorch's do."""
     d = t._data
-    return d if d.dtype.kind == "f" else d.astype(D.get_default_dtype().np)
+    return d if D.is_floating(d.dtype) else d.astype(D.get_default_dtype().np)
 
 
 def index_tensor(data, like: Tensor) -> Tensor:

@@ -251,7 +251,7 @@ def _tensor_like(value, like: Tensor) -> Tensor:
     from .. import _dtype as D
 
     dt = D.scalar_dtype(value)
-    if like._data.dtype.kind == "f" and not dt.is_floating_point:
+    if D.is_floating(like._data.dtype) and not dt.is_floating_point:
         dt = D._BY_NP[like._data.dtype]
     return Tensor._make(like._device.backend.xp.asarray(value, dtype=dt.np), like._device)
 

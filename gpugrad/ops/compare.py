@@ -38,10 +38,10 @@ def _bitwise(name: str, fn_name: str, kernel: str | None = None):
     def op(input: Tensor, other) -> Tensor:
         a, b = binary_arrays(input, other, name)
         if (
-            a.dtype.kind == "f"
+            D.is_floating(a.dtype)
             or isinstance(b, float)
             or getattr(b, "dtype", None) is not None
-            and b.dtype.kind == "f"
+            and D.is_floating(b.dtype)
         ):
             raise NotImplementedError(f"\"{kernel or fn_name}_cpu\" not implemented for 'Float'")
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._creation import check_dtype_on
 from .._device import canonical
 from .._device import device as Device
 from .._tensor import Tensor
@@ -47,10 +48,11 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
         return self
     data = self._data
     if dev is not self._device:
+        check_dtype_on(dev, dt)
         host = self._device.backend.to_host(data)
         data = dev.backend.asarray(host, dtype=dt.np)
     elif dt is not self.dtype:
-        data = data.astype(dt.np)
+        data = self._device.backend.quiet(_cast_array, data, dt)  # overflow: inf, silently
     else:
         data = data.copy()
     out = Tensor._make(data, dev)
@@ -58,6 +60,14 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
         node = record(ToCopyBackward0(), (self,), out)
         node.src_device, node.src_dtype = self._device, self.dtype
     return out
+
+
+def _cast_array(data, dt: D.dtype):
+    if data.dtype is D.BFLOAT16_NP and not dt.is_floating_point and dt is not D.bool_:
+        # through float32 (exact), whose casts to integers are PyTorch's (NaN and inf give
+        # the type's minimum on x86); ml_dtypes' own cast gives 0
+        data = data.astype(D.float32.np)
+    return data.astype(dt.np)
 
 
 def cpu(self: Tensor) -> Tensor:
@@ -82,6 +92,7 @@ def _cast(name: str, dt: D.dtype):
 float_ = _cast("float", D.float32)
 double = _cast("double", D.float64)
 half = _cast("half", D.float16)
+bfloat16 = _cast("bfloat16", D.bfloat16)
 long = _cast("long", D.int64)
 int_ = _cast("int", D.int32)
 bool_ = _cast("bool", D.bool_)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from ._util import (
     check_device,
@@ -74,7 +75,7 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         return index_tensor(xp.bincount(d, minlength=minlength), input)
     check_device(input, weights, "bincount")
     w = weights._data
-    rt = w.dtype if w.dtype.kind == "f" else "float64"
+    rt = w.dtype if D.is_floating(w.dtype) else "float64"
     data = xp.bincount(d, weights=w, minlength=minlength).astype(rt)
     return Tensor._make(data, input._device)
 

@@ -3,6 +3,7 @@ each running extremum), and diff (the differences of neighbours)."""
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .. import return_types
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
@@ -88,7 +89,7 @@ def _scan(input: Tensor, dim: int, dtype, fn: str) -> tuple:
     xp = input._device.backend.xp
     if not data.ndim:
         res = data.copy()
-    elif data.dtype.kind == "f" and data.dtype.itemsize == 2:
+    elif D.is_reduced_float(data.dtype):
         # float16 accumulates in float32, as PyTorch's (a float16 running sum of ones stalls
         # at 2048); each output is rounded once
         res = getattr(xp, fn)(data, axis=d, dtype=xp.float32)
@@ -144,7 +145,7 @@ def _cumulative(input: Tensor, dim: int, largest: bool):
     values = backend.cum_extreme(a, d, largest)
     # a position takes the running extreme's index when it is (one of) the extreme(s) so far,
     # the latest one on ties, as PyTorch; a NaN stays the extreme from where it appears
-    here = (a == values) | xp.isnan(a) if a.dtype.kind == "f" else a == values
+    here = (a == values) | xp.isnan(a) if D.is_floating(a.dtype) else a == values
     pos = xp.arange(a.shape[d]).reshape((-1,) + (1,) * (a.ndim - d - 1))
     indices = backend.cum_extreme(xp.where(here, pos, 0), d, True).astype("int64")
     if not input._data.ndim:

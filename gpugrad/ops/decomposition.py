@@ -32,7 +32,7 @@ def _matrices(A: Tensor, op: str, square: bool = False) -> None:
             f"linalg.{op}: A must be batches of square matrices, but they are {s[-2]} by "
             f"{s[-1]} matrices"
         )
-    if A._data.dtype.kind != "f":
+    if not D.is_floating(A._data.dtype):
         if op in ("eigh", "eigvalsh"):
             raise NotImplementedError(
                 f"\"linalg_eigh_cpu\" not implemented for '{D.scalar_type_name(A._data.dtype)}'"
@@ -44,10 +44,11 @@ def _matrices(A: Tensor, op: str, square: bool = False) -> None:
 
 
 def _lapack(A: Tensor):
-    """(xp, the matrices in a dtype LAPACK takes, the result dtype): float16 runs in float32."""
+    """(xp, the matrices in a dtype LAPACK takes, the result dtype): float16 and bfloat16
+    run in float32."""
     xp = A._device.backend.xp
     d = A._data
-    return xp, (d.astype("float32") if d.dtype == "float16" else d), d.dtype
+    return xp, d.astype(D.accumulation_np(d.dtype), copy=False), d.dtype
 
 
 def _eye(like: Tensor, n: int) -> Tensor:

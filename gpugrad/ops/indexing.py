@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from . import _checks as C
@@ -30,7 +31,7 @@ def convert_key(input: Tensor, key):
             arr = input._device.backend.asarray(k)
             if arr.dtype.kind not in "biu" and arr.size:
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
-            out.append(arr.astype("int64") if arr.dtype.kind == "f" else arr)
+            out.append(arr.astype("int64") if D.is_floating(arr.dtype) else arr)
             basic = False
         elif hasattr(k, "__index__"):
             out.append(k.__index__())

@@ -141,7 +141,7 @@ def mul_(self: Tensor, other) -> Tensor:
 
 
 def div_(self: Tensor, other, *, rounding_mode=None) -> Tensor:
-    if rounding_mode is None and self._data.dtype.kind == "f" and _fast(self, other, "divide"):
+    if rounding_mode is None and D.is_floating(self._data.dtype) and _fast(self, other, "divide"):
         return self
     return apply_inplace(self, div, other, rounding_mode=rounding_mode)
 
@@ -373,4 +373,4 @@ def bernoulli_(self: Tensor, p: float = 0.5, *, generator=None) -> Tensor:
 
 
 def _float_np(t: Tensor):
-    return t._data.dtype if t._data.dtype.kind == "f" else D.float32.np
+    return t._data.dtype if D.is_floating(t._data.dtype) else D.float32.np

@@ -43,7 +43,13 @@ def einsum(equation: str, *operands) -> Tensor:
             }
         )
         rhs = "".join(letters)
-    data = xp.einsum(f"{lhs}->{rhs}", *[o._data for o in operands])
+    arrays = [o._data for o in operands]
+    low = arrays[0].dtype
+    if low is D.BFLOAT16_NP:  # NumPy's einsum has no bfloat16: float32, rounded once
+        arrays = [a.astype(D.accumulation_np(a.dtype), copy=False) for a in arrays]
+    data = xp.einsum(f"{lhs}->{rhs}", *arrays)
+    if low is D.BFLOAT16_NP:
+        data = data.astype(low)
     out = Tensor._make(data, operands[0]._device)
     if needs_grad(*operands):
         node = record(EinsumBackward0(), tuple(operands), out)
@@ -73,6 +79,8 @@ def _diag_error():
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2) (composite)."""
+    if _active.autocast:  # all three operands in the lower dtype, as PyTorch's list says
+        input, mat1, mat2 = _amp.lower(input, mat1, mat2)
     prod = mat1.matmul(mat2)
     prod = prod if alpha == 1 else prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -80,6 +88,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
 
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """beta * input + alpha * (batch1 @ batch2) for batches of matrices (composite)."""
+    if _active.autocast:
+        input, batch1, batch2 = _amp.lower(input, batch1, batch2)
     prod = batch1.bmm(batch2)
     prod = prod if alpha == 1 else prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -334,7 +344,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 def _sgn(x: Tensor) -> Tensor:
     # PyTorch's sign of NaN is 0 (its norm gradients rely on that)
     s = x.sign()
-    return s.masked_fill(x.isnan(), 0) if x._data.dtype.kind == "f" else s
+    return s.masked_fill(x.isnan(), 0) if D.is_floating(x._data.dtype) else s
 
 
 class LinalgVectorNormBackward0(Node):
@@ -396,7 +406,7 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
         raise TypeError(
             f"linalg_vector_norm(): argument 'input' must be Tensor, not {type(x).__name__}"
         )
-    if x._data.dtype.kind != "f":
+    if not D.is_floating(x._data.dtype):
         raise RuntimeError(
             "linalg.vector_norm: Expected a floating point or complex tensor as input. "
             f"Got {D.scalar_type_name(x._data.dtype)}"
@@ -425,7 +435,7 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
                     "because this dimension is empty and the operation does not have an identity"
                 )
     xp = x._device.backend.xp
-    acc = "float32" if d.dtype == "float16" else d.dtype
+    acc = D.accumulation_np(d.dtype)
     a = xp.abs(d.astype(acc, copy=False))
     axis = dims if d.ndim else None
     if p == 2:
@@ -514,7 +524,7 @@ def _square(A: Tensor, op: str) -> None:
             f"linalg.{op}: A must be batches of square matrices, but they are {s[-2]} by "
             f"{s[-1]} matrices"
         )
-    if A._data.dtype.kind != "f":
+    if not D.is_floating(A._data.dtype):
         raise RuntimeError(
             f"linalg.{op}: Expected a floating point or complex tensor as input. "
             f"Got {D.scalar_type_name(A._data.dtype)}"

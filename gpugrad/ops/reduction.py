@@ -9,7 +9,9 @@ import warnings
 from .. import _dtype as D
 from .. import return_types
 from .._tensor import Tensor
+from ..autograd.grad_mode import active as _active
 from ..autograd.graph import AccumulateGrad, Node
+from . import _autocast as _amp
 from ._util import (
     needs_grad,
     record,
@@ -56,7 +58,7 @@ def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False):
 def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Sum treating NaN as zero."""
     x = input
-    if input._data.dtype.kind == "f":
+    if D.is_floating(input._data.dtype):
         x = where(input.isnan(), 0.0, input)
     return x.sum(dim, keepdim, dtype=dtype) if dim is not None else _sum_all(x, keepdim, dtype)
 
@@ -69,7 +71,7 @@ def _sum_all(x: Tensor, keepdim: bool, dtype) -> Tensor:
 
 def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Mean over the non-NaN elements."""
-    if input._data.dtype.kind != "f" and dtype is None:
+    if not D.is_floating(input._data.dtype) and dtype is None:
         raise RuntimeError(
             "nanmean(): expected input to have floating point or complex dtype but got "
             f"{D.scalar_type_name(input.dtype)}"
@@ -147,7 +149,7 @@ class SumBackward1(Node):
 
 
 def _half(d) -> bool:
-    return d.dtype.kind == "f" and d.dtype.itemsize == 2
+    return D.is_reduced_float(d.dtype)
 
 
 def _all_dims(dim) -> bool:
@@ -209,7 +211,7 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
     d = input._data
     if dtype is not None:
         d = d.astype(dtype.np)
-    if d.dtype.kind != "f":
+    if not D.is_floating(d.dtype):
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {D.scalar_type_name(input.dtype)}"
@@ -264,6 +266,8 @@ def prod_dims(input: Tensor, dims: tuple) -> Tensor:
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product of elements (over one dim when given). float16 multiplies in float32 and
     rounds once (as PyTorch's CUDA kernel; its CPU kernel rounds every step in float16)."""
+    if _active.autocast:
+        (input,) = _amp.fp32("prod", input)
     d = input._data if dtype is None else input._data.astype(dtype.np)
     if dtype is None and d.dtype.kind in "biu":
         d = d.astype("int64")
@@ -518,7 +522,7 @@ def _var_std(input: Tensor, dim, unbiased, keepdim: bool, correction, is_std: bo
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     d = input._data
-    if d.dtype.kind != "f":
+    if not D.is_floating(d.dtype):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     whole = _all_dims(dim)
     dims = tuple(range(d.ndim)) if whole else wrap_dims(dim, d.ndim)
@@ -584,7 +588,7 @@ class LogsumexpBackward0(Node):
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``dim``, computed stably; -inf over a zero-size dim."""
     d = input._data
-    if d.dtype.kind != "f":
+    if not D.is_floating(d.dtype):
         d = d.astype(D.get_default_dtype().np)
     dims = tuple(range(d.ndim)) if _all_dims(dim) else wrap_dims(dim, d.ndim)
     out = Tensor._make(input._device.backend.logsumexp(d, dims, keepdim), input._device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from .. import _dtype as D
 from .. import return_types
 from .._tensor import Tensor
 from ..autograd.graph import Node
@@ -244,7 +245,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
         if flat.size == 0:
             return Tensor._make(xp.asarray(float("nan"), d.dtype), input._device)
         s = xp.sort(flat)  # NaN sorts last
-        v = s[-1] if d.dtype.kind == "f" and xp.isnan(s[-1]) else s[(flat.size - 1) // 2]
+        v = s[-1] if D.is_floating(d.dtype) and xp.isnan(s[-1]) else s[(flat.size - 1) // 2]
         out = Tensor._make(xp.asarray(v), input._device)
         if needs_grad(input):
             record(MedianBackward0(), (input,), out).save(input, out)
@@ -255,7 +256,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
     _check_reduced_size("median", dv.shape, dd)
     idx = input._device.backend.argsort_stable(dv, dd)
     pick = idx[(slice(None),) * dd + (slice((n - 1) // 2, (n - 1) // 2 + 1),)]
-    if d.dtype.kind == "f":  # any NaN: the first NaN is the answer
+    if D.is_floating(d.dtype):  # any NaN: the first NaN is the answer
         nan = xp.isnan(dv)
         has = nan.any(axis=dd, keepdims=True)
         pick = xp.where(has, xp.argmax(nan, axis=dd, keepdims=True), pick)

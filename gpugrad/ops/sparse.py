@@ -13,6 +13,7 @@ CPU, cupyx.scipy.sparse on CUDA) through ``coo_matmul``.
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._device import device as Device
 from .._dtype import get_default_dtype, int64, scalar_type_name
 from .._tensor import Tensor, sparse_coo, strided
@@ -173,7 +174,7 @@ def _as_tensor(x, dtype=None, device=None) -> Tensor:
         return x if dtype is None else x.to(dtype)
     dev = _device(device if device is not None else "cpu")
     arr = dev.backend.asarray(x, dtype=None if dtype is None else dtype.np)
-    if dtype is None and arr.dtype.kind == "f" and not hasattr(x, "dtype"):
+    if dtype is None and D.is_floating(arr.dtype) and not hasattr(x, "dtype"):
         arr = arr.astype(get_default_dtype().np)
     return Tensor._make(arr, dev)
 
@@ -414,7 +415,7 @@ def _sparse_dense_mm(s: Tensor, dense: Tensor) -> Tensor:
         )
     backend = dense._device.backend
     idx, v, d = p.indices._data, vals._data, dense._data
-    if v.dtype.itemsize == 2 and v.dtype.kind == "f":  # no float16 sparse kernels: float32
+    if D.is_reduced_float(v.dtype):  # no float16 sparse kernels: float32
         v, d = v.astype("float32"), d.astype("float32")
     data = backend.coo_matmul(idx[0], idx[1], v, shape, d)
     if data.dtype != vals._data.dtype:

@@ -21,7 +21,7 @@ from ._util import check_device, needs_grad, record
 def _float_data(t: Tensor):
     """Integer inputs compute in the default float dtype, as PyTorch's float functions do."""
     d = t._data
-    return d if d.dtype.kind == "f" else d.astype(D.get_default_dtype().np)
+    return d if D.is_floating(d.dtype) else d.astype(D.get_default_dtype().np)
 
 
 def _require_tensor(x, name: str) -> None:
@@ -270,7 +270,7 @@ def poisson(input: Tensor, generator=None) -> Tensor:
     """Poisson(rate) counts, one per element of ``input``, in its dtype (``torch.poisson``)."""
     _require_tensor(input, "poisson")
     dev = input._device
-    if input._data.dtype.kind != "f":
+    if not D.is_floating(input._data.dtype):
         raise RuntimeError(f'"poisson_cpu" not implemented for {D.scalar_type_name(input.dtype)!r}')
     return Tensor._make(dev.backend.poisson(input._data, rng_for(generator, dev)), dev)
 

@@ -42,15 +42,22 @@ _DTYPES = {
     "I32": np.dtype("<i4"),
     "I64": np.dtype("<i8"),
     "F16": np.dtype("<f2"),
+    "BF16": D.BFLOAT16_NP,  # ml_dtypes' (native order: little-endian hosts only, as NumPy's)
     "F32": np.dtype("<f4"),
     "F64": np.dtype("<f8"),
 }
 _CODES = {dt.newbyteorder("="): code for code, dt in _DTYPES.items()}
-# safetensors' other dtypes: NumPy (so gpugrad) has no bfloat16, float8, float4 or uint16+
-_FOREIGN = {"BF16", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2"}
+# safetensors' other dtypes: gpugrad has no float8, float4, uint16+ or complex
+_FOREIGN = {"U16", "U32", "U64", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2"}
 _FOREIGN |= {"F4", "C64", "C128"}
 _DONTNEED = getattr(_mmap, "MADV_DONTNEED", None)
 _DICT_TYPES = {"dict": dict, "OrderedDict": OrderedDict, "Counter": Counter}
+
+
+def _native(dt: np.dtype) -> np.dtype:
+    """``dt`` in the host's byte order; bfloat16 as ml_dtypes' own dtype object (which the
+    ops recognise by identity: ``newbyteorder`` makes an equal but distinct one)."""
+    return D.BFLOAT16_NP if dt == D.BFLOAT16_NP else dt.newbyteorder("=")
 
 
 class NeedsPickle(TypeError):
@@ -329,7 +336,7 @@ class _Payload:
 
     def array(self, spec: _Spec, keep_view: bool) -> np.ndarray:
         """The tensor's array: its own memory, or (``keep_view`` with a map) a view of the map."""
-        native = spec.dtype.newbyteorder("=")
+        native = _native(spec.dtype)
         numel = math.prod(spec.shape)
         if not numel:
             return np.empty(spec.shape, native)

@@ -16,7 +16,7 @@ from .. import _dtype as D
 from .._device import device as Device
 
 # PyTorch's dtype names with their element sizes in bytes, and gpugrad's dtype where it has one
-# (NumPy has no bfloat16, float8 or quantized types; gpugrad has no complex dtypes).
+# (bfloat16 through ml_dtypes; none for float8, the quantized types or complex ones).
 TORCH_DTYPES: dict[str, tuple[int, D.dtype | None]] = {
     "float32": (4, D.float32),
     "float64": (8, D.float64),
@@ -27,7 +27,7 @@ TORCH_DTYPES: dict[str, tuple[int, D.dtype | None]] = {
     "int8": (1, D.int8),
     "uint8": (1, D.uint8),
     "bool": (1, D.bool_),
-    "bfloat16": (2, None),
+    "bfloat16": (2, D.bfloat16),
     "complex32": (4, None),
     "complex64": (8, None),
     "complex128": (16, None),
@@ -77,7 +77,7 @@ def storage_class_name(dt: D.dtype) -> str:
 
 
 class TorchDtype:
-    """A PyTorch dtype gpugrad cannot hold (``torch.bfloat16``): kept by name so the error can
+    """A PyTorch dtype gpugrad cannot hold (``torch.complex64``): kept by name so the error can
     say which key needed it."""
 
     def __init__(self, name: str) -> None:

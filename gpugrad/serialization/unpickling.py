@@ -109,7 +109,8 @@ def _refuse_unsupported(obj: Any, name: str) -> None:
         where = f"tensor '{path}'" if path else "a tensor"
         raise CheckpointError(
             f"cannot load '{name}': {where} has dtype torch.{t.dtype_name}, which gpugrad does "
-            "not support (it holds float16/32/64, int8/16/32/64, uint8 and bool); convert it "
+            "not support (it holds bfloat16, float16/32/64, int8/16/32/64, uint8 and bool); "
+            "convert it "
             "in PyTorch first, e.g. {k: v.float() for k, v in state_dict.items()}"
         )
 
