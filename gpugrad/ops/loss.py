@@ -55,6 +55,8 @@ class NllLossBackward0(Node):
         """This node and the log_softmax before it (cross_entropy) as one formula: per row,
         ``exp(logp) * r`` minus ``r`` at the target, ``r`` being the row's NLL gradient.
         Three array ops where the two nodes take seven."""
+        if type(nxt) is CrossEntropyLogSoftmax:
+            return (nxt.fused_backward(backend, g),)
         if (
             type(nxt) is not LogSoftmaxBackward0
             or self.moved is not None
@@ -94,6 +96,23 @@ def _unweighted(backend, picked, reduction: str) -> tuple:
     return data / total, -1.0 / total
 
 
+def _class_targets(backend, tgt, c: int, ignore_index: int) -> tuple:
+    """``(ignore, safe)``: the mask of ignored targets (None if none is) and the targets
+    with those set to 0; raises PyTorch's IndexError for a target outside [0, c)."""
+    # One host round trip validates targets in the common case: all are classes, none
+    # is ignored; only otherwise (or to name a bad target) a second look.
+    ignore, safe = None, tgt
+    if not tgt.size or backend.index_top(tgt) >= c or 0 <= ignore_index < c:
+        lo, hi = backend.minmax(tgt) if tgt.size else (0, 0)
+        if lo <= ignore_index <= hi:
+            ignore = tgt == ignore_index
+            safe = backend.xp.where(ignore, 0, tgt)
+            lo, hi = backend.minmax(safe)
+        if hi >= c or lo < 0:
+            raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
+    return ignore, safe
+
+
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -121,17 +140,7 @@ def nll_loss(
     backend = input._device.backend
     xp = backend.xp
     n, c = x.shape[0], x.shape[1]
-    # One host round trip validates targets in the common case: all are classes, none
-    # is ignored; only otherwise (or to name a bad target) a second look.
-    ignore, safe = None, tgt
-    if not tgt.size or backend.index_top(tgt) >= c or 0 <= ignore_index < c:
-        lo, hi = backend.minmax(tgt) if tgt.size else (0, 0)
-        if lo <= ignore_index <= hi:
-            ignore = tgt == ignore_index
-            safe = xp.where(ignore, 0, tgt)
-            lo, hi = backend.minmax(safe)
-        if hi >= c or lo < 0:
-            raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
+    ignore, safe = _class_targets(backend, tgt, c, ignore_index)
     if x.ndim == 2:
         key, moved = (backend.arange_cached(n), safe), None
     else:
@@ -167,12 +176,94 @@ def nll_loss(
     return out
 
 
-def log_softmax_nll(input: Tensor, target: Tensor, ignore_index: int, reduction: str):
-    """``nll_loss(log_softmax(input, 1), target)`` for the training loop's case: 2-D float
-    input, 1-D class indices all in range, no class weights, reduction mean or sum. The
-    same values and the same two nodes (LogSoftmaxBackward0, NllLossBackward0) as the two
-    calls, recorded in one go. None where the case does not apply (the caller then makes
-    the two calls, which also raise the errors)."""
+class CrossEntropyLogSoftmax(LogSoftmaxBackward0):
+    """The LogSoftmaxBackward0 under cross_entropy's top node (PyTorch's graph), from the
+    fused path: it keeps the logits and the kernel's ``lse`` instead of log_softmax's output,
+    which it makes only if asked for (its Tensor formula under create_graph, hooks, a look
+    at ``saved_tensors``). The top node's ``_fuse_next`` runs both as the one
+    ``cross_entropy_backward`` kernel."""
+
+    _logp = None
+
+    def saved_arrays(self, tensors: bool = False) -> tuple:
+        if self._saved is None:
+            return Node.saved_arrays(self)  # raises PyTorch's error: freed
+        if self._logp is None:
+            (x,) = Node.saved_arrays(self)  # the logits, version-checked
+            y = Tensor._make(self.device.backend.log_softmax(x, 1), self.device)
+            y._requires_grad, y._grad_fn = True, self
+            self._logp = _saved_output(y)
+        s = self._logp
+        return (s.unpack(self) if tensors else s.unpack_data(self),)
+
+    def fused_backward(self, backend, g):
+        """d loss / d logits from the top node's gradient ``g``: one kernel."""
+        (x,) = Node.saved_arrays(self)
+        return backend.cross_entropy_backward(g, x, *self.ce_args)
+
+
+# its name is PyTorch's (in repr and name()): the graph reads as PyTorch's
+CrossEntropyLogSoftmax.__name__ = CrossEntropyLogSoftmax.__qualname__ = "LogSoftmaxBackward0"
+
+
+class SmoothedCrossEntropyBackward(Node):
+    """cross_entropy with label smoothing: PyTorch's top node is the AddBackward0 of
+    ``(1 - e) * nll + e / C * smooth``; here one node over the CrossEntropyLogSoftmax,
+    ``(1 - e) w[t] onehot(t) + e / C w`` per row, times minus the row's share of ``grad``."""
+
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        dev = grad._device
+        g = grad * self.scale  # -1, or -1 / total weight for 'mean'
+        pick = (
+            g * (1 - self.eps)
+            if self.coef is None
+            else g * Tensor._make(self.coef * (1 - self.eps), dev)
+        )
+        out = index_put_zeros(pick, self.shape, self.key, accumulate=False)
+        if self.keep is not None:
+            g = g * Tensor._make(self.keep, dev)
+        n, c = self.shape
+        w = self.w * (self.eps / c)
+        rows = g.reshape((n, 1)) if g.ndim else g.reshape((1, 1))
+        return (out + rows * Tensor._make(w.reshape(1, c), dev), None)
+
+    def _arrays(self, backend, g):
+        xp = backend.xp
+        n, c = self.shape
+        scale = self.scale._data if isinstance(self.scale, Tensor) else self.scale
+        g = xp.asarray(g * scale, dtype=self.w.dtype)
+        rows = xp.broadcast_to(g if self.keep is None else g * self.keep, (n,))
+        out = rows[:, None] * (self.w * (self.eps / c))[None, :]
+        coef = (1 - self.eps) if self.coef is None else self.coef * (1 - self.eps)
+        out[self.key] += rows * coef
+        return (out, None)
+
+    def _fuse_next(self, backend, g, nxt):
+        if type(nxt) is CrossEntropyLogSoftmax:
+            return (nxt.fused_backward(backend, g),)
+        return None
+
+
+SmoothedCrossEntropyBackward.__name__ = "AddBackward0"  # PyTorch's top node's name
+SmoothedCrossEntropyBackward.__qualname__ = "AddBackward0"
+
+
+def fused_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor | None:
+    """cross_entropy of 2-D float logits and 1-D class indices as the backend's one
+    ``cross_entropy`` kernel (no (N, C) log-probabilities made), recorded as PyTorch's top
+    node over a LogSoftmaxBackward0 whose backward is the one ``cross_entropy_backward``
+    kernel. None where the case does not apply (the caller then composes log_softmax and
+    nll_loss, which also raise the errors): other shapes, no targets, saved-tensor hooks
+    (they must see what PyTorch saves)."""
     x, tgt = input._data, target._data
     if (
         x.ndim != 2
@@ -182,34 +273,54 @@ def log_softmax_nll(input: Tensor, target: Tensor, ignore_index: int, reduction:
         or target._device is not input._device
         or x.shape[0] != tgt.shape[0]
         or not tgt.size
-        or reduction == "none"
+        or not x.shape[1]
         or _active.saved_hooks
     ):
         return None
-    backend = input._device.backend
     n, c = x.shape
-    if 0 <= ignore_index < c or backend.index_top(tgt) >= c:
-        return None  # targets to ignore, or out of range: nll_loss sorts them out
+    w = None
+    if weight is not None:
+        if weight._device is not input._device:
+            return None
+        _check_class_weight(weight, c, True)
+        w = weight._data.astype(x.dtype, copy=False)
+    backend = input._device.backend
+    ignore, safe = _class_targets(backend, tgt, c, ignore_index)
+    eps = float(label_smoothing)
+    data, lse = backend.cross_entropy(x, tgt, w, ignore_index, eps, reduction)
     dev = input._device
-    y = backend.log_softmax(x, 1)
-    key = (backend.arange_cached(n), tgt)
-    data, scale = _unweighted(backend, y[key], reduction)
-    if data.dtype != x.dtype:
-        data = data.astype(x.dtype)
     out = Tensor._make(data, dev)
-    if input._requires_grad and _grad_state.enabled:
-        ls = LogSoftmaxBackward0()
-        ls.next_functions = collect_next_functions((input,))
-        ls.dim = 1
-        logp = Tensor._make(y, dev)
-        logp._requires_grad, logp._grad_fn = True, ls
-        ls._saved = (_saved_output(logp),)
+    if not (input._requires_grad and _grad_state.enabled):
+        return out
+    ls = CrossEntropyLogSoftmax()
+    ls.next_functions = collect_next_functions((input,))
+    ls.dim, ls._nin, ls.device = 1, 1, dev
+    ls.save(input)
+    ls.ce_args = (tgt, lse, w, ignore_index, eps, reduction)
+    # the top node's own formula (for create_graph and hooks): nll_loss's scale and coef
+    coef = None if w is None else w[safe]
+    if ignore is not None:
+        keep = (~ignore).astype(x.dtype)
+        coef = keep if coef is None else coef * keep
+    scale = -1.0
+    if reduction == "mean":
+        if coef is None:
+            scale = -1.0 / x.dtype.type(n)
+        else:
+            scale = Tensor._make(-1.0 / backend.sum(coef, None), dev)
+    key = (backend.arange_cached(n), safe)
+    if eps:
+        node = SmoothedCrossEntropyBackward()
+        node.next_functions = ((ls, 0),)
+        node.eps, node.coef, node.scale, node.key, node.shape = eps, coef, scale, key, (n, c)
+        node.keep = None if ignore is None else (~ignore).astype(x.dtype)
+        node.w = backend.xp.ones(c, x.dtype) if w is None else w
+    else:
         node = NllLossBackward0()
         node.next_functions = ((ls, 0), (None, 0))
-        ls._nin = 1
-        node.reduction, node.scale, node.coef = reduction, scale, None
-        node.key, node.moved, node.shape = key, None, x.shape
-        out._requires_grad, out._grad_fn = True, node
+        node.reduction, node.scale, node.coef = reduction, scale, coef
+        node.key, node.moved, node.shape = key, None, (n, c)
+    out._requires_grad, out._grad_fn = True, node
     return out
 
 
@@ -411,10 +522,9 @@ def cross_entropy(
         raise RuntimeError(
             f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
         )
-    if weight is None and label_smoothing == 0.0:
-        out = log_softmax_nll(input, target, ignore_index, reduction)
-        if out is not None:
-            return out  # the training loop's case, recorded in one go
+    out = fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if out is not None:
+        return out  # 2-D logits and class indices: one kernel each way
     logp = log_softmax(input, cdim)
     nll = nll_loss(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0.0:

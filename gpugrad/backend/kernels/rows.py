@@ -1,4 +1,5 @@
-"""Row kernels: softmax, log_softmax and their backwards, each along one axis of its input."""
+"""Row kernels: softmax, log_softmax and their backwards, each along one axis of its input, and
+cross_entropy over class indices (the rows of (N, C) logits) with its backward."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ class RowKernels:
             return xp.empty_like(x)
 
         def run(x):  # an all -inf row: -inf - -inf is NaN, as PyTorch, without a warning
-            shifted = x - self.amax(x, axis, keepdims=True)
-            shifted -= xp.log(self.sum(xp.exp(shifted), axis, keepdims=True))
-            return shifted
+            # x - lse, lse = max + log(sum(exp(x - max))): the compiled kernel's steps, and
+            # cross_entropy's (its lse is this one, so exp(x - lse) is exp of this output)
+            a = self._accumulated(x)  # half: in float32, rounded once (as PyTorch)
+            return (a - _row_lse(self, a, axis)).astype(x.dtype, copy=False)
 
         return self.quiet(run, x)
 
@@ -52,6 +54,52 @@ class RowKernels:
         return self.quiet(run, grad, y)
 
     @kernel
+    def cross_entropy(self, logits, target, weight, ignore_index: int, label_smoothing, reduction):
+        """cross_entropy of ``logits`` (N, C) against class indices ``target`` (N,):
+        ``(loss, lse)``. Row r's loss is ``(1-e) w[t] (lse - x[t]) + e/C sum_c w_c (lse -
+        x_c)`` (0 if ``t == ignore_index``; ``w`` ones without ``weight``); "mean" divides the
+        rows' sum by ``sum(w[t])`` over the kept rows (NaN if all are ignored), "sum" sums,
+        "none" keeps the rows. ``lse`` (N,) is the rows' logsumexp (float32 for half)."""
+        xp = self.xp
+        n, c = logits.shape
+        x = self._accumulated(logits)
+        dt = x.dtype
+
+        def run():
+            lse = _row_lse(self, x, 1)
+            keep = target != ignore_index
+            kept_all = bool(keep.all())
+            safe = target if kept_all else xp.where(keep, target, 0)
+            picked = x[self.arange_cached(n), safe] - lse[:, 0]  # log p at each target
+            coef = None  # w[t] for kept rows, 0 for ignored ones (None: all ones)
+            if weight is not None:
+                coef = weight.astype(dt, copy=False)[safe]
+            if not kept_all:
+                k = keep.astype(dt)
+                coef = k if coef is None else coef * k
+            if not label_smoothing and reduction != "none":
+                # nll_loss's steps over log_softmax's output: the same bits as the two ops
+                loss = 0 - self.sum(picked if coef is None else picked * coef, None)
+            else:
+                loss = -picked if coef is None else -picked * coef
+                if label_smoothing:
+                    logp = x - lse
+                    if weight is not None:
+                        logp *= weight.astype(dt, copy=False)
+                    smooth = -self.sum(logp, 1)
+                    if not kept_all:
+                        smooth = xp.where(keep, smooth, 0)
+                    eps = label_smoothing
+                    loss = loss * (1 - eps) + smooth * (eps / c)
+                if reduction != "none":
+                    loss = 0 + self.sum(loss, None)  # +0.0 for a zero loss, as PyTorch
+            if reduction == "mean":  # all ignored: 0 / 0, NaN as PyTorch
+                loss = loss / (dt.type(n) if coef is None else self.sum(coef, None))
+            return xp.asarray(loss).astype(logits.dtype, copy=False), lse[:, 0]
+
+        return self.quiet(run)
+
+    @kernel
     def cross_entropy_backward(
         self, grad, logits, target, lse, weight, ignore_index: int, label_smoothing, reduction
     ):
@@ -60,23 +108,35 @@ class RowKernels:
         ``s`` the row's share of ``grad`` (``grad / sum(w[t])`` for "mean"; 0 if ignored)."""
         xp = self.xp
         n, c = logits.shape
+        x = self._accumulated(logits)
+        dt = x.dtype
         keep = target != ignore_index
         safe = xp.where(keep, target, 0)
-        rows = xp.arange(n)
-        w = xp.ones(c, logits.dtype) if weight is None else weight.astype(logits.dtype)
+        rows = self.arange_cached(n)
+        w = xp.ones(c, dt) if weight is None else weight.astype(dt)
         wt = w[safe] * keep
 
         def run():
-            g = xp.asarray(grad, dtype=logits.dtype)
+            g = xp.asarray(grad, dtype=dt)
             if reduction == "mean":
-                g = g / wt.sum()  # all ignored: 0/0, NaN loss but zero gradients (PyTorch)
-            s = xp.where(keep, g, 0).astype(logits.dtype, copy=False)
-            p = xp.exp(logits - lse[:, None])
+                # times 1/total: the bits of nll_loss's gradient scale (-1/total) over
+                # log_softmax's backward; all ignored: inf * 0 below, zero gradients
+                g = g * (dt.type(1) / wt.sum())
+            s = xp.where(keep, g, 0).astype(dt, copy=False)
             eps = label_smoothing
-            out = p * ((1 - eps) * wt + eps / c * w.sum())[:, None]
-            out[rows, safe] -= (1 - eps) * wt
+            out = xp.exp(x - lse[:, None])
+            out *= (s * ((1 - eps) * wt + eps / c * w.sum()))[:, None]
+            out[rows, safe] -= s * ((1 - eps) * wt)
             if eps:
-                out -= eps / c * w[None, :]
-            return out * s[:, None]
+                out -= (s * (eps / c))[:, None] * w[None, :]
+            return out.astype(logits.dtype, copy=False)
 
         return self.quiet(run)
+
+
+def _row_lse(backend, x, axis: int):
+    """The logsumexp along ``axis`` (kept, size 1), shifted by the maximum: an all -inf or
+    a NaN row gives NaN, as PyTorch's log_softmax."""
+    xp = backend.xp
+    m = backend.amax(x, axis, keepdims=True)
+    return m + xp.log(backend.sum(xp.exp(x - m), axis, keepdims=True))

@@ -58,10 +58,10 @@ def _chunk_sqdev(seg, m):
 
 
 @njit(fastmath=_REASSOC)
-def _chunk_shift(seg):
-    # The largest element but for NaN, only as logsumexp's shift: a NaN in a row makes that
-    # row's sum NaN anyway. Lanes of selects (no reduction through one register) vectorise
-    # where a select-max reduction without 'nnan' would not.
+def row_max(seg):
+    """The largest element but for NaN, only as a shift (logsumexp, softmax, cross_entropy):
+    a NaN in a row makes that row's sum NaN anyway. Lanes of selects (no reduction through
+    one register) vectorise where a select-max reduction without 'nnan' would not."""
     lanes = np.full(_LANES, seg[0])
     nb = seg.size // _LANES
     for b in range(nb):
@@ -119,7 +119,7 @@ def _partial_lse(x2, shifts, part):
         r, c = t // nch, t % nch
         lo = c * CHUNK
         seg = x2[r, lo : min(lo + CHUNK, n)]
-        top = _chunk_shift(seg)
+        top = row_max(seg)
         shifts[r, c] = top
         # an inf or -inf maximum (or NaN) shifts by 0: the sum is then inf, 0 or NaN
         part[r, c] = _chunk_sumexp(seg, top if math.isfinite(top) else T(0))

@@ -1,4 +1,4 @@
-"""softmax, log_softmax and their backwards on the CPU: one parallel task per row.
+"""softmax, log_softmax, cross_entropy and their backwards on the CPU: one parallel task per row.
 
 The fast case is a C-contiguous array reduced along its last axis, viewed as (M, N) rows;
 each row is read while it is in cache: its maximum, then the shifted exponentials (written
@@ -15,6 +15,10 @@ import numpy as np
 from . import ENGINE
 from ._jit import njit, prange
 
+# the row maximum (NaN ignored: only the shift) is reduction.py's; Numba's disk cache keys a
+# kernel by its own file, so after editing that helper touch this file too
+from .reduction import row_max as _row_max
+
 # _fastmath.vexp, bound when a kernel here is built (LazyKernel reads the global then)
 vexp = None
 
@@ -22,28 +26,10 @@ _FLOATS = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 # Measured against the NumPy reference, interleaved in one process (loaded 2-core machine):
 # the compiled kernels take 0.5-0.6x the reference's time from 4x1024 to 4096x1024 (float32).
 MIN_SIZE = 1 << 12
+# cross_entropy's forward: see _ce_rows (measured as MIN_SIZE's note)
+MIN_SIZE_CE = 1 << 12
 _REASSOC = {"reassoc", "contract", "nsz", "arcp"}
 _LANES = 16
-
-
-@njit(fastmath=_REASSOC)
-def _row_max(row):
-    # the largest element but for NaN, only as the shift: a NaN makes the row's sum NaN.
-    # Lanes of selects (no reduction through one register) vectorise where a select-max
-    # reduction without 'nnan' would not (as reduction.py's _chunk_shift).
-    lanes = np.full(_LANES, row[0])
-    nb = row.size // _LANES
-    for b in range(nb):
-        for j in range(_LANES):
-            v = row[b * _LANES + j]
-            lanes[j] = v if v > lanes[j] else lanes[j]
-    m = lanes[0]
-    for j in range(_LANES):
-        m = lanes[j] if lanes[j] > m else m
-    for i in range(nb * _LANES, row.size):
-        v = row[i]
-        m = v if v > m else m
-    return m
 
 
 @njit(fastmath=_REASSOC)
@@ -227,22 +213,150 @@ def _build_log_softmax_backward():
     return _backward(_log_softmax_backward_rows)
 
 
+# ---- cross_entropy: per row its maximum, then one pass for the sum of exponentials (and the
+# label-smoothing sum), the loss from those scalars: no (N, C) array is written ----------------
+@njit(fastmath=_REASSOC)
+def _sumexp(row, m):
+    # in the row's dtype: every term is in [0, 1] (as reduction.py's _chunk_sumexp)
+    T = row.dtype.type
+    s = T(0)
+    for i in range(row.size):
+        s += vexp(row[i] - m, T)
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _sumexp_dev(row, m, w):
+    # and sum_c w_c (m - x_c) >= 0: label smoothing's sum_c w_c (lse - x_c) is then
+    # sum(w) log(s) + this, a sum of non-negative terms (no cancellation at large logits)
+    T = row.dtype.type
+    s = T(0)
+    d = T(0)
+    for i in range(row.size):
+        v = row[i] - m
+        s += vexp(v, T)
+        d -= w[i] * v
+    return s, d
+
+
+@njit(parallel=True)
+def _ce_rows(x2, target, w, weighted, ignore_index, eps, wsum, lse, rowloss, rowweight):
+    # rowloss[r]: row r's (1-e) w[t] (lse - x[t]) + e/C sum_c w_c (lse - x_c) (float64),
+    # rowweight[r]: w[t] (0 for an ignored row). Returns how many targets are out of range.
+    n, c = x2.shape
+    bad = 0
+    for r in prange(n):
+        row = x2[r]
+        m = _row_max(row)
+        if eps != 0.0:
+            s, d = _sumexp_dev(row, m, w)
+        else:
+            s, d = _sumexp(row, m), row.dtype.type(0)
+        logs = np.log(s)
+        top = m + logs
+        lse[r] = top
+        t = target[r]
+        if t == ignore_index:
+            rowloss[r] = 0.0
+            rowweight[r] = 0.0
+        elif t < 0 or t >= c:
+            bad += 1
+            rowloss[r] = np.nan
+            rowweight[r] = 0.0
+        else:
+            wt = np.float64(w[t]) if weighted else 1.0
+            loss = wt * (np.float64(top) - np.float64(row[t]))
+            if eps != 0.0:
+                smooth = wsum * np.float64(logs) + np.float64(d)
+                loss = (1.0 - eps) * loss + eps / c * smooth
+            rowloss[r] = loss
+            rowweight[r] = wt
+    return bad
+
+
+def _bad_target(target, ignore_index: int, c: int) -> IndexError:
+    """PyTorch's error for the first out-of-range target (after the kernel counted some)."""
+    t = target[(target != ignore_index) & ((target < 0) | (target >= c))]
+    return IndexError(f"Target {int(t[0])} is out of bounds.")
+
+
+def _when_ce(logits, target, weight, *args) -> bool:
+    return (
+        getattr(logits, "dtype", None) in _FLOATS
+        and logits.size >= MIN_SIZE_CE
+        and logits.ndim == 2
+        and logits.flags.c_contiguous
+        and getattr(target, "ndim", 0) == 1
+        and target.dtype.kind in "iu"
+        and target.shape[0] == logits.shape[0]
+        and (weight is None or weight.shape == (logits.shape[1],))
+    )
+
+
+def _ce_forward_examples():
+    out = []
+    for x, _ in _examples():
+        t = np.zeros(x.shape[0], np.int64)
+        out.append((x, t, None, -100, 0.0, "mean"))
+        out.append((x, t, x[0], 0, 0.1, "none"))
+    return out
+
+
+def _class_weights(weight, c: int, dt):
+    return np.ones(c, dt) if weight is None else np.ascontiguousarray(weight, dtype=dt)
+
+
+@ENGINE.implements("cross_entropy", when=_when_ce, examples=_ce_forward_examples)
+def _build_cross_entropy():
+    _bind_exp()
+
+    def cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction):
+        n, c = logits.shape
+        dt = logits.dtype
+        w = _class_weights(weight, c, dt)
+        eps = float(label_smoothing)
+        lse = np.empty(n, dt)
+        rowloss = np.empty(n, np.float64)
+        rowweight = np.empty(n, np.float64)
+        tgt = target.astype(np.int64, copy=False)
+        wsum = float(w.sum(dtype=np.float64)) if eps else 0.0
+        args = (logits, tgt, w, weight is not None, int(ignore_index), eps, wsum)
+        if _ce_rows(*args, lse, rowloss, rowweight):
+            raise _bad_target(tgt, ignore_index, c)
+        if reduction == "none":
+            return rowloss.astype(dt), lse
+        total = rowloss.sum()
+        if reduction == "mean":
+            with np.errstate(all="ignore"):  # all ignored: 0 / 0, NaN as PyTorch
+                total = total / rowweight.sum()
+        return np.asarray(total + 0.0, dt), lse  # + 0.0: a zero loss is +0.0, as PyTorch
+
+    return cross_entropy
+
+
 # ---- cross_entropy_backward: one pass per row, p = exp(logits - lse) never stored ----------
 @njit(fastmath=_REASSOC)
-def _ce_grad_row(x, lse, a, smooth, use_smooth, dst):
+def _ce_grad_row(x, lse, a, sm, w, use_smooth, dst):
     T = x.dtype.type
     for i in range(x.size):
         v = vexp(x[i] - lse, T) * a
         if use_smooth:
-            v -= smooth[i]
+            v -= sm * w[i]
         dst[i] = _flushed(v, T)
 
 
 @njit(parallel=True)
-def _ce_backward_rows(x2, lse, a, smooth, use_smooth, safe, sub, out):
+def _ce_backward_rows(x2, lse, a, sm, w, use_smooth, safe, sub, out):
+    c = x2.shape[1]
+    bad = 0
     for r in prange(x2.shape[0]):
-        _ce_grad_row(x2[r], lse[r], a[r], smooth[r], use_smooth, out[r])
-        out[r, safe[r]] -= sub[r]
+        _ce_grad_row(x2[r], lse[r], a[r], sm[r], w, use_smooth, out[r])
+        t = safe[r]
+        if t < 0 or t >= c:
+            bad += 1
+        else:
+            out[r, t] -= sub[r]
+    return bad
 
 
 def _when_ce_backward(grad, logits, target, lse, weight, *args) -> bool:
@@ -278,21 +392,20 @@ def _build_cross_entropy_backward():
         dt = logits.dtype
         keep = target != ignore_index
         safe = np.where(keep, target, 0).astype(np.int64)
-        w = np.ones(c, dt) if weight is None else weight
-        wt = (w[safe] * keep).astype(dt)
+        w = _class_weights(weight, c, dt)
+        wt = (w[safe] * keep).astype(dt) if weight is not None else keep.astype(dt)
         g = np.asarray(grad, dtype=dt)
         with np.errstate(all="ignore"):
             if reduction == "mean":
-                g = g / wt.sum()
+                g = g * (dt.type(1) / wt.sum())  # the reference's (and nll_loss's) scale
             s = np.where(keep, g, 0).astype(dt, copy=False)  # ignored rows: 0, even if NaN
             eps = float(label_smoothing)
             a = (s * ((1 - eps) * wt + eps / c * w.sum())).astype(dt)
-            sub = (s * (1 - eps) * wt).astype(dt)
-            smooth = (
-                (s[:, None] * (eps / c) * w[None, :]).astype(dt) if eps else np.zeros((n, 1), dt)
-            )
+            sub = (s * ((1 - eps) * wt)).astype(dt)
+            sm = (s * (eps / c)).astype(dt)
         out = np.empty((n, c), dt)
-        _ce_backward_rows(logits, lse, a, smooth, bool(eps), safe, sub, out)
+        if _ce_backward_rows(logits, lse, a, sm, w, bool(eps), safe, sub, out):
+            raise _bad_target(target, ignore_index, c)
         return out
 
     return cross_entropy_backward
