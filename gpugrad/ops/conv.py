@@ -291,9 +291,9 @@ def _sizes(t) -> str:
     return " x ".join(str(v) for v in t)
 
 
-def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, name: str, eff=None):
-    """conv{nd}d: checks in PyTorch's order, then the convolution. ``eff`` is the number of
-    spatial dims PyTorch's messages use (conv1d runs as 2-d there)."""
+def _inputs(input, weight, bias, nd: int, name: str):
+    """Autocast's casts, the batch dim and the weight's rank: ``(input, weight, bias, x,
+    batched)``, x the input with a batch dim."""
     if _active.autocast:
         input, weight, bias = _amp.lower(input, weight, bias)
     batched = _batched(input, nd, name)
@@ -307,14 +307,42 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, nam
             f"{list(x.shape)}, but got {weight.ndim}-dimensional weight of size "
             f"{list(weight.shape)} instead"
         )
-    kernel = tuple(weight.shape[2:])
+    return input, weight, bias, x, batched
+
+
+def _checked_geometry(stride, padding, dilation, groups: int, nd: int, eff, transposed: bool):
+    """stride, dilation and padding as nd-tuples (a padding string as zeros), checked; and
+    ``lead``, the unit dims PyTorch's messages show in front (conv1d's height-1 view)."""
     st, dil = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
-    if isinstance(padding, str):
-        pads = (0,) * nd
-    else:
-        pads = _ntuple(padding, nd, "padding")
-    lead = (1,) * ((eff or nd) - nd)  # conv1d's messages show its height-1 view
-    _check_geometry(lead + st, (0,) * len(lead) + pads, lead + dil, False, groups)
+    pads = (0,) * nd if isinstance(padding, str) else _ntuple(padding, nd, "padding")
+    lead = (1,) * ((eff or nd) - nd)
+    _check_geometry(lead + st, (0,) * len(lead) + pads, lead + dil, transposed, groups)
+    return st, dil, pads, lead
+
+
+def _check_bias(x, weight, bias, groups: int, n_out: int, name: str, given: str) -> None:
+    """The weight's dim 0 splits into ``groups``; the bias has the ``n_out`` outputs."""
+    if weight.shape[0] % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension "
+            f"0, but got weight of size [{list(weight.shape)}] instead"
+        )
+    if bias is not None:
+        check_device(x, bias, name)
+        if tuple(bias.shape) != (n_out,):
+            raise RuntimeError(
+                f"Given {given}weight of size {list(weight.shape)}, expected bias to be "
+                f"1-dimensional with {n_out} elements, but got bias of size "
+                f"{list(bias.shape)} instead"
+            )
+
+
+def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, name: str, eff=None):
+    """conv{nd}d: checks in PyTorch's order, then the convolution. ``eff`` is the number of
+    spatial dims PyTorch's messages use (conv1d runs as 2-d there)."""
+    input, weight, bias, x, batched = _inputs(input, weight, bias, nd, name)
+    kernel = tuple(weight.shape[2:])
+    st, dil, pads, lead = _checked_geometry(stride, padding, dilation, groups, nd, eff, False)
     _check_dtypes(x, weight, bias)
     o, cg = weight.shape[:2]
     c = x.shape[1]
@@ -324,18 +352,7 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, nam
             f"input{list(x.shape)} to have {cg * groups} channels, but got {c} channels "
             "instead"
         )
-    if o % groups:
-        raise RuntimeError(
-            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension "
-            f"0, but got weight of size [{list(weight.shape)}] instead"
-        )
-    if bias is not None:
-        check_device(x, bias, name)
-        if tuple(bias.shape) != (o,):
-            raise RuntimeError(
-                f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional "
-                f"with {o} elements, but got bias of size {list(bias.shape)} instead"
-            )
+    _check_bias(x, weight, bias, groups, o, name, "")
     pad = _padding(padding, kernel, dil, st, nd)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pad))
     span = tuple(d * (k - 1) + 1 for d, k in zip(dil, kernel))
@@ -430,25 +447,10 @@ def _conv_transpose(x: Tensor, w: Tensor, b: Tensor | None, out_spatial, geo: _G
 def _conv_transposend(
     input, weight, bias, stride, padding, output_padding, groups, dilation, nd: int, name, eff=None
 ):
-    if _active.autocast:
-        input, weight, bias = _amp.lower(input, weight, bias)
-    batched = _batched(input, nd, name)
-    x = input if batched else input.unsqueeze(0)
-    check_device(x, weight, name)
-    if weight.ndim != nd + 2:
-        raise RuntimeError(
-            f"weight should have at least three dimensions, got {weight.ndim}"
-            if weight.ndim < 3
-            else f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional input "
-            f"{list(x.shape)}, but got {weight.ndim}-dimensional weight of size "
-            f"{list(weight.shape)} instead"
-        )
+    input, weight, bias, x, batched = _inputs(input, weight, bias, nd, name)
     kernel = tuple(weight.shape[2:])
-    st, dil = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
-    pads = _ntuple(padding, nd, "padding")
+    st, dil, pads, lead = _checked_geometry(stride, padding, dilation, groups, nd, eff, True)
     opad = _ntuple(output_padding, nd, "output_padding")
-    lead = (1,) * ((eff or nd) - nd)
-    _check_geometry(lead + st, (0,) * len(lead) + pads, lead + dil, True, groups)
     if any(p < 0 for p in opad):
         raise RuntimeError("negative output_padding is not supported")
     names = _DIM_NAMES[nd + len(lead)]
@@ -470,19 +472,7 @@ def _conv_transposend(
             f"Given transposed=1, weight of size {list(weight.shape)}, expected "
             f"input{list(x.shape)} to have {cin} channels, but got {c} channels instead"
         )
-    if cin % groups:
-        raise RuntimeError(
-            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension "
-            f"0, but got weight of size [{list(weight.shape)}] instead"
-        )
-    if bias is not None:
-        check_device(x, bias, name)
-        if tuple(bias.shape) != (cg * groups,):
-            raise RuntimeError(
-                f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be "
-                f"1-dimensional with {cg * groups} elements, but got bias of size "
-                f"{list(bias.shape)} instead"
-            )
+    _check_bias(x, weight, bias, groups, cg * groups, name, "transposed=1, ")
     spatial = tuple(x.shape[2:])
     out = tuple(
         (s - 1) * t - 2 * p + d * (k - 1) + op + 1

@@ -21,16 +21,20 @@ def _ntuple(v, n: int) -> tuple:
 
 
 class _ConvNd(Module):
+    """The layers' shared state: geometry as ``_nd``-tuples, weight, bias, PyTorch's checks."""
+
+    _nd = 2
+
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: tuple,
-        stride: tuple,
+        kernel_size,
+        stride,
         padding,
-        dilation: tuple,
+        dilation,
         transposed: bool,
-        output_padding: tuple,
+        output_padding,
         groups: int,
         bias: bool,
         padding_mode: str,
@@ -38,6 +42,12 @@ class _ConvNd(Module):
         dtype=None,
     ) -> None:
         super().__init__()
+        nd = self._nd
+        kernel_size, stride, dilation, output_padding = (
+            _ntuple(v, nd) for v in (kernel_size, stride, dilation, output_padding)
+        )
+        if transposed or not isinstance(padding, str):  # only Conv takes 'same' / 'valid'
+            padding = _ntuple(padding, nd)
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
@@ -119,8 +129,6 @@ class _ConvNd(Module):
 class _Conv(_ConvNd):
     """Conv{1,2,3}d: ``_nd`` spatial dims, ``_fn`` the functional form."""
 
-    _nd = 2
-
     def __init__(
         self,
         in_channels: int,
@@ -135,22 +143,10 @@ class _Conv(_ConvNd):
         device=None,
         dtype=None,
     ) -> None:
-        nd = self._nd
         super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, nd),
-            _ntuple(stride, nd),
-            padding if isinstance(padding, str) else _ntuple(padding, nd),
-            _ntuple(dilation, nd),
-            False,
-            (0,) * nd,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
+            in_channels, out_channels, kernel_size, stride, padding, dilation, False, 0,
+            groups, bias, padding_mode, device, dtype,
+        )  # fmt: skip
 
     def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         if self.padding_mode != "zeros":
@@ -196,8 +192,6 @@ class Conv3d(_Conv):
 class _ConvTranspose(_ConvNd):
     """ConvTranspose{1,2,3}d (the gradient of Conv{1,2,3}d w.r.t. its input)."""
 
-    _nd = 2
-
     def __init__(
         self,
         in_channels: int,
@@ -215,22 +209,10 @@ class _ConvTranspose(_ConvNd):
     ) -> None:
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
-        nd = self._nd
         super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, nd),
-            _ntuple(stride, nd),
-            _ntuple(padding, nd),
-            _ntuple(dilation, nd),
-            True,
-            _ntuple(output_padding, nd),
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
+            in_channels, out_channels, kernel_size, stride, padding, dilation, True,
+            output_padding, groups, bias, padding_mode, device, dtype,
+        )  # fmt: skip
 
     def _output_padding(self, input: Tensor, output_size) -> tuple:
         """PyTorch's output_padding for a requested ``output_size`` (or the module's)."""
