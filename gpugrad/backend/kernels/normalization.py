@@ -171,5 +171,7 @@ def _group_norm_backward(be, grad, x, mean, rstd, weight, groups, weight_grads):
     if not weight_grads:
         return dx, None, None
     dweight = (g * xhat).sum(axis=(0, 2)).astype(x.dtype, copy=False)
+    if s == 0 and n:  # PyTorch's sum(rstd * (sum g x - mean sum g)): the NaN statistics show
+        dweight[...] = xp.nan
     dbias = g.sum(axis=(0, 2)).astype(x.dtype, copy=False)
     return dx, dweight, dbias
