@@ -7,6 +7,7 @@ subprocess) when ``--numpy`` is given. Prints a table of milliseconds and gpugra
 
     python -m bench.cpu_kernels                 # every workload
     python -m bench.cpu_kernels silu layer_norm # some
+    python -m bench.cpu_kernels rms_norm group_norm layer_norm
     python -m bench.cpu_kernels --threads 2 --rounds 7
 """
 
@@ -46,6 +47,30 @@ def _layer_norm(T):
     def step():
         x.grad = None
         ln(x).backward(g)
+
+    return step
+
+
+def _rms_norm(T):
+    x = T.randn(4096, 1024, requires_grad=True)
+    norm = T.nn.RMSNorm(1024)
+    g = T.randn(4096, 1024)
+
+    def step():
+        x.grad = None
+        norm(x).backward(g)
+
+    return step
+
+
+def _group_norm(T):
+    x = T.randn(16, 64, 32, 32, requires_grad=True)
+    norm = T.nn.GroupNorm(8, 64)
+    g = T.randn(16, 64, 32, 32)
+
+    def step():
+        x.grad = None
+        norm(x).backward(g)
 
     return step
 
@@ -162,6 +187,8 @@ WORKLOADS: dict[str, tuple[str, Callable]] = {
     "silu": ("silu fwd+bwd, 2^22 float32", _pointwise("silu")),
     "gelu": ("gelu fwd+bwd, 2^22", _pointwise("gelu")),
     "layer_norm": ("layer_norm fwd+bwd, 4096x1024", _layer_norm),
+    "rms_norm": ("rms_norm fwd+bwd, 4096x1024, weight", _rms_norm),
+    "group_norm": ("group_norm fwd+bwd, 16x64x32x32, 8 groups, affine", _group_norm),
     "conv2d": ("conv2d 3x3 fwd+bwd, 16x32x32x32 -> 32", _conv2d),
     "softmax": ("softmax fwd+bwd, 4096x1024", _softmax),
     "cross_entropy": ("cross_entropy fwd+bwd, 4096x1000", _cross_entropy),
