@@ -21,6 +21,7 @@ from ..ops.activation import (  # noqa: F401
     elu,
     gelu,
     glu,
+    hardshrink,
     hardsigmoid,
     hardswish,
     hardtanh,
@@ -31,6 +32,7 @@ from ..ops.activation import (  # noqa: F401
     selu,
     silu,
     softplus,
+    softshrink,
     softsign,
     tanhshrink,
     threshold,
@@ -105,6 +107,30 @@ from ..ops.unary import (  # noqa: F401
     tanh,
 )
 from ._reduction import legacy_reduction as _legacy
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return celu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:  # noqa: F811
+    return _activation.threshold(input, threshold, value, inplace=True)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:

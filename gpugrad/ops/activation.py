@@ -9,6 +9,7 @@ are composites that inherit their gradients."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
@@ -26,8 +27,12 @@ from .softmax import (  # noqa: F401 - part of this module's API
     softmin,
 )
 from .unary import _float_data, relu, sigmoid, tanh  # noqa: F401 - part of this module's API
+from .unary import exp as _exp
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+# the ops a _Piecewise node's formula uses under create_graph (f.where, f.exp)
+_TENSOR_FNS = SimpleNamespace(where=where, exp=_exp)
 
 
 class GeluBackward0(Node):
@@ -121,43 +126,172 @@ def _inplace_result(input: Tensor, out: Tensor) -> Tensor:
     return input.copy_(out)
 
 
-def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    out = where(input > 0, input, (input.clamp(max=0).exp() - 1) * alpha)
+class _Piecewise(Node):
+    """A pointwise activation's node: ``grad_of(f, g, x)`` over the saved input, written once
+    for arrays (``f`` the backend's array module: the fast path) and for Tensors (``f`` this
+    module's ops, under create_graph)."""
+
+    @staticmethod
+    def grad_of(f, g, x):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        (x,) = self.saved_tensors
+        return (self.grad_of(_TENSOR_FNS, grad, x),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.quiet(self.grad_of, backend.xp, g, x),)
+
+
+def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
+    """``fwd(xp, x)`` of the input's data, recorded with ``node`` (its parameters already
+    set); in place, the original values are what the node keeps, as PyTorch's."""
+    backend = input._device.backend
+    x = _float_data(input)
+    out = Tensor._make(backend.quiet(fwd, backend.xp, x), input._device)
+    if needs_grad(input):
+        keep = Tensor._make(x.copy(), input._device) if inplace else input
+        record(node, (input,), out).save(keep)
     return _inplace_result(input, out) if inplace else out
+
+
+class EluBackward0(_Piecewise):
+    # PyTorch's elu_backward: the negative branch where x <= 0, so a NaN takes the positive one
+    def grad_of(self, f, g, x):
+        c = self.scale * self.alpha * self.input_scale
+        return f.where(x <= 0, g * (f.exp(x * self.input_scale) * c), g * self.scale)
+
+
+class CeluBackward0(EluBackward0):
+    pass
+
+
+def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, inplace, node) -> Tensor:
+    def fwd(xp, x):
+        t = x.dtype.type
+        neg = xp.expm1(xp.minimum(x, 0) * t(input_scale)) * t(alpha * scale)
+        return xp.where(x <= 0, neg, x * t(scale))
+
+    node.alpha, node.scale, node.input_scale = alpha, scale, input_scale
+    return _piecewise(input, fwd, node, inplace)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    return _elu(input, alpha, 1.0, 1.0, inplace, EluBackward0())
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with the self-normalising constants."""
     alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-    out = elu(input, alpha) * scale
-    return _inplace_result(input, out) if inplace else out
+    return _elu(input, alpha, scale, 1.0, inplace, EluBackward0())
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    out = where(input > 0, input, ((input / alpha).clamp(max=0).exp() - 1) * alpha)
-    return _inplace_result(input, out) if inplace else out
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1))."""
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    return _elu(input, alpha, 1.0, 1.0 / alpha, inplace, CeluBackward0())
+
+
+class HardtanhBackward0(_Piecewise):
+    # PyTorch's: the gradient passes strictly inside (min, max), and for NaN
+    def grad_of(self, f, g, x):
+        return f.where((x <= self.min_val) | (x >= self.max_val), g * 0, g)
 
 
 def hardtanh(
     input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Tensor:
+    """x clamped to [min_val, max_val]."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    out = input.clamp(min_val, max_val)
-    return _inplace_result(input, out) if inplace else out
+
+    def fwd(xp, x):
+        t = x.dtype.type
+        return xp.where(x < min_val, t(min_val), xp.where(x > max_val, t(max_val), x))
+
+    node = HardtanhBackward0()
+    node.min_val, node.max_val = min_val, max_val
+    return _piecewise(input, fwd, node, inplace)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
+class HardsigmoidBackward0(_Piecewise):
+    @staticmethod
+    def grad_of(f, g, x):
+        return f.where((x > -3) & (x < 3), g / 6, g * 0)
+
+
+def _hardsigmoid(xp, x):
+    t = x.dtype.type
+    return xp.minimum(xp.maximum(x + t(3), t(0)), t(6)) / t(6)
+
+
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    out = (input / 6 + 0.5).clamp(0, 1)
-    return _inplace_result(input, out) if inplace else out
+    """relu6(x + 3) / 6."""
+    return _piecewise(input, _hardsigmoid, HardsigmoidBackward0(), inplace)
+
+
+class HardswishBackward0(_Piecewise):
+    @staticmethod
+    def grad_of(f, g, x):
+        return f.where(x < -3, g * 0, f.where(x <= 3, g * (x / 3 + 0.5), g))
+
+
+def _hardswish(xp, x):
+    t = x.dtype.type  # PyTorch's formula as it is: -inf gives NaN, 3e38 overflows to inf
+    return x * xp.minimum(xp.maximum(x + t(3), t(0)), t(6)) / t(6)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    out = input * (input + 3).clamp(0, 6) / 6
-    return _inplace_result(input, out) if inplace else out
+    """x * relu6(x + 3) / 6."""
+    return _piecewise(input, _hardswish, HardswishBackward0(), inplace)
+
+
+class SoftshrinkBackward0(_Piecewise):
+    def grad_of(self, f, g, x):
+        return f.where((x >= -self.lambd) & (x <= self.lambd), g * 0, g)
+
+
+class HardshrinkBackward0(SoftshrinkBackward0):
+    pass
+
+
+def _check_lambd(lambd: float) -> None:
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    _check_lambd(lambd)
+
+    def fwd(xp, x):
+        t = x.dtype.type
+        return xp.where(x > lambd, x - t(lambd), xp.where(x < -lambd, x + t(lambd), x * t(0)))
+
+    node = SoftshrinkBackward0()
+    node.lambd = lambd
+    return _piecewise(input, fwd, node, False)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    _check_lambd(lambd)
+
+    def fwd(xp, x):
+        return xp.where((x >= -lambd) & (x <= lambd), x * x.dtype.type(0), x)
+
+    node = HardshrinkBackward0()
+    node.lambd = lambd
+    return _piecewise(input, fwd, node, False)
 
 
 class LogSigmoidBackward0(Node):

@@ -1,5 +1,5 @@
 """Elementwise math of two (or three) tensors beyond arithmetic: atan2, hypot, logaddexp /
-logaddexp2, xlogy, and the composites lerp, addcmul, addcdiv."""
+logaddexp2, xlogy, copysign, fmax / fmin, and the composites lerp, addcmul, addcdiv."""
 
 from __future__ import annotations
 
@@ -147,6 +147,84 @@ def logaddexp(input: Tensor, other: Tensor) -> Tensor:
 def logaddexp2(input: Tensor, other: Tensor) -> Tensor:
     """``log2(2**input + 2**other)``, computed stably."""
     return _binary_float(input, other, "logaddexp2", Logaddexp2Backward0, "logaddexp2")
+
+
+class CopysignBackward0(Node):
+    def backward(self, grad):
+        (x, out) = self.saved_tensors
+        ratio = (out / x).masked_fill(x == 0, 0)  # PyTorch's: +-1, and 0 where x is 0
+        gx = grad_for(grad * ratio, self.mx) if self.needs_input_grad(0) else None
+        gy = grad_for(grad * 0, self.my) if self.my is not None else None
+        return (gx, gy)
+
+
+def copysign(input: Tensor, other) -> Tensor:
+    """|input| with the sign of ``other`` (a tensor or a number); float results."""
+    a, b = binary_arrays(input, other, "copysign", floating=True)
+    backend = input._device.backend
+    try:
+        data = backend.xp.copysign(a, b)
+    except ValueError:
+        raise broadcast_error(input, other) from None
+    out = Tensor._make(data, input._device)
+    y = other if isinstance(other, Tensor) else None
+    if needs_grad(input, y):
+        node = record(CopysignBackward0(), (input, y), out)
+        node.save(input, out)
+        node.mx, node.my = meta(input), None if y is None else meta(y)
+    return out
+
+
+class _NanIgnoring(Node):
+    """fmax / fmin's node: the gradient goes to the operand picked (``input`` on ties and
+    where ``other`` is NaN, as PyTorch's)."""
+
+    def backward(self, grad):
+        x, y = self.saved_tensors
+        picked = self.picks_input(x, y) | y.isnan()
+        gx = grad_for(grad.masked_fill(~picked, 0), self.mx) if self.needs_input_grad(0) else None
+        gy = grad_for(grad.masked_fill(picked, 0), self.my) if self.needs_input_grad(1) else None
+        return (gx, gy)
+
+
+class FmaxBackward0(_NanIgnoring):
+    @staticmethod
+    def picks_input(x, y):
+        return x >= y
+
+
+class FminBackward0(_NanIgnoring):
+    @staticmethod
+    def picks_input(x, y):
+        return x <= y
+
+
+def _nan_ignoring(input: Tensor, other: Tensor, fn: str, node_cls) -> Tensor:
+    if not isinstance(other, Tensor):
+        raise TypeError(
+            f"{fn}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
+        )
+    a, b = binary_arrays(input, other, fn)
+    try:
+        data = getattr(input._device.backend.xp, fn)(a, b)
+    except ValueError:
+        raise broadcast_error(input, other) from None
+    out = Tensor._make(data, input._device)
+    if needs_grad(input, other):
+        node = record(node_cls(), (input, other), out)
+        node.save(input, other)
+        node.mx, node.my = meta(input), meta(other)
+    return out
+
+
+def fmax(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    return _nan_ignoring(input, other, "fmax", FmaxBackward0)
+
+
+def fmin(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    return _nan_ignoring(input, other, "fmin", FminBackward0)
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:

@@ -99,7 +99,11 @@ class _Pointwise(Node):
 
 class AbsBackward0(_Pointwise):
     leaves_domain = False
-    derivative = staticmethod(lambda x, xp: xp.sign(x))
+    derivative = staticmethod(lambda x, f: f.sign(x))
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (g * _sign(backend.xp, x),)  # sign(NaN) = 0, as PyTorch's sgn
 
 
 def abs(input: Tensor) -> Tensor:  # noqa: A001
@@ -341,6 +345,16 @@ def sign(input: Tensor) -> Tensor:
     return _unary(input, _sign(backend.xp, input._data), SignBackward0, None)
 
 
+class SgnBackward0(_ZeroGrad):
+    pass
+
+
+def sgn(input: Tensor) -> Tensor:
+    """sign for real tensors (gpugrad has no complex dtypes)."""
+    backend = input._device.backend
+    return _unary(input, _sign(backend.xp, input._data), SgnBackward0, None)
+
+
 def floor(input: Tensor) -> Tensor:
     return _unary(input, input._device.backend.xp.floor(input._data), FloorBackward0, None)
 
@@ -351,6 +365,9 @@ def ceil(input: Tensor) -> Tensor:
 
 def trunc(input: Tensor) -> Tensor:
     return _unary(input, input._device.backend.xp.trunc(input._data), TruncBackward0, None)
+
+
+fix = trunc
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
@@ -427,6 +444,82 @@ def exp2(input: Tensor) -> Tensor:
 arcsin, arccos, arctan = asin, acos, atan
 
 
+class AsinhBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: 1 / f.sqrt(x * x + 1))
+
+
+class AcoshBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: 1 / f.sqrt(x * x - 1))
+
+
+class AtanhBackward0(_Pointwise):
+    derivative = staticmethod(lambda x, f: 1 / (1 - x * x))
+
+
+def asinh(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "arcsinh"), AsinhBackward0, "input")
+
+
+def acosh(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "arccosh"), AcoshBackward0, "input")
+
+
+def atanh(input: Tensor) -> Tensor:
+    return _unary(input, _quiet(input, "arctanh"), AtanhBackward0, "input")
+
+
+arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+
+class SincBackward0(Node):
+    # (pi x cos(pi x) - sin(pi x)) / (pi x^2), and PyTorch's 0 where that is 0 / 0 (at 0 and
+    # where pi x^2 underflows)
+    def backward(self, grad):
+        if not _grad_state.enabled:
+            return self._backward_arrays(grad)
+        from .compare import where
+
+        (x,) = self.saved_tensors
+        px = x * math.pi
+        den = px * x
+        return (grad * where(den == 0, 0.0, (px * px.cos() - px.sin()) / den),)
+
+    def _arrays(self, backend, g):
+        (x,) = self.saved_arrays()
+        return (backend.quiet(_sinc_grad, backend.xp, g, x),)
+
+
+def _sinc_grad(xp, g, x):
+    px = x * x.dtype.type(math.pi)
+    den = px * x
+    return g * xp.where(den == 0, x.dtype.type(0), (px * xp.cos(px) - xp.sin(px)) / den)
+
+
+def sinc(input: Tensor) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0."""
+    return _unary(input, _quiet(input, "sinc"), SincBackward0, "input")
+
+
+class Deg2RadBackward0(_Pointwise):
+    leaves_domain = False
+    derivative = staticmethod(lambda x, f: math.pi / 180)
+
+
+class Rad2DegBackward0(_Pointwise):
+    leaves_domain = False
+    derivative = staticmethod(lambda x, f: 180 / math.pi)
+
+
+def deg2rad(input: Tensor) -> Tensor:
+    x = _float_data(input)
+    return _unary(input, x * x.dtype.type(math.pi / 180), Deg2RadBackward0, "input")
+
+
+def rad2deg(input: Tensor) -> Tensor:
+    x = _float_data(input)
+    return _unary(input, x * x.dtype.type(180 / math.pi), Rad2DegBackward0, "input")
+
+
 def square(input: Tensor) -> Tensor:
     """``input ** 2`` (integers stay integers)."""
     if input._data.dtype.kind == "b":
@@ -480,7 +573,7 @@ class LogitBackward0(Node):
         if not _grad_state.enabled:
             return self._backward_arrays(grad)
         (x,) = self.saved_tensors
-        d = grad / (x * (1 - x))
+        d = (grad / (x * (1 - x))).where((x != 0) & (x != 1), grad * math.inf)
         if self.eps is None:
             return (d.where((x >= 0) & (x <= 1), math.nan),)
         return (d.where((x >= self.eps) & (x <= 1 - self.eps), 0.0),)
@@ -491,7 +584,8 @@ class LogitBackward0(Node):
 
 
 def _logit_backward(xp, g, x, eps):
-    d = g / (x * (1 - x))
+    # PyTorch's: grad * inf at exactly 0 and 1 (so -0.0 gives +inf too)
+    d = xp.where((x == 0) | (x == 1), g * x.dtype.type(math.inf), g / (x * (1 - x)))
     if eps is None:
         return xp.where((x >= 0) & (x <= 1), d, d.dtype.type(math.nan))
     return xp.where((x >= eps) & (x <= 1 - eps), d, d.dtype.type(0))
