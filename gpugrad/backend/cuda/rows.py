@@ -1,5 +1,5 @@
-"""The row catalogue names on the GPU: softmax / log_softmax and layer_norm over the last,
-contiguous dim; other layouts keep the reference kernels."""
+"""The row catalogue names on the GPU: softmax / log_softmax, layer_norm and rms_norm over the
+last, contiguous dim; other layouts keep the reference kernels."""
 
 from __future__ import annotations
 
@@ -156,3 +156,57 @@ def _build_layer_norm_backward():
         return dx, dw, db
 
     return layer_norm_backward
+
+
+def _rms_when(x, weight, eps):
+    return _last_contiguous(x, -1) and x.ndim == 2 and _optional(weight, x.dtype)
+
+
+@ENGINE.implements("rms_norm", when=_rms_when)
+def _build_rms_norm():
+    import cupy
+
+    def rms_norm(x, weight, eps):
+        rows, cols, grid, block = _geometry(x)
+        st = _stat_dtype(x.dtype)
+        y = cupy.empty_like(x)
+        rstd = cupy.empty(rows, st)
+        args = (x, _ptr(weight), y, rstd, np.int64(rows), np.int64(cols), st(eps))
+        _kernel("rms_norm", x.dtype.name)((grid,), (block,), args)
+        return y, rstd
+
+    return rms_norm
+
+
+def _rms_backward_when(grad, x, rstd, weight, weight_grads):
+    return (
+        _last_contiguous(x, -1)
+        and x.ndim == 2
+        and grad.dtype == x.dtype
+        and grad.shape == x.shape
+        and grad.flags.c_contiguous
+        and rstd.dtype == _stat_dtype(x.dtype)
+        and rstd.flags.c_contiguous
+        and _optional(weight, x.dtype)
+    )
+
+
+@ENGINE.implements("rms_norm_backward", when=_rms_backward_when)
+def _build_rms_norm_backward():
+    import cupy
+
+    def rms_norm_backward(grad, x, rstd, weight, weight_grads):
+        rows, cols, grid, block = _geometry(x)
+        n = (np.int64(rows), np.int64(cols))
+        dx = cupy.empty_like(x)
+        _kernel("rms_norm_backward", x.dtype.name)(
+            (grid,), (block,), (grad, x, rstd, _ptr(weight), dx, *n)
+        )
+        if not weight_grads:
+            return dx, None
+        dw = cupy.empty(cols, x.dtype)
+        cgrid = max(1, -(-cols // 128))
+        _kernel("rms_norm_weight_grads", x.dtype.name)((cgrid,), (128,), (grad, x, rstd, dw, *n))
+        return dx, dw
+
+    return rms_norm_backward

@@ -1,12 +1,12 @@
-"""CUDA C source for the row kernels: softmax / log_softmax and layer_norm, forward and
-backward, over the last (contiguous) dim of a 2-D (rows, cols) array.
+"""CUDA C source for the row kernels: softmax / log_softmax, layer_norm and rms_norm, forward
+and backward, over the last (contiguous) dim of a 2-D (rows, cols) array.
 
 A block (a power-of-two number of threads) owns a row at a time, grid-striding over rows: each
 thread strides over the row's columns, and the block combines its partial maxima and sums
 through shared memory (``block_reduce``, ``__syncthreads`` between steps). Statistics are kept
 in the compute type ``F``: float for float16/bfloat16/float32 (as PyTorch's accumulate type),
-double for float64. layer_norm's weight and bias gradients are column sums over rows: one
-thread per column, threads adjacent in memory.
+double for float64. layer_norm's and rms_norm's weight (and bias) gradients are column sums
+over rows: one thread per column, threads adjacent in memory.
 """
 
 from __future__ import annotations
@@ -147,6 +147,64 @@ extern "C" __global__ void gg_layer_norm_weight_grads_{dt}(const S* __restrict__
         db[c] = STORE(sb);
     }}
 }}
+// y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) (float for half inputs) saved per row.
+extern "C" __global__ void gg_rms_norm_{dt}(const S* __restrict__ x, const S* __restrict__ w,
+        S* __restrict__ y, F* __restrict__ rstd_out, long long rows, long long cols, F eps) {{
+    __shared__ F red[{max_block}];
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {{
+        const S* xr = x + r * cols;
+        S* yr = y + r * cols;
+        F q = F(0);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {{
+            const F v = LOAD(xr[c]);
+            q += v * v;
+        }}
+        const F rstd = F(1) / sqrt(block_reduce(q, red, SumOp()) / F(cols) + eps);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {{
+            F v = LOAD(xr[c]) * rstd;
+            if (w) v = v * LOAD(w[c]);
+            yr[c] = STORE(v);
+        }}
+        if (threadIdx.x == 0) rstd_out[r] = rstd;
+    }}
+}}
+
+// dx = rstd * (gw - xhat * mean(gw * xhat)), xhat = x * rstd, gw = g * w:
+// = gw * rstd - x * rstd^3 * sum(gw * x) / cols
+extern "C" __global__ void gg_rms_norm_backward_{dt}(const S* __restrict__ g,
+        const S* __restrict__ x, const F* __restrict__ rstd, const S* __restrict__ w,
+        S* __restrict__ dx, long long rows, long long cols) {{
+    __shared__ F red[{max_block}];
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {{
+        const S* gr = g + r * cols;
+        const S* xr = x + r * cols;
+        S* dr = dx + r * cols;
+        const F rs = rstd[r];
+        F a = F(0);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {{
+            const F gw = w ? LOAD(gr[c]) * LOAD(w[c]) : LOAD(gr[c]);
+            a += gw * LOAD(xr[c]);
+        }}
+        const F k = rs * rs * rs * block_reduce(a, red, SumOp()) / F(cols);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {{
+            const F gw = w ? LOAD(gr[c]) * LOAD(w[c]) : LOAD(gr[c]);
+            dr[c] = STORE(gw * rs - LOAD(xr[c]) * k);
+        }}
+    }}
+}}
+
+// dweight[c] = sum_r g * x * rstd: one thread per column
+extern "C" __global__ void gg_rms_norm_weight_grads_{dt}(const S* __restrict__ g,
+        const S* __restrict__ x, const F* __restrict__ rstd, S* __restrict__ dw,
+        long long rows, long long cols) {{
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    for (long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += stride) {{
+        F sw = F(0);
+        for (long long r = 0; r < rows; ++r)
+            sw += LOAD(g[r * cols + c]) * LOAD(x[r * cols + c]) * rstd[r];
+        dw[c] = STORE(sw);
+    }}
+}}
 """
 
 
@@ -195,6 +253,32 @@ PARAMS: dict[str, list[tuple[str, str]]] = {
         ("const F*", "rstd"),
         ("S*", "dw"),
         ("S*", "db"),
+        ("long long", "rows"),
+        ("long long", "cols"),
+    ],
+    "rms_norm": [
+        ("const S*", "x"),
+        ("const S*", "w"),
+        ("S*", "y"),
+        ("F*", "rstd_out"),
+        ("long long", "rows"),
+        ("long long", "cols"),
+        ("F", "eps"),
+    ],
+    "rms_norm_backward": [
+        ("const S*", "g"),
+        ("const S*", "x"),
+        ("const F*", "rstd"),
+        ("const S*", "w"),
+        ("S*", "dx"),
+        ("long long", "rows"),
+        ("long long", "cols"),
+    ],
+    "rms_norm_weight_grads": [
+        ("const S*", "g"),
+        ("const S*", "x"),
+        ("const F*", "rstd"),
+        ("S*", "dw"),
         ("long long", "rows"),
         ("long long", "cols"),
     ],
