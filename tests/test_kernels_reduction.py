@@ -1,6 +1,6 @@
-"""The reduction kernels: the compiled (Numba) sum/mean/var/logsumexp/sum_backward against
-their NumPy references and a float64 reference, and the references' own contracts (float16
-accumulation, zero-size axes, NaN/inf)."""
+"""The reduction kernels: the compiled (Numba) sum/mean/var/logsumexp/vector_norm/sum_backward
+against their NumPy references and a float64 reference, and the references' own contracts
+(float16 accumulation, zero-size axes, NaN/inf)."""
 
 from __future__ import annotations
 
@@ -230,3 +230,112 @@ def test_array_backward_matches_tensor_backward(op):
     (g2,) = gpugrad.autograd.grad(y2, x2, gpugrad.ones_like(y2), create_graph=True)
     assert (g2.grad_fn is not None) == (op not in ("sum", "mean"))  # the Tensor formula ran
     np.testing.assert_allclose(x.grad.numpy(), g2.detach().numpy(), rtol=2e-5, atol=1e-9)
+
+
+# ---- vector_norm --------------------------------------------------------------------------
+NORM_LAYOUTS = [
+    ((NR.MIN_SIZE_NORM + 37,), None),
+    ((7, 9377), None),
+    ((7, 9377), 1),
+    ((3, 5, 4447), (1, 2)),
+    ((2000, 41), -1),
+    ((2, 3 * NR.CHUNK + 5), -1),
+]
+INF = float("inf")
+
+
+def _torch_norm(x, o, axis, keepdims=False):
+    import torch
+
+    return torch.linalg.vector_norm(torch.from_numpy(x), o, axis, keepdims).numpy()
+
+
+@pytest.mark.parametrize("layout", NORM_LAYOUTS)
+@pytest.mark.parametrize(
+    "dtype,o",
+    [(d, o) for d in (np.float32, np.float64, np.float16) for o in (2, 1, 0)]
+    + [(np.float16, INF), (np.float16, -INF)],
+)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_vector_norm_compiled_matches_reference_and_float64(layout, dtype, o, keepdims):
+    shape, axis = layout
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype) * 3 + 0.5
+    x.reshape(-1)[::97] = 0  # some zeros for ord 0
+    assert NR._when_norm(x, o, axis)
+    got = ENGINE.compiled("vector_norm")(x, o, axis, keepdims)
+    want = B.vector_norm.reference(x, o, axis, keepdims)
+    with np.errstate(over="ignore"):  # float16: a 1-norm past 65504 is inf
+        exact = B.vector_norm.reference(x.astype(np.float64), o, axis, keepdims).astype(dtype)
+    assert got.dtype == x.dtype and got.shape == want.shape
+    tol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-13}[dtype]
+    np.testing.assert_allclose(got.astype(np.float64), exact.astype(np.float64), rtol=tol)
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol * 10)
+    ref_torch = _torch_norm(x, o, axis, keepdims)
+    np.testing.assert_allclose(got.astype(np.float64), ref_torch.astype(np.float64), rtol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("o", [2, 1, 0, INF, -INF])
+def test_vector_norm_compiled_nan_and_inf_as_torch(dtype, o):
+    x = np.random.default_rng(4).standard_normal((6, NR.MIN_SIZE_NORM // 4)).astype(dtype)
+    x[1, 7] = np.nan
+    x[2, 3] = np.inf
+    x[3, 5] = -np.inf
+    x[4, 9], x[4, 11] = np.nan, np.inf
+    got = B.vector_norm(x, o, -1)
+    want = _torch_norm(x, o, -1)
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=1e-3)
+
+
+def test_vector_norm_float16_accumulates_in_float32():
+    x = np.full(NR.MIN_SIZE_NORM, 300.0, np.float16)  # 300^2 overflows float16
+    got = B.vector_norm(x, 2, None)
+    assert got.dtype == np.float16
+    np.testing.assert_allclose(float(got), 300.0 * np.sqrt(x.size), rtol=1e-3)
+    x = np.full(NR.MIN_SIZE_NORM, 1e-4, np.float16)  # a subnormal's square in float32
+    np.testing.assert_allclose(float(B.vector_norm(x, 1, None)), 1e-4 * x.size, rtol=1e-3)
+
+
+def test_vector_norm_dispatch_off_the_fast_cases():
+    x = np.random.default_rng(5).standard_normal((64, 1024)).astype(np.float32)
+    assert NR._when_norm(x, 2, None) and NR._when_norm(x, 1, -1)
+    for args in [(x, 3.0, None), (x, INF, -1), (x[:, ::2], 2, -1), (x, 2, 0), (x[:2], 2, -1)]:
+        assert not NR._when_norm(*args)
+        got = B.vector_norm(*args)
+        np.testing.assert_allclose(got, B.vector_norm.reference(*args), rtol=1e-6)
+        np.testing.assert_allclose(got, _torch_norm(*args), rtol=1e-5)
+
+
+@pytest.mark.parametrize("o", [2, 1, INF, 0.5])
+def test_vector_norm_op_value_and_gradient_match_torch(o):
+    import torch
+
+    data = np.random.default_rng(6).standard_normal((48, 1031))
+    g = np.random.default_rng(7).standard_normal(48)
+    out = []
+    for lib in (torch, gpugrad):
+        x = lib.tensor(data, dtype=lib.float32, requires_grad=True)
+        y = lib.linalg.vector_norm(x, o, dim=-1)
+        y.backward(lib.tensor(g, dtype=lib.float32))
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-5)
+    np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-4, atol=1e-7)
+
+
+def test_vector_norm_without_numba_is_the_reference():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, gpugrad\n"
+        "B = gpugrad.device('cpu').backend\n"
+        "assert not hasattr(B.vector_norm, 'reference')\n"
+        "x = np.random.default_rng(0).standard_normal((40, 2000)).astype(np.float32)\n"
+        "y = gpugrad.linalg.vector_norm(gpugrad.tensor(x), 2)\n"
+        "np.testing.assert_allclose(y.numpy(), np.linalg.norm(x.astype(np.float64)), rtol=1e-5)\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "GPUGRAD_NUMBA": "0"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

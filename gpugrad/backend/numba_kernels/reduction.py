@@ -1,4 +1,5 @@
-"""The reduction catalogue names on the CPU: sum, mean, var and logsumexp over trailing axes.
+"""The reduction catalogue names on the CPU: sum, mean, var, logsumexp and vector_norm over
+trailing axes.
 
 A reduction over every axis, or over the last ones, of a C-contiguous array is a reduction of
 the rows of an (M, N) view. The work is cut into (row, chunk) tasks of ``CHUNK`` elements, so
@@ -8,7 +9,8 @@ partial sums; no flag that changes NaN/inf is used), and the chunks' partials ar
 float64. var takes two passes (the mean, then the squared deviations from it); logsumexp too
 (the row maximum, then the shifted exponentials, with ``_fastmath.vexp`` so the loop stays
 SIMD). Other layouts, dtypes other than float32/float64 and arrays below ``MIN_SIZE`` use the
-reference (NumPy's pairwise loops), as do zero-size reductions.
+reference (NumPy's pairwise loops), as do zero-size reductions. vector_norm serves float16
+too (Numba has no float16: its bits are decoded to float32 through a table, chunk by chunk).
 """
 
 from __future__ import annotations
@@ -408,3 +410,174 @@ def _build_var_backward():
         return res
 
     return var_backward
+
+
+# ---- vector_norm: (row, chunk) tasks as the sums', float64 partials -------------------------
+# Measured against the NumPy reference (abs, square, sum: three passes; float16 first cast to
+# float32), interleaved in one process (loaded 2-core machine), ord 2 over everything:
+# float32 1.08x the reference's time at 2^14, 0.44x at 2^16, 0.10x at 2^20; float16 0.74x
+# at 2^13, 0.17x at 2^16. The largest/smallest magnitude wins only for float16 (0.52x at
+# 2^16, float32 2x slower: NumPy's SIMD max), and general p loses (a float64 pow per
+# element, ~2x): those stay on the reference.
+MIN_SIZE_NORM = 1 << 15
+MIN_SIZE_NORM_HALF = 1 << 13
+# which partial each ord takes: sums of squares / magnitudes / powers, the largest or smallest
+# magnitude, the count of non-zeros
+_SUMSQ, _SUMABS, _MAXABS, _MINABS, _NONZERO, _POWSUM = range(6)
+_HALF_ABS = None  # |x| as float32 for each float16 bit pattern without its sign (32768)
+
+
+@njit(fastmath=_REASSOC)
+def _chunk_sumsq(seg):
+    s = 0.0
+    for i in range(seg.size):
+        v = np.float64(seg[i])
+        s += v * v
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _chunk_sumabs(seg):
+    s = 0.0
+    for i in range(seg.size):
+        s += abs(np.float64(seg[i]))
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _chunk_nonzero(seg):
+    s = 0.0
+    for i in range(seg.size):
+        s += 1.0 if seg[i] != 0 else 0.0
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _chunk_powsum(seg, p):
+    s = 0.0
+    for i in range(seg.size):
+        s += abs(np.float64(seg[i])) ** p
+    return s
+
+
+@njit(fastmath=_REASSOC)
+def _chunk_absext(seg, largest):
+    # the largest (or smallest) magnitude, NaN if there is one (PyTorch's max/min propagate
+    # it): a select over |x| per lane, and the NaN seen beside it
+    top = 0.0 if largest else np.inf
+    nan = False
+    for i in range(seg.size):
+        v = abs(np.float64(seg[i]))
+        nan |= v != v
+        if largest:
+            top = v if v > top else top
+        else:
+            top = v if v < top else top
+    return np.nan if nan else top
+
+
+@njit
+def _chunk_norm(seg, kind, p):
+    if kind == _SUMSQ:
+        return _chunk_sumsq(seg)
+    if kind == _SUMABS:
+        return _chunk_sumabs(seg)
+    if kind == _MAXABS:
+        return _chunk_absext(seg, True)
+    if kind == _MINABS:
+        return _chunk_absext(seg, False)
+    if kind == _NONZERO:
+        return _chunk_nonzero(seg)
+    return _chunk_powsum(seg, p)
+
+
+@njit(parallel=True)
+def _partial_norms(x2, kind, p, part):
+    m, n = x2.shape
+    nch = part.shape[1]
+    for t in prange(m * nch):
+        r, c = t // nch, t % nch
+        lo = c * CHUNK
+        part[r, c] = _chunk_norm(x2[r, lo : min(lo + CHUNK, n)], kind, p)
+
+
+@njit(parallel=True)
+def _partial_norms_half(bits2, lut, kind, p, part):
+    # float16 as its bits (Numba has no float16): each task decodes its chunk to float32
+    m, n = bits2.shape
+    nch = part.shape[1]
+    for t in prange(m * nch):
+        r, c = t // nch, t % nch
+        lo = c * CHUNK
+        seg = bits2[r, lo : min(lo + CHUNK, n)]
+        buf = np.empty(seg.size, np.float32)
+        for i in range(seg.size):
+            buf[i] = lut[seg[i] & 0x7FFF]
+        part[r, c] = _chunk_norm(buf, kind, p)
+
+
+def _norm_kind(ord: float) -> int:
+    if ord == 2.0:
+        return _SUMSQ
+    if ord == 1.0:
+        return _SUMABS
+    if ord == math.inf:
+        return _MAXABS
+    if ord == -math.inf:
+        return _MINABS
+    if ord == 0.0:
+        return _NONZERO
+    return _POWSUM
+
+
+def _when_norm(x, ord, axis, *args, **kwargs) -> bool:
+    size = getattr(x, "size", 0)
+    if size < MIN_SIZE_NORM_HALF or not isinstance(ord, (int, float)):
+        return False
+    half = x.dtype == np.float16
+    kind = _norm_kind(float(ord))
+    return (
+        (half or (x.dtype in _FLOATS and size >= MIN_SIZE_NORM))
+        and (kind in (_SUMSQ, _SUMABS, _NONZERO) or (half and kind != _POWSUM))
+        and x.flags.c_contiguous
+        and _trailing(axis, x.ndim)
+    )
+
+
+def _norm_examples():
+    return [
+        (np.ones(MIN_SIZE_NORM, dt), o, ax, False)
+        for dt in (np.float32, np.float64, np.float16)
+        for o, ax in ((2, None), (1, -1), (0, None))
+    ] + [(np.ones(MIN_SIZE_NORM, np.float16), o, None, False) for o in (math.inf, -math.inf)]
+
+
+@ENGINE.implements("vector_norm", when=_when_norm, examples=_norm_examples)
+def _build_vector_norm():
+    def vector_norm(x, ord, axis, keepdims: bool = False):
+        global _HALF_ABS
+        ord = float(ord)
+        kind = _norm_kind(ord)
+        x2, lead, kept = _rows(x, axis)
+        part = np.empty((x2.shape[0], -(-x2.shape[1] // CHUNK)), np.float64)
+        if x.dtype == np.float16:
+            if _HALF_ABS is None:
+                bits = np.arange(1 << 15, dtype=np.uint16)
+                _HALF_ABS = bits.view(np.float16).astype(np.float32)
+            _partial_norms_half(x2.view(np.uint16), _HALF_ABS, kind, ord, part)
+        else:
+            _partial_norms(x2, kind, ord, part)
+        with np.errstate(all="ignore"):  # x^p and its root over/underflow as PyTorch's
+            if kind == _MAXABS:
+                out = part.max(1)
+            elif kind == _MINABS:
+                out = part.min(1)
+            else:
+                out = part.sum(1)
+                if kind == _SUMSQ:
+                    out = np.sqrt(out)
+                elif kind == _POWSUM:
+                    out = out ** (1.0 / ord)
+            return _shaped(out, x.dtype, lead, kept, keepdims)  # float16 may overflow: inf
+
+    return vector_norm
