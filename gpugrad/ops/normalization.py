@@ -108,16 +108,19 @@ def _shaped(a, shape: tuple):
     return a if a.shape == tuple(shape) else a.reshape(shape)
 
 
+def _rows(input: Tensor, k: int) -> tuple:
+    """(M, N): the leading dims flattened and the last ``k`` (possibly empty ones)."""
+    m = n = 1
+    for s in input.shape[: input.ndim - k]:
+        m *= s
+    for s in input.shape[input.ndim - k :]:
+        n *= s
+    return m, n
+
+
 def _layer_norm_fused(input: Tensor, shape: tuple, weight, bias, eps: float) -> Tensor:
     """layer_norm as the backend's kernel on an (M, N) view and one NativeLayerNormBackward0."""
-    n = 1
-    for s in shape:
-        n *= s
-    m = input.numel() // n if n else 0
-    if n == 0:
-        m = 1
-        for s in input.shape[: input.ndim - len(shape)]:
-            m *= s
+    m, n = _rows(input, len(shape))
     backend = input._device.backend
     x2 = input._data.reshape(m, n)
     w2 = None if weight is None else weight._data.reshape(n)
@@ -177,16 +180,6 @@ def rms_norm(
     if weight is not None:
         y = y * weight
     return y.to(input.dtype)
-
-
-def _rows(input: Tensor, k: int) -> tuple:
-    """(M, N): the leading dims flattened and the last ``k`` (possibly empty ones)."""
-    m = n = 1
-    for s in input.shape[: input.ndim - k]:
-        m *= s
-    for s in input.shape[input.ndim - k :]:
-        n *= s
-    return m, n
 
 
 class FusedRmsNormBackward0(Node):
