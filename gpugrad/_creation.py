@@ -152,7 +152,7 @@ def tensor(
     if dtype is not None:
         if not isinstance(data, (np.ndarray, Tensor)):
             _check_fits(host, dtype)
-        host = host.astype(dtype.np)
+        host = D.cast_array(host, dtype.np)
     else:
         D.from_numpy_dtype(host.dtype)  # rejects unsupported dtypes with PyTorch's message
     dev = _device(device)
@@ -374,17 +374,35 @@ def arange(
     n = max(math.ceil((end - start) / step), 0)
     with _on(dev):
         data = dev.backend.xp.arange(n, dtype=np.float64) * step + start
-    return _finish(data.astype(dtype.np), dev, requires_grad)
+    return _finish(D.cast_array(data, dtype.np), dev, requires_grad)
 
 
 def linspace(
     start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
     dev = _device(device)
-    check_dtype_on(dev, dtype)
+    dt = dtype or D.get_default_dtype()
+    check_dtype_on(dev, dt)
+    if dt is D.bfloat16:
+        return _finish(_linspace_bfloat16(float(start), float(end), int(steps)), dev, requires_grad)
     with _on(dev):
         data = dev.backend.xp.linspace(float(start), float(end), int(steps))
-    return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
+    return _finish(data.astype(dt.np), dev, requires_grad)
+
+
+def _linspace_bfloat16(start: float, end: float, steps: int) -> np.ndarray:
+    """PyTorch's linspace kernel in bfloat16 arithmetic (each step rounded): a bfloat16 step,
+    the first half counted up from ``start``, the second down from ``end``."""
+    bf = D.BFLOAT16_NP
+    s, e = np.array(start, np.float32).astype(bf), np.array(end, np.float32).astype(bf)
+    if steps <= 1:
+        return np.full(max(steps, 0), s, bf)
+    step = (e - s) / np.array(steps - 1, bf)
+    i = np.arange(steps)
+    half = steps // 2
+    up = s + step * i[:half].astype(bf)
+    down = e - step * (steps - i[half:] - 1).astype(bf)
+    return np.concatenate([up, down]).astype(bf)
 
 
 def logspace(
@@ -401,7 +419,7 @@ def logspace(
     check_dtype_on(dev, dtype)
     with _on(dev):
         data = dev.backend.xp.logspace(float(start), float(end), int(steps), base=base)
-    return _finish(data.astype((dtype or D.get_default_dtype()).np), dev, requires_grad)
+    return _finish(D.cast_array(data, (dtype or D.get_default_dtype()).np), dev, requires_grad)
 
 
 def eye(

@@ -109,6 +109,24 @@ def accumulation_np(np_dtype):
     return _FLOAT32_NP if is_reduced_float(np_dtype) else np_dtype
 
 
+def cast_array(arr, np_dtype):
+    """``arr.astype(np_dtype)`` with PyTorch's conversions where ml_dtypes' differ: float64 to
+    bfloat16 through float32 (PyTorch rounds twice: 1 + 2**-8 + 2**-30 becomes 1, not
+    1.0078125), bfloat16 to integers through float32 (NaN, inf and out-of-range values give
+    x86's answers, as PyTorch's, where ml_dtypes gives 0). Overflow to inf is silent."""
+    np_dtype = np.dtype(np_dtype)
+    src = arr.dtype
+    if np_dtype == BFLOAT16_NP and src != BFLOAT16_NP:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if src.kind == "f" and src.itemsize > 4:
+                arr = arr.astype(_FLOAT32_NP)
+            return arr.astype(BFLOAT16_NP)
+    if src == BFLOAT16_NP and np_dtype.kind in "iu":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return arr.astype(_FLOAT32_NP).astype(np_dtype)
+    return arr.astype(np_dtype)
+
+
 def _from_name(name: str) -> dtype:
     return _BY_NAME[name]
 

@@ -104,6 +104,45 @@ def test_binary_edge_values_match_torch_silently(name):
             _same(g, w, f"{name} gradient wrt {which}")
 
 
+# float16 and bfloat16 extremes: the largest finite values, the smallest normal, a subnormal,
+# overflow to inf in the result (each dtype's max + max), in that dtype's own arithmetic
+EDGE_LOW = {
+    "float16": [0.0, -0.0, 1.0, -1.0, 2.5, -3.0, INF, -INF, NAN, 65504.0, -65504.0, 6.104e-05,
+                6e-08, 0.5],
+    "bfloat16": [0.0, -0.0, 1.0, -1.0, 2.5, -3.0, INF, -INF, NAN, 3.3895313892515355e38,
+                 -3.3895313892515355e38, 1.1754943508222875e-38, 9.183549615799121e-41, 0.5],
+}  # fmt: skip
+# the ops whose float32 libm results agree with torch's after rounding to 16 bits
+_LOW_OPS = ["add", "sub", "mul", "div", "maximum", "minimum", "eq", "lt", "ge", "div floor",
+            "div trunc", "hypot", "atan2", "logaddexp"]  # fmt: skip
+
+
+# Known mismatch found here: which zero torch's minimum/maximum of 0.0 and -0.0 give depends
+# on its loop (the scalar tail keeps the first operand, the vectorised body the second: a
+# 64-element float16 minimum(0.0, -0.0) is -0.0, a 2-element one 0.0); IEEE allows either
+_KNOWN_LOW = {("minimum", "float16"), ("maximum", "float16")}
+
+
+@pytest.mark.parametrize("dtype", list(EDGE_LOW))
+@pytest.mark.parametrize("name", _LOW_OPS)
+def test_binary_half_extremes_match_torch(name, dtype):
+    if (name, dtype) in _KNOWN_LOW:
+        pytest.xfail("known mismatch: the sign of a zero from float16 minimum/maximum")
+    edge = np.array(EDGE_LOW[dtype])
+    a, b = np.repeat(edge, len(edge)), np.tile(edge, len(edge))
+    outs = []
+    for L in (torch, gpugrad):
+        x = L.tensor(a, dtype=L.float64).to(getattr(L, dtype))
+        y = L.tensor(b, dtype=L.float64).to(getattr(L, dtype))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore" if L is torch or name in _STILL_WARN else "error")
+            out = BINARY[name](L, x, y)
+        outs.append((str(out.dtype).split(".")[1], np.asarray(out.float().tolist())))
+    (want_dt, want), (got_dt, got) = outs
+    assert got_dt == want_dt
+    _same(got, want, f"{name} {dtype} value")
+
+
 @pytest.mark.parametrize("name", ["add", "mul", "div", "remainder", "pow", "maximum", "eq"])
 @pytest.mark.parametrize("shapes", [((0,), (0,)), ((1,), (3,)), ((2, 0), (1,)), ((), ())])
 def test_binary_degenerate_shapes(name, shapes):
@@ -209,7 +248,7 @@ hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 hnp = pytest.importorskip("hypothesis.extra.numpy")
 
-_DTYPES = ["float32", "float64", "int64", "int32", "bool"]
+_DTYPES = ["float32", "float64", "bfloat16", "int64", "int32", "bool"]
 # sub is left out: bool - number raises in PyTorch and not yet in gpugrad (a known gap)
 _BROADCAST_OPS = ["add", "mul", "div", "maximum", "eq", "lt", "atan2"]
 
@@ -224,19 +263,29 @@ _BROADCAST_OPS = ["add", "mul", "div", "maximum", "eq", "lt", "atan2"]
 def test_broadcasting_shapes_and_dtypes_match_torch(shapes, dtypes, op, seed):
     rng = np.random.default_rng(seed)
     arrays = [
-        (rng.integers(1, 4, s) if dt != "bool" else rng.integers(0, 2, s)).astype(dt)
+        (rng.integers(1, 4, s) if dt != "bool" else rng.integers(0, 2, s)).astype(
+            "float32" if dt == "bfloat16" else dt
+        )
         for s, dt in zip(shapes.input_shapes, dtypes)
     ]
-    want = _outcome(lambda: BINARY[op](torch, *[torch.from_numpy(a.copy()) for a in arrays]))
+
+    def tensors(L):  # NumPy has no bfloat16 torch takes: float32 arrays, cast by each library
+        from_numpy = L.from_numpy
+        return [
+            from_numpy(a.copy()).to(L.bfloat16) if dt == "bfloat16" else from_numpy(a.copy())
+            for a, dt in zip(arrays, dtypes)
+        ]
+
+    want = _outcome(lambda: BINARY[op](torch, *tensors(torch)))
     got_t = None
     try:
-        got_t = BINARY[op](gpugrad, *[gpugrad.from_numpy(a.copy()) for a in arrays])
+        got_t = BINARY[op](gpugrad, *tensors(gpugrad))
         got = ("ok", np.asarray(got_t.tolist()))
     except Exception as e:  # noqa: BLE001 - compared below
         got = (type(e).__name__, str(e))
     assert got[0] == want[0], (got, want)
     if want[0] == "ok":
-        t_out = BINARY[op](torch, *[torch.from_numpy(a.copy()) for a in arrays])
+        t_out = BINARY[op](torch, *tensors(torch))
         assert tuple(got_t.shape) == tuple(t_out.shape)
         assert got_t.dtype.name == str(t_out.dtype).split(".")[1]
         np.testing.assert_allclose(got[1], want[1], rtol=1e-6)

@@ -198,21 +198,39 @@ def _bfloat16_in_float32(backend, name: str, reference):
     keep = _FLOAT32_OUTPUTS.get(name, ())
     in_place = name.endswith("_")
 
-    def kernel(x, *args, **kwargs):
-        dt = getattr(x, "dtype", None)
-        if dt is not _BF16 and (
-            dt is not None or type(x) is not list or not x or x[0].dtype is not _BF16
-        ):
-            return reference(x, *args, **kwargs)
-        wide = [_widened(a) for a in (x, *args)]
-        out = getattr(backend, name)(*wide, **{k: _widened(v) for k, v in kwargs.items()})
+    def wide(*args, **kwargs):
+        copies = [_widened(a) for a in args]
+        out = getattr(backend, name)(*copies, **{k: _widened(v) for k, v in kwargs.items()})
         if in_place:  # the optimizer steps: write the float32 results back, rounded once
-            for orig, w in zip((x, *args), wide):
+            for orig, w in zip(args, copies):
                 _write_back(orig, w)
             return out
         if isinstance(out, tuple):
             return tuple(o if i in keep else _narrowed(o) for i, o in enumerate(out))
         return _narrowed(out)
+
+    # the hottest names get a fixed signature: *args/**kwargs cost ~0.5 us a call here
+    if name == "matmul":
+
+        def kernel(a, b):
+            if a.dtype is not _BF16:
+                return reference(a, b)
+            return wide(a, b)
+    elif name in ("sum", "amax"):
+
+        def kernel(x, axis, keepdims=False):
+            if x.dtype is not _BF16:
+                return reference(x, axis, keepdims=keepdims)
+            return wide(x, axis, keepdims=keepdims)
+    else:
+
+        def kernel(x, *args, **kwargs):
+            dt = getattr(x, "dtype", None)
+            if dt is not _BF16 and (
+                dt is not None or type(x) is not list or not x or x[0].dtype is not _BF16
+            ):
+                return reference(x, *args, **kwargs)
+            return wide(x, *args, **kwargs)
 
     kernel.__name__ = name
     kernel.__doc__ = reference.__doc__

@@ -46,13 +46,13 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
     dt = dt if dt is not None else self.dtype
     if dev is self._device and dt is self.dtype and not copy:
         return self
+    check_dtype_on(dev, dt)
     data = self._data
     if dev is not self._device:
-        check_dtype_on(dev, dt)
         host = self._device.backend.to_host(data)
         data = dev.backend.asarray(host, dtype=dt.np)
     elif dt is not self.dtype:
-        data = self._device.backend.quiet(_cast_array, data, dt)  # overflow: inf, silently
+        data = self._device.backend.quiet(D.cast_array, data, dt.np)  # overflow: inf, silently
     else:
         data = data.copy()
     out = Tensor._make(data, dev)
@@ -60,14 +60,6 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
         node = record(ToCopyBackward0(), (self,), out)
         node.src_device, node.src_dtype = self._device, self.dtype
     return out
-
-
-def _cast_array(data, dt: D.dtype):
-    if data.dtype is D.BFLOAT16_NP and not dt.is_floating_point and dt is not D.bool_:
-        # through float32 (exact), whose casts to integers are PyTorch's (NaN and inf give
-        # the type's minimum on x86); ml_dtypes' own cast gives 0
-        data = data.astype(D.float32.np)
-    return data.astype(dt.np)
 
 
 def cpu(self: Tensor) -> Tensor:

@@ -81,6 +81,14 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     """beta * input + alpha * (mat1 @ mat2) (composite)."""
     if _active.autocast:  # all three operands in the lower dtype, as PyTorch's list says
         input, mat1, mat2 = _amp.lower(input, mat1, mat2)
+    if (
+        mat1._data.dtype is D.BFLOAT16_NP
+        and alpha == 1
+        and beta == 1
+        and mat1._data.ndim == 2
+        and mat2._data.ndim == 2
+    ):
+        return linear(mat1, mat2.mT, input)  # the input added in float32, rounded once
     prod = mat1.matmul(mat2)
     prod = prod if alpha == 1 else prod * alpha
     return prod + (input if beta == 1 else input * beta)
@@ -311,11 +319,18 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         lead = x.shape[:-1]
         flat = linear(input.reshape(-1, x.shape[-1]), weight, bias)
         return flat.view(lead + (w.shape[0],))
-    data = input._device.backend.matmul(x, w.T)
-    if bias is not None:
-        if bias._device is not input._device:
-            check_device(input, bias, "linear")
+    if bias is not None and bias._device is not input._device:
+        check_device(input, bias, "linear")
+    if x.dtype is D.BFLOAT16_NP and bias is not None:
+        # PyTorch's addmm adds the bias inside the float32 GEMM and rounds once
+        f32 = D.accumulation_np(x.dtype)
+        data = input._device.backend.matmul(x.astype(f32), w.T.astype(f32))
         data += bias._data
+        data = data.astype(x.dtype)
+    else:
+        data = input._device.backend.matmul(x, w.T)
+        if bias is not None:
+            data += bias._data
     out = Tensor._make(data, input._device)
     # record(), needs_grad() and node.save() inlined: every layer of every step runs this
     if _grad_state.enabled and (
