@@ -17,6 +17,7 @@ from gpugrad.autograd import gradcheck
 from gpugrad.backend.kernels.conv import conv_out_shape
 from gpugrad.backend.numba_kernels import ENGINE
 from gpugrad.backend.numba_kernels import conv as NC
+from gpugrad.ops import conv as conv_ops
 
 B = gpugrad.device("cpu").backend
 IM2COL_REF = getattr(B.im2col, "reference", B.im2col)
@@ -199,10 +200,13 @@ F = gpugrad.nn.functional
 TF = torch.nn.functional
 
 
-@pytest.fixture
-def compiled_everywhere(monkeypatch):
-    """Every float32/float64 call takes the compiled kernels, however small."""
+@pytest.fixture(params=["one pass", "a pass per sample"])
+def compiled_everywhere(request, monkeypatch):
+    """Every float32/float64 call takes the compiled kernels, however small; the batch in one
+    pass, or (on the CPU) one sample per pass."""
     monkeypatch.setattr(NC, "MIN_SIZE", 0)
+    if request.param != "one pass":
+        monkeypatch.setattr(conv_ops, "_PASS_BYTES", 1)
 
 
 # (name, input shape, weight shape, bias, kwargs)
