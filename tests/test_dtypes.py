@@ -10,6 +10,7 @@ from gpugrad import ops
 from tests.utils import assert_close, rnd
 
 F16, F32, F64 = gpugrad.float16, gpugrad.float32, gpugrad.float64
+BF16 = gpugrad.bfloat16
 I32, I64, B = gpugrad.int32, gpugrad.int64, gpugrad.bool
 
 
@@ -54,6 +55,15 @@ PROMOTION = [
     (I64, 2, "pow", I64),
     (I64, 0.5, "pow", F32),
     (F32, 2, "pow", F32),
+    (BF16, F16, "add", F32),  # neither holds the other
+    (BF16, F32, "mul", F32),
+    (BF16, 1.5, "add", BF16),
+    (BF16, 2, "pow", BF16),
+    (BF16, ("0d", F64), "mul", BF16),
+    (I64, ("0d", BF16), "add", BF16),
+    (I32, BF16, "add", BF16),
+    (I64, BF16, "div", BF16),
+    (B, BF16, "mul", BF16),
 ]
 
 BIN = {
@@ -67,6 +77,8 @@ BIN = {
 
 @pytest.mark.parametrize("lhs,rhs,op,expected", PROMOTION, ids=str)
 def test_promotion(lhs, rhs, op, expected, device):
+    if device == "cuda" and BF16 in (lhs, expected, rhs[-1] if isinstance(rhs, tuple) else rhs):
+        pytest.skip("bfloat16 is CPU-only (tests/test_bfloat16.py checks cuda's TypeError)")
     a = _tensor([1, 2], lhs, device)
     if isinstance(rhs, tuple):
         b = _tensor(1, rhs[1], device)
@@ -104,6 +116,7 @@ def test_promote_types_and_result_type():
     assert gpugrad.promote_types(I32, F16) == F16
     assert gpugrad.promote_types(I32, I64) == I64
     assert gpugrad.promote_types(B, I32) == I32
+    assert gpugrad.promote_types(BF16, F16) == F32 and gpugrad.promote_types(I64, BF16) == BF16
     assert gpugrad.result_type(gpugrad.tensor([1, 2]), 1.0) == F32
 
 

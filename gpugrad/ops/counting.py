@@ -75,8 +75,11 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         return index_tensor(xp.bincount(d, minlength=minlength), input)
     check_device(input, weights, "bincount")
     w = weights._data
-    rt = w.dtype if D.is_floating(w.dtype) else "float64"
-    data = xp.bincount(d, weights=w, minlength=minlength).astype(rt)
+    # PyTorch's: float32 weights count in float32, every other dtype (float16 and bfloat16
+    # included) in float64
+    rt = w.dtype if w.dtype == D.float32.np else "float64"
+    data = xp.bincount(d, weights=w.astype("float64", copy=False), minlength=minlength)
+    data = data.astype(rt)
     return Tensor._make(data, input._device)
 
 
