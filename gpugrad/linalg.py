@@ -5,6 +5,9 @@ A face: the ops, their nodes and backward formulas live in ``gpugrad.ops.linalg`
 ``gpugrad.ops.decomposition``.
 """
 
+import sys
+
+from .backend.quiet import quiet_namespace
 from .ops.decomposition import (
     LinAlgError,
     cholesky,
@@ -34,3 +37,7 @@ __all__ = [
     "svdvals",
     "vector_norm",
 ]
+
+
+# silent on IEEE edge cases, as every face of the ops (gpugrad.backend.quiet)
+quiet_namespace(sys.modules[__name__])

@@ -8,10 +8,12 @@ ops under PyTorch's special names, or short compositions of them (so all are dif
 from __future__ import annotations
 
 import math
+import sys
 
 from gpugrad import _creation, ops
 from gpugrad import _dtype as D
 from gpugrad._tensor import Tensor
+from gpugrad.backend.quiet import quiet_namespace
 
 from .ops.special import digamma, erfinv, polygamma
 from .ops.special import gammainc as _gammainc
@@ -117,3 +119,7 @@ def softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 def log_softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     return ops.log_softmax(input, dim, dtype=dtype)
+
+
+# silent on IEEE edge cases, as every face of the ops (gpugrad.backend.quiet)
+quiet_namespace(sys.modules[__name__])

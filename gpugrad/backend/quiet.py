@@ -3,15 +3,14 @@
 NumPy warns (or raises, under ``-W error``) for x / 0, log(0), inf - inf and overflow, where
 PyTorch returns inf or NaN without a word. Rather than each op remembering to ask, every public
 op runs its array work under NumPy's "ignore" error state, set once at the outermost call and
-restored on return, so the user's own NumPy code keeps its warnings. CuPy never warns; the
-state costs it nothing.
+restored on return, so the user's own NumPy code keeps its warnings; the backward engine does
+the same once per pass. CuPy never warns; the state costs it nothing.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import TypeVar
@@ -30,7 +29,7 @@ except ImportError:  # NumPy 1.x or a later layout: the public (slower) context 
 
 
 def quiet(fn: F) -> F:
-    """``fn`` running under NumPy's "ignore" error state (nested calls pay one lookup)."""
+    """``fn`` running under NumPy's "ignore" error state, the caller's restored on return."""
     if getattr(fn, "_gpugrad_quiet", False):
         return fn
     if _STATE is None:
@@ -41,13 +40,11 @@ def quiet(fn: F) -> F:
                 return fn(*args, **kwargs)
 
     else:
-        get, set_, reset, ignore = _STATE.get, _STATE.set, _STATE.reset, _IGNORE
+        set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
-            if get() is ignore:  # inside another public op, or a backward pass
-                return fn(*args, **kwargs)
-            token = set_(ignore)
+            token = set_(ignore)  # nested (a face calling a face): the same state again
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -57,22 +54,19 @@ def quiet(fn: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def quiet_package(package: ModuleType) -> None:
-    """Make every public function defined in ``package`` and its imported submodules quiet,
-    in each of their namespaces (re-exports included, one wrapper per function), so every face
-    that imports them afterwards (``gpugrad.x``, Tensor methods, ``nn.functional``) and the
-    modules' own calls get the quiet ones."""
-    prefix = package.__name__
-    modules = [m for n, m in list(sys.modules.items()) if n == prefix or n.startswith(prefix + ".")]
-    wrapped: dict[int, Callable] = {}
-    for module in modules:
-        for name, obj in list(vars(module).items()):
-            if (
-                name.startswith("_")
-                or not inspect.isfunction(obj)
-                or not (obj.__module__ == prefix or obj.__module__.startswith(prefix + "."))
-            ):
-                continue
-            if id(obj) not in wrapped:
-                wrapped[id(obj)] = quiet(obj)
-            setattr(module, name, wrapped[id(obj)])
+_WRAPPED: dict[int, Callable] = {}  # one quiet wrapper per function, whichever face shows it
+
+
+def quiet_namespace(module: ModuleType) -> None:
+    """Make the public functions of ``module``'s namespace (a face: ``gpugrad.ops``,
+    ``nn.functional``, ``linalg`` ...) quiet where gpugrad defines them. Only the faces are
+    wrapped: the ops' calls to each other inside gpugrad stay plain (no wrapper per call)."""
+    for name, obj in list(vars(module).items()):
+        if name.startswith("_") or not inspect.isfunction(obj):
+            continue
+        if not obj.__module__.startswith("gpugrad"):
+            continue
+        key = id(obj)
+        if key not in _WRAPPED:
+            _WRAPPED[key] = quiet(obj)
+        setattr(module, name, _WRAPPED[key])

@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from .._tensor import Tensor
-from ..backend.quiet import quiet_package
+from ..backend.quiet import quiet_namespace
 from ..ops import activation as _activation
 from ..ops import loss as _loss
 from ..ops.activation import (  # noqa: F401
@@ -275,4 +275,4 @@ def binary_cross_entropy_with_logits(
 
 
 # silent on IEEE edge cases, as the ops it wraps (gpugrad.backend.quiet)
-quiet_package(sys.modules[__name__])
+quiet_namespace(sys.modules[__name__])

@@ -3,7 +3,9 @@ the faces (``gpugrad``, Tensor methods, ``nn.functional``, ``linalg``) re-export
 
 import sys
 
-from ..backend.quiet import quiet_package
+from ..backend.quiet import quiet_namespace
+from . import convert as _convert
+from . import inplace as _inplace
 from .activation import (  # noqa: A004 - PyTorch's names
     gelu,
     leaky_relu,
@@ -509,5 +511,7 @@ __all__ = [
 ]
 
 # Every public op is silent on IEEE edge cases, as PyTorch's are (one error-state scope per
-# outermost call); done here, before any face imports the ops.
-quiet_package(sys.modules[__name__])
+# call from outside); done here, before the faces (gpugrad.*, Tensor methods) take the ops.
+quiet_namespace(sys.modules[__name__])
+quiet_namespace(_inplace)
+quiet_namespace(_convert)
