@@ -105,6 +105,36 @@ def test_col2im_is_the_adjoint_of_im2col(case):
         assert math.isclose((cols * g).sum(), (x * back).sum(), rel_tol=1e-10, abs_tol=1e-10)
 
 
+@pytest.mark.parametrize("case", CASES[:6])
+def test_out_buffers_are_written_and_returned(case):
+    shape, k, st, pad, dil = case
+    x = np.random.standard_normal(shape)
+    ref = IM2COL_REF(x, k, st, pad, dil)
+    g = np.random.standard_normal(ref.shape)
+    back = COL2IM_REF(g, shape, k, st, pad, dil)
+    kernels = [(IM2COL_REF, COL2IM_REF)]
+    if ENGINE.enabled():
+        kernels.append((ENGINE.compiled("im2col"), ENGINE.compiled("col2im")))
+    for im2col, col2im in kernels:
+        buf = np.full(ref.shape, np.nan)
+        assert im2col(x, k, st, pad, dil, out=buf) is buf
+        np.testing.assert_array_equal(buf, ref)
+        img = np.full(shape, np.nan)  # stale contents are overwritten, not added to
+        assert col2im(g, shape, k, st, pad, dil, out=img) is img
+        np.testing.assert_allclose(img, back, rtol=1e-12, atol=1e-12)
+
+
+@numba_only
+def test_compiled_kernels_refuse_a_wrong_out():
+    x = np.random.standard_normal((2, 3, 6, 6))
+    k, st, pad, dil = (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)
+    cols = IM2COL_REF(x, k, st, pad, dil)
+    with pytest.raises(ValueError, match="out must be"):
+        ENGINE.compiled("im2col")(x, k, st, pad, dil, out=np.empty(cols.shape, np.float32))
+    with pytest.raises(ValueError, match="out must be"):
+        ENGINE.compiled("col2im")(cols, x.shape, k, st, pad, dil, out=np.empty((2, 3, 6, 5)))
+
+
 # Geometries the compiled loops branch on: windows wholly in the padding (padding > kernel
 # reach), strides past the input, a stride > 1 on the last dim, a 1-wide last dim.
 EDGE_CASES = [

@@ -126,14 +126,22 @@ def _geometry3(kernel_size, stride, padding, dilation, out):
     return (*k, *s, *p, *d, *o)
 
 
-def _im2col_when(x, kernel_size, stride, padding, dilation) -> bool:
+def _check_out(out, shape, dtype) -> None:
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be a C-contiguous {dtype} array of shape {shape}, got {out.dtype} "
+            f"{out.shape}"
+        )
+
+
+def _im2col_when(x, kernel_size, stride, padding, dilation, out=None) -> bool:
     if x.dtype not in _FLOATS:
         return False
     out = conv_out_shape(x.shape[2:], kernel_size, stride, padding, dilation)
     return x.shape[0] * x.shape[1] * math.prod(kernel_size) * math.prod(out) >= MIN_SIZE
 
 
-def _col2im_when(cols, input_shape, kernel_size, stride, padding, dilation) -> bool:
+def _col2im_when(cols, input_shape, kernel_size, stride, padding, dilation, out=None) -> bool:
     return cols.dtype in _FLOATS and cols.size >= MIN_SIZE
 
 
@@ -158,10 +166,13 @@ def _col2im_examples():
 
 @ENGINE.implements("im2col", when=_im2col_when, examples=_examples)
 def _build_im2col():
-    def im2col(x, kernel_size, stride, padding, dilation):
+    def im2col(x, kernel_size, stride, padding, dilation, out=None):
         n, c = x.shape[:2]
         o = conv_out_shape(x.shape[2:], kernel_size, stride, padding, dilation)
-        cols = np.empty((n, c * math.prod(kernel_size), math.prod(o)), dtype=x.dtype)
+        shape = (n, c * math.prod(kernel_size), math.prod(o))
+        if out is not None:
+            _check_out(out, shape, x.dtype)
+        cols = np.empty(shape, dtype=x.dtype) if out is None else out
         if cols.size:
             x3 = np.ascontiguousarray(x).reshape((n, c) + _as3(x.shape[2:], 1))
             _im2col3(x3, cols, *_geometry3(kernel_size, stride, padding, dilation, o))
@@ -172,17 +183,23 @@ def _build_im2col():
 
 @ENGINE.implements("col2im", when=_col2im_when, examples=_col2im_examples)
 def _build_col2im():
-    def col2im(cols, input_shape, kernel_size, stride, padding, dilation):
+    def col2im(cols, input_shape, kernel_size, stride, padding, dilation, out=None):
         n, c = input_shape[:2]
         spatial = tuple(input_shape[2:])
         o = conv_out_shape(spatial, kernel_size, stride, padding, dilation)
-        img = np.zeros((n, c) + _as3(spatial, 1), dtype=cols.dtype)
+        shape3 = (n, c) + _as3(spatial, 1)
+        if out is None:
+            img = np.zeros(shape3, dtype=cols.dtype)
+        else:
+            _check_out(out, tuple(input_shape), cols.dtype)
+            img = out.reshape(shape3)
+            img.fill(0)
         if img.size and cols.size:
             _col2im3(
                 np.ascontiguousarray(cols).reshape(cols.size),
                 img,
                 *_geometry3(kernel_size, stride, padding, dilation, o),
             )
-        return img.reshape(tuple(input_shape))
+        return img.reshape(tuple(input_shape)) if out is None else out
 
     return col2im
