@@ -78,7 +78,7 @@ class SGD(Optimizer):
             if group["fused"] and self.__dict__.get("_need_device_dtype_check_for_fused", True):
                 check_fused_param(p)
                 self._need_device_dtype_check_for_fused = False
-            if g.is_sparse:
+            if g._sparse is not None:  # a sparse COO gradient (Embedding(sparse=True))
                 _sparse_step(p, g, group)
                 stepped.append(p)
                 continue
@@ -95,17 +95,18 @@ class SGD(Optimizer):
                 else:
                     t._vc[0] += 1
                 buf = t._data
-            key = (p._device, p._data.dtype, first)
+            # devices are singletons: their id hashes in C (Device.__hash__ is Python)
+            key = (id(p._device), p._data.dtype, first)
             lists = calls.get(key)
             if lists is None:
-                lists = calls[key] = ([], [], [] if momentum != 0 else None)
-            lists[0].append(p._data)
-            lists[1].append(g._data)
+                lists = calls[key] = (p._device, [], [], [] if momentum != 0 else None)
+            lists[1].append(p._data)
+            lists[2].append(g._data)
             if buf is not None:
-                lists[2].append(buf)
+                lists[3].append(buf)
             stepped.append(p)
         lr = float(group["lr"])
-        for (dev, _, first), (ps, gs, bufs) in calls.items():
+        for (_, _, first), (dev, ps, gs, bufs) in calls.items():
             dev.backend.sgd_step_(
                 ps, gs, bufs, lr, momentum, group["dampening"], group["nesterov"],
                 group["weight_decay"], group["maximize"], first,
