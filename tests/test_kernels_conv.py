@@ -213,6 +213,16 @@ def test_dispatch_threshold_and_dtypes():
     )
 
 
+@numba_only
+def test_warmup_examples_compile_and_match_the_references():
+    for name, ref in (("im2col", IM2COL_REF), ("col2im", COL2IM_REF)):
+        impl = ENGINE._impls[name]
+        assert impl.build.__module__ == NC.__name__
+        for args in impl.examples():
+            np.testing.assert_allclose(ENGINE.compiled(name)(*args), ref(*args), rtol=1e-6)
+        assert name not in ENGINE.failed
+
+
 def test_half_and_integer_dtypes_use_the_reference():
     x = np.arange(2 * 3 * 5 * 5).reshape(2, 3, 5, 5)
     for dt in (np.float16, np.int64):

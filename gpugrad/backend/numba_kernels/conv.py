@@ -1,16 +1,18 @@
 """im2col and col2im on the CPU: one pass each, no padded copies, a parallel task per (n, c).
 
 1-, 2- and 3-d convolutions all run as 3-d (unit dims prepended), on the batch-major layout of
-kernels/conv.py: each (n, c) image owns the C*prod(k) rows ``(c, k...)`` of sample ``n``, so a
+kernels/conv.py: each (n, c) image owns the prod(k) rows ``(c, k...)`` of sample ``n``, so a
 task per (n, c) writes only its own rows (im2col) or its own image (col2im) and needs no
 atomics. Padding is a loop bound, not memory: im2col writes the padded border's zeros itself,
 col2im skips them. A unit stride along the last dim gets its own inner loop, a contiguous
 copy or add that LLVM vectorises.
 
-Measured in conv2d's fwd+bwd (3x3, padding 1, float32, 16x32x32x32 -> 32, 2 threads; see the
-report of the commit that made this file): both kernels run on TBB's pool, whose workers sleep
-after a kernel and leave the cores to OpenBLAS's next GEMM (OpenMP's spinning ones did not,
-which is why earlier versions here were serial).
+Both run on TBB's pool, whose workers sleep after a kernel and leave the cores to OpenBLAS's
+next GEMM (OpenMP's spinning ones did not, which is why earlier versions here were serial).
+Numba wraps negative indices, a check that kept LLVM from vectorising the row loops, so the
+flat indices are unsigned. Measured at 16x32x32x32, 3x3, padding 1, float32, 2 threads, on a
+loaded 2-core VM: im2col 1.3-1.5 ms (NumPy's strided copy 2.2-3.1 ms), col2im 1.7 ms (the
+serial kernel this replaced: 7-9 ms; NumPy's slab adds about as slow).
 """
 
 from __future__ import annotations
