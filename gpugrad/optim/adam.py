@@ -121,30 +121,30 @@ class Adam(Optimizer):
             g = p._grad
             if g is None:
                 continue
-            if g.is_sparse:
+            if g._sparse is not None:
                 raise RuntimeError(
                     "Adam does not support sparse gradients, please consider SparseAdam instead"
                 )
             if group["capturable"] and not group["fused"]:
                 check_capturable(p, group["foreach"])
             st = self._init_state(p, group)
-            key = (p._device, p._data.dtype, next_step(st))
+            key = (id(p._device), p._data.dtype, next_step(st))  # id: a C hash (see SGD)
             lists = calls.get(key)
             if lists is None:
-                lists = calls[key] = ([], [], [], [], [] if amsgrad else None)
-            lists[0].append(p._data)
-            lists[1].append(g._data)
-            lists[2].append(st["exp_avg"]._data)
-            lists[3].append(st["exp_avg_sq"]._data)
+                lists = calls[key] = (p._device, [], [], [], [], [] if amsgrad else None)
+            lists[1].append(p._data)
+            lists[2].append(g._data)
+            lists[3].append(st["exp_avg"]._data)
+            lists[4].append(st["exp_avg_sq"]._data)
             if amsgrad:
-                lists[4].append(st["max_exp_avg_sq"]._data)
+                lists[5].append(st["max_exp_avg_sq"]._data)
             stepped.append(p)
         if len(stepped) != len(group["params"]):
             # step counts may now differ inside the group: rebuild before going flat
             self._flat.pop(gi, None)
         lr = float(group["lr"])
         beta1, beta2 = group["betas"]
-        for (dev, _, step), (ps, gs, ms, vs, tops) in calls.items():
+        for (_, _, step), (dev, ps, gs, ms, vs, tops) in calls.items():
             dev.backend.adam_step_(
                 ps, gs, ms, vs, tops, step, lr, beta1, beta2, group["eps"],
                 group["weight_decay"], group["decoupled_weight_decay"], amsgrad,
