@@ -78,11 +78,7 @@ KNOWN = {
     ("unary", "lgamma", False),
     ("unary", "lgamma", True),
     ("unary", "digamma", True),
-    ("functional", "mish", True),
-    ("functional", "logsigmoid", True),
     ("reduction", "prod", True),
-    ("reduction", "std", True),
-    ("reduction", "var", True),
     ("reduction", "cumprod", True),
 }
 

@@ -24,6 +24,7 @@ from itertools import count
 
 from .. import _dtype as D
 from ..backend import BACKEND_BY_TYPE, backend_of
+from ..backend.quiet import quiet
 from . import graph
 from .grad_mode import active as _active
 from .grad_mode import state as _grad_state
@@ -110,6 +111,8 @@ def _needed(roots, deps: dict, targets: set) -> set:
     return needed
 
 
+# a backward pass is silent on IEEE edge cases, as the ops are (one error-state scope per pass)
+@quiet
 def run_backward(
     roots: list,
     grads: list,
@@ -249,6 +252,7 @@ def _walk(roots, grads, retain_graph, create_graph, inputs, accumulate, callback
     return results
 
 
+@quiet
 def backward_scalar(t) -> None:
     """``t.backward()`` with no arguments, the call of every training step.
 
