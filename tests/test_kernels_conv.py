@@ -337,3 +337,36 @@ def test_bench_size_float32_against_float64(device):
     np.testing.assert_allclose(out.detach().cpu().numpy(), ref.detach().numpy(), atol=2e-5)
     np.testing.assert_allclose(x.grad.cpu().numpy(), tx.grad.numpy(), atol=2e-5)
     np.testing.assert_allclose(w.grad.cpu().numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name,xs,ws,bias,kw", [OPS[1], OPS[3], OPS[6]])
+def test_half_convolutions_against_float32(monkeypatch, name, xs, ws, bias, kw, dtype):
+    """float16/bfloat16 through the passes (one sample each) and through one pass (the
+    forward's columns kept): each result as the float32 convolution of the same values."""
+    if not hasattr(gpugrad, dtype):
+        pytest.skip(f"gpugrad has no {dtype}")
+    dt = getattr(gpugrad, dtype)
+    fn = getattr(F, name)
+    arrays = _operands(xs, ws, bias, kw, name, np.float32)
+    tol = 0.05 if dtype == "bfloat16" else 5e-3
+    for pass_bytes in (1, 1 << 30):
+        monkeypatch.setattr(conv_ops, "_PASS_BYTES", pass_bytes)
+        half = [None if a is None else gpugrad.tensor(a).to(dt).requires_grad_() for a in arrays]
+        full = [None if h is None else h.detach().float().requires_grad_() for h in half]
+        out, ref = fn(*half, **kw), fn(*full, **kw)
+        assert out.dtype == dt
+        up = gpugrad.tensor(np.random.default_rng(4).standard_normal(tuple(ref.shape)))
+        out.backward(up.to(dt))
+        ref.backward(up.to(dt).float())
+        scale = float(ref.detach().abs().max()) + 1
+        np.testing.assert_allclose(
+            out.detach().float().numpy(), ref.detach().numpy(), atol=tol * scale
+        )
+        for h, f in zip(half, full):
+            if h is not None:
+                assert h.grad.dtype == dt
+                g32 = f.grad.numpy()
+                np.testing.assert_allclose(
+                    h.grad.float().numpy(), g32, atol=tol * (np.abs(g32).max() + 1)
+                )

@@ -84,6 +84,22 @@ def _passes(n: int, cols_per_sample: int, backend) -> tuple[int, list[slice]]:
     return step, [slice(s, min(n, s + step)) for s in range(0, n, step)]
 
 
+def _matmul_into(backend, a, b, out):
+    """``a @ b`` written into ``out`` (returned). BLAS writes float32/float64 products there
+    itself; other dtypes take backend.matmul (bfloat16 accumulates in float32 there)."""
+    if a.dtype.kind == "f" and a.dtype.itemsize >= 4:
+        return backend.xp.matmul(a, b, out=out)
+    out[...] = backend.matmul(a, b)
+    return out
+
+
+def _into(result, out):
+    """A kernel's ``out=`` result in ``out`` itself (a wrapping backend may return a copy)."""
+    if result is not out:
+        out[...] = result
+    return out
+
+
 def _forward(x, w, geo: _Geometry, backend, keep: bool = False):
     """conv(x, w) without bias, (N, O, *out); and its im2col columns when ``keep`` and they
     were made in one pass (else None)."""
@@ -100,8 +116,9 @@ def _forward(x, w, geo: _Geometry, backend, keep: bool = False):
     y = xp.empty((n, g, o // g, p), dtype=x.dtype)
     for s in passes:
         m = s.stop - s.start
-        cols = _cols(backend, x[s], kernel, geo, out=buf[:m])
-        xp.matmul(wmat, cols.reshape(m, g, kk, p), out=y[s])  # (m, G, O/G, P)
+        cols = buf[:m]
+        _into(_cols(backend, x[s], kernel, geo, out=cols), cols)
+        _matmul_into(backend, wmat, cols.reshape(m, g, kk, p), y[s])  # (m, G, O/G, P)
     return y.reshape((n, o) + out), (buf if keep and len(passes) == 1 else None)
 
 
@@ -119,11 +136,13 @@ def _input_grad(gout, w, x_shape, geo: _Geometry, backend):
     gx = xp.empty(tuple(x_shape), dtype=gout.dtype)
     for s in passes:
         m = s.stop - s.start
-        cols = xp.matmul(wmat, gout[s].reshape(m, g, o // g, p), out=buf[:m])  # (m, G, Kg, P)
-        backend.col2im(
+        cols = _matmul_into(backend, wmat, gout[s].reshape(m, g, o // g, p), buf[:m])
+        dst = gx[s]
+        res = backend.col2im(
             cols.reshape(m, g * kk, p), (m,) + tuple(x_shape[1:]), kernel, geo.stride,
-            geo.pad, geo.dilation, out=gx[s],
+            geo.pad, geo.dilation, out=dst,
         )  # fmt: skip
+        _into(res, dst)
     return gx
 
 
