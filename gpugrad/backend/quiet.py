@@ -54,6 +54,9 @@ def quiet(fn: F) -> F:
     return call  # type: ignore[return-value]
 
 
+# modules whose ops only move values (views, reshapes, concatenation): no floating-point
+# exception can arise, so they skip the scope's cost (~0.3 us a call)
+_NO_ARITHMETIC = frozenset(("gpugrad.ops.shape", "gpugrad.ops.view_inplace"))
 _WRAPPED: dict[int, Callable] = {}  # one quiet wrapper per function, whichever face shows it
 
 
@@ -64,7 +67,7 @@ def quiet_namespace(module: ModuleType) -> None:
     for name, obj in list(vars(module).items()):
         if name.startswith("_") or not inspect.isfunction(obj):
             continue
-        if not obj.__module__.startswith("gpugrad"):
+        if not obj.__module__.startswith("gpugrad") or obj.__module__ in _NO_ARITHMETIC:
             continue
         key = id(obj)
         if key not in _WRAPPED:
