@@ -65,9 +65,15 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
     return _deterministic["warn_only"]
 
 
+# gpugrad.jit (a layer above) puts its compile here when imported: this layer cannot import it.
+compile_hooks: list[Callable] = []
+
+
 def compile(model: Callable | None = None, **kwargs: Any) -> Any:  # noqa: A001 - PyTorch's name
-    """gpugrad does not compile: returns ``model`` unchanged (also as ``@compile(...)``), so
-    scripts written for ``torch.compile`` run, at gpugrad's eager speed."""
+    """``gpugrad.jit.compile`` once gpugrad.jit is imported (record once, replay on later
+    calls); before that, ``model`` unchanged (also as ``@compile(...)``)."""
+    if compile_hooks:
+        return compile_hooks[0](model, **kwargs)
     if model is None:
         return lambda fn: fn
     return model

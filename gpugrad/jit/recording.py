@@ -1,0 +1,369 @@
+"""Recording one call: every array operation it makes, as steps over numbered slots.
+
+While a ``Recorder`` is installed, every Tensor's array is seen through ``Tracked``; the CPU
+backend's methods (named kernels and the rest) and the ``xp`` module the ops call are wrapped
+so each call is ONE step, run on plain arrays (compiled Numba kernels keep working). Random
+draws are backend calls, so a replay draws afresh. A read back to Python that is not a
+known kernel argument (the optimizers' step count, dropout's seed) stops the recording: the
+call finishes eagerly and the recording is thrown away.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+from typing import Any
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..backend import BACKEND_BY_TYPE, cpu_backend
+from .tracked import HostInt, Tracked, host_int
+
+# Modules whose float()/int() of an array feeds a kernel argument directly (checked at the
+# end: a read no step consumed was used in Python arithmetic, and stops the recording).
+_HOST_READERS = frozenset({"gpugrad.optim._flags", "gpugrad.ops.dropout"})
+# Backend attributes that are not array work: called through unchanged.
+_PASS = frozenset({"quiet", "arange_cached", "synchronize", "sparse_module", "xp", "device"})
+# Tensor methods that read values back to Python: each stops the recording.
+_TENSOR_READS = (
+    "item tolist numpy __bool__ __float__ __int__ __index__ __complex__ __repr__ __format__"
+).split()
+
+
+class GraphBreak(RuntimeError):
+    """Raised (with ``fullgraph=True``) where a recording cannot continue."""
+
+
+class Slot:
+    __slots__ = ("i",)
+
+    def __init__(self, i: int) -> None:
+        self.i = i
+
+
+class Const:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class LiveLR:
+    """A kernel's ``lr`` argument read from its optimizer group on each replay."""
+
+    __slots__ = ("group",)
+
+    def __init__(self, group: dict) -> None:
+        self.group = group
+
+
+class Step:
+    __slots__ = ("fn", "args", "kwargs", "out", "name", "to_array")
+
+    def __init__(self, fn, args, kwargs, out, name, to_array=()) -> None:
+        self.fn, self.args, self.kwargs, self.out, self.name = fn, args, kwargs, out, name
+        self.to_array = to_array  # output slots NumPy gave as scalars: made 0-d arrays
+
+
+class Guard:
+    __slots__ = ("op", "left", "right", "result")
+
+    def __init__(self, op, left, right, result) -> None:
+        self.op, self.left, self.right, self.result = op, left, right, result
+
+
+class Swapped:
+    __slots__ = ("tensor", "plain", "tracked", "grad", "vc")
+
+    def __init__(self, tensor, plain, tracked) -> None:
+        self.tensor, self.plain, self.tracked = tensor, plain, tracked
+        self.grad = tensor._grad
+        self.vc = tensor._vc[0]
+
+
+class Recorder:
+    """Records one call. ``start`` installs it, ``finish`` removes it and says what the
+    call left behind (bindings); ``reason`` is set when the recording stopped."""
+
+    def __init__(self, fullgraph: bool = False) -> None:
+        self.active = True
+        self.fullgraph = fullgraph
+        self.reason: str | None = None
+        self.depth = 0
+        self.steps: list = []
+        self.sources: list = []  # per slot: ("const", value) | ("input", k) | ("step", None)
+        self.owners: dict[int, Any] = {}
+        self.host_reads: dict[int, tuple[int, Any]] = {}
+        self.consumed: set[int] = set()
+        self.swapped: list[Swapped] = []
+        self.lr_groups: list = []  # (optimizer, group) whose lr a kernel reads live
+        self.optimizers: list = []
+        self.modules: list = []
+        self._patched: list = []
+
+    # ---- slots ------------------------------------------------------------------
+    def _slot(self, source) -> int:
+        self.sources.append(source)
+        return len(self.sources) - 1
+
+    def _track(self, plain, slot: int) -> Tracked:
+        t = plain.view(Tracked)
+        t._plain, t._s, t._rec = plain, slot, self
+        base = plain.base
+        owner = plain if base is None else base
+        self.owners[id(owner)] = owner
+        return t
+
+    # ---- stopping ---------------------------------------------------------------
+    def abort(self, reason: str) -> None:
+        if not self.active:
+            return
+        self.active = False
+        self.reason = reason
+        if self.fullgraph:
+            raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
+
+    # ---- arguments --------------------------------------------------------------
+    def _conv(self, x):
+        """(the plain value, its template) of one argument."""
+        t = type(x)
+        if t is Tracked:
+            if x._rec is not self or x._s is None:
+                self.abort("an array view made outside NumPy's dispatch")
+                return x._plain if x._plain is not None else x.view(np.ndarray), None
+            return x._plain, Slot(x._s)
+        if t is HostInt:
+            return x._v, Slot(x._s)
+        if t is float or t is int:
+            hit = self.host_reads.get(id(x))
+            if hit is not None and hit[1] is x:
+                self.consumed.add(hit[0])
+                return x, Slot(hit[0])
+            return x, Const(x)
+        if t is tuple or t is list:
+            pairs = [self._conv(v) for v in x]
+            return t(p for p, _ in pairs), t(tm for _, tm in pairs)
+        if t is dict:
+            pairs = {k: self._conv(v) for k, v in x.items()}
+            return {k: p for k, (p, _) in pairs.items()}, {k: tm for k, (_, tm) in pairs.items()}
+        if t is slice:
+            parts = [self._conv(v) for v in (x.start, x.stop, x.step)]
+            if any(type(tm) is Slot for _, tm in parts):
+                self.abort("a slice bound read back from an array")
+            return slice(*(p for p, _ in parts)), Const(slice(*(p for p, _ in parts)))
+        if isinstance(x, np.ndarray) and t is not Tracked:
+            base = x.base
+            if id(x if base is None else base) in self.owners:
+                self.abort("a plain view of a recorded array (made outside NumPy's dispatch)")
+        return x, Const(x)
+
+    # ---- steps ------------------------------------------------------------------
+    def call(self, fn, args, kwargs, name: str):
+        """Run ``fn`` on the plain arrays behind ``args`` and record it as one step."""
+        if not self.active or self.depth:
+            return fn(*_plain(args), **_plain(kwargs))
+        pargs, targs = self._conv(tuple(args))
+        pkw, tkw = self._conv(dict(kwargs))
+        if not self.active:  # stopped by an argument
+            return fn(*pargs, **pkw)
+        self.depth += 1
+        try:
+            res = fn(*pargs, **pkw)
+        finally:
+            self.depth -= 1
+        known = {}
+        _collect(args, known)
+        _collect(kwargs, known)
+        out, wrapped, to_array = self._wrap(res, known, name)
+        if self.active:
+            self.steps.append(Step(fn, targs, tkw, out, name, to_array))
+        return wrapped
+
+    def _wrap(self, res, known: dict, name: str):
+        """(output template, what the caller gets, slots to make 0-d arrays)."""
+        hit = known.get(id(res))
+        if hit is not None:
+            return None, hit, ()  # an argument returned (out=, to_host): no new slot
+        t = type(res)
+        if t is np.ndarray:
+            s = self._slot(("step", None))
+            return s, self._track(res, s), ()
+        if isinstance(res, np.generic):
+            s = self._slot(("step", None))
+            return s, self._track(np.asarray(res), s), (s,)
+        if t is tuple or t is list:
+            outs, wraps, arrs = [], [], []
+            for r in res:
+                o, w, a = self._wrap(r, known, name)
+                if isinstance(o, tuple):
+                    self.abort(f"{name} returned nested tuples")
+                outs.append(o)
+                wraps.append(w)
+                arrs.extend(a)
+            return tuple(outs), t(wraps), tuple(arrs)
+        if res is None or t is str or t is type or callable(res) or isinstance(res, np.dtype):
+            return None, res, ()
+        if t is int:
+            s = self._slot(("step", None))
+            return s, host_int(res, s, self), ()
+        if t is bool or t is float or t is complex:
+            self.abort(f"{name} returned a Python {t.__name__} read from array data")
+            return None, res, ()
+        return None, res, ()
+
+    def guard(self, h: HostInt, op, other, result: bool) -> None:
+        if not self.active or self.depth:
+            return
+        _, right = self._conv(other)
+        self.steps.append(Guard(op, Slot(h._s), right, result))
+
+    def host_read(self, arr: Tracked, kind):
+        """float()/int() of an array: a slot when a known kernel argument, else a stop."""
+        value = kind(arr._plain)
+        if not self.active or self.depth:
+            return value
+        caller = sys._getframe(2).f_globals.get("__name__")
+        if caller not in _HOST_READERS:
+            self.abort(f"{kind.__name__}() of an array (a read back to Python)")
+            return value
+        if kind is int and -5 <= value <= 256:  # a cached small int: no identity to follow
+            self.abort("a small int read back to Python")
+            return value
+        s = self._slot(("step", None))
+        self.steps.append(Step(kind, (Slot(arr._s),), {}, s, kind.__name__))
+        self.host_reads[id(value)] = (s, value)
+        return value
+
+    # ---- installing ---------------------------------------------------------------
+    def start(self, inputs: list) -> None:
+        """See every Tensor through Tracked, wrap the backend, patch Tensor's reads."""
+        from ..nn.modules.module import Module
+        from ..optim.optimizer import Optimizer
+
+        input_ids = {id(t): k for k, t in enumerate(inputs)}
+        gc.collect()
+        for o in gc.get_objects():
+            if isinstance(o, Tensor):
+                d = o.__dict__.get("_data")
+                if type(d) is np.ndarray and o._sparse is None:
+                    k = input_ids.get(id(o))
+                    s = self._slot(("input", k) if k is not None else ("const", d))
+                    tr = self._track(d, s)
+                    self.swapped.append(Swapped(o, d, tr))
+                    o._data = tr
+            elif isinstance(o, Optimizer):
+                self.optimizers.append(o)
+            elif isinstance(o, Module):
+                self.modules.append(o)
+        be = cpu_backend()
+        BACKEND_BY_TYPE[Tracked] = be
+        self._patch_backend(be)
+        for name in _TENSOR_READS:
+            orig = Tensor.__dict__.get(name)
+            if orig is None:
+                continue
+            self._patched.append((Tensor, name, orig))
+            setattr(Tensor, name, _reading(self, name, orig))
+
+    def _patch_backend(self, be) -> None:
+        inst = be.__dict__
+        names = set(inst) | {n for n in dir(type(be)) if not n.startswith("_")}
+        for name in sorted(names):
+            if name.startswith("_") or name in _PASS:
+                continue
+            fn = getattr(be, name)
+            if not callable(fn) or isinstance(fn, type):
+                continue
+            self._patched.append((be, name, inst.get(name, _MISSING)))
+            setattr(be, name, _backend_method(self, name, fn))
+        self._patched.append((be, "xp", inst.get("xp", _MISSING)))
+        be.xp = _XpProxy(be.xp, self)
+
+    def stop(self) -> None:
+        """Undo ``start``: plain arrays everywhere again, the backend and Tensor as before."""
+        for obj, name, orig in reversed(self._patched):
+            if orig is _MISSING:
+                delattr(obj, name)
+            else:
+                setattr(obj, name, orig)
+        self._patched.clear()
+        BACKEND_BY_TYPE.pop(Tracked, None)
+        self.active = False
+        for o in gc.get_objects():
+            if isinstance(o, Tensor):
+                d = o.__dict__.get("_data")
+                if type(d) is Tracked:
+                    o._data = d._plain if d._plain is not None else d.view(np.ndarray)
+
+    def unconsumed_reads(self) -> bool:
+        return any(s not in self.consumed for s, _ in self.host_reads.values())
+
+
+_MISSING = object()
+
+
+def _plain(x):
+    t = type(x)
+    if t is Tracked:
+        return x._plain if x._plain is not None else x.view(np.ndarray)
+    if t is HostInt:
+        return x._v
+    if t is tuple or t is list:
+        return t(_plain(v) for v in x)
+    if t is dict:
+        return {k: _plain(v) for k, v in x.items()}
+    return x
+
+
+def _collect(x, known: dict) -> None:
+    """Map each argument's plain array to the Tracked the caller passed."""
+    t = type(x)
+    if t is Tracked and x._plain is not None:
+        known[id(x._plain)] = x
+    elif t is tuple or t is list:
+        for v in x:
+            _collect(v, known)
+    elif t is dict:
+        for v in x.values():
+            _collect(v, known)
+
+
+def _backend_method(rec: Recorder, name: str, fn):
+    def method(*args, **kwargs):
+        return rec.call(fn, args, kwargs, name)
+
+    method.__name__ = name
+    for attr in ("reference", "engine"):
+        if hasattr(fn, attr):
+            setattr(method, attr, getattr(fn, attr))
+    return method
+
+
+def _reading(rec: Recorder, name: str, orig):
+    def read(self, *args, **kwargs):
+        rec.abort(f"Tensor.{name.strip('_')}() (a read back to Python)")
+        return orig(self, *args, **kwargs)
+
+    read.__name__ = name
+    return read
+
+
+class _XpProxy:
+    """The array module as the ops see it while recording: each function call is a step."""
+
+    def __init__(self, module, rec: Recorder) -> None:
+        self.__dict__["_m"] = module
+        self.__dict__["_rec"] = rec
+
+    def __getattr__(self, name: str):
+        real = getattr(self._m, name)
+        if isinstance(real, types.ModuleType):
+            out = _XpProxy(real, self._rec)
+        elif callable(real) and not isinstance(real, type):
+            out = _backend_method(self._rec, name, real)
+        else:
+            out = real
+        self.__dict__[name] = out
+        return out

@@ -1,0 +1,168 @@
+"""A recording turned into one generated Python function: the steps in order, no Tensor made.
+
+Each slot is a local variable (or, for arrays the step found in place, a global bound to the
+array itself), each step one line calling the recorded function, so a replay costs about what
+the same NumPy calls cost written by hand. The epilogue redoes what the call left behind in
+Python: each parameter's fresh ``.grad``, version counters, the returned Tensors.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import numpy as np
+
+from .._tensor import Tensor
+from ..backend.numpy_backend import _ERRSTATE, _IGNORE
+from .recording import Const, Guard, LiveLR, Recorder, Slot, Step
+
+_make = Tensor._make
+
+
+class GuardMiss(Exception):
+    """A value guard failed during a replay; ``safe``: nothing was written in place yet."""
+
+    def __init__(self, safe: bool) -> None:
+        super().__init__("a recorded value guard failed")
+        self.safe = safe
+
+
+_WRITES_BY_NAME = frozenset({"setitem", "fill", "sort", "put", "partition", "resize"})
+
+
+def _writes(step: Step) -> bool:
+    return (
+        step.name.endswith("_")
+        or step.name in _WRITES_BY_NAME
+        or "out" in (step.kwargs or {})
+        or step.name.startswith("__i")
+    )
+
+
+class _Source:
+    """Builds the generated function's text and the globals it names."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {
+            "_asarray": np.asarray,
+            "_make": _make,
+            "_miss": GuardMiss,
+            "_ES": _ERRSTATE,
+            "_IGN": _IGNORE,
+            "_errstate": np.errstate,
+        }
+        self.lines: list[str] = []
+        self._ids: dict[int, str] = {}
+
+    def name(self, obj: Any, prefix: str = "c") -> str:
+        key = id(obj)
+        n = self._ids.get(key)
+        if n is None:
+            n = self._ids[key] = f"{prefix}{len(self._ids)}"
+            self.ns[n] = obj
+        return n
+
+    def expr(self, tm) -> str:
+        t = type(tm)
+        if t is Slot:
+            return f"v{tm.i}"
+        if t is Const:
+            v = tm.value
+            if v is None or type(v) in (bool, str) or (type(v) is int):
+                return repr(v)
+            return self.name(v)
+        if t is LiveLR:
+            return f"float({self.name(tm.group, 'g')}['lr'])"
+        if t is tuple:
+            inner = ", ".join(self.expr(x) for x in tm)
+            return f"({inner},)" if tm else "()"
+        if t is list:
+            return "[" + ", ".join(self.expr(x) for x in tm) + "]"
+        if t is dict:
+            return "{" + ", ".join(f"{k!r}: {self.expr(v)}" for k, v in tm.items()) + "}"
+        raise TypeError(f"cannot replay an argument template {tm!r}")
+
+
+def _call_text(src: _Source, step: Step) -> str:
+    args = [src.expr(a) for a in step.args]
+    args += [f"{k}={src.expr(v)}" for k, v in (step.kwargs or {}).items()]
+    return f"{src.name(step.fn, 'f')}({', '.join(args)})"
+
+
+def build(rec: Recorder, bindings: list, result) -> tuple:
+    """(the replay function, the input slots in argument order)."""
+    src = _Source()
+    inputs = sorted(
+        (k, i) for i, (kind, k) in enumerate(rec.sources) if kind == "input" and k is not None
+    )
+    for i, (kind, value) in enumerate(rec.sources):
+        if kind == "const":
+            src.ns[f"v{i}"] = value
+    body = src.lines
+    written = False
+    for step in rec.steps:
+        if type(step) is Guard:
+            op = src.name(step.op, "op")
+            body.append(
+                f"if {op}(v{step.left.i}, {src.expr(step.right)}) is not {step.result!r}: "
+                f"raise _miss({not written})"
+            )
+            continue
+        call = _call_text(src, step)
+        out = step.out
+        if out is None:
+            body.append(call)
+        elif type(out) is int:
+            body.append(f"v{out} = {call}")
+        else:
+            names = ", ".join("_" if o is None else f"v{o}" for o in out)
+            body.append(f"{names}{',' if len(out) == 1 else ''} = {call}")
+        for s in step.to_array:
+            body.append(f"v{s} = _asarray(v{s})")
+        written = written or _writes(step)
+    epilogue = []
+    for kind, target, value in bindings:
+        t = src.name(target, "t")
+        if kind == "grad":
+            if value is None:
+                epilogue.append(f"{t}._grad = None")
+            else:
+                epilogue.append(f"{t}._grad = _make(v{value}, {src.name(target._device, 'd')})")
+        elif kind == "data":
+            epilogue.append(f"{t}._data = v{value}")
+        elif kind == "vc":
+            epilogue.append(f"{t}[0] += {value}")
+    ret = _result_text(src, result)
+    params = ", ".join(f"v{i}" for _, i in inputs)
+    if _ERRSTATE is not None:
+        quiet = ["_tok = _ES.set(_IGN)", "try:"]
+    else:
+        quiet = ["with _errstate(all='ignore'):"]
+    text = [f"def replay({params}):", *("    " + q for q in quiet)]
+    text += ["        " + line for line in body or ["pass"]]
+    if _ERRSTATE is not None:
+        text += ["    finally:", "        _ES.reset(_tok)"]
+    text += ["    " + line for line in epilogue]
+    text.append(f"    return {ret}")
+    code = "\n".join(text)
+    exec(compile(code, "<gpugrad.compile replay>", "exec"), src.ns)  # noqa: S102 - our text
+    fn = src.ns["replay"]
+    fn.source = code
+    return fn, [i for _, i in inputs]
+
+
+def _result_text(src: _Source, result) -> str:
+    kind = result[0]
+    if kind == "tensor":
+        _, slot, dev = result
+        return f"_make(v{slot}, {src.name(dev, 'd')})"
+    if kind == "const":
+        return src.name(result[1]) if result[1] is not None else "None"
+    if kind in ("tuple", "list"):
+        inner = ", ".join(_result_text(src, r) for r in result[1])
+        return f"({inner},)" if kind == "tuple" else f"[{inner}]"
+    raise TypeError(kind)
+
+
+__all__ = ["GuardMiss", "build", "operator"]
