@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-import gpugrad
+# the compiled kernels from a name's first call (no tiering), so every dispatch test sees the
+# path its predicate chooses; tiering itself is tested in test_kernel_layer.py
+os.environ.setdefault("GPUGRAD_NUMBA_TIER_UP", "0")
+
+import gpugrad  # noqa: E402
 
 
 def _cuda_skip_reason() -> str:

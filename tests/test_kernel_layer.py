@@ -58,6 +58,48 @@ def test_dispatch_uses_the_engine_only_where_its_predicate_holds():
     np.testing.assert_allclose(b.softmax.reference(np.zeros((2, 4)), 1), 0.25)
 
 
+def test_a_tiering_engine_builds_after_its_first_calls_or_at_once_for_large_arrays():
+    b = _fresh_backend()
+    eng = _engine(tier_up=3)
+    calls = []
+
+    @eng.implements("softmax", when=lambda x, axis: True)
+    def build():
+        calls.append("build")
+        return lambda x, axis: np.full_like(x, 7.0)
+
+    eng.bind(b)
+    x = np.zeros((2, 4))
+    for _ in range(3):  # the first calls: the reference, nothing built
+        np.testing.assert_allclose(b.softmax(x, 1), 0.25)
+    assert calls == []
+    np.testing.assert_array_equal(b.softmax(x, 1), 7.0)
+    assert calls == ["build"]
+    b2 = _fresh_backend()
+    eng2 = _engine(tier_up=3)
+    eng2.implements("softmax", when=lambda x, axis: True)(build)
+    eng2.bind(b2)
+    np.testing.assert_array_equal(b2.softmax(np.zeros((1024, 1024)), 1), 7.0)  # at once
+
+
+def test_the_numba_engine_tiers_by_default():
+    code = (
+        "import numpy as np\n"
+        "from gpugrad.backend import cpu_backend\n"
+        "from gpugrad.backend.numba_kernels import ENGINE\n"
+        "b = cpu_backend()\n"
+        "x = np.ones(1 << 16, np.float32)\n"
+        "b.silu(x)\n"
+        "print(ENGINE.tier_up, sorted(ENGINE._built))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GPUGRAD_NUMBA_TIER_UP"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split()[0] == "32"
+    assert "silu" not in out.stdout  # one call of a mid-size array builds nothing
+
+
 def test_an_engine_failure_falls_back_with_one_warning_and_bad_input_propagates():
     b = _fresh_backend()
     eng = _engine()

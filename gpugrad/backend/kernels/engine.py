@@ -36,6 +36,20 @@ class _Impl:
         self.examples = examples
 
 
+# an argument of TIER_UP_SIZE elements or more builds a tiering engine's kernel at once (its
+# call alone outweighs the build)
+TIER_UP_SIZE = 1 << 20
+
+
+def _large(args: tuple) -> bool:
+    for a in args:
+        if getattr(a, "size", 0) >= TIER_UP_SIZE:
+            return True
+        if type(a) is list and a and getattr(a[0], "size", 0) * len(a) >= TIER_UP_SIZE:
+            return True
+    return False
+
+
 class KernelEngine:
     """A device kind's compiled kernels: for each name, a builder and when it applies.
 
@@ -52,8 +66,10 @@ class KernelEngine:
         *,
         enabled: Callable[[], bool],
         is_failure: Callable[[BaseException], bool],
+        tier_up: int = 0,
     ) -> None:
         self.name = name
+        self.tier_up = tier_up  # calls a name's reference serves before its kernel is built
         self._enabled = enabled
         self._is_failure = is_failure
         self._impls: dict[str, _Impl] = {}
@@ -151,11 +167,18 @@ class KernelEngine:
         when = impl.when
         engine = self
         fast = None
+        waiting = self.tier_up
 
         def dispatch(*args, **kwargs):
-            nonlocal fast
+            nonlocal fast, waiting
             if when(*args, **kwargs):
                 if fast is None:
+                    # tiering: a build can cost ~0.5 s (Numba's import, its disk cache), so a
+                    # name serves its first calls from the reference and builds when it keeps
+                    # being asked for: a short script or a first step never pays it
+                    if waiting > 0 and not _large(args):
+                        waiting -= 1
+                        return reference(*args, **kwargs)
                     try:
                         fast = engine.compiled(name)
                     except Exception as e:

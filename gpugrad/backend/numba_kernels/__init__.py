@@ -40,7 +40,12 @@ def _is_failure(err: BaseException) -> bool:
     return type(err).__module__.split(".")[0] == "numba"
 
 
-ENGINE = KernelEngine("numba", enabled=_enabled, is_failure=_is_failure)
+# A name's first calls run NumPy's reference, its kernel built on the 33rd (or at once for an
+# argument of 2^20 elements): the first build in a process costs ~0.5 s (Numba's import and
+# cache), which a short script or a first training step must not pay.
+# GPUGRAD_NUMBA_TIER_UP=0 builds on the first call (the test suite does).
+_TIER_UP = int(os.environ.get("GPUGRAD_NUMBA_TIER_UP", "32"))
+ENGINE = KernelEngine("numba", enabled=_enabled, is_failure=_is_failure, tier_up=_TIER_UP)
 
 for _mod in pkgutil.iter_modules(__path__):
     if not _mod.name.startswith("_"):  # concept modules register their kernels
