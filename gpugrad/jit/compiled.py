@@ -190,13 +190,13 @@ _EAGER = object()
 
 
 def _key(args, kwargs):
-    """The per-call guard: each input Tensor's shape, dtype, device and requires_grad, the
+    """The per-call guard: each input Tensor's shape, strides, dtype, device, requires_grad, the
     other arguments' values, grad mode and autocast; None when an argument has no hash."""
     parts = [_grad_state.enabled, _active.autocast, _active.inference]
     for a in (*args, *kwargs.values()):
         if isinstance(a, Tensor):
             d = a._data
-            parts.append((d.shape, d.dtype, id(a._device), a._requires_grad))
+            parts.append((d.shape, d.strides, d.dtype, id(a._device), a._requires_grad))
         else:
             parts.append(a)
     if kwargs:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from .._tensor import Tensor
-from ..backend import BACKEND_BY_TYPE, cpu_backend
-from .tracked import HostInt, Tracked, host_int
+from ..backend import BACKEND_BY_TYPE, _cuda_backends, cpu_backend
+from .tracked import _TRACKED_DEVICE, HostInt, Tracked, host_int
 
 # Modules whose float()/int() of an array feeds a kernel argument directly (checked at the
 # end: a read no step consumed was used in Python arithmetic, and stops the recording).
@@ -160,14 +160,17 @@ class Recorder:
         return x, Const(x)
 
     # ---- steps ------------------------------------------------------------------
-    def call(self, fn, args, kwargs, name: str):
-        """Run ``fn`` on the plain arrays behind ``args`` and record it as one step."""
+    def call(self, fn, args, kwargs, name: str, resolve: bool = False):
+        """Run ``fn`` on the plain arrays behind ``args`` and record it as one step
+        (``resolve``: a backend method, recorded as the function its dispatch picks)."""
         if not self.active or self.depth:
             return fn(*_plain(args), **_plain(kwargs))
         pargs, targs = self._conv(tuple(args))
         pkw, tkw = self._conv(dict(kwargs))
         if not self.active:  # stopped by an argument
             return fn(*pargs, **pkw)
+        if resolve:
+            fn = _resolve(fn, pargs, pkw)
         self.depth += 1
         try:
             res = fn(*pargs, **pkw)
@@ -259,6 +262,7 @@ class Recorder:
                 self.modules.append(o)
         be = cpu_backend()
         BACKEND_BY_TYPE[Tracked] = be
+        _cuda_backends[_TRACKED_DEVICE.id] = be  # backend_of(arr) asks arr.device.id
         self._patch_backend(be)
         for name in _TENSOR_READS:
             orig = Tensor.__dict__.get(name)
@@ -290,6 +294,7 @@ class Recorder:
                 setattr(obj, name, orig)
         self._patched.clear()
         BACKEND_BY_TYPE.pop(Tracked, None)
+        _cuda_backends.pop(_TRACKED_DEVICE.id, None)
         self.active = False
         for o in gc.get_objects():
             if isinstance(o, Tensor):
@@ -298,7 +303,10 @@ class Recorder:
                     o._data = d._plain if d._plain is not None else d.view(np.ndarray)
 
     def unconsumed_reads(self) -> bool:
-        return any(s not in self.consumed for s, _ in self.host_reads.values())
+        """Whether a read no step took is unlike every read one did (reads of equal values
+        are grouped by the optimizers, which pass one of them on)."""
+        taken = {v for s, v in self.host_reads.values() if s in self.consumed}
+        return any(s not in self.consumed and v not in taken for s, v in self.host_reads.values())
 
 
 _MISSING = object()
@@ -330,9 +338,43 @@ def _collect(x, known: dict) -> None:
             _collect(v, known)
 
 
-def _backend_method(rec: Recorder, name: str, fn):
+def _resolve(fn, args, kwargs):
+    """The function a backend method's dispatch would run for these arguments: the engine's
+    compiled kernel where its predicate holds, else the reference; NumPy's bfloat16 wrapper
+    unwrapped for other dtypes. Inputs' shapes, dtypes and strides are guarded, so a replay
+    would take the same branches; calling the target directly saves their Python frames."""
+    for _ in range(4):
+        engine = getattr(fn, "engine", None)
+        if engine is not None and hasattr(fn, "reference"):
+            name = fn.__name__
+            impl = engine._impls.get(name)
+            if impl is None or name in engine.failed:
+                return fn
+            if impl.when(*args, **kwargs):
+                try:
+                    return engine.compiled(name)
+                except Exception:
+                    return fn
+            fn = fn.reference
+            continue
+        if getattr(fn, "__qualname__", "").startswith("_bfloat16_in_float32.") and fn.__closure__:
+            first = args[0] if args else None
+            if type(first) is list:
+                first = first[0] if first else None
+            if first is None or str(getattr(first, "dtype", "")) == "bfloat16":
+                return fn
+            cells = dict(zip(fn.__code__.co_freevars, fn.__closure__))
+            if "reference" not in cells:
+                return fn
+            fn = cells["reference"].cell_contents
+            continue
+        return fn
+    return fn
+
+
+def _backend_method(rec: Recorder, name: str, fn, resolve: bool = True):
     def method(*args, **kwargs):
-        return rec.call(fn, args, kwargs, name)
+        return rec.call(fn, args, kwargs, name, resolve)
 
     method.__name__ = name
     for attr in ("reference", "engine"):
@@ -362,7 +404,7 @@ class _XpProxy:
         if isinstance(real, types.ModuleType):
             out = _XpProxy(real, self._rec)
         elif callable(real) and not isinstance(real, type):
-            out = _backend_method(self._rec, name, real)
+            out = _backend_method(self._rec, name, real, resolve=False)
         else:
             out = real
         self.__dict__[name] = out

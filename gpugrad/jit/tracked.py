@@ -92,6 +92,10 @@ class Tracked(np.ndarray):
         return self._plain.base if self._plain is not None else _nd.base.__get__(self)
 
     @property
+    def device(self):
+        return _TRACKED_DEVICE
+
+    @property
     def T(self):  # noqa: N802 - NumPy's name
         return _recorder(self).call(_transpose, (self,), {}, "T")
 
@@ -106,6 +110,19 @@ class Tracked(np.ndarray):
     @property
     def imag(self):
         return _recorder(self).call(np.imag, (self,), {}, "imag")
+
+
+class _TrackedDevice:
+    """What ``Tracked.device`` answers: ``backend_of`` finds the CPU backend under this id
+    while a recording is installed (a plain array's ``device`` is the string "cpu")."""
+
+    id = "gpugrad.jit.tracked"
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+_TRACKED_DEVICE = _TrackedDevice()
 
 
 def _transpose(a):

@@ -1,0 +1,265 @@
+"""gpugrad.compile on the CPU: replayed steps equal eager ones bit for bit; guards, fallbacks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import gpugrad as gg
+import gpugrad.nn as nn
+import gpugrad.nn.functional as F
+from gpugrad.jit import GraphBreak
+from gpugrad.jit import compile as jit_compile
+
+RNG = np.random.default_rng(0)
+
+
+def _mlp(seed: int = 0, dims=(32, 32, 32, 10), dropout: float = 0.0):
+    gg.manual_seed(seed)
+    layers = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers[: -2 if dropout else -1])
+
+
+def _opt(kind: str, params):
+    if kind == "sgd":
+        return gg.optim.SGD(params, lr=0.05, momentum=0.9)
+    return gg.optim.AdamW(params, lr=1e-2, weight_decay=0.01)
+
+
+def _step_fn(model, opt, loss_fn=F.cross_entropy):
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def _batches(n, batch=16, features=32, classes=10, dtype=np.float32):
+    return [
+        (
+            gg.tensor(RNG.standard_normal((batch, features)).astype(dtype)),
+            gg.tensor(RNG.integers(0, classes, batch)),
+        )
+        for _ in range(n)
+    ]
+
+
+def _same_params(m1, m2) -> None:
+    for (name, p), q in zip(m1.named_parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy(), err_msg=name)
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adamw"])
+def test_mlp_100_replayed_steps_bit_identical(kind):
+    batches = _batches(100)
+    m1, m2 = _mlp(), _mlp()
+    eager = _step_fn(m1, _opt(kind, m1.parameters()))
+    comp = jit_compile(_step_fn(m2, _opt(kind, m2.parameters())))
+    for x, y in batches:
+        l1, l2 = eager(x, y), comp(x, y)
+        assert l1.item() == l2.item()  # the fresh loss of this step, every step
+    assert comp.broken is None and comp.replays >= 98
+    _same_params(m1, m2)
+
+
+def test_lenet_conv_replayed_bit_identical():
+    def lenet(seed):
+        gg.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3), nn.ReLU(),
+            nn.Flatten(), nn.Linear(8 * 3 * 3, 10),
+        )  # fmt: skip
+
+    xs = [gg.tensor(RNG.standard_normal((4, 1, 12, 12)).astype(np.float32)) for _ in range(20)]
+    ys = [gg.tensor(RNG.integers(0, 10, 4)) for _ in range(20)]
+    m1, m2 = lenet(1), lenet(1)
+    eager = _step_fn(m1, _opt("sgd", m1.parameters()))
+    comp = jit_compile(_step_fn(m2, _opt("sgd", m2.parameters())))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for x, y in zip(xs, ys):
+            assert eager(x, y).item() == comp(x, y).item()
+    _same_params(m1, m2)
+    if comp.broken is not None:  # an op that reads back to Python: eager, one warning
+        assert sum("runs eagerly" in str(x.message) for x in w) == 1
+    else:
+        assert comp.replays >= 18
+
+
+def test_char_lm_embedding_replayed_bit_identical():
+    vocab, ctx = 17, 8
+
+    class CharLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(vocab, 16)
+            self.fc = nn.Linear(16 * ctx, 32)
+            self.out = nn.Linear(32, vocab)
+
+        def forward(self, x):
+            h = self.emb(x).reshape(x.shape[0], -1)
+            return self.out(F.gelu(self.fc(h)))
+
+    def make():
+        gg.manual_seed(3)
+        return CharLM()
+
+    xs = [gg.tensor(RNG.integers(0, vocab, (8, ctx))) for _ in range(30)]
+    ys = [gg.tensor(RNG.integers(0, vocab, 8)) for _ in range(30)]
+    m1, m2 = make(), make()
+    eager = _step_fn(m1, _opt("adamw", m1.parameters()))
+    comp = jit_compile(_step_fn(m2, _opt("adamw", m2.parameters())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for x, y in zip(xs, ys):
+            assert eager(x, y).item() == comp(x, y).item()
+    _same_params(m1, m2)
+
+
+def test_lr_scheduler_between_steps_is_honoured():
+    batches = _batches(30)
+    m1, m2 = _mlp(), _mlp()
+    o1, o2 = _opt("sgd", m1.parameters()), _opt("sgd", m2.parameters())
+    s1 = gg.optim.lr_scheduler.StepLR(o1, step_size=3, gamma=0.5)
+    s2 = gg.optim.lr_scheduler.StepLR(o2, step_size=3, gamma=0.5)
+    eager, comp = _step_fn(m1, o1), jit_compile(_step_fn(m2, o2))
+    for x, y in batches:
+        eager(x, y)
+        comp(x, y)
+        s1.step()
+        s2.step()
+    assert comp.broken is None and comp.recordings == 1 and comp.replays >= 28
+    _same_params(m1, m2)
+
+
+def test_item_inside_falls_back_with_one_warning_and_stays_right():
+    batches = _batches(10)
+    m1, m2 = _mlp(), _mlp()
+    o1, o2 = _opt("sgd", m1.parameters()), _opt("sgd", m2.parameters())
+    seen = []
+
+    def make(model, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            seen.append(loss.item())
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    eager, comp = make(m1, o1), jit_compile(make(m2, o2))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for x, y in batches:
+            eager(x, y)
+            comp(x, y)
+    msgs = [str(x.message) for x in w if "gpugrad.compile" in str(x.message)]
+    assert len(msgs) == 1 and "item" in msgs[0]
+    assert comp.broken is not None and comp.replays == 0
+    assert seen[0::2] == seen[1::2]
+    _same_params(m1, m2)
+
+
+def test_fullgraph_raises_on_graph_break():
+    m = _mlp()
+    opt = _opt("sgd", m.parameters())
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        float(loss)
+        loss.backward()
+        opt.step()
+        return loss
+
+    comp = jit_compile(step, fullgraph=True)
+    (x, y), (x2, y2) = _batches(2)
+    comp(x, y)  # warm-up
+    with pytest.raises(GraphBreak, match="graph break"):
+        comp(x2, y2)
+
+
+def test_new_batch_shape_records_again_and_limit_falls_back():
+    m1, m2 = _mlp(), _mlp()
+    eager = _step_fn(m1, _opt("sgd", m1.parameters()))
+    comp = jit_compile(_step_fn(m2, _opt("sgd", m2.parameters())), cache_size=2)
+    seq = _batches(3, batch=16) + _batches(3, batch=8) + _batches(2, batch=16)
+    for x, y in seq:
+        assert eager(x, y).item() == comp(x, y).item()
+    assert comp.recordings == 2 and comp.broken is None
+    with pytest.warns(RuntimeWarning, match="recompile limit"):
+        for x, y in _batches(2, batch=5):
+            assert eager(x, y).item() == comp(x, y).item()
+    _same_params(m1, m2)
+
+
+def test_dropout_draws_fresh_masks_on_replay_and_matches_eager():
+    batches = _batches(12)
+    m1, m2 = _mlp(dropout=0.5), _mlp(dropout=0.5)
+    eager = _step_fn(m1, _opt("sgd", m1.parameters()))
+    comp = jit_compile(_step_fn(m2, _opt("sgd", m2.parameters())))
+    losses = []
+    for i, (x, y) in enumerate(batches):
+        gg.manual_seed(100 + i)
+        l1 = eager(x, y)
+        gg.manual_seed(100 + i)
+        l2 = comp(x, y)
+        assert l1.item() == l2.item()
+        losses.append(l2.item())
+    assert comp.replays >= 10
+    _same_params(m1, m2)
+    # unseeded replays draw new masks: the same batch gives different losses
+    x, y = batches[0]
+    m2.eval()  # a guard: eval mode records again (no dropout) ...
+    a = comp(x, y).item()
+    m2.train()
+    b, c = comp(x, y).item(), comp(x, y).item()
+    assert b != c and a == a
+
+
+def test_dynamic_refused_and_modes_accepted():
+    with pytest.raises(NotImplementedError, match="dynamic"):
+        gg.jit.compile(lambda x: x, dynamic=True)
+    for mode in ("default", "reduce-overhead"):
+        assert callable(jit_compile(lambda x: x, mode=mode, backend="anything"))
+    assert callable(gg.compile(lambda x: x))
+    deco = jit_compile(fullgraph=True)
+    assert callable(deco(lambda x: x))
+
+
+def test_compiled_module_forward_under_no_grad():
+    m = _mlp()
+    cm = jit_compile(m)
+    xs = [x for x, _ in _batches(5)]
+    with gg.no_grad():
+        for x in xs:
+            np.testing.assert_array_equal(cm(x).numpy(), m(x).numpy())
+    assert cm._compiled.replays >= 3
+    out = cm(xs[0])  # with grad: eager, an output with a graph
+    assert out.grad_fn is not None
+
+
+def test_eager_unchanged_after_recording():
+    m = _mlp()
+    opt = _opt("sgd", m.parameters())
+    comp = jit_compile(_step_fn(m, opt))
+    for x, y in _batches(3):
+        comp(x, y)
+    for p in m.parameters():
+        assert type(p._data) is np.ndarray and type(p.grad._data) is np.ndarray
+    x, y = _batches(1)[0]
+    loss = F.cross_entropy(m(x), y)
+    assert type(loss._data) is np.ndarray and loss.grad_fn is not None
+    assert gg.backend.cpu_backend().xp is np
