@@ -116,15 +116,16 @@ def cast_array(arr, np_dtype):
     x86's answers, as PyTorch's, where ml_dtypes gives 0). Overflow to inf is silent."""
     np_dtype = np.dtype(np_dtype)
     src = arr.dtype
-    if np_dtype == BFLOAT16_NP and src != BFLOAT16_NP:
-        with np.errstate(over="ignore", invalid="ignore"):
+    if src.kind in "biu" and np_dtype != BFLOAT16_NP:
+        return arr.astype(np_dtype)  # exact, or wrapping as PyTorch's: never a warning
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np_dtype == BFLOAT16_NP and src != BFLOAT16_NP:
             if src.kind == "f" and src.itemsize > 4:
                 arr = arr.astype(_FLOAT32_NP)
             return arr.astype(BFLOAT16_NP)
-    if src == BFLOAT16_NP and np_dtype.kind in "iu":
-        with np.errstate(over="ignore", invalid="ignore"):
-            return arr.astype(_FLOAT32_NP).astype(np_dtype)
-    return arr.astype(np_dtype)
+        if src == BFLOAT16_NP and np_dtype.kind in "iu":
+            arr = arr.astype(_FLOAT32_NP)
+        return arr.astype(np_dtype)
 
 
 def _from_name(name: str) -> dtype:

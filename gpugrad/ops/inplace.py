@@ -257,7 +257,10 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     if src._device is not self._device:
         data = self._device.backend.asarray(src._device.backend.to_host(data))
     xp = self._device.backend.xp
-    self._data[...] = xp.broadcast_to(data, self._data.shape).astype(self._data.dtype, copy=False)
+    data = xp.broadcast_to(data, self._data.shape)
+    if data.dtype != self._data.dtype:
+        data = self._device.backend.quiet(D.cast_array, data, self._data.dtype)
+    self._data[...] = data
     self._vc[0] += 1
     if recorded:
         node = record(CopyBackwards(), (_snapshot(self), src), self)

@@ -11,6 +11,7 @@ import sys
 
 from .. import _dtype as D
 from .._tensor import Tensor
+from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
 from ._util import needs_grad, record
@@ -27,7 +28,7 @@ def _quiet(t: Tensor, fn: str):
 def _float_data(t: Tensor):
     """Integer inputs of float functions (exp, sin ...) compute in the default float dtype."""
     d = t._data
-    return d if d.dtype.kind == "f" else d.astype(D.get_default_dtype().np)
+    return d if D.is_floating(d.dtype) else d.astype(D.get_default_dtype().np)
 
 
 def _unary(input: Tensor, data, node_cls, save: str | None):
@@ -253,7 +254,7 @@ def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
 def relu(input: Tensor) -> Tensor:
     d = input._data
     backend = input._device.backend
-    if d.dtype.kind == "f":
+    if D.is_floating(d.dtype):
         data = backend.relu(d)
     else:  # a Python 0 keeps an integer dtype; bool stays bool
         data = backend.xp.maximum(d, 0 if d.dtype.kind != "b" else False)
@@ -287,7 +288,7 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002
     d = input._data
     if d.dtype.kind in "iub" and (isinstance(min, float) or isinstance(max, float)):
         d = d.astype(D.get_default_dtype().np)
-    data = xp.clip(d, min, max) if d.dtype.kind != "f" else _clip_float(xp, d, min, max)
+    data = _clip_float(xp, d, min, max) if D.is_floating(d.dtype) else xp.clip(d, min, max)
     out = _unary(input, data, ClampBackward1, "input")
     if out._grad_fn is not None:
         out._grad_fn.min, out._grad_fn.max = min, max
@@ -335,7 +336,7 @@ class TruncBackward0(_ZeroGrad):
 
 def _sign(xp, x):
     s = xp.sign(x)
-    if x.dtype.kind == "f":  # NaN's sign is 0, as PyTorch's (x > 0) - (x < 0)
+    if D.is_floating(x.dtype):  # NaN's sign is 0, as PyTorch's (x > 0) - (x < 0)
         s = xp.where(x == x, s, s.dtype.type(0))
     return s
 
@@ -529,7 +530,7 @@ def square(input: Tensor) -> Tensor:
 
 def frac(input: Tensor) -> Tensor:
     """The fractional part, ``input - trunc(input)`` (sign kept); floating point only."""
-    if input._data.dtype.kind != "f":
+    if not D.is_floating(input._data.dtype):
         raise RuntimeError(f"\"frac_cpu\" not implemented for '{D.scalar_type_name(input.dtype)}'")
     return input - input.trunc()
 
@@ -543,10 +544,19 @@ class NanToNumBackward0(Node):
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """NaN -> ``nan``, +inf -> ``posinf`` (default: largest finite), -inf -> ``neginf``."""
     d = input._data
-    if d.dtype.kind != "f":
+    if not D.is_floating(d.dtype):
         return input.clone()
     xp = input._device.backend.xp
-    data = xp.nan_to_num(d, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+    if d.dtype == D.BFLOAT16_NP:  # NumPy's nan_to_num leaves ml_dtypes' bfloat16 as it is
+        big = finfo(D.bfloat16).max
+        posinf = big if posinf is None else posinf
+        neginf = -big if neginf is None else neginf
+        wide = xp.nan_to_num(
+            d.astype(D.accumulation_np(d.dtype)), nan=nan, posinf=posinf, neginf=neginf
+        )
+        data = D.cast_array(wide, d.dtype)
+    else:
+        data = xp.nan_to_num(d, copy=True, nan=nan, posinf=posinf, neginf=neginf)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         record(NanToNumBackward0(), (input,), out).save(input)
