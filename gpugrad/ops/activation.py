@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+from .. import _dtype as D
 from .._tensor import Tensor
+from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from ._util import (
@@ -31,8 +33,8 @@ from .unary import exp as _exp
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
-# the ops a _Piecewise node's formula uses under create_graph (f.where, f.exp)
-_TENSOR_FNS = SimpleNamespace(where=where, exp=_exp)
+# the ops a _Piecewise node's formula uses under create_graph (f.where, f.exp, f.minimum)
+_TENSOR_FNS = SimpleNamespace(where=where, exp=_exp, minimum=lambda t, v: t.clamp(max=v))
 
 
 class GeluBackward0(Node):
@@ -129,7 +131,7 @@ def _inplace_result(input: Tensor, out: Tensor) -> Tensor:
 class _Piecewise(Node):
     """A pointwise activation's node: ``grad_of(f, g, x)`` over the saved input, written once
     for arrays (``f`` the backend's array module: the fast path) and for Tensors (``f`` this
-    module's ops, under create_graph)."""
+    module's ops, under create_graph). Half inputs compute in float32, rounded once."""
 
     @staticmethod
     def grad_of(f, g, x):
@@ -143,15 +145,24 @@ class _Piecewise(Node):
 
     def _arrays(self, backend, g):
         (x,) = self.saved_arrays()
+        wide = D.accumulation_np(g.dtype)
+        if wide != g.dtype:
+            out = backend.quiet(self.grad_of, backend.xp, g.astype(wide), x.astype(wide))
+            return (D.cast_array(out, g.dtype),)
         return (backend.quiet(self.grad_of, backend.xp, g, x),)
 
 
 def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
-    """``fwd(xp, x)`` of the input's data, recorded with ``node`` (its parameters already
-    set); in place, the original values are what the node keeps, as PyTorch's."""
+    """``fwd(xp, x)`` of the input's data (float32 for half, rounded once), recorded with
+    ``node`` (its parameters already set); in place, the node keeps a copy of the input."""
     backend = input._device.backend
     x = _float_data(input)
-    out = Tensor._make(backend.quiet(fwd, backend.xp, x), input._device)
+    wide = D.accumulation_np(x.dtype)
+    if wide != x.dtype:
+        data = D.cast_array(backend.quiet(fwd, backend.xp, x.astype(wide)), x.dtype)
+    else:
+        data = backend.quiet(fwd, backend.xp, x)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
         keep = Tensor._make(x.copy(), input._device) if inplace else input
         record(node, (input,), out).save(keep)
@@ -159,10 +170,13 @@ def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
 
 
 class EluBackward0(_Piecewise):
-    # PyTorch's elu_backward: the negative branch where x <= 0, so a NaN takes the positive one
+    # PyTorch's elu_backward: the negative branch where x <= 0, so a NaN takes the positive
+    # one; its exp sees min(x, 0), so the branch not taken never overflows (no 0 * inf in a
+    # double backward)
     def grad_of(self, f, g, x):
         c = self.scale * self.alpha * self.input_scale
-        return f.where(x <= 0, g * (f.exp(x * self.input_scale) * c), g * self.scale)
+        e = f.exp(f.minimum(x, 0) * self.input_scale)
+        return f.where(x <= 0, g * (e * c), g * self.scale)
 
 
 class CeluBackward0(EluBackward0):
@@ -193,14 +207,16 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """max(0, x) + min(0, alpha (e^(x / alpha) - 1))."""
     if alpha == 0:
-        raise RuntimeError("ZeroDivisionError")
+        raise RuntimeError("ZeroDivisionError: alpha cannot be 0 for CELU")
     return _elu(input, alpha, 1.0, 1.0 / alpha, inplace, CeluBackward0())
 
 
+# where a clipped branch's gradient is 0 it is a real 0 (never g * 0: NaN for an inf or NaN
+# upstream gradient, where PyTorch's kernels select 0)
 class HardtanhBackward0(_Piecewise):
     # PyTorch's: the gradient passes strictly inside (min, max), and for NaN
     def grad_of(self, f, g, x):
-        return f.where((x <= self.min_val) | (x >= self.max_val), g * 0, g)
+        return f.where((x <= self.min_val) | (x >= self.max_val), 0.0, g)
 
 
 def hardtanh(
@@ -209,6 +225,9 @@ def hardtanh(
     """x clamped to [min_val, max_val]."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
+    if not D.is_floating(input._data.dtype):  # integers stay integers, as PyTorch's clamp
+        out = input.clamp(min_val, max_val)
+        return _inplace_result(input, out) if inplace else out
 
     def fwd(xp, x):
         t = x.dtype.type
@@ -226,7 +245,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 class HardsigmoidBackward0(_Piecewise):
     @staticmethod
     def grad_of(f, g, x):
-        return f.where((x > -3) & (x < 3), g / 6, g * 0)
+        return f.where((x > -3) & (x < 3), g / 6, 0.0)
 
 
 def _hardsigmoid(xp, x):
@@ -241,8 +260,8 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 class HardswishBackward0(_Piecewise):
     @staticmethod
-    def grad_of(f, g, x):
-        return f.where(x < -3, g * 0, f.where(x <= 3, g * (x / 3 + 0.5), g))
+    def grad_of(f, g, x):  # PyTorch's: 0 from -3 down, g from 3 up
+        return f.where(x <= -3, 0.0, f.where(x < 3, g * (x / 3 + 0.5), g))
 
 
 def _hardswish(xp, x):
@@ -257,21 +276,21 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 class SoftshrinkBackward0(_Piecewise):
     def grad_of(self, f, g, x):
-        return f.where((x >= -self.lambd) & (x <= self.lambd), g * 0, g)
+        return f.where((x >= -self.lambd) & (x <= self.lambd), 0.0, g)
 
 
 class HardshrinkBackward0(SoftshrinkBackward0):
     pass
 
 
-def _check_lambd(lambd: float) -> None:
-    if lambd < 0:
-        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
-
-
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x - lambd above lambd, x + lambd below -lambd, 0 between."""
-    _check_lambd(lambd)
+    if lambd < 0:
+        top = finfo(input.dtype).max
+        name = D.scalar_type_name(input.dtype)
+        raise RuntimeError(
+            f"lambda must be in range [0, {top:g}] for input dtype {name}, but found {lambd:g}"
+        )
 
     def fwd(xp, x):
         t = x.dtype.type
@@ -283,8 +302,7 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x where |x| > lambd, else 0."""
-    _check_lambd(lambd)
+    """x where |x| > lambd, else 0 (a negative lambd keeps every x, as PyTorch's)."""
 
     def fwd(xp, x):
         return xp.where((x >= -lambd) & (x <= lambd), x * x.dtype.type(0), x)

@@ -37,14 +37,12 @@ class PointwiseKernels:
     @kernel
     def sigmoid(self, x):
         """``1 / (1 + exp(-x))``."""
-        xp = self.xp
-        # exp(-log(1 + exp(-x))): logaddexp keeps both tails accurate without overflow
-        return xp.exp(-xp.logaddexp(x.dtype.type(0), -x))
+        return _computed(self, x.dtype, _sigmoid, self.xp, x)
 
     @kernel
     def sigmoid_backward(self, grad, y):
         """``grad * y * (1 - y)`` from the saved output ``y``."""
-        return grad * (y * (1 - y))
+        return grad * (y * (1 - y))  # half as it is: PyTorch's CPU kernel rounds each step
 
     @kernel
     def tanh(self, x):
@@ -53,37 +51,37 @@ class PointwiseKernels:
     @kernel
     def tanh_backward(self, grad, y):
         """``grad * (1 - y^2)`` from the saved output ``y``."""
-        return grad * (1 - y * y)
+        return _computed(self, y.dtype, _tanh_backward, grad, y)
 
     @kernel
     def gelu(self, x, approximate: str = "none"):
         """``x * Phi(x)`` (``"none"``: the normal CDF through erf) or its ``"tanh"`` form."""
-        return self.quiet(_gelu, self, x, approximate)
+        return _computed(self, x.dtype, _gelu, self, x, approximate)
 
     @kernel
     def gelu_backward(self, grad, x, approximate: str = "none"):
-        return self.quiet(_gelu_backward, self, grad, x, approximate)
+        return _computed(self, x.dtype, _gelu_backward, self, grad, x, approximate)
 
     @kernel
     def silu(self, x):
         """``x * sigmoid(x)``, computed as PyTorch's ``x / (1 + exp(-x))``."""
-        return self.quiet(_silu, self.xp, x)
+        return _computed(self, x.dtype, _silu, self.xp, x)
 
     @kernel
     def silu_backward(self, grad, x):
         """``grad * s * (1 + x * (1 - s))``, ``s = 1 / (1 + exp(-x))``."""
-        return self.quiet(_silu_backward, self.xp, grad, x)
+        return _computed(self, x.dtype, _silu_backward, self.xp, grad, x)
 
     @kernel
     def softplus(self, x, beta: float = 1.0, threshold: float = 20.0):
         """``log(1 + exp(beta x)) / beta``, and ``x`` itself where ``beta x > threshold``."""
-        return self.quiet(_softplus, self.xp, x, beta, threshold)
+        return _computed(self, x.dtype, _softplus, self.xp, x, beta, threshold)
 
     @kernel
     def softplus_backward(self, grad, x, beta: float = 1.0, threshold: float = 20.0):
         """``grad * z / (z + 1)``, ``z = exp(beta x)``, and ``grad`` where ``beta x >
         threshold`` (PyTorch's formula)."""
-        return self.quiet(_softplus_backward, self.xp, grad, x, beta, threshold)
+        return _computed(self, x.dtype, _softplus_backward, self.xp, grad, x, beta, threshold)
 
     @kernel
     def dropout(self, x, p: float, seed: int):
@@ -99,6 +97,28 @@ class PointwiseKernels:
     def dropout_backward(self, grad, mask, scale: float):
         """``grad * scale`` where ``mask``, else 0."""
         return self.xp.where(mask, grad * grad.dtype.type(scale), grad.dtype.type(0))
+
+
+_FLOAT16 = "float16"
+
+
+def _computed(backend, dtype, fn, *args):
+    """``fn(*args)`` silently (IEEE edge cases give inf/NaN); float16 arrays computed in
+    float32 and the result rounded once, as PyTorch's kernels (NumPy would round each step).
+    bfloat16 reaches the references already widened (the NumPy backend's adapter)."""
+    if dtype.name != _FLOAT16:
+        return backend.quiet(fn, *args)
+    wide = tuple(a.astype("float32") if getattr(a, "dtype", None) == dtype else a for a in args)
+    return backend.quiet(fn, *wide).astype(dtype)
+
+
+def _sigmoid(xp, x):
+    # exp(-log(1 + exp(-x))): logaddexp keeps both tails accurate without overflow
+    return xp.exp(-xp.logaddexp(x.dtype.type(0), -x))
+
+
+def _tanh_backward(grad, y):
+    return grad * (1 - y * y)
 
 
 def dropout_uniforms(xp, seed: int, n: int):
