@@ -86,6 +86,12 @@ class NllLossBackward0(Node):
         return (z, None)
 
 
+def _mean_scale(backend, total):
+    """The gradient's scale of a weighted mean, -1 / total; 0 where every target is ignored
+    (total 0: the loss is NaN, PyTorch's gradient 0, never -inf * 0)."""
+    return backend.xp.where(total == 0, total.dtype.type(0), -1.0 / total)
+
+
 def _unweighted(backend, picked, reduction: str) -> tuple:
     """The loss of the picked log-probabilities without class weights or ignored targets
     (reduction sum or mean), and the gradient's scale at each pick."""
@@ -165,7 +171,7 @@ def nll_loss(
         if reduction == "mean":
             total = backend.sum(coef, None)
             data = data / total
-            scale = Tensor._make(-1.0 / total, input._device)
+            scale = Tensor._make(_mean_scale(backend, total), input._device)
     if data.dtype != x.dtype:
         data = data.astype(x.dtype)
     out = Tensor._make(data, input._device)
@@ -268,7 +274,7 @@ def fused_cross_entropy(
     if (
         x.ndim != 2
         or tgt.ndim != 1
-        or x.dtype.kind != "f"
+        or not D.is_floating(x.dtype)
         or tgt.dtype.kind not in "iu"
         or target._device is not input._device
         or x.shape[0] != tgt.shape[0]
@@ -307,7 +313,7 @@ def fused_cross_entropy(
         if coef is None:
             scale = -1.0 / x.dtype.type(n)
         else:
-            scale = Tensor._make(-1.0 / backend.sum(coef, None), dev)
+            scale = Tensor._make(_mean_scale(backend, backend.sum(coef, None)), dev)
     key = (backend.arange_cached(n), safe)
     if eps:
         node = SmoothedCrossEntropyBackward()
@@ -508,7 +514,7 @@ def cross_entropy(
     cdim = 0 if x.ndim == 1 else 1
     check_floating_rows(input, cdim, "log_softmax")
     if x.shape == tgt.shape:
-        if tgt.dtype.kind != "f":
+        if not D.is_floating(tgt.dtype):
             raise RuntimeError(
                 f"Expected floating point type for target with class probabilities, got "
                 f"{target.dtype.name.capitalize()}"
@@ -516,7 +522,7 @@ def cross_entropy(
         if ignore_index >= 0:
             raise RuntimeError("ignore_index is not supported for floating point target")
         return _prob_target(input, target, weight, reduction, label_smoothing, cdim)
-    if tgt.dtype.kind == "f":
+    if D.is_floating(tgt.dtype):
         if target.ndim != input.ndim - 1:
             raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
         raise RuntimeError(
