@@ -38,17 +38,6 @@ def _device(device) -> Device:
     return canonical(device)
 
 
-def check_dtype_on(dev: Device, dt: D.dtype | None) -> None:
-    """Refuse a bfloat16 tensor on a CUDA device with a clear TypeError (never a silent cast):
-    gpugrad's CUDA path (CuPy arrays, its generated kernels) holds no bfloat16."""
-    if dt is D.bfloat16 and dev.type == "cuda":
-        raise TypeError(
-            f"gpugrad.bfloat16 tensors are not supported on device '{dev}': gpugrad's CUDA "
-            "path (CuPy and its kernels) has no bfloat16; keep bfloat16 tensors on the CPU, "
-            "or use float16 or float32 on the GPU"
-        )
-
-
 def _finish(data, dev: Device, requires_grad: bool) -> Tensor:
     t = Tensor._make(data, dev)
     if requires_grad:
@@ -148,7 +137,7 @@ def tensor(
             device = data._device
     host = _infer_host(data, explicit=dtype is not None)
     if device is not None or _defaults.device is not None:
-        check_dtype_on(_device(device), dtype or D.from_numpy_dtype(host.dtype))
+        D.check_dtype_on(_device(device), dtype or D.from_numpy_dtype(host.dtype))
     if dtype is not None:
         if not isinstance(data, (np.ndarray, Tensor)):
             _check_fits(host, dtype)
@@ -252,7 +241,7 @@ def _filled(fill, size, dtype, device, requires_grad, name: str) -> Tensor:
         if fill is None or isinstance(fill, float)
         else (D.bool_ if isinstance(fill, bool) else D.int64)
     )
-    check_dtype_on(dev, dt)
+    D.check_dtype_on(dev, dt)
     shape = _size(size)
     for s in shape:
         if s < 0:
@@ -370,7 +359,7 @@ def arange(
         is_float = any(isinstance(v, float) for v in vals)
         dtype = D.get_default_dtype() if is_float else D.int64
     dev = _device(device)
-    check_dtype_on(dev, dtype)
+    D.check_dtype_on(dev, dtype)
     n = max(math.ceil((end - start) / step), 0)
     with _on(dev):
         data = dev.backend.xp.arange(n, dtype=np.float64) * step + start
@@ -382,7 +371,7 @@ def linspace(
 ) -> Tensor:
     dev = _device(device)
     dt = dtype or D.get_default_dtype()
-    check_dtype_on(dev, dt)
+    D.check_dtype_on(dev, dt)
     if dt is D.bfloat16:
         return _finish(_linspace_bfloat16(float(start), float(end), int(steps)), dev, requires_grad)
     with _on(dev):
@@ -416,7 +405,7 @@ def logspace(
     requires_grad: bool = False,
 ) -> Tensor:
     dev = _device(device)
-    check_dtype_on(dev, dtype)
+    D.check_dtype_on(dev, dtype)
     with _on(dev):
         data = dev.backend.xp.logspace(float(start), float(end), int(steps), base=base)
     return _finish(D.cast_array(data, (dtype or D.get_default_dtype()).np), dev, requires_grad)
@@ -426,7 +415,7 @@ def eye(
     n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
     dev = _device(device)
-    check_dtype_on(dev, dtype)
+    D.check_dtype_on(dev, dtype)
     with _on(dev):
         data = dev.backend.xp.eye(n, m, dtype=(dtype or D.get_default_dtype()).np)
     return _finish(data, dev, requires_grad)
@@ -478,7 +467,7 @@ def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Te
     dt = dtype or D.get_default_dtype()
     if not dt.is_floating_point:
         raise RuntimeError(f"\"{kind}\" not implemented for '{dt.name}'")
-    check_dtype_on(dev, dt)
+    D.check_dtype_on(dev, dt)
     backend = dev.backend
     shape = _size(size)
     rng = rng_for(generator, dev)

@@ -128,6 +128,18 @@ def cast_array(arr, np_dtype):
         return arr.astype(np_dtype)
 
 
+def check_dtype_on(dev, dt: dtype | None) -> None:
+    """Refuse a bfloat16 tensor on a CUDA device with a clear TypeError (never a silent cast):
+    gpugrad's CUDA path (CuPy arrays, its generated kernels) holds no bfloat16. ``dev`` is a
+    gpugrad device."""
+    if dt is bfloat16 and dev.type == "cuda":
+        raise TypeError(
+            f"gpugrad.bfloat16 tensors are not supported on device '{dev}': gpugrad's CUDA "
+            "path (CuPy and its kernels) has no bfloat16; keep bfloat16 tensors on the CPU, "
+            "or use float16 or float32 on the GPU"
+        )
+
+
 def _from_name(name: str) -> dtype:
     return _BY_NAME[name]
 

@@ -12,8 +12,8 @@ import pytest
 
 import gpugrad
 import gpugrad.nn.functional as F
-from gpugrad._creation import check_dtype_on
 from gpugrad._device import device as Device
+from gpugrad._dtype import check_dtype_on
 
 torch = pytest.importorskip("torch")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .. import _dtype as D
-from .._creation import check_dtype_on
 from .._device import canonical
 from .._device import device as Device
 from .._tensor import Tensor
@@ -46,7 +45,7 @@ def to(self: Tensor, *args, **kwargs) -> Tensor:
     dt = dt if dt is not None else self.dtype
     if dev is self._device and dt is self.dtype and not copy:
         return self
-    check_dtype_on(dev, dt)
+    D.check_dtype_on(dev, dt)
     data = self._data
     if dev is not self._device:
         host = self._device.backend.to_host(data)
