@@ -199,6 +199,7 @@ def _bfloat16_in_float32(backend, name: str, reference):
     in_place = name.endswith("_")
 
     def wide(*args, **kwargs):
+        into = kwargs.pop("out", None)  # im2col / col2im: the result written into out=
         copies = [_widened(a) for a in args]
         out = getattr(backend, name)(*copies, **{k: _widened(v) for k, v in kwargs.items()})
         if in_place:  # the optimizer steps: write the float32 results back, rounded once
@@ -207,7 +208,11 @@ def _bfloat16_in_float32(backend, name: str, reference):
             return out
         if isinstance(out, tuple):
             return tuple(o if i in keep else _narrowed(o) for i, o in enumerate(out))
-        return _narrowed(out)
+        out = _narrowed(out)
+        if into is None:
+            return out
+        into[...] = out
+        return into
 
     # the hottest names get a fixed signature: *args/**kwargs cost ~0.5 us a call here
     if name == "matmul":
