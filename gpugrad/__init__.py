@@ -110,6 +110,7 @@ from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorc
 
 # the sparse COO face; the star import bound ops.sparse here (``from . import`` would keep it)
 sparse = _importlib.import_module(".sparse", __name__)
+from . import jit as _jit  # noqa: E402, F401 - gives gpugrad.compile its record-and-replay
 from ._tensor import layout, sparse_coo, strided  # noqa: E402
 from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
 from .ops import special as _special_ops  # noqa: E402

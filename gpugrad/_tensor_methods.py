@@ -10,6 +10,8 @@ from . import ops
 from ._legacy import legacy_new, resolve_type
 from ._tensor import Tensor
 from .autograd.graph import _type_name
+from .backend.quiet import quiet
+from .ops import activation as _activation
 from .ops import convert, inplace
 from .ops import sparse as _sparse
 from .ops import special as _special
@@ -35,10 +37,12 @@ _SAME_NAME = (
     "median index_add take index_fill kthvalue quantile aminmax logit xlogy histc tensor_split "
     "index_copy cummax cummin mode true_divide divide multiply subtract floor_divide swapaxes "
     "swapdims negative absolute logaddexp logaddexp2 bitwise_left_shift bitwise_right_shift "
-    "fmod"
+    "fmod asinh acosh atanh arcsinh arccosh arctanh sgn sinc deg2rad rad2deg fix copysign fmax "
+    "fmin"
 )
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, getattr(ops, _name))
+Tensor.hardshrink = quiet(_activation.hardshrink)
 
 for _name in ("cpu", "cuda", "double", "half", "bfloat16", "long", "short", "byte"):
     setattr(Tensor, _name, getattr(convert, _name))
@@ -175,8 +179,9 @@ Tensor.det, Tensor.inverse = _det, _inverse
 
 
 Tensor.unfold = tensor_unfold  # a method only: torch.unfold is not a function
-Tensor.index_put, Tensor.index_put_ = index_put, index_put_
-Tensor.put, Tensor.put_ = put, inplace.put_
+# accumulating puts add values: silent on IEEE edge cases, as the other faces
+Tensor.index_put, Tensor.index_put_ = quiet(index_put), quiet(index_put_)
+Tensor.put, Tensor.put_ = quiet(put), quiet(inplace.put_)
 
 
 # ---- sparse COO tensors (ops/sparse.py) ------------------------------------------------

@@ -79,8 +79,11 @@ def test_autocast_decorator_threads_and_bad_device():
     assert seen == [False]  # autocast is per thread, as in PyTorch
     with pytest.raises(RuntimeError, match="unsupported autocast device_type 'tpu'"):
         gpugrad.autocast("tpu")
+    with gpugrad.autocast("cpu"):  # PyTorch's CPU default: bfloat16
+        assert gpugrad.is_autocast_enabled("cpu")
+        assert gpugrad.get_autocast_dtype("cpu") is gpugrad.bfloat16
     with pytest.warns(UserWarning, match="target dtype is not supported"):
-        with gpugrad.autocast("cpu"):  # PyTorch's CPU default is bfloat16
+        with gpugrad.autocast("cpu", dtype=gpugrad.float64):
             assert not gpugrad.is_autocast_enabled("cpu")
 
 

@@ -305,7 +305,7 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """x where |x| > lambd, else 0 (a negative lambd keeps every x, as PyTorch's)."""
 
     def fwd(xp, x):
-        return xp.where((x >= -lambd) & (x <= lambd), x * x.dtype.type(0), x)
+        return xp.where((x >= -lambd) & (x <= lambd), x.dtype.type(0), x)
 
     node = HardshrinkBackward0()
     node.lambd = lambd

@@ -496,9 +496,17 @@ def _sinc_grad(xp, g, x):
     return g * xp.where(den == 0, x.dtype.type(0), (px * xp.cos(px) - xp.sin(px)) / den)
 
 
+def _half_in_float32(fn, x):
+    """``fn(x)``; a half ``x`` computed in float32 and rounded once, as PyTorch's kernels."""
+    wide = D.accumulation_np(x.dtype)
+    return fn(x) if wide == x.dtype else D.cast_array(fn(x.astype(wide)), x.dtype)
+
+
 def sinc(input: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0."""
-    return _unary(input, _quiet(input, "sinc"), SincBackward0, "input")
+    backend = input._device.backend
+    data = _half_in_float32(lambda a: backend.quiet(backend.xp.sinc, a), _float_data(input))
+    return _unary(input, data, SincBackward0, "input")
 
 
 class Deg2RadBackward0(_Pointwise):
@@ -512,13 +520,13 @@ class Rad2DegBackward0(_Pointwise):
 
 
 def deg2rad(input: Tensor) -> Tensor:
-    x = _float_data(input)
-    return _unary(input, x * x.dtype.type(math.pi / 180), Deg2RadBackward0, "input")
+    data = _half_in_float32(lambda a: a * a.dtype.type(math.pi / 180), _float_data(input))
+    return _unary(input, data, Deg2RadBackward0, "input")
 
 
 def rad2deg(input: Tensor) -> Tensor:
-    x = _float_data(input)
-    return _unary(input, x * x.dtype.type(180 / math.pi), Rad2DegBackward0, "input")
+    data = _half_in_float32(lambda a: a * a.dtype.type(180 / math.pi), _float_data(input))
+    return _unary(input, data, Rad2DegBackward0, "input")
 
 
 def square(input: Tensor) -> Tensor:
@@ -583,7 +591,8 @@ class LogitBackward0(Node):
         if not _grad_state.enabled:
             return self._backward_arrays(grad)
         (x,) = self.saved_tensors
-        d = (grad / (x * (1 - x))).where((x != 0) & (x != 1), grad * math.inf)
+        # PyTorch's grad * inf at exactly 0 and 1: a +0 denominator there (x = -0.0 too)
+        d = grad / (x * (1 - x)).where((x != 0) & (x != 1), 0.0)
         if self.eps is None:
             return (d.where((x >= 0) & (x <= 1), math.nan),)
         return (d.where((x >= self.eps) & (x <= 1 - self.eps), 0.0),)
@@ -594,8 +603,8 @@ class LogitBackward0(Node):
 
 
 def _logit_backward(xp, g, x, eps):
-    # PyTorch's: grad * inf at exactly 0 and 1 (so -0.0 gives +inf too)
-    d = xp.where((x == 0) | (x == 1), g * x.dtype.type(math.inf), g / (x * (1 - x)))
+    # PyTorch's: grad * inf at exactly 0 and 1 (so -0.0 gives +inf too): a +0 denominator
+    d = g / xp.where((x == 0) | (x == 1), x.dtype.type(0), x * (1 - x))
     if eps is None:
         return xp.where((x >= 0) & (x <= 1), d, d.dtype.type(math.nan))
     return xp.where((x >= eps) & (x <= 1 - eps), d, d.dtype.type(0))

@@ -41,10 +41,10 @@ NAMESPACES: tuple[tuple[str, str], ...] = (
 # What a bare "covered" would overstate: limits of names gpugrad has (kept short; the README's
 # known limits say more)
 NOTES: dict[tuple[str, str], str] = {
-    ("torch", "compile"): "returns the model or function unchanged (eager)",
+    ("torch", "compile"): "CPU: records a call's array work and replays it; no CUDA graphs",
     ("torch", "use_deterministic_algorithms"): "recorded; gpugrad's kernels do not change",
-    ("torch", "set_num_threads"): "sets NumPy's BLAS threads",
-    ("torch", "get_num_threads"): "NumPy's BLAS threads",
+    ("torch", "set_num_threads"): "sets BLAS's and the Numba kernels' threads",
+    ("torch", "get_num_threads"): "BLAS's and the Numba kernels' threads",
     ("torch.Tensor", "unfold"): "a copy where PyTorch returns a view",
     ("torch.nn", "RNN"): "a Python loop over time steps",
     ("torch.nn", "LSTM"): "a Python loop over time steps; no proj_size",

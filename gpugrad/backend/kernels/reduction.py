@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from ... import _dtype as D
 from .engine import kernel
 
 
@@ -26,11 +27,11 @@ def reduced_count(shape: tuple, axis) -> int:
 class ReductionKernels:
     def _accumulated(self, x):
         """``x`` as the dtype it accumulates in: float32 for float16, else itself."""
-        return x.astype(self.xp.float32) if x.dtype.itemsize == 2 and x.dtype.kind == "f" else x
+        return x.astype(self.xp.float32) if D.is_reduced_float(x.dtype) else x
 
     def _sum_acc(self, x, axis, keepdims: bool):
         """The sum of ``x`` in its accumulation dtype (float16 is summed in float32)."""
-        if x.dtype.itemsize == 2 and x.dtype.kind == "f":
+        if D.is_reduced_float(x.dtype):
             return self.xp.sum(x, axis=axis, dtype=self.xp.float32, keepdims=keepdims)
         return self.sum(x, axis, keepdims=keepdims)
 

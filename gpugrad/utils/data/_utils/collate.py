@@ -6,11 +6,18 @@ import collections.abc as abc
 
 import numpy as np
 
+from .... import _dtype as D
 from ...._tensor import Tensor
 
 default_collate_err_msg_format = (
     "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
 )
+
+
+def _not_numeric(dtype) -> bool:
+    """Object, string and void arrays (PyTorch refuses them); bfloat16 is void to NumPy but
+    a number here."""
+    return dtype.kind in "OUS" or (dtype.kind == "V" and not D.is_floating(dtype))
 
 
 def _gg():
@@ -51,7 +58,7 @@ def default_collate(batch):
     if isinstance(elem, Tensor):
         return _stack(batch)
     if isinstance(elem, np.ndarray):
-        if elem.dtype.kind in "OUSV":
+        if _not_numeric(elem.dtype):
             raise TypeError(default_collate_err_msg_format.format(elem.dtype))
         return default_collate([_gg().as_tensor(b) for b in batch])
     if isinstance(elem, np.generic) and not isinstance(elem, (np.str_, np.bytes_)):
@@ -90,7 +97,7 @@ def default_convert(data):
     """Turn NumPy arrays (inside dicts / sequences too) into tensors; leave the rest."""
     if isinstance(data, Tensor):
         return data
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "OUSV":
+    if isinstance(data, np.ndarray) and not _not_numeric(data.dtype):
         return _gg().as_tensor(data)
     if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
         return _gg().as_tensor(np.asarray(data))
