@@ -38,7 +38,7 @@ _SAME_NAME = (
     "index_copy cummax cummin mode true_divide divide multiply subtract floor_divide swapaxes "
     "swapdims negative absolute logaddexp logaddexp2 bitwise_left_shift bitwise_right_shift "
     "fmod asinh acosh atanh arcsinh arccosh arctanh sgn sinc deg2rad rad2deg fix copysign fmax "
-    "fmin"
+    "fmin erfc"
 )
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, getattr(ops, _name))

@@ -77,9 +77,7 @@ def gammaincc(input: Tensor, other: Tensor) -> Tensor:
     return _gammainc(input, other, upper=True)
 
 
-def erfc(input: Tensor) -> Tensor:
-    """The complementary error function, 1 - erf(x)."""
-    return 1 - ops.erf(input)
+erfc = ops.erfc
 
 
 def ndtr(input: Tensor) -> Tensor:

@@ -71,14 +71,12 @@ CASES = (
 )
 
 
-# not yet as torch (strict: each must fail until fixed)
+# where gpugrad's answer is the mathematical one and torch's a rounding artifact (strict: each
+# must still differ): trigamma at the negative-integer poles (torch: finite values like 1e15,
+# gpugrad: inf); cumprod's gradient through two zeros beside inf/NaN (torch drops the terms
+# past the second zero structurally, gpugrad's products give 0 * inf = NaN)
 KNOWN = {
-    ("unary", "erfc", False),
-    ("unary", "erfc", True),
-    ("unary", "lgamma", False),
-    ("unary", "lgamma", True),
     ("unary", "digamma", True),
-    ("reduction", "prod", True),
     ("reduction", "cumprod", True),
 }
 

@@ -93,6 +93,10 @@ class ArrayBackend(
     def erf(self, x):
         raise NotImplementedError
 
+    def erfc(self, x):
+        """1 - erf(x) without the cancellation (erfc(10) is 2e-45, not 0)."""
+        raise NotImplementedError
+
     def argsort_stable(self, arr, axis: int):
         """Indices that sort ``arr`` along ``axis``, ties kept in order."""
         return self.xp.argsort(arr, axis=axis, kind="stable")
@@ -196,6 +200,14 @@ def erf_host(np, x):
     except ImportError:  # SciPy is optional; math.erf is exact, only slower
         return np.vectorize(math.erf, otypes=[x.dtype])(x)
     return erf(x).astype(x.dtype, copy=False)
+
+
+def erfc_host(np, x):
+    """erfc on NumPy arrays: SciPy's when present, else math.erfc element by element."""
+    sp = _scipy_special()
+    if sp is None:
+        return np.vectorize(math.erfc, otypes=[x.dtype])(x)
+    return sp.erfc(x).astype(x.dtype, copy=False)
 
 
 def _scipy_special():

@@ -156,6 +156,11 @@ class CupyBackend(ArrayBackend):
 
         return erf(x)
 
+    def erfc(self, x):
+        from cupyx.scipy.special import erfc
+
+        return erfc(x)
+
     def lgamma(self, x):
         from cupyx.scipy.special import gammaln
 

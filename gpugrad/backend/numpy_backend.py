@@ -9,6 +9,7 @@ from .base import (
     ArrayBackend,
     digamma_host,
     erf_host,
+    erfc_host,
     erfinv_host,
     gammainc_host,
     lgamma_host,
@@ -79,6 +80,9 @@ class NumpyBackend(ArrayBackend):
 
     def erf(self, x):
         return erf_host(np, x)
+
+    def erfc(self, x):
+        return erfc_host(np, x)
 
     def quiet(self, fn, *args):
         # np.errstate costs ~0.8 us per use (a Python context object built each time); the

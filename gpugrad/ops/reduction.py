@@ -248,7 +248,10 @@ class ProdBackward0(Node):
         nz = x.masked_fill(zero, 1)
         n_zero = zero.sum(dims, keepdim=True)
         others_at_zero = prod_dims(nz, dims).where(n_zero == 1, 0.0)
-        return (g * (r / nz).where(~zero, others_at_zero.expand(x._data.shape)),)
+        d = (r / nz).where(~zero, others_at_zero.expand(x._data.shape))
+        # two zeros or more: every product of the others holds a zero, so each derivative is
+        # 0 (PyTorch's), even beside an inf or NaN whose r / x would be NaN
+        return (g * d.where(n_zero <= 1, 0.0),)
 
 
 class ProdBackward1(ProdBackward0):

@@ -38,7 +38,12 @@ class LgammaBackward0(Node):
 def lgamma(input: Tensor) -> Tensor:
     """log|gamma(x)| elementwise (``torch.lgamma``)."""
     _require_tensor(input, "lgamma")
-    out = Tensor._make(input._device.backend.lgamma(_float_data(input)), input._device)
+    backend = input._device.backend
+    x = _float_data(input)
+    data = backend.lgamma(x)
+    # log|gamma(-inf)| is +inf (PyTorch's; SciPy's gammaln says -inf)
+    data = backend.xp.where(x == -math.inf, data.dtype.type(math.inf), data)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
         record(LgammaBackward0(), (input,), out).save(input)
     return out

@@ -584,6 +584,21 @@ def erf(input: Tensor) -> Tensor:
     return out
 
 
+class ErfcBackward0(Node):
+    def backward(self, grad):
+        (x,) = self.saved_tensors
+        return (grad * (x * x * -1).exp() * (-2 / math.sqrt(math.pi)),)
+
+
+def erfc(input: Tensor) -> Tensor:
+    """1 - erf(x), accurate where erf(x) is near 1."""
+    x = _float_data(input)
+    out = Tensor._make(_half_in_float32(input._device.backend.erfc, x), input._device)
+    if needs_grad(input):
+        record(ErfcBackward0(), (input,), out).save(input)
+    return out
+
+
 class LogitBackward0(Node):
     # PyTorch's logit_backward: 1 / (x (1 - x)), which is inf at 0 and 1; outside [0, 1] NaN
     # without eps, and 0 outside [eps, 1 - eps] with it (the clamp's flat parts)
