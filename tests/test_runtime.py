@@ -40,10 +40,13 @@ def test_finfo_iinfo_match_pytorch():
         gpugrad.iinfo(gpugrad.float32)
 
 
-def test_compile_returns_the_model():
+def test_compile_wraps_and_the_decorator_form_works():
     m = gpugrad.nn.Linear(2, 2)
-    assert gpugrad.compile(m) is m
-    assert gpugrad.compile(mode="max-autotune")(len) is len  # decorator form
+    c = gpugrad.compile(m)
+    x = gpugrad.ones(3, 2)
+    np.testing.assert_array_equal(c(x).detach().numpy(), m(x).detach().numpy())
+    f = gpugrad.compile(mode="max-autotune")(lambda t: t * 2)  # decorator form
+    np.testing.assert_array_equal(f(x).numpy(), (x * 2).numpy())
 
 
 def test_deterministic_switch_is_recorded():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import sys
 import types
+import warnings
 from typing import Any
 
 import numpy as np
@@ -247,7 +248,12 @@ class Recorder:
 
         input_ids = {id(t): k for k, t in enumerate(inputs)}
         gc.collect()
-        for o in gc.get_objects():
+        with warnings.catch_warnings():  # isinstance() on a deprecated alias object warns
+            warnings.simplefilter("ignore")
+            objects = gc.get_objects()
+            tensors_etc = [o for o in objects if isinstance(o, (Tensor, Optimizer, Module))]
+        del objects
+        for o in tensors_etc:
             if isinstance(o, Tensor):
                 d = o.__dict__.get("_data")
                 if type(d) is np.ndarray and o._sparse is None:
