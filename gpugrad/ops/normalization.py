@@ -104,8 +104,15 @@ class NativeLayerNormBackward0(Node):
 
 def _shaped(a, shape: tuple):
     """``a`` in ``shape``: itself when it already has it. A reshape is a view, and a view
-    arriving at a leaf is copied into ``.grad`` (its base may be seen elsewhere)."""
-    return a if a.shape == tuple(shape) else a.reshape(shape)
+    arriving at a leaf is copied into ``.grad`` (its base may be seen elsewhere), so a fresh
+    contiguous kernel result (no base: nothing else sees it) is reshaped in place instead."""
+    shape = tuple(shape)
+    if a.shape == shape:
+        return a
+    if a.base is None and a.flags.c_contiguous:
+        a.shape = shape
+        return a
+    return a.reshape(shape)
 
 
 def _rows(input: Tensor, k: int) -> tuple:
