@@ -21,6 +21,7 @@ from ._util import (
     record,
 )
 from .compare import where
+from .inplace import apply_inplace
 from .softmax import (  # noqa: F401 - part of this module's API
     LogSoftmaxBackward0,
     SoftmaxBackward0,
@@ -84,13 +85,13 @@ class SiluBackward0(Node):
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x), one fused kernel each way."""
+    if inplace:  # the node on the input itself, saving its old values (PyTorch's original self)
+        return apply_inplace(input, silu)
     x = _float_data(input)
     out = Tensor._make(input._device.backend.silu(x), input._device)
     if needs_grad(input):
-        # in place, the input is about to change: keep its values (PyTorch's original self)
-        keep = Tensor._make(x.copy(), input._device) if inplace else input
-        record(SiluBackward0(), (input,), out).save(keep)
-    return _inplace_result(input, out) if inplace else out
+        record(SiluBackward0(), (input,), out).save(input)
+    return out
 
 
 class SoftplusBackward0(Node):
@@ -154,7 +155,10 @@ class _Piecewise(Node):
 
 def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
     """``fwd(xp, x)`` of the input's data (float32 for half, rounded once), recorded with
-    ``node`` (its parameters already set); in place, the node keeps a copy of the input."""
+    ``node`` (its parameters already set); in place, ``node`` goes on the input itself and
+    keeps its old values (PyTorch's original self)."""
+    if inplace:
+        return apply_inplace(input, _piecewise, fwd, node, False)
     backend = input._device.backend
     x = _float_data(input)
     wide = D.accumulation_np(x.dtype)
@@ -164,9 +168,8 @@ def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
         data = backend.quiet(fwd, backend.xp, x)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
-        keep = Tensor._make(x.copy(), input._device) if inplace else input
-        record(node, (input,), out).save(keep)
-    return _inplace_result(input, out) if inplace else out
+        record(node, (input,), out).save(input)
+    return out
 
 
 class EluBackward0(_Piecewise):
@@ -359,14 +362,15 @@ def _mish_grad(g, x, t, s):
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x)), one node (MishBackward0)."""
+    if inplace:
+        return apply_inplace(input, mish)
     backend = input._device.backend
     x = _float_data(input)
     data = backend.quiet(_mish, backend, x)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
-        keep = Tensor._make(x.copy(), input._device) if inplace else input
-        record(MishBackward0(), (input,), out).save(keep)
-    return _inplace_result(input, out) if inplace else out
+        record(MishBackward0(), (input,), out).save(input)
+    return out
 
 
 def _mish(backend, x):
