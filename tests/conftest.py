@@ -7,10 +7,16 @@ import os
 import pytest
 
 # the compiled kernels from a name's first call (no tiering), so every dispatch test sees the
-# path its predicate chooses; tiering itself is tested in test_kernel_layer.py
+# path its predicate chooses; tiering itself is tested in test_kernel_layer.py. Only this
+# process: the scripts the tests start (ranks, examples) tier as users' programs do.
+_TIER_SET = "GPUGRAD_NUMBA_TIER_UP" not in os.environ
 os.environ.setdefault("GPUGRAD_NUMBA_TIER_UP", "0")
 
 import gpugrad  # noqa: E402
+from gpugrad.backend import numba_kernels as _numba_kernels  # noqa: E402, F401 - reads it
+
+if _TIER_SET:
+    del os.environ["GPUGRAD_NUMBA_TIER_UP"]
 
 
 def _cuda_skip_reason() -> str:
