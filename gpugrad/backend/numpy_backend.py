@@ -16,18 +16,11 @@ from .base import (
     polygamma_host,
 )
 from .kernels.engine import kernel_names
+from .quiet import _IGNORE  # NumPy's error state, shared with the faces' scope
+from .quiet import _STATE as _ERRSTATE  # (None on NumPy 1.x: np.errstate instead)
 
 _UNSIGNED = {1: np.dtype("u1"), 2: np.dtype("u2"), 4: np.dtype("u4"), 8: np.dtype("u8")}
 _SIGNED = {2: np.dtype("i2"), 4: np.dtype("i4"), 8: np.dtype("i8")}
-
-
-try:  # NumPy 2's floating-point error state: a context variable holding an "extobj"
-    from numpy._core._ufunc_config import _extobj_contextvar as _ERRSTATE
-    from numpy._core._ufunc_config import _make_extobj
-
-    _IGNORE = _make_extobj(all="ignore")
-except ImportError:  # NumPy 1.x, or a later layout: the public (slower) context manager
-    _ERRSTATE = _IGNORE = None
 
 
 class NumpyBackend(ArrayBackend):
@@ -87,6 +80,8 @@ class NumpyBackend(ArrayBackend):
     def quiet(self, fn, *args):
         # np.errstate costs ~0.8 us per use (a Python context object built each time); the
         # context variable it sets, with the "ignore" state made once, costs a fraction
+        if _ERRSTATE.get() is _IGNORE:  # inside a public op or a backward pass already
+            return fn(*args)
         token = _ERRSTATE.set(_IGNORE)
         try:
             return fn(*args)
