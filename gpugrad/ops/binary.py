@@ -102,17 +102,22 @@ class Logaddexp2Backward0(_Binary):
         return p, 1 - p
 
 
-def _binary_float(input: Tensor, other: Tensor, fn: str, node_cls, op: str) -> Tensor:
+def _binary_float(
+    input: Tensor, other: Tensor, fn: str, node_cls, op: str, floating: bool = True
+) -> Tensor:
+    """``xp.<fn>(input, other)`` recorded with ``node_cls`` (which saves both); ``floating``:
+    PyTorch's float-only ops (integers refused, except atan2's promotion)."""
     if not isinstance(other, Tensor):
         raise TypeError(
             f"{op}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
         )
-    if input._data.dtype.kind in "biu" and other._data.dtype.kind in "biu" and op != "atan2":
+    ints = input._data.dtype.kind in "biu" and other._data.dtype.kind in "biu"
+    if floating and ints and op != "atan2":
         from .. import _dtype as D
 
         name = D.scalar_type_name(D.result_type(input, other))
         raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{name}'")
-    a, b = binary_arrays(input, other, op, floating=True)
+    a, b = binary_arrays(input, other, op, floating=floating)
     try:
         backend = input._device.backend
         data = backend.quiet(getattr(backend.xp, fn), a, b)  # logaddexp(inf, inf) silently
@@ -199,32 +204,14 @@ class FminBackward0(_NanIgnoring):
         return x <= y
 
 
-def _nan_ignoring(input: Tensor, other: Tensor, fn: str, node_cls) -> Tensor:
-    if not isinstance(other, Tensor):
-        raise TypeError(
-            f"{fn}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
-        )
-    a, b = binary_arrays(input, other, fn)
-    try:
-        data = getattr(input._device.backend.xp, fn)(a, b)
-    except ValueError:
-        raise broadcast_error(input, other) from None
-    out = Tensor._make(data, input._device)
-    if needs_grad(input, other):
-        node = record(node_cls(), (input, other), out)
-        node.save(input, other)
-        node.mx, node.my = meta(input), meta(other)
-    return out
-
-
 def fmax(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
-    return _nan_ignoring(input, other, "fmax", FmaxBackward0)
+    return _binary_float(input, other, "fmax", FmaxBackward0, "fmax", floating=False)
 
 
 def fmin(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
-    return _nan_ignoring(input, other, "fmin", FminBackward0)
+    return _binary_float(input, other, "fmin", FminBackward0, "fmin", floating=False)
 
 
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
