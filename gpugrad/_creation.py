@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from ._device import device as Device
 from ._generator import rng_for
 from ._tensor import Tensor
 from .backend import backend_for, backend_of, seed_all
+from .backend.quiet import quiet_namespace
 
 
 class _Defaults:
@@ -585,3 +587,7 @@ def multinomial(
     data = xp.stack(out, axis=1).astype(np.int64)
     shape = input._data.shape[:-1] + (num_samples,)
     return Tensor._make(data.reshape(shape), input._device)
+
+
+# silent on IEEE edge cases (a float64 value overflowing float32 becomes inf), as the ops
+quiet_namespace(sys.modules[__name__])

@@ -134,6 +134,7 @@ def nll_loss(
     x, tgt = input._data, target._data
     if tgt.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+    _check_target_and_weight(input, target, weight)
     if weight is not None:
         _check_class_weight(weight, x.shape[0 if x.ndim == 1 else 1], x.ndim <= 2)
     if x.ndim == 1:  # one sample: (C,) scores, 0-d target
@@ -528,6 +529,8 @@ def cross_entropy(
         raise RuntimeError(
             f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
         )
+    if tgt.dtype.kind in "iu":
+        _check_target_and_weight(input, target, weight)
     out = fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if out is not None:
         return out  # 2-D logits and class indices: one kernel each way
@@ -541,6 +544,24 @@ def cross_entropy(
 def _class_shape(input: Tensor, cdim: int) -> tuple:
     """Shape that broadcasts a (C,) weight along the class dim of input."""
     return tuple(input.shape[cdim] if d == cdim else 1 for d in range(input.ndim))
+
+
+_CLASS_INDEX_DTYPES = frozenset(("int64", "uint8"))
+
+
+def _check_target_and_weight(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
+    """PyTorch's dtype checks of class-index targets (Long or Byte) and of the class weight
+    (the input's dtype)."""
+    if target._data.dtype.name not in _CLASS_INDEX_DTYPES:
+        raise RuntimeError(
+            "expected target dtype to be Long or Byte, but got "
+            f"{D.scalar_type_name(target.dtype)}"
+        )
+    if weight is not None and weight._data.dtype != input._data.dtype:
+        raise RuntimeError(
+            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
+            f"{D.scalar_type_name(weight.dtype)}"
+        )
 
 
 def _check_class_weight(weight: Tensor, n_classes: int, name_count: bool, prefix="") -> None:
