@@ -29,7 +29,7 @@ from .softmax import (  # noqa: F401 - part of this module's API
     softmax,
     softmin,
 )
-from .unary import _float_data, relu, sigmoid, tanh  # noqa: F401 - part of this module's API
+from .unary import _float_data, _half_in_float32, relu, sigmoid, tanh  # noqa: F401 - part of this module's API
 from .unary import exp as _exp
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -324,7 +324,23 @@ class LogSigmoidBackward0(Node):
 
     def _arrays(self, backend, g):
         (x,) = self.saved_arrays()
-        return (g * backend.sigmoid(-x),)
+        return (backend.quiet(_log_sigmoid_grad, backend.xp, g, x),)
+
+
+def _log_sigmoid_grad(xp, g, x):
+    # PyTorch's: z = e^-|x| in the input's dtype (its saved buffer), then in float32 for
+    # half, rounded once: g (1 - z / (1 + z)) below 0, g z / (1 + z) from 0 up
+    z = xp.exp(-xp.abs(x))
+    gw, zw = _widened(g, z)
+    xw = x if zw.dtype == x.dtype else x.astype(zw.dtype)
+    r = zw / (1 + zw)
+    return D.cast_array(gw * xp.where(xw < 0, 1 - r, r), g.dtype)
+
+
+def _widened(g, x):
+    """``g`` and ``x`` in the dtype half computes in (float32), else as they are."""
+    wide = D.accumulation_np(g.dtype)
+    return (g, x) if wide == g.dtype else (g.astype(wide), x.astype(wide))
 
 
 def _log_sigmoid(xp, x):
@@ -336,7 +352,8 @@ def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)), one node (LogSigmoidBackward0)."""
     backend = input._device.backend
     x = _float_data(input)
-    out = Tensor._make(backend.quiet(_log_sigmoid, backend.xp, x), input._device)
+    data = _half_in_float32(lambda a: backend.quiet(_log_sigmoid, backend.xp, a), x)
+    out = Tensor._make(data, input._device)
     if needs_grad(input):
         record(LogSigmoidBackward0(), (input,), out).save(input)
     return out
@@ -352,8 +369,10 @@ class MishBackward0(Node):
 
     def _arrays(self, backend, g):
         (x,) = self.saved_arrays()
-        t = backend.tanh(backend.softplus(x, 1.0, 20.0))
-        return (backend.quiet(_mish_grad, g, x, t, backend.sigmoid(x)),)
+        gw, xw = _widened(g, x)  # half: in float32, rounded once
+        t = backend.tanh(backend.softplus(xw, 1.0, 20.0))
+        out = backend.quiet(_mish_grad, gw, xw, t, backend.sigmoid(xw))
+        return (D.cast_array(out, g.dtype),)
 
 
 def _mish_grad(g, x, t, s):
@@ -366,7 +385,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
         return apply_inplace(input, mish)
     backend = input._device.backend
     x = _float_data(input)
-    data = backend.quiet(_mish, backend, x)
+    data = _half_in_float32(lambda a: backend.quiet(_mish, backend, a), x)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         record(MishBackward0(), (input,), out).save(input)
