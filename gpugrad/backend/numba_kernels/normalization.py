@@ -103,36 +103,45 @@ def _layer_norm_backward_rows(g2, x2, mean, rstd, w, affine, wgrads, dx, pw, pb)
                 _row_wgrad(g2[r], x2[r], mean[r], rstd[r], pw[blk], pb[blk])
 
 
-def _param_ok(p, x) -> bool:
+def _param_ok(p, x, shape: tuple) -> bool:
+    """A weight or bias the kernels read: None, or ``shape`` of x's dtype, C-contiguous."""
     return p is None or (
-        getattr(p, "dtype", None) == x.dtype and p.shape == x.shape[1:] and p.flags.c_contiguous
+        getattr(p, "dtype", None) == x.dtype and p.shape == shape and p.flags.c_contiguous
+    )
+
+
+def _input_ok(x, ndim: int, min_size: int) -> bool:
+    # a non-empty float32/float64 C-ordered array (min_size >= 1, so every dim is > 0)
+    return (
+        getattr(x, "dtype", None) in _FLOATS
+        and x.size >= min_size
+        and x.ndim == ndim
+        and x.flags.c_contiguous
+    )
+
+
+def _grad_ok(grad, x, *stats) -> bool:
+    # the upstream gradient like x, and the saved statistics in x's dtype
+    return (
+        getattr(grad, "dtype", None) == x.dtype
+        and grad.shape == x.shape
+        and all(s.dtype == x.dtype for s in stats)
     )
 
 
 def _when(x, weight, bias, eps) -> bool:
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE
-        and x.ndim == 2
-        and x.shape[1] > 0
-        and x.flags.c_contiguous
-        and _param_ok(weight, x)
-        and _param_ok(bias, x)
+        _input_ok(x, 2, MIN_SIZE)
+        and _param_ok(weight, x, x.shape[1:])
+        and _param_ok(bias, x, x.shape[1:])
     )
 
 
 def _when_backward(grad, x, mean, rstd, weight, weight_grads) -> bool:
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE
-        and x.ndim == 2
-        and x.shape[1] > 0
-        and x.flags.c_contiguous
-        and getattr(grad, "dtype", None) == x.dtype
-        and grad.shape == x.shape
-        and mean.dtype == x.dtype
-        and rstd.dtype == x.dtype
-        and _param_ok(weight, x)
+        _input_ok(x, 2, MIN_SIZE)
+        and _grad_ok(grad, x, mean, rstd)
+        and _param_ok(weight, x, x.shape[1:])
     )
 
 
@@ -253,27 +262,14 @@ def _rms_norm_backward_rows(g2, x2, rstd, w, affine, wgrads, dx, pw):
 
 
 def _when_rms(x, weight, eps) -> bool:
-    return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE_RMS
-        and x.ndim == 2
-        and x.shape[1] > 0
-        and x.flags.c_contiguous
-        and _param_ok(weight, x)
-    )
+    return _input_ok(x, 2, MIN_SIZE_RMS) and _param_ok(weight, x, x.shape[1:])
 
 
 def _when_rms_backward(grad, x, rstd, weight, weight_grads) -> bool:
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE_RMS
-        and x.ndim == 2
-        and x.shape[1] > 0
-        and x.flags.c_contiguous
-        and getattr(grad, "dtype", None) == x.dtype
-        and grad.shape == x.shape
-        and rstd.dtype == x.dtype
-        and _param_ok(weight, x)
+        _input_ok(x, 2, MIN_SIZE_RMS)
+        and _grad_ok(grad, x, rstd)
+        and _param_ok(weight, x, x.shape[1:])
     )
 
 
@@ -382,34 +378,19 @@ def _group_norm_backward_rows(g2, x2, mean, rstd, groups, s, w, affine, dx, ga, 
         )
 
 
-def _chan_ok(p, x) -> bool:
-    return p is None or (
-        getattr(p, "dtype", None) == x.dtype and p.shape == x.shape[1:2] and p.flags.c_contiguous
-    )
-
-
 def _when_group(x, weight, bias, groups, eps) -> bool:
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE_GROUP
-        and x.ndim == 3
-        and x.flags.c_contiguous
-        and _chan_ok(weight, x)
-        and _chan_ok(bias, x)
+        _input_ok(x, 3, MIN_SIZE_GROUP)
+        and _param_ok(weight, x, x.shape[1:2])
+        and _param_ok(bias, x, x.shape[1:2])
     )
 
 
 def _when_group_backward(grad, x, mean, rstd, weight, groups, weight_grads) -> bool:
     return (
-        getattr(x, "dtype", None) in _FLOATS
-        and x.size >= MIN_SIZE_GROUP
-        and x.ndim == 3
-        and x.flags.c_contiguous
-        and getattr(grad, "dtype", None) == x.dtype
-        and grad.shape == x.shape
-        and mean.dtype == x.dtype
-        and rstd.dtype == x.dtype
-        and _chan_ok(weight, x)
+        _input_ok(x, 3, MIN_SIZE_GROUP)
+        and _grad_ok(grad, x, mean, rstd)
+        and _param_ok(weight, x, x.shape[1:2])
     )
 
 
