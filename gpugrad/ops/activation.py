@@ -146,11 +146,9 @@ class _Piecewise(Node):
 
     def _arrays(self, backend, g):
         (x,) = self.saved_arrays()
-        wide = D.accumulation_np(g.dtype)
-        if wide != g.dtype:
-            out = backend.quiet(self.grad_of, backend.xp, g.astype(wide), x.astype(wide))
-            return (D.cast_array(out, g.dtype),)
-        return (backend.quiet(self.grad_of, backend.xp, g, x),)
+        gw, xw = _widened(g, x)  # half: in float32, rounded once
+        out = backend.quiet(self.grad_of, backend.xp, gw, xw)
+        return (out if gw is g else D.cast_array(out, g.dtype),)
 
 
 def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
@@ -160,12 +158,7 @@ def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
     if inplace:
         return apply_inplace(input, _piecewise, fwd, node, False)
     backend = input._device.backend
-    x = _float_data(input)
-    wide = D.accumulation_np(x.dtype)
-    if wide != x.dtype:
-        data = D.cast_array(backend.quiet(fwd, backend.xp, x.astype(wide)), x.dtype)
-    else:
-        data = backend.quiet(fwd, backend.xp, x)
+    data = _half_in_float32(lambda a: backend.quiet(fwd, backend.xp, a), _float_data(input))
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         record(node, (input,), out).save(input)
