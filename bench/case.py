@@ -56,6 +56,7 @@ class Workload:
     variants: tuple[str, ...] = ()
     modes: tuple[str, ...] = MODES
     tol = 1e-4  # relative to the largest magnitude of each compared array (float32)
+    compilable = False  # whether framework() runs its step through lib.compile
 
     def ladder(self, device: str, level: str) -> list[tuple[str, str, float, dict]]:
         """(variant, label, size, params) for ``level`` in test / quick / full."""

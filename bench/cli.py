@@ -4,6 +4,7 @@ Examples:
     python -m bench                      # every workload, full ladder, cpu and cuda if present
     python -m bench --quick              # a short ladder (a few minutes on a 2-core CPU)
     python -m bench mlp chain            # the core benchmark: MLP step + 100-op chain
+    python -m bench mlp chain --compile  # ... and gpugrad.compile's replay of each step
     python -m bench --workloads matmul,conv2d --device cuda --sizes 0,1 --out /tmp/b
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from . import libs
 from .artifacts import write_all
 from .report import core_table, summary_lines
-from .suite import BUDGETS, Options, run_suite
+from .suite import BUDGETS, COMPILED, IMPLS, Options, run_suite
 from .workloads import WORKLOADS, get
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -52,6 +53,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "or ladder positions (0,1,...)",
     )
     ap.add_argument("--modes", default="", help="fwd, fwd+bwd (default both)")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time gpugrad.compile's replay of each step (mlp, chain, char_lm)",
+    )
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default %(default)s)")
     ap.add_argument("--name", default="", help="report file name (default: the machine's)")
     ap.add_argument("--seconds", type=float, default=None, help="timing budget per case")
@@ -127,6 +133,7 @@ def options_from(args: argparse.Namespace, deadline: float | None = None) -> Opt
         level=level,
         sizes=[s.strip() for s in args.sizes.split(",") if s.strip()] or None,
         modes=[m.strip() for m in args.modes.split(",") if m.strip()] or None,
+        impls=IMPLS[:2] + (COMPILED,) + IMPLS[2:] if args.compile else IMPLS,
         budget=budget,
         deadline=deadline,
         show_progress=not args.no_progress,

@@ -50,10 +50,11 @@ class Framework:
 
     kind = "framework"
 
-    def __init__(self, name: str, device: str) -> None:
-        self.name = name
+    def __init__(self, name: str, device: str, compiled: bool = False) -> None:
+        self.name = "compiled" if compiled else name
         self.lib = name
         self.device = device
+        self.compiled = compiled
         module = GPUGRAD if name == "gpugrad" else name
         self.T = importlib.import_module(module)
         self.F = importlib.import_module(f"{module}.nn.functional")
@@ -74,6 +75,13 @@ class Framework:
 
     def no_grad(self):
         return self.T.no_grad()
+
+    def compile(self, fn):
+        """``fn`` through ``compile`` in the compiled implementation, else ``fn`` itself.
+
+        No warm-up call: the first call records (it runs eagerly), so the result the harness
+        checks is the eager one and every timed call is a replay."""
+        return self.T.compile(fn, warmup=0) if self.compiled else fn
 
     def has(self, dotted: str) -> bool:
         obj: Any = self.T

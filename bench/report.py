@@ -11,7 +11,9 @@ MLP_TARGETS = {"tiny": 2.5, "small": 1.3, "medium": 1.08, "large": 1.03}
 MLP_TORCH_REFERENCE = {"tiny": 4.8, "small": 1.8, "medium": 1.19, "large": 1.01}
 CHAIN_TARGET_US = 8.0
 CHAIN_TORCH_REFERENCE_US = 22.0
-IMPL_ORDER = ("floor", "gpugrad", "torch")
+# The compile issue's targets for gpugrad.compile's replay of the same step (cpu)
+COMPILED_TARGETS = {"tiny": 1.3, "small": 1.1}
+IMPL_ORDER = ("floor", "gpugrad", "compiled", "torch")
 
 
 def fmt_time(s: float | None) -> str:
@@ -74,20 +76,28 @@ def _achieved(r: dict | None) -> tuple[str, str]:
 
 
 def workload_table(results: list[dict], workload: str) -> list[str]:
+    rows = [r for r in results if r["workload"] == workload]
+    compiled = any(r["impl"] == "compiled" for r in rows)
+    extra = " compiled | compiled/floor |" if compiled else ""
     head = (
-        "| variant | mode | size | device | floor | gpugrad | torch | gpugrad/floor | "
+        f"| variant | mode | size | device | floor | gpugrad |{extra} torch | gpugrad/floor | "
         "torch/floor | gpugrad/torch | gpugrad rate | of ceiling | check |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     errors = []
-    for g in groups([r for r in results if r["workload"] == workload]).values():
+    for g in groups(rows).values():
         any_r = next(iter(g.values()))
-        gg, fl, to = g.get("gpugrad"), g.get("floor"), g.get("torch")
+        gg, fl, to, co = g.get("gpugrad"), g.get("floor"), g.get("torch"), g.get("compiled")
         rate, frac = _achieved(gg)
         variant = any_r["variant"] + ("" if any_r["dtype"] == "float32" else f" {any_r['dtype']}")
+        cells = (
+            f" {fmt_time(co and co['median_s'])} | {fmt_ratio(co and co['ratio_to_floor'])} |"
+            if compiled
+            else ""
+        )
         lines.append(
             f"| {variant} | {any_r['mode']} | {any_r['label']} | {any_r['device']} | "
-            f"{fmt_time(fl and fl['median_s'])} | {fmt_time(gg and gg['median_s'])} | "
+            f"{fmt_time(fl and fl['median_s'])} | {fmt_time(gg and gg['median_s'])} |{cells} "
             f"{fmt_time(to and to['median_s'])} | {fmt_ratio(gg and gg['ratio_to_floor'])} | "
             f"{fmt_ratio(to and to['ratio_to_floor'])} | {fmt_ratio(gg and gg['ratio_to_torch'])} "
             f"| {rate} | {frac} | {_check_cell(g)} |"
@@ -140,6 +150,10 @@ def summary_lines(data: dict) -> list[str]:
                 bits[0] += f" (largest fwd+bwd {fmt_ratio(_largest(gg))})"
             if vs_torch is not None:
                 bits.append(f"gpugrad/torch {fmt_ratio(vs_torch)}")
+            co = [r for r in rs if r["device"] == dev and r["impl"] == "compiled"]
+            vs_floor_c = geomean([r["ratio_to_floor"] for r in co])
+            if vs_floor_c is not None:
+                bits.append(f"compiled/floor {fmt_ratio(vs_floor_c)}")
             failed = sum(1 for r in gg if r["error"])
             if failed:
                 bits.append(f"{failed} gpugrad errors")
@@ -172,27 +186,37 @@ def core_table(data: dict) -> list[str]:
             ]
         )
         if mlp:
+            compiled = any("compiled" in g for g in mlp.values())
+            extra = " compiled ms | ratio | target | |" if compiled else ""
+            head = (
+                f"| size | floor ms | gpugrad ms | ratio | target | | ratio of best samples |"
+                f"{extra} torch ms | torch ratio | torch (issue) |"
+            )
             lines += [
                 f"MLP training step (float32, {dev}): ms/step and ratio to the handwritten step",
                 "",
-                "| size | floor ms | gpugrad ms | ratio | target | | ratio of best samples "
-                "| torch ms | torch ratio | torch (issue) |",
-                "|---|---|---|---|---|---|---|---|---|---|",
+                head,
+                "|" + "---|" * (head.count("|") - 1),
             ]
             for g in mlp.values():
                 fl, gg, to = g.get("floor"), g.get("gpugrad"), g.get("torch")
                 name = (fl or gg)["params"]["name"]
                 ratio = gg and gg["ratio_to_floor"]
                 target = MLP_TARGETS.get(name) if dev == "cpu" else None
-                verdict = (
-                    ""
-                    if ratio is None or target is None
-                    else ("PASS" if ratio <= target else "MISS")
-                )
+                cells = ""
+                if compiled:
+                    co = g.get("compiled")
+                    c_ratio = co and co["ratio_to_floor"]
+                    c_target = COMPILED_TARGETS.get(name) if dev == "cpu" else None
+                    cells = (
+                        f" {_ms(co)} | {fmt_ratio(c_ratio)} | "
+                        f"{'-' if c_target is None else f'<= {c_target}'} | "
+                        f"{_verdict(c_ratio, c_target)} |"
+                    )
                 lines.append(
                     f"| {(fl or gg)['label']} | {_ms(fl)} | {_ms(gg)} | {fmt_ratio(ratio)} | "
-                    f"{'-' if target is None else f'<= {target}'} | {verdict} | "
-                    f"{fmt_ratio(_best_ratio(gg, fl))} | {_ms(to)} | "
+                    f"{'-' if target is None else f'<= {target}'} | {_verdict(ratio, target)} | "
+                    f"{fmt_ratio(_best_ratio(gg, fl))} |{cells} {_ms(to)} | "
                     f"{fmt_ratio(to and to['ratio_to_floor'])} | "
                     f"{MLP_TORCH_REFERENCE.get(name, '-') if dev == 'cpu' else '-'} |"
                 )
@@ -214,16 +238,21 @@ def core_table(data: dict) -> list[str]:
                 if r["median_s"]
             }
             gg = us.get("gpugrad")
-            verdict = (
-                "" if gg is None or dev != "cpu" else ("PASS" if gg <= CHAIN_TARGET_US else "MISS")
-            )
+            verdict = _verdict(gg, CHAIN_TARGET_US if dev == "cpu" else None)
+            compiled = f"; compiled {_us(us['compiled'])}/op" if "compiled" in us else ""
             lines.append(
                 f"100-op chain on 16 elements ({dev}, forward+backward): gpugrad "
-                f"{_us(gg)}/op (target <= {CHAIN_TARGET_US:g}) {verdict}; torch "
+                f"{_us(gg)}/op (target <= {CHAIN_TARGET_US:g}) {verdict}{compiled}; torch "
                 f"{_us(us.get('torch'))}/op (issue: ~{CHAIN_TORCH_REFERENCE_US:g}); "
                 f"handwritten {_us(us.get('floor'))}/op"
             )
     return lines
+
+
+def _verdict(value: float | None, target: float | None) -> str:
+    if value is None or target is None:
+        return ""
+    return "PASS" if value <= target else "MISS"
 
 
 def _best_ratio(a: dict | None, b: dict | None) -> float | None:

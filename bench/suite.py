@@ -21,6 +21,8 @@ from .timing import Budget, Timed, measure, median
 from .workloads import get
 
 IMPLS = ("floor", "gpugrad", "torch")
+# gpugrad.compile's replay of the same step (``--compile``), for the workloads that have one
+COMPILED = "compiled"
 BUDGETS = {
     "test": Budget(seconds=0.0, min_sample_s=1e-4, min_repeats=2, max_repeats=2, warmup_s=0.0),
     "quick": Budget(seconds=0.3, min_sample_s=1e-3, min_repeats=3, max_repeats=15, warmup_s=0.02),
@@ -85,12 +87,14 @@ def run_suite(opts: Options) -> dict:
     results = []
     for case in progress(cases, enabled=opts.show_progress, desc="bench"):
         if opts.deadline is not None and time.monotonic() > opts.deadline:
-            results += [_record(case, name, error="skipped: out of time") for name in opts.impls]
+            names = impls_for(get(case.workload), opts)
+            results += [_record(case, name, error="skipped: out of time") for name in names]
             continue
         try:
             recs = run_case(case, opts, ceilings.get(case.device, {}))
         except Exception as e:  # a harness bug in one case must not end the run
-            recs = [_record(case, name, error=f"harness: {_describe(e)}") for name in opts.impls]
+            names = impls_for(get(case.workload), opts)
+            recs = [_record(case, name, error=f"harness: {_describe(e)}") for name in names]
         results += recs
         if opts.on_case is not None:
             opts.on_case(recs)
@@ -150,6 +154,8 @@ def _char_lm_optimizer() -> str:
 def _make_impl(name: str, device: str):
     if name == "floor":
         return libs.Floor(device)
+    if name == COMPILED:
+        return libs.Framework("gpugrad", device, compiled=True)
     if name == "torch":
         ok, why = libs.torch_status(device)
         if not ok:
@@ -165,20 +171,26 @@ def _n_sets(wl, case: Case, rng) -> tuple[dict, list[dict]]:
     return state, [first] + [wl.batch(case, rng) for _ in range(n - 1)]
 
 
+def impls_for(wl, opts: Options) -> list[str]:
+    """The implementations a workload's cases run: the compiled one only where it has one."""
+    return [n for n in opts.impls if n != COMPILED or wl.compilable]
+
+
 def run_case(case: Case, opts: Options, ceilings: dict) -> list[dict]:
     wl = get(case.workload)
+    impls = impls_for(wl, opts)
     t0 = time.monotonic()
     budget = opts.budget or BUDGETS[opts.level]
     rng = np.random.default_rng(opts.seed)
     try:
         state, batches = _n_sets(wl, case, rng)
     except Exception as e:
-        return [_record(case, n, error=f"input data: {type(e).__name__}: {e}") for n in opts.impls]
+        return [_record(case, n, error=f"input data: {type(e).__name__}: {e}") for n in impls]
     built: dict[str, tuple] = {}
     errors: dict[str, str] = {}
     outputs: dict[str, dict] = {}
     with libs.tf32(case.dtype == "tf32", case.device):
-        for name in opts.impls:
+        for name in impls:
             try:
                 impl = _make_impl(name, case.device)
                 step = (wl.floor if name == "floor" else wl.framework)(impl, case, state, batches)
@@ -197,7 +209,7 @@ def run_case(case: Case, opts: Options, ceilings: dict) -> list[dict]:
         if "torch" in items:
             measure([items["torch"]], budget)
     out = []
-    for name in opts.impls:
+    for name in impls:
         it = items.get(name)
         rec = _record(case, name, error=errors.get(name) or (it.error if it else ""))
         if name in built:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 
 import pytest
 
@@ -216,3 +217,25 @@ def test_paired_timing_reports_a_ratio(capsys):
     assert 0.2 < r["ratio"] < 50  # gpugrad costs more than the bare floor, within reason
     assert paired_main(["tiny", "--pairs", "10"]) == 0
     assert "median paired ratio" in capsys.readouterr().out
+
+
+def test_compiled_rows_replay_for_the_step_workloads():
+    # --compile: a "compiled" record beside gpugrad's for mlp, chain and char_lm only; a
+    # compile that fell back to eager warns, which this turns into a recorded error
+    opts = Options(
+        workloads=["mlp", "chain", "char_lm", "elementwise"],
+        devices=["cpu"],
+        level="test",
+        impls=("floor", "gpugrad", "compiled"),
+        show_progress=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="gpugrad.compile", category=RuntimeWarning)
+        got = run_suite(opts)
+    compiled = [r for r in got["results"] if r["impl"] == "compiled"]
+    assert {r["workload"] for r in compiled} == {"mlp", "chain", "char_lm"}
+    for r in compiled:
+        assert r["error"] == "", f"{r['key']}: {r['error']}"
+        assert r["median_s"] > 0 and r["check_ok"], r["key"]
+    text = markdown(got, "m")
+    assert "| compiled ms |" in text and "compiled/floor" in text

@@ -230,6 +230,32 @@ def test_dispatch_paths(reduction):
     np.testing.assert_allclose(got.astype(np.float64), want, rtol=3e-3, atol=3e-3)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(7, 5), (64, 129)])
+def test_checked_targets_none_equals_an_unmatched_ignore_index(
+    reduction, smoothing, weighted, shape
+):
+    # ignore_index=None (the op checked every target is a class) gives the same bits as an
+    # ignore_index no target equals, forward and backward, on every path it dispatches to
+    g, x, t, lse, w = _case(*shape, reduction, smoothing, weighted, np.float32)
+    t = np.abs(t) % shape[1]
+    fwd = [B.cross_entropy, B.cross_entropy.reference]
+    bwd = [B.cross_entropy_backward, B.cross_entropy_backward.reference]
+    if ENGINE.enabled():
+        fwd.append(ENGINE.compiled("cross_entropy"))
+        bwd.append(ENGINE.compiled("cross_entropy_backward"))
+    for f in fwd:
+        got, got_lse = f(x, t, w, None, smoothing, reduction)
+        want, want_lse = f(x, t, w, -100, smoothing, reduction)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got_lse, want_lse)
+    for f in bwd:
+        got = f(g, x, t, lse, w, None, smoothing, reduction)
+        np.testing.assert_array_equal(got, f(g, x, t, lse, w, -100, smoothing, reduction))
+
+
 # ---- F.cross_entropy: the fused path --------------------------------------------------------
 CASES = [
     dict(),

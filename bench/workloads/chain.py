@@ -14,6 +14,7 @@ LENGTH = 100
 class Chain(Workload):
     name = "chain"
     variants = ("100 ops",)
+    compilable = True
 
     def ladder(self, device, level):
         sizes = [16] if level in ("test", "quick") else [16, 1024, 65536]
@@ -41,8 +42,7 @@ class Chain(Workload):
         sets = [(lib.tensor(b["x"], bwd), lib.tensor(b["c"]), lib.tensor(b["d"])) for b in batches]
         last: dict = {}
 
-        def call(i):
-            x, c, d = sets[i]
+        def run(x, c, d):
             y = x
             for _ in range(k // 4):
                 y = (y * c + d).tanh().exp()
@@ -50,7 +50,12 @@ class Chain(Workload):
             if bwd:
                 x.grad = None
                 s.backward()
-            last["i"], last["s"] = i, s
+            return s
+
+        run = lib.compile(run)
+
+        def call(i):
+            last["i"], last["s"] = i, run(*sets[i])
 
         def result():
             out = {"s": lib.host(last["s"])}

@@ -89,6 +89,7 @@ def gpt_forward(lib, P: dict, idx, p: dict):
 class CharLM(Workload):
     name = "char_lm"
     variants = ("step",)
+    compilable = True
     tol = 2e-3
 
     def key_tolerance(self, key, case):
@@ -176,18 +177,18 @@ class CharLM(Workload):
             opt = T.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS)
         last: dict = {}
 
-        def loss_of(i):
-            logits = gpt_forward(lib, P, idx[i], p)
-            return F.cross_entropy(logits.reshape(-1, p["vocab"]), tgt[i])
+        def loss_of(x, y):
+            logits = gpt_forward(lib, P, x, p)
+            return F.cross_entropy(logits.reshape(-1, p["vocab"]), y)
 
-        def call(i):
-            if not bwd:
-                with T.no_grad():
-                    last["loss"] = loss_of(i)
-                return
+        def infer(x, y):
+            with T.no_grad():
+                return loss_of(x, y)
+
+        def train(x, y):
             for q in params:
                 q.grad = None
-            loss = loss_of(i)
+            loss = loss_of(x, y)
             loss.backward()
             T.nn.utils.clip_grad_norm_(params, CLIP)
             if adamw:
@@ -196,7 +197,12 @@ class CharLM(Workload):
                 with T.no_grad():
                     for q in params:
                         q -= LR * q.grad
-            last["loss"] = loss
+            return loss
+
+        step = lib.compile(train if bwd else infer)
+
+        def call(i):
+            last["loss"] = step(idx[i], tgt[i])
 
         def result():
             out = {"loss": lib.host(last["loss"])}

@@ -121,8 +121,9 @@ class NumpyBackend(ArrayBackend):
         # 0/1 mask is one branch-free call and exact: a masked position is +0 (as PyTorch
         # gives) even for a NaN or inf gradient, which a float multiply would keep.
         # The mask is "not x <= 0", PyTorch's test, so a NaN x passes its gradient.
+        # Below ~1500 elements where() is the faster one (two calls instead of three).
         ints = _SIGNED.get(grad.dtype.itemsize)
-        if ints is None or not D.is_floating(grad.dtype):
+        if ints is None or grad.size <= 1024 or not D.is_floating(grad.dtype):
             return np.where(x <= 0, 0, grad)  # a Python 0 keeps grad's dtype
         keep = np.less_equal(x, 0)
         np.logical_not(keep, out=keep)

@@ -303,7 +303,9 @@ class Recorder:
         _cuda_backends.pop(_TRACKED_DEVICE.id, None)
         self.active = False
         for o in gc.get_objects():
-            if isinstance(o, Tensor):
+            # type(), not isinstance(): that also reads __class__, which some module-level
+            # objects (torch's deprecated aliases) answer with a warning
+            if issubclass(type(o), Tensor):
                 d = o.__dict__.get("_data")
                 if type(d) is Tracked:
                     o._data = d._plain if d._plain is not None else d.view(np.ndarray)

@@ -92,6 +92,17 @@ class Tracked(np.ndarray):
         return self._plain.base if self._plain is not None else _nd.base.__get__(self)
 
     @property
+    def shape(self):
+        return _nd.shape.__get__(self)
+
+    @shape.setter
+    def shape(self, value) -> None:
+        # ``a.shape = s`` reshapes in place (the normalizations do it to fresh kernel
+        # results): the plain array must change with it, in the recording and in the replay
+        _recorder(self).call(_set_shape, (self, value), {}, "set_shape")
+        _nd.shape.__set__(self, value)
+
+    @property
     def device(self):
         return _TRACKED_DEVICE
 
@@ -123,6 +134,10 @@ class _TrackedDevice:
 
 
 _TRACKED_DEVICE = _TrackedDevice()
+
+
+def _set_shape(a, shape) -> None:
+    a.shape = shape
 
 
 def _transpose(a):

@@ -104,7 +104,10 @@ class ScaledDotProductFlashAttentionForCpuBackward0(Node):
         if not _grad_state.enabled:
             return self._backward_arrays(grad)
         q, k, v, _ = self.saved_tensors
-        p = _probs(q, k, self.mask, self.is_causal, self.scale, self.dead)
+        # rows with every key masked (lse -inf) are zeros; looked for only here, so the
+        # forward makes no data-dependent branch (gpugrad.compile records straight through)
+        dead = q._device.backend.xp.isneginf(self.lse)[..., None]
+        p = _probs(q, k, self.mask, self.is_causal, self.scale, dead if dead.any() else None)
         out = p @ v
         rows = (grad * out).sum(-1, keepdim=True)
         dv = p.transpose(-2, -1) @ grad
@@ -146,8 +149,6 @@ def _sdpa_fused(q: Tensor, k: Tensor, v: Tensor, mask, is_causal: bool, scale: f
         node.save(q, k, v, out)
         node.lse, node.mask = lse, mask
         node.is_causal, node.scale = bool(is_causal), float(scale)
-        dead = backend.xp.isneginf(lse)[..., None]
-        node.dead = dead if dead.any() else None
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
+from ._checks import check_in_self
 from ._util import (
     check_device,
     needs_grad,
@@ -125,8 +126,7 @@ def embedding(
             padding_idx = num + padding_idx
     xp = weight._device.backend.xp
     idx = input._data.reshape(-1)
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
-        raise IndexError("index out of range in self")
+    check_in_self(weight._device.backend, idx, num)
     if max_norm is not None:
         _renorm_rows(weight, idx, max_norm, norm_type)
     counts = xp.bincount(idx, minlength=num) if scale_grad_by_freq and idx.size else None

@@ -294,7 +294,9 @@ def fused_cross_entropy(
     backend = input._device.backend
     ignore, safe = _class_targets(backend, tgt, c, ignore_index)
     eps = float(label_smoothing)
-    data, lse = backend.cross_entropy(x, tgt, w, ignore_index, eps, reduction)
+    # None: the targets are checked, none is ignored (the kernels skip looking again)
+    kernel_ignore = None if ignore is None else ignore_index
+    data, lse = backend.cross_entropy(x, tgt, w, kernel_ignore, eps, reduction)
     dev = input._device
     out = Tensor._make(data, dev)
     if not (input._requires_grad and _grad_state.enabled):
@@ -303,7 +305,7 @@ def fused_cross_entropy(
     ls.next_functions = collect_next_functions((input,))
     ls.dim, ls._nin, ls.device = 1, 1, dev
     ls.save(input)
-    ls.ce_args = (tgt, lse, w, ignore_index, eps, reduction)
+    ls.ce_args = (tgt, lse, w, kernel_ignore, eps, reduction)
     # the top node's own formula (for create_graph and hooks): nll_loss's scale and coef
     coef = None if w is None else w[safe]
     if ignore is not None:
@@ -554,8 +556,7 @@ def _check_target_and_weight(input: Tensor, target: Tensor, weight: Tensor | Non
     (the input's dtype)."""
     if target._data.dtype.name not in _CLASS_INDEX_DTYPES:
         raise RuntimeError(
-            "expected target dtype to be Long or Byte, but got "
-            f"{D.scalar_type_name(target.dtype)}"
+            f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
         )
     if weight is not None and weight._data.dtype != input._data.dtype:
         raise RuntimeError(

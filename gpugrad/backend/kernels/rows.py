@@ -54,12 +54,15 @@ class RowKernels:
         return self.quiet(run, grad, y)
 
     @kernel
-    def cross_entropy(self, logits, target, weight, ignore_index: int, label_smoothing, reduction):
+    def cross_entropy(
+        self, logits, target, weight, ignore_index: int | None, label_smoothing, reduction
+    ):
         """cross_entropy of ``logits`` (N, C) against class indices ``target`` (N,):
         ``(loss, lse)``. Row r's loss is ``(1-e) w[t] (lse - x[t]) + e/C sum_c w_c (lse -
         x_c)`` (0 if ``t == ignore_index``; ``w`` ones without ``weight``); "mean" divides the
         rows' sum by ``sum(w[t])`` over the kept rows (NaN if all are ignored), "sum" sums,
-        "none" keeps the rows. ``lse`` (N,) is the rows' logsumexp (float32 for half)."""
+        "none" keeps the rows. ``lse`` (N,) is the rows' logsumexp (float32 for half).
+        ``ignore_index=None``: the caller has checked that every target is a class."""
         xp = self.xp
         n, c = logits.shape
         x = self._accumulated(logits)
@@ -71,6 +74,7 @@ class RowKernels:
             and _none_ignored(self, target, ignore_index, c)
         ):
             return self.quiet(_plain_cross_entropy, self, x, logits, target, reduction)
+        ignore_index = NO_CLASS if ignore_index is None else ignore_index
 
         def run():
             lse = _row_lse(self, x, 1)
@@ -108,11 +112,13 @@ class RowKernels:
 
     @kernel
     def cross_entropy_backward(
-        self, grad, logits, target, lse, weight, ignore_index: int, label_smoothing, reduction
-    ):
+        self, grad, logits, target, lse, weight, ignore_index: int | None, label_smoothing,
+        reduction,
+    ):  # fmt: skip
         """d loss / d logits (N, C) of cross_entropy over class indices: per row
         ``s * ((1-e) w[t] (p - onehot(t)) + e/C (p sum(w) - w))``, ``p = exp(logits - lse)``,
-        ``s`` the row's share of ``grad`` (``grad / sum(w[t])`` for "mean"; 0 if ignored)."""
+        ``s`` the row's share of ``grad`` (``grad / sum(w[t])`` for "mean"; 0 if ignored);
+        ``ignore_index=None`` as in ``cross_entropy``."""
         xp = self.xp
         n, c = logits.shape
         x = self._accumulated(logits)
@@ -121,6 +127,7 @@ class RowKernels:
             return self.quiet(
                 _plain_cross_entropy_backward, self, grad, x, logits, target, lse, reduction
             )
+        ignore_index = NO_CLASS if ignore_index is None else ignore_index
         keep = target != ignore_index
         safe = xp.where(keep, target, 0)
         rows = self.arange_cached(n)
@@ -153,9 +160,15 @@ def _row_lse(backend, x, axis: int):
     return m + xp.log(backend.sum(xp.exp(x - m), axis, keepdims=True))
 
 
-def _none_ignored(backend, target, ignore_index: int, c: int) -> bool:
-    """Whether no target is ``ignore_index``: all are classes (one reduction, negatives
-    counting as huge) and ``ignore_index`` is none."""
+# what ignore_index=None compares as: no class (the caller checked every target is one)
+NO_CLASS = -1
+
+
+def _none_ignored(backend, target, ignore_index: int | None, c: int) -> bool:
+    """Whether no target is ``ignore_index``: None (the caller checked), or all are classes
+    (one reduction, negatives counting as huge) and ``ignore_index`` is none."""
+    if ignore_index is None:
+        return True
     return not 0 <= ignore_index < c and (not target.size or backend.index_top(target) < c)
 
 

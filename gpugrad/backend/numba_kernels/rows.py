@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.rows import NO_CLASS
 from . import ENGINE
 from ._jit import njit, prange
 
@@ -311,6 +312,7 @@ def _build_cross_entropy():
     _bind_exp()
 
     def cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction):
+        ignore_index = NO_CLASS if ignore_index is None else int(ignore_index)
         n, c = logits.shape
         dt = logits.dtype
         w = _class_weights(weight, c, dt)
@@ -320,7 +322,7 @@ def _build_cross_entropy():
         rowweight = np.empty(n, np.float64)
         tgt = target.astype(np.int64, copy=False)
         wsum = float(w.sum(dtype=np.float64)) if eps else 0.0
-        args = (logits, tgt, w, weight is not None, int(ignore_index), eps, wsum)
+        args = (logits, tgt, w, weight is not None, ignore_index, eps, wsum)
         if _ce_rows(*args, lse, rowloss, rowweight):
             raise _bad_target(tgt, ignore_index, c)
         if reduction == "none":
@@ -388,6 +390,7 @@ def _build_cross_entropy_backward():
         grad, logits, target, lse, weight, ignore_index, label_smoothing, reduction
     ):
         # the per-row scalars of the reference's formula (O(N) in NumPy), then one pass
+        ignore_index = NO_CLASS if ignore_index is None else int(ignore_index)
         n, c = logits.shape
         dt = logits.dtype
         keep = target != ignore_index
