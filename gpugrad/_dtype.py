@@ -80,10 +80,24 @@ _SCALAR_NAMES = {
 }
 
 
+_NP_NAMES: dict = {}
+
+
+def np_name(np_dtype) -> str:
+    """``np_dtype.name`` ("float32", "bfloat16" ...), cached: NumPy builds the name in Python
+    on every read (~2 us, the cost of a whole small ufunc call), and kernels and launches
+    read it on every call."""
+    try:
+        return _NP_NAMES[np_dtype]
+    except KeyError:
+        name = _NP_NAMES[np_dtype] = np_dtype.name
+        return name
+
+
 def scalar_type_name(dt) -> str:
     """PyTorch's name of a dtype in error texts ("Float", "Long" ...); ``dt`` is a gpugrad
     dtype or a NumPy/CuPy one."""
-    name = dt.name if isinstance(dt, dtype) else str(dt)
+    name = dt.name if isinstance(dt, dtype) else np_name(np.dtype(dt))
     return _SCALAR_NAMES.get(name, name)
 
 

@@ -186,6 +186,51 @@ def test_compiled_forward_matches_reference(reduction, smoothing, weighted, dtyp
 
 
 @engine
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(16, 10), (1, 3), (7, 1), (40, 100)])
+@pytest.mark.parametrize("ignored", ["none", "some", "all"])
+def test_compiled_small_batch_serial_path_matches_reference(reduction, dtype, shape, ignored):
+    # below MIN_SIZE_CE the plain case (no weight, no smoothing) runs one serial pass each way
+    g, x, t, _, _ = _case(*shape, reduction, 0.0, False, dtype, ignore_all=ignored == "all")
+    if ignored == "none":
+        t = np.abs(t) % shape[1]
+    assert x.size < NR.MIN_SIZE_CE
+    assert NR._when_ce(x, t, None, -100, 0.0, reduction)
+    assert NR._when_ce_backward(g, x, t, x[:, 0], None, -100, 0.0, reduction)
+    x64 = x.astype(np.float64)
+    want, want_lse = B.cross_entropy.reference(x64, t, None, -100, 0.0, reduction)
+    loss, lse = ENGINE.compiled("cross_entropy")(x, t, None, -100, 0.0, reduction)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    assert loss.dtype == x.dtype and lse.dtype == x.dtype and loss.shape == ()
+    np.testing.assert_allclose(lse, want_lse, rtol=tol)
+    np.testing.assert_allclose(loss, want, rtol=tol * 10, atol=tol, equal_nan=True)
+    grad = ENGINE.compiled("cross_entropy_backward")(g, x, t, lse, None, -100, 0.0, reduction)
+    want_g = B.cross_entropy_backward.reference(
+        g.astype(np.float64), x64, t, want_lse, None, -100, 0.0, reduction
+    )
+    assert grad.dtype == x.dtype
+    np.testing.assert_allclose(grad, want_g, rtol=tol * 10, atol=tol)
+
+
+@engine
+def test_compiled_small_batch_bad_targets_raise_and_other_cases_keep_the_reference():
+    _, x, t, lse, w = _case(16, 10, "sum", 0.0, True, np.float32)
+    t = np.abs(t) % 10
+    t[4] = 10
+    g = np.ones((), np.float32)
+    with pytest.raises(IndexError, match="Target 10 is out of bounds."):
+        ENGINE.compiled("cross_entropy")(x, t, None, -100, 0.0, "mean")
+    with pytest.raises(IndexError, match="Target 10 is out of bounds."):
+        ENGINE.compiled("cross_entropy_backward")(g, x, t, lse, None, -100, 0.0, "sum")
+    # weights, smoothing, per-row losses: small batches of those stay with the reference
+    assert not NR._when_ce(x, t, w, -100, 0.0, "mean")
+    assert not NR._when_ce(x, t, None, -100, 0.1, "mean")
+    assert not NR._when_ce(x, t, None, -100, 0.0, "none")
+    assert not NR._when_ce_backward(np.ones(16, np.float32), x, t, lse, None, -100, 0.0, "none")
+
+
+@engine
 def test_compiled_forward_nan_inf_rows_as_torch():
     _, x, t, _, _ = _case(64, 80, "none", 0.0, False, np.float64)
     t[:] = 1

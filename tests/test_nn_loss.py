@@ -336,11 +336,16 @@ def test_cross_entropy_records_the_two_nodes_of_log_softmax_and_nll(device, redu
         return loss, graph, g, gg, x.grad
 
     fused, plain = run(True), run(False)
-    assert fused[0].dtype == dt and fused[0].item() == plain[0].item()
+    # the fused kernel may be the compiled one (one pass, float64 row sums): an ulp or two
+    # from the two calls' NumPy steps, not always the same bits
+    rt = 1e-6 if dtype == "float32" else 1e-14
+    assert fused[0].dtype == dt
+    np.testing.assert_allclose(fused[0].item(), plain[0].item(), rtol=rt)
     names = ("NllLossBackward0", "LogSoftmaxBackward0", (None, 0), "AccumulateGrad")
     assert fused[1] == plain[1] == (*names, torch.Size([7, 5]))
     for a, b in zip(fused[2:], plain[2:]):
-        np.testing.assert_array_equal(a.detach().cpu().numpy(), b.detach().cpu().numpy())
+        a, b = a.detach().cpu().numpy(), b.detach().cpu().numpy()
+        np.testing.assert_allclose(a, b, rtol=rt, atol=rt * np.abs(b).max())
     want = _num_grad(lambda a: ce_ref(a, target.cpu().numpy(), None, -100, reduction), data, 1.0)
     tol = 1e-5 if dtype == "float32" else 1e-8
     assert_close(fused[4].to(torch.float64), want, rtol=tol, atol=tol)

@@ -54,13 +54,13 @@ def type_name(arr) -> str:
 
 def require_int32_64(arr, message: str, exc=RuntimeError) -> None:
     """Raise ``exc(message)`` unless ``arr`` is int32 or int64 (``{}`` gets the dtype name)."""
-    if arr.dtype.name not in _INT32_64:
+    if D.np_name(arr.dtype) not in _INT32_64:
         raise exc(message.format(type_name(arr)))
 
 
 def require_int64(arr, message: str, exc=RuntimeError) -> None:
     """Raise ``exc(message)`` unless ``arr`` is int64 (``{}`` gets the dtype name)."""
-    if arr.dtype.name != "int64":
+    if D.np_name(arr.dtype) != "int64":
         raise exc(message.format(type_name(arr)))
 
 

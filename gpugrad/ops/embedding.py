@@ -3,6 +3,7 @@ one_hot."""
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
@@ -152,7 +153,7 @@ def _renorm_rows(weight: Tensor, idx, max_norm: float, norm_type: float) -> None
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """(..., num_classes) int64 tensor with a 1 at each value's position."""
-    if tensor._data.dtype.name != "int64":
+    if D.np_name(tensor._data.dtype) != "int64":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     xp = tensor._device.backend.xp
     x = tensor._data

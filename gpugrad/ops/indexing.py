@@ -48,7 +48,7 @@ _INDEX_DTYPES = frozenset(("int64", "int32", "bool"))
 
 def _index_array(arr):
     """A tensor index as PyTorch reads it: long, int or bool; a byte tensor is a mask."""
-    name = arr.dtype.name
+    name = D.np_name(arr.dtype)
     if name in _INDEX_DTYPES:
         return arr
     if name == "uint8":

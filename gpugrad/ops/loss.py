@@ -554,7 +554,7 @@ _CLASS_INDEX_DTYPES = frozenset(("int64", "uint8"))
 def _check_target_and_weight(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
     """PyTorch's dtype checks of class-index targets (Long or Byte) and of the class weight
     (the input's dtype)."""
-    if target._data.dtype.name not in _CLASS_INDEX_DTYPES:
+    if D.np_name(target._data.dtype) not in _CLASS_INDEX_DTYPES:
         raise RuntimeError(
             f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _dtype as D
 from . import ENGINE
 from .compile import function
 from .launch import BLOCK, grid_for, sm_count
@@ -95,7 +96,8 @@ def _build_dropout():
         n = x.size
         if n:
             scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
-            fn = function(source(x.dtype.name), kernel_name("dropout", x.dtype.name))
+            name = D.np_name(x.dtype)
+            fn = function(source(name), kernel_name("dropout", name))
             grid = grid_for(n, sm_count(x.device.id))
             args = (
                 x,
@@ -129,7 +131,8 @@ def _build_dropout_backward():
         dx = cupy.empty_like(grad)
         n = grad.size
         if n:
-            fn = function(source(grad.dtype.name), kernel_name("dropout_backward", grad.dtype.name))
+            name = D.np_name(grad.dtype)
+            fn = function(source(name), kernel_name("dropout_backward", name))
             grid = grid_for(n, sm_count(grad.device.id))
             fn((grid,), (BLOCK,), (grad, mask, dx, np.int64(n), _compute(grad.dtype)(scale)))
         return dx

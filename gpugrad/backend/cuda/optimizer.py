@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ... import _dtype as D
 from . import ENGINE, optimizer_source
 from .compile import function
 
@@ -116,7 +117,7 @@ def _build_adam():
             np.int32(bool(maximize)),
         )
         if nchunks:
-            _kernel("adam", dtype.name)((nchunks,), (BLOCK,), args)
+            _kernel("adam", D.np_name(dtype))((nchunks,), (BLOCK,), args)
 
     return adam_step_
 
@@ -150,6 +151,6 @@ def _build_sgd():
             np.int32(bool(first)),
         )
         if nchunks:
-            _kernel("sgd", dtype.name)((nchunks,), (BLOCK,), args)
+            _kernel("sgd", D.np_name(dtype))((nchunks,), (BLOCK,), args)
 
     return sgd_step_

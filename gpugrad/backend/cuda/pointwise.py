@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _dtype as D
 from . import ENGINE, templates
 from .compile import function
 from .launch import BLOCK, grid_for, sm_count
@@ -33,7 +34,7 @@ def launch(op: str, arrays: tuple, params: tuple = ()):
     n = out.size
     if n == 0:
         return out
-    dtype = first.dtype.name
+    dtype = D.np_name(first.dtype)
     itemsize = first.dtype.itemsize
     layout = templates.layout_of(
         shape, [(a.shape, a.strides, a.data.ptr) for a in arrays], itemsize

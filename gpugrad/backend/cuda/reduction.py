@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _dtype as D
 from . import ENGINE, reduce_source
 from .compile import function
 from .launch import BLOCKS_PER_SM, sm_count
@@ -55,7 +56,7 @@ def reduce(op: str, x, axis, keepdims: bool, correction: float = 0.0):
     import cupy
 
     code = reduce_source.OPS[op]
-    dtype = x.dtype.name
+    dtype = D.np_name(x.dtype)
     compute = np.float64 if dtype == "float64" else np.float32
     if _axes(x, axis) == "last":
         cols = x.shape[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import _dtype as D
 from . import ENGINE, rows_source
 from .compile import function
 from .launch import BLOCKS_PER_SM, sm_count
@@ -54,7 +55,7 @@ def _softmax(x, take_log: int):
     out = cupy.empty_like(x)
     rows, cols, grid, block = _geometry(x)
     args = (x, out, np.int64(rows), np.int64(cols), np.int32(take_log))
-    _kernel("softmax", x.dtype.name)((grid,), (block,), args)
+    _kernel("softmax", D.np_name(x.dtype))((grid,), (block,), args)
     return out
 
 
@@ -64,7 +65,7 @@ def _softmax_backward(g, y, take_log: int):
     dx = cupy.empty_like(y)
     rows, cols, grid, block = _geometry(y)
     args = (g, y, dx, np.int64(rows), np.int64(cols), np.int32(take_log))
-    _kernel("softmax_backward", y.dtype.name)((grid,), (block,), args)
+    _kernel("softmax_backward", D.np_name(y.dtype))((grid,), (block,), args)
     return dx
 
 
@@ -117,7 +118,7 @@ def _build_layer_norm():
         mean = cupy.empty(rows, st)
         rstd = cupy.empty(rows, st)
         args = (x, _ptr(weight), _ptr(bias), y, mean, rstd, np.int64(rows), np.int64(cols), st(eps))
-        _kernel("layer_norm", x.dtype.name)((grid,), (block,), args)
+        _kernel("layer_norm", D.np_name(x.dtype))((grid,), (block,), args)
         return y, mean, rstd
 
     return layer_norm
@@ -142,7 +143,7 @@ def _build_layer_norm_backward():
         rows, cols, grid, block = _geometry(x)
         n = (np.int64(rows), np.int64(cols))
         dx = cupy.empty_like(x)
-        _kernel("layer_norm_backward", x.dtype.name)(
+        _kernel("layer_norm_backward", D.np_name(x.dtype))(
             (grid,), (block,), (grad, x, mean, rstd, _ptr(weight), dx, *n)
         )
         if not weight_grads:
@@ -150,7 +151,7 @@ def _build_layer_norm_backward():
         dw = cupy.empty(cols, x.dtype)
         db = cupy.empty(cols, x.dtype)
         cgrid = max(1, -(-cols // 128))
-        _kernel("layer_norm_weight_grads", x.dtype.name)(
+        _kernel("layer_norm_weight_grads", D.np_name(x.dtype))(
             (cgrid,), (128,), (grad, x, mean, rstd, dw, db, *n)
         )
         return dx, dw, db
@@ -172,7 +173,7 @@ def _build_rms_norm():
         y = cupy.empty_like(x)
         rstd = cupy.empty(rows, st)
         args = (x, _ptr(weight), y, rstd, np.int64(rows), np.int64(cols), st(eps))
-        _kernel("rms_norm", x.dtype.name)((grid,), (block,), args)
+        _kernel("rms_norm", D.np_name(x.dtype))((grid,), (block,), args)
         return y, rstd
 
     return rms_norm
@@ -199,14 +200,16 @@ def _build_rms_norm_backward():
         rows, cols, grid, block = _geometry(x)
         n = (np.int64(rows), np.int64(cols))
         dx = cupy.empty_like(x)
-        _kernel("rms_norm_backward", x.dtype.name)(
+        _kernel("rms_norm_backward", D.np_name(x.dtype))(
             (grid,), (block,), (grad, x, rstd, _ptr(weight), dx, *n)
         )
         if not weight_grads:
             return dx, None
         dw = cupy.empty(cols, x.dtype)
         cgrid = max(1, -(-cols // 128))
-        _kernel("rms_norm_weight_grads", x.dtype.name)((cgrid,), (128,), (grad, x, rstd, dw, *n))
+        _kernel("rms_norm_weight_grads", D.np_name(x.dtype))(
+            (cgrid,), (128,), (grad, x, rstd, dw, *n)
+        )
         return dx, dw
 
     return rms_norm_backward

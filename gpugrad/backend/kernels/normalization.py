@@ -3,6 +3,7 @@ over channel groups of an (N, C, S) array; forward and backward."""
 
 from __future__ import annotations
 
+from ... import _dtype as D
 from .engine import kernel
 
 _HALF = ("float16", "bfloat16")
@@ -52,7 +53,7 @@ class NormalizationKernels:
 
 def _stat_dtype(be, x):
     # half inputs keep float32 statistics; float32/float64 their own
-    return be.xp.float32 if x.dtype.name in _HALF else x.dtype
+    return be.xp.float32 if D.np_name(x.dtype) in _HALF else x.dtype
 
 
 def _layer_norm(be, x, weight, bias, eps):

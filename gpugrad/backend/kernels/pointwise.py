@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ... import _dtype as D
 from .engine import kernel
 
 _SQRT1_2 = 1 / math.sqrt(2.0)
@@ -106,7 +107,7 @@ def _computed(backend, dtype, fn, *args):
     """``fn(*args)`` silently (IEEE edge cases give inf/NaN); float16 arrays computed in
     float32 and the result rounded once, as PyTorch's kernels (NumPy would round each step).
     bfloat16 reaches the references already widened (the NumPy backend's adapter)."""
-    if dtype.name != _FLOAT16:
+    if D.np_name(dtype) != _FLOAT16:
         return backend.quiet(fn, *args)
     wide = tuple(a.astype("float32") if getattr(a, "dtype", None) == dtype else a for a in args)
     return backend.quiet(fn, *wide).astype(dtype)
