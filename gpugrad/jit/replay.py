@@ -16,6 +16,7 @@ import numpy as np
 from .._tensor import Tensor
 from ..backend.numpy_backend import _ERRSTATE, _IGNORE
 from .recording import Const, Guard, LiveLR, Recorder, Slot, Step
+from .tracked import _transpose
 
 _make = Tensor._make
 
@@ -84,8 +85,16 @@ class _Source:
         raise TypeError(f"cannot replay an argument template {tm!r}")
 
 
+# steps written as the expression they stand for: an attribute read costs a fraction of a
+# call through a function (the MLP step transposes each weight twice)
+_INLINE = {_transpose: "{0}.T"}
+
+
 def _call_text(src: _Source, step: Step) -> str:
     args = [src.expr(a) for a in step.args]
+    form = _INLINE.get(step.fn)
+    if form is not None and not step.kwargs:
+        return form.format(*args)
     args += [f"{k}={src.expr(v)}" for k, v in (step.kwargs or {}).items()]
     return f"{src.name(step.fn, 'f')}({', '.join(args)})"
 
