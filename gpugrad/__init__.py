@@ -95,6 +95,11 @@ from ._tensor import Size, Tensor
 from ._tensor_str import get_printoptions, set_printoptions
 from ._type_info import finfo, iinfo
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled
+from .amp.autocast_mode import (
+    clear_autocast_cache,
+    is_autocast_cache_enabled,
+    set_autocast_cache_enabled,
+)
 from .autograd.grad_mode import (
     enable_grad,
     inference_mode,
@@ -103,6 +108,7 @@ from .autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .cuda import OutOfMemoryError  # torch.OutOfMemoryError, torch.cuda's too
 from .linalg import det
 from .linalg import inv as inverse
 from .ops import *  # noqa: F403 - the functional API: gpugrad.exp, gpugrad.matmul, ...

@@ -176,3 +176,75 @@ def test_amp_matches_torch():
         return T.nn.functional
 
     assert run(gpugrad) == run(torch)
+
+
+def _chain(t):
+    """The grad_fn nodes from ``t`` down its last input (the weight, for these ops)."""
+    out, n = [], t.grad_fn
+    while n is not None:
+        out.append(n)
+        nxt = [f for f, _ in n.next_functions if f is not None]
+        n = nxt[-1] if nxt else None
+    return out
+
+
+@pytest.mark.parametrize("lib", ["gpugrad", "torch"])
+def test_autocast_caches_each_weight_cast_within_a_region_as_torch(lib):
+    # PyTorch's behaviour, which gpugrad must share: one ToCopyBackward0 per weight within a
+    # region (nested ones too), a fresh one per region or with cache_enabled=False, none
+    # reused from a no_grad cast; the flag reads back as is_autocast_cache_enabled
+    T = gpugrad if lib == "gpugrad" else pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w = T.tensor(rng.standard_normal((3, 4)), dtype=T.float32, requires_grad=True)
+    x = T.tensor(rng.standard_normal((2, 3)), dtype=T.float32)
+
+    def cast_node(t):
+        return next(n for n in _chain(t) if n.name() == "ToCopyBackward0")
+
+    with T.autocast("cpu", dtype=T.bfloat16):
+        a, b = T.mm(x, w), T.mm(x, w)
+        with T.autocast("cpu", dtype=T.bfloat16):
+            c = T.mm(x, w)
+        assert T.is_autocast_cache_enabled()
+    assert cast_node(a) is cast_node(b) is cast_node(c)
+    with T.autocast("cpu", dtype=T.bfloat16):
+        d = T.mm(x, w)
+    assert cast_node(d) is not cast_node(a)
+    with T.autocast("cpu", dtype=T.bfloat16, cache_enabled=False):
+        assert not T.is_autocast_cache_enabled()
+        e, f = T.mm(x, w), T.mm(x, w)
+    assert T.is_autocast_cache_enabled() and cast_node(e) is not cast_node(f)
+    with T.autocast("cpu", dtype=T.bfloat16):
+        with T.no_grad():
+            T.mm(x, w)
+        g = T.mm(x, w)
+    assert g.grad_fn is not None and cast_node(g) is not None
+    # the gradient through one shared cast is the sum of both uses
+    with T.autocast("cpu", dtype=T.bfloat16):
+        loss = (T.mm(x, w).float().sum() + T.mm(x, w).float().sum()) * 0.5
+    loss.backward()
+    want = np.broadcast_to(np.asarray(x).sum(0)[:, None], (3, 4))
+    np.testing.assert_allclose(np.asarray(w.grad.float()), want, rtol=1e-2, atol=1e-2)
+
+
+def test_autocast_cache_never_serves_a_stale_or_wrong_dtype_copy():
+    # gpugrad's choice where PyTorch's cache is keyed by the tensor alone and never checks
+    # versions: an in-place change of the weight casts it again, and a float16 region
+    # nested in a bfloat16 one gets its own copy
+    w = gpugrad.ones(3, 4, requires_grad=True)
+    x = gpugrad.ones(2, 3)
+    with gpugrad.autocast("cpu", dtype=gpugrad.bfloat16):
+        a = gpugrad.mm(x, w)
+        with gpugrad.no_grad():
+            w.mul_(2)
+        b = gpugrad.mm(x, w)
+        with gpugrad.autocast("cpu", dtype=gpugrad.float16):
+            c = gpugrad.mm(x.half(), w)
+    assert a.float().sum().item() * 2 == b.float().sum().item()
+    assert c.dtype == gpugrad.float16
+    gpugrad.clear_autocast_cache()
+    gpugrad.set_autocast_cache_enabled(False)
+    try:
+        assert not gpugrad.is_autocast_cache_enabled()
+    finally:
+        gpugrad.set_autocast_cache_enabled(True)

@@ -24,7 +24,7 @@ from typing import Any
 from .. import _dtype as D
 from ..autograd.grad_mode import _DecoratorContextManager
 from ..backend import cuda_status
-from ..ops._autocast import _DEVICE_TYPES, SUPPORTED_DTYPES, _state
+from ..ops._autocast import _DEVICE_TYPES, SUPPORTED_DTYPES, _state, clear_cache
 
 
 def _device_type(device_type: str) -> str:
@@ -47,6 +47,20 @@ def get_autocast_dtype(device_type: str) -> D.dtype:
     return _state.dtype[_device_type(device_type)]
 
 
+def clear_autocast_cache() -> None:
+    """Drop autocast's cached low-precision copies of weights (made once per region)."""
+    clear_cache()
+
+
+def is_autocast_cache_enabled() -> bool:
+    return _state.cache_enabled
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    """Whether autocast caches each weight's low-precision copy within a region."""
+    _state.cache_enabled = bool(enabled)
+
+
 def is_autocast_available(device_type: str) -> bool:
     return device_type in _DEVICE_TYPES
 
@@ -62,6 +76,7 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
         cache_enabled: bool | None = None,
     ) -> None:
         self.device = _device_type(device_type)
+        self._cache_enabled = cache_enabled
         # no dtype: the enclosing region's, else the device's default (PyTorch's: bfloat16 on
         # the CPU, float16 on CUDA)
         self.fast_dtype = dtype if dtype is not None else _state.dtype[self.device]
@@ -91,15 +106,21 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
 
     def __enter__(self) -> None:
         d = self.device
-        self._prev = (_state.enabled[d], _state.dtype[d])
+        self._prev = (_state.enabled[d], _state.dtype[d], _state.cache_enabled)
         _state.enabled[d] = self._enabled
         if self._enabled:
             _state.dtype[d] = self.fast_dtype
+        if self._cache_enabled is not None:
+            _state.cache_enabled = bool(self._cache_enabled)
+        _state.depth += 1
         _state.on = any(_state.enabled.values())
 
     def __exit__(self, *exc: Any) -> None:
         d = self.device
-        _state.enabled[d], _state.dtype[d] = self._prev
+        _state.enabled[d], _state.dtype[d], _state.cache_enabled = self._prev
+        _state.depth -= 1
+        if _state.depth == 0:  # the outermost region closed: its copies go (PyTorch's rule)
+            clear_cache()
         _state.on = any(_state.enabled.values())
 
     def clone(self):

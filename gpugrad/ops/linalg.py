@@ -109,7 +109,8 @@ def _check(a: Tensor, b: Tensor, op: str) -> None:
         raise TypeError(f"{op}(): argument must be Tensor, not {type(bad).__name__}")
     if a._device is not b._device:
         check_device(a, b, op)
-    if a._data.dtype != b._data.dtype:
+    if a._data.dtype != b._data.dtype and not (_active.autocast and _amp.casts(a, b)):
+        # (in an autocast region both become its lower dtype first, as in PyTorch)
         raise RuntimeError(
             f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != {b.dtype.name}"
         )
