@@ -114,6 +114,9 @@ class CupyBackend(ArrayBackend):
         import cupyx
 
         self._cupyx = cupyx
+        from .cupy_allocator import install
+
+        install(cp)  # PyTorch's memory statistics and OutOfMemoryError over CuPy's pool
         self.seed(_seed if _seed is not None else int.from_bytes(os.urandom(4), "little"))
         from .cuda import ENGINE
 

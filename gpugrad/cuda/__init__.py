@@ -1,8 +1,33 @@
-"""gpugrad.cuda: is CUDA usable, how many GPUs, synchronise. Answers False/0 without CuPy."""
+"""gpugrad.cuda: is CUDA usable, how many GPUs, synchronise; memory statistics (memory.py),
+streams and events (streams.py), the older amp spellings (amp.py). Answers False/0 without
+CuPy, and fails as PyTorch's CPU-only build does where that one fails."""
 
 from __future__ import annotations
 
-from .backend import cuda_status
+from ..backend import cuda_status
+from . import amp, memory, streams
+from .memory import (
+    OutOfMemoryError,
+    empty_cache,
+    max_memory_allocated,
+    max_memory_reserved,
+    mem_get_info,
+    memory_allocated,
+    memory_reserved,
+    memory_stats,
+    memory_summary,
+    reset_max_memory_allocated,
+    reset_peak_memory_stats,
+)
+from .streams import (
+    Event,
+    Stream,
+    StreamContext,
+    current_stream,
+    default_stream,
+    set_stream,
+    stream,
+)
 
 
 def is_available() -> bool:
@@ -20,14 +45,14 @@ def why_unavailable() -> str:
 
 
 def current_device() -> int:
-    from .backend import current_cuda_index
+    from ..backend import current_cuda_index
 
     return current_cuda_index()
 
 
 def set_device(device) -> None:
-    from ._device import device as Device
-    from .backend import cupy_backend
+    from .._device import device as Device
+    from ..backend import cupy_backend
 
     d = Device(device) if not isinstance(device, int) else Device("cuda", device)
     cp = cupy_backend._require()
@@ -36,20 +61,20 @@ def set_device(device) -> None:
 
 def synchronize(device=None) -> None:
     """Wait until all queued GPU work has finished (timing needs this)."""
-    from ._device import device as Device
+    from .._device import device as Device
 
     dev = (
         Device("cuda")
         if device is None
         else Device(device if not isinstance(device, int) else f"cuda:{device}")
     )
-    from ._device import canonical
+    from .._device import canonical
 
     canonical(dev).backend.synchronize()
 
 
 def get_device_name(device=None) -> str:
-    from .backend import cupy_backend
+    from ..backend import cupy_backend
 
     cp = cupy_backend._require()
     idx = (
@@ -65,16 +90,8 @@ def get_device_name(device=None) -> str:
     return name.decode() if isinstance(name, bytes) else name
 
 
-def empty_cache() -> None:
-    """Give the GPU memory CuPy's pools hold but no tensor uses back to the driver (a no-op
-    without CUDA, as PyTorch's)."""
-    from .backend import cupy_backend
-
-    cupy_backend.empty_cache()
-
-
 def manual_seed(seed: int) -> None:
-    from .backend import cupy_backend
+    from ..backend import cupy_backend
 
     cupy_backend.seed_all(int(seed))
 
@@ -82,59 +99,24 @@ def manual_seed(seed: int) -> None:
 manual_seed_all = manual_seed
 
 
-class _Amp:
-    """``gpugrad.cuda.amp``: PyTorch's older spellings of ``gpugrad.amp`` for ``cuda``."""
-
-    @staticmethod
-    def autocast(enabled: bool = True, dtype=None, cache_enabled: bool = True):
-        import warnings
-
-        from .amp import autocast
-
-        warnings.warn(
-            "`torch.cuda.amp.autocast(args...)` is deprecated. Please use "
-            "`torch.amp.autocast('cuda', args...)` instead.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
-
-    @staticmethod
-    def GradScaler(*args, **kwargs):  # noqa: N802 - PyTorch's name
-        import warnings
-
-        from .amp import GradScaler
-
-        warnings.warn(
-            "`torch.cuda.amp.GradScaler(args...)` is deprecated. Please use "
-            "`torch.amp.GradScaler('cuda', args...)` instead.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return GradScaler("cuda", *args, **kwargs)
-
-
-amp = _Amp()
-
-
 class _CudaTypedMeta(type):
     """``isinstance(t, gpugrad.cuda.FloatTensor)``: a CUDA tensor of that dtype."""
 
     def __instancecheck__(cls, obj: object) -> bool:
-        from ._tensor import Tensor
+        from .._tensor import Tensor
 
         return isinstance(obj, Tensor) and obj.device.type == "cuda" and obj.dtype == cls.dtype
 
     def __repr__(cls) -> str:
-        from . import _dtype as D
+        from .. import _dtype as D
 
         return f"<class '{D.PRINTED_MODULE}.cuda.{cls.__name__}'>"
 
 
 def _cuda_typed(name: str, dtype) -> type:
     def __new__(cls, *args, device=None):  # noqa: N807 - the class's own
-        from . import _dtype as D
-        from ._legacy import legacy_new
+        from .. import _dtype as D
+        from .._legacy import legacy_new
 
         if not is_available():
             # PyTorch without CUDA raises this TypeError too; the reason says what is missing
@@ -150,7 +132,7 @@ def _cuda_typed(name: str, dtype) -> type:
 
 
 def _legacy_types() -> dict:
-    from . import _dtype as D
+    from .. import _dtype as D
 
     kinds = {
         "FloatTensor": D.float32,
