@@ -108,6 +108,7 @@ from .autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .cuda import OutOfMemoryError  # torch.OutOfMemoryError, torch.cuda's too
 from .linalg import det
 from .linalg import inv as inverse

@@ -10,7 +10,7 @@ from __future__ import annotations
 from numpy import generic as _np_generic
 from numpy import ndarray as _ndarray
 
-from . import host_memory
+from . import host_memory, matmul_precision
 from .base import ArrayBackend
 from .numpy_backend import NumpyBackend
 
@@ -29,6 +29,8 @@ def backend_for(dev) -> ArrayBackend:
     b = _cuda_backends.get(index)
     if b is None:
         b = _cuda_backends[index] = cupy_backend.CupyBackend(index)
+        if matmul_precision.tf32():  # set before CUDA was first used
+            matmul_precision.apply_cuda()
     return b
 
 
