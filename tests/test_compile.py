@@ -315,3 +315,25 @@ def test_eager_unchanged_after_recording():
     loss = F.cross_entropy(m(x), y)
     assert type(loss._data) is np.ndarray and loss.grad_fn is not None
     assert gg.backend.cpu_backend().xp is np
+
+
+_NO_CUDA = __import__("gpugrad.backend", fromlist=["cuda_status"]).cuda_status()[1]
+
+
+@pytest.mark.skipif(bool(_NO_CUDA), reason=_NO_CUDA or "-")
+def test_cuda_step_runs_eagerly_with_one_warning_and_stays_right():
+    # replays are CPU array calls: a CUDA step must not be replayed without its GPU work
+    m1, m2 = _mlp(4).to("cuda"), _mlp(4).to("cuda")
+    eager = _step_fn(m1, _opt("sgd", m1.parameters()))
+    comp = jit_compile(_step_fn(m2, _opt("sgd", m2.parameters())))
+    data = [(x.to("cuda"), y.to("cuda")) for x, y in _batches(6)]
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for x, y in data:
+            assert eager(x, y).item() == comp(x, y).item()
+    assert sum("CUDA" in str(m.message) for m in w) == 1
+    assert comp.replays == 0 and comp.broken is not None
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p.detach().cpu().numpy(), q.detach().cpu().numpy())
+    with pytest.raises(GraphBreak, match="CUDA"):
+        jit_compile(lambda x: x * 2, fullgraph=True, warmup=0)(data[0][0])

@@ -118,9 +118,15 @@ class CompiledFunction:
 
     # ---- recording --------------------------------------------------------------
     def _record(self, key, args, kwargs):
+        inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        if any(t._device.type != "cpu" for t in inputs):
+            reason = "a CUDA input (gpugrad.compile records and replays CPU steps only)"
+            if self.fullgraph:
+                raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
+            self._break(reason)
+            return self.fn(*args, **kwargs)
         self.recordings += 1
         rec = Recorder(self.fullgraph)
-        inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         rec.start(inputs)
         try:
             out = self.fn(*args, **kwargs)

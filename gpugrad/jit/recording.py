@@ -266,6 +266,8 @@ class Recorder:
                 self.optimizers.append(o)
             elif isinstance(o, Module):
                 self.modules.append(o)
+        for cuda_be in list(_cuda_backends.values()):
+            self._refuse_backend(cuda_be)
         be = cpu_backend()
         BACKEND_BY_TYPE[Tracked] = be
         _cuda_backends[_TRACKED_DEVICE.id] = be  # backend_of(arr) asks arr.device.id
@@ -278,6 +280,10 @@ class Recorder:
             setattr(Tensor, name, _reading(self, name, orig))
 
     def _patch_backend(self, be) -> None:
+        self._wrap_methods(be, _backend_method, _XpProxy)
+
+    def _wrap_methods(self, be, wrap, xp_proxy) -> None:
+        """Every public method of ``be`` as ``wrap(self, name, fn)``, its ``xp`` proxied."""
         inst = be.__dict__
         names = set(inst) | {n for n in dir(type(be)) if not n.startswith("_")}
         for name in sorted(names):
@@ -287,9 +293,14 @@ class Recorder:
             if not callable(fn) or isinstance(fn, type):
                 continue
             self._patched.append((be, name, inst.get(name, _MISSING)))
-            setattr(be, name, _backend_method(self, name, fn))
+            setattr(be, name, wrap(self, name, fn))
         self._patched.append((be, "xp", inst.get("xp", _MISSING)))
-        be.xp = _XpProxy(be.xp, self)
+        be.xp = xp_proxy(be.xp, self)
+
+    def _refuse_backend(self, be) -> None:
+        """A CUDA backend's work is not recorded (replays are CPU array calls): any use of it
+        stops the recording, so such a step runs eagerly instead of replaying without it."""
+        self._wrap_methods(be, _refusing, _XpRefusal)
 
     def stop(self) -> None:
         """Undo ``start``: plain arrays everywhere again, the backend and Tensor as before."""
@@ -398,6 +409,30 @@ def _reading(rec: Recorder, name: str, orig):
 
     read.__name__ = name
     return read
+
+
+_CUDA_REASON = "a CUDA op (gpugrad.compile records and replays CPU steps only)"
+
+
+def _refusing(rec: Recorder, name: str, fn):
+    def method(*args, **kwargs):
+        rec.abort(_CUDA_REASON)
+        return fn(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class _XpRefusal:
+    """A CUDA backend's array module while recording: using it stops the recording."""
+
+    def __init__(self, module, rec: Recorder) -> None:
+        self.__dict__["_m"] = module
+        self.__dict__["_rec"] = rec
+
+    def __getattr__(self, name: str):
+        self._rec.abort(_CUDA_REASON)
+        return getattr(self._m, name)
 
 
 class _XpProxy:
