@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 
 import numpy as np
 
 from . import _dtype as D
+from . import _warn
 from ._device import canonical
 from ._device import device as Device
 from ._generator import rng_for
@@ -128,12 +128,11 @@ def tensor(
 ) -> Tensor:
     """A new tensor holding a copy of ``data`` (lists, scalars, NumPy arrays, tensors)."""
     if isinstance(data, Tensor):
-        warnings.warn(
+        _warn.warn(
             "To copy construct from a tensor, it is recommended to use sourceTensor.clone()."
             "detach() or sourceTensor.clone().detach().requires_grad_(True), rather than "
             "torch.tensor(sourceTensor).",
             UserWarning,
-            stacklevel=2,
         )
         if device is None:
             device = data._device
@@ -219,14 +218,13 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
         )
     if not ndarray.flags.writeable and not _Warned.read_only:
         _Warned.read_only = True
-        warnings.warn(
+        _warn.warn(
             "The given NumPy array is not writable, and PyTorch does not support non-writable "
             "tensors. This means writing to this tensor will result in undefined behavior. You "
             "may want to copy the array to protect its data or make it writable before "
             "converting it to a tensor. This type of warning will be suppressed for the rest "
             "of this program.",
             UserWarning,
-            stacklevel=2,
         )
     return Tensor._make(ndarray, Device("cpu"))
 

@@ -7,9 +7,10 @@ switches have nothing to change in gpugrad and are recorded so scripts that set 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable
 from typing import Any
+
+from . import _warn
 
 _deterministic = {"mode": False, "warn_only": False}
 # Backends' compiled-kernel engines that take a thread count (the CPU's Numba engine): the
@@ -42,10 +43,9 @@ def set_num_threads(num: int) -> None:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        warnings.warn(
+        _warn.warn(
             "gpugrad.set_num_threads needs threadpoolctl (pip install threadpoolctl) to limit "
-            "NumPy's BLAS threads; the thread count is unchanged",
-            stacklevel=2,
+            "NumPy's BLAS threads; the thread count is unchanged"
         )
         return
     threadpool_limits(limits=num, user_api="blas")  # stays in force: no context manager

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from . import _dtype as D
+from . import _warn
 from ._device import device as Device
 from .autograd import backward as _autograd_backward
 from .autograd import graph as _graph
@@ -159,7 +159,7 @@ class Tensor:
         if self._sparse is not None:  # a sparse leaf's gradient lives on its values
             return self._sparse.leaf_grad(self)
         if self._grad_fn is not None and not self.retains_grad and self._grad is None:
-            warnings.warn(
+            _warn.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
                 "Its .grad attribute won't be populated during autograd.backward(). If you "
                 "indeed want the .grad field to be populated for a non-leaf Tensor, use "
@@ -167,7 +167,6 @@ class Tensor:
                 "mistake, make sure you access the leaf Tensor instead. See "
                 "github.com/pytorch/pytorch/pull/30531 for more information.",
                 UserWarning,
-                stacklevel=2,
             )
         return self._grad
 

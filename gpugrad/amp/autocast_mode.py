@@ -18,10 +18,10 @@ Run ``backward()`` outside the region, as PyTorch recommends.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from .. import _dtype as D
+from .. import _warn
 from ..autograd.grad_mode import _DecoratorContextManager
 from ..backend import cuda_status
 from ..ops._autocast import _DEVICE_TYPES, SUPPORTED_DTYPES, _state, clear_cache
@@ -85,22 +85,18 @@ class autocast(_DecoratorContextManager):  # noqa: N801 - PyTorch's name
             return
         if self.device == "cuda":
             if cuda_status()[0] == 0:  # gpugrad.cuda.is_available(), from the backend
-                warnings.warn(
-                    "CUDA is not available or torch_xla is imported. Disabling autocast.",
-                    stacklevel=2,
-                )
+                _warn.warn("CUDA is not available or torch_xla is imported. Disabling autocast.")
                 self._enabled = False
                 return
         supported = SUPPORTED_DTYPES[self.device]
         if self.fast_dtype not in supported:
             names = ", ".join(f"{D.PRINTED_MODULE}.{d.name}" for d in supported)
             why = " (gpugrad's CUDA path has no bfloat16)" if self.device == "cuda" else ""
-            warnings.warn(
+            _warn.warn(
                 f"In {self.device.upper()} autocast, "
                 "but the target dtype is not supported. Disabling autocast.\n"
                 f"{self.device.upper()} Autocast only supports dtypes of {names} currently"
-                f"{why}.",
-                stacklevel=2,
+                f"{why}."
             )
             self._enabled = False
 

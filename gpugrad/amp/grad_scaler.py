@@ -8,9 +8,9 @@ when any is inf or NaN; ``update()`` halves the scale after such a step and doub
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..backend import cuda_status
@@ -33,9 +33,8 @@ class GradScaler:
         self._enabled = enabled
         if enabled and device == "cuda":
             if cuda_status()[0] == 0:  # gpugrad.cuda.is_available(), from the backend
-                warnings.warn(
-                    "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
-                    stacklevel=2,
+                _warn.warn(
+                    "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling."
                 )
                 self._enabled = False
         if growth_factor <= 1.0:

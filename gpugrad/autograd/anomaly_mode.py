@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
+from .. import _warn
 from .grad_mode import state
 
 
@@ -20,10 +19,9 @@ class detect_anomaly:  # noqa: N801
 
     def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = check_nan
-        warnings.warn(
+        _warn.warn(
             "Anomaly Detection has been enabled. This mode will increase the runtime and should "
-            "only be enabled for debugging.",
-            stacklevel=2,
+            "only be enabled for debugging."
         )
 
     def __enter__(self) -> None:

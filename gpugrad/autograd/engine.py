@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import heapq
 import threading
-import warnings
 from collections.abc import Callable
 from itertools import count
 
 from .. import _dtype as D
+from .. import _warn
 from ..backend import BACKEND_BY_TYPE, backend_of
 from ..backend.quiet import quiet
 from . import graph
@@ -594,14 +594,13 @@ def backward(
     if retain_graph is None:
         retain_graph = create_graph
     if create_graph:
-        warnings.warn(
+        _warn.warn(
             "Using backward() with create_graph=True will create a reference cycle between the "
             "parameter and its gradient which can cause a memory leak. We recommend using "
             "autograd.grad when creating the graph to avoid this. If you have to use this "
             "function, make sure to reset the .grad fields of your parameters to None after "
             "use to break the cycle and avoid the leak.",
             UserWarning,
-            stacklevel=3,
         )
     ins = _as_list(inputs) if inputs is not None else None
     if ins is not None and not ins:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _warn
 from .engine import grad as autograd_grad
 
 
@@ -46,12 +47,9 @@ def gradcheck(
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x._requires_grad]
     for i in diff:
         if inputs[i].dtype.name != "float64":
-            import warnings
-
-            warnings.warn(
+            _warn.warn(
                 f"Input #{i} requires gradient and is not a double precision floating point. "
-                "gradcheck is reliable only for float64 inputs.",
-                stacklevel=2,
+                "gradcheck is reliable only for float64 inputs."
             )
     rng = np.random.default_rng(seed)
     outs = _outputs(fn, inputs)

@@ -5,7 +5,7 @@ float32 (NumPy's BLAS has no reduced mode), as PyTorch's do without oneDNN's bfl
 
 from __future__ import annotations
 
-import warnings
+from .. import _warn
 
 PRECISIONS = ("highest", "high", "medium")
 _state = {"precision": "highest"}
@@ -18,11 +18,10 @@ def get() -> str:
 def set_precision(precision: str) -> None:
     """Switch the precision; an unknown name warns and changes nothing (PyTorch's rule)."""
     if precision not in PRECISIONS:
-        warnings.warn(
+        _warn.warn(
             f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
             "setFloat32MatmulPrecision call has no effect.",
             UserWarning,
-            stacklevel=3,
         )
         return
     _state["precision"] = precision

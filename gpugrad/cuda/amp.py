@@ -3,28 +3,25 @@
 
 from __future__ import annotations
 
-import warnings
-
+from .. import _warn
 from .. import amp as _amp
 
 __all__ = ["GradScaler", "autocast"]
 
 
 def autocast(enabled: bool = True, dtype=None, cache_enabled: bool = True):
-    warnings.warn(
+    _warn.warn(
         "`torch.cuda.amp.autocast(args...)` is deprecated. Please use "
         "`torch.amp.autocast('cuda', args...)` instead.",
         FutureWarning,
-        stacklevel=2,
     )
     return _amp.autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
 
 def GradScaler(*args, **kwargs):  # noqa: N802 - PyTorch's name
-    warnings.warn(
+    _warn.warn(
         "`torch.cuda.amp.GradScaler(args...)` is deprecated. Please use "
         "`torch.amp.GradScaler('cuda', args...)` instead.",
         FutureWarning,
-        stacklevel=2,
     )
     return _amp.GradScaler("cuda", *args, **kwargs)

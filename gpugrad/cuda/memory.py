@@ -9,8 +9,8 @@ are 0) until CUDA has been used, and on machines without CUDA.
 from __future__ import annotations
 
 import collections
-import warnings
 
+from .. import _warn
 from ..backend import cupy_allocator
 from ..backend.cupy_allocator import OutOfMemoryError
 from ._utils import available, check_index, get_device_index, lazy_init
@@ -84,11 +84,10 @@ def reset_peak_memory_stats(device=None) -> None:
 
 def reset_max_memory_allocated(device=None) -> None:
     """The older name of :func:`reset_peak_memory_stats` (which resets every peak)."""
-    warnings.warn(
+    _warn.warn(
         "torch.cuda.reset_max_memory_allocated now calls torch.cuda.reset_peak_memory_stats, "
         "which resets /all/ peak memory stats.",
         FutureWarning,
-        stacklevel=2,
     )
     return reset_peak_memory_stats(device=device)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 from gpugrad._tensor import Size, Tensor
 from gpugrad.autograd import grad_mode
 
+from .. import _warn
 from . import constraints
 from .utils import lazy_property
 
@@ -46,11 +45,10 @@ class Distribution:
                 arg_constraints = self.arg_constraints
             except NotImplementedError:
                 arg_constraints = {}
-                warnings.warn(
+                _warn.warn(
                     f"{self.__class__} does not define `arg_constraints`. Please set "
                     "`arg_constraints = {}` or initialize the distribution with "
-                    "`validate_args=False` to turn off validation.",
-                    stacklevel=2,
+                    "`validate_args=False` to turn off validation."
                 )
             for param, constraint in arg_constraints.items():
                 if constraints.is_dependent(constraint):
@@ -115,9 +113,7 @@ class Distribution:
         raise NotImplementedError
 
     def sample_n(self, n: int) -> Tensor:
-        warnings.warn(
-            "sample_n will be deprecated. Use .sample((n,)) instead", UserWarning, stacklevel=2
-        )
+        _warn.warn("sample_n will be deprecated. Use .sample((n,)) instead", UserWarning)
         return self.sample(Size((n,)))
 
     def log_prob(self, value: Tensor) -> Tensor:
@@ -163,11 +159,10 @@ class Distribution:
         try:
             support = self.support
         except NotImplementedError:
-            warnings.warn(
+            _warn.warn(
                 f"{self.__class__} does not define `support` to enable sample validation. "
                 "Please initialize the distribution with `validate_args=False` to turn off "
-                "validation.",
-                stacklevel=2,
+                "validation."
             )
             return
         if not bool(support.check(value).all()):

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 from gpugrad import _creation, autograd, ops
 from gpugrad._tensor import Tensor
 from gpugrad.nn.functional import softplus
 from gpugrad.special import digamma, gammaln, xlogy
 
+from .. import _warn
 from .bernoulli import Bernoulli
 from .beta import Beta
 from .binomial import Binomial
@@ -88,11 +88,10 @@ def _dispatch_kl(type_p, type_q):
     right_q, right_p = _most_specific([(q, p) for p, q in matches])
     left_fun = _KL_REGISTRY[left_p, left_q]
     if left_fun is not _KL_REGISTRY[right_p, right_q]:
-        warnings.warn(
+        _warn.warn(
             f"Ambiguous kl_divergence({type_p.__name__}, {type_q.__name__}). "
             f"Please register_kl({left_p.__name__}, {right_q.__name__})",
             RuntimeWarning,
-            stacklevel=2,
         )
     return left_fun
 

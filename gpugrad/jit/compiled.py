@@ -9,12 +9,12 @@ warning, as torch.compile's recompile limit.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
@@ -110,10 +110,8 @@ class CompiledFunction:
 
     def _break(self, reason: str) -> None:
         self.broken = reason
-        warnings.warn(
-            f"gpugrad.compile: {self.__name__} runs eagerly from now on: {reason}",
-            RuntimeWarning,
-            stacklevel=3,
+        _warn.warn(
+            f"gpugrad.compile: {self.__name__} runs eagerly from now on: {reason}", RuntimeWarning
         )
 
     # ---- recording --------------------------------------------------------------

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import warnings
+from .. import _warn
 
 
 def legacy_reduction(size_average, reduce, reduction: str) -> str:
@@ -14,8 +14,7 @@ def legacy_reduction(size_average, reduce, reduction: str) -> str:
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     ret = "mean" if size_average and reduce else "sum" if reduce else "none"
-    warnings.warn(
-        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead.",
-        stacklevel=3,
+    _warn.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{ret}' instead."
     )
     return ret

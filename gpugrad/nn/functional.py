@@ -10,8 +10,8 @@ implicit-dim warning, relu's ``inplace``.
 from __future__ import annotations
 
 import sys
-import warnings
 
+from .. import _warn
 from .._tensor import Tensor
 from ..backend.quiet import quiet_namespace
 from ..ops import activation as _activation
@@ -142,10 +142,9 @@ def relu_(input: Tensor) -> Tensor:
 
 
 def _softmax_dim_warn(name: str, ndim: int) -> int:
-    warnings.warn(
+    _warn.warn(
         f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
-        "dim=X as an argument.",
-        stacklevel=3,
+        "dim=X as an argument."
     )
     return 0 if ndim in (0, 1, 3) else 1
 

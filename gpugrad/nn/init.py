@@ -7,9 +7,9 @@ every layer's initial weights reproducible.
 from __future__ import annotations
 
 import math
-import warnings
 
 from .. import _dtype as D
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 
@@ -34,7 +34,7 @@ __all__ = [
 
 def _no_op(tensor: Tensor) -> bool:
     if tensor.numel() == 0:
-        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        _warn.warn("Initializing zero-element tensors is a no-op")
         return True
     return False
 

@@ -12,9 +12,9 @@ counter-based draws of one 64-bit seed taken from the device's generator per cal
 from __future__ import annotations
 
 import math
-import warnings
 
 from .. import _dtype as D
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
@@ -139,13 +139,12 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
 
 
 def _deprecated_rank(name: str, nd: int, spatial: int) -> None:
-    warnings.warn(
+    _warn.warn(
         f"{name}: Received a {nd}-D input to {name}, which is deprecated and will result in "
         "an error in a future release. To retain the behavior and silence this warning, "
         f"please use dropout instead. Note that {name} exists to provide channel-wise "
         f"dropout on inputs with {spatial} spatial dimensions, a channel dimension, and an "
-        f"optional batch dimension (i.e. {spatial + 1}D or {spatial + 2}D inputs).",
-        stacklevel=3,
+        f"optional batch dimension (i.e. {spatial + 1}D or {spatial + 2}D inputs)."
     )
 
 
@@ -159,13 +158,12 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     if nd not in (3, 4):
         _deprecated_rank("dropout2d", nd, 2)
     if nd == 3:
-        warnings.warn(
+        _warn.warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
             "dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
             "is the channel dim. This behavior will change in a future release to interpret "
             "the input as one without a batch dimension, i.e. shape (C, H, W). To maintain "
-            "the 1D channel-wise dropout behavior, please switch to using dropout1d instead.",
-            stacklevel=2,
+            "the 1D channel-wise dropout behavior, please switch to using dropout1d instead."
         )
     return _feature_dropout(input, p, training, inplace)
 

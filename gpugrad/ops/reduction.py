@@ -4,10 +4,9 @@ std (and var_mean / std_mean), logsumexp, norm, and the NaN-ignoring nansum / na
 from __future__ import annotations
 
 import math
-import warnings
 
 from .. import _dtype as D
-from .. import return_types
+from .. import _warn, return_types
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.graph import AccumulateGrad, Node
@@ -552,11 +551,10 @@ def _var_std(input: Tensor, dim, unbiased, keepdim: bool, correction, is_std: bo
 
 
 def _warn_dof(name: str) -> None:
-    warnings.warn(
+    _warn.warn(
         f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
         "reduction factor (input numel divided by output numel).",
         UserWarning,
-        stacklevel=4,
     )
 
 

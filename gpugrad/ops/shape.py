@@ -5,8 +5,7 @@ tile, repeat_interleave, unfold's windows)."""
 
 from __future__ import annotations
 
-import warnings
-
+from .. import _warn
 from .._tensor import Tensor, _data_ptr
 from ..autograd.graph import Node
 from ._util import (
@@ -527,11 +526,10 @@ def meshgrid(*tensors, indexing: str | None = None):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing is None:
-        warnings.warn(
+        _warn.warn(
             "torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
             "argument.",
             UserWarning,
-            stacklevel=2,
         )
         indexing = "ij"
     if indexing not in ("ij", "xy"):

@@ -8,12 +8,12 @@ in-place change to a parameter bumps its version counter, as PyTorch's ``add_`` 
 from __future__ import annotations
 
 import copy
-import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import enable_grad
 
@@ -127,11 +127,10 @@ class Optimizer:
             param_group.setdefault(name, default)
         ids = [id(p) for p in tensors]
         if len(ids) != len(set(ids)):
-            warnings.warn(
+            _warn.warn(
                 "optimizer contains a parameter group with duplicate parameters; in future, "
                 "this will cause an error; see github.com/pytorch/pytorch/issues/40967 for "
-                "more information",
-                stacklevel=3,
+                "more information"
             )
         seen: set[int] = set()
         for group in self.param_groups:

@@ -16,6 +16,7 @@ import os
 import warnings
 from typing import Any, BinaryIO
 
+from .. import _warn
 from . import legacy_format, safetensors_format, zip_format
 from .atomic_write import write_atomically
 from .errors import CheckpointError, WeightsOnlyError
@@ -125,7 +126,7 @@ def load(
     if weights_only and pickle_module is not None:
         raise RuntimeError("Can not safely load weights when explicit pickle_module is specified")
     if weights_only and pickle_load_args and set(pickle_load_args) != {"encoding"}:
-        warnings.warn("pickle_load_args only works if `weights_only=False`.", stacklevel=2)
+        _warn.warn("pickle_load_args only works if `weights_only=False`.")
     encoding = pickle_load_args.pop("encoding", "utf-8")
     if weights_only:
         pickle_load_args = {}
@@ -177,12 +178,11 @@ def _weights_only(weights_only: bool | None, pickle_module: Any) -> bool:
         return True
     if weights_only is None:
         if force_no:
-            warnings.warn(
+            _warn.warn(
                 "Environment variable TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD detected, since the"
                 "`weights_only` argument was not explicitly passed to `torch.load`, forcing "
                 "weights_only=False.",
                 UserWarning,
-                stacklevel=3,
             )
             return False
         return pickle_module is None

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pickle
 import re
-import warnings
 from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from codecs import encode
 from collections import Counter, OrderedDict
 from struct import unpack
 from typing import Any, BinaryIO
 
+from .. import _warn
 from .safe_globals import user_allowed
 
 _BLOCKED_MODULES = ("sys", "os", "posix", "nt")
@@ -363,12 +363,11 @@ def _binfloat(u: Unpickler) -> None:
 def _proto(u: Unpickler) -> None:
     proto = u.read_exact(1)[0]
     if proto != 2:
-        warnings.warn(
+        _warn.warn(
             f"Detected pickle protocol {proto} in the checkpoint, which was not the default "
             "pickle protocol used by `torch.load` (2). The weights_only Unpickler might not "
             "support all instructions implemented by this protocol, please file an issue for "
-            "adding support if you encounter this.",
-            stacklevel=4,
+            "adding support if you encounter this."
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+from .. import _warn
 from .._tensor import Tensor
 from ..ops.sparse import sparse_coo_tensor
 from ..ops.sparse import sparse_mm as mm
@@ -25,11 +26,10 @@ _LEGACY_NAMES = (
 
 def _legacy_constructor(name: str):
     def make(indices: Tensor, values: Tensor, size=None, *, device=None) -> Tensor:
-        warnings.warn(
+        _warn.warn(
             "torch.sparse.SparseTensor(indices, values, shape, *, device=) is deprecated.  "
             "Please use torch.sparse_coo_tensor(indices, values, shape, dtype=, device=).",
             UserWarning,
-            stacklevel=2,
         )
         return sparse_coo_tensor(indices, values, size, device=device)
 

@@ -19,11 +19,10 @@ Two variants, as in PyTorch:
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-from .. import autograd
+from .. import _warn, autograd
 from .._tensor import Tensor
 from ..autograd.graph import saved_tensors_hooks
 
@@ -193,14 +192,13 @@ def checkpoint(
 ) -> Any:
     """Run ``function(*args, **kwargs)`` without keeping its activations; recompute in backward."""
     if use_reentrant is None:
-        warnings.warn(
+        _warn.warn(
             "torch.utils.checkpoint: the use_reentrant parameter should be passed explicitly. "
             "Starting in PyTorch 2.9, calling checkpoint without use_reentrant will raise an "
             "exception. use_reentrant=False is recommended, but if you need to preserve the "
             "current default behavior, you can pass use_reentrant=True. Refer to docs for more "
             "details on the differences between the two variants.",
             UserWarning,
-            stacklevel=2,
         )
         use_reentrant = True
     if use_reentrant:

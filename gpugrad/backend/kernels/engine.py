@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
+
+from ... import _warn
 
 _KERNEL_MARK = "_gpugrad_kernel"
 
@@ -125,12 +126,11 @@ class KernelEngine:
         self.failed[name] = f"{type(err).__name__}: {err}"
         if not self._warned:
             self._warned = True
-            warnings.warn(
+            _warn.warn(
                 f"gpugrad: the {self.name} kernel engine could not build {name!r} "
                 f"({type(err).__name__}: {err}); that kernel and any other that fails use "
                 f"the reference path instead",
                 RuntimeWarning,
-                stacklevel=4,
             )
 
     def warmup(self) -> dict[str, str]:

@@ -16,6 +16,7 @@ import os
 import pkgutil
 import warnings
 
+from ... import _warn
 from ..kernels import KernelEngine
 
 
@@ -23,11 +24,10 @@ def _enabled() -> bool:
     if os.environ.get("GPUGRAD_NUMBA", "1").strip() == "0":
         return False
     if importlib.util.find_spec("numba") is None:
-        warnings.warn(
+        _warn.warn(
             "gpugrad: Numba is not installed, so the CPU uses NumPy's (slower) kernels; "
             "pip install numba (set GPUGRAD_NUMBA=0 to choose this without the warning)",
             RuntimeWarning,
-            stacklevel=2,
         )
         return False
     return True

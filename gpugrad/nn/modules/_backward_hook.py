@@ -10,9 +10,9 @@ node, with ``grad_input`` all None.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 
+from ... import _warn
 from ..._tensor import Tensor
 from ...autograd.function import Function
 from ...autograd.grad_mode import is_grad_enabled
@@ -82,12 +82,11 @@ class BackwardHook:
         )
         self.grad_outputs = grads
         if self.input_index is None:
-            warnings.warn(
+            _warn.warn(
                 "Full backward hook is firing when gradients are computed with respect to "
                 "module outputs since no inputs require gradients. See "
                 "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
-                "#torch.nn.Module.register_full_backward_hook for more details.",
-                stacklevel=2,
+                "#torch.nn.Module.register_full_backward_hook for more details."
             )
             none = (None,) * self.n_inputs
             for hook in self.hooks:

@@ -7,11 +7,11 @@ walks those dicts in insertion order, so keys and printing match PyTorch.
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ... import _warn
 from ..._dtype import dtype as _DType
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
@@ -139,10 +139,9 @@ class Module(StateDictMixin):
                 result = res
         if bw_hook is not None:
             if not isinstance(result, (Tensor, tuple)):
-                warnings.warn(
+                _warn.warn(
                     "For backward hooks to be called, module output should be a Tensor or a "
-                    f"tuple of Tensors but received {type(result)}",
-                    stacklevel=2,
+                    f"tuple of Tensors but received {type(result)}"
                 )
             result = bw_hook.setup_output_hook(result)
         return result

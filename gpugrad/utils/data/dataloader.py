@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ... import _warn
 from . import _random
 from ._utils import fetch as _fetch
 from ._utils.collate import default_collate, default_convert
@@ -222,12 +222,11 @@ class DataLoader:
             else "DataLoader is not able to compute a suggested max number of worker in current "
             "system."
         )
-        warnings.warn(
+        _warn.warn(
             f"This DataLoader will create {self.num_workers} worker processes in total. "
             f"{suggestion} Please be aware that excessive worker creation might get DataLoader "
             "running slow or even freeze, lower the worker number to avoid potential "
-            "slowness/freeze if necessary.",
-            stacklevel=2,
+            "slowness/freeze if necessary."
         )
 
 
@@ -251,18 +250,16 @@ class _BaseDataLoaderIter:
         self._num_workers = loader.num_workers
         self._IterableDataset_len_called = loader._IterableDataset_len_called
         if loader.pin_memory and loader.pin_memory_device:
-            warnings.warn(
+            _warn.warn(
                 "pin_memory_device is deprecated, the current accelerator will be used as the "
-                f"device,ignore pin_memory_device='{loader.pin_memory_device}'.",
-                stacklevel=3,
+                f"device,ignore pin_memory_device='{loader.pin_memory_device}'."
             )
         from ... import accelerator
 
         if loader.pin_memory and not accelerator.is_available():
-            warnings.warn(
+            _warn.warn(
                 "'pin_memory' argument is set as true but no accelerator is found, then device "
-                "pinned memory won't be used.",
-                stacklevel=3,
+                "pinned memory won't be used."
             )
         self._pin_memory = loader.pin_memory and accelerator.is_available()
         self._timeout = loader.timeout
@@ -307,7 +304,7 @@ class _BaseDataLoaderIter:
                     "https://pytorch.org/docs/stable/data.html#torch.utils.data.IterableDataset "
                     "for examples."
                 )
-            warnings.warn(msg, stacklevel=2)
+            _warn.warn(msg)
         return data
 
     def __len__(self) -> int:

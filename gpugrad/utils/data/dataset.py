@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import bisect
 import math
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
 
 import numpy as np
 
+from ... import _warn
 from ..._tensor import Tensor
 from . import _random
 
@@ -187,9 +187,8 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator=Non
         lengths = counts
         for i, length in enumerate(lengths):
             if length == 0:
-                warnings.warn(
-                    f"Length of split at index {i} is 0. This might result in an empty dataset.",
-                    stacklevel=2,
+                _warn.warn(
+                    f"Length of split at index {i} is 0. This might result in an empty dataset."
                 )
     if sum(lengths) != n:
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
