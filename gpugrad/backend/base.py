@@ -37,6 +37,7 @@ class ArrayBackend(
         self.device = dev
         self._rng = None
         self._aranges: dict = {}
+        self.index_checks = IndexChecks(self)
 
     # ---- moving data -------------------------------------------------------------
     def asarray(self, data, dtype=None):
@@ -191,6 +192,71 @@ class ArrayBackend(
     def binomial(self, count, prob, rng=None):
         """Binomial(count, prob) counts (``count`` integral floats), as floats of prob's dtype."""
         raise NotImplementedError
+
+
+class IndexChecks:
+    """The range checks of the reading index ops (gather, index_select, take, embedding,
+    fancy-index reads, class targets), synchronous: one min/max reduction read back to the
+    host validates the good case; only a failing check looks for the offending index, the
+    first one in memory order, as PyTorch reports it. ``make_error(value)`` builds the
+    exception for a bad ``value`` (the op's own text).
+
+    Each method returns the indices the op should use: here the input itself, checked. The
+    CUDA backend replaces this with ``cuda.index_check.DeviceIndexChecks``, which (with the
+    engine on) checks on the device and returns a safe copy instead, raising at the next host
+    synchronisation. The writing ops never come here: they check synchronously
+    (``ops/_checks.py``), because a deferred error could not undo their write.
+
+    An object, not backend methods: gpugrad.compile's recorder wraps every public backend
+    method as one step, so the ``minmax`` / ``index_top`` reads made here reach it as the
+    guards they are (a method's inner calls would not be recorded).
+    """
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+
+    def first_bad(self, idx, n: int, negative: bool):
+        """The first entry of the integer array ``idx`` outside ``[-n, n)`` (``[0, n)`` when
+        ``negative`` is False), or None when every entry is in range."""
+        if idx.size == 0:
+            return None
+        b = self.backend
+        lo, hi = b.minmax(idx)
+        if hi < n and lo >= (-n if negative else 0):
+            return None
+        flat = idx.reshape(-1)
+        bad = (flat >= n) | (flat < (-n if negative else 0))
+        return int(flat[int(b.xp.argmax(bad))])
+
+    def checked(self, idx, n: int, negative: bool, make_error, *, wrap: bool = False):
+        """``idx`` once every entry is in ``[-n, n)`` (``[0, n)`` unless ``negative``), else
+        raise ``make_error(first bad entry)``; with ``wrap``, negative entries come back
+        wrapped (``i + n``), so the result is in ``[0, n)``."""
+        bad = self.first_bad(idx, n, negative)
+        if bad is not None:
+            raise make_error(bad)
+        b = self.backend
+        if wrap and idx.size and b.minmax(idx)[0] < 0:
+            idx = b.xp.where(idx < 0, idx + n, idx)
+        return idx
+
+    def class_targets(self, tgt, c: int, ignore_index: int, make_error) -> tuple:
+        """``(ignore, safe)`` for class-index targets: the mask of targets equal to
+        ``ignore_index`` (None if none is) and the targets with those set to 0; raises
+        ``make_error(t)`` for a target outside ``[0, c)`` that is not ignored."""
+        # One host round trip validates targets in the common case: all are classes, none
+        # is ignored; only otherwise (or to name a bad target) a second look.
+        b = self.backend
+        ignore, safe = None, tgt
+        if not tgt.size or b.index_top(tgt) >= c or 0 <= ignore_index < c:
+            lo, hi = b.minmax(tgt) if tgt.size else (0, 0)
+            if lo <= ignore_index <= hi:
+                ignore = tgt == ignore_index
+                safe = b.xp.where(ignore, 0, tgt)
+                lo, hi = b.minmax(safe)
+            if hi >= c or lo < 0:
+                raise make_error(hi if hi >= c else lo)
+        return ignore, safe
 
 
 def erf_host(np, x):

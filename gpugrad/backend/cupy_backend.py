@@ -119,25 +119,43 @@ class CupyBackend(ArrayBackend):
         install(cp)  # PyTorch's memory statistics and OutOfMemoryError over CuPy's pool
         self.seed(_seed if _seed is not None else int.from_bytes(os.urandom(4), "little"))
         from .cuda import ENGINE
+        from .cuda.index_check import DeviceIndexChecks, raise_pending
 
         ENGINE.bind(self)  # gpugrad's generated kernels (GPUGRAD_CUDA_KERNELS=1), see cuda/
+        # reading index ops check on the device with the engine on; a failure is raised by
+        # the next wait below (to_host, minmax, index_top, synchronize): _waited
+        self.index_checks = DeviceIndexChecks(self)
+        self._raise_pending = raise_pending
+
+    def _waited(self) -> None:
+        """After any wait for the device: raise the first failed deferred index check."""
+        self._raise_pending(self.index)
 
     def asarray(self, data, dtype=None):
         with self._cuda_device:
             return self.xp.asarray(data, dtype=dtype)
 
     def to_host(self, arr):
-        return arr.get()
+        host = arr.get()  # waits for the stream's work
+        self._waited()
+        return host
 
     def argsort_stable(self, arr, axis: int):
         return self.xp.argsort(arr, axis=axis)  # CuPy's sort is always stable
 
     def minmax(self, arr) -> tuple:
         lo, hi = self.xp.stack([arr.min(), arr.max()]).get().tolist()  # one transfer
+        self._waited()
         return int(lo), int(hi)
+
+    def index_top(self, arr) -> int:
+        top = int(arr.view(f"u{arr.dtype.itemsize}").max().get())
+        self._waited()
+        return top
 
     def synchronize(self) -> None:
         self._cuda_device.synchronize()
+        self._waited()
 
     def scatter_add(self, out, index, values) -> None:
         add_at = getattr(self.xp.add, "at", None)  # cupyx.scatter_add is deprecated

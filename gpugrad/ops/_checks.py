@@ -1,10 +1,19 @@
 """Argument checks shared by the indexing ops, with PyTorch's exception types and texts.
 
-Index ranges are checked before any work (and before any write, so a failed in-place call
-changes nothing): NumPy raises for some out-of-range indices but wraps negative ones where
-PyTorch refuses them, and CuPy wraps every out-of-range index silently. The good path costs
-one min/max reduction; only a failing check looks for the offending index, the first one
-in memory order, as PyTorch reports it.
+Index ranges are checked before any work: NumPy raises for some out-of-range indices but
+wraps negative ones where PyTorch refuses them, and CuPy wraps every out-of-range index
+silently. Two kinds of check:
+
+- **Reads** (gather, index_select, take, take_along_dim, embedding, fancy-index reads; class
+  targets in ops/loss.py): ``checked_*`` return the indices to use. On the CPU, one min/max
+  reduction read back (only a failing check looks for the offending index, the first one in
+  memory order, as PyTorch reports it) and the input itself. On CUDA with the kernel engine
+  on, the check runs on the device and the error is raised at the next host synchronisation,
+  as PyTorch's device-side asserts: the result is a safe copy (in range, 0 where an index was
+  bad), so the op reads nothing out of bounds (backend ``index_checks``).
+- **Writes** (scatter_, scatter_add_, index_add_, index_copy_, index_fill_, index_put_, put_,
+  fancy-index assignment): ``check_*`` raise at the call on every device, before any write,
+  so a failed call changes nothing; a deferred error could not undo the write.
 """
 
 from __future__ import annotations
@@ -16,36 +25,74 @@ _INT32_64 = frozenset(("int32", "int64"))
 
 def first_bad_index(backend, idx, n: int, negative: bool):
     """The first entry of the integer array ``idx`` outside ``[-n, n)`` (``[0, n)`` when
-    ``negative`` is False), or None when every entry is in range."""
-    if idx.size == 0:
-        return None
-    lo, hi = backend.minmax(idx)
-    if hi < n and lo >= (-n if negative else 0):
-        return None
-    flat = idx.reshape(-1)
-    bad = (flat >= n) | (flat < (-n if negative else 0))
-    return int(flat[int(backend.xp.argmax(bad))])
+    ``negative`` is False), or None when every entry is in range (synchronous)."""
+    return backend.index_checks.first_bad(idx, n, negative)
 
 
+def _dim_error(n: int, dim: int, exc, op: str):
+    return lambda bad: exc(f"{op}index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+def _self_error(bad) -> IndexError:
+    return IndexError("index out of range in self")
+
+
+def _flat_error(n: int):
+    return lambda bad: IndexError(
+        f"out of range: tried to access index {bad} on a tensor of {n} elements."
+    )
+
+
+# ---- writes: synchronous, before any write ----------------------------------------------
 def check_dim_index(backend, idx, n: int, dim: int, negative: bool, exc=RuntimeError, op=""):
     """Raise PyTorch's "index i is out of bounds for dimension d with size n" (prefixed with
     ``op``, as index_copy_'s is) for an index outside the dimension."""
     bad = first_bad_index(backend, idx, n, negative)
     if bad is not None:
-        raise exc(f"{op}index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise _dim_error(n, dim, exc, op)(bad)
 
 
 def check_in_self(backend, idx, n: int) -> None:
-    """index_select / index_add's range check: ``[0, n)`` or "index out of range in self"."""
+    """index_add's range check: ``[0, n)`` or "index out of range in self"."""
     if first_bad_index(backend, idx, n, negative=False) is not None:
-        raise IndexError("index out of range in self")
+        raise _self_error(None)
 
 
 def check_flat_index(backend, idx, n: int) -> None:
-    """take / put_'s range check over the flattened tensor of ``n`` elements."""
+    """put_'s range check over the flattened tensor of ``n`` elements."""
     bad = first_bad_index(backend, idx, n, negative=True)
     if bad is not None:
-        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
+        raise _flat_error(n)(bad)
+
+
+# ---- reads: the indices to use (deferred on CUDA with the kernel engine) ------------------
+def checked_dim_index(
+    backend, idx, n: int, dim: int, negative: bool, exc=RuntimeError, *, wrap: bool = False
+):
+    """``idx`` checked as ``check_dim_index`` checks it, for a read (``wrap``: negative
+    entries come back as ``i + n``)."""
+    return backend.index_checks.checked(idx, n, negative, _dim_error(n, dim, exc, ""), wrap=wrap)
+
+
+def checked_in_self(backend, idx, n: int):
+    """index_select / embedding's ``[0, n)`` check, for a read: "index out of range in self"."""
+    return backend.index_checks.checked(idx, n, False, _self_error)
+
+
+def checked_flat_index(backend, idx, n: int):
+    """take's check over the flattened tensor of ``n`` elements, for a read."""
+    return backend.index_checks.checked(idx, n, True, _flat_error(n))
+
+
+def checked_class_targets(backend, tgt, c: int, ignore_index: int) -> tuple:
+    """``(ignore, safe)`` of class-index targets (cross_entropy, nll_loss): the mask of
+    targets equal to ``ignore_index`` (None if none is) and the targets to index with
+    (ignored ones 0); PyTorch's "Target t is out of bounds." for one outside ``[0, c)``."""
+    return backend.index_checks.class_targets(tgt, c, ignore_index, _target_error)
+
+
+def _target_error(bad) -> IndexError:
+    return IndexError(f"Target {bad} is out of bounds.")
 
 
 def type_name(arr) -> str:
@@ -65,7 +112,8 @@ def require_int64(arr, message: str, exc=RuntimeError) -> None:
 
 
 def check_key_ranges(backend, shape: tuple, key: tuple) -> None:
-    """Check the integer-array entries of a converted indexing key against ``shape``.
+    """Check the integer-array entries of a converted indexing key against ``shape``, for a
+    write (synchronous).
 
     PyTorch names the dimension by the entry's place among the key's tensor indices (a
     boolean mask counts as its number of dimensions), not by the indexed tensor's axis:
@@ -83,11 +131,37 @@ def check_key_ranges(backend, shape: tuple, key: tuple) -> None:
             n = shape[consumed]
             bad = first_bad_index(backend, k, n, negative=True)
             if bad is not None:
-                place = sum(_tensor_width(e) for e in key[: _position(key, k)])
-                raise IndexError(
-                    f"index {bad} is out of bounds for dimension {place} with size {n}"
-                )
+                raise _dim_error(n, _place(key, k), IndexError, "")(bad)
         consumed += _width(k)
+
+
+def checked_key(backend, shape: tuple, key: tuple) -> tuple:
+    """``key`` with each integer-array entry checked as ``check_key_ranges`` checks it, for
+    a read: the key to index with (on CUDA with the kernel engine, with safe copies)."""
+    checks = backend.index_checks
+    out = None
+    consumed = 0
+    for i, k in enumerate(key):
+        if k is None:
+            continue
+        if k is Ellipsis:
+            consumed += len(shape) - sum(_width(e) for e in key)
+            continue
+        kind = getattr(getattr(k, "dtype", None), "kind", None)
+        if kind in ("i", "u") and consumed < len(shape):
+            n = shape[consumed]
+            # the place now, not in the builder: a deferred check keeps it past the call
+            safe = checks.checked(k, n, True, _dim_error(n, _place(key, k), IndexError, ""))
+            if safe is not k:
+                out = list(key) if out is None else out
+                out[i] = safe
+        consumed += _width(k)
+    return key if out is None else tuple(out)
+
+
+def _place(key: tuple, entry) -> int:
+    """``entry``'s place among the key's tensor indices (PyTorch's "dimension")."""
+    return sum(_tensor_width(e) for e in key[: _position(key, entry)])
 
 
 def _position(key: tuple, entry) -> int:

@@ -7,7 +7,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import Node
-from ._checks import check_in_self
+from ._checks import check_in_self, checked_in_self
 from ._util import (
     check_device,
     needs_grad,
@@ -127,9 +127,11 @@ def embedding(
             padding_idx = num + padding_idx
     xp = weight._device.backend.xp
     idx = input._data.reshape(-1)
-    check_in_self(weight._device.backend, idx, num)
-    if max_norm is not None:
+    if max_norm is not None:  # renormalising writes to weight: checked first, at the call
+        check_in_self(weight._device.backend, idx, num)
         _renorm_rows(weight, idx, max_norm, norm_type)
+    else:  # a read: on CUDA possibly checked on the device (idx then a safe copy)
+        idx = checked_in_self(weight._device.backend, idx, num)
     counts = xp.bincount(idx, minlength=num) if scale_grad_by_freq and idx.size else None
     ctx = _EmbCtx(idx, num, padding_idx, counts, bool(sparse))
     data = weight._data[idx].reshape(tuple(input.shape) + (weight.shape[1],))

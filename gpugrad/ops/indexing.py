@@ -109,8 +109,8 @@ def getitem(input: Tensor, key) -> Tensor:
     key, basic = convert_key(input, key)
     if basic and Ellipsis not in key:
         key = key + (Ellipsis,)  # NumPy returns a scalar copy for x[0] on 1-D, not a 0-d view
-    elif not basic:
-        C.check_key_ranges(input._device.backend, input._data.shape, key)
+    elif not basic:  # a read: on CUDA possibly checked on the device, the key made safe
+        key = C.checked_key(input._device.backend, input._data.shape, key)
     data = _index(input._data, key)
     if basic:
         out = Tensor._make(data, input._device, base=input)
@@ -173,7 +173,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     xp = backend.xp
     idx = index._data.reshape(-1)
     n = input._data.shape[d] if input._data.ndim else 1
-    C.check_in_self(backend, idx, n)  # NumPy's take would wrap a negative index, CuPy's any
+    idx = C.checked_in_self(backend, idx, n)  # NumPy's take would wrap a negative, CuPy any
     out = Tensor._make(xp.take(input._data, idx, axis=d), input._device)
     if needs_grad(input):
         node = record(IndexSelectBackward0(), (input, None), out)
@@ -219,12 +219,12 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
     if idx.size:
         _check_index_fits(idx.shape, input._data.shape, d)
         n = input._data.shape[d] if input._data.ndim else 1
-        C.check_dim_index(backend, idx, n, d, negative=False)
+        idx = C.checked_dim_index(backend, idx, n, d, negative=False)
     key = _grid_key(xp, idx, d)
     out = Tensor._make(_index(input._data, key), input._device)
     if needs_grad(input):
         node = record(GatherBackward0(), (input, None), out)
-        node.save(index)
+        node.save(index if idx is index._data else Tensor._make(idx, index._device))
         node.dim, node.shape = d, input._data.shape
     return out
 
@@ -517,8 +517,8 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     """Elements of the flattened ``input`` at ``index`` (result has ``index``'s shape)."""
     check_device(input, index, "take")
     C.require_int64(index._data, "take(): Expected a long tensor for index, but got {}")
-    C.check_flat_index(input._device.backend, index._data, input._data.size)
-    return _getitem_checked(input.reshape(-1), (index._data,))
+    idx = C.checked_flat_index(input._device.backend, index._data, input._data.size)
+    return _getitem_checked(input.reshape(-1), (idx,))
 
 
 def _getitem_checked(input: Tensor, key: tuple) -> Tensor:
@@ -582,9 +582,7 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     n = in_shape[d]
     backend = input._device.backend
     idx = indices._data
-    C.check_dim_index(backend, idx, n, d, negative=True)
-    if idx.size and backend.minmax(idx)[0] < 0:
-        idx = backend.xp.where(idx < 0, idx + n, idx)
+    idx = C.checked_dim_index(backend, idx, n, d, negative=True, wrap=True)  # into [0, n)
     idx_t = Tensor._make(backend.xp.broadcast_to(idx, tuple(idx_shape)), input._device)
     x = input if list(input._data.shape) == in_shape else input.expand(*in_shape)
     return gather(x, d, idx_t)

@@ -16,6 +16,7 @@ from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, _saved_output, collect_next_functions
 from . import _autocast as _amp
+from ._checks import checked_class_targets
 from ._util import (
     binary_arrays,
     broadcast_error,
@@ -104,19 +105,9 @@ def _unweighted(backend, picked, reduction: str) -> tuple:
 
 def _class_targets(backend, tgt, c: int, ignore_index: int) -> tuple:
     """``(ignore, safe)``: the mask of ignored targets (None if none is) and the targets
-    with those set to 0; raises PyTorch's IndexError for a target outside [0, c)."""
-    # One host round trip validates targets in the common case: all are classes, none
-    # is ignored; only otherwise (or to name a bad target) a second look.
-    ignore, safe = None, tgt
-    if not tgt.size or backend.index_top(tgt) >= c or 0 <= ignore_index < c:
-        lo, hi = backend.minmax(tgt) if tgt.size else (0, 0)
-        if lo <= ignore_index <= hi:
-            ignore = tgt == ignore_index
-            safe = backend.xp.where(ignore, 0, tgt)
-            lo, hi = backend.minmax(safe)
-        if hi >= c or lo < 0:
-            raise IndexError(f"Target {hi if hi >= c else lo} is out of bounds.")
-    return ignore, safe
+    with those set to 0; raises PyTorch's IndexError for a target outside [0, c) (on CUDA
+    with the kernel engine, at the next host synchronisation: see ops/_checks.py)."""
+    return checked_class_targets(backend, tgt, c, ignore_index)
 
 
 def nll_loss(

@@ -2,9 +2,11 @@
 // The CUDA built-ins become host equivalents: each block's threads are std::threads (blocks run
 // one after another), threadIdx / blockIdx are thread-local, __syncthreads() is a barrier over
 // the block, __shared__ memory is static (one block at a time uses it), and the half-type
-// conversions are exact software routines in place of the PTX cvt instructions.
+// conversions are exact software routines in place of the PTX cvt instructions; the atomics
+// the kernels use are std::atomic_ref operations and the fences std::atomic_thread_fence.
 #pragma once
 #define GG_HOST 1
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstring>
@@ -80,6 +82,23 @@ inline unsigned short gg_f2b(float f) {  // round to nearest even, as cvt.rn.bf1
     x += 0x7fff + ((x >> 16) & 1);
     return (unsigned short)(x >> 16);
 }
+
+// CUDA's atomics return the old value; a block's threads really run concurrently here
+template <class T> inline T atomicAdd(T* p, T v) { return std::atomic_ref<T>(*p).fetch_add(v); }
+template <class T> inline T atomicExch(T* p, T v) { return std::atomic_ref<T>(*p).exchange(v); }
+template <class T> inline T atomicCAS(T* p, T expected, T desired) {
+    std::atomic_ref<T>(*p).compare_exchange_strong(expected, desired);
+    return expected;  // the old value, whether or not it was replaced
+}
+template <class T> inline T atomicMin(T* p, T v) {
+    std::atomic_ref<T> a(*p);
+    T old = a.load();
+    while (v < old && !a.compare_exchange_weak(old, v)) {
+    }
+    return old;
+}
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+inline void __threadfence_system() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 static std::barrier<>* gg_block_barrier = nullptr;
 inline void __syncthreads() { gg_block_barrier->arrive_and_wait(); }

@@ -1,0 +1,261 @@
+"""Index checks on the device, raised at the next host synchronisation (as PyTorch's CUDA
+kernels assert on the device instead of reading indices back).
+
+A reading index op (gather, index_select, take, embedding, a fancy-index read, class targets)
+gets one launch of ``index_check`` (``index_check_source.py``) instead of a min/max read back:
+the kernel writes a safe copy of the indices (in range, negatives wrapped where allowed, 0 for
+a bad entry), which the op then uses, so no kernel reads out of bounds; a bad entry lands in
+the device's error record, pinned host memory the kernel writes through its device pointer.
+Every CuPy-backend path that waits for the device or copies to the host (``to_host``: item,
+tolist, printing, ``.cpu()``; ``synchronize``: ``gpugrad.cuda.synchronize()``; ``minmax``,
+``index_top``) calls ``raise_pending`` after the wait: a set record is cleared and the failed
+check's own exception (its op's IndexError / RuntimeError text) raised. PyTorch raises "CUDA
+error: device-side assert triggered" there and the context is lost; here it stays usable.
+
+The first failure wins: later checks, until the record is cleared, keep writing safe copies
+and report nothing. Which check failed is an id into a ring of ``RING`` pending checks (their
+exception builders); a failure older than ``RING`` checks raises a generic text.
+
+Only reads are deferred. The writing ops (scatter_, index_add_, index_copy_, index_fill_,
+index_put_, put_, fancy-index assignment) check synchronously: a failed call must change
+nothing, and an error raised later could not undo the write. Off unless the CUDA kernel
+engine is on (``GPUGRAD_CUDA_KERNELS=1``); then the backend's checks stay synchronous.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from ..base import IndexChecks
+from . import ENGINE, _is_failure
+from .compile import function
+from .index_check_source import (
+    INDEX_TYPES,
+    NO_POSITION,
+    RECORD_DTYPE,
+    SCRATCH_WORDS,
+    kernel_name,
+    source,
+)
+from .launch import BLOCK, grid_for, sm_count
+
+RING = 4096  # pending checks remembered per device (their exception builders)
+NAME = "index_check"  # the engine's name for it in ENGINE.failed and its warning
+_INT32_MAX = (1 << 31) - 1
+
+
+class PendingChecks:
+    """The host's table of checks queued on a device: check id -> the function building its
+    exception from the bad value. Ids count up (wrapping at 2^31, the record's int32); the
+    table keeps the last ``RING`` of them."""
+
+    def __init__(self, ring: int = RING) -> None:
+        self._ring = ring
+        self._table: list = [None] * ring
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def add(self, make_error) -> int:
+        with self._lock:
+            check = self._next
+            self._next = (check + 1) & _INT32_MAX
+        self._table[check % self._ring] = (check, make_error)
+        return check
+
+    def error(self, check: int, value: int, position: int) -> BaseException:
+        """The exception of ``check`` for the bad ``value`` (at ``position``)."""
+        entry = self._table[check % self._ring]
+        if entry is None or entry[0] != check:  # overwritten: more than RING checks ago
+            return RuntimeError(
+                f"CUDA error: device-side assert triggered: index {value} (element {position} "
+                f"of its index tensor) was out of bounds in an index check more than {RING} "
+                "checks before this synchronisation"
+            )
+        return entry[1](value)
+
+
+class ErrorRecord:
+    """A device's error record (``view``, RECORD_DTYPE over host memory the kernel writes
+    through ``device_ptr``) and the host's side of it: its pending checks and the claim word
+    the kernel takes before writing (``reset_claim`` frees it again)."""
+
+    def __init__(self, view, device_ptr: int, claim_ptr: int, reset_claim, keep=None) -> None:
+        self.view = view
+        self.keep = keep  # whatever owns the memory behind the pointers
+        self.flag = view["flag"].reshape(1)  # a live int32 view: the cheap read of every wait
+        self.device_ptr = device_ptr
+        self.claim_ptr = claim_ptr
+        self.reset_claim = reset_claim
+        self.pending = PendingChecks()
+        self.scratch: dict[int, object] = {}  # stream pointer -> its scratch (device memory)
+        self.clear()
+
+    def clear(self) -> None:
+        self.view[...] = (0, 0, -1, 0)
+
+    def take(self) -> BaseException | None:
+        """The failure the record holds (clearing it and the claim), or None."""
+        if not self.flag[0]:
+            return None
+        check = int(self.view["check"])
+        position = int(self.view["position"])
+        value = int(self.view["value"])
+        self.clear()
+        self.reset_claim()
+        return self.pending.error(check, value, position)
+
+
+_records: dict[int, ErrorRecord] = {}
+_records_lock = threading.Lock()
+
+
+def _mapped_record(device_id: int) -> ErrorRecord:
+    """Device ``device_id``'s record in pinned, mapped (portable) host memory, made once."""
+    import cupy
+    from cupy.cuda import runtime
+
+    with cupy.cuda.Device(device_id):
+        size = RECORD_DTYPE.itemsize
+        host = runtime.hostAlloc(size, runtime.hostAllocPortable | runtime.hostAllocMapped)
+        # under unified addressing the device pointer is the host pointer; ask anyway (the
+        # record lives as long as the process: it is never freed)
+        device_ptr = runtime.pointerGetAttributes(host).devicePointer or host
+        buf = (ctypes.c_char * size).from_address(host)
+        view = np.ndarray((), RECORD_DTYPE, buffer=buf)
+        claim = cupy.zeros(2, np.int32)  # [claim, padding]
+
+    def reset_claim() -> None:
+        with cupy.cuda.Device(device_id):
+            runtime.memset(claim.data.ptr, 0, 4)  # ordered after every blocking stream's work
+
+    return ErrorRecord(view, device_ptr, claim.data.ptr, reset_claim, keep=claim)
+
+
+def record_of(device_id: int) -> ErrorRecord:
+    rec = _records.get(device_id)
+    if rec is None:
+        with _records_lock:
+            rec = _records.get(device_id)
+            if rec is None:
+                rec = _records[device_id] = _mapped_record(device_id)
+    return rec
+
+
+def raise_pending(device_id: int) -> None:
+    """Raise the first failed index check recorded on ``device_id`` (and clear the record);
+    call after the host has waited for the device (the record is read without a copy)."""
+    rec = _records.get(device_id)
+    if rec is None or not rec.flag[0]:
+        return
+    err = rec.take()
+    if err is not None:
+        raise err
+
+
+def pending(device_id: int) -> bool:
+    """Whether ``device_id``'s record holds a failure (tests; valid after a wait)."""
+    rec = _records.get(device_id)
+    return rec is not None and bool(rec.flag[0])
+
+
+def _scratch(xp, rec: ErrorRecord, stream_ptr: int):
+    """The stream's scratch: launches on one stream run in order and share it; concurrent
+    streams each have their own (the done-counter must count one launch's blocks)."""
+    s = rec.scratch.get(stream_ptr)
+    if s is None:
+        s = xp.full(SCRATCH_WORDS, np.uint64(NO_POSITION), dtype=np.uint64)
+        s[1:] = 0  # the done-counter
+        rec.scratch[stream_ptr] = s
+    return s
+
+
+_kernels: dict = {}
+
+
+def _kernel(dtype: str):
+    fn = _kernels.get(dtype)
+    if fn is None:
+        fn = _kernels[dtype] = function(source(), kernel_name(dtype))
+    return fn
+
+
+def launch(xp, idx, lo: int, hi: int, make_error, ignore: int | None = None):
+    """Queue the check of every entry of the int32/int64 CuPy array ``idx`` against
+    ``[lo, hi)`` (``ignore``, if given, always passes; its entries become 0): returns the safe
+    copy (contiguous, ``idx``'s shape) and adds no host synchronisation. ``xp`` is the
+    backend's array module (while gpugrad.compile records, using it stops the recording)."""
+    import cupy
+
+    if not idx.flags.c_contiguous:
+        idx = xp.ascontiguousarray(idx)
+    if idx.dtype == np.int32 and lo < 0 and hi > _INT32_MAX:  # a wrapped entry would overflow
+        idx = idx.astype(np.int64)
+    dtype = idx.dtype.name
+    device_id = idx.device.id
+    rec = record_of(device_id)
+    scratch = _scratch(xp, rec, cupy.cuda.get_current_stream().ptr)
+    fn = _kernel(dtype)
+    out = xp.empty_like(idx)
+    check = rec.pending.add(make_error)
+    args = kernel_args(idx, out, lo, hi, ignore, check, scratch, rec.claim_ptr, rec.device_ptr)
+    fn((grid_for(idx.size, sm_count(device_id)),), (BLOCK,), args)  # the current stream
+    return out
+
+
+def kernel_args(idx, out, lo, hi, ignore, check, scratch, claim_ptr, record_ptr) -> tuple:
+    """The kernel's arguments in ``index_check_source.PARAMS`` order (arrays as given: CuPy
+    arrays on the GPU, NumPy ones in the host build's tests)."""
+    has_ignore = ignore is not None and -(1 << 63) <= ignore < (1 << 63)  # else none can match
+    return (
+        idx,
+        out,
+        np.int64(idx.size),
+        np.int64(lo),
+        np.int64(hi),
+        np.int64(ignore if has_ignore else 0),
+        np.int32(has_ignore),
+        np.int32(check),
+        scratch,
+        np.uint64(claim_ptr),
+        np.uint64(record_ptr),
+    )
+
+
+class DeviceIndexChecks(IndexChecks):
+    """The CUDA backend's reading index checks: with the kernel engine on, one ``index_check``
+    launch each (deferred: the error is raised at the next synchronisation, see the module);
+    otherwise, and for index dtypes other than int32/int64, the synchronous checks."""
+
+    def _defer(self, idx) -> bool:
+        return idx.dtype.name in INDEX_TYPES and ENGINE.enabled() and NAME not in ENGINE.failed
+
+    def _launch(self, idx, lo: int, hi: int, make_error, ignore=None):
+        """The safe copy, or None where the engine could not build the check (it then falls
+        back to the synchronous one for the rest of the process, with the engine's warning)."""
+        try:
+            return launch(self.backend.xp, idx, lo, hi, make_error, ignore)
+        except Exception as e:
+            if not _is_failure(e):
+                raise
+            ENGINE._fall_back(NAME, e)
+            return None
+
+    def checked(self, idx, n: int, negative: bool, make_error, *, wrap: bool = False):
+        """See ``IndexChecks.checked``; deferred, the result is always wrapped into [0, n)."""
+        if idx.size and self._defer(idx):
+            safe = self._launch(idx, -n if negative else 0, n, make_error)
+            if safe is not None:
+                return safe
+        return super().checked(idx, n, negative, make_error, wrap=wrap)
+
+    def class_targets(self, tgt, c: int, ignore_index: int, make_error) -> tuple:
+        """See ``IndexChecks.class_targets``; deferred, the host cannot know whether any
+        target is ignored, so the mask is always made (an elementwise compare)."""
+        if tgt.size and self._defer(tgt):
+            safe = self._launch(tgt, 0, c, make_error, ignore=ignore_index)
+            if safe is not None:
+                return tgt == ignore_index, safe
+        return super().class_targets(tgt, c, ignore_index, make_error)
