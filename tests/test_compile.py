@@ -299,8 +299,111 @@ def test_compiled_module_forward_under_no_grad():
         for x in xs:
             np.testing.assert_array_equal(cm(x).numpy(), m(x).numpy())
     assert cm._compiled.replays >= 3
-    out = cm(xs[0])  # with grad: eager, an output with a graph
+    out = cm(xs[0])  # with grad: a graph to backward through (recorded below)
     assert out.grad_fn is not None
+
+
+def _norm_mlp(seed: int = 0, dropout: float = 0.0):
+    gg.manual_seed(seed)
+    layers = [nn.Linear(32, 32), nn.ReLU(), nn.LayerNorm(32)]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(32, 10))
+
+
+def _module_steps(model, opt, data, x_grad: bool = False):
+    losses, x_grads = [], []
+    for x, y in data:
+        x = x.detach().requires_grad_(x_grad)
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        x_grads.append(x.grad.numpy().copy() if x_grad else None)
+    return losses, x_grads
+
+
+@pytest.mark.parametrize(
+    ("kind", "x_grad", "dropout"),
+    [("sgd", False, 0.0), ("adamw", False, 0.0), ("sgd", True, 0.0), ("adamw", False, 0.3)],
+)
+def test_compiled_module_in_training_replays_forward_and_backward(kind, x_grad, dropout):
+    # model = compile(model) in an ordinary loop: each call replays the forward, and its
+    # output's one node replays the recorded backward; bit for bit the eager run (dropout:
+    # the same masks from the same seed, the backward using its call's own mask)
+    data = _batches(25)
+    m1, m2 = _norm_mlp(dropout=dropout), _norm_mlp(dropout=dropout)
+    cm = jit_compile(m2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would warn
+        gg.manual_seed(7)
+        eager = _module_steps(m1, _opt(kind, m1.parameters()), data, x_grad)
+        gg.manual_seed(7)
+        comp = _module_steps(cm, _opt(kind, m2.parameters()), data, x_grad)
+    assert eager[0] == comp[0]
+    for a, b in zip(eager[1], comp[1]):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    _same_params(m1, m2)
+    assert cm._compiled.replays >= 23
+    out = cm(data[0][0].detach().requires_grad_(x_grad))  # the loop's guards: a replay
+    assert out.grad_fn.name() == "CompiledFunctionBackward"
+    assert {type(f).__name__ for f, _ in out.grad_fn.next_functions} == {"AccumulateGrad"}
+
+
+def test_compiled_module_training_graph_rules_as_eager():
+    m = _norm_mlp()
+    cm = jit_compile(m)
+    x, y = _batches(1)[0]
+    for _ in range(3):  # warm-up, recording, then replays
+        F.cross_entropy(cm(x), y).backward()
+    assert cm._compiled.replays >= 1
+    m.zero_grad()
+    # two calls, one backward of their sum: each call has its own saved arrays
+    x2 = x * 0.5
+    (F.cross_entropy(cm(x), y) + F.cross_entropy(cm(x2), y)).backward()
+    got = [p.grad.numpy().copy() for p in m.parameters()]
+    m.zero_grad()
+    (F.cross_entropy(m(x), y) + F.cross_entropy(m(x2), y)).backward()
+    for g, p in zip(got, m.parameters()):
+        np.testing.assert_array_equal(g, p.grad.numpy())
+    # a second backward needs retain_graph, as in eager
+    loss = F.cross_entropy(cm(x), y)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+    # a backward that builds a graph (for double backward) is refused with a clear error
+    with pytest.raises(RuntimeError, match="double backward"):
+        gg.autograd.grad(cm(x).pow(2).sum(), m[0].weight, create_graph=True)
+    # a weight the backward reads, changed in place between forward and backward: the
+    # version error, as eager gives it
+    for model in (m, cm):
+        out = model(x)
+        with gg.no_grad():
+            m[-1].weight.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            out.sum().backward()
+
+
+def test_compiled_module_records_again_when_frozen_or_in_eval():
+    m = _norm_mlp(dropout=0.5)
+    cm = jit_compile(m)
+    x, y = _batches(1)[0]
+    for _ in range(4):
+        F.cross_entropy(cm(x), y).backward()
+    n = cm._compiled.recordings
+    m[0].weight.requires_grad_(False)  # frozen: the recorded backward's targets are stale
+    m.zero_grad()
+    F.cross_entropy(cm(x), y).backward()
+    assert cm._compiled.recordings == n + 1 and m[0].weight.grad is None
+    assert m[-1].weight.grad is not None
+    m.eval()  # dropout off: recorded again, and equal to the eager eval forward
+    with gg.no_grad():
+        want = m(x).numpy()
+    got = cm(x)
+    np.testing.assert_array_equal(got.detach().numpy(), want)
 
 
 def test_eager_unchanged_after_recording():

@@ -1,8 +1,9 @@
 """gpugrad.compile on the CPU: record a call's array work once, replay it without Tensors.
 
 ``step = gpugrad.compile(step)`` on a whole training step (zero_grad, forward, loss, backward,
-optimizer.step); ``gpugrad.compile(model)`` for a module's forward (replayed where its output
-needs no autograd, e.g. under ``no_grad``). See ``compiled.py`` for the scheme.
+optimizer.step); ``gpugrad.compile(model)`` for a module's forward: under ``no_grad`` its
+forward is replayed, in training its forward and its backward (``module_training.py``). See
+``compiled.py`` for the scheme.
 """
 
 from __future__ import annotations

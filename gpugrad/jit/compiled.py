@@ -89,7 +89,12 @@ class CompiledFunction:
                 return self.fn(*args, **kwargs)
             if entry.holds():
                 try:
-                    out = entry.replay(*_arrays(args, kwargs))
+                    if entry.replay is None:  # a module's training forward
+                        out = entry.run(
+                            [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+                        )
+                    else:
+                        out = entry.replay(*_arrays(args, kwargs))
                 except GuardMiss as miss:
                     if not miss.safe:
                         raise RuntimeError(
@@ -124,6 +129,8 @@ class CompiledFunction:
             self._break(reason)
             return self.fn(*args, **kwargs)
         self.recordings += 1
+        if self.module_outputs and _grad_state.enabled:
+            return self._record_training(key, args, kwargs, inputs)
         rec = Recorder(self.fullgraph)
         rec.start(inputs)
         try:
@@ -143,6 +150,20 @@ class CompiledFunction:
             if self.fullgraph:
                 raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {rec.reason}")
             self._break(f"the recording stopped at {rec.reason}")
+        return out
+
+    def _record_training(self, key, args, kwargs, inputs):
+        from .module_training import record_training
+
+        out, entry, reason = record_training(
+            self.fn, args, kwargs, inputs, self.fullgraph, self._entry
+        )
+        if entry is not None:
+            self.entries[key] = entry
+        if reason is not None:
+            if self.fullgraph:
+                raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
+            self._break(f"the recording stopped at {reason}")
         return out
 
     def _entry(self, rec: Recorder, out, inputs) -> _Entry | None:

@@ -101,16 +101,94 @@ def _call_text(src: _Source, step: Step) -> str:
 
 def build(rec: Recorder, bindings: list, result) -> tuple:
     """(the replay function, the input slots in argument order)."""
-    src = _Source()
-    inputs = sorted(
-        (k, i) for i, (kind, k) in enumerate(rec.sources) if kind == "input" and k is not None
+    src = _source(rec)
+    inputs = [i for _, i in _input_slots(rec)]
+    body = _body(src, rec.steps)
+    epilogue = _epilogue(src, bindings)
+    fn = _function(src, "replay", inputs, body, epilogue, _result_text(src, result))
+    return fn, inputs
+
+
+def build_split(
+    rec: Recorder, bindings: list, split: int, outputs: list, grad_outputs: list, grads: list
+) -> tuple:
+    """A recorded forward and the backward recorded after it (``rec.steps[split:]``) as two
+    functions: ``forward(inputs...) -> (outputs, saved)`` and ``backward(saved...,
+    grad_outputs...) -> grads`` (None where a target got no gradient); ``saved`` are the
+    forward's arrays the backward reads, in slot order."""
+    fwd_steps, bwd_steps = rec.steps[:split], rec.steps[split:]
+    inputs = [i for _, i in _input_slots(rec) if i not in grad_outputs]
+    handed = _produced(fwd_steps) | set(inputs)  # what the forward has that the backward lacks
+    saved = sorted(s for s in read_slots(bwd_steps) if s in handed)
+    src = _source(rec)
+    fwd_ret = "(({},), ({},))".format(
+        ", ".join(f"v{o}" for o in outputs), ", ".join(f"v{s}" for s in saved)
     )
+    forward = _function(
+        src, "forward", inputs, _body(src, fwd_steps), _epilogue(src, bindings), fwd_ret
+    )
+    src_b = _source(rec)
+    bwd_ret = "({},)".format(", ".join("None" if g is None else f"v{g}" for g in grads))
+    backward = _function(
+        src_b, "backward", saved + list(grad_outputs), _body(src_b, bwd_steps), [], bwd_ret
+    )
+    return forward, backward, inputs
+
+
+def _source(rec: Recorder) -> _Source:
+    src = _Source()
     for i, (kind, value) in enumerate(rec.sources):
         if kind == "const":
             src.ns[f"v{i}"] = value
-    body = src.lines
+    return src
+
+
+def _input_slots(rec: Recorder) -> list:
+    return sorted(
+        (k, i) for i, (kind, k) in enumerate(rec.sources) if kind == "input" and k is not None
+    )
+
+
+def _produced(steps) -> set:
+    out = set()
+    for step in steps:
+        if type(step) is Guard or step.out is None:
+            continue
+        if type(step.out) is int:
+            out.add(step.out)
+        else:
+            out.update(o for o in step.out if o is not None)
+    return out
+
+
+def read_slots(steps) -> set:
+    found: set = set()
+    for step in steps:
+        if type(step) is Guard:
+            found.add(step.left.i)
+            _slots_in(step.right, found)
+        else:
+            _slots_in(step.args, found)
+            _slots_in(step.kwargs, found)
+    return found
+
+
+def _slots_in(tm, found: set) -> None:
+    t = type(tm)
+    if t is Slot:
+        found.add(tm.i)
+    elif t is tuple or t is list:
+        for x in tm:
+            _slots_in(x, found)
+    elif t is dict:
+        for x in tm.values():
+            _slots_in(x, found)
+
+
+def _body(src: _Source, steps) -> list:
+    body = []
     written = False
-    for step in rec.steps:
+    for step in steps:
         if type(step) is Guard:
             op = src.name(step.op, "op")
             body.append(
@@ -130,6 +208,10 @@ def build(rec: Recorder, bindings: list, result) -> tuple:
         for s in step.to_array:
             body.append(f"v{s} = _asarray(v{s})")
         written = written or _writes(step)
+    return body
+
+
+def _epilogue(src: _Source, bindings: list) -> list:
     epilogue = []
     for kind, target, value in bindings:
         t = src.name(target, "t")
@@ -142,23 +224,25 @@ def build(rec: Recorder, bindings: list, result) -> tuple:
             epilogue.append(f"{t}._data = v{value}")
         elif kind == "vc":
             epilogue.append(f"{t}[0] += {value}")
-    ret = _result_text(src, result)
-    params = ", ".join(f"v{i}" for _, i in inputs)
+    return epilogue
+
+
+def _function(src: _Source, name: str, params: list, body: list, epilogue: list, ret: str):
     if _ERRSTATE is not None:
         quiet = ["_tok = _ES.set(_IGN)", "try:"]
     else:
         quiet = ["with _errstate(all='ignore'):"]
-    text = [f"def replay({params}):", *("    " + q for q in quiet)]
+    text = [f"def {name}({', '.join(f'v{i}' for i in params)}):", *("    " + q for q in quiet)]
     text += ["        " + line for line in body or ["pass"]]
     if _ERRSTATE is not None:
         text += ["    finally:", "        _ES.reset(_tok)"]
     text += ["    " + line for line in epilogue]
     text.append(f"    return {ret}")
     code = "\n".join(text)
-    exec(compile(code, "<gpugrad.compile replay>", "exec"), src.ns)  # noqa: S102 - our text
-    fn = src.ns["replay"]
+    exec(compile(code, f"<gpugrad.compile {name}>", "exec"), src.ns)  # noqa: S102 - our text
+    fn = src.ns[name]
     fn.source = code
-    return fn, [i for _, i in inputs]
+    return fn
 
 
 def _result_text(src: _Source, result) -> str:

@@ -1,0 +1,166 @@
+"""``gpugrad.compile(model)`` in training: the forward and its backward as two replays.
+
+The recording call runs the module's forward under the recorder, then, still recording, the
+backward of its output to every parameter (and input) that requires grad, with the output's
+gradient an input slot of its own (``autograd.grad`` with ``retain_graph``: the caller keeps
+the eager graph of this one call). The steps before that split are the forward, the rest the
+backward; the forward's arrays the backward reads are what the forward hands over ("saved").
+A replayed call then runs the forward replay and returns its output as a Tensor whose
+``grad_fn`` is one node, ``CompiledFunctionBackward`` (PyTorch's name for the node of a
+compiled region), whose backward is the backward replay: one node instead of the graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import autograd
+from .._tensor import Tensor
+from ..autograd.grad_mode import state as _grad_state
+from ..autograd.graph import Node, collect_next_functions
+from .compiled import _bindings, _Entry, _module_flags
+from .recording import Recorder
+from .replay import build_split, read_slots
+from .tracked import Tracked
+
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+    "backward through the graph a second time or if you need to access saved tensors after "
+    "calling backward."
+)
+
+
+class CompiledFunctionBackward(Node):
+    """The backward of one replayed forward: the recorded backward's array calls."""
+
+    def backward(self, grad):
+        if _grad_state.enabled:  # create_graph: the replay makes no graph of its own
+            raise RuntimeError(
+                "gpugrad.compile: double backward (create_graph=True) through a compiled "
+                "module's forward is not supported; call the module uncompiled for it"
+            )
+        return self._backward_arrays(grad)
+
+    def _arrays(self, backend, g):
+        saved = self._saved
+        if saved is None:
+            raise RuntimeError(_FREED)
+        for t, version in self.versions:
+            if t._vc[0] != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: [{t.type()} {list(t.shape)}] is at version "
+                    f"{t._vc[0]}; expected version {version} instead."
+                )
+        return self.replay_backward(*saved, backend.xp.asarray(g, dtype=self.dtype))
+
+
+class TrainingEntry(_Entry):
+    """A recording of forward + backward; ``run`` replays the forward and links the node."""
+
+    __slots__ = ("forward", "backward", "order", "targets", "device", "dtype", "versioned", "req")
+
+    def holds(self) -> bool:
+        # a parameter frozen or unfrozen since: the recorded backward has the wrong targets
+        for t, flag in self.req:
+            if t._requires_grad is not flag:
+                return False
+        return _Entry.holds(self)
+
+    def run(self, tensors: list) -> Tensor:
+        """The forward replayed on the call's input Tensors; the output's node linked to
+        their edges and the parameters'."""
+        (out,), saved = self.forward(*[tensors[k]._data for k in self.order])
+        node = CompiledFunctionBackward()
+        node.next_functions = collect_next_functions(
+            [tensors[t] if type(t) is int else t for t in self.targets]
+        )
+        node.replay_backward = self.backward
+        node._saved = saved
+        node.dtype = self.dtype
+        node.versions = [(t, t._vc[0]) for t in self.versioned]
+        result = Tensor._make(out, self.device)
+        result._requires_grad = True
+        result._grad_fn = node
+        return result
+
+
+def record_training(fn, args, kwargs, inputs: list, fullgraph: bool, plain_entry):
+    """Run ``fn`` (a module's call) once, eagerly, under the recorder; returns (its output,
+    an entry or None, the reason it could not be recorded or None). An output that needs
+    no gradient (every parameter frozen) gets ``plain_entry(rec, out, inputs)``, the
+    forward-only replay."""
+    rec = Recorder(fullgraph)
+    rec.start(inputs)
+    entry = None
+    try:
+        out = fn(*args, **kwargs)
+        if rec.active and rec.unconsumed_reads():
+            rec.abort("a value read back to Python was used in Python arithmetic")
+        if rec.active:
+            if isinstance(out, Tensor) and out._grad_fn is None and not out._requires_grad:
+                entry = plain_entry(rec, out, inputs)
+            else:
+                entry = _split(rec, out, inputs)
+    finally:
+        rec.stop()
+    return out, entry, rec.reason
+
+
+def _split(rec: Recorder, out, inputs: list) -> TrainingEntry | None:
+    d = out.__dict__.get("_data") if isinstance(out, Tensor) else None
+    if type(d) is not Tracked or d._rec is not rec or d._s is None or d.dtype.kind != "f":
+        rec.abort("a compiled module's training forward must return one floating Tensor")
+        return None
+    # the targets: the inputs and the leaves the forward read that require grad
+    read = read_slots(rec.steps)
+    input_ids = {id(t) for t in inputs}
+    params = [
+        sw.tensor
+        for sw in rec.swapped
+        if sw.tracked._s in read
+        and sw.tensor._requires_grad
+        and sw.tensor._grad_fn is None
+        and id(sw.tensor) not in input_ids
+    ]
+    wanted = [t for t in inputs if t._requires_grad] + params
+    split = len(rec.steps)
+    g_plain = np.ones(d.shape, d.dtype)
+    g_slot = rec._slot(("input", len(inputs)))
+    g = Tensor._make(rec._track(g_plain, g_slot), out._device)
+    grads = autograd.grad(out, wanted, grad_outputs=g, retain_graph=True, allow_unused=True)
+    if not rec.active:
+        return None
+    grad_slots = []
+    for gr in grads:
+        gd = None if gr is None else gr.__dict__.get("_data")
+        if gr is not None and (type(gd) is not Tracked or gd._rec is not rec or gd._s is None):
+            rec.abort("a gradient the replay cannot rebuild")
+            return None
+        grad_slots.append(None if gr is None else gd._s)
+    bindings = _bindings(rec)
+    if rec.reason is not None or any(kind == "grad" for kind, _, _ in bindings):
+        rec.abort("the forward changed a gradient")
+        return None
+    forward, backward, order = build_split(rec, bindings, split, [d._s], [g_slot], grad_slots)
+    k_of = {i: k for i, (kind, k) in enumerate(rec.sources) if kind == "input"}
+    used = read_slots(rec.steps)
+    by_slot = {sw.tracked._s: sw for sw in rec.swapped}
+    state = [
+        (sw.tensor, sw.plain)
+        for s, sw in by_slot.items()
+        if s in used and rec.sources[s][0] == "const"
+    ]
+    in_backward = read_slots(rec.steps[split:])
+    entry = TrainingEntry(None, state, [], _module_flags(rec, {id(t) for t, _ in state}))
+    entry.forward, entry.backward = forward, backward
+    entry.order = [k_of[i] for i in order]
+    # inputs by position (each call brings its own), parameters as themselves
+    position = {id(t): k for k, t in enumerate(inputs)}
+    entry.targets = tuple(position.get(id(t), t) for t in wanted)
+    entry.device, entry.dtype = out._device, d.dtype
+    entry.versioned = [sw.tensor for s, sw in by_slot.items() if s in in_backward]
+    entry.req = [(t, t._requires_grad) for t, _ in state]
+    return entry
