@@ -23,6 +23,8 @@ def _calls():
         "non-leaf .grad": lambda: (leaf * 2).grad,
         "size_average": lambda: F.mse_loss(x, x, size_average=True),
         "scheduler before optimizer": sched.step,
+        "mse_loss broadcast": lambda: F.mse_loss(gpugrad.ones(3, 1), gpugrad.ones(3)),
+        "uint8 index": lambda: x[gpugrad.tensor([1, 0, 1, 0], dtype=gpugrad.uint8)],
     }
 
 

@@ -4,9 +4,8 @@ every gather-like op scatter-adds, so repeated indices accumulate."""
 
 from __future__ import annotations
 
-import warnings
-
 from .. import _dtype as D
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from . import _checks as C
@@ -52,11 +51,10 @@ def _index_array(arr):
     if name in _INDEX_DTYPES:
         return arr
     if name == "uint8":
-        warnings.warn(
+        _warn.warn(
             "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
             "instead.",
             UserWarning,
-            stacklevel=4,
         )
         return arr.astype(bool)
     raise IndexError("tensors used as indices must be long, int, byte or bool tensors")

@@ -8,9 +8,8 @@ face's (gpugrad.nn.functional) to map onto ``reduction``."""
 
 from __future__ import annotations
 
-import warnings
-
 from .. import _dtype as D
+from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
@@ -339,11 +338,10 @@ def _mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error (one node, MseLossBackward0, as in PyTorch)."""
     _check(reduction)
     if input._data.shape != target._data.shape:
-        warnings.warn(
+        _warn.warn(
             f"Using a target size ({target.shape}) that is different to the input size "
             f"({input.shape}). This will likely lead to incorrect results due to broadcasting. "
-            "Please ensure they have the same size.",
-            stacklevel=3,  # the user, through mse_loss
+            "Please ensure they have the same size."
         )
     a, b = binary_arrays(input, target, "mse_loss")
     try:
@@ -380,11 +378,10 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def _warn_size(input: Tensor, target: Tensor, stacklevel: int = 4) -> None:
     # 4: the user's line, through the face's wrapper (F.l1_loss ...) and this op
     if tuple(input.shape) != tuple(target.shape):
-        warnings.warn(
+        _warn.warn(
             f"Using a target size ({target.size()}) that is different to the input size "
             f"({input.size()}). This will likely lead to incorrect results due to "
-            "broadcasting. Please ensure they have the same size.",
-            stacklevel=stacklevel,
+            "broadcasting. Please ensure they have the same size."
         )
 
 
@@ -471,12 +468,11 @@ def kl_div(
 ) -> Tensor:
     """KL(target || exp(input)) pointwise; input holds log-probabilities."""
     if reduction == "mean":
-        warnings.warn(
+        _warn.warn(
             "reduction: 'mean' divides the total loss by both the batch size and the support "
             "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
             "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
-            "major release.",
-            stacklevel=3,
+            "major release."
         )
     if log_target:
         loss = target.exp() * (target - input)
