@@ -141,6 +141,7 @@ def checked_key(backend, shape: tuple, key: tuple) -> tuple:
     checks = backend.index_checks
     out = None
     consumed = 0
+    place = 0  # the entry's place among the key's tensor indices (PyTorch's "dimension")
     for i, k in enumerate(key):
         if k is None:
             continue
@@ -151,11 +152,16 @@ def checked_key(backend, shape: tuple, key: tuple) -> tuple:
         if kind in ("i", "u") and consumed < len(shape):
             n = shape[consumed]
             # the place now, not in the builder: a deferred check keeps it past the call
-            safe = checks.checked(k, n, True, _dim_error(n, _place(key, k), IndexError, ""))
+            safe = checks.checked(k, n, True, _dim_error(n, place, IndexError, ""))
             if safe is not k:
                 out = list(key) if out is None else out
                 out[i] = safe
-        consumed += _width(k)
+        if kind == "b":
+            place += k.ndim
+            consumed += k.ndim
+        else:
+            place += kind in ("i", "u")
+            consumed += 1
     return key if out is None else tuple(out)
 
 
