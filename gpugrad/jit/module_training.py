@@ -16,45 +16,12 @@ import numpy as np
 
 from .. import autograd
 from .._tensor import Tensor
-from ..autograd.grad_mode import state as _grad_state
-from ..autograd.graph import Node, collect_next_functions
+from ..autograd.compiled_node import CompiledFunctionBackward
+from ..autograd.graph import collect_next_functions
 from .compiled import _bindings, _Entry, _module_flags
 from .recording import Recorder
 from .replay import build_split, read_slots
 from .tracked import Tracked
-
-_FREED = (
-    "Trying to backward through the graph a second time (or directly access saved tensors "
-    "after they have already been freed). Saved intermediate values of the graph are freed "
-    "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-    "backward through the graph a second time or if you need to access saved tensors after "
-    "calling backward."
-)
-
-
-class CompiledFunctionBackward(Node):
-    """The backward of one replayed forward: the recorded backward's array calls."""
-
-    def backward(self, grad):
-        if _grad_state.enabled:  # create_graph: the replay makes no graph of its own
-            raise RuntimeError(
-                "gpugrad.compile: double backward (create_graph=True) through a compiled "
-                "module's forward is not supported; call the module uncompiled for it"
-            )
-        return self._backward_arrays(grad)
-
-    def _arrays(self, backend, g):
-        saved = self._saved
-        if saved is None:
-            raise RuntimeError(_FREED)
-        for t, version in self.versions:
-            if t._vc[0] != version:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: [{t.type()} {list(t.shape)}] is at version "
-                    f"{t._vc[0]}; expected version {version} instead."
-                )
-        return self.replay_backward(*saved, backend.xp.asarray(g, dtype=self.dtype))
 
 
 class TrainingEntry(_Entry):
