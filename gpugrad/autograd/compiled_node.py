@@ -7,6 +7,7 @@ from __future__ import annotations
 from .grad_mode import state as _grad_state
 from .graph import _FREED_MSG, Node
 
+
 class CompiledFunctionBackward(Node):
     """The backward of one replayed forward: the recorded backward's array calls."""
 
