@@ -94,9 +94,11 @@ class Stream:
             return self._raw.done
 
     def synchronize(self) -> None:
-        """Wait until all work queued on the stream has finished."""
+        """Wait until all work queued on the stream has finished (and raise a failed
+        device-side index check, as every wait does)."""
         with _on(self._index):
             self._raw.synchronize()
+        _raise_pending(self._index)
 
     def wait_event(self, event: Event) -> None:
         """Work queued on this stream from now on waits for ``event`` (returns at once)."""
@@ -202,10 +204,12 @@ class Event:
             return self._raw.done
 
     def synchronize(self) -> None:
-        """Wait until the work the event marks has finished."""
+        """Wait until the work the event marks has finished (and raise a failed device-side
+        index check)."""
         if self._raw is not None:
             with _on(self._index):
                 self._raw.synchronize()
+            _raise_pending(self._index)
 
     def elapsed_time(self, end_event: Event) -> float:
         """Milliseconds from this event to ``end_event``; both recorded with
@@ -291,3 +295,9 @@ class StreamContext:
 def stream(stream: Stream | None) -> StreamContext:
     """``with gpugrad.cuda.stream(s):`` runs the block's GPU work on ``s``."""
     return StreamContext(stream)
+
+
+def _raise_pending(index: int) -> None:
+    from ..backend.cuda.index_check import raise_pending
+
+    raise_pending(index)
