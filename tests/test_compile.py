@@ -440,3 +440,22 @@ def test_cuda_step_runs_eagerly_with_one_warning_and_stays_right():
         np.testing.assert_array_equal(p.detach().cpu().numpy(), q.detach().cpu().numpy())
     with pytest.raises(GraphBreak, match="CUDA"):
         jit_compile(lambda x: x * 2, fullgraph=True, warmup=0)(data[0][0])
+
+
+def test_compiled_module_alternating_train_and_eval_keeps_both_recordings():
+    # an epoch loop: train steps, then an evaluation under eval() and no_grad, 12 times over;
+    # each mode is recorded once and replayed, never hitting the recompile limit
+    m = _norm_mlp(dropout=0.2)
+    cm = jit_compile(m)
+    opt = _opt("sgd", m.parameters())
+    data = _batches(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(12):
+            m.train()
+            _module_steps(cm, opt, data)
+            m.eval()
+            with gg.no_grad():
+                for x, _ in data:
+                    np.testing.assert_array_equal(cm(x).numpy(), m(x).numpy())
+    assert cm._compiled.broken is None and cm._compiled.recordings <= 3

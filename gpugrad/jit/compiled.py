@@ -66,6 +66,7 @@ class CompiledFunction:
         self.warmup = warmup
         self.cache_size = cache_size
         self.module_outputs = module_outputs  # a module's forward: outputs need autograd
+        self.module = getattr(fn, "__self__", None) if module_outputs else None
         self.entries: dict = {}
         self.recordings = 0
         self.calls = 0
@@ -83,6 +84,8 @@ class CompiledFunction:
         key = _key(args, kwargs)
         if key is None:
             return self.fn(*args, **kwargs)
+        if self.module is not None:  # train() and eval() recordings kept side by side
+            key = (key, self.module.training)
         entry = self.entries.get(key)
         if entry is not None:
             if entry is _EAGER:
