@@ -459,3 +459,128 @@ def test_compiled_module_alternating_train_and_eval_keeps_both_recordings():
                 for x, _ in data:
                     np.testing.assert_array_equal(cm(x).numpy(), m(x).numpy())
     assert cm._compiled.broken is None and cm._compiled.recordings <= 3
+
+
+class _AddBias(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.b = nn.Parameter(gg.zeros(32))
+
+    def forward(self, x):
+        return x + self.b  # the backward reads nothing of the forward
+
+
+def _twins(make):
+    gg.manual_seed(3)
+    a = make()
+    gg.manual_seed(3)
+    b = make()
+    return a, b, jit_compile(b)
+
+
+def _grads(model) -> list:
+    return [None if p.grad is None else p.grad.numpy().copy() for p in model.parameters()]
+
+
+def _same_grads(a, b) -> None:
+    for ga, gb in zip(_grads(a), _grads(b)):
+        assert (ga is None) == (gb is None)
+        if ga is not None:
+            np.testing.assert_array_equal(ga, gb)
+
+
+def test_compiled_module_edge_forwards_replay_as_eager():
+    # a forward whose backward reads nothing saved, and one that only adds a bias
+    x = _batches(1)[0][0]
+    for make in (_AddBias, lambda: nn.Sequential(nn.Identity(), _AddBias())):
+        m, twin, cm = _twins(make)
+        for _ in range(4):
+            for model in (m, cm):
+                model.zero_grad()
+                (model(x) * x).sum().backward()
+            _same_grads(m, twin)
+        assert cm._compiled.replays >= 2
+
+
+def test_compiled_module_guards_what_it_baked_in():
+    x, y = _batches(1)[0]
+
+    def step(model):
+        model.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+
+    # a dropout's p changed after recording: recorded again (no element dropped at p=0)
+    m, twin, cm = _twins(lambda: _norm_mlp(dropout=0.5))
+    for _ in range(3):
+        step(cm)
+    twin[3].p = 0.0
+    out = cm(x)
+    np.testing.assert_array_equal(out.detach().numpy(), twin(x).detach().numpy())
+    # a parameter replaced by a new one: the replay reads and differentiates the new one
+    m, twin, cm = _twins(_norm_mlp)
+    for _ in range(3):
+        step(cm)
+    old = twin[0].weight
+    before = old.grad.numpy().copy()
+    twin[0].weight = nn.Parameter(old.detach() * 0.5)
+    m[0].weight = nn.Parameter(m[0].weight.detach() * 0.5)
+    step(m)
+    step(cm)
+    np.testing.assert_array_equal(old.grad.numpy(), before)  # the old one gets nothing
+    _same_grads(m, twin)
+    # every parameter frozen: eager (correct whatever is unfrozen later)
+    m, twin, cm = _twins(_norm_mlp)
+    twin.requires_grad_(False)
+    for _ in range(3):
+        assert not cm(x).requires_grad
+    twin.requires_grad_(True)
+    assert cm(x).requires_grad
+
+
+def test_compiled_module_with_hooks_runs_eagerly_with_one_warning():
+    x, y = _batches(1)[0]
+    seen = []
+    for add_hook in (
+        lambda m: m[0].register_forward_hook(lambda mod, i, o: seen.append(o)),
+        lambda m: m[0].weight.register_hook(lambda g: g * 2),
+    ):
+        m, twin, cm = _twins(_norm_mlp)
+        add_hook(m)
+        add_hook(twin)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            for _ in range(4):
+                for model in (m, cm):
+                    model.zero_grad()
+                    F.cross_entropy(model(x), y).backward()
+                _same_grads(m, twin)
+        assert sum("hook" in str(x.message) for x in w) == 1
+        assert cm._compiled.replays == 0
+
+
+def test_compiled_module_version_checks_cover_this_calls_input_and_output():
+    x = _batches(1)[0][0]
+    for change in ("input", "output"):
+        m, twin, cm = _twins(lambda: nn.Sequential(nn.Linear(32, 8), nn.Tanh()))
+        for _ in range(3):
+            cm(x.detach().requires_grad_(True)).sum().backward()
+        for model in (m, cm):
+            xi = x.detach().clone().requires_grad_(True)
+            out = model(xi)
+            with gg.no_grad():
+                (xi if change == "input" else out).mul_(2.0)
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                out.sum().backward()
+
+
+def test_compiled_module_bfloat16_autocast_per_step_replays():
+    x, y = _batches(1)[0]
+    m, twin, cm = _twins(_norm_mlp)
+    for _ in range(4):
+        for model in (m, cm):
+            model.zero_grad()
+            with gg.autocast("cpu", dtype=gg.bfloat16):
+                out = model(x)
+            F.cross_entropy(out.float(), y).backward()
+        _same_grads(m, twin)
+    assert cm._compiled.replays >= 2 and out.dtype == gg.bfloat16

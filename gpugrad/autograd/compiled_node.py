@@ -5,7 +5,7 @@ this name)."""
 from __future__ import annotations
 
 from .grad_mode import state as _grad_state
-from .graph import _FREED_MSG, Node
+from .graph import _FREED_MSG, Node, _type_name
 
 
 class CompiledFunctionBackward(Node):
@@ -23,11 +23,11 @@ class CompiledFunctionBackward(Node):
         saved = self._saved
         if saved is None:
             raise RuntimeError(_FREED_MSG)
-        for t, version in self.versions:
-            if t._vc[0] != version:
+        for vc, version, device, dtype, shape in self.versions:
+            if vc[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: [{t.type()} {list(t.shape)}] is at version "
-                    f"{t._vc[0]}; expected version {version} instead."
+                    f"by an inplace operation: [{_type_name(dtype, device)} {list(shape)}] is "
+                    f"at version {vc[0]}; expected version {version} instead."
                 )
         return self.replay_backward(*saved, backend.xp.asarray(g, dtype=self.dtype))

@@ -34,17 +34,17 @@ class _Entry:
         self.replay = replay
         self.state = state  # (tensor, plain array) pairs the steps read in place
         self.hyper = hyper  # (group, key, value) the recording baked in
-        self.modules = modules  # (module, training) pairs
+        self.modules = modules  # (module, scalar names, module_snapshot) triples
 
     def holds(self) -> bool:
         for t, arr in self.state:
-            if t._data is not arr:
+            if t._data is not arr or t._backward_hooks or t._post_acc_hooks:
                 return False
         for group, k, v in self.hyper:
             if group[k] != v:
                 return False
-        for m, training in self.modules:
-            if m.training is not training:
+        for m, names, snap in self.modules:
+            if module_snapshot(m, names) != snap:
                 return False
         return True
 
@@ -158,9 +158,7 @@ class CompiledFunction:
     def _record_training(self, key, args, kwargs, inputs):
         from .module_training import record_training
 
-        out, entry, reason = record_training(
-            self.fn, args, kwargs, inputs, self.fullgraph, self._entry
-        )
+        out, entry, reason = record_training(self.fn, args, kwargs, inputs, self.fullgraph)
         if entry is not None:
             self.entries[key] = entry
         if reason is not None:
@@ -195,6 +193,10 @@ class CompiledFunction:
                         continue
                     hyper.append((group, k, v))
         modules = _module_flags(rec, used_tensors)
+        why = hooks_in(modules, [t for t, _ in state])
+        if why is not None:
+            rec.abort(why)
+            return None
         replay, order = build(rec, bindings, result)
         k_of = {i: k for i, (kind, k) in enumerate(rec.sources) if kind == "input"}
         replay.input_order = [k_of[i] for i in order]
@@ -356,9 +358,45 @@ def _live_lr(rec: Recorder, by_slot: dict) -> set:
     return live
 
 
+_SCALARS = frozenset((bool, int, float, str, type(None)))
+
+
+def scalar_names(m) -> tuple:
+    """The module's scalar settings (``training``, a dropout's ``p``, a norm's ``eps``)."""
+    return tuple([k for k, v in m.__dict__.items() if type(v) in _SCALARS])
+
+
+def module_snapshot(m, names: tuple) -> tuple:
+    """What a recording baked in from a module: its hook count, which tensors are its
+    parameters and buffers (one replaced by a new Parameter must be read instead), and the
+    values of its scalar settings ``names`` (its mode: dropout and batch norm branch on it)."""
+    d = m.__dict__
+    return (
+        len(d["_forward_hooks"])
+        + len(d["_forward_pre_hooks"])
+        + len(d["_backward_hooks"])
+        + len(d["_backward_pre_hooks"]),
+        tuple(map(id, d["_parameters"].values())),
+        tuple(map(id, d["_buffers"].values())),
+        tuple([d.get(k) for k in names]),
+    )
+
+
+def hooks_in(modules: list, tensors) -> str | None:
+    """Why a recording cannot stand for these modules and tensors: a hook runs Python the
+    replay would not (a forward hook keeping an activation, a gradient hook), or None."""
+    for m, _, snap in modules:
+        if snap[0]:
+            return f"a hook on the module {type(m).__name__} (hooks run Python a replay skips)"
+    for t in tensors:
+        if t._backward_hooks or t._post_acc_hooks:
+            return "a hook on a parameter's gradient (hooks run Python a replay skips)"
+    return None
+
+
 def _module_flags(rec: Recorder, used_tensors: set) -> list:
-    """(module, training) for every module in the trees that hold a parameter the steps
-    read: a recording bakes in train/eval branches (dropout, batch norm)."""
+    """(module, scalar names, module_snapshot) for every module in the trees that hold a
+    parameter the steps read: a recording bakes in their train/eval branches and settings."""
     owners = set()
     for m in rec.modules:
         params = m.__dict__.get("_parameters") or {}
@@ -372,7 +410,9 @@ def _module_flags(rec: Recorder, used_tensors: set) -> list:
             continue
         if any(id(x) in owners for x in tree):
             for x in tree:
-                flags[id(x)] = (x, x.training)
+                if "_parameters" in x.__dict__:
+                    names = scalar_names(x)
+                    flags[id(x)] = (x, names, module_snapshot(x, names))
     return list(flags.values())
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
+from .._dtype import is_floating
 from .._tensor import Tensor
 from ..autograd.compiled_node import CompiledFunctionBackward
 from ..autograd.graph import collect_next_functions
-from .compiled import _bindings, _Entry, _module_flags
+from .compiled import _EAGER, _bindings, _Entry, _module_flags, hooks_in
 from .recording import Recorder
 from .replay import build_split, read_slots
 from .tracked import Tracked
@@ -27,7 +28,10 @@ from .tracked import Tracked
 class TrainingEntry(_Entry):
     """A recording of forward + backward; ``run`` replays the forward and links the node."""
 
-    __slots__ = ("forward", "backward", "order", "targets", "device", "dtype", "versioned", "req")
+    __slots__ = (
+        "forward", "backward", "order", "targets", "device", "dtype", "versioned", "req",
+        "saved_inputs", "output_saved",
+    )  # fmt: skip
 
     def holds(self) -> bool:
         # a parameter frozen or unfrozen since: the recorded backward has the wrong targets
@@ -47,18 +51,30 @@ class TrainingEntry(_Entry):
         node.replay_backward = self.backward
         node._saved = saved
         node.dtype = self.dtype
-        node.versions = [(t, t._vc[0]) for t in self.versioned]
         result = Tensor._make(out, self.device)
         result._requires_grad = True
         result._grad_fn = node
+        # what the backward reads must not change in place before it runs (the eager
+        # nodes' version check): the weights, this call's inputs, the output itself
+        versions = [_version(t) for t in self.versioned]
+        versions += [_version(tensors[k]) for k in self.saved_inputs]
+        if self.output_saved:
+            versions.append(_version(result))
+        node.versions = versions
         return result
 
 
-def record_training(fn, args, kwargs, inputs: list, fullgraph: bool, plain_entry):
+def _version(t: Tensor) -> tuple:
+    # the counter itself, not the tensor (the output's node must not hold its output); the
+    # error's type and shape come from these only if it is raised
+    return (t._vc, t._vc[0], t._device, t._data.dtype, t._data.shape)
+
+
+def record_training(fn, args, kwargs, inputs: list, fullgraph: bool):
     """Run ``fn`` (a module's call) once, eagerly, under the recorder; returns (its output,
-    an entry or None, the reason it could not be recorded or None). An output that needs
-    no gradient (every parameter frozen) gets ``plain_entry(rec, out, inputs)``, the
-    forward-only replay."""
+    an entry or None, the reason it could not be recorded or None). An output that needs no
+    gradient (every parameter frozen) gets ``_EAGER``: eager is right whatever is unfrozen
+    later."""
     rec = Recorder(fullgraph)
     rec.start(inputs)
     entry = None
@@ -68,7 +84,7 @@ def record_training(fn, args, kwargs, inputs: list, fullgraph: bool, plain_entry
             rec.abort("a value read back to Python was used in Python arithmetic")
         if rec.active:
             if isinstance(out, Tensor) and out._grad_fn is None and not out._requires_grad:
-                entry = plain_entry(rec, out, inputs)
+                entry = _EAGER
             else:
                 entry = _split(rec, out, inputs)
     finally:
@@ -78,20 +94,34 @@ def record_training(fn, args, kwargs, inputs: list, fullgraph: bool, plain_entry
 
 def _split(rec: Recorder, out, inputs: list) -> TrainingEntry | None:
     d = out.__dict__.get("_data") if isinstance(out, Tensor) else None
-    if type(d) is not Tracked or d._rec is not rec or d._s is None or d.dtype.kind != "f":
+    if type(d) is not Tracked or d._rec is not rec or d._s is None or not is_floating(d.dtype):
         rec.abort("a compiled module's training forward must return one floating Tensor")
         return None
-    # the targets: the inputs and the leaves the forward read that require grad
+    if len({id(t) for t in inputs}) != len(inputs):
+        rec.abort("the same Tensor passed as two arguments")
+        return None
     read = read_slots(rec.steps)
     input_ids = {id(t) for t in inputs}
-    params = [
-        sw.tensor
-        for sw in rec.swapped
-        if sw.tracked._s in read
-        and sw.tensor._requires_grad
-        and sw.tensor._grad_fn is None
-        and id(sw.tensor) not in input_ids
+    by_slot = {sw.tracked._s: sw for sw in rec.swapped}
+    for s in read:
+        sw = by_slot.get(s)
+        if sw is not None and sw.tensor._grad_fn is not None and id(sw.tensor) not in input_ids:
+            # a tensor with a history from before the call (an autocast region's cached
+            # weight copy): its gradient must flow on to that history, which a replay cuts
+            rec.abort("the forward read a tensor made by an earlier call's graph")
+            return None
+    state = [
+        (sw.tensor, sw.plain)
+        for s, sw in by_slot.items()
+        if s in read and rec.sources[s][0] == "const"
     ]
+    modules = _module_flags(rec, {id(t) for t, _ in state})
+    why = hooks_in(modules, [t for t, _ in state] + list(inputs))
+    if why is not None:  # before the backward runs: no hook fires twice
+        rec.abort(why)
+        return None
+    # the targets: the inputs and the leaves the forward read that require grad
+    params = [t for t, _ in state if t._requires_grad and t._grad_fn is None]
     wanted = [t for t in inputs if t._requires_grad] + params
     split = len(rec.steps)
     g_plain = np.ones(d.shape, d.dtype)
@@ -113,21 +143,18 @@ def _split(rec: Recorder, out, inputs: list) -> TrainingEntry | None:
         return None
     forward, backward, order = build_split(rec, bindings, split, [d._s], [g_slot], grad_slots)
     k_of = {i: k for i, (kind, k) in enumerate(rec.sources) if kind == "input"}
-    used = read_slots(rec.steps)
-    by_slot = {sw.tracked._s: sw for sw in rec.swapped}
-    state = [
-        (sw.tensor, sw.plain)
-        for s, sw in by_slot.items()
-        if s in used and rec.sources[s][0] == "const"
-    ]
     in_backward = read_slots(rec.steps[split:])
-    entry = TrainingEntry(None, state, [], _module_flags(rec, {id(t) for t, _ in state}))
+    entry = TrainingEntry(None, state, [], modules)
     entry.forward, entry.backward = forward, backward
     entry.order = [k_of[i] for i in order]
     # inputs by position (each call brings its own), parameters as themselves
     position = {id(t): k for k, t in enumerate(inputs)}
     entry.targets = tuple(position.get(id(t), t) for t in wanted)
     entry.device, entry.dtype = out._device, d.dtype
-    entry.versioned = [sw.tensor for s, sw in by_slot.items() if s in in_backward]
+    entry.versioned = [
+        sw.tensor for s, sw in by_slot.items() if s in in_backward and rec.sources[s][0] == "const"
+    ]
+    entry.saved_inputs = [k for i, k in k_of.items() if i in in_backward and k < len(inputs)]
+    entry.output_saved = d._s in in_backward
     entry.req = [(t, t._requires_grad) for t, _ in state]
     return entry

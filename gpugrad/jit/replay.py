@@ -121,18 +121,21 @@ def build_split(
     handed = _produced(fwd_steps) | set(inputs)  # what the forward has that the backward lacks
     saved = sorted(s for s in read_slots(bwd_steps) if s in handed)
     src = _source(rec)
-    fwd_ret = "(({},), ({},))".format(
-        ", ".join(f"v{o}" for o in outputs), ", ".join(f"v{s}" for s in saved)
-    )
+    fwd_ret = f"({_tuple_text(f'v{o}' for o in outputs)}, {_tuple_text(f'v{s}' for s in saved)})"
     forward = _function(
         src, "forward", inputs, _body(src, fwd_steps), _epilogue(src, bindings), fwd_ret
     )
     src_b = _source(rec)
-    bwd_ret = "({},)".format(", ".join("None" if g is None else f"v{g}" for g in grads))
+    bwd_ret = _tuple_text("None" if g is None else f"v{g}" for g in grads)
     backward = _function(
         src_b, "backward", saved + list(grad_outputs), _body(src_b, bwd_steps), [], bwd_ret
     )
     return forward, backward, inputs
+
+
+def _tuple_text(items) -> str:
+    """A tuple display of the names (``()`` for none; a trailing comma for one)."""
+    return "(" + "".join(f"{x}, " for x in items) + ")"
 
 
 def _source(rec: Recorder) -> _Source:
