@@ -64,15 +64,25 @@ def test_cuda_tf32_really_switches_the_gemms():
     def err() -> float:
         return float(np.abs((x @ y).cpu().numpy() - want).max() / np.abs(want).max())
 
+    ab, bb = rng.standard_normal((4, 128, 256)), rng.standard_normal((4, 256, 64))
+    want_b = ab @ bb
+    xb = gpugrad.tensor(ab, dtype=gpugrad.float32, device="cuda")
+    yb = gpugrad.tensor(bb, dtype=gpugrad.float32, device="cuda")
+
+    def batched_err() -> float:
+        return float(np.abs((xb @ yb).cpu().numpy() - want_b).max() / np.abs(want_b).max())
+
     gpugrad.set_float32_matmul_precision("highest")
-    assert not tf32_enabled()
-    full = err()
+    assert not tf32_enabled(0)
+    full, batched_full = err(), batched_err()
     gpugrad.set_float32_matmul_precision("high")
     import cupy
 
     major = int(cupy.cuda.Device().compute_capability) // 10
     if major >= 8:  # TF32 exists from Ampere on
-        assert tf32_enabled()
+        assert tf32_enabled(0)
         assert err() > 10 * full  # 10 mantissa bits per product instead of 23
+        # batched products (bmm, attention) follow the handle's math mode
+        assert batched_err() > 10 * batched_full
     gpugrad.set_float32_matmul_precision("highest")
-    assert not tf32_enabled() and err() == full
+    assert not tf32_enabled(0) and err() == full

@@ -37,6 +37,7 @@ def tf32() -> bool:
 
 
 def apply_cuda() -> None:
+    from . import _cuda_backends
     from .cuda.gemm_precision import set_tf32
 
-    set_tf32(tf32())
+    set_tf32(tf32(), sorted(i for i in _cuda_backends if isinstance(i, int) and i >= 0))
