@@ -356,6 +356,11 @@ def test_cuda_work_in_a_stream_block_runs_on_that_stream(cuda_ready):
         out = _busy(a, 20).sum(dim=0)
         assert not s.query()  # still running there...
         assert cuda.default_stream().query()  # ...and nothing of it on the default stream
+        import cupy
+
+        with cupy.cuda.Stream(non_blocking=True):  # a nested CuPy context (NCCL's AVG does)
+            pass
+        assert cuda.current_stream() == s  # ...pops back to s, not to the default stream
     assert cuda.current_stream() == cuda.default_stream()
     s.synchronize()
     assert s.query()

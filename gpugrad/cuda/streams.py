@@ -277,19 +277,24 @@ class StreamContext:
         cur = self.stream
         if cur is None or self.idx == -1:
             return
-        self.src_prev_stream = current_stream(None)
+        self.src_prev_stream = current_stream(None)  # PyTorch's attributes, for inspection
         if self.src_prev_stream.device != cur.device:
-            # the stream's device keeps its own current stream: remember that one too
             self.dst_prev_stream = current_stream(cur.device)
-        set_stream(cur)
+        cp = lazy_init()
+        if cp.cuda.runtime.getDevice() != cur.device_index:
+            cp.cuda.runtime.setDevice(cur.device_index)
+        # CuPy's own context (its per-device stack), not use(): a `with stream:` CuPy or
+        # gpugrad opens inside the block pops back to this stream, not to the default one
+        cur._raw.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
         cur = self.stream
         if cur is None or self.idx == -1:
             return
-        if self.src_prev_stream.device != cur.device:
-            set_stream(self.dst_prev_stream)
-        set_stream(self.src_prev_stream)
+        cur._raw.__exit__(*exc)
+        cp = lazy_init()
+        if cp.cuda.runtime.getDevice() != self.idx:
+            cp.cuda.runtime.setDevice(self.idx)
 
 
 def stream(stream: Stream | None) -> StreamContext:
