@@ -29,6 +29,7 @@ import threading
 
 import numpy as np
 
+from ... import _dtype as D
 from ..base import IndexChecks
 from . import ENGINE, _is_failure
 from .compile import function
@@ -193,7 +194,7 @@ def launch(xp, idx, lo: int, hi: int, make_error, ignore: int | None = None):
         idx = xp.ascontiguousarray(idx)
     if idx.dtype == np.int32 and lo < 0 and hi > _INT32_MAX:  # a wrapped entry would overflow
         idx = idx.astype(np.int64)
-    dtype = idx.dtype.name
+    dtype = D.np_name(idx.dtype)
     device_id = idx.device.id
     rec = record_of(device_id)
     scratch = _scratch(xp, rec, cupy.cuda.get_current_stream().ptr)
@@ -230,7 +231,8 @@ class DeviceIndexChecks(IndexChecks):
     otherwise, and for index dtypes other than int32/int64, the synchronous checks."""
 
     def _defer(self, idx) -> bool:
-        return idx.dtype.name in INDEX_TYPES and ENGINE.enabled() and NAME not in ENGINE.failed
+        name = D.np_name(idx.dtype)
+        return name in INDEX_TYPES and ENGINE.enabled() and NAME not in ENGINE.failed
 
     def _launch(self, idx, lo: int, hi: int, make_error, ignore=None):
         """The safe copy, or None where the engine could not build the check (it then falls
@@ -245,7 +247,9 @@ class DeviceIndexChecks(IndexChecks):
 
     def checked(self, idx, n: int, negative: bool, make_error, *, wrap: bool = False):
         """See ``IndexChecks.checked``; deferred, the result is always wrapped into [0, n)."""
-        if idx.size and self._defer(idx):
+        # n == 0: every index is bad, and a safe copy could not be read either (the op
+        # would raise CuPy's text at once): the synchronous check raises the op's own
+        if idx.size and n > 0 and self._defer(idx):
             safe = self._launch(idx, -n if negative else 0, n, make_error)
             if safe is not None:
                 return safe
@@ -254,7 +258,7 @@ class DeviceIndexChecks(IndexChecks):
     def class_targets(self, tgt, c: int, ignore_index: int, make_error) -> tuple:
         """See ``IndexChecks.class_targets``; deferred, the host cannot know whether any
         target is ignored, so the mask is always made (an elementwise compare)."""
-        if tgt.size and self._defer(tgt):
+        if tgt.size and c > 0 and self._defer(tgt):
             safe = self._launch(tgt, 0, c, make_error, ignore=ignore_index)
             if safe is not None:
                 return tgt == ignore_index, safe
