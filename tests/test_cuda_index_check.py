@@ -531,8 +531,8 @@ def test_gpu_empty_axis_raises_once_at_the_call(deferred):
     # n == 0: nothing could be read at any index; the op's own error at once, none pending
     from gpugrad.backend.cuda import index_check
 
-    x = gpugrad.zeros(0, 3, device="cuda")
+    x = gg.zeros(0, 3, device="cuda")
     with pytest.raises(IndexError, match="index out of range in self"):
         x.index_select(0, _cuda([0]))
-    gpugrad.cuda.synchronize()  # nothing left to raise
+    gg.cuda.synchronize()  # nothing left to raise
     assert not index_check.pending(x._device.backend.index)
