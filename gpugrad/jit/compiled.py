@@ -18,8 +18,8 @@ from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
-from .recording import Const, GraphBreak, LiveLR, Recorder, Slot, Step
-from .replay import GuardMiss, build
+from .recording import Const, GraphBreak, LiveLR, Recorder, Slot
+from .replay import GuardMiss, build, read_slots
 from .tracked import Tracked
 
 _LR_ARG = {"sgd_step_": 3, "adam_step_": 6}  # where the optimizer kernels take lr
@@ -174,7 +174,7 @@ class CompiledFunction:
             if rec.reason is None:
                 rec.abort("the function returned something the replay cannot rebuild")
             return None
-        used = _used_slots(rec)
+        used = read_slots(rec.steps)
         by_slot = {sw.tracked._s: sw for sw in rec.swapped}
         live = _live_lr(rec, by_slot)
         state = [
@@ -304,30 +304,6 @@ def _result(rec: Recorder, out):
     if out is None or type(out) in (int, float, str, bool):
         return ("const", out)
     return None
-
-
-def _walk(tm, found: set) -> None:
-    t = type(tm)
-    if t is Slot:
-        found.add(tm.i)
-    elif t is tuple or t is list:
-        for x in tm:
-            _walk(x, found)
-    elif t is dict:
-        for x in tm.values():
-            _walk(x, found)
-
-
-def _used_slots(rec: Recorder) -> set:
-    found: set = set()
-    for st in rec.steps:
-        if type(st) is Step:
-            _walk(st.args, found)
-            _walk(st.kwargs, found)
-        else:
-            found.add(st.left.i)
-            _walk(st.right, found)
-    return found
 
 
 def _live_lr(rec: Recorder, by_slot: dict) -> set:

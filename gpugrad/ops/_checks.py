@@ -119,20 +119,10 @@ def check_key_ranges(backend, shape: tuple, key: tuple) -> None:
     boolean mask counts as its number of dimensions), not by the indexed tensor's axis:
     ``x[:, t]`` with a bad ``t`` reports "dimension 0"; the size is that of the axis.
     """
-    consumed = 0  # axes of ``shape`` the key entries before this one address
-    for k in key:
-        if k is None:
-            continue
-        if k is Ellipsis:
-            consumed += len(shape) - sum(_width(e) for e in key)
-            continue
-        kind = getattr(getattr(k, "dtype", None), "kind", None)
-        if kind in ("i", "u") and consumed < len(shape):
-            n = shape[consumed]
-            bad = first_bad_index(backend, k, n, negative=True)
-            if bad is not None:
-                raise _dim_error(n, _place(key, k), IndexError, "")(bad)
-        consumed += _width(k)
+    for _, k, n, place in _int_entries(shape, key):
+        bad = first_bad_index(backend, k, n, negative=True)
+        if bad is not None:
+            raise _dim_error(n, place, IndexError, "")(bad)
 
 
 def checked_key(backend, shape: tuple, key: tuple) -> tuple:
@@ -140,8 +130,20 @@ def checked_key(backend, shape: tuple, key: tuple) -> tuple:
     a read: the key to index with (on CUDA with the kernel engine, with safe copies)."""
     checks = backend.index_checks
     out = None
-    consumed = 0
-    place = 0  # the entry's place among the key's tensor indices (PyTorch's "dimension")
+    for i, k, n, place in _int_entries(shape, key):
+        # the place now, not in the builder: a deferred check keeps it past the call
+        safe = checks.checked(k, n, True, _dim_error(n, place, IndexError, ""))
+        if safe is not k:
+            out = list(key) if out is None else out
+            out[i] = safe
+    return key if out is None else tuple(out)
+
+
+def _int_entries(shape: tuple, key: tuple):
+    """(position, entry, size of the axis it indexes, its place among the key's tensor
+    indices: PyTorch's "dimension") of each integer-array entry of ``key``."""
+    consumed = 0  # axes of ``shape`` the entries before this one address
+    place = 0
     for i, k in enumerate(key):
         if k is None:
             continue
@@ -150,31 +152,13 @@ def checked_key(backend, shape: tuple, key: tuple) -> tuple:
             continue
         kind = getattr(getattr(k, "dtype", None), "kind", None)
         if kind in ("i", "u") and consumed < len(shape):
-            n = shape[consumed]
-            # the place now, not in the builder: a deferred check keeps it past the call
-            safe = checks.checked(k, n, True, _dim_error(n, place, IndexError, ""))
-            if safe is not k:
-                out = list(key) if out is None else out
-                out[i] = safe
+            yield i, k, shape[consumed], place
         if kind == "b":
             place += k.ndim
             consumed += k.ndim
         else:
             place += kind in ("i", "u")
             consumed += 1
-    return key if out is None else tuple(out)
-
-
-def _place(key: tuple, entry) -> int:
-    """``entry``'s place among the key's tensor indices (PyTorch's "dimension")."""
-    return sum(_tensor_width(e) for e in key[: _position(key, entry)])
-
-
-def _position(key: tuple, entry) -> int:
-    for i, e in enumerate(key):
-        if e is entry:
-            return i
-    return len(key)
 
 
 def _width(k) -> int:
@@ -184,11 +168,3 @@ def _width(k) -> int:
     if getattr(getattr(k, "dtype", None), "kind", None) == "b":
         return k.ndim
     return 1
-
-
-def _tensor_width(k) -> int:
-    """How many of PyTorch's tensor indices a key entry makes (a mask: one per axis)."""
-    kind = getattr(getattr(k, "dtype", None), "kind", None)
-    if kind == "b":
-        return k.ndim
-    return 1 if kind in ("i", "u") else 0
