@@ -139,9 +139,10 @@ def checked_key(backend, shape: tuple, key: tuple) -> tuple:
     return key if out is None else tuple(out)
 
 
-def _int_entries(shape: tuple, key: tuple):
+def _int_entries(shape: tuple, key: tuple) -> list:
     """(position, entry, size of the axis it indexes, its place among the key's tensor
     indices: PyTorch's "dimension") of each integer-array entry of ``key``."""
+    out = []
     consumed = 0  # axes of ``shape`` the entries before this one address
     place = 0
     for i, k in enumerate(key):
@@ -152,13 +153,14 @@ def _int_entries(shape: tuple, key: tuple):
             continue
         kind = getattr(getattr(k, "dtype", None), "kind", None)
         if kind in ("i", "u") and consumed < len(shape):
-            yield i, k, shape[consumed], place
+            out.append((i, k, shape[consumed], place))
         if kind == "b":
             place += k.ndim
             consumed += k.ndim
         else:
             place += kind in ("i", "u")
             consumed += 1
+    return out
 
 
 def _width(k) -> int:
