@@ -9,6 +9,7 @@ warning, as torch.compile's recompile limit.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,7 @@ class _Entry:
         self.replay = replay
         self.state = state  # (tensor, plain array) pairs the steps read in place
         self.hyper = hyper  # (group, key, value) the recording baked in
-        self.modules = modules  # (module, scalar names, module_snapshot) triples
+        self.modules = modules  # (module, module_probe(module), its result when recorded)
 
     def holds(self) -> bool:
         for t, arr in self.state:
@@ -43,8 +44,8 @@ class _Entry:
         for group, k, v in self.hyper:
             if group[k] != v:
                 return False
-        for m, names, snap in self.modules:
-            if module_snapshot(m, names) != snap:
+        for m, probe, snap in self.modules:
+            if probe(m.__dict__) != snap:
                 return False
         return True
 
@@ -337,25 +338,29 @@ def _live_lr(rec: Recorder, by_slot: dict) -> set:
 _SCALARS = frozenset((bool, int, float, str, type(None)))
 
 
-def scalar_names(m) -> tuple:
-    """The module's scalar settings (``training``, a dropout's ``p``, a norm's ``eps``)."""
-    return tuple([k for k, v in m.__dict__.items() if type(v) in _SCALARS])
+_HOOKS = operator.itemgetter(
+    "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"
+)
 
 
-def module_snapshot(m, names: tuple) -> tuple:
-    """What a recording baked in from a module: its hook count, which tensors are its
-    parameters and buffers (one replaced by a new Parameter must be read instead), and the
-    values of its scalar settings ``names`` (its mode: dropout and batch norm branch on it)."""
-    d = m.__dict__
-    return (
-        len(d["_forward_hooks"])
-        + len(d["_forward_pre_hooks"])
-        + len(d["_backward_hooks"])
-        + len(d["_backward_pre_hooks"]),
-        tuple(map(id, d["_parameters"].values())),
-        tuple(map(id, d["_buffers"].values())),
-        tuple([d.get(k) for k in names]),
-    )
+def module_probe(m):
+    """A function of the module's ``__dict__`` giving what a recording baked in from it: its
+    hook count, which tensors are its parameters and buffers (one replaced by a new Parameter
+    must be read instead), and its scalar settings as they were (``training``, a dropout's
+    ``p``, a norm's ``eps``: branches and constants in the steps). Made once per recording,
+    from C-level getters: it runs before every replay, for every module."""
+    names = [k for k, v in m.__dict__.items() if type(v) in _SCALARS]
+    scalars = operator.itemgetter(*names) if names else None
+
+    def probe(d) -> tuple:
+        return (
+            sum(map(len, _HOOKS(d))),
+            tuple(map(id, d["_parameters"].values())),
+            tuple(map(id, d["_buffers"].values())),
+            scalars(d) if scalars is not None else None,
+        )
+
+    return probe
 
 
 def hooks_in(modules: list, tensors) -> str | None:
@@ -371,7 +376,7 @@ def hooks_in(modules: list, tensors) -> str | None:
 
 
 def _module_flags(rec: Recorder, used_tensors: set) -> list:
-    """(module, scalar names, module_snapshot) for every module in the trees that hold a
+    """(module, its probe, what the probe gave) for every module in the trees that hold a
     parameter the steps read: a recording bakes in their train/eval branches and settings."""
     owners = set()
     for m in rec.modules:
@@ -387,8 +392,8 @@ def _module_flags(rec: Recorder, used_tensors: set) -> list:
         if any(id(x) in owners for x in tree):
             for x in tree:
                 if "_parameters" in x.__dict__:
-                    names = scalar_names(x)
-                    flags[id(x)] = (x, names, module_snapshot(x, names))
+                    probe = module_probe(x)
+                    flags[id(x)] = (x, probe, probe(x.__dict__))
     return list(flags.values())
 
 
