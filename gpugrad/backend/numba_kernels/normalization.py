@@ -319,6 +319,14 @@ def _build_rms_norm_backward():
 # ---- group_norm: (N, C, S), one task per (sample, group): a contiguous row of C/G * S ------
 
 
+# Each channel's span goes to its own loop over a slice: an index range j*s .. (j+1)*s with a
+# runtime s kept LLVM from vectorising (measured: the (16, 64, 32, 32) forward 0.54 -> 0.15 ms)
+@njit(fastmath=_REASSOC)
+def _scale_shift(src, dst, tm, a, sh):
+    for i in range(src.size):
+        dst[i] = (src[i] - tm) * a + sh
+
+
 @njit(fastmath=_REASSOC)
 def _group_out(row, mu, rs, w, b, c0, s, dst, affine, shift):
     # channel j of the group holds row[j*s:(j+1)*s]; y = (x - mu) * (rs * w) + b
@@ -327,8 +335,7 @@ def _group_out(row, mu, rs, w, b, c0, s, dst, affine, shift):
     for j in range(row.size // s):
         a = T(rs) * w[c0 + j] if affine else T(rs)
         sh = b[c0 + j] if shift else T(0)
-        for i in range(j * s, (j + 1) * s):
-            dst[i] = (row[i] - tm) * a + sh
+        _scale_shift(row[j * s : (j + 1) * s], dst[j * s : (j + 1) * s], tm, a, sh)
 
 
 @njit(parallel=True)
@@ -351,11 +358,7 @@ def _group_grad(g, x, mu, rs, w, c0, s, affine, dx, ga, gb):
     sa = 0.0
     sb = 0.0
     for j in range(d):
-        pa = T(0)
-        pb = T(0)
-        for i in range(j * s, (j + 1) * s):
-            pa += g[i]
-            pb += g[i] * (x[i] - tm)
+        pa, pb = _sum_and_dot(g[j * s : (j + 1) * s], x[j * s : (j + 1) * s], tm)
         ga[j] = pa
         gb[j] = pb * rs
         wj = np.float64(w[c0 + j]) if affine else 1.0
@@ -365,8 +368,26 @@ def _group_grad(g, x, mu, rs, w, c0, s, affine, dx, ga, gb):
     c2 = T(rs * rs * sb / x.size)
     for j in range(d):
         a = T(rs) * w[c0 + j] if affine else T(rs)
-        for i in range(j * s, (j + 1) * s):
-            dx[i] = g[i] * a - c1 - (x[i] - tm) * c2
+        _grad_span(g[j * s : (j + 1) * s], x[j * s : (j + 1) * s], tm, a, c1, c2,
+                   dx[j * s : (j + 1) * s])  # fmt: skip
+
+
+@njit(fastmath=_REASSOC)
+def _sum_and_dot(g, x, tm):
+    # sum g and sum g * (x - mu) over one channel's span
+    T = x.dtype.type
+    pa = T(0)
+    pb = T(0)
+    for i in range(g.size):
+        pa += g[i]
+        pb += g[i] * (x[i] - tm)
+    return pa, pb
+
+
+@njit(fastmath=_REASSOC)
+def _grad_span(g, x, tm, a, c1, c2, dx):
+    for i in range(g.size):
+        dx[i] = g[i] * a - c1 - (x[i] - tm) * c2
 
 
 @njit(parallel=True)
