@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gpugrad.backend.cuda import templates
 
@@ -137,3 +138,19 @@ def run(
     fn = getattr(pointwise_library(dtype), f"host_{templates.kernel_name(op, dtype, layout)}")
     fn(grid, block, *args)
     return out
+
+
+def _nvrtc_reason() -> str:
+    """Why NVRTC cannot compile here ('' when it can)."""
+    try:
+        from cupy_backends.cuda.libs import nvrtc
+
+        nvrtc.getVersion()
+    except Exception as e:  # noqa: BLE001 - any failure to load NVRTC means: cannot check here
+        return f"NVRTC is not loadable here ({type(e).__name__}: {e})"
+    return ""
+
+
+_NVRTC = _nvrtc_reason()
+needs_nvrtc = pytest.mark.skipif(bool(_NVRTC), reason=_NVRTC or "ok")
+needs_cxx = pytest.mark.skipif(compiler() is None, reason="no host C++ compiler")

@@ -24,16 +24,7 @@ from gpugrad.backend.cuda import index_check_source as S
 from gpugrad.backend.cuda.index_check import RING, ErrorRecord, PendingChecks, kernel_args
 from tests import cuda_host
 
-try:
-    from cupy_backends.cuda.libs import nvrtc
-
-    nvrtc.getVersion()
-    _NVRTC = ""
-except Exception as e:  # noqa: BLE001 - any failure to load NVRTC means: cannot check here
-    _NVRTC = f"NVRTC is not loadable here ({type(e).__name__}: {e})"
-
-needs_nvrtc = pytest.mark.skipif(bool(_NVRTC), reason=_NVRTC or "ok")
-needs_cxx = pytest.mark.skipif(cuda_host.compiler() is None, reason="no host C++ compiler")
+needs_nvrtc, needs_cxx = cuda_host.needs_nvrtc, cuda_host.needs_cxx
 
 
 def _cuda_reason() -> str:

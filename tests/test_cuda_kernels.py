@@ -15,16 +15,7 @@ from gpugrad.backend.cuda import ENGINE, compile, templates
 from gpugrad.backend.cuda.pointwise_ops import OPS
 from tests import cuda_host
 
-try:
-    from cupy_backends.cuda.libs import nvrtc
-
-    nvrtc.getVersion()
-    _NVRTC = ""
-except Exception as e:  # noqa: BLE001 - any failure to load NVRTC means: cannot check here
-    _NVRTC = f"NVRTC is not loadable here ({type(e).__name__}: {e})"
-
-needs_nvrtc = pytest.mark.skipif(bool(_NVRTC), reason=_NVRTC or "ok")
-needs_cxx = pytest.mark.skipif(cuda_host.compiler() is None, reason="no host C++ compiler")
+needs_nvrtc, needs_cxx = cuda_host.needs_nvrtc, cuda_host.needs_cxx
 
 _erf = np.vectorize(math.erf)
 

@@ -11,16 +11,7 @@ import pytest
 from gpugrad.backend.cuda import compile, rows_source, templates
 from tests import cuda_host
 
-try:
-    from cupy_backends.cuda.libs import nvrtc
-
-    nvrtc.getVersion()
-    _NVRTC = ""
-except Exception as e:  # noqa: BLE001 - any failure to load NVRTC means: cannot check here
-    _NVRTC = f"NVRTC is not loadable here ({type(e).__name__}: {e})"
-
-needs_nvrtc = pytest.mark.skipif(bool(_NVRTC), reason=_NVRTC or "ok")
-needs_cxx = pytest.mark.skipif(cuda_host.compiler() is None, reason="no host C++ compiler")
+needs_nvrtc, needs_cxx = cuda_host.needs_nvrtc, cuda_host.needs_cxx
 
 NAMES = ("rms_norm", "rms_norm_backward", "rms_norm_weight_grads")
 SHAPES = [(1, 1), (3, 7), (5, 1000), (2, 4099), (33, 64)]

@@ -56,15 +56,15 @@ def _cast(tensors: tuple, dtype: D.dtype, cache: bool = False) -> tuple:
     np_dtype = dtype.np
     out = []
     for t in tensors:
-        if (
-            isinstance(t, Tensor)
-            and D.is_floating(t._data.dtype)
-            and t._data.dtype.itemsize < 8  # float64 is left alone, as in PyTorch
-            and t._data.dtype != np_dtype
-        ):
+        if _castable(t) and t._data.dtype != np_dtype:
             t = _cached_cast(t, dtype) if cache else t.to(dtype)
         out.append(t)
     return tuple(out)
+
+
+def _castable(t) -> bool:
+    """A floating Tensor autocast may cast (float64 is left alone, as in PyTorch)."""
+    return isinstance(t, Tensor) and D.is_floating(t._data.dtype) and t._data.dtype.itemsize < 8
 
 
 def _cached_cast(t: Tensor, dtype: D.dtype) -> Tensor:
@@ -114,10 +114,7 @@ def casts(*tensors) -> bool:
     """Whether ``lower`` would cast these floating inputs to one dtype (mixed-dtype inputs of
     a lower-precision op are then no error)."""
     dev = _device_type_of(tensors)
-    return _state.enabled[dev] and all(
-        isinstance(t, Tensor) and D.is_floating(t._data.dtype) and t._data.dtype.itemsize < 8
-        for t in tensors
-    )
+    return _state.enabled[dev] and all(map(_castable, tensors))
 
 
 def fp32(op: str, *tensors):
