@@ -375,8 +375,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
-def _warn_size(input: Tensor, target: Tensor, stacklevel: int = 4) -> None:
-    # 4: the user's line, through the face's wrapper (F.l1_loss ...) and this op
+def _warn_size(input: Tensor, target: Tensor) -> None:
     if tuple(input.shape) != tuple(target.shape):
         _warn.warn(
             f"Using a target size ({target.size()}) that is different to the input size "
@@ -438,7 +437,7 @@ def huber_loss(
 ) -> Tensor:
     """Quadratic below delta, linear above (delta-scaled)."""
     _check(reduction)
-    _warn_size(input, target, 3)  # F.huber_loss is this op itself
+    _warn_size(input, target)
     d = (input - target).abs()
     loss = where(d < delta, d * d * 0.5, (d - 0.5 * delta) * delta)
     return _weighted(loss, weight, input, reduction)
