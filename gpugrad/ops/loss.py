@@ -102,13 +102,6 @@ def _unweighted(backend, picked, reduction: str) -> tuple:
     return data / total, -1.0 / total
 
 
-def _class_targets(backend, tgt, c: int, ignore_index: int) -> tuple:
-    """``(ignore, safe)``: the mask of ignored targets (None if none is) and the targets
-    with those set to 0; raises PyTorch's IndexError for a target outside [0, c) (on CUDA
-    with the kernel engine, at the next host synchronisation: see ops/_checks.py)."""
-    return checked_class_targets(backend, tgt, c, ignore_index)
-
-
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -137,7 +130,7 @@ def nll_loss(
     backend = input._device.backend
     xp = backend.xp
     n, c = x.shape[0], x.shape[1]
-    ignore, safe = _class_targets(backend, tgt, c, ignore_index)
+    ignore, safe = checked_class_targets(backend, tgt, c, ignore_index)
     if x.ndim == 2:
         key, moved = (backend.arange_cached(n), safe), None
     else:
@@ -282,7 +275,7 @@ def fused_cross_entropy(
         _check_class_weight(weight, c, True)
         w = weight._data.astype(x.dtype, copy=False)
     backend = input._device.backend
-    ignore, safe = _class_targets(backend, tgt, c, ignore_index)
+    ignore, safe = checked_class_targets(backend, tgt, c, ignore_index)
     eps = float(label_smoothing)
     # None: the targets are checked, none is ignored (the kernels skip looking again)
     kernel_ignore = None if ignore is None else ignore_index
