@@ -345,10 +345,7 @@ def _bad_target(target, ignore_index: int, c: int) -> IndexError:
 def _when_ce(logits, target, weight, ignore_index=None, label_smoothing=0.0, reduction="mean"):
     return (
         getattr(logits, "dtype", None) in _FLOATS
-        and (
-            logits.size >= MIN_SIZE_CE
-            or (weight is None and not label_smoothing and reduction != "none")
-        )
+        and (logits.size >= MIN_SIZE_CE or _plain_small(logits, weight, label_smoothing, reduction))
         and logits.ndim == 2
         and logits.flags.c_contiguous
         and getattr(target, "ndim", 0) == 1
@@ -440,7 +437,10 @@ def _when_ce_backward(
         getattr(logits, "dtype", None) in _FLOATS
         and (
             logits.size >= MIN_SIZE
-            or (weight is None and not label_smoothing and getattr(grad, "ndim", 1) == 0)
+            or (
+                _plain_small(logits, weight, label_smoothing, reduction)
+                and getattr(grad, "ndim", 1) == 0
+            )
         )
         and logits.ndim == 2
         and logits.flags.c_contiguous
