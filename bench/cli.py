@@ -4,7 +4,8 @@ Examples:
     python -m bench                      # every workload, full ladder, cpu and cuda if present
     python -m bench --quick              # a short ladder (a few minutes on a 2-core CPU)
     python -m bench mlp chain            # the core benchmark: MLP step + 100-op chain
-    python -m bench mlp chain --compile  # ... and gpugrad.compile's replay of each step
+    python -m bench mlp chain --compile  # ... and each step through gpugrad.compile and
+                                         # torch.compile (the reference)
     python -m bench --workloads matmul,conv2d --device cuda --sizes 0,1 --out /tmp/b
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 from . import libs
 from .artifacts import write_all
 from .report import core_table, summary_lines
-from .suite import BUDGETS, COMPILED, IMPLS, Options, run_suite
+from .suite import BUDGETS, COMPILED, IMPLS, TORCH_COMPILED, Options, run_suite
 from .workloads import WORKLOADS, get
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -56,7 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--compile",
         action="store_true",
-        help="also time gpugrad.compile's replay of each step (mlp, chain, char_lm)",
+        help="also time each step through gpugrad.compile and, where PyTorch is installed, "
+        "torch.compile (mlp, chain, char_lm)",
     )
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default %(default)s)")
     ap.add_argument("--name", default="", help="report file name (default: the machine's)")
@@ -118,6 +121,13 @@ def resolve_devices(spec: str) -> list[str]:
     return devices
 
 
+def compiled_impls() -> tuple[str, ...]:
+    """``--compile``'s implementations: each framework followed by its compiled step;
+    torch.compile only where PyTorch is installed (its absence is no error to record)."""
+    has_torch = importlib.util.find_spec("torch") is not None  # without importing it (seconds)
+    return IMPLS[:2] + (COMPILED,) + IMPLS[2:] + ((TORCH_COMPILED,) if has_torch else ())
+
+
 def options_from(args: argparse.Namespace, deadline: float | None = None) -> Options:
     names = [n for n in args.names] + [n for n in args.workloads.split(",") if n]
     workloads = [get(n).name for n in names] or list(WORKLOADS)
@@ -133,7 +143,7 @@ def options_from(args: argparse.Namespace, deadline: float | None = None) -> Opt
         level=level,
         sizes=[s.strip() for s in args.sizes.split(",") if s.strip()] or None,
         modes=[m.strip() for m in args.modes.split(",") if m.strip()] or None,
-        impls=IMPLS[:2] + (COMPILED,) + IMPLS[2:] if args.compile else IMPLS,
+        impls=compiled_impls() if args.compile else IMPLS,
         budget=budget,
         deadline=deadline,
         show_progress=not args.no_progress,

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 
 # Core issue targets on a 2-core x86 CPU: gpugrad's MLP step time over the handwritten step's.
 MLP_TARGETS = {"tiny": 2.5, "small": 1.3, "medium": 1.08, "large": 1.03}
 MLP_TORCH_REFERENCE = {"tiny": 4.8, "small": 1.8, "medium": 1.19, "large": 1.01}
 CHAIN_TARGET_US = 8.0
 CHAIN_TORCH_REFERENCE_US = 22.0
-# The compile issue's targets for gpugrad.compile's replay of the same step (cpu)
-COMPILED_TARGETS = {"tiny": 1.3, "small": 1.1}
-IMPL_ORDER = ("floor", "gpugrad", "compiled", "torch")
+# The compiled steps (``--compile``), shown side by side where present: gpugrad.compile's
+# replay, and torch.compile's, the reference
+COMPILED_IMPLS = ("compiled", "torch.compile")
+# The compile issue's MLP step targets (cpu), for gpugrad's replay only
+COMPILED_TARGETS = {"compiled": {"tiny": 1.3, "small": 1.1}}
+IMPL_ORDER = ("floor", "gpugrad", "compiled", "torch", "torch.compile")
 
 
 def fmt_time(s: float | None) -> str:
@@ -75,10 +79,16 @@ def _achieved(r: dict | None) -> tuple[str, str]:
     return val, ("-" if frac is None else f"{100 * frac:.1f}%")
 
 
+def compiled_present(impls: Iterable[str]) -> list[str]:
+    """The compiled implementations among ``impls``, in the report's order."""
+    present = set(impls)
+    return [n for n in COMPILED_IMPLS if n in present]
+
+
 def workload_table(results: list[dict], workload: str) -> list[str]:
     rows = [r for r in results if r["workload"] == workload]
-    compiled = any(r["impl"] == "compiled" for r in rows)
-    extra = " compiled | compiled/floor |" if compiled else ""
+    compiled = compiled_present(r["impl"] for r in rows)
+    extra = "".join(f" {n} | {n}/floor |" for n in compiled)
     head = (
         f"| variant | mode | size | device | floor | gpugrad |{extra} torch | gpugrad/floor | "
         "torch/floor | gpugrad/torch | gpugrad rate | of ceiling | check |"
@@ -87,13 +97,12 @@ def workload_table(results: list[dict], workload: str) -> list[str]:
     errors = []
     for g in groups(rows).values():
         any_r = next(iter(g.values()))
-        gg, fl, to, co = g.get("gpugrad"), g.get("floor"), g.get("torch"), g.get("compiled")
+        gg, fl, to = g.get("gpugrad"), g.get("floor"), g.get("torch")
         rate, frac = _achieved(gg)
         variant = any_r["variant"] + ("" if any_r["dtype"] == "float32" else f" {any_r['dtype']}")
-        cells = (
+        cells = "".join(
             f" {fmt_time(co and co['median_s'])} | {fmt_ratio(co and co['ratio_to_floor'])} |"
-            if compiled
-            else ""
+            for co in map(g.get, compiled)
         )
         lines.append(
             f"| {variant} | {any_r['mode']} | {any_r['label']} | {any_r['device']} | "
@@ -104,7 +113,8 @@ def workload_table(results: list[dict], workload: str) -> list[str]:
         )
         for n, r in g.items():
             if r["error"]:
-                errors.append(f"- {any_r['key']} [{n}]: {r['error']}")
+                # one line each (a compiler's message runs over several)
+                errors.append(f"- {any_r['key']} [{n}]: {' '.join(r['error'].split())}")
     if errors:
         lines += ["", "Errors:", ""] + sorted(set(errors))[:40]
     return lines
@@ -150,10 +160,11 @@ def summary_lines(data: dict) -> list[str]:
                 bits[0] += f" (largest fwd+bwd {fmt_ratio(_largest(gg))})"
             if vs_torch is not None:
                 bits.append(f"gpugrad/torch {fmt_ratio(vs_torch)}")
-            co = [r for r in rs if r["device"] == dev and r["impl"] == "compiled"]
-            vs_floor_c = geomean([r["ratio_to_floor"] for r in co])
-            if vs_floor_c is not None:
-                bits.append(f"compiled/floor {fmt_ratio(vs_floor_c)}")
+            for name in COMPILED_IMPLS:
+                co = [r for r in rs if r["device"] == dev and r["impl"] == name]
+                vs_floor_c = geomean([r["ratio_to_floor"] for r in co])
+                if vs_floor_c is not None:
+                    bits.append(f"{name}/floor {fmt_ratio(vs_floor_c)}")
             failed = sum(1 for r in gg if r["error"])
             if failed:
                 bits.append(f"{failed} gpugrad errors")
@@ -186,8 +197,11 @@ def core_table(data: dict) -> list[str]:
             ]
         )
         if mlp:
-            compiled = any("compiled" in g for g in mlp.values())
-            extra = " compiled ms | ratio | target | |" if compiled else ""
+            compiled = compiled_present(n for g in mlp.values() for n in g)
+            extra = "".join(
+                f" {n} ms | ratio |" + (" target | |" if n in COMPILED_TARGETS else "")
+                for n in compiled
+            )
             head = (
                 f"| size | floor ms | gpugrad ms | ratio | target | | ratio of best samples |"
                 f"{extra} torch ms | torch ratio | torch (issue) |"
@@ -204,15 +218,16 @@ def core_table(data: dict) -> list[str]:
                 ratio = gg and gg["ratio_to_floor"]
                 target = MLP_TARGETS.get(name) if dev == "cpu" else None
                 cells = ""
-                if compiled:
-                    co = g.get("compiled")
+                for n in compiled:
+                    co = g.get(n)
                     c_ratio = co and co["ratio_to_floor"]
-                    c_target = COMPILED_TARGETS.get(name) if dev == "cpu" else None
-                    cells = (
-                        f" {_ms(co)} | {fmt_ratio(c_ratio)} | "
-                        f"{'-' if c_target is None else f'<= {c_target}'} | "
-                        f"{_verdict(c_ratio, c_target)} |"
-                    )
+                    cells += f" {_ms(co)} | {fmt_ratio(c_ratio)} |"
+                    if n in COMPILED_TARGETS:
+                        c_target = COMPILED_TARGETS[n].get(name) if dev == "cpu" else None
+                        cells += (
+                            f" {'-' if c_target is None else f'<= {c_target}'} | "
+                            f"{_verdict(c_ratio, c_target)} |"
+                        )
                 lines.append(
                     f"| {(fl or gg)['label']} | {_ms(fl)} | {_ms(gg)} | {fmt_ratio(ratio)} | "
                     f"{'-' if target is None else f'<= {target}'} | {_verdict(ratio, target)} | "
@@ -239,7 +254,7 @@ def core_table(data: dict) -> list[str]:
             }
             gg = us.get("gpugrad")
             verdict = _verdict(gg, CHAIN_TARGET_US if dev == "cpu" else None)
-            compiled = f"; compiled {_us(us['compiled'])}/op" if "compiled" in us else ""
+            compiled = "".join(f"; {n} {_us(us[n])}/op" for n in COMPILED_IMPLS if n in us)
             lines.append(
                 f"100-op chain on 16 elements ({dev}, forward+backward): gpugrad "
                 f"{_us(gg)}/op (target <= {CHAIN_TARGET_US:g}) {verdict}{compiled}; torch "

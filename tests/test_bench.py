@@ -239,3 +239,52 @@ def test_compiled_rows_replay_for_the_step_workloads():
         assert r["median_s"] > 0 and r["check_ok"], r["key"]
     text = markdown(got, "m")
     assert "| compiled ms |" in text and "compiled/floor" in text
+
+
+def _torch_compile_works() -> str:
+    """Why torch.compile cannot run here ("" where it can): PyTorch's own compiler needs a
+    working C++ toolchain on the CPU, which a machine may lack."""
+    try:
+        import torch
+    except ImportError:
+        return "PyTorch is not installed"
+    try:
+        torch._dynamo.reset()
+        got = torch.compile(lambda x: x * 2 + 1)(torch.ones(2))
+    except Exception as e:  # no compiler, a broken toolchain: whatever stops it
+        return f"torch.compile does not work here: {type(e).__name__}: {e}"
+    finally:
+        torch._dynamo.reset()
+    return "" if got.tolist() == [3.0, 3.0] else f"torch.compile computed {got.tolist()}"
+
+
+def test_torch_compile_row_beside_gpugrads_compiled_one():
+    # --compile's reference row: the MLP step through torch.compile, checked like the others;
+    # the first call (the compile, seconds) is the checked one, and the timed ones replay it
+    why = _torch_compile_works()
+    if why:
+        pytest.skip(why)
+    opts = Options(
+        workloads=["mlp"],
+        devices=["cpu"],
+        level="test",
+        modes=["fwd+bwd"],  # one compile (~10-20 s on 2 cores): the step the core table shows
+        impls=("floor", "torch", "torch.compile"),
+        show_progress=False,
+    )
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    got = run_suite(opts)
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo did compile the step
+    recs = [r for r in got["results"] if r["impl"] == "torch.compile"]
+    assert len(recs) == 1
+    r = recs[0]
+    assert r["error"] == "", r["error"]
+    assert r["lib"] == "torch" and r["median_s"] > 0 and len(r["samples"]) >= 2
+    assert r["check_against"] == "floor" and r["check_ok"], (r["check_worst"], r["check_err"])
+    assert r["ratio_to_floor"] > 0 and r["ratio_to_torch"] > 0
+    text = markdown(got, "m")
+    assert "| torch.compile ms | ratio |" in text  # the core table
+    assert "| torch.compile | torch.compile/floor |" in text  # the mlp table
+    assert "torch.compile/floor" in summary_lines(got)[0]
