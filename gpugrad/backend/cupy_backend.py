@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 _cupy = None
 _import_error: str | None = None
@@ -98,6 +99,15 @@ from .base import ArrayBackend  # noqa: E402
 
 class CupyBackend(ArrayBackend):
     name = "cupy"
+    # the thread that captures a CUDA graph on this device now (gpugrad/cuda/graphs.py)
+    capture_thread: int | None = None
+
+    @property
+    def capturing(self) -> bool:
+        """Whether the calling thread is capturing a CUDA graph on this device: its matmuls
+        then go to cuBLAS directly and every wait for the device is refused."""
+        t = self.capture_thread
+        return t is not None and t == threading.get_ident()
 
     def __init__(self, index: int) -> None:
         cp = _require()
@@ -135,7 +145,27 @@ class CupyBackend(ArrayBackend):
         with self._cuda_device:
             return self.xp.asarray(data, dtype=dtype)
 
+    def _refuse_capture(self, what: str) -> None:
+        """A wait for the device inside a capture would break it (and CUDA's own error says
+        only "operation not permitted"): name what asked for the wait instead."""
+        if self.capturing:
+            raise RuntimeError(
+                f"{what} is not allowed while a CUDA graph is being captured on cuda:"
+                f"{self.index}: it waits for the GPU (operation not permitted when stream is "
+                "capturing). Move .item(), .tolist(), .cpu(), printing and data-dependent "
+                "shapes out of the captured region."
+            )
+
+    def matmul(self, a, b):
+        if self.capturing:  # CuPy's cuBLAS binding refuses capturing streams
+            from .cuda import capture_gemm
+            from .matmul_precision import tf32
+
+            return capture_gemm.matmul(self.xp, a, b, tf32())
+        return self.xp.matmul(a, b)
+
     def to_host(self, arr):
+        self._refuse_capture("copying a CUDA tensor to the host (.item(), .tolist(), .cpu())")
         host = arr.get()  # waits for the stream's work
         self._waited()
         return host
@@ -144,16 +174,19 @@ class CupyBackend(ArrayBackend):
         return self.xp.argsort(arr, axis=axis)  # CuPy's sort is always stable
 
     def minmax(self, arr) -> tuple:
+        self._refuse_capture("reading a CUDA tensor's range on the host (an index check)")
         lo, hi = self.xp.stack([arr.min(), arr.max()]).get().tolist()  # one transfer
         self._waited()
         return int(lo), int(hi)
 
     def index_top(self, arr) -> int:
+        self._refuse_capture("reading a CUDA tensor's largest index on the host")
         top = int(arr.view(f"u{arr.dtype.itemsize}").max().get())
         self._waited()
         return top
 
     def synchronize(self) -> None:
+        self._refuse_capture("synchronizing the device")
         self._cuda_device.synchronize()
         self._waited()
 

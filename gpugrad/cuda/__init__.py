@@ -1,11 +1,18 @@
 """gpugrad.cuda: is CUDA usable, how many GPUs, synchronise; memory statistics (memory.py),
-streams and events (streams.py), the older amp spellings (amp.py). Answers False/0 without
-CuPy, and fails as PyTorch's CPU-only build does where that one fails."""
+streams and events (streams.py), CUDA graphs (graphs.py), the older amp spellings (amp.py).
+Answers False/0 without CuPy, and fails as PyTorch's CPU-only build does where that one fails."""
 
 from __future__ import annotations
 
 from ..backend import cuda_status
-from . import amp, memory, streams
+from . import amp, graphs, memory, streams
+from .graphs import (
+    CUDAGraph,
+    graph,
+    graph_pool_handle,
+    is_current_stream_capturing,
+    make_graphed_callables,
+)
 from .memory import (
     OutOfMemoryError,
     empty_cache,

@@ -19,7 +19,8 @@ exception builders); a failure older than ``RING`` checks raises a generic text.
 Only reads are deferred. The writing ops (scatter_, index_add_, index_copy_, index_fill_,
 index_put_, put_, fancy-index assignment) check synchronously: a failed call must change
 nothing, and an error raised later could not undo the write. Off unless the CUDA kernel
-engine is on (``GPUGRAD_CUDA_KERNELS=1``); then the backend's checks stay synchronous.
+engine is on (``GPUGRAD_CUDA_KERNELS=1``) or a CUDA graph is being captured (a synchronous
+check cannot run there); otherwise the backend's checks stay synchronous.
 """
 
 from __future__ import annotations
@@ -232,7 +233,10 @@ class DeviceIndexChecks(IndexChecks):
 
     def _defer(self, idx) -> bool:
         name = D.np_name(idx.dtype)
-        return name in INDEX_TYPES and ENGINE.enabled() and NAME not in ENGINE.failed
+        # inside a CUDA graph capture the synchronous check cannot run at all: defer there
+        # whether or not the engine is on (the check then runs on every replay)
+        on = ENGINE.enabled() or self.backend.capturing
+        return name in INDEX_TYPES and on and NAME not in ENGINE.failed
 
     def _launch(self, idx, lo: int, hi: int, make_error, ignore=None):
         """The safe copy, or None where the engine could not build the check (it then falls

@@ -27,7 +27,7 @@ class AttentionKernels:
         """The attention probabilities in the compute dtype (float32 for half types), and lse."""
         xp = self.xp
         ct = xp.dtype(xp.float32) if q.dtype.itemsize < 4 else q.dtype
-        s = xp.matmul(q.astype(ct, copy=False), xp.swapaxes(k.astype(ct, copy=False), -1, -2))
+        s = self.matmul(q.astype(ct, copy=False), xp.swapaxes(k.astype(ct, copy=False), -1, -2))
         s *= scale
         L, S = s.shape[-2:]
         if is_causal:
@@ -63,7 +63,7 @@ class AttentionKernels:
         """softmax(q k^T * scale + mask) v -> (out, lse); see the module docstring."""
         xp = self.xp
         p, lse = self._sdpa_probs(q, k, mask, is_causal, scale)
-        out = xp.matmul(p, v.astype(p.dtype, copy=False))
+        out = self.matmul(p, v.astype(p.dtype, copy=False))
         return xp.ascontiguousarray(out.astype(q.dtype, copy=False)), xp.ascontiguousarray(lse)
 
     @kernel
@@ -73,13 +73,13 @@ class AttentionKernels:
         p, _ = self._sdpa_probs(q, k, mask, is_causal, scale, lse)
         ct = p.dtype
         g = grad.astype(ct, copy=False)
-        dv = xp.matmul(xp.swapaxes(p, -1, -2), g)
-        dp = xp.matmul(g, xp.swapaxes(v.astype(ct, copy=False), -1, -2))
+        dv = self.matmul(xp.swapaxes(p, -1, -2), g)
+        dp = self.matmul(g, xp.swapaxes(v.astype(ct, copy=False), -1, -2))
         rows = xp.sum(g * out.astype(ct, copy=False), axis=-1, keepdims=True)
         ds = p * (dp - rows)
         ds *= scale
-        dq = xp.matmul(ds, k.astype(ct, copy=False))
-        dk = xp.matmul(xp.swapaxes(ds, -1, -2), q.astype(ct, copy=False))
+        dq = self.matmul(ds, k.astype(ct, copy=False))
+        dk = self.matmul(xp.swapaxes(ds, -1, -2), q.astype(ct, copy=False))
         return tuple(
             xp.ascontiguousarray(a.astype(ref.dtype, copy=False))
             for a, ref in ((dq, q), (dk, k), (dv, v))
