@@ -156,6 +156,12 @@ class CupyBackend(ArrayBackend):
                 "shapes out of the captured region."
             )
 
+    def arange_cached(self, n: int):
+        if self.capturing and n not in self._aranges:
+            # made inside a capture, its values would exist only in replays: not for the cache
+            return self.xp.arange(n)
+        return super().arange_cached(n)
+
     def matmul(self, a, b):
         if self.capturing:  # CuPy's cuBLAS binding refuses capturing streams
             from .cuda import capture_gemm

@@ -17,7 +17,8 @@ adds to CuPy's capture, so that a training step can be captured:
   RuntimeError naming it, before CUDA would invalidate the capture.
 
 As in PyTorch, run the step a few times before capturing it (warm-up: kernels are compiled
-and optimizer state is made on first use, which must not happen inside a capture), and keep
+and optimizer state and cached index ranges are made on first use; made inside a capture,
+their initialising work would only be recorded, not run), and keep
 the captured tensors: a replay reads and writes the same memory every time, so new data goes
 in by ``static_input.copy_(batch)``.
 """
@@ -30,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backend import backend_for
-from ..backend.cuda import capture_gemm
+from ..backend.cuda import capture_gemm, index_check
 from ._utils import available, lazy_init, not_compiled_error
 
 __all__ = [
@@ -118,7 +119,10 @@ class CUDAGraph:
         backend = backend_for(_cuda(index))
         if backend.capture_thread is not None:
             raise RuntimeError(f"a CUDA graph is already being captured on cuda:{index}")
-        capture_gemm.prepare(index)  # cuBLAS's library and workspace: not inside the capture
+        # what is made once and kept must be made before the capture: inside it, the fills
+        # that initialise it would only be recorded (cuBLAS's workspace, the index checks')
+        capture_gemm.prepare(index)
+        index_check.prepare(cp, index, stream.ptr)
         self._pool = pool if pool is not None else (0, next(_pool_ids))
         allocator = cp.cuda.using_allocator(_pool_for(self._pool).malloc)
         allocator.__enter__()

@@ -174,6 +174,16 @@ def _scratch(xp, rec: ErrorRecord, stream_ptr: int):
     return s
 
 
+def prepare(xp, device_id: int, stream_ptr: int) -> None:
+    """Make the device's record, the stream's scratch and the check kernels now, before a
+    CUDA graph capture begins on that stream: made inside it, their initialising fills would
+    only be recorded, not run, and later checks outside the graph would read garbage."""
+    rec = record_of(device_id)
+    _scratch(xp, rec, stream_ptr)
+    for dtype in INDEX_TYPES:
+        _kernel(dtype)
+
+
 _kernels: dict = {}
 
 
