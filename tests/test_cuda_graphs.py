@@ -317,3 +317,16 @@ def test_make_graphed_callables_module_forward_and_backward_match_eager():
         np.testing.assert_allclose(q.grad.cpu().numpy(), p.grad.cpu().numpy(), 1e-5, 1e-6)
     graphed.eval()  # not the captured mode: the module's own forward runs
     assert graphed(_cuda(np.zeros((2, 8)))).shape == (2, 16)
+
+
+@needs_cuda
+def test_capturing_a_step_counting_optimizer_is_refused():
+    p = gpugrad.nn.Parameter(gpugrad.ones(4, device="cuda"))
+    opt = gpugrad.optim.AdamW([p], lr=0.1)
+    p.grad = gpugrad.ones(4, device="cuda")
+    opt.step()  # warm-up: the state exists
+    g = gpugrad.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match="cannot be captured in a CUDA graph"):
+        with gpugrad.cuda.graph(g):
+            opt.step()
+    assert not gpugrad.cuda.is_current_stream_capturing()

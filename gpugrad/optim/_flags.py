@@ -14,6 +14,7 @@ import numpy as np
 from .._device import cpu
 from .._dtype import float64, get_default_dtype
 from .._tensor import Tensor
+from ..backend import _cuda_backends
 
 # torch.optim.optimizer._get_fused_kernels_supported_devices(), as its error message lists them
 _FUSED_DEVICES = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia", "privateuseone"]
@@ -70,6 +71,15 @@ def step_counter(p: Tensor, on_device: bool | None) -> Tensor:
 def next_step(st: dict) -> float:
     """Add one to ``st['step']`` in place (as PyTorch's ``step_t += 1``) and return the new
     count as a Python float."""
+    if _cuda_backends and any(b.capturing for b in _cuda_backends.values()):
+        # the count is a host number in the step's kernel arguments: a replay would repeat
+        # the captured step's bias correction (a wrong update, silently)
+        raise RuntimeError(
+            "an optimizer that counts its steps (Adam, AdamW, RMSprop ...) cannot be captured "
+            "in a CUDA graph by gpugrad yet: its step count is read on the host, so every "
+            "replay would repeat the captured step's bias correction. Capture the forward and "
+            "backward (make_graphed_callables) and step the optimizer outside the graph."
+        )
     t = st["step"]
     if not isinstance(t, Tensor):  # a count loaded as a plain number
         t = st["step"] = Tensor._make(np.asarray(float(t), np.float32), cpu)
