@@ -16,6 +16,7 @@ from ._generator import rng_for
 from ._tensor import Tensor
 from .backend import backend_for, backend_of, seed_all
 from .backend.quiet import quiet_namespace
+from .ops._checks import not_implemented_for, require_floating
 
 
 class _Defaults:
@@ -52,12 +53,20 @@ def _finish(data, dev: Device, requires_grad: bool) -> Tensor:
 
 
 def _size(size) -> tuple:
+    """A creation op's ``*size`` as a shape; PyTorch's error for a negative dimension (NumPy
+    raises a ValueError of its own, CuPy another)."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     try:
-        return tuple(int(s) for s in size)
+        shape = tuple(int(s) for s in size)
     except TypeError:
         raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {s}: {list(shape)}"
+            )
+    return shape
 
 
 def _canonical_bfloat16(arr: np.ndarray) -> np.ndarray:
@@ -243,11 +252,6 @@ def _filled(fill, size, dtype, device, requires_grad, name: str) -> Tensor:
     )
     D.check_dtype_on(dev, dt)
     shape = _size(size)
-    for s in shape:
-        if s < 0:
-            raise RuntimeError(
-                f"Trying to create tensor with negative dimension {s}: {list(shape)}"
-            )
     xp = dev.backend.xp
     with _on(dev):
         if fill is None:
@@ -414,6 +418,10 @@ def logspace(
 def eye(
     n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
+    if n < 0:
+        raise RuntimeError(f"n must be greater or equal to 0, got {n}")
+    if m is not None and m < 0:
+        raise RuntimeError(f"m must be greater or equal to 0, got {m}")
     dev = _device(device)
     D.check_dtype_on(dev, dtype)
     with _on(dev):
@@ -465,8 +473,10 @@ class _GeneratorInfo:
 def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Tensor:
     dev = _device(device)
     dt = dtype or D.get_default_dtype()
-    if not dt.is_floating_point:
-        raise RuntimeError(f"\"{kind}\" not implemented for '{dt.name}'")
+    if not dt.is_floating_point:  # PyTorch's kernel names in its texts
+        raise not_implemented_for(
+            "check_uniform_bounds" if kind == "uniform" else "normal_kernel_cpu", dt
+        )
     D.check_dtype_on(dev, dt)
     backend = dev.backend
     shape = _size(size)
@@ -499,6 +509,13 @@ def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = 
 
 def bernoulli(input: Tensor, p: float | None = None, *, generator=None) -> Tensor:
     """0/1 draws with probabilities ``input`` (or ``p``), in ``input``'s dtype; no gradient."""
+    require_floating(input._data, "bernoulli_tensor_cpu_p_")
+    if p is not None and not 0 <= p <= 1:
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    if p is None and input._data.size:
+        xp = input._device.backend.xp
+        if not bool(xp.all((input._data >= 0) & (input._data <= 1))):
+            raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
     out = empty_like(input)
     u = input._device.backend.rand(input._data.shape, out._data.dtype)
     out._data[...] = u < (input._data if p is None else p)
@@ -543,8 +560,9 @@ def randperm(
     n: int, *, dtype=None, device=None, generator=None, requires_grad: bool = False
 ) -> Tensor:
     """A random permutation of 0..n-1."""
+    (n,) = _size((n,))
     dev = _device(device)
-    data = dev.backend.randperm(int(n), (dtype or D.int64).np, rng_for(generator, dev))
+    data = dev.backend.randperm(n, (dtype or D.int64).np, rng_for(generator, dev))
     return _finish(data, dev, requires_grad)
 
 

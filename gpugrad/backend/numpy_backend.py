@@ -164,7 +164,7 @@ class NumpyBackend(ArrayBackend):
 
     def poisson(self, rate, rng=None):
         rng = rng or self._rng
-        return rng.poisson(rate).astype(rate.dtype)
+        return np.asarray(rng.poisson(rate)).astype(rate.dtype)  # a 0-d rate: a Python int
 
     def binomial(self, count, prob, rng=None):
         rng = rng or self._rng

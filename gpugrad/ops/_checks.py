@@ -95,6 +95,20 @@ def _target_error(bad) -> IndexError:
     return IndexError(f"Target {bad} is out of bounds.")
 
 
+def not_implemented_for(kernel: str, dt) -> NotImplementedError:
+    """PyTorch's error for a dtype a kernel has no loop for: ``"kernel" not implemented for
+    'Long'`` (``dt`` a gpugrad or array dtype)."""
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{D.scalar_type_name(dt)}'")
+
+
+def require_floating(arr, kernel: str) -> None:
+    """Raise ``not_implemented_for(kernel, ...)`` unless the array ``arr`` is floating (a
+    float-only kernel: NumPy would compute integers or booleans in float, or in their own
+    dtype, where PyTorch refuses them)."""
+    if not D.is_floating(arr.dtype):
+        raise not_implemented_for(kernel, arr.dtype)
+
+
 def type_name(arr) -> str:
     return D.scalar_type_name(arr.dtype)
 

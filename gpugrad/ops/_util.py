@@ -104,7 +104,11 @@ def binary_arrays(a: Tensor, b, op: str, floating: bool = False):
 
 def broadcast_error(a, b) -> RuntimeError:
     """PyTorch's message for shapes that do not broadcast (NumPy raises a ValueError)."""
-    sa, sb = tuple(a.shape), tuple(getattr(b, "shape", ()))
+    return shapes_error(tuple(a.shape), tuple(getattr(b, "shape", ())))
+
+
+def shapes_error(sa: tuple, sb: tuple) -> RuntimeError:
+    """``broadcast_error`` of two shapes."""
     n = max(len(sa), len(sb))
     pa, pb = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sb)) + sb
     for i in range(n - 1, -1, -1):
@@ -114,6 +118,14 @@ def broadcast_error(a, b) -> RuntimeError:
                 f"non-singleton dimension {i}"
             )
     return RuntimeError(f"shapes {list(sa)} and {list(sb)} cannot be broadcast together")
+
+
+def broadcast_pair(xp, a, b) -> tuple:
+    """``xp.broadcast_arrays(a, b)`` with PyTorch's error for shapes that do not broadcast."""
+    try:
+        return xp.broadcast_arrays(a, b)
+    except ValueError:
+        raise broadcast_error(a, b) from None
 
 
 def _to_scalar(b, op: str):
@@ -193,7 +205,11 @@ def wrap_dims(dim, ndim: int) -> tuple:
     return tuple(sorted(out)) if ndim else ()
 
 
-def wrap_dim(dim: int, ndim: int) -> int:
+def wrap_dim(dim: int, ndim: int, wrap_scalar: bool = True) -> int:
+    """``dim`` as a non-negative axis of an ``ndim``-d tensor (PyTorch's maybe_wrap_dim: a 0-d
+    tensor takes dims -1 and 0 unless ``wrap_scalar`` is False)."""
+    if not wrap_scalar and ndim == 0:
+        raise IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
     n = max(ndim, 1)
     if not -n <= dim < n:
         raise IndexError(

@@ -19,6 +19,7 @@ from ..autograd.graph import Node
 from ._util import (
     needs_grad,
     record,
+    wrap_dim,
 )
 from .compare import where
 from .inplace import apply_inplace
@@ -398,10 +399,12 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
-    if input.shape[dim] % 2:
+    if input._data.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    d = wrap_dim(dim, input._data.ndim)
+    if input._data.shape[d] % 2:
         raise RuntimeError(
-            f"Halving dimension must be even, but dimension {dim % input.ndim} is size "
-            f"{input.shape[dim]}"
+            f"Halving dimension must be even, but dimension {d} is size {input._data.shape[d]}"
         )
     a, b = input.chunk(2, dim)
     return a * b.sigmoid()

@@ -85,16 +85,31 @@ def add(input: Tensor, other, *, alpha=1) -> Tensor:
     return out
 
 
-def sub(input: Tensor, other, *, alpha=1) -> Tensor:
-    """input - alpha * other."""
-    if not isinstance(input, Tensor):
-        return rsub(other, input, alpha=alpha)
-    a, b = binary_arrays(input, other, "sub")
-    if a.dtype.kind == "b":
+def _is_bool(x) -> bool:
+    return isinstance(x, bool) or isinstance(x, Tensor) and x._data.dtype.kind == "b"
+
+
+def _sub_check(input: Tensor, other) -> None:
+    """PyTorch's sub_check: no subtraction with a bool operand (a bool scalar counts)."""
+    if input._data.dtype.kind != "b" and not _is_bool(other):
+        return
+    if input._data.dtype.kind == "b" and _is_bool(other):
         raise RuntimeError(
             "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
             "`^` or `logical_xor()` operator instead."
         )
+    raise RuntimeError(
+        "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying "
+        "to invert a mask, use the `~` or `logical_not()` operator instead."
+    )
+
+
+def sub(input: Tensor, other, *, alpha=1) -> Tensor:
+    """input - alpha * other."""
+    if not isinstance(input, Tensor):
+        return rsub(other, input, alpha=alpha)
+    _sub_check(input, other)
+    a, b = binary_arrays(input, other, "sub")
     try:
         out = _out(a - b if alpha == 1 else a - alpha * b, input)
     except ValueError:
@@ -108,6 +123,7 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
     """other - alpha * input (what ``3 - x`` calls)."""
     if isinstance(other, Tensor):
         return sub(other, input, alpha=alpha)
+    _sub_check(input, other)
     a, b = binary_arrays(input, other, "rsub")
     out = _out(b - a if alpha == 1 else b - alpha * a, input)
     if needs_grad(input):

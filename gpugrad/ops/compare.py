@@ -90,14 +90,21 @@ def equal(input: Tensor, other: Tensor) -> bool:
 def allclose(
     input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
 ) -> bool:
-    check_device(input, other, "allclose")
-    xp = input._device.backend.xp
-    return bool(xp.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
 
 
 def isclose(
     input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
 ) -> Tensor:
+    if isinstance(other, Tensor) and input._data.dtype != other._data.dtype:
+        raise RuntimeError(  # PyTorch compares like with like: no promotion
+            f"{D.scalar_type_name(input._data.dtype)} did not match "
+            f"{D.scalar_type_name(other._data.dtype)}"
+        )
+    if rtol < 0:
+        raise RuntimeError(f"rtol must be greater than or equal to zero, but got {rtol}")
+    if atol < 0:
+        raise RuntimeError(f"atol must be greater than or equal to zero, but got {atol}")
     a, b = binary_arrays(input, other, "isclose")
     xp = input._device.backend.xp
     try:

@@ -18,6 +18,10 @@ from .shape import cat, narrow
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """``n``-th forward difference along ``dim`` (logical xor for bool tensors)."""
+    if input._data.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
     d = wrap_dim(dim, input._data.ndim)
     x = input
     if prepend is not None or append is not None:

@@ -65,6 +65,10 @@ class TriuBackward0(TrilBackward0):
 
 
 def _tri(input: Tensor, diagonal: int, lower: bool) -> Tensor:
+    if input._data.ndim < 2:  # NumPy's tril takes a 1-D row as a matrix of repeats
+        raise RuntimeError(
+            f"{'tril' if lower else 'triu'}: input tensor must have at least 2 dimensions"
+        )
     xp = input._device.backend.xp
     data = xp.tril(input._data, diagonal) if lower else xp.triu(input._data, diagonal)
     out = Tensor._make(data, input._device)

@@ -14,8 +14,8 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, SavedTensor
 from ._checks import check_key_ranges
-from ._util import binary_arrays, grad_for, meta, record
-from .arithmetic import add, div, mul, pow, sub
+from ._util import binary_arrays, grad_for, meta, record, shapes_error
+from .arithmetic import _sub_check, add, div, mul, pow, sub
 from .indexing import _index_error, convert_key, getitem_arrays, put
 from .view_inplace import rebase_view, region_of
 
@@ -46,6 +46,21 @@ def check_inplace(self: Tensor, *others) -> bool:
     if recorded and base is not None:
         region_of(self, base)  # fails early (base not contiguous, overlapping view)
     return recorded
+
+
+def _check_broadcast_into(shape: tuple, data) -> None:
+    """PyTorch's errors for a source that does not broadcast to an in-place op's ``shape``
+    (NumPy's broadcast_to raises a ValueError of its own)."""
+    n = max(len(shape), data.ndim)
+    pa, pb = (1,) * (n - len(shape)) + tuple(shape), (1,) * (n - data.ndim) + data.shape
+    if any(x != y and x != 1 and y != 1 for x, y in zip(pa, pb)):
+        raise shapes_error(tuple(shape), data.shape)
+    full = tuple(max(x, y) if x != 1 else y for x, y in zip(pa, pb))
+    if full != tuple(shape):
+        raise RuntimeError(
+            f"output with shape [{', '.join(map(str, shape))}] doesn't match the "
+            f"broadcast shape [{', '.join(map(str, full))}]"
+        )
 
 
 def _write(self: Tensor, data) -> None:
@@ -129,6 +144,7 @@ def add_(self: Tensor, other, *, alpha=1) -> Tensor:
 
 
 def sub_(self: Tensor, other, *, alpha=1) -> Tensor:
+    _sub_check(self, other)  # before the fast path: NumPy subtracts some bools itself
     if _fast(self, other, "subtract", alpha):
         return self
     return apply_inplace(self, sub, other, alpha=alpha)
@@ -257,7 +273,9 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     if src._device is not self._device:
         data = self._device.backend.asarray(src._device.backend.to_host(data))
     xp = self._device.backend.xp
-    data = xp.broadcast_to(data, self._data.shape)
+    if data.shape != self._data.shape:
+        _check_broadcast_into(self._data.shape, data)
+        data = xp.broadcast_to(data, self._data.shape)
     if data.dtype != self._data.dtype:
         data = self._device.backend.quiet(D.cast_array, data, self._data.dtype)
     self._data[...] = data

@@ -377,6 +377,8 @@ def _split_views(input: Tensor, dim: int, sizes, node_cls, squeeze_dim: bool = F
 
 def split(tensor: Tensor, split_size_or_sections, dim: int = 0):
     """Split into chunks of a given size (the last may be smaller) or of given sizes."""
+    if tensor._data.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     length = tensor._data.shape[wrap_dim(dim, tensor._data.ndim)]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
@@ -394,6 +396,10 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0):
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0):
+    if input._data.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
     length = input._data.shape[wrap_dim(dim, input._data.ndim)]
     step = -(-length // chunks)
     return split(input, max(step, 1), dim)
@@ -401,7 +407,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0):
 
 def unbind(input: Tensor, dim: int = 0):
     """The slices along ``dim``, as a tuple of views."""
-    d = wrap_dim(dim, input._data.ndim)
+    d = wrap_dim(dim, input._data.ndim, wrap_scalar=False)
     return _split_views(input, d, [1] * input._data.shape[d], UnbindBackward0, squeeze_dim=True)
 
 
@@ -608,6 +614,8 @@ def column_stack(tensors) -> Tensor:
 
 
 def flipud(input: Tensor) -> Tensor:
+    if input._data.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
     return flip(input, (0,))
 
 
@@ -644,6 +652,10 @@ def ravel(input: Tensor) -> Tensor:
 def tensor_split(input: Tensor, indices_or_sections, dim: int = 0) -> tuple:
     """Split into ``n`` nearly equal parts (the first ``len % n`` one longer) or at the given
     indices (a list, or a 1-D / 0-d integer tensor), as views with gradients."""
+    if input._data.ndim == 0:
+        raise RuntimeError(
+            "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims"
+        )
     length = input._data.shape[wrap_dim(dim, input._data.ndim)]
     cuts = indices_or_sections
     if isinstance(cuts, Tensor):

@@ -15,7 +15,8 @@ from .._generator import rng_for
 from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.graph import Node
-from ._util import check_device, needs_grad, record
+from ._checks import require_floating
+from ._util import broadcast_pair, check_device, needs_grad, record
 
 
 def _float_data(t: Tensor):
@@ -137,7 +138,7 @@ def gammainc(input: Tensor, other: Tensor, upper: bool = False) -> Tensor:
     _require_tensor(other, "gammainc")
     check_device(input, other, "gammainc")
     backend = input._device.backend
-    a, x = backend.xp.broadcast_arrays(_float_data(input), _float_data(other))
+    a, x = broadcast_pair(backend.xp, _float_data(input), _float_data(other))
     out = Tensor._make(backend.gammainc(a, x, upper), input._device)
     if needs_grad(input, other):
         node = record(IgammaBackward0(), (input, other), out)
@@ -275,8 +276,9 @@ def poisson(input: Tensor, generator=None) -> Tensor:
     """Poisson(rate) counts, one per element of ``input``, in its dtype (``torch.poisson``)."""
     _require_tensor(input, "poisson")
     dev = input._device
-    if not D.is_floating(input._data.dtype):
-        raise RuntimeError(f'"poisson_cpu" not implemented for {D.scalar_type_name(input.dtype)!r}')
+    require_floating(input._data, "poisson_cpu")
+    if input._data.size and not bool((input._data >= 0).all()):  # NaN fails it too
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
     return Tensor._make(dev.backend.poisson(input._data, rng_for(generator, dev)), dev)
 
 
@@ -285,6 +287,17 @@ def binomial(count: Tensor, prob: Tensor, generator=None) -> Tensor:
     _require_tensor(count, "binomial")
     _require_tensor(prob, "binomial")
     check_device(count, prob, "binomial")
+    for t, what in ((count, "count"), (prob, "prob")):
+        if not D.is_floating(t._data.dtype):
+            raise ValueError(
+                f"binomial only supports floating-point dtypes for {what}, got: "
+                f"{D.scalar_type_name(t._data.dtype)}"
+            )
+    if count._data.dtype != prob._data.dtype:
+        raise RuntimeError(
+            f"Found dtype {D.scalar_type_name(prob._data.dtype)} but expected "
+            f"{D.scalar_type_name(count._data.dtype)}"
+        )
     dev = count._device
-    c, p = dev.backend.xp.broadcast_arrays(count._data, prob._data)
+    c, p = broadcast_pair(dev.backend.xp, count._data, prob._data)
     return Tensor._make(dev.backend.binomial(c, p, rng_for(generator, dev)), dev)

@@ -14,6 +14,7 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
+from ._checks import not_implemented_for, require_floating
 from ._util import needs_grad, record
 
 
@@ -107,7 +108,14 @@ class AbsBackward0(_Pointwise):
         return (g * _sign(backend.xp, x),)  # sign(NaN) = 0, as PyTorch's sgn
 
 
+def _no_bool(input: Tensor, kernel: str) -> None:
+    """PyTorch's rounding and abs kernels have no bool loop (NumPy's do)."""
+    if input._data.dtype.kind == "b":
+        raise not_implemented_for(kernel, input._data.dtype)
+
+
 def abs(input: Tensor) -> Tensor:  # noqa: A001
+    _no_bool(input, "abs_cpu")
     return _unary(input, input._device.backend.xp.abs(input._data), AbsBackward0, "input")
 
 
@@ -335,6 +343,8 @@ class TruncBackward0(_ZeroGrad):
 
 
 def _sign(xp, x):
+    if x.dtype.kind == "b":  # NumPy has no bool loop; a bool's sign is itself
+        return x.copy()
     s = xp.sign(x)
     if D.is_floating(x.dtype):  # NaN's sign is 0, as PyTorch's (x > 0) - (x < 0)
         s = xp.where(x == x, s, s.dtype.type(0))
@@ -357,14 +367,17 @@ def sgn(input: Tensor) -> Tensor:
 
 
 def floor(input: Tensor) -> Tensor:
+    _no_bool(input, "floor_vml_cpu")
     return _unary(input, input._device.backend.xp.floor(input._data), FloorBackward0, None)
 
 
 def ceil(input: Tensor) -> Tensor:
+    _no_bool(input, "ceil_vml_cpu")
     return _unary(input, input._device.backend.xp.ceil(input._data), CeilBackward0, None)
 
 
 def trunc(input: Tensor) -> Tensor:
+    _no_bool(input, "trunc_vml_cpu")
     return _unary(input, input._device.backend.xp.trunc(input._data), TruncBackward0, None)
 
 
@@ -373,6 +386,7 @@ fix = trunc
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
     # NumPy/CuPy round half to even, like PyTorch.
+    _no_bool(input, "round_vml_cpu")
     xp = input._device.backend.xp
     return _unary(input, xp.round(input._data, decimals), RoundBackward0, None)
 
@@ -538,8 +552,7 @@ def square(input: Tensor) -> Tensor:
 
 def frac(input: Tensor) -> Tensor:
     """The fractional part, ``input - trunc(input)`` (sign kept); floating point only."""
-    if not D.is_floating(input._data.dtype):
-        raise RuntimeError(f"\"frac_cpu\" not implemented for '{D.scalar_type_name(input.dtype)}'")
+    require_floating(input._data, "frac_cpu")
     return input - input.trunc()
 
 

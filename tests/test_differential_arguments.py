@@ -1,0 +1,185 @@
+"""Differential tests against PyTorch for invalid and degenerate arguments across the public
+API: out-of-range and scalar dims, negative sizes, bool/int tensors where a kernel has no loop
+for them, shapes that do not broadcast, bad keyword values (p, bins, chunks, n, rtol ...).
+
+Each case runs in both libraries: gpugrad must raise an exception of PyTorch's builtin type
+(RuntimeError, IndexError, ValueError, TypeError, NotImplementedError), never one from NumPy's
+internals, with the key part of PyTorch's text where that text is stable; a case where PyTorch
+returns a value must return one of the same shape and dtype. A failed in-place call must leave
+its tensor unchanged. The cases come from a sweep of the shared API (issue #16)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gpugrad
+import gpugrad.nn.functional
+
+torch = pytest.importorskip("torch", reason="the differential suite compares with PyTorch")
+torch.set_num_threads(2)
+
+_FOREIGN = ("/numpy/", "/scipy/", "/numba/", "/cupy/")
+
+
+def T(L, *shape, dtype="float32", lo=0.1, hi=0.9):
+    """The same tensor in either library (values drawn from a seed fixed by the shape)."""
+    rng = np.random.default_rng(sum(shape) * 7 + len(shape))
+    n = int(np.prod(shape)) if shape else 1
+    if dtype == "bool":
+        a = rng.integers(0, 2, n).astype(bool)
+    elif dtype.startswith("int"):
+        a = rng.integers(int(lo), int(hi), n).astype(dtype)
+    else:
+        a = rng.uniform(lo, hi, n).astype(dtype)
+    a = a.reshape(shape)
+    return torch.from_numpy(a.copy()) if L is torch else gpugrad.tensor(a.copy())
+
+
+def B(L, *shape):
+    return T(L, *shape, dtype="bool")
+
+
+def I(L, *shape, hi=2):  # noqa: E743 - an index tensor
+    return T(L, *shape, dtype="int64", lo=0, hi=hi)
+
+
+def F(L):
+    return L.nn.functional
+
+
+# (id, call, key): ``call(L)`` runs the case in library L; ``key`` is the part of PyTorch's
+# text gpugrad must give too (None where PyTorch's text is not stable or names its kernels)
+RAISES = [
+    # negative sizes: creation ops (NumPy raises "negative dimensions are not allowed")
+    ("rand(2,-1)", lambda L: L.rand(2, -1), "negative dimension -1"),
+    ("randn(-1)", lambda L: L.randn(-1), "negative dimension -1"),
+    ("randint size<0", lambda L: L.randint(0, 5, (-1, 2)), "negative dimension -1"),
+    ("randperm(-1)", lambda L: L.randperm(-1), "negative dimension -1"),
+    ("eye(-1)", lambda L: L.eye(-1), "n must be greater or equal to 0, got -1"),
+    ("eye(2,-1)", lambda L: L.eye(2, -1), "m must be greater or equal to 0, got -1"),
+    # dtypes a kernel has no loop for
+    ("rand int64", lambda L: L.rand(2, dtype=L.int64), "not implemented for 'Long'"),
+    ("randn bool", lambda L: L.randn(2, dtype=L.bool), "not implemented for 'Bool'"),
+    ("rand_like int", lambda L: L.rand_like(I(L, 3)), "not implemented for 'Long'"),
+    ("bernoulli int", lambda L: L.bernoulli(I(L, 3)), "not implemented for 'Long'"),
+    ("bernoulli p<0", lambda L: L.bernoulli(T(L, 3), p=-1.0), "bernoulli_ expects p to be in"),
+    ("bernoulli in>1", lambda L: L.bernoulli(T(L, 3, lo=2, hi=3)), "p_in >= 0 && p_in <= 1"),
+    ("poisson int", lambda L: L.poisson(I(L, 3)), "not implemented for 'Long'"),
+    ("poisson rate<0", lambda L: L.poisson(T(L, 3, lo=-2, hi=-1)), "invalid Poisson rate"),
+    ("frac int", lambda L: L.frac(I(L, 3)), "not implemented for 'Long'"),
+    ("abs bool", lambda L: L.abs(B(L, 3)), "not implemented for 'Bool'"),
+    ("floor bool", lambda L: L.floor(B(L, 3)), "not implemented for 'Bool'"),
+    ("ceil bool", lambda L: L.ceil(B(L, 3)), "not implemented for 'Bool'"),
+    ("trunc bool", lambda L: L.trunc(B(L, 3)), "not implemented for 'Bool'"),
+    ("round bool", lambda L: L.round(B(L, 3)), "not implemented for 'Bool'"),
+    ("binomial int count", lambda L: L.binomial(I(L, 3), T(L, 3)), "for count, got: Long"),
+    ("binomial dtypes", lambda L: L.binomial(T(L, 3), T(L, 3).double()), "but expected Float"),
+    ("sub bool tensor", lambda L: L.sub(B(L, 3), T(L, 3)), "with a bool tensor is not"),
+    ("sub bool scalar", lambda L: L.sub(T(L, 3), True), "with a bool tensor is not"),
+    ("rsub bool", lambda L: L.rsub(T(L, 3), B(L, 3)), "with a bool tensor is not"),
+    ("bool - bool", lambda L: B(L, 3) - B(L, 3), "with two bool tensors"),
+    ("isclose dtypes", lambda L: L.isclose(T(L, 3), T(L, 3).double()), "Float did not match"),
+    ("allclose dtypes", lambda L: L.allclose(I(L, 3), T(L, 3)), "Long did not match Float"),
+    ("isclose rtol<0", lambda L: L.isclose(T(L, 3), T(L, 3), rtol=-1.0), "rtol must be"),
+    # shapes that do not broadcast (NumPy's "shape mismatch" / "operands could not be ...")
+    ("allclose shapes", lambda L: L.allclose(T(L, 2, 4), T(L, 5)), "size of tensor a (4)"),
+    ("igamma shapes", lambda L: L.igamma(T(L, 2, 4), T(L, 5)), "size of tensor a (4)"),
+    ("gammaincc shapes", lambda L: L.special.gammaincc(T(L, 4), T(L, 5)), "size of tensor a"),
+    ("binomial shapes", lambda L: L.binomial(T(L, 2, 4), T(L, 5)), "size of tensor a (4)"),
+    ("copy_ shapes", lambda L: T(L, 2, 4).copy_(T(L, 5)), "size of tensor a (4)"),
+    ("copy_ to 0-d", lambda L: T(L).copy_(T(L, 5)), "output with shape [] doesn't match"),
+    ("copy_ lead", lambda L: T(L, 2, 4).copy_(T(L, 3, 2, 4)), "doesn't match the broadcast"),
+    # 0-d and 1-d tensors where PyTorch wants a dimension (IndexError "tuple index out of
+    # range" from shape[dim], or NumPy's tril / flipud errors)
+    ("chunk 0-d", lambda L: L.chunk(T(L), 2), "chunk expects at least a 1-dimensional"),
+    ("split 0-d", lambda L: L.split(T(L), 1), "split expects at least a 1-dimensional"),
+    ("tensor_split 0-d", lambda L: L.tensor_split(T(L), 2), "expected at least a 1-dimensional"),
+    ("unbind 0-d", lambda L: L.unbind(T(L)), "Dimension specified as 0 but tensor has no"),
+    ("diff 0-d", lambda L: L.diff(T(L)), "diff expects input to be at least one-dimensional"),
+    ("tril 0-d", lambda L: L.tril(T(L)), "tril: input tensor must have at least 2 dimensions"),
+    ("triu 1-d", lambda L: L.triu(T(L, 5)), "triu: input tensor must have at least 2 dimensions"),
+    ("Tensor.tril_ 1-d", lambda L: T(L, 5).tril_(), "tril: input tensor must have at least 2"),
+    ("flipud 0-d", lambda L: L.flipud(T(L)), "Input must be >= 1-d."),
+    ("glu 0-d", lambda L: F(L).glu(T(L)), "glu does not support scalars"),
+    ("glu dim=5", lambda L: F(L).glu(T(L, 2, 4), 5), "Dimension out of range"),
+    # bad counts
+    ("chunk(-1)", lambda L: L.chunk(T(L, 4), -1), "chunk expects `chunks` to be greater than 0"),
+    ("chunk(0)", lambda L: T(L, 4).chunk(0), "chunk expects `chunks` to be greater than 0"),
+    ("diff n=-1", lambda L: L.diff(T(L, 4), n=-1), "order must be non-negative but got -1"),
+]
+
+# PyTorch returns a value; gpugrad must return the same shape and dtype (NumPy raised)
+RETURNS = [
+    ("sign bool", lambda L: L.sign(B(L, 3))),
+    ("sgn bool", lambda L: L.sgn(B(L, 2, 2))),
+    ("poisson 0-d", lambda L: L.poisson(T(L))),
+]
+
+# in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged
+INPLACE = [
+    ("copy_ shapes", lambda L: T(L, 2, 4), lambda x, L: x.copy_(T(L, 5))),
+    ("sub_ bool", lambda L: T(L, 3), lambda x, L: x.sub_(B(L, 3))),
+    ("bool.sub_(True)", lambda L: B(L, 3), lambda x, L: x.sub_(True)),
+    ("tril_ 1-d", lambda L: T(L, 5), lambda x, L: x.tril_()),
+]
+
+
+def _outcome(L, call):
+    try:
+        return call(L), None
+    except Exception as e:  # noqa: BLE001 - the exception is what is compared
+        return None, e
+
+
+def _builtin(exc: BaseException) -> type:
+    """The first builtin class of an exception (torch's _LinAlgError is a RuntimeError)."""
+    return next(c for c in type(exc).__mro__ if c.__module__ == "builtins")
+
+
+def _innermost(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    name = ""
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return name
+
+
+def _summary(v):
+    if isinstance(v, (tuple, list)):
+        return [_summary(x) for x in v]
+    return (tuple(v.shape), str(v.dtype).split(".")[-1])
+
+
+@pytest.mark.parametrize("call,key", [c[1:] for c in RAISES], ids=[c[0] for c in RAISES])
+def test_raises_as_torch(call, key):
+    _, want = _outcome(torch, call)
+    assert want is not None, "the table says PyTorch raises here"
+    got_value, got = _outcome(gpugrad, call)
+    assert got is not None, f"gpugrad returned {got_value!r} where PyTorch raises {want!r}"
+    assert _builtin(got) is _builtin(want), f"gpugrad: {got!r}; torch: {want!r}"
+    assert not any(f in _innermost(got) for f in _FOREIGN), f"raised inside NumPy: {got!r}"
+    if key is not None:
+        assert key in str(want), f"the table's text is not PyTorch's: {want}"
+        assert key in str(got), f"gpugrad: {got}; torch: {want}"
+
+
+@pytest.mark.parametrize("call", [c[1] for c in RETURNS], ids=[c[0] for c in RETURNS])
+def test_returns_as_torch(call):
+    want, exc = _outcome(torch, call)
+    assert exc is None, f"the table says PyTorch returns here: {exc!r}"
+    got, exc = _outcome(gpugrad, call)
+    assert exc is None, f"gpugrad raised {exc!r} where PyTorch returns a value"
+    assert _summary(got) == _summary(want)
+
+
+@pytest.mark.parametrize("make,call", [c[1:] for c in INPLACE], ids=[c[0] for c in INPLACE])
+def test_failed_inplace_changes_nothing(make, call):
+    for L in (torch, gpugrad):
+        x = make(L)
+        before = x.clone()
+        _, exc = _outcome(L, lambda L, x=x: call(x, L))
+        assert exc is not None, f"{L.__name__}: the call should fail"
+        assert x.shape == before.shape and bool((x == before).all()), L.__name__
+        assert x.dtype == before.dtype
