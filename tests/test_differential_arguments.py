@@ -107,6 +107,54 @@ RAISES = [
     ("chunk(-1)", lambda L: L.chunk(T(L, 4), -1), "chunk expects `chunks` to be greater than 0"),
     ("chunk(0)", lambda L: T(L, 4).chunk(0), "chunk expects `chunks` to be greater than 0"),
     ("diff n=-1", lambda L: L.diff(T(L, 4), n=-1), "order must be non-negative but got -1"),
+    ("repeat(2,-1)", lambda L: T(L, 2, 3).repeat(2, -1), "negative dimension -3: [4, -3]"),
+    ("tile negative", lambda L: L.tile(T(L, 2, 3), (-1,)), "negative dimension -3"),
+    ("repeat_interleave(-1)", lambda L: L.repeat_interleave(T(L, 3), -1), "Repeats must be"),
+    (
+        "repeat_interleave tensor<0",
+        lambda L: L.repeat_interleave(T(L, 2, 3), L.tensor([-1, 1]), dim=0),
+        "repeats can not be negative",
+    ),
+    ("histc bins=0", lambda L: L.histc(T(L, 5), bins=0), "bins must be > 0, but got 0"),
+    ("histc int", lambda L: L.histc(I(L, 5, hi=4)), "not implemented for 'Long'"),
+    ("cdist p<0", lambda L: L.cdist(T(L, 2, 3), T(L, 4, 3), p=-1.0), "non-negative p values"),
+    ("cdist int", lambda L: L.cdist(I(L, 2, 3), T(L, 4, 3)), "X1 got: Long"),
+    ("cdist 0-d", lambda L: L.cdist(T(L), T(L, 4, 3)), "at least 2D tensors, X1 got: 0D"),
+    ("cdist mode", lambda L: L.cdist(T(L, 2, 3), T(L, 4, 3), compute_mode="x"), "compute_mode"),
+    ("cdist bad kw", lambda L: L.cdist(T(L, 2, 3), T(L, 4, 3), foo=1), "unexpected keyword"),
+    ("outer 2-D", lambda L: L.outer(T(L, 3), T(L, 2, 2)), "Expected 1-D argument vec2"),
+    ("outer 0-d", lambda L: L.outer(T(L), T(L, 2)), "Expected 1-D argument self, but got 0-D"),
+    ("masked_select int mask", lambda L: L.masked_select(T(L, 3), I(L, 3)), "BoolTensor"),
+    # pooling and fold/unfold geometry (NumPy's pad: "index can't contain negative values";
+    # a zero stride: ZeroDivisionError; a zero dilation was accepted)
+    ("max_pool2d pad<0", lambda L: F(L).max_pool2d(T(L, 1, 2, 6, 6), 2, padding=-1), "non-neg"),
+    ("avg_pool2d pad<0", lambda L: F(L).avg_pool2d(T(L, 1, 2, 6, 6), 2, padding=-1), "non-neg"),
+    ("max_pool1d pad<0", lambda L: F(L).max_pool1d(T(L, 2, 6), 2, padding=-1), "non-negative"),
+    ("max_pool2d dil=0", lambda L: F(L).max_pool2d(T(L, 1, 2, 6, 6), 2, dilation=0), "than zero"),
+    ("max_pool1d dil=0", lambda L: F(L).max_pool1d(T(L, 2, 6), 2, dilation=0), "than zero"),
+    (
+        "unfold pad<0",
+        lambda L: F(L).unfold(T(L, 1, 2, 6, 6), 2, padding=-1),
+        "padding should be non-negative, but got pad_height: -1 pad_width: -1",
+    ),
+    (
+        "unfold stride=0",
+        lambda L: F(L).unfold(T(L, 1, 2, 6, 6), 2, stride=0),
+        "stride should be greater than zero, but got stride_height: 0 stride_width: 0",
+    ),
+    (
+        "unfold dilation=0",
+        lambda L: F(L).unfold(T(L, 1, 2, 6, 6), 2, dilation=0),
+        "dilation should be greater than zero",
+    ),
+    ("unfold kernel=0", lambda L: F(L).unfold(T(L, 1, 2, 6, 6), 0), "kernel size should be"),
+    ("fold stride=0", lambda L: F(L).fold(T(L, 1, 8, 9), 4, 2, stride=0), "stride should be"),
+    (
+        "adaptive_avg_pool2d(-1)",
+        lambda L: F(L).adaptive_avg_pool2d(T(L, 2, 3, 4), -1),
+        "elements of output_size must be greater than or equal to 0",
+    ),
+    ("adaptive_max_pool2d(-1)", lambda L: F(L).adaptive_max_pool2d(T(L, 2, 3, 4), -1), "neg"),
 ]
 
 # PyTorch returns a value; gpugrad must return the same shape and dtype (NumPy raised)

@@ -598,8 +598,20 @@ def conv_transpose3d(
     )  # fmt: skip
 
 
-def _fold_geometry(dilation, padding, stride) -> _Geometry:
+def _fold_geometry(kernel, dilation, padding, stride) -> _Geometry:
+    """fold/unfold's geometry, checked with PyTorch's texts (im2col_shape_check)."""
     ph, pw = _pair(padding, "padding")
+    for (a, b), what, least, name in (
+        (kernel, "kernel size", 1, "kernel"),
+        (_pair(dilation, "dilation"), "dilation", 1, "dilation"),
+        ((ph, pw), "padding", 0, "pad"),
+        (_pair(stride, "stride"), "stride", 1, "stride"),
+    ):
+        if a < least or b < least:
+            rule = "greater than zero" if least else "non-negative"
+            raise RuntimeError(
+                f"{what} should be {rule}, but got {name}_height: {a} {name}_width: {b}"
+            )
     return _Geometry(_pair(stride, "stride"), ((ph, ph), (pw, pw)), _pair(dilation, "dilation"), 1)
 
 
@@ -621,7 +633,7 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
         )
     x = input if input.ndim == 4 else input.unsqueeze(0)
     k = _pair(kernel_size, "kernel_size")
-    geo = _fold_geometry(dilation, padding, stride)
+    geo = _fold_geometry(k, dilation, padding, stride)
     h, w = x.shape[2:]
     backend = x._device.backend
     data = _cols(backend, x._data, k, geo)  # (N, C*kh*kw, L)
@@ -643,7 +655,7 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     x = input if input.ndim == 3 else input.unsqueeze(0)
     kh, kw = _pair(kernel_size, "kernel_size")
     h, w = _pair(output_size, "output_size")
-    geo = _fold_geometry(dilation, padding, stride)
+    geo = _fold_geometry((kh, kw), dilation, padding, stride)
     n, ckk, blocks = x.shape
     if ckk % (kh * kw):
         raise RuntimeError(

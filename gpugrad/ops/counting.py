@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
+from ._checks import require_floating
 from ._util import (
     check_device,
     index_tensor,
@@ -15,6 +16,9 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
     """Counts in ``bins`` equal bins over [min, max] (the data's range when min == max);
     values outside are ignored. No gradient, as in PyTorch."""
     x = input._data
+    require_floating(x, "linspace_cpu" if x.dtype.kind == "b" else "histogram_cpu")
+    if bins <= 0:  # NumPy raises a ValueError of its own
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
     lo, hi = float(min), float(max)
     if lo == hi and x.size:
         lo, hi = float(x.min()), float(x.max())

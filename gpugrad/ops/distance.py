@@ -3,12 +3,44 @@ cosine_similarity (row by row)."""
 
 from __future__ import annotations
 
+from .. import _dtype as D
 from .._tensor import Tensor
 
+_COMPUTE_MODES = (
+    "use_mm_for_euclid_dist_if_necessary",
+    "use_mm_for_euclid_dist",
+    "donot_use_mm_for_euclid_dist",
+)
 
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, **_: object) -> Tensor:
+
+def cdist(
+    x1: Tensor,
+    x2: Tensor,
+    p: float = 2.0,
+    compute_mode: str = "use_mm_for_euclid_dist_if_necessary",
+) -> Tensor:
     """Pairwise p-norm distances between the rows of ``x1`` (..., P, M) and ``x2``
-    (..., R, M): (..., P, R). A composition of differentiable ops."""
+    (..., R, M): (..., P, R). A composition of differentiable ops (``compute_mode`` is
+    checked; every mode computes the differences directly)."""
+    if compute_mode not in _COMPUTE_MODES:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+    for x, name in ((x1, "X1"), (x2, "X2")):
+        if x._data.ndim < 2:
+            raise RuntimeError(
+                f"cdist only supports at least 2D tensors, {name} got: {x._data.ndim}D"
+            )
+        if not D.is_floating(x._data.dtype):
+            raise RuntimeError(
+                f"cdist only supports floating-point dtypes, {name} got: "
+                f"{D.scalar_type_name(x._data.dtype)}"
+            )
+    if x1._data.dtype != x2._data.dtype:
+        raise RuntimeError(
+            f"expected scalar type {D.scalar_type_name(x1._data.dtype)} but found "
+            f"{D.scalar_type_name(x2._data.dtype)}"
+        )
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
     if x1._data.ndim < 2 or x2._data.ndim < 2 or x1._data.shape[-1] != x2._data.shape[-1]:
         raise RuntimeError(
             "X1 and X2 must have the same number of columns. "

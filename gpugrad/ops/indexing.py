@@ -382,6 +382,8 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    if mask._data.dtype.kind != "b":  # an integer mask would index positions
+        raise RuntimeError("masked_select: expected BoolTensor for mask")
     shape = broadcast_shape(input._data.shape, mask._data.shape)
     return getitem(input.expand(shape), mask.expand(shape))
 

@@ -39,6 +39,13 @@ class _PoolGeo:
         self.s = _pair(stride, "stride") if stride not in (None, [], ()) else self.k
         self.p = _pair(padding, "padding")
         self.d = _pair(dilation, "dilation")
+        if min(self.p) < 0:  # NumPy's pad would raise "index can't contain negative values"
+            raise RuntimeError(f"pad must be non-negative, but got pad: {min(self.p)}")
+        if min(self.d) <= 0:
+            raise RuntimeError(
+                "dilation should be greater than zero, but got dilationH: "
+                f"{self.d[0]} dilationW: {self.d[1]}"
+            )
         self.x_shape = tuple(x_shape)
         n, c, h, w = self.x_shape
         out, hi = [], []
@@ -276,6 +283,11 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     else:
         oh = ow = output_size
     oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
+    if oh < 0 or ow < 0:
+        raise RuntimeError(
+            "adaptive_avg_pool2d: elements of output_size must be greater than or equal to 0 "
+            f"but received {{{oh}, {ow}}}"
+        )
     xp = input._device.backend.xp
     dt = input._data.dtype
     out = input
@@ -296,6 +308,10 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
     h, w = input.shape[-2:]
     oh, ow = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
+    if oh < 0 or ow < 0:
+        shape = [*input.shape[:-2], oh, ow]
+        bad = oh if oh < 0 else ow
+        raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {shape}")
     rows, cols = [], []
     for i in range(oh):
         r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)

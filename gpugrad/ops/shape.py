@@ -474,6 +474,10 @@ def repeat(input: Tensor, *sizes) -> Tensor:
         )
     xp = input._device.backend.xp
     lead = len(sizes) - input._data.ndim
+    if any(s < 0 for s in sizes):  # PyTorch names the result's shape; NumPy's tile raises
+        shape = [s * n for s, n in zip(sizes, (1,) * lead + input._data.shape)]
+        bad = next(s for s in shape if s < 0)
+        raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {shape}")
     data = xp.tile(input._data.reshape((1,) * lead + input._data.shape), sizes)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
@@ -712,5 +716,10 @@ def repeat_interleave(input: Tensor, repeats, dim: int | None = None) -> Tensor:
     n = x._data.shape[d]
     xp = input._device.backend.xp
     reps = repeats._data if isinstance(repeats, Tensor) else repeats
+    if isinstance(repeats, Tensor):
+        if reps.size and bool((reps < 0).any()):
+            raise RuntimeError("repeats can not be negative")
+    elif repeats < 0:
+        raise RuntimeError("Repeats must be non-negative")
     idx = xp.repeat(xp.arange(n), reps)
     return index_select(x, d, Tensor._make(idx.astype("int64"), input._device))
