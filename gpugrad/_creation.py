@@ -577,6 +577,15 @@ def multinomial(
     input: Tensor, num_samples: int, replacement: bool = False, *, generator=None
 ) -> Tensor:
     """Sample category indices from (rows of) non-negative weights (inverse-CDF sampling)."""
+    if input._data.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not D.is_floating(input._data.dtype):
+        raise RuntimeError(
+            "multinomial only supports floating-point dtypes for input, got: "
+            f"{D.scalar_type_name(input._data.dtype)}"
+        )
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
     if not replacement and num_samples > input.shape[-1]:
         raise RuntimeError(
             "cannot sample n_sample > prob_dist.size(-1) samples without replacement"

@@ -154,6 +154,9 @@ RAISES = [
         lambda L: F(L).adaptive_avg_pool2d(T(L, 2, 3, 4), -1),
         "elements of output_size must be greater than or equal to 0",
     ),
+    ("multinomial 0-d", lambda L: L.multinomial(T(L), 1), "prob_dist must be 1 or 2 dim"),
+    ("multinomial int", lambda L: L.multinomial(I(L, 3, 3), 1), "got: Long"),
+    ("multinomial n<0", lambda L: L.multinomial(T(L, 3, 3), -1), "n_sample <= 0 samples"),
     ("adaptive_max_pool2d(-1)", lambda L: F(L).adaptive_max_pool2d(T(L, 2, 3, 4), -1), "neg"),
 ]
 
