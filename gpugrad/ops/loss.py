@@ -445,7 +445,9 @@ def smooth_l1_loss(
     """Huber loss divided by beta (L1 when beta == 0)."""
     _check(reduction)
     _warn_size(input, target)
-    d = (input - target).abs()
+    # PyTorch's kernel promotes before it subtracts: a bool operand is allowed here
+    dt = D.result_type(input, target)
+    d = (input.to(dt) - target.to(dt)).abs()
     if beta == 0.0:
         return _reduce(d, reduction)
     loss = where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta)
