@@ -165,6 +165,8 @@ RETURNS = [
     ("sign bool", lambda L: L.sign(B(L, 3))),
     ("sgn bool", lambda L: L.sgn(B(L, 2, 2))),
     ("poisson 0-d", lambda L: L.poisson(T(L))),
+    ("erf int", lambda L: L.erf(I(L, 3, hi=3))),
+    ("special.erf bool", lambda L: L.special.erf(B(L, 3))),
     # its kernel promotes before it subtracts (l1_loss's refuses the bool)
     ("smooth_l1_loss bool input", lambda L: F(L).smooth_l1_loss(B(L, 3), T(L, 3))),
 ]

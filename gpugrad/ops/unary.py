@@ -591,7 +591,9 @@ class ErfBackward0(Node):
 
 
 def erf(input: Tensor) -> Tensor:
-    out = Tensor._make(input._device.backend.erf(input._data), input._device)
+    # integer and bool inputs compute in the default float dtype (the backend's erf keeps
+    # the input's dtype: erf(1) came back as the integer 0)
+    out = Tensor._make(input._device.backend.erf(_float_data(input)), input._device)
     if needs_grad(input):
         record(ErfBackward0(), (input,), out).save(input)
     return out
