@@ -423,23 +423,83 @@ def test_eager_unchanged_after_recording():
 _NO_CUDA = __import__("gpugrad.backend", fromlist=["cuda_status"]).cuda_status()[1]
 
 
-@pytest.mark.skipif(bool(_NO_CUDA), reason=_NO_CUDA or "-")
-def test_cuda_step_runs_eagerly_with_one_warning_and_stays_right():
-    # replays are CPU array calls: a CUDA step must not be replayed without its GPU work
+needs_cuda = pytest.mark.skipif(bool(_NO_CUDA), reason=_NO_CUDA or "-")
+
+
+def _cuda_data(n):
+    return [(x.to("cuda"), y.to("cuda")) for x, y in _batches(n)]
+
+
+def _close_params(m1, m2) -> None:
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(
+            p.detach().cpu().numpy(), q.detach().cpu().numpy(), rtol=1e-4, atol=1e-5
+        )
+
+
+@needs_cuda
+def test_cuda_step_is_captured_once_and_replayed_to_eager_results():
+    # one eager call, one capture (run by replaying it at once), then 98 replays
     m1, m2 = _mlp(4).to("cuda"), _mlp(4).to("cuda")
     eager = _step_fn(m1, _opt("sgd", m1.parameters()))
     comp = jit_compile(_step_fn(m2, _opt("sgd", m2.parameters())))
-    data = [(x.to("cuda"), y.to("cuda")) for x, y in _batches(6)]
-    with warnings.catch_warnings(record=True) as w:
-        warnings.simplefilter("always")
-        for x, y in data:
-            assert eager(x, y).item() == comp(x, y).item()
-    assert sum("CUDA" in str(m.message) for m in w) == 1
-    assert comp.replays == 0 and comp.broken is not None
-    for p, q in zip(m1.parameters(), m2.parameters()):
-        np.testing.assert_array_equal(p.detach().cpu().numpy(), q.detach().cpu().numpy())
-    with pytest.raises(GraphBreak, match="CUDA"):
-        jit_compile(lambda x: x * 2, fullgraph=True, warmup=0)(data[0][0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would warn
+        for x, y in _cuda_data(100):
+            np.testing.assert_allclose(comp(x, y).item(), eager(x, y).item(), rtol=1e-4)
+    assert comp.broken is None and comp.recordings == 1 and comp.replays == 98
+    _close_params(m1, m2)
+
+
+@needs_cuda
+def test_cuda_step_with_a_new_lr_is_captured_again():
+    m1, m2 = _mlp(4).to("cuda"), _mlp(4).to("cuda")
+    o1, o2 = _opt("sgd", m1.parameters()), _opt("sgd", m2.parameters())
+    s1 = gg.optim.lr_scheduler.StepLR(o1, step_size=4, gamma=0.5)
+    s2 = gg.optim.lr_scheduler.StepLR(o2, step_size=4, gamma=0.5)
+    eager, comp = _step_fn(m1, o1), jit_compile(_step_fn(m2, o2))
+    for x, y in _cuda_data(12):
+        eager(x, y), comp(x, y)
+        s1.step(), s2.step()
+    assert comp.recordings == 3 and comp.broken is None
+    _close_params(m1, m2)
+
+
+@needs_cuda
+def test_cuda_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
+    # .item() inside the step, and Adam (its step count is a host number), both stop a capture
+    for kind, read in (("sgd", True), ("adamw", False)):
+        m1, m2 = _mlp(4).to("cuda"), _mlp(4).to("cuda")
+        inner1 = _step_fn(m1, _opt(kind, m1.parameters()))
+        inner2 = _step_fn(m2, _opt(kind, m2.parameters()))
+
+        def step(x, y, inner=inner2, read=read):
+            loss = inner(x, y)
+            return loss.item() if read else loss
+
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            comp = jit_compile(step)
+            for x, y in _cuda_data(5):
+                got = comp(x, y)
+                want = inner1(x, y).item()
+                np.testing.assert_allclose(float(got), want, rtol=1e-5)
+        assert sum("CUDA graph capture" in str(m.message) for m in w) == 1, kind
+        assert comp.replays == 0 and comp.broken is not None
+        _close_params(m1, m2)
+    with pytest.raises(GraphBreak, match="CUDA graph"):
+        step = jit_compile(lambda x: x.sum().item(), fullgraph=True, warmup=0)
+        x = gg.ones(3, device="cuda")
+        step(x), step(x)
+
+
+@needs_cuda
+def test_compiled_module_on_cuda_runs_eagerly_with_one_warning():
+    m = jit_compile(_mlp(4).to("cuda"))
+    x = _cuda_data(1)[0][0]
+    with pytest.warns(RuntimeWarning, match="compiled module"):
+        for _ in range(3):
+            m(x)
 
 
 def test_compiled_module_alternating_train_and_eval_keeps_both_recordings():

@@ -31,6 +31,8 @@ class ArrayBackend(
     """
 
     name = "base"
+    # whether the calling thread is capturing a CUDA graph here (only a CUDA backend can)
+    capturing = False
 
     def __init__(self, xp, dev) -> None:
         self.xp = xp

@@ -2,36 +2,23 @@
 
 A capture records the GPU work queued on the current (side) stream into a graph instead of
 running it; :meth:`CUDAGraph.replay` runs the whole recording with one launch. What gpugrad
-adds to CuPy's capture, so that a training step can be captured:
-
-- **memory**: everything allocated during the capture comes from the graph's private pool (a
-  CuPy ``MemoryPool`` per pool handle), so blocks the captured kernels use are never handed to
-  other work after the capture; graphs that share a pool (``pool=``) may share blocks, as in
-  PyTorch, and must then be replayed in capture order;
-- **matmuls**: CuPy's cuBLAS binding refuses capturing streams, so the CUDA backend sends them
-  to cuBLAS directly (``backend/cuda/capture_gemm.py``);
-- **index checks** run on the device (``backend/cuda/index_check.py``) on every replay; a bad
-  index is raised at the next synchronisation, as outside graphs with the kernel engine on;
-- **errors**: anything that waits for the GPU inside the capture (``.item()``, ``.tolist()``,
-  ``.cpu()``, printing a CUDA tensor, a data-dependent shape, a synchronize) raises a
-  RuntimeError naming it, before CUDA would invalidate the capture.
+adds to CuPy's capture so that a training step can be captured (private memory pools,
+matmuls through cuBLAS directly, index checks on the device, waits refused with an error
+naming them) is the backend's: ``backend/cuda/capture.py``.
 
 As in PyTorch, run the step a few times before capturing it (warm-up: kernels are compiled
 and optimizer state and cached index ranges are made on first use; made inside a capture,
-their initialising work would only be recorded, not run), and keep
-the captured tensors: a replay reads and writes the same memory every time, so new data goes
-in by ``static_input.copy_(batch)``.
+their initialising work would only be recorded, not run), and keep the captured tensors: a
+replay reads and writes the same memory every time, so new data goes in by
+``static_input.copy_(batch)``.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
 from collections.abc import Callable
-from typing import Any
 
 from ..backend import backend_for
-from ..backend.cuda import capture_gemm, index_check
+from ..backend.cuda import capture
 from ._utils import available, lazy_init, not_compiled_error
 
 __all__ = [
@@ -42,10 +29,10 @@ __all__ = [
     "make_graphed_callables",
 ]
 
-_CAPTURE_MODES = {"global": 0, "thread_local": 1, "relaxed": 2}  # cudaStreamCaptureMode
-_pool_ids = itertools.count(1)
-_pools: dict[tuple[int, int], Any] = {}  # pool handle -> its CuPy MemoryPool
-_pools_lock = threading.Lock()
+
+def _dummy(name: str) -> RuntimeError:
+    """PyTorch's CPU-only error for a CUDA graph object, with gpugrad's reason added."""
+    return RuntimeError(f"Tried to instantiate dummy base class {name} ({not_compiled_error()})")
 
 
 def graph_pool_handle() -> tuple[int, int]:
@@ -53,21 +40,7 @@ def graph_pool_handle() -> tuple[int, int]:
     (``CUDAGraph.capture_begin(pool=...)``, ``graph(..., pool=...)``)."""
     if not available():
         raise _dummy("_graph_pool_handle")
-    return (0, next(_pool_ids))
-
-
-def _dummy(name: str) -> RuntimeError:
-    """PyTorch's CPU-only error for a CUDA graph object, with gpugrad's reason added."""
-    return RuntimeError(f"Tried to instantiate dummy base class {name} ({not_compiled_error()})")
-
-
-def _pool_for(handle: tuple[int, int]):
-    with _pools_lock:
-        pool = _pools.get(handle)
-        if pool is None:
-            cp = lazy_init()
-            pool = _pools[handle] = cp.cuda.MemoryPool()
-        return pool
+    return capture.new_pool_handle()
 
 
 def is_current_stream_capturing() -> bool:
@@ -92,66 +65,35 @@ class CUDAGraph:
         self.keep_graph = keep_graph
         self._graph = None  # CuPy's Graph, once captured
         self._pool: tuple[int, int] | None = None
-        self._capture = None  # (stream, backend, allocator context) while capturing
+        self._capture: capture.Capture | None = None
 
     def capture_begin(
         self, pool: tuple[int, int] | None = None, capture_error_mode: str = "global"
-    ):
+    ) -> None:
         """Begin capturing the work queued on the current stream (a non-default one)."""
         cp = lazy_init()
-        if capture_error_mode not in _CAPTURE_MODES:
-            raise RuntimeError(
-                f"Unknown capture error mode. Expected `global`, `thread_local`, or `relaxed`, "
-                f"got `{capture_error_mode}`"
-            )
         if self._capture is not None or self._graph is not None:
             raise RuntimeError(
                 "This CUDAGraph instance already owns a captured graph. To capture a new graph, "
                 "create a new instance."
             )
-        stream = cp.cuda.get_current_stream()
-        if stream.ptr == 0:
-            raise RuntimeError(
-                "CUDA graphs must be captured on a non-default stream. (However, after "
-                "capture, it's ok to replay them on the default stream.)"
-            )
-        index = cp.cuda.runtime.getDevice()
-        backend = backend_for(_cuda(index))
-        if backend.capture_thread is not None:
-            raise RuntimeError(f"a CUDA graph is already being captured on cuda:{index}")
-        # what is made once and kept must be made before the capture: inside it, the fills
-        # that initialise it would only be recorded (cuBLAS's workspace, the index checks')
-        capture_gemm.prepare(index)
-        index_check.prepare(cp, index, stream.ptr)
-        self._pool = pool if pool is not None else (0, next(_pool_ids))
-        allocator = cp.cuda.using_allocator(_pool_for(self._pool).malloc)
-        allocator.__enter__()
-        try:
-            stream.begin_capture(_CAPTURE_MODES[capture_error_mode])
-        except BaseException:
-            allocator.__exit__(None, None, None)
-            raise
-        backend.capture_thread = threading.get_ident()
-        self._capture = (stream, backend, allocator)
+        backend = backend_for(_cuda(cp.cuda.runtime.getDevice()))
+        c = capture.Capture(backend, pool, capture_error_mode)
+        c.begin()
+        self._capture, self._pool = c, c.pool
 
     def capture_end(self) -> None:
         """End the capture begun by :meth:`capture_begin` (on the same stream)."""
         if self._capture is None:
             raise RuntimeError("capture_end() called without a capture_begin()")
-        stream, backend, allocator = self._capture
-        self._capture = None
-        try:
-            self._graph = stream.end_capture()
-        finally:
-            backend.capture_thread = None
-            allocator.__exit__(None, None, None)
+        c, self._capture = self._capture, None
+        self._graph = c.end()
 
     def replay(self) -> None:
         """Run the captured work on the current stream."""
         if self._graph is None:
             raise RuntimeError("Called CUDAGraph::replay without a preceding successful capture.")
-        cp = lazy_init()
-        self._graph.launch(stream=cp.cuda.get_current_stream())
+        capture.replay(self._graph)
 
     def instantiate(self) -> None:
         """Kept for PyTorch's API: CuPy instantiates the graph when the capture ends."""

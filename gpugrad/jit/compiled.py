@@ -1,5 +1,7 @@
 """gpugrad.compile's callable: warm up eagerly, record one call, replay it on later calls.
 
+On CUDA inputs the recording is a CUDA graph capture instead (``cuda_graph.py``).
+
 TinyJit's scheme on the CPU: the first ``warmup`` calls run eagerly (optimizer state gets made),
 the next records (it runs eagerly too, seeing arrays through Tracked), and later calls whose
 guards hold run the generated replay. A guard miss records again, up to ``cache_size``
@@ -73,6 +75,7 @@ class CompiledFunction:
         self.calls = 0
         self.broken: str | None = None  # why calls now run eagerly
         self.replays = 0
+        self.seen: set = set()  # keys that ran eagerly (a CUDA capture needs one such call)
         self.__wrapped__ = fn
         self.__name__ = getattr(fn, "__name__", "compiled")
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -111,6 +114,7 @@ class CompiledFunction:
                 return out
             del self.entries[key]
         if self.calls <= self.warmup:
+            self.seen.add(key)
             return self.fn(*args, **kwargs)
         if self.recordings >= self.cache_size:
             self._break(f"the recompile limit ({self.cache_size} recordings) was reached")
@@ -127,7 +131,12 @@ class CompiledFunction:
     def _record(self, key, args, kwargs):
         inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         if any(t._device.type != "cpu" for t in inputs):
-            reason = "a CUDA input (gpugrad.compile records and replays CPU steps only)"
+            if not self.module_outputs:
+                return self._record_cuda_graph(key, args, kwargs, inputs)
+            reason = (
+                "a CUDA input to a compiled module (on CUDA, gpugrad.compile captures whole "
+                "steps into a CUDA graph: compile the training step instead)"
+            )
             if self.fullgraph:
                 raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
             self._break(reason)
@@ -154,6 +163,24 @@ class CompiledFunction:
             if self.fullgraph:
                 raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {rec.reason}")
             self._break(f"the recording stopped at {rec.reason}")
+        return out
+
+    def _record_cuda_graph(self, key, args, kwargs, inputs):
+        """CUDA inputs: capture the step into a CUDA graph (``cuda_graph.py``), once a call
+        with this key has run eagerly (state made on first use must exist before)."""
+        if key not in self.seen:
+            self.seen.add(key)
+            return self.fn(*args, **kwargs)
+        from .cuda_graph import record
+
+        self.recordings += 1
+        out, entry, reason = record(self.fn, args, kwargs, inputs)
+        if entry is None:
+            if self.fullgraph:
+                raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
+            self._break(f"the CUDA graph capture stopped at {reason}")
+            return self.fn(*args, **kwargs)
+        self.entries[key] = entry
         return out
 
     def _record_training(self, key, args, kwargs, inputs):

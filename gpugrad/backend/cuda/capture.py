@@ -1,0 +1,119 @@
+"""Capturing CUDA work into a graph: the backend's half of CUDA graphs.
+
+``gpugrad.cuda.CUDAGraph`` (PyTorch's API) and ``gpugrad.compile`` on CUDA both capture
+through :class:`Capture`, which adds to CuPy's stream capture what a training step needs:
+
+- **memory**: allocations inside the capture come from a private CuPy ``MemoryPool`` named by
+  a pool handle, so blocks the captured kernels use are never handed to other work afterwards
+  (graphs sharing a handle may share blocks, and must be replayed in capture order);
+- **the backend knows**: while the capturing thread runs, the device's backend sends matmuls
+  to cuBLAS directly (``capture_gemm.py``: CuPy's binding refuses capturing streams), defers
+  index checks to the device and refuses every wait for the GPU with an error naming it;
+- **state made once** (cuBLAS's workspace, the index checks' record and scratch) is made
+  before the capture begins: made inside, its initialising fills would only be recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+from . import capture_gemm, index_check
+
+MODES = {"global": 0, "thread_local": 1, "relaxed": 2}  # cudaStreamCaptureMode
+_pool_ids = itertools.count(1)
+_pools: dict[tuple[int, int], object] = {}  # pool handle -> its CuPy MemoryPool
+_pools_lock = threading.Lock()
+
+
+def new_pool_handle() -> tuple[int, int]:
+    """A token naming a new private memory pool (PyTorch's ``(0, n)`` form)."""
+    return (0, next(_pool_ids))
+
+
+def _pool(handle: tuple[int, int]):
+    import cupy
+
+    with _pools_lock:
+        pool = _pools.get(handle)
+        if pool is None:
+            pool = _pools[handle] = cupy.cuda.MemoryPool()
+        return pool
+
+
+class Capture:
+    """One capture on the current stream into the pool ``pool`` (a new one if None)."""
+
+    def __init__(self, backend, pool: tuple[int, int] | None = None, mode: str = "global"):
+        if mode not in MODES:
+            raise RuntimeError(
+                f"Unknown capture error mode. Expected `global`, `thread_local`, or `relaxed`, "
+                f"got `{mode}`"
+            )
+        self.backend = backend
+        self.pool = pool if pool is not None else new_pool_handle()
+        self.mode = mode
+        self._stream = None
+        self._allocator = None
+
+    def begin(self) -> None:
+        import cupy
+
+        stream = cupy.cuda.get_current_stream()
+        if stream.ptr == 0:
+            raise RuntimeError(
+                "CUDA graphs must be captured on a non-default stream. (However, after "
+                "capture, it's ok to replay them on the default stream.)"
+            )
+        be = self.backend
+        if be.capture_thread is not None:
+            raise RuntimeError(f"a CUDA graph is already being captured on cuda:{be.index}")
+        capture_gemm.prepare(be.index)
+        index_check.prepare(cupy, be.index, stream.ptr)
+        allocator = cupy.cuda.using_allocator(_pool(self.pool).malloc)
+        allocator.__enter__()
+        try:
+            stream.begin_capture(MODES[self.mode])
+        except BaseException:
+            allocator.__exit__(None, None, None)
+            raise
+        be.capture_thread = threading.get_ident()
+        self._stream, self._allocator = stream, allocator
+
+    def end(self):
+        """End the capture; returns CuPy's instantiated Graph (``launch(stream)`` replays it)."""
+        if self._stream is None:
+            raise RuntimeError("capture_end() called without a capture_begin()")
+        stream, allocator = self._stream, self._allocator
+        self._stream = self._allocator = None
+        try:
+            return stream.end_capture()
+        finally:
+            self.backend.capture_thread = None
+            allocator.__exit__(None, None, None)
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None
+
+
+_side_streams: dict = {}
+
+
+def side_stream(index: int):
+    """Device ``index``'s stream for captures made by gpugrad itself (a CuPy stream: ``with``
+    makes it current). Captures need a stream other than the default one."""
+    import cupy
+
+    s = _side_streams.get(index)
+    if s is None:
+        with cupy.cuda.Device(index):
+            s = _side_streams[index] = cupy.cuda.Stream(non_blocking=True)
+    return s
+
+
+def replay(graph) -> None:
+    """Launch a captured graph on the current stream."""
+    import cupy
+
+    graph.launch(stream=cupy.cuda.get_current_stream())
