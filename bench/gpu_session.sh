@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session in one call: the CUDA half of the test suite in parallel shards, the
-# core benchmarks on cuda and cpu (ratios and the GPU-over-CPU crossover), and the two
-# training examples on cuda. Everything lands in OUT_DIR (default $OUT).
+# core benchmarks on cuda and cpu (ratios and the GPU-over-CPU crossover), the compiled
+# small steps on cuda (CUDA graphs), and the two training examples on cuda. Everything lands in OUT_DIR (default $OUT).
 #   bench/gpu_session.sh OUT_DIR [SHARDS] [TEST_SECONDS] [BENCH_SECONDS]
 set -u
 cd "$(dirname "$0")/.."
@@ -41,6 +41,10 @@ timeout "$bench_s" "$py" -m bench mlp chain --device all --level quick --no-prog
   --out "$out/bench_core" >"$out/bench_core.log" 2>&1
 timeout 80 "$py" -m bench elementwise reductions matmul --device cuda --level quick \
   --time-limit 65 --no-progress --out "$out/bench_kernels" >"$out/bench_kernels.log" 2>&1
+
+# gpugrad.compile's CUDA graph replay (and torch.compile's reduce-overhead) on the small steps
+timeout 110 "$py" -m bench mlp chain --compile --device cuda --sizes tiny,small --level quick \
+  --time-limit 95 --no-progress --out "$out/bench_compile" >"$out/bench_compile.log" 2>&1
 
 # 3. training on the GPU
 timeout 40 "$py" examples/train_digits.py --device cuda --epochs 8 >"$out/digits.log" 2>&1
