@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU session in one call: the CUDA half of the test suite in parallel shards, the
 # core benchmarks on cuda and cpu (ratios and the GPU-over-CPU crossover), the compiled
-# small steps on cuda (CUDA graphs), and the two training examples on cuda. Everything lands in OUT_DIR (default $OUT).
+# small steps on cuda (CUDA graphs), and the two training examples on cuda. Everything
+# lands in OUT_DIR (default $OUT).
 #   bench/gpu_session.sh OUT_DIR [SHARDS] [TEST_SECONDS] [BENCH_SECONDS]
 set -u
 cd "$(dirname "$0")/.."
