@@ -326,7 +326,60 @@ def test_capturing_a_step_counting_optimizer_is_refused():
     p.grad = gpugrad.ones(4, device="cuda")
     opt.step()  # warm-up: the state exists
     g = gpugrad.cuda.CUDAGraph()
-    with pytest.raises(RuntimeError, match="cannot be captured in a CUDA graph"):
+    with pytest.raises(RuntimeError, match="Attempting CUDA graph capture.*capturable=True"):
         with gpugrad.cuda.graph(g):
             opt.step()
     assert not gpugrad.cuda.is_current_stream_capturing()
+
+
+@needs_cuda
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_captured_capturable_adamw_replays_to_eager_adamw(amsgrad):
+    # capturable=True keeps the step count on the device: each replay advances it
+    def make(capturable):
+        gpugrad.manual_seed(5)
+        m = gpugrad.nn.Linear(16, 4).cuda()
+        return m, gpugrad.optim.AdamW(
+            m.parameters(), lr=0.01, amsgrad=amsgrad, capturable=capturable
+        )
+
+    eager, eager_opt = make(False)
+    graphed, opt = make(True)
+    xs = [_cuda(rng.standard_normal((8, 16))) for _ in range(10)]
+
+    def step(model, optimizer, x):
+        optimizer.zero_grad()
+        model(x).square().mean().backward()
+        optimizer.step()
+
+    for x in xs:
+        step(eager, eager_opt, x)
+    static_x = xs[0].clone()
+    step(graphed, opt, static_x)  # warm-up: step 1, and the state exists
+    g = gpugrad.cuda.CUDAGraph()
+    with gpugrad.cuda.graph(g):
+        step(graphed, opt, static_x)
+    for x in xs[1:]:
+        static_x.copy_(x)
+        g.replay()
+    assert float(opt.state[graphed.weight]["step"]) == 10.0
+    for p, q in zip(eager.parameters(), graphed.parameters()):
+        np.testing.assert_allclose(q.detach().cpu().numpy(), p.detach().cpu().numpy(), 1e-4, 1e-6)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_reference_takes_a_step_count_array(amsgrad):
+    # capturable=True hands adam_step_ the 0-d count array: same update as the number
+    from gpugrad.backend.kernels.optimizer import _adam_step
+
+    def run(step):
+        p = np.linspace(-1, 1, 12, dtype=np.float32)
+        m, v, vmax = (np.full(12, 0.1, np.float32) for _ in range(3))
+        g = np.cos(np.arange(12, dtype=np.float32))
+        tops = [vmax] if amsgrad else None
+        _adam_step(np, [p], [g], [m], [v], tops, step, 0.01, 0.9, 0.999, 1e-8, 0.1, True,
+                   amsgrad, False)  # fmt: skip
+        return p, m, v
+
+    for got, want in zip(run(np.array(3.0, np.float32)), run(3.0)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)

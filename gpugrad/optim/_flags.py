@@ -75,10 +75,11 @@ def next_step(st: dict) -> float:
         # the count is a host number in the step's kernel arguments: a replay would repeat
         # the captured step's bias correction (a wrong update, silently)
         raise RuntimeError(
-            "an optimizer that counts its steps (Adam, AdamW, RMSprop ...) cannot be captured "
-            "in a CUDA graph by gpugrad yet: its step count is read on the host, so every "
-            "replay would repeat the captured step's bias correction. Capture the forward and "
-            "backward (make_graphed_callables) and step the optimizer outside the graph."
+            "Attempting CUDA graph capture of an optimizer step whose step count is read on "
+            "the host (every replay would repeat the captured step's bias correction): for "
+            "Adam and AdamW pass capturable=True (the count and the correction then stay on "
+            "the GPU); other step-counting optimizers (RMSprop, NAdam ...) cannot be captured "
+            "by gpugrad yet: step them outside the graph (make_graphed_callables)."
         )
     t = st["step"]
     if not isinstance(t, Tensor):  # a count loaded as a plain number

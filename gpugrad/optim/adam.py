@@ -128,6 +128,10 @@ class Adam(Optimizer):
             if group["capturable"] and not group["fused"]:
                 check_capturable(p, group["foreach"])
             st = self._init_state(p, group)
+            if group["capturable"] and not group["fused"]:
+                self._step_on_device(p, g, st, group)
+                stepped.append(p)
+                continue
             key = (id(p._device), p._data.dtype, next_step(st))  # id: a C hash (see SGD)
             lists = calls.get(key)
             if lists is None:
@@ -152,6 +156,22 @@ class Adam(Optimizer):
             )  # fmt: skip
         for p in stepped:
             p._vc[0] += 1
+
+    def _step_on_device(self, p: Tensor, g: Tensor, st: dict, group: dict) -> None:
+        """capturable=True: the step count stays on the GPU and so does the bias correction
+        made from it (``adam_step_`` takes the 0-d count array), so a CUDA graph captures the
+        whole update and each replay advances the count. One call per parameter, as
+        PyTorch's capturable single-tensor path."""
+        t = st["step"]
+        t._data += 1  # in place on the device: inside a capture, each replay adds one
+        t._vc[0] += 1
+        beta1, beta2 = group["betas"]
+        tops = [st["max_exp_avg_sq"]._data] if group["amsgrad"] else None
+        p._device.backend.adam_step_(
+            [p._data], [g._data], [st["exp_avg"]._data], [st["exp_avg_sq"]._data], tops, t._data,
+            float(group["lr"]), beta1, beta2, group["eps"], group["weight_decay"],
+            group["decoupled_weight_decay"], group["amsgrad"], group["maximize"],
+        )  # fmt: skip
 
     def _step_flat(self, gi: int, group: dict) -> bool:
         """The whole group at once on flat buffers; False when it cannot be flattened."""

@@ -70,8 +70,21 @@ def _dense_floats(params, grads, *states) -> bool:
     return True
 
 
-def _adam_when(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, *rest):
-    return _dense_floats(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+def _capturing() -> bool:
+    """Inside a CUDA graph capture the multi-tensor kernels cannot upload their pointer
+    tables (a host-to-device copy): the reference's per-parameter array calls capture."""
+    import cupy
+
+    return cupy.cuda.get_current_stream().is_capturing()
+
+
+def _adam_when(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, *rest):
+    # a 0-d step array (capturable=True) keeps its bias correction on the device: reference
+    return (
+        isinstance(step, (int, float))
+        and _dense_floats(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+        and not _capturing()
+    )
 
 
 @ENGINE.implements("adam_step_", when=_adam_when)
@@ -123,7 +136,7 @@ def _build_adam():
 
 
 def _sgd_when(params, grads, bufs, *rest):
-    return _dense_floats(params, grads, bufs)
+    return _dense_floats(params, grads, bufs) and not _capturing()
 
 
 @ENGINE.implements("sgd_step_", when=_sgd_when)

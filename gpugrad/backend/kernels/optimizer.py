@@ -53,7 +53,7 @@ class OptimizerKernels:
         exp_avgs: Sequence,
         exp_avg_sqs: Sequence,
         max_exp_avg_sqs: Sequence | None,
-        step: float,
+        step,
         lr: float,
         beta1: float,
         beta2: float,
@@ -66,7 +66,9 @@ class OptimizerKernels:
         """Adam (AdamW when ``decoupled``) on every ``params[i]`` in place, PyTorch's rule.
 
         ``step`` is the 1-based step count after this step's increment, the same for every
-        parameter of the call. ``max_exp_avg_sqs`` is None unless ``amsgrad``.
+        parameter of the call: a number, or a 0-d float array on the device (capturable=True:
+        the bias correction is then computed there). ``max_exp_avg_sqs`` is None unless
+        ``amsgrad``.
         """
         self.quiet(
             _adam_step,
