@@ -125,54 +125,63 @@ def test_char_lm_embedding_replayed_bit_identical():
     _same_params(m1, m2)
 
 
+_VOCAB, _T, _D = 13, 8, 16
+
+
+class _Block(nn.Module):
+    """A GPT block: embedding plus a broadcast position table, layer_norm, causal attention,
+    a gelu MLP, a vocabulary head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(_VOCAB, _D)
+        self.wpe = nn.Parameter(gg.randn(_T, _D) * 0.1)
+        self.ln = nn.LayerNorm(_D)
+        self.qkv = nn.Linear(_D, 3 * _D)
+        self.mlp = nn.Sequential(nn.Linear(_D, 4 * _D), nn.GELU("tanh"), nn.Linear(4 * _D, _D))
+        self.head = nn.Linear(_D, _VOCAB, bias=False)
+
+    def forward(self, idx):
+        b, t, d = idx.shape[0], _T, _D
+        x = self.wte(idx) + self.wpe
+        q, k, v = self.qkv(self.ln(x)).split(d, dim=2)
+        q, k, v = (z.reshape(b, t, 2, d // 2).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + y.transpose(1, 2).reshape(b, t, d)
+        x = x + self.mlp(self.ln(x))
+        return self.head(x).reshape(-1, _VOCAB)
+
+
+def _block_stepper(m, opt):
+    def step(idx, tgt):
+        opt.zero_grad()
+        loss = F.cross_entropy(m(idx), tgt)
+        loss.backward()
+        nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    return step
+
+
+def _block_data(n):
+    return [
+        (gg.tensor(RNG.integers(0, _VOCAB, (2, _T))), gg.tensor(RNG.integers(0, _VOCAB, 2 * _T)))
+        for _ in range(n)
+    ]
+
+
 def test_transformer_block_replayed_bit_identical():
     # embedding plus a broadcast position table, layer_norm (its kernel's gradient reshaped
     # in place), causal attention, gelu, clip_grad_norm_ and AdamW: every step replays
-    vocab, t, d = 13, 8, 16
-
-    class Block(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.wte = nn.Embedding(vocab, d)
-            self.wpe = nn.Parameter(gg.randn(t, d) * 0.1)
-            self.ln = nn.LayerNorm(d)
-            self.qkv = nn.Linear(d, 3 * d)
-            self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU("tanh"), nn.Linear(4 * d, d))
-            self.head = nn.Linear(d, vocab, bias=False)
-
-        def forward(self, idx):
-            b = idx.shape[0]
-            x = self.wte(idx) + self.wpe
-            q, k, v = self.qkv(self.ln(x)).split(d, dim=2)
-            q, k, v = (z.reshape(b, t, 2, d // 2).transpose(1, 2) for z in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + y.transpose(1, 2).reshape(b, t, d)
-            x = x + self.mlp(self.ln(x))
-            return self.head(x).reshape(-1, vocab)
-
     def make():
         gg.manual_seed(5)
-        m = Block()
+        m = _Block()
         return m, gg.optim.AdamW(m.parameters(), lr=1e-2)
 
-    def stepper(m, opt):
-        def step(idx, tgt):
-            opt.zero_grad()
-            loss = F.cross_entropy(m(idx), tgt)
-            loss.backward()
-            nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-            opt.step()
-            return loss
-
-        return step
-
-    data = [
-        (gg.tensor(RNG.integers(0, vocab, (2, t))), gg.tensor(RNG.integers(0, vocab, 2 * t)))
-        for _ in range(30)
-    ]
     (m1, o1), (m2, o2) = make(), make()
-    eager, comp = stepper(m1, o1), jit_compile(stepper(m2, o2))
-    for x, y in data:
+    eager, comp = _block_stepper(m1, o1), jit_compile(_block_stepper(m2, o2))
+    for x, y in _block_data(30):
         assert eager(x, y).item() == comp(x, y).item()
     assert comp.broken is None and comp.replays >= 28
     _same_params(m1, m2)
@@ -491,6 +500,26 @@ def test_cuda_step_that_cannot_be_captured_runs_eagerly_with_one_warning():
         step = jit_compile(lambda x: x.sum().item(), fullgraph=True, warmup=0)
         x = gg.ones(3, device="cuda")
         step(x), step(x)
+
+
+@needs_cuda
+def test_cuda_transformer_step_is_captured_and_makes_no_host_sync():
+    # a capture fails at the first device-to-host copy or synchronisation, so a step that
+    # replays has none: embedding, layer_norm, attention, clip_grad_norm_, AdamW(capturable)
+    def make(capturable):
+        gg.manual_seed(5)
+        m = _Block().to("cuda")
+        return m, gg.optim.AdamW(m.parameters(), lr=1e-2, capturable=capturable)
+
+    (m1, o1), (m2, o2) = make(False), make(True)
+    eager, comp = _block_stepper(m1, o1), jit_compile(_block_stepper(m2, o2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback to eager would warn
+        for x, y in _block_data(20):
+            x, y = x.to("cuda"), y.to("cuda")
+            np.testing.assert_allclose(comp(x, y).item(), eager(x, y).item(), rtol=1e-4)
+    assert comp.broken is None and comp.replays == 18
+    _close_params(m1, m2)
 
 
 @needs_cuda
