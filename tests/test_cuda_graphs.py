@@ -383,3 +383,12 @@ def test_adam_reference_takes_a_step_count_array(amsgrad):
 
     for got, want in zip(run(np.array(3.0, np.float32)), run(3.0)):
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@needs_cuda
+def test_host_data_inside_a_capture_is_refused_naming_it():
+    g = gpugrad.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match="from host data.*CUDA graph"):
+        with gpugrad.cuda.graph(g):
+            gpugrad.tensor([1.0, 2.0], device="cuda")
+    assert float(gpugrad.tensor([1.0, 2.0], device="cuda").sum()) == 3.0

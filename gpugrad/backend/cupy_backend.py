@@ -142,6 +142,14 @@ class CupyBackend(ArrayBackend):
         self._raise_pending(self.index)
 
     def asarray(self, data, dtype=None):
+        if self.capturing and not isinstance(data, self.xp.ndarray):
+            # a copy from host memory is refused inside a capture (CUDA's own error only says
+            # the capture was invalidated): name it
+            raise RuntimeError(
+                f"making a CUDA tensor from host data ({type(data).__name__}) is not allowed "
+                f"while a CUDA graph is being captured on cuda:{self.index}: create it before "
+                "the capture and copy_() new values into it"
+            )
         with self._cuda_device:
             return self.xp.asarray(data, dtype=dtype)
 
