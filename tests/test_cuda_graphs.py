@@ -392,3 +392,14 @@ def test_host_data_inside_a_capture_is_refused_naming_it():
         with gpugrad.cuda.graph(g):
             gpugrad.tensor([1.0, 2.0], device="cuda")
     assert float(gpugrad.tensor([1.0, 2.0], device="cuda").sum()) == 3.0
+
+
+@needs_cuda
+def test_graphed_callable_refuses_a_replaced_parameter():
+    lin = gpugrad.nn.Linear(4, 4).cuda()
+    graphed = gpugrad.cuda.make_graphed_callables(lin, (_cuda(np.ones((2, 4)), True),))
+    graphed(_cuda(np.ones((2, 4)), True))
+    with gpugrad.no_grad():
+        lin.weight.data = gpugrad.zeros(4, 4, device="cuda")
+    with pytest.raises(RuntimeError, match="storage was replaced after the capture"):
+        graphed(_cuda(np.ones((2, 4)), True))

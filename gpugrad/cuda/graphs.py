@@ -240,6 +240,7 @@ def _graphed(fn, args: tuple, warmup: int, allow_unused: bool, pool) -> Callable
     with graph(bwd, pool=fwd.pool(), stream=side):
         static_grads = grads_of(static_out, static_grad_out)
     grad_slot = {id(t): i for i, t in enumerate(needs)}
+    param_arrays = [p.__dict__.get("_data") for p in params]
 
     class Graphed(autograd.Function):
         @staticmethod
@@ -275,6 +276,13 @@ def _graphed(fn, args: tuple, warmup: int, allow_unused: bool, pool) -> Callable
                     f"graphed callable: an input of shape {tuple(new.shape)} and dtype "
                     f"{new.dtype} where the graph was captured with {tuple(static.shape)}, "
                     f"{static.dtype}"
+                )
+        for p, arr in zip(params, param_arrays):
+            if p.__dict__.get("_data") is not arr:
+                # the graphs read and write the memory captured: a replaced array is not seen
+                raise RuntimeError(
+                    "graphed callable: a parameter's storage was replaced after the capture "
+                    f"(shape {tuple(p.shape)}); capture again with make_graphed_callables"
                 )
         outs = Graphed.apply(*inputs, *params)
         return outs[0] if single_out else outs
