@@ -263,6 +263,76 @@ def test_host_softmax_edge_rows_as_pytorch():
     assert np.isnan(out[2, 0]) and out[3, 0] == 1 and out[3, 1] == 0
 
 
+CE_CASES = [  # (weight, ignore_index, label_smoothing)
+    (False, None, 0.0),
+    (False, 2, 0.0),
+    (True, None, 0.0),
+    (True, 2, 0.1),
+    (False, -100, 0.25),
+]
+
+
+@needs_cxx
+@pytest.mark.parametrize("dtype", list(templates.DTYPES))
+@pytest.mark.parametrize("case", CE_CASES, ids=str)
+def test_host_cross_entropy_rows_match_the_reference(dtype, case):
+    # per-row loss, weight and logsumexp, and the gradient, against the NumPy backend's
+    # reference in float64 ("none" rows; "mean"'s one scale for every row)
+    from gpugrad.backend import cpu_backend
+    from gpugrad.backend.cuda.rows import block_for
+
+    use_weight, ignore, eps = case
+    lib = _row_lib(dtype)
+    ref = cpu_backend()
+    rng = np.random.default_rng(4)
+    for rows, cols in [(1, 1), (3, 7), (5, 1000), (9, 4099)]:
+        x64 = _from_storage(_to_storage(rng.standard_normal((rows, cols)) * 3, dtype), dtype)
+        x = _to_storage(x64, dtype)
+        tgt = rng.integers(0, cols, rows).astype(np.int64)
+        if ignore is not None and rows > 1:
+            tgt[1] = ignore  # one ignored row (or, for -100, a target no class has)
+        w64 = _from_storage(_to_storage(rng.uniform(0.5, 2, cols), dtype), dtype)
+        w = _to_storage(w64, dtype) if use_weight else None
+        wref = w64 if use_weight else None
+        stat = np.float64 if dtype == "float64" else np.float32
+        lse, loss, roww = (np.full(rows, np.nan, stat) for _ in range(3))
+        fwd = getattr(lib, f"host_gg_cross_entropy_{dtype}")
+        has = ignore is not None
+        fwd(2, block_for(cols), x.ctypes.data, tgt.ctypes.data, 0 if w is None else w.ctypes.data,
+            lse.ctypes.data, loss.ctypes.data, roww.ctypes.data, rows, cols,
+            ignore if has else 0, int(has), eps)  # fmt: skip
+        want, want_lse = ref.cross_entropy(x64, tgt, wref, ignore, eps, "none")
+        kept = tgt != ignore if has else np.ones(rows, bool)
+        want_w = np.where(kept, w64[np.where(kept, tgt, 0)] if use_weight else 1.0, 0.0)
+        tol = TOL[dtype] * 8
+        np.testing.assert_allclose(lse, want_lse, rtol=tol, atol=tol)
+        np.testing.assert_allclose(loss, want, rtol=tol, atol=tol * 10)
+        np.testing.assert_allclose(roww, want_w, rtol=tol)
+        for reduction in ("none", "mean"):
+            g = rng.standard_normal(rows) if reduction == "none" else np.array(0.7)
+            want_dx = ref.cross_entropy_backward(
+                g, x64, tgt, want_lse, wref, ignore, eps, reduction
+            )
+            scale = g if reduction == "none" else g / want_w.sum()
+            scale = np.ascontiguousarray(np.broadcast_to(scale, (rows,)), dtype=stat)
+            dx = np.full_like(x, 0x7E00 if x.dtype == np.uint16 else np.nan)
+            bwd = getattr(lib, f"host_gg_cross_entropy_backward_{dtype}")
+            bwd(2, block_for(cols), x.ctypes.data, tgt.ctypes.data, lse.ctypes.data,
+                0 if w is None else w.ctypes.data, scale.ctypes.data, 1, dx.ctypes.data, rows,
+                cols, ignore if has else 0, int(has), eps)  # fmt: skip
+            np.testing.assert_allclose(_from_storage(dx, dtype), want_dx, rtol=tol, atol=tol)
+
+
+@needs_nvrtc
+def test_cross_entropy_kernels_compile_for_every_arch():
+    from gpugrad.backend.cuda import rows_source
+
+    for dtype in templates.DTYPES:
+        for arch in compile.ARCHS:
+            ptx = compile.ptx(rows_source.source(dtype), arch)
+            assert f"gg_cross_entropy_backward_{dtype}".encode() in ptx
+
+
 @needs_cxx
 @pytest.mark.parametrize("dtype", list(templates.DTYPES))
 @pytest.mark.parametrize("affine", [True, False])
@@ -373,6 +443,36 @@ def _cuda_reason() -> str:
 
 
 _NO_GPU = _cuda_reason()
+
+
+@pytest.mark.skipif(bool(_NO_GPU), reason=_NO_GPU or "-")
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", CE_CASES, ids=str)
+def test_engine_cross_entropy_matches_the_reference_on_the_gpu(reduction, case):
+    import cupy
+
+    from gpugrad.backend import cpu_backend
+    from gpugrad.backend.cuda import rows
+
+    use_weight, ignore, eps = case
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((64, 1000)).astype(np.float32) * 3
+    tgt = rng.integers(0, 1000, 64)
+    if ignore is not None:
+        tgt[::5] = ignore
+    w = rng.uniform(0.5, 2, 1000).astype(np.float32) if use_weight else None
+    g = rng.standard_normal(64 if reduction == "none" else ()).astype(np.float32)
+    ref = cpu_backend()
+    want, want_lse = ref.cross_entropy(x, tgt, w, ignore, eps, reduction)
+    want_dx = ref.cross_entropy_backward(g, x, tgt, want_lse, w, ignore, eps, reduction)
+    dev = [cupy.asarray(a) if a is not None else None for a in (x, tgt, w, g)]
+    loss, lse = rows._build_cross_entropy()(dev[0], dev[1], dev[2], ignore, eps, reduction)
+    dx = rows._build_cross_entropy_backward()(
+        dev[3], dev[0], dev[1], lse, dev[2], ignore, eps, reduction
+    )
+    np.testing.assert_allclose(loss.get(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(lse.get(), want_lse, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx.get(), want_dx, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.skipif(bool(_NO_GPU), reason=_NO_GPU or "-")
@@ -734,3 +834,20 @@ def test_reduction_axis_classes():
     )
     assert _axes(x, -1) == "last" and _axes(x, (2,)) == "last"
     assert _axes(x, 0) is None and _axes(x, (1, 2)) is None
+
+
+def test_cross_entropy_kernel_selection():
+    from gpugrad.backend.cuda.rows import _ce_backward_when, _ce_when
+
+    x = np.zeros((8, 10), np.float32)
+    t = np.zeros(8, np.int64)
+    w = np.ones(10, np.float32)
+    assert _ce_when(x, t, None, None, 0.0, "mean") and _ce_when(x, t, w, -100, 0.1, "none")
+    assert not _ce_when(x, t.astype(np.int32), None)  # int32 targets: the reference
+    assert not _ce_when(np.zeros((10, 8), np.float32).T, t, None)  # rows not contiguous
+    assert not _ce_when(x, t, w.astype(np.float64))  # a weight of another dtype
+    assert not _ce_when(x.astype(np.int64), t, None)  # not a float
+    assert not _ce_when(np.zeros((0, 10), np.float32), t[:0], None)  # empty
+    lse = np.zeros(8, np.float32)
+    assert _ce_backward_when(np.float32(1), x, t, lse, None)
+    assert not _ce_backward_when(np.float32(1), x, t, lse.astype(np.float64), None)

@@ -213,3 +213,86 @@ def _build_rms_norm_backward():
         return dx, dw
 
     return rms_norm_backward
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _ignore_args(ignore_index) -> tuple:
+    """The kernels' (ignore, has_ignore): a value no int64 target can take matches nothing."""
+    if ignore_index is None or not _INT64[0] <= ignore_index <= _INT64[1]:
+        return np.int64(0), np.int32(0)
+    return np.int64(ignore_index), np.int32(1)
+
+
+def _ce_when(logits, target, weight, ignore_index=None, label_smoothing=0.0, reduction="mean"):
+    return (
+        _last_contiguous(logits, -1)
+        and logits.ndim == 2
+        and target.dtype == np.int64
+        and target.ndim == 1
+        and target.flags.c_contiguous
+        and _optional(weight, logits.dtype)
+        and reduction in ("mean", "sum", "none")
+    )
+
+
+@ENGINE.implements("cross_entropy", when=_ce_when)
+def _build_cross_entropy():
+    import cupy
+
+    def cross_entropy(logits, target, weight, ignore_index, label_smoothing, reduction):
+        rows, cols, grid, block = _geometry(logits)
+        st = _stat_dtype(logits.dtype)
+        lse, row_loss, row_w = (cupy.empty(rows, st) for _ in range(3))
+        args = (logits, target, _ptr(weight), lse, row_loss, row_w, np.int64(rows))
+        args += (np.int64(cols), *_ignore_args(ignore_index), st(label_smoothing))
+        _kernel("cross_entropy", D.np_name(logits.dtype))((grid,), (block,), args)
+        if reduction == "none":
+            loss = row_loss
+        else:
+            loss = row_loss.sum() + 0  # + 0: a zero loss is +0.0, as PyTorch's
+            if reduction == "mean":  # all rows ignored: 0 / 0, NaN as PyTorch's
+                loss = loss / row_w.sum()
+        return loss.astype(logits.dtype, copy=False), lse
+
+    return cross_entropy
+
+
+def _ce_backward_when(
+    grad, logits, target, lse, weight, ignore_index=None, label_smoothing=0.0, reduction="mean"
+):
+    return (
+        _ce_when(logits, target, weight, ignore_index, label_smoothing, reduction)
+        and lse.dtype == _stat_dtype(logits.dtype)
+        and lse.flags.c_contiguous
+    )
+
+
+@ENGINE.implements("cross_entropy_backward", when=_ce_backward_when)
+def _build_cross_entropy_backward():
+    import cupy
+
+    def cross_entropy_backward(
+        grad, logits, target, lse, weight, ignore_index, label_smoothing, reduction
+    ):
+        rows, cols, grid, block = _geometry(logits)
+        st = _stat_dtype(logits.dtype)
+        ignore, has_ignore = _ignore_args(ignore_index)
+        g = cupy.asarray(grad, dtype=st)
+        if reduction == "mean":  # the kept rows' total weight, on the device
+            keep = (target != ignore) if has_ignore else None
+            if weight is None:
+                total = keep.sum(dtype=st) if keep is not None else st(rows)
+            else:
+                wt = weight.astype(st)[cupy.clip(target, 0, cols - 1)]
+                total = (wt * keep).sum() if keep is not None else wt.sum()
+            g = g * (st(1) / total)
+        scale = cupy.ascontiguousarray(g.reshape(-1))
+        dx = cupy.empty_like(logits)
+        args = (logits, target, lse, _ptr(weight), scale, np.int64(reduction == "none"), dx)
+        args += (np.int64(rows), np.int64(cols), ignore, has_ignore, st(label_smoothing))
+        _kernel("cross_entropy_backward", D.np_name(logits.dtype))((grid,), (block,), args)
+        return dx
+
+    return cross_entropy_backward

@@ -1,5 +1,6 @@
-"""CUDA C source for the row kernels: softmax / log_softmax, layer_norm and rms_norm, forward
-and backward, over the last (contiguous) dim of a 2-D (rows, cols) array.
+"""CUDA C source for the row kernels: softmax / log_softmax, cross_entropy over class indices,
+layer_norm and rms_norm, forward and backward, over the last (contiguous) dim of a 2-D (rows,
+cols) array.
 
 A block (a power-of-two number of threads) owns a row at a time, grid-striding over rows: each
 thread strides over the row's columns, and the block combines its partial maxima and sums
@@ -193,6 +194,76 @@ extern "C" __global__ void gg_rms_norm_backward_{dt}(const S* __restrict__ g,
     }}
 }}
 
+// cross_entropy over class indices, one block per row: the row's logsumexp, its loss
+// (1-e) w[t] (lse - x[t]) + e/C sum_c w_c (lse - x_c) and its weight w[t] (0 if t is ignored,
+// or out of range: the index check reports that one at the next synchronisation).
+extern "C" __global__ void gg_cross_entropy_{dt}(const S* __restrict__ x,
+        const long long* __restrict__ target, const S* __restrict__ w, F* __restrict__ lse_out,
+        F* __restrict__ row_loss, F* __restrict__ row_w, long long rows, long long cols,
+        long long ignore, int has_ignore, F eps) {{
+    __shared__ F red[{max_block}];
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {{
+        const S* xr = x + r * cols;
+        F m = -F(GG_INF);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) m = MaxOp()(m, LOAD(xr[c]));
+        m = block_reduce(m, red, MaxOp());
+        F s = F(0);
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) s += exp(LOAD(xr[c]) - m);
+        const F lse = m + log(block_reduce(s, red, SumOp()));
+        F sx = F(0), sw = F(0);  // sum_c w_c x_c and sum_c w_c, for label smoothing
+        if (eps != F(0)) {{
+            for (long long c = threadIdx.x; c < cols; c += blockDim.x) {{
+                const F wc = w ? LOAD(w[c]) : F(1);
+                sx += wc * LOAD(xr[c]);
+                sw += wc;
+            }}
+            sx = block_reduce(sx, red, SumOp());
+            sw = block_reduce(sw, red, SumOp());
+        }}
+        if (threadIdx.x == 0) {{
+            const long long t = target[r];
+            const bool kept = !(has_ignore && t == ignore) && t >= 0 && t < cols;
+            const F wt = kept ? (w ? LOAD(w[t]) : F(1)) : F(0);
+            const F nll = kept ? wt * (lse - LOAD(xr[t])) : F(0);
+            const F smooth = kept ? sw * lse - sx : F(0);
+            row_loss[r] = (F(1) - eps) * nll + eps / F(cols) * smooth;
+            row_w[r] = wt;
+            lse_out[r] = lse;
+        }}
+    }}
+}}
+
+// d loss / d logits: s ((1-e) w[t] (p - onehot(t)) + e/C (p sum(w) - w)), p = exp(x - lse),
+// s = scale[r * scale_step] (the row's share of the upstream gradient), 0 if t is ignored.
+extern "C" __global__ void gg_cross_entropy_backward_{dt}(const S* __restrict__ x,
+        const long long* __restrict__ target, const F* __restrict__ lse, const S* __restrict__ w,
+        const F* __restrict__ scale, long long scale_step, S* __restrict__ dx, long long rows,
+        long long cols, long long ignore, int has_ignore, F eps) {{
+    __shared__ F red[{max_block}];
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {{
+        const S* xr = x + r * cols;
+        S* dr = dx + r * cols;
+        F sw = F(cols);
+        if (eps != F(0) && w) {{
+            F part = F(0);
+            for (long long c = threadIdx.x; c < cols; c += blockDim.x) part += LOAD(w[c]);
+            sw = block_reduce(part, red, SumOp());
+        }}
+        const long long t = target[r];
+        const bool kept = !(has_ignore && t == ignore) && t >= 0 && t < cols;
+        const F s = kept ? scale[r * scale_step] : F(0);
+        const F wt = kept ? (w ? LOAD(w[t]) : F(1)) : F(0);
+        const F a = s * ((F(1) - eps) * wt + eps / F(cols) * sw);
+        const F l = lse[r];
+        for (long long c = threadIdx.x; c < cols; c += blockDim.x) {{
+            F v = exp(LOAD(xr[c]) - l) * a;
+            if (c == t) v -= s * (F(1) - eps) * wt;
+            if (eps != F(0)) v -= s * eps / F(cols) * (w ? LOAD(w[c]) : F(1));
+            dr[c] = STORE(v);
+        }}
+    }}
+}}
+
 // dweight[c] = sum_r g * x * rstd: one thread per column
 extern "C" __global__ void gg_rms_norm_weight_grads_{dt}(const S* __restrict__ g,
         const S* __restrict__ x, const F* __restrict__ rstd, S* __restrict__ dw,
@@ -210,6 +281,33 @@ extern "C" __global__ void gg_rms_norm_weight_grads_{dt}(const S* __restrict__ g
 
 # each kernel's parameters as (C type, name), in launch order; S storage, F compute type
 PARAMS: dict[str, list[tuple[str, str]]] = {
+    "cross_entropy": [
+        ("const S*", "x"),
+        ("const long long*", "target"),
+        ("const S*", "w"),
+        ("F*", "lse_out"),
+        ("F*", "row_loss"),
+        ("F*", "row_w"),
+        ("long long", "rows"),
+        ("long long", "cols"),
+        ("long long", "ignore"),
+        ("int", "has_ignore"),
+        ("F", "eps"),
+    ],
+    "cross_entropy_backward": [
+        ("const S*", "x"),
+        ("const long long*", "target"),
+        ("const F*", "lse"),
+        ("const S*", "w"),
+        ("const F*", "scale"),
+        ("long long", "scale_step"),
+        ("S*", "dx"),
+        ("long long", "rows"),
+        ("long long", "cols"),
+        ("long long", "ignore"),
+        ("int", "has_ignore"),
+        ("F", "eps"),
+    ],
     "softmax": [
         ("const S*", "x"),
         ("S*", "out"),
