@@ -95,8 +95,22 @@ class Framework:
         # counts each as a recompile of that code object, runs it eagerly past its recompile
         # limit (8), and after a second shape compiles shape-generic code. A reset gives each
         # case the fresh, static compile a program compiling this one step would get.
+        # torch.compile turns torch.distributions' argument validation off for the whole
+        # process (PyTorch 2.13, when it loads its compiler): put the setting back, there and
+        # after each call, so the rest of the process sees PyTorch's defaults
+        dist = self.T.distributions.Distribution
+        validate = dist._validate_args
         self.T._dynamo.reset()
-        return self.T.compile(fn, mode="reduce-overhead" if self._cuda else None)
+        compiled = self.T.compile(fn, mode="reduce-overhead" if self._cuda else None)
+        dist._validate_args = validate
+
+        def call(*args, **kwargs):
+            try:
+                return compiled(*args, **kwargs)
+            finally:
+                dist._validate_args = validate
+
+        return call
 
     def has(self, dotted: str) -> bool:
         obj: Any = self.T
