@@ -194,6 +194,22 @@ def test_host_kernel_first_failure_wins_until_cleared():
     assert str(rec.take()) == "second 5"
 
 
+def test_scratch_is_per_stream_and_per_thread_on_the_per_thread_default_stream():
+    import threading
+
+    from gpugrad.backend.cuda.index_check import PER_THREAD_STREAM, _scratch
+
+    rec = HostRecord().rec
+    assert _scratch(np, rec, 0) is _scratch(np, rec, 0)  # the legacy stream serialises
+    assert _scratch(np, rec, 7) is not _scratch(np, rec, 8)
+    mine = _scratch(np, rec, PER_THREAD_STREAM)
+    other = []
+    t = threading.Thread(target=lambda: other.append(_scratch(np, rec, PER_THREAD_STREAM)))
+    t.start()
+    t.join()
+    assert mine is _scratch(np, rec, PER_THREAD_STREAM) and other[0] is not mine
+
+
 def test_pending_checks_ring():
     table = PendingChecks(ring=8)
     ids = [table.add(lambda v, k=k: IndexError(f"check {k}: {v}")) for k in range(9)]

@@ -92,7 +92,7 @@ class ErrorRecord:
         self.claim_ptr = claim_ptr
         self.reset_claim = reset_claim
         self.pending = PendingChecks()
-        self.scratch: dict[int, object] = {}  # stream pointer -> its scratch (device memory)
+        self.scratch: dict = {}  # stream (pointer, or pointer and thread) -> its scratch
         self.clear()
 
     def clear(self) -> None:
@@ -163,14 +163,19 @@ def pending(device_id: int) -> bool:
     return rec is not None and bool(rec.flag[0])
 
 
+PER_THREAD_STREAM = 2  # cudaStreamPerThread: one handle, a different stream in each thread
+
+
 def _scratch(xp, rec: ErrorRecord, stream_ptr: int):
     """The stream's scratch: launches on one stream run in order and share it; concurrent
-    streams each have their own (the done-counter must count one launch's blocks)."""
-    s = rec.scratch.get(stream_ptr)
+    streams each have their own (the done-counter must count one launch's blocks). The
+    per-thread default stream is one handle for many streams: keyed by thread as well."""
+    key = (stream_ptr, threading.get_ident()) if stream_ptr == PER_THREAD_STREAM else stream_ptr
+    s = rec.scratch.get(key)
     if s is None:
         s = xp.full(SCRATCH_WORDS, np.uint64(NO_POSITION), dtype=np.uint64)
         s[1:] = 0  # the done-counter
-        rec.scratch[stream_ptr] = s
+        rec.scratch[key] = s
     return s
 
 
