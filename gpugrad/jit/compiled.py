@@ -43,13 +43,18 @@ class _Entry:
         for t, arr in self.state:
             if t._data is not arr or t._backward_hooks or t._post_acc_hooks:
                 return False
-        for group, k, v in self.hyper:
-            if group[k] != v:
-                return False
-        for m, probe, snap in self.modules:
-            if probe(m.__dict__) != snap:
-                return False
-        return True
+        return settings_hold(self.hyper, self.modules)
+
+
+def settings_hold(hyper: list, modules: list) -> bool:
+    """Whether the optimizer settings and module probes a recording baked in are unchanged."""
+    for group, k, v in hyper:
+        if group[k] != v:
+            return False
+    for m, probe, snap in modules:
+        if probe(m.__dict__) != snap:
+            return False
+    return True
 
 
 class CompiledFunction:

@@ -41,16 +41,12 @@ class GraphEntry:
         self.modules = modules  # (module, probe, snapshot), as compiled.module_probe
 
     def holds(self) -> bool:
+        from .compiled import settings_hold
+
         for t, arr, grad in self.arrays:
             if t.__dict__.get("_data") is not arr or t._grad is not grad:
                 return False
-        for group, k, v in self.hyper:
-            if group[k] != v:
-                return False
-        for m, probe, snap in self.modules:
-            if probe(m.__dict__) != snap:
-                return False
-        return True
+        return settings_hold(self.hyper, self.modules)
 
     def run(self, inputs: list):
         for static, t in zip(self.statics, inputs):
