@@ -403,3 +403,15 @@ def test_graphed_callable_refuses_a_replaced_parameter():
         lin.weight.data = gpugrad.zeros(4, 4, device="cuda")
     with pytest.raises(RuntimeError, match="storage was replaced after the capture"):
         graphed(_cuda(np.ones((2, 4)), True))
+
+
+@needs_cuda
+def test_memory_statistics_count_the_graphs_private_pool():
+    x = _cuda(np.ones(1 << 18))
+    x * 2  # warm-up
+    before = gpugrad.cuda.memory_allocated()
+    g = gpugrad.cuda.CUDAGraph()
+    with gpugrad.cuda.graph(g):
+        y = x * 2
+    assert gpugrad.cuda.memory_allocated() >= before + y.nbytes
+    assert gpugrad.cuda.memory_reserved() >= gpugrad.cuda.memory_allocated()

@@ -135,10 +135,21 @@ def initialized() -> bool:
     return _pool is not None
 
 
+# Other pools gpugrad allocates from (CUDA graphs' private pools, backend/cuda/capture.py):
+# their memory counts as PyTorch counts its graph pools', allocated and reserved
+private_pools: list = []
+
+
+def _bytes(device: int) -> tuple[int, int]:
+    """(in use, held) on ``device`` over the default pool and the private ones."""
+    with _cp.cuda.Device(device):
+        pools = [_pool, *private_pools]
+        return sum(p.used_bytes() for p in pools), sum(p.total_bytes() for p in pools)
+
+
 def device_stats(device: int) -> tuple[int, int, DeviceStats]:
     """(bytes in use, bytes held, counters) of one device; peaks brought up to now."""
-    with _cp.cuda.Device(device):
-        used, held = _pool.used_bytes(), _pool.total_bytes()
+    used, held = _bytes(device)
     st = _stats[device]
     # without the tracking allocator (or before its first call) peaks are the largest seen
     st.peak_allocated = max(st.peak_allocated, used)
@@ -148,8 +159,7 @@ def device_stats(device: int) -> tuple[int, int, DeviceStats]:
 
 def reset_peaks(device: int) -> None:
     """Peaks start again from what the device holds now."""
-    with _cp.cuda.Device(device):
-        used, held = _pool.used_bytes(), _pool.total_bytes()
+    used, held = _bytes(device)
     st = _stats[device]
     st.peak_allocated, st.peak_reserved = used, held
 

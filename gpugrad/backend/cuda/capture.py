@@ -34,10 +34,13 @@ def new_pool_handle() -> tuple[int, int]:
 def _pool(handle: tuple[int, int]):
     import cupy
 
+    from .. import cupy_allocator
+
     with _pools_lock:
         pool = _pools.get(handle)
         if pool is None:
             pool = _pools[handle] = cupy.cuda.MemoryPool()
+            cupy_allocator.private_pools.append(pool)  # counted in memory_allocated()
         return pool
 
 
