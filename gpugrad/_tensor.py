@@ -310,9 +310,27 @@ class Tensor:
     def element_size(self) -> int:
         return self._data.itemsize
 
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element (``element_size()``)."""
+        return self._data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the elements this view holds: ``numel() * element_size()``."""
+        return int(self._data.size) * self._data.itemsize
+
     def stride(self, dim: int | None = None):
-        st = tuple(s // self._data.itemsize for s in self._data.strides)
-        return st if dim is None else st[_wrap_dim(dim, self._data.ndim)]
+        d = self._data
+        if d.size:
+            st = tuple(s // d.itemsize for s in d.strides)
+        else:  # NumPy gives an empty array zero strides; PyTorch the contiguous ones
+            st, step = [], 1
+            for n in reversed(d.shape):
+                st.append(step)
+                step *= max(n, 1)
+            st = tuple(reversed(st))
+        return st if dim is None else st[_wrap_dim(dim, d.ndim)]
 
     def is_contiguous(self, memory_format=None) -> bool:
         return bool(self._data.flags.c_contiguous)
