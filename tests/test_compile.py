@@ -673,3 +673,37 @@ def test_compiled_module_bfloat16_autocast_per_step_replays():
             F.cross_entropy(out.float(), y).backward()
         _same_grads(m, twin)
     assert cm._compiled.replays >= 2 and out.dtype == gg.bfloat16
+
+
+def test_cuda_graph_guards_and_restore_logic_on_host_tensors():
+    # the capture's bookkeeping is plain Python over tensors: checked here on CPU tensors
+    from gpugrad.jit import cuda_graph as cg
+
+    model = _mlp(4)
+    opt = _opt("sgd", model.parameters())
+    stray = nn.ReLU()  # a module of no model with parameters on the device: not baked in
+    optimizers, modules = cg._live_objects(gg.device("cpu"))
+    assert opt in optimizers
+    assert all(any(m is x for x in modules) for m in model.modules())
+    assert not any(m is stray for m in modules)
+    params = list(model.parameters())
+    for p in params:
+        p.grad = gg.zeros_like(p)
+    hyper = [(g, k, v) for g in opt.param_groups for k, v in g.items() if k != "params"]
+    arrays = [(p, p._data, p._grad) for p in params]
+    entry = cg.GraphEntry(None, [], None, hyper, arrays, cg._module_flags(modules))
+    assert entry.holds()
+    opt.param_groups[0]["lr"] = 0.5  # a scheduler's step: captured again
+    assert not entry.holds()
+    opt.param_groups[0]["lr"] = 0.05
+    assert entry.holds()
+    before = [(p, p._data, p._grad, p._vc[0]) for p in params]
+    params[0].grad = None  # zero_grad(set_to_none=True) outside the step
+    assert not entry.holds()
+    with gg.no_grad():
+        params[1].data = gg.ones_like(params[1])
+        params[1].add_(1)
+    cg._restore(before)  # what a failed capture does
+    assert entry.holds() and params[1]._vc[0] == before[1][3]
+    model[1].inplace = True  # a module setting baked into the graph
+    assert not entry.holds()
