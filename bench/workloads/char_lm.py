@@ -174,7 +174,10 @@ class CharLM(Workload):
                 {"params": [q for q in params if q.dim() >= 2], "weight_decay": WD},
                 {"params": [q for q in params if q.dim() < 2], "weight_decay": 0.0},
             ]
-            opt = T.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS)
+            # a step captured into a CUDA graph needs the step count on the device
+            graphed = getattr(lib, "compiled", False) and lib.device == "cuda"
+            kw = {"capturable": True} if graphed else {}
+            opt = T.optim.AdamW(groups, lr=LR, betas=BETAS, eps=EPS, **kw)
         last: dict = {}
 
         def loss_of(x, y):
