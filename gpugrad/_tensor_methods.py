@@ -10,11 +10,12 @@ from . import ops
 from ._legacy import legacy_new, resolve_type
 from ._tensor import Tensor
 from .autograd.graph import _type_name
-from .backend.quiet import quiet
+from .backend.quiet import as_method, checked, quiet, unwrapped
 from .ops import activation as _activation
 from .ops import convert, inplace
 from .ops import sparse as _sparse
 from .ops import special as _special
+from .ops._arguments import takes_tensor_after_self
 from .ops.compare import _scalar_as
 from .ops.indexing import index_put, index_put_, put
 from .ops.shape import tensor_unfold
@@ -40,22 +41,33 @@ _SAME_NAME = (
     "fmod asinh acosh atanh arcsinh arccosh arctanh sgn sinc deg2rad rad2deg fix copysign fmax "
     "fmin erfc"
 )
+
+
+def _method(fn, name: str):
+    """The method face of a face's op: its one wrapper, with PyTorch's argument positions
+    for a method (after self); an op that moves values and takes no Tensor but self stays
+    plain (self is always a Tensor: nothing to check, no wrapper to pay for)."""
+    if getattr(fn, "_gpugrad_quiet", False) or takes_tensor_after_self(unwrapped(fn)):
+        return as_method(fn, name)
+    return unwrapped(fn)
+
+
 for _name in _SAME_NAME.split():
-    setattr(Tensor, _name, getattr(ops, _name))
-Tensor.hardshrink = quiet(_activation.hardshrink)
+    setattr(Tensor, _name, _method(getattr(ops, _name), _name))
+Tensor.hardshrink = quiet(_activation.hardshrink, method=True)
 
 for _name in ("cpu", "cuda", "double", "half", "bfloat16", "long", "short", "byte"):
-    setattr(Tensor, _name, getattr(convert, _name))
-Tensor.float = convert.float_
-Tensor.int = convert.int_
-Tensor.bool = convert.bool_
+    setattr(Tensor, _name, _method(getattr(convert, _name), _name))
+Tensor.float = _method(convert.float_, "float")
+Tensor.int = _method(convert.int_, "int")
+Tensor.bool = _method(convert.bool_, "bool")
 
 for _name in (
     "add_ sub_ mul_ div_ pow_ zero_ fill_ copy_ clamp_ clip_ relu_ sigmoid_ exp_ log_ neg_ "
     "abs_ sqrt_ tanh_ masked_fill_ uniform_ normal_ bernoulli_ scatter_ scatter_add_ index_add_ "
     "tril_ triu_ clamp_min_ clamp_max_ index_fill_ index_copy_ floor_divide_ remainder_ fmod_"
 ).split():
-    setattr(Tensor, _name, getattr(inplace, _name))
+    setattr(Tensor, _name, _method(getattr(inplace, _name), _name))
 
 
 def _view_as(self: Tensor, other: Tensor) -> Tensor:
@@ -66,8 +78,8 @@ def _reshape_as(self: Tensor, other: Tensor) -> Tensor:
     return ops.reshape(self, other._data.shape)
 
 
-Tensor.view_as = _view_as
-Tensor.reshape_as = _reshape_as
+Tensor.view_as = checked(_view_as, name="view_as", method=True)
+Tensor.reshape_as = checked(_reshape_as, name="reshape_as", method=True)
 Tensor.T = property(lambda self: ops.permute(self, tuple(range(self._data.ndim - 1, -1, -1))))
 Tensor.mT = property(lambda self: ops.transpose(self, -2, -1))
 Tensor.H = Tensor.T
@@ -180,12 +192,15 @@ Tensor.det, Tensor.inverse = _det, _inverse
 
 Tensor.unfold = tensor_unfold  # a method only: torch.unfold is not a function
 # accumulating puts add values: silent on IEEE edge cases, as the other faces
-Tensor.index_put, Tensor.index_put_ = quiet(index_put), quiet(index_put_)
-Tensor.put, Tensor.put_ = quiet(put), quiet(inplace.put_)
+Tensor.index_put = quiet(index_put, name="index_put", method=True)
+Tensor.index_put_ = quiet(index_put_, name="index_put_", method=True)
+Tensor.put, Tensor.put_ = quiet(put, method=True), quiet(inplace.put_, name="put_", method=True)
 
 
 # ---- sparse COO tensors (ops/sparse.py) ------------------------------------------------
-_dense_matmul, _dense_mm, _dense_detach, _dense_clone = ops.matmul, ops.mm, ops.detach, ops.clone
+# the ops themselves: matmul and mm below are the faces (one wrapper, not one around another)
+_dense_matmul, _dense_mm = unwrapped(ops.matmul), unwrapped(ops.mm)
+_dense_detach, _dense_clone = ops.detach, ops.clone
 _dense_t, _dense_transpose = ops.t, ops.transpose
 
 
@@ -234,8 +249,11 @@ def _converting(dense):
 for _name in ("to", "cpu", "cuda", "double", "float", "half", "bfloat16", "type_as"):
     setattr(Tensor, _name, _converting(getattr(Tensor, _name)))
 
-Tensor.matmul = Tensor.__matmul__ = matmul
-Tensor.mm = mm
+_matmul, _mm = matmul, mm
+matmul, mm = quiet(_matmul), quiet(_mm)  # gpugrad.matmul / gpugrad.mm: the faces
+Tensor.matmul = quiet(_matmul, name="matmul", method=True)
+Tensor.__matmul__ = matmul
+Tensor.mm = quiet(_mm, name="mm", method=True)
 Tensor.detach, Tensor.clone, Tensor.t, Tensor.transpose = _detach, _clone, _t, _transpose
 Tensor.to_sparse = _sparse.to_sparse
 Tensor.to_sparse_coo = _sparse.to_sparse
@@ -293,7 +311,8 @@ def _igammac(self: Tensor, other: Tensor) -> Tensor:
 
 Tensor.lgamma, Tensor.digamma, Tensor.erfinv = _special.lgamma, _special.digamma, _special.erfinv
 Tensor.polygamma, Tensor.mvlgamma = _polygamma, _mvlgamma
-Tensor.igamma, Tensor.igammac = _igamma, _igammac
+Tensor.igamma = quiet(_igamma, name="igamma", method=True)
+Tensor.igammac = quiet(_igammac, name="igammac", method=True)
 
 
 # ---- page-locked host memory (fast, asynchronous copies to a GPU) -------------------------

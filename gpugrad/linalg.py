@@ -40,4 +40,4 @@ __all__ = [
 
 
 # silent on IEEE edge cases, as every face of the ops (gpugrad.backend.quiet)
-quiet_namespace(sys.modules[__name__])
+quiet_namespace(sys.modules[__name__], prefix="linalg_")  # PyTorch's names: linalg_det()

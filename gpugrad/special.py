@@ -120,4 +120,4 @@ def log_softmax(input: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 # silent on IEEE edge cases, as every face of the ops (gpugrad.backend.quiet)
-quiet_namespace(sys.modules[__name__])
+quiet_namespace(sys.modules[__name__], prefix="special_")  # PyTorch's names: special_erf()

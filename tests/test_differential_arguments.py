@@ -158,6 +158,67 @@ RAISES = [
     ("multinomial int", lambda L: L.multinomial(I(L, 3, 3), 1), "got: Long"),
     ("multinomial n<0", lambda L: L.multinomial(T(L, 3, 3), -1), "n_sample <= 0 samples"),
     ("adaptive_max_pool2d(-1)", lambda L: F(L).adaptive_max_pool2d(T(L, 2, 3, 4), -1), "neg"),
+    # None (or another non-Tensor) where a Tensor goes: PyTorch's parser names the argument
+    # (gpugrad raised "AttributeError: 'NoneType' object has no attribute '_data'")
+    ("add(x, None)", lambda L: L.add(T(L, 3), None), "add(): argument 'other' (position 2)"),
+    ("add(None, x)", lambda L: L.add(None, T(L, 3)), "argument 'input' (position 1) must be"),
+    ("add(other=None)", lambda L: L.add(T(L, 3), other=None), "argument 'other' must be Tensor"),
+    ("Tensor.add(None)", lambda L: T(L, 3).add(None), "add(): argument 'other' (position 1)"),
+    ("Tensor.add_(None)", lambda L: T(L, 3).add_(None), "add_(): argument 'other' (position 1)"),
+    ("mul(x, None)", lambda L: L.mul(T(L, 3), None), "must be Tensor, not NoneType"),
+    ("x + None", lambda L: T(L, 3) + None, None),
+    ("abs(None)", lambda L: L.abs(None), "abs(): argument 'input' (position 1) must be Tensor"),
+    (
+        "abs(list)",
+        lambda L: L.abs([1.0]),
+        "abs(): argument 'input' (position 1) must be Tensor, not list",
+    ),
+    ("exp(int)", lambda L: L.exp(1), "must be Tensor, not int"),
+    ("sum(None)", lambda L: L.sum(None), "sum(): argument 'input' (position 1) must be Tensor"),
+    ("max(None)", lambda L: L.max(None), "max(): argument 'input' (position 1) must be Tensor"),
+    ("zeros_like(None)", lambda L: L.zeros_like(None), "zeros_like(): argument 'input'"),
+    ("reshape(None)", lambda L: L.reshape(None, (2,)), "reshape(): argument 'input' (position 1)"),
+    ("flatten(None)", lambda L: L.flatten(None), "flatten(): argument 'input' (position 1)"),
+    ("Tensor.expand_as(None)", lambda L: T(L, 3).expand_as(None), "argument 'other' (position 1)"),
+    ("Tensor.view_as(None)", lambda L: T(L, 3).view_as(None), "view_as(): argument 'other'"),
+    (
+        "matmul(None, x)",
+        lambda L: L.matmul(None, T(L, 3)),
+        "matmul(): argument 'input' (position 1)",
+    ),
+    (
+        "matmul(x, None)",
+        lambda L: L.matmul(T(L, 3), None),
+        "matmul(): argument 'other' (position 2)",
+    ),
+    ("Tensor.mm(None)", lambda L: T(L, 2, 2).mm(None), "mm(): argument 'mat2' (position 1)"),
+    ("gather index None", lambda L: T(L, 2, 3).gather(1, None), "argument 'index' (position 2)"),
+    ("torch.gather index None", lambda L: L.gather(T(L, 2, 3), 1, None), "'index' (position 3)"),
+    (
+        "cat([x, None])",
+        lambda L: L.cat([T(L, 3), None]),
+        "expected Tensor as element 1 in argument 0",
+    ),
+    ("stack([None])", lambda L: L.stack([None]), "expected Tensor as element 0 in argument 0"),
+    (
+        "broadcast_tensors(None, x)",
+        lambda L: L.broadcast_tensors(None, T(L, 3)),
+        "element 0 in arg",
+    ),
+    ("linalg.det(None)", lambda L: L.linalg.det(None), "linalg_det(): argument 'A' (position 1)"),
+    ("special.erf(None)", lambda L: L.special.erf(None), "special_erf(): argument 'input'"),
+    ("F.relu(None)", lambda L: F(L).relu(None), "relu(): argument 'input' (position 1) must be"),
+    ("F.gelu(None)", lambda L: F(L).gelu(None), "gelu(): argument 'input' (position 1) must be"),
+    ("F.avg_pool2d(None)", lambda L: F(L).avg_pool2d(None, 2), "avg_pool2d(): argument 'input'"),
+    (
+        "F.linear weight None",
+        lambda L: F(L).linear(T(L, 2, 3), None),
+        "argument 'weight' (position 2)",
+    ),
+    ("F.layer_norm(None)", lambda L: F(L).layer_norm(None, (3,)), "layer_norm(): argument 'input'"),
+    # PyTorch's Python implementation touches the input first: an AttributeError there too
+    ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
+    ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
 ]
 
 # PyTorch returns a value; gpugrad must return the same shape and dtype (NumPy raised)
@@ -177,6 +238,8 @@ INPLACE = [
     ("sub_ bool", lambda L: T(L, 3), lambda x, L: x.sub_(B(L, 3))),
     ("bool.sub_(True)", lambda L: B(L, 3), lambda x, L: x.sub_(True)),
     ("tril_ 1-d", lambda L: T(L, 5), lambda x, L: x.tril_()),
+    ("add_(None)", lambda L: T(L, 3), lambda x, L: x.add_(None)),
+    ("index_add_ source None", lambda L: T(L, 3, 2), lambda x, L: x.index_add_(0, I(L, 2), None)),
 ]
 
 
@@ -238,3 +301,26 @@ def test_failed_inplace_changes_nothing(make, call):
         assert exc is not None, f"{L.__name__}: the call should fail"
         assert x.shape == before.shape and bool((x == before).all()), L.__name__
         assert x.dtype == before.dtype
+
+
+def _op(input: gpugrad.Tensor, weight: gpugrad.Tensor | None = None):
+    """A stand-in op with a bug: it reads an attribute its arguments do not have."""
+    return (input if weight is None else weight).no_such_attribute
+
+
+def test_a_real_attribute_error_goes_on():
+    """The faces' wrapper turns an AttributeError into PyTorch's TypeError only where the
+    object lacking the attribute is the value of a Tensor parameter; a bug stays a bug."""
+    from gpugrad.backend.quiet import checked, quiet
+
+    for wrap in (quiet, checked):
+        op = wrap(_op)
+        with pytest.raises(AttributeError, match="no_such_attribute"):
+            op(gpugrad.ones(2))  # the Tensor lacks it: not an argument error
+        with pytest.raises(AttributeError, match="no_such_attribute"):
+            op(gpugrad.ones(2), weight=gpugrad.ones(2))
+        with pytest.raises(TypeError, match=r"_op\(\): argument 'input' \(position 1\) must be"):
+            op(None)
+        with pytest.raises(TypeError, match="not list") as info:
+            op([1.0])
+        assert isinstance(info.value.__cause__, AttributeError)  # the original, as the cause

@@ -28,23 +28,88 @@ except ImportError:  # NumPy 1.x or a later layout: the public (slower) context 
     _STATE = _IGNORE = None
 
 
-def quiet(fn: F) -> F:
-    """``fn`` running under NumPy's "ignore" error state, the caller's restored on return."""
-    if getattr(fn, "_gpugrad_quiet", False):
+# Set by the op layer (ops/_arguments.py): (fn, name, skip, args, kwargs, exc) -> the
+# TypeError PyTorch raises for a non-Tensor where ``fn`` takes a Tensor, or None. Called only
+# when an AttributeError leaves the op: the normal path pays for the ``try`` alone.
+_explain: Callable | None = None
+
+
+class ArgumentTypeError(TypeError):
+    """An op's own refusal of an argument's type (``obj``: the value), raised with a text
+    that cannot name the argument; the faces' wrapper names it, as PyTorch's parser does."""
+
+    name = ""
+
+    def __init__(self, obj, message: str) -> None:
+        super().__init__(message)
+        self.obj = obj
+
+
+# what the wrappers look into (an ``except`` clause costs nothing until something is raised)
+_CAUGHT = (AttributeError, ArgumentTypeError)
+
+
+def set_argument_check(explain: Callable) -> None:
+    """Install the op layer's explanation of an AttributeError (see ``_explain``)."""
+    global _explain
+    _explain = explain
+
+
+def _reraise(fn, name: str, skip: int, args, kwargs, exc: Exception) -> None:
+    """Raise PyTorch's TypeError for the argument that is not a Tensor, if one is the cause;
+    return (the caller re-raises ``exc`` unchanged) where none is: a real bug."""
+    err = None if _explain is None else _explain(fn, name, skip, args, kwargs, exc)
+    if err is not None:
+        raise err from exc
+
+
+def unwrapped(fn: Callable) -> Callable:
+    """The op inside a face's wrapper (``fn`` itself where it has none)."""
+    wrapped = getattr(fn, "_gpugrad_quiet", False) or getattr(fn, "_gpugrad_checked", False)
+    return fn.__wrapped__ if wrapped else fn
+
+
+def quiet(fn: F, *, name: str | None = None, method: bool = False, check: bool = True) -> F:
+    """``fn`` running under NumPy's "ignore" error state, the caller's restored on return;
+    a non-Tensor where it takes a Tensor raises PyTorch's TypeError naming the argument, as
+    ``name()`` (``fn``'s own name by default), counted as a method's (``method``: self is not
+    position 1). Given a face's wrapper, the new one wraps the same op: never two scopes."""
+    if getattr(fn, "_gpugrad_quiet", False) and name is None and not method and check:
         return fn
+    fn = unwrapped(fn)
+    shown, skip = name or fn.__name__, int(method)
     if _STATE is None:
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
             with np.errstate(all="ignore"):
+                try:
+                    return fn(*args, **kwargs)
+                except _CAUGHT as e:
+                    if check:
+                        _reraise(fn, shown, skip, args, kwargs, e)
+                    raise
+
+    elif check:
+        set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            token = set_(ignore)  # nested (a face calling a face): the same state again
+            try:
                 return fn(*args, **kwargs)
+            except _CAUGHT as e:
+                _reraise(fn, shown, skip, args, kwargs, e)
+                raise
+            finally:
+                reset(token)
 
     else:
         set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
-            token = set_(ignore)  # nested (a face calling a face): the same state again
+            token = set_(ignore)
             try:
                 return fn(*args, **kwargs)
             finally:
@@ -54,6 +119,33 @@ def quiet(fn: F) -> F:
     return call  # type: ignore[return-value]
 
 
+def checked(fn: F, *, name: str | None = None, method: bool = False) -> F:
+    """``fn`` with ``quiet``'s argument check but not its error state: for ops that only move
+    values (a view, a reshape), where no floating-point exception can arise."""
+    fn = unwrapped(fn)
+    shown, skip = name or fn.__name__, int(method)
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except _CAUGHT as e:
+            _reraise(fn, shown, skip, args, kwargs, e)
+            raise
+
+    call._gpugrad_checked = True
+    return call  # type: ignore[return-value]
+
+
+def as_method(fn: F, name: str | None = None) -> F:
+    """The Tensor-method face of a face's op (``Tensor.add`` from ``gpugrad.add``): the same
+    single wrapper, its argument positions counted after self (a plain function gets the
+    check alone)."""
+    if getattr(fn, "_gpugrad_quiet", False):
+        return quiet(fn, name=name, method=True)
+    return checked(fn, name=name, method=True)
+
+
 # modules whose ops only move values (views, reshapes): no floating-point exception can
 # arise, so they skip the scope's cost (~0.3 us a call); the joins among them promote mixed
 # dtypes, and a cast can overflow, so they keep it
@@ -61,21 +153,36 @@ _NO_ARITHMETIC = frozenset(("gpugrad.ops.shape", "gpugrad.ops.view_inplace"))
 _JOINS = frozenset(
     "cat concat concatenate stack hstack vstack dstack column_stack row_stack".split()
 )
-_WRAPPED: dict[int, Callable] = {}  # one quiet wrapper per function, whichever face shows it
+_WRAPPED: dict[tuple, Callable] = {}  # one wrapper per function and face style
 
 
-def quiet_namespace(module: ModuleType) -> None:
+def quiet_namespace(
+    module: ModuleType, *, prefix: str = "", unchecked=frozenset(), own: bool = False
+) -> None:
     """Make the public functions of ``module``'s namespace (a face: ``gpugrad.ops``,
     ``nn.functional``, ``linalg`` ...) quiet where gpugrad defines them. Only the faces are
-    wrapped: the ops' calls to each other inside gpugrad stay plain (no wrapper per call)."""
+    wrapped: the ops' calls to each other inside gpugrad stay plain (no wrapper per call).
+    ``prefix``: PyTorch's prefix of the op's name in its argument errors (``linalg_``);
+    ``unchecked``: names whose AttributeError on a None argument goes on unchanged, as in
+    PyTorch, whose Python implementation touches the argument first (F.softmax: "'NoneType'
+    object has no attribute 'dim'"); ``own``: the module is an op file serving as a face
+    (inplace, convert): only the functions it defines, not the helpers it imports (wrapped,
+    its own calls to them would each pay a wrapper and name the helper in errors)."""
     for name, obj in list(vars(module).items()):
         if name.startswith("_") or not inspect.isfunction(obj):
             continue
         if not obj.__module__.startswith("gpugrad"):
             continue
-        if obj.__module__ in _NO_ARITHMETIC and obj.__name__ not in _JOINS:
+        if own and obj.__module__ != module.__name__:
             continue
-        key = id(obj)
+        key = (id(obj), prefix, name, name in unchecked)
         if key not in _WRAPPED:
-            _WRAPPED[key] = quiet(obj)
+            _WRAPPED[key] = _face(obj, prefix + name, key[3])
         setattr(module, name, _WRAPPED[key])
+
+
+def _face(obj: Callable, name: str, unchecked: bool) -> Callable:
+    base = unwrapped(obj)
+    if base.__module__ in _NO_ARITHMETIC and base.__name__ not in _JOINS:
+        return base if unchecked else checked(base, name=name)
+    return quiet(base, name=name, check=not unchecked)

@@ -3,9 +3,10 @@ the faces (``gpugrad``, Tensor methods, ``nn.functional``, ``linalg``) re-export
 
 import sys
 
-from ..backend.quiet import quiet_namespace
+from ..backend.quiet import quiet_namespace, set_argument_check
 from . import convert as _convert
 from . import inplace as _inplace
+from ._arguments import not_a_tensor as _not_a_tensor
 from .activation import (  # noqa: A004 - PyTorch's names
     gelu,
     leaky_relu,
@@ -514,6 +515,7 @@ __all__ = [
 
 # Every public op is silent on IEEE edge cases, as PyTorch's are (one error-state scope per
 # call from outside); done here, before the faces (gpugrad.*, Tensor methods) take the ops.
+set_argument_check(_not_a_tensor)  # the faces' TypeError for a None where a Tensor goes
 quiet_namespace(sys.modules[__name__])
-quiet_namespace(_inplace)
-quiet_namespace(_convert)
+quiet_namespace(_inplace, own=True)
+quiet_namespace(_convert, own=True)

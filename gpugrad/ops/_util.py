@@ -23,6 +23,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import collect_next_functions, mark_meta
+from ..backend.quiet import ArgumentTypeError
 
 _SCALARS = (bool, int, float)
 
@@ -131,7 +132,9 @@ def broadcast_pair(xp, a, b) -> tuple:
 def _to_scalar(b, op: str):
     if hasattr(b, "item") and getattr(b, "ndim", 1) == 0:  # NumPy scalars, 0-d arrays
         return b.item()
-    raise TypeError(f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}")
+    raise ArgumentTypeError(  # the face names the argument and its position, as PyTorch
+        b, f"{op}(): argument 'other' must be Tensor or Number, not {type(b).__name__}"
+    )
 
 
 def _summed_axes(gshape: tuple, shape: tuple) -> tuple[tuple, tuple]:

@@ -10,6 +10,7 @@ from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, collect_next_functions
+from ..backend.quiet import ArgumentTypeError
 from . import _autocast as _amp
 from ._util import (
     broadcast_error,
@@ -25,7 +26,7 @@ from ._util import (
 from .shape import broadcast_shapes
 
 
-def einsum(equation: str, *operands) -> Tensor:
+def einsum(equation: str, *operands: Tensor) -> Tensor:
     """Einstein summation; each operand's gradient is another einsum (differentiable)."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
@@ -106,7 +107,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 def _check(a: Tensor, b: Tensor, op: str) -> None:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         bad = b if isinstance(a, Tensor) else a
-        raise TypeError(f"{op}(): argument must be Tensor, not {type(bad).__name__}")
+        raise ArgumentTypeError(bad, f"{op}(): argument must be Tensor, not {type(bad).__name__}")
     if a._device is not b._device:
         check_device(a, b, op)
     if a._data.dtype != b._data.dtype and not (_active.autocast and _amp.casts(a, b)):

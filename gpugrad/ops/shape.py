@@ -5,6 +5,8 @@ tile, repeat_interleave, unfold's windows)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import _warn
 from .._tensor import Tensor, _data_ptr
 from ..autograd.graph import Node
@@ -116,7 +118,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(input, shape[:s] + (n,) + shape[e + 1 :])
 
 
-def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     shape = input._data.shape
     d = wrap_dim(dim, len(shape))
     sizes = _infer_shape(tuple(sizes), shape[d])
@@ -250,7 +252,7 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
     return expand(input, other._data.shape)
 
 
-def broadcast_to(input: Tensor, size) -> Tensor:
+def broadcast_to(input: Tensor, size: Sequence[int]) -> Tensor:
     return expand(input, tuple(size))
 
 
@@ -259,7 +261,7 @@ def broadcast_shapes(*shapes) -> tuple:
     return broadcast_shape(*shapes)
 
 
-def broadcast_tensors(*tensors):
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     shape = broadcast_shapes(*(t._data.shape for t in tensors))
     return tuple(expand(t, shape) for t in tensors)
 
@@ -375,7 +377,7 @@ def _split_views(input: Tensor, dim: int, sizes, node_cls, squeeze_dim: bool = F
     return outs
 
 
-def split(tensor: Tensor, split_size_or_sections, dim: int = 0):
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0):
     """Split into chunks of a given size (the last may be smaller) or of given sizes."""
     if tensor._data.ndim == 0:
         raise RuntimeError("split expects at least a 1-dimensional tensor")
@@ -437,7 +439,7 @@ class FlipBackward0(Node):
         return (grad.flip(self.dims),)
 
 
-def flip(input: Tensor, dims) -> Tensor:
+def flip(input: Tensor, dims: int | Sequence[int]) -> Tensor:
     """Reverse the order of elements along ``dims`` (a copy, as in PyTorch)."""
     if isinstance(dims, int):
         dims = (dims,)
@@ -486,7 +488,7 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     return out
 
 
-def movedim(input: Tensor, source, destination) -> Tensor:
+def movedim(input: Tensor, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
     nd = input._data.ndim
     src = [wrap_dim(s, nd) for s in (source if isinstance(source, (tuple, list)) else [source])]
     dst = [
@@ -499,7 +501,7 @@ def movedim(input: Tensor, source, destination) -> Tensor:
     return permute(input, order)
 
 
-def roll(input: Tensor, shifts, dims=None) -> Tensor:
+def roll(input: Tensor, shifts: int | Sequence[int], dims=None) -> Tensor:
     """Rotate elements along ``dims`` by ``shifts`` (flattened when ``dims`` is None)."""
     xp = input._device.backend.xp
     if dims is None:
@@ -522,7 +524,7 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     return out
 
 
-def tile(input: Tensor, dims) -> Tensor:
+def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     """Repeat ``input`` ``dims[i]`` times along each dim (missing leading dims count as 1)."""
     dims = tuple(dims)
     nd = input._data.ndim
@@ -531,7 +533,7 @@ def tile(input: Tensor, dims) -> Tensor:
     return input.repeat(*dims)
 
 
-def meshgrid(*tensors, indexing: str | None = None):
+def meshgrid(*tensors: Tensor, indexing: str | None = None):
     """Coordinate grids from 1-D tensors ('ij': matrix indexing, 'xy': Cartesian)."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
@@ -561,16 +563,16 @@ def meshgrid(*tensors, indexing: str | None = None):
     return tuple(out)
 
 
-def atleast_1d(*tensors):
+def atleast_1d(*tensors: Tensor):
     """Each tensor with at least one dim (a single tensor in, a single tensor out)."""
     return _atleast(tensors, 1)
 
 
-def atleast_2d(*tensors):
+def atleast_2d(*tensors: Tensor):
     return _atleast(tensors, 2)
 
 
-def atleast_3d(*tensors):
+def atleast_3d(*tensors: Tensor):
     return _atleast(tensors, 3)
 
 
