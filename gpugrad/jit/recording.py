@@ -411,7 +411,10 @@ def _reading(rec: Recorder, name: str, orig):
     return read
 
 
-_CUDA_REASON = "a CUDA op (gpugrad.compile records and replays CPU steps only)"
+_CUDA_REASON = (
+    "a CUDA op in a step with no CUDA tensor argument (on CUDA, gpugrad.compile captures steps "
+    "into a CUDA graph from their tensor arguments: pass the batch as an argument)"
+)
 
 
 def _refusing(rec: Recorder, name: str, fn):
