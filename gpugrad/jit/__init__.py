@@ -1,9 +1,10 @@
-"""gpugrad.compile on the CPU: record a call's array work once, replay it without Tensors.
+"""gpugrad.compile: record a call's work once, replay it without Tensors or Python per op.
 
 ``step = gpugrad.compile(step)`` on a whole training step (zero_grad, forward, loss, backward,
-optimizer.step); ``gpugrad.compile(model)`` for a module's forward: under ``no_grad`` its
-forward is replayed, in training its forward and its backward (``module_training.py``). See
-``compiled.py`` for the scheme.
+optimizer.step): on the CPU its array work is recorded and replayed (``compiled.py``), on CUDA
+tensors the step is captured into one CUDA graph (``cuda_graph.py``). ``gpugrad.compile(model)``
+for a module's forward on the CPU: under ``no_grad`` its forward is replayed, in training its
+forward and its backward (``module_training.py``).
 """
 
 from __future__ import annotations
