@@ -216,6 +216,32 @@ RAISES = [
         "argument 'weight' (position 2)",
     ),
     ("F.layer_norm(None)", lambda L: F(L).layer_norm(None, (3,)), "layer_norm(): argument 'input'"),
+    # float-only kernels given integer or bool tensors (gpugrad computed them in float)
+    ("elu int", lambda L: F(L).elu(I(L, 3)), "\"elu_cpu\" not implemented for 'Long'"),
+    ("celu bool", lambda L: F(L).celu(B(L, 3)), "\"elu_cpu\" not implemented for 'Bool'"),
+    ("selu int", lambda L: F(L).selu(I(L, 3)), "\"elu_cpu\" not implemented for 'Long'"),
+    ("elu_ int", lambda L: F(L).elu_(I(L, 3)), "\"elu_cpu\" not implemented for 'Long'"),
+    ("gelu int", lambda L: F(L).gelu(I(L, 3)), '"GeluKernelImpl" not implemented for'),
+    ("silu int", lambda L: F(L).silu(I(L, 3)), "\"silu_cpu\" not implemented for 'Long'"),
+    ("softplus bool", lambda L: F(L).softplus(B(L, 3)), '"softplus_cpu" not implemented'),
+    ("hardswish int", lambda L: F(L).hardswish(I(L, 3)), '"hardswish_cpu" not implemented'),
+    ("hardsigmoid int", lambda L: F(L).hardsigmoid(I(L, 3)), '"hardsigmoid_cpu" not impl'),
+    ("hardshrink int", lambda L: F(L).hardshrink(I(L, 3)), '"hardshrink_cpu" not impl'),
+    ("Tensor.hardshrink bool", lambda L: B(L, 3).hardshrink(), '"hardshrink_cpu" not impl'),
+    ("softshrink int", lambda L: F(L).softshrink(I(L, 3)), '"softshrink_check" not impl'),
+    ("leaky_relu int", lambda L: F(L).leaky_relu(I(L, 3)), '"leaky_relu_cpu" not impl'),
+    ("mish int", lambda L: F(L).mish(I(L, 3)), "\"mish_cpu\" not implemented for 'Long'"),
+    ("logsigmoid int", lambda L: F(L).logsigmoid(I(L, 3)), '"log_sigmoid_cpu" not impl'),
+    ("glu int", lambda L: F(L).glu(I(L, 4)), "\"glu_cpu\" not implemented for 'Long'"),
+    ("threshold bool", lambda L: F(L).threshold(B(L, 3), 0.5, 0.0), '"threshold_cpu" not'),
+    ("layer_norm int", lambda L: F(L).layer_norm(I(L, 2, 4), (4,)), '"LayerNormKernelImpl"'),
+    ("group_norm int", lambda L: F(L).group_norm(I(L, 2, 4, 3), 2), '"GroupNormKernelImpl"'),
+    ("batch_norm int", lambda L: F(L).batch_norm(I(L, 2, 3), None, None, training=True), '"b'),
+    ("instance_norm int", lambda L: F(L).instance_norm(I(L, 2, 3, 4)), '"batch_norm" not'),
+    ("rms_norm int", lambda L: F(L).rms_norm(I(L, 2, 4), (4,)), '"rms_norm" not implemented'),
+    ("nll_loss int", lambda L: F(L).nll_loss(I(L, 2, 3), I(L, 2)), '"nll_loss_out_frame"'),
+    ("median bool", lambda L: L.median(B(L, 4)), "\"median_cpu\" not implemented for 'Bool'"),
+    ("kthvalue bool", lambda L: L.kthvalue(B(L, 4), 1), '"kthvalue_cpu" not implemented'),
     # PyTorch's Python implementation touches the input first: an AttributeError there too
     ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
     ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
@@ -230,6 +256,10 @@ RETURNS = [
     ("special.erf bool", lambda L: L.special.erf(B(L, 3))),
     # its kernel promotes before it subtracts (l1_loss's refuses the bool)
     ("smooth_l1_loss bool input", lambda L: F(L).smooth_l1_loss(B(L, 3), T(L, 3))),
+    # integers stay integers, the bounds cast (truncated) first (gpugrad gave float32)
+    ("hardtanh int", lambda L: F(L).hardtanh(I(L, 5, hi=4) - 2, -1.5, 1.5)),
+    ("relu6 int", lambda L: F(L).relu6(I(L, 5, hi=9))),
+    ("threshold int", lambda L: F(L).threshold(I(L, 5, hi=4), 1.5, -2.7)),
 ]
 
 # in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged
@@ -239,6 +269,9 @@ INPLACE = [
     ("bool.sub_(True)", lambda L: B(L, 3), lambda x, L: x.sub_(True)),
     ("tril_ 1-d", lambda L: T(L, 5), lambda x, L: x.tril_()),
     ("add_(None)", lambda L: T(L, 3), lambda x, L: x.add_(None)),
+    ("elu_ int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).elu_(x)),
+    ("silu inplace int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).silu(x, inplace=True)),
+    ("mish inplace int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).mish(x, inplace=True)),
     ("index_add_ source None", lambda L: T(L, 3, 2), lambda x, L: x.index_add_(0, I(L, 2), None)),
 ]
 

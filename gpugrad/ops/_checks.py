@@ -109,6 +109,15 @@ def require_floating(arr, kernel: str) -> None:
         raise not_implemented_for(kernel, arr.dtype)
 
 
+def float_only(t, kernel: str):
+    """The data of the Tensor ``t`` for a float-only kernel (PyTorch's name ``kernel``, as its
+    CPU error gives it): ``not_implemented_for`` where it is an integer or bool tensor."""
+    d = t._data
+    if not D.is_floating(d.dtype):
+        raise not_implemented_for(kernel, d.dtype)
+    return d
+
+
 def type_name(arr) -> str:
     return D.scalar_type_name(arr.dtype)
 

@@ -16,6 +16,7 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
+from ._checks import float_only, not_implemented_for
 from ._util import (
     needs_grad,
     record,
@@ -30,7 +31,7 @@ from .softmax import (  # noqa: F401 - part of this module's API
     softmax,
     softmin,
 )
-from .unary import _float_data, _half_in_float32, relu, sigmoid, tanh  # noqa: F401 - part of this module's API
+from .unary import _half_in_float32, relu, sigmoid, tanh  # noqa: F401 - part of this module's API
 from .unary import exp as _exp
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -62,7 +63,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (exact erf form, or approximate='tanh')."""
     if approximate not in ("none", "tanh"):
         raise RuntimeError("approximate argument must be either none or tanh.")
-    x = _float_data(input)
+    x = float_only(input, "GeluKernelImpl")
     out = Tensor._make(input._device.backend.gelu(x, approximate), input._device)
     if needs_grad(input):
         node = record(GeluBackward0(), (input,), out)
@@ -86,9 +87,9 @@ class SiluBackward0(Node):
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x), one fused kernel each way."""
+    x = float_only(input, "silu_cpu")
     if inplace:  # the node on the input itself, saving its old values (PyTorch's original self)
         return apply_inplace(input, silu)
-    x = _float_data(input)
     out = Tensor._make(input._device.backend.silu(x), input._device)
     if needs_grad(input):
         record(SiluBackward0(), (input,), out).save(input)
@@ -110,7 +111,7 @@ class SoftplusBackward0(Node):
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, and x itself where beta x > ``threshold``."""
-    x = _float_data(input)
+    x = float_only(input, "softplus_cpu")
     data = input._device.backend.softplus(x, beta, threshold)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
@@ -122,6 +123,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
+    float_only(input, "leaky_relu_cpu")
     out = input.where(input > 0, input * negative_slope)
     return _inplace_result(input, out) if inplace else out
 
@@ -152,14 +154,16 @@ class _Piecewise(Node):
         return (out if gw is g else D.cast_array(out, g.dtype),)
 
 
-def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool) -> Tensor:
+def _piecewise(input: Tensor, fwd, node: _Piecewise, inplace: bool, kernel: str) -> Tensor:
     """``fwd(xp, x)`` of the input's data (float32 for half, rounded once), recorded with
     ``node`` (its parameters already set); in place, ``node`` goes on the input itself and
-    keeps its old values (PyTorch's original self)."""
+    keeps its old values (PyTorch's original self). A float-only kernel, PyTorch's ``kernel``:
+    an integer or bool input is refused before anything is written."""
+    x = float_only(input, kernel)
     if inplace:
-        return apply_inplace(input, _piecewise, fwd, node, False)
+        return apply_inplace(input, _piecewise, fwd, node, False, kernel)
     backend = input._device.backend
-    data = _half_in_float32(lambda a: backend.quiet(fwd, backend.xp, a), _float_data(input))
+    data = _half_in_float32(lambda a: backend.quiet(fwd, backend.xp, a), x)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         record(node, (input,), out).save(input)
@@ -187,7 +191,7 @@ def _elu(input: Tensor, alpha: float, scale: float, input_scale: float, inplace,
         return xp.where(x <= 0, neg, x * t(scale))
 
     node.alpha, node.scale, node.input_scale = alpha, scale, input_scale
-    return _piecewise(input, fwd, node, inplace)
+    return _piecewise(input, fwd, node, inplace, "elu_cpu")
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -222,8 +226,8 @@ def hardtanh(
     """x clamped to [min_val, max_val]."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    if not D.is_floating(input._data.dtype):  # integers stay integers, as PyTorch's clamp
-        out = input.clamp(min_val, max_val)
+    if not D.is_floating(input._data.dtype):  # integers stay integers: bounds cast (truncated)
+        out = input.clamp(int(min_val), int(max_val))
         return _inplace_result(input, out) if inplace else out
 
     def fwd(xp, x):
@@ -232,7 +236,7 @@ def hardtanh(
 
     node = HardtanhBackward0()
     node.min_val, node.max_val = min_val, max_val
-    return _piecewise(input, fwd, node, inplace)
+    return _piecewise(input, fwd, node, inplace, "hardtanh_cpu")
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -252,7 +256,7 @@ def _hardsigmoid(xp, x):
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6."""
-    return _piecewise(input, _hardsigmoid, HardsigmoidBackward0(), inplace)
+    return _piecewise(input, _hardsigmoid, HardsigmoidBackward0(), inplace, "hardsigmoid_cpu")
 
 
 class HardswishBackward0(_Piecewise):
@@ -268,7 +272,7 @@ def _hardswish(xp, x):
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * relu6(x + 3) / 6."""
-    return _piecewise(input, _hardswish, HardswishBackward0(), inplace)
+    return _piecewise(input, _hardswish, HardswishBackward0(), inplace, "hardswish_cpu")
 
 
 class SoftshrinkBackward0(_Piecewise):
@@ -295,7 +299,7 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
     node = SoftshrinkBackward0()
     node.lambd = lambd
-    return _piecewise(input, fwd, node, False)
+    return _piecewise(input, fwd, node, False, "softshrink_check")
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -306,7 +310,7 @@ def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
 
     node = HardshrinkBackward0()
     node.lambd = lambd
-    return _piecewise(input, fwd, node, False)
+    return _piecewise(input, fwd, node, False, "hardshrink_cpu")
 
 
 class LogSigmoidBackward0(Node):
@@ -345,7 +349,7 @@ def _log_sigmoid(xp, x):
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)), one node (LogSigmoidBackward0)."""
     backend = input._device.backend
-    x = _float_data(input)
+    x = float_only(input, "log_sigmoid_cpu")
     data = _half_in_float32(lambda a: backend.quiet(_log_sigmoid, backend.xp, a), x)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
@@ -375,10 +379,10 @@ def _mish_grad(g, x, t, s):
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x * tanh(softplus(x)), one node (MishBackward0)."""
+    x = float_only(input, "mish_cpu")
     if inplace:
         return apply_inplace(input, mish)
     backend = input._device.backend
-    x = _float_data(input)
     data = _half_in_float32(lambda a: backend.quiet(_mish, backend, a), x)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
@@ -399,6 +403,7 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
+    float_only(input, "glu_cpu")
     if input._data.ndim == 0:
         raise RuntimeError("glu does not support scalars because halving size must be even")
     d = wrap_dim(dim, input._data.ndim)
@@ -411,5 +416,10 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    out = where(input > threshold, input, float(value))
+    if input._data.dtype.kind == "b":  # integers have a loop, bools none
+        raise not_implemented_for("threshold_cpu", input._data.dtype)
+    if D.is_floating(input._data.dtype):
+        out = where(input > threshold, input, float(value))
+    else:  # integers stay integers, both scalars cast (truncated) first, as PyTorch's kernel
+        out = where(input > int(threshold), input, int(value))
     return _inplace_result(input, out) if inplace else out

@@ -15,7 +15,7 @@ from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, _saved_output, collect_next_functions
 from . import _autocast as _amp
-from ._checks import checked_class_targets
+from ._checks import checked_class_targets, float_only
 from ._util import (
     binary_arrays,
     broadcast_error,
@@ -114,7 +114,7 @@ def nll_loss(
         input, weight = _amp.fp32("nll_loss", input, weight)
     _check(reduction)
     check_device(input, target, "nll_loss")
-    x, tgt = input._data, target._data
+    x, tgt = float_only(input, "nll_loss_out_frame"), target._data
     if tgt.dtype.kind not in "iu":
         raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
     _check_target_and_weight(input, target, weight)

@@ -12,6 +12,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from . import _autocast as _amp
+from ._checks import float_only
 from ._util import needs_grad, record
 
 
@@ -36,6 +37,7 @@ def layer_norm(
     """Normalise over the last len(normalized_shape) dims, then scale and shift."""
     if _active.autocast:
         input, weight, bias = _amp.fp32("layer_norm", input, weight, bias)
+    float_only(input, "LayerNormKernelImpl")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if tuple(input.shape[input.ndim - k :]) != shape or input.ndim < k:
@@ -174,6 +176,7 @@ def rms_norm(
     dtype. ``eps=None``: the machine epsilon of the statistics' dtype (float32 for half)."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     _check_rms_norm(input, shape, weight)
+    float_only(input, "rms_norm")
     half = _is_half(input)
     if eps is None:
         eps = finfo(D.float32 if half else input.dtype).eps
@@ -272,6 +275,7 @@ def batch_norm(
     """Normalise each channel (dim 1) by batch statistics (training) or running ones."""
     if input.ndim < 2:
         raise ValueError(f"Expected 2D or higher input (got {input.ndim}D input)")
+    float_only(input, "batch_norm")
     if not training:
         for name, t in (("running_mean", running_mean), ("running_var", running_var)):
             if t is None:
@@ -328,6 +332,7 @@ def instance_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalise each (sample, channel) over its spatial dims."""
+    float_only(input, "batch_norm")  # PyTorch's runs batch_norm's kernel
     shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     y = _normalized(input, tuple(range(2, input.ndim)), eps)
     y = _affine(y, weight, bias, shape)
@@ -401,6 +406,7 @@ def group_norm(
     if _active.autocast:
         input, weight, bias = _amp.fp32("group_norm", input, weight, bias)
     _check_group_norm(input, num_groups, weight, bias)
+    float_only(input, "GroupNormKernelImpl")
     if input.dtype.is_floating_point and all(
         p is None or p.dtype == input.dtype for p in (weight, bias)
     ):

@@ -12,6 +12,7 @@ from .. import _dtype as D
 from .. import return_types
 from .._tensor import Tensor
 from ..autograd.graph import Node
+from ._checks import not_implemented_for
 from ._util import (
     index_tensor,
     needs_grad,
@@ -32,6 +33,8 @@ def _check_reduced_size(name: str, shape: tuple, d: int) -> None:
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     """The k-th smallest element (1-based) along ``dim``, and its index."""
+    if input._data.dtype.kind == "b":
+        raise not_implemented_for("kthvalue_cpu", input._data.dtype)
     x = input if input.ndim else input.reshape(1)
     d = wrap_dim(dim, x.ndim)
     _check_reduced_size("kthvalue", x.shape, d)
@@ -238,6 +241,8 @@ class MedianBackward0(Node):
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False):
     """Lower median; with ``dim``, a (values, indices) pair. NaN propagates, as in PyTorch."""
+    if input._data.dtype.kind == "b":
+        raise not_implemented_for("median_cpu", input._data.dtype)
     xp = input._device.backend.xp
     d = input._data
     if dim is None:

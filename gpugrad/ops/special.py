@@ -16,13 +16,7 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.graph import Node
 from ._checks import require_floating
-from ._util import broadcast_pair, check_device, needs_grad, record
-
-
-def _float_data(t: Tensor):
-    """Integer inputs compute in the default float dtype, as PyTorch's float functions do."""
-    d = t._data
-    return d if D.is_floating(d.dtype) else d.astype(D.get_default_dtype().np)
+from ._util import broadcast_pair, check_device, float_data, needs_grad, record
 
 
 def _require_tensor(x, name: str) -> None:
@@ -40,7 +34,7 @@ def lgamma(input: Tensor) -> Tensor:
     """log|gamma(x)| elementwise (``torch.lgamma``)."""
     _require_tensor(input, "lgamma")
     backend = input._device.backend
-    x = _float_data(input)
+    x = float_data(input)
     data = backend.lgamma(x)
     # log|gamma(-inf)| is +inf (PyTorch's; SciPy's gammaln says -inf)
     data = backend.xp.where(x == -math.inf, data.dtype.type(math.inf), data)
@@ -60,7 +54,7 @@ def digamma(input: Tensor) -> Tensor:
     """The logarithmic derivative of gamma, elementwise (``torch.digamma``)."""
     _require_tensor(input, "digamma")
     backend = input._device.backend
-    x = _float_data(input)
+    x = float_data(input)
     data = backend.digamma(x)
     # PyTorch: digamma(-0.0) = +inf (the limit from the left), digamma(+0.0) = -inf
     data = backend.xp.where((x == 0) & backend.xp.signbit(x), x.dtype.type(math.inf), data)
@@ -84,7 +78,7 @@ def polygamma(n: int, input: Tensor) -> Tensor:
     n = int(n)
     if n == 0:
         return digamma(input)
-    out = Tensor._make(input._device.backend.polygamma(n, _float_data(input)), input._device)
+    out = Tensor._make(input._device.backend.polygamma(n, float_data(input)), input._device)
     if needs_grad(input):
         node = record(PolygammaBackward0(), (input,), out)
         node.save(input)
@@ -114,7 +108,7 @@ class ErfinvBackward0(Node):
 def erfinv(input: Tensor) -> Tensor:
     """The inverse error function on [-1, 1] (``torch.erfinv``)."""
     _require_tensor(input, "erfinv")
-    out = Tensor._make(input._device.backend.erfinv(_float_data(input)), input._device)
+    out = Tensor._make(input._device.backend.erfinv(float_data(input)), input._device)
     if needs_grad(input):
         record(ErfinvBackward0(), (input,), out).save(out)
     return out
@@ -138,7 +132,7 @@ def gammainc(input: Tensor, other: Tensor, upper: bool = False) -> Tensor:
     _require_tensor(other, "gammainc")
     check_device(input, other, "gammainc")
     backend = input._device.backend
-    a, x = broadcast_pair(backend.xp, _float_data(input), _float_data(other))
+    a, x = broadcast_pair(backend.xp, float_data(input), float_data(other))
     out = Tensor._make(backend.gammainc(a, x, upper), input._device)
     if needs_grad(input, other):
         node = record(IgammaBackward0(), (input, other), out)
@@ -165,7 +159,7 @@ def _standard_gamma(concentration: Tensor, generator=None) -> Tensor:
     """
     _require_tensor(concentration, "_standard_gamma")
     dev = concentration._device
-    alpha = _float_data(concentration)
+    alpha = float_data(concentration)
     data = dev.backend.standard_gamma(alpha, rng_for(generator, dev))
     # a draw that underflows to 0 would give log_prob -inf and a NaN gradient; PyTorch
     # clamps it to the smallest normal number too

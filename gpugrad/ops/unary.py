@@ -15,7 +15,7 @@ from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
 from ._checks import not_implemented_for, require_floating
-from ._util import needs_grad, record
+from ._util import float_data, needs_grad, record
 
 
 def _quiet(t: Tensor, fn: str):
@@ -23,13 +23,7 @@ def _quiet(t: Tensor, fn: str):
     its domain (log(0), sqrt(-1), exp overflow) the result is inf/NaN without a warning, as
     in PyTorch."""
     backend = t._device.backend
-    return backend.quiet(getattr(backend.xp, fn), _float_data(t))
-
-
-def _float_data(t: Tensor):
-    """Integer inputs of float functions (exp, sin ...) compute in the default float dtype."""
-    d = t._data
-    return d if D.is_floating(d.dtype) else d.astype(D.get_default_dtype().np)
+    return backend.quiet(getattr(backend.xp, fn), float_data(t))
 
 
 def _unary(input: Tensor, data, node_cls, save: str | None):
@@ -124,7 +118,7 @@ class ReciprocalBackward0(_Pointwise):
 
 
 def reciprocal(input: Tensor) -> Tensor:
-    data = input._device.backend.quiet(operator.truediv, 1, _float_data(input))
+    data = input._device.backend.quiet(operator.truediv, 1, float_data(input))
     return _unary(input, data, ReciprocalBackward0, "output")
 
 
@@ -182,7 +176,7 @@ class RsqrtBackward0(_Pointwise):
 
 def rsqrt(input: Tensor) -> Tensor:
     backend = input._device.backend
-    data = backend.quiet(_rsqrt, backend.xp, _float_data(input))
+    data = backend.quiet(_rsqrt, backend.xp, float_data(input))
     return _unary(input, data, RsqrtBackward0, "output")
 
 
@@ -195,7 +189,7 @@ class SinBackward0(_Pointwise):
 
 
 def sin(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.sin(_float_data(input)), SinBackward0, "input")
+    return _unary(input, input._device.backend.xp.sin(float_data(input)), SinBackward0, "input")
 
 
 class CosBackward0(_Pointwise):
@@ -203,7 +197,7 @@ class CosBackward0(_Pointwise):
 
 
 def cos(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.cos(_float_data(input)), CosBackward0, "input")
+    return _unary(input, input._device.backend.xp.cos(float_data(input)), CosBackward0, "input")
 
 
 class TanhBackward0(_Pointwise):
@@ -215,7 +209,7 @@ class TanhBackward0(_Pointwise):
 
 
 def tanh(input: Tensor) -> Tensor:
-    data = input._device.backend.tanh(_float_data(input))
+    data = input._device.backend.tanh(float_data(input))
     return _unary(input, data, TanhBackward0, "output")
 
 
@@ -228,7 +222,7 @@ class SigmoidBackward0(_Pointwise):
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    data = input._device.backend.sigmoid(_float_data(input))
+    data = input._device.backend.sigmoid(float_data(input))
     return _unary(input, data, SigmoidBackward0, "output")
 
 
@@ -519,7 +513,7 @@ def _half_in_float32(fn, x):
 def sinc(input: Tensor) -> Tensor:
     """sin(pi x) / (pi x), 1 at 0."""
     backend = input._device.backend
-    data = _half_in_float32(lambda a: backend.quiet(backend.xp.sinc, a), _float_data(input))
+    data = _half_in_float32(lambda a: backend.quiet(backend.xp.sinc, a), float_data(input))
     return _unary(input, data, SincBackward0, "input")
 
 
@@ -534,12 +528,12 @@ class Rad2DegBackward0(_Pointwise):
 
 
 def deg2rad(input: Tensor) -> Tensor:
-    data = _half_in_float32(lambda a: a * a.dtype.type(math.pi / 180), _float_data(input))
+    data = _half_in_float32(lambda a: a * a.dtype.type(math.pi / 180), float_data(input))
     return _unary(input, data, Deg2RadBackward0, "input")
 
 
 def rad2deg(input: Tensor) -> Tensor:
-    data = _half_in_float32(lambda a: a * a.dtype.type(180 / math.pi), _float_data(input))
+    data = _half_in_float32(lambda a: a * a.dtype.type(180 / math.pi), float_data(input))
     return _unary(input, data, Rad2DegBackward0, "input")
 
 
@@ -593,7 +587,7 @@ class ErfBackward0(Node):
 def erf(input: Tensor) -> Tensor:
     # integer and bool inputs compute in the default float dtype (the backend's erf keeps
     # the input's dtype: erf(1) came back as the integer 0)
-    out = Tensor._make(input._device.backend.erf(_float_data(input)), input._device)
+    out = Tensor._make(input._device.backend.erf(float_data(input)), input._device)
     if needs_grad(input):
         record(ErfBackward0(), (input,), out).save(input)
     return out
@@ -607,7 +601,7 @@ class ErfcBackward0(Node):
 
 def erfc(input: Tensor) -> Tensor:
     """1 - erf(x), accurate where erf(x) is near 1."""
-    x = _float_data(input)
+    x = float_data(input)
     out = Tensor._make(_half_in_float32(input._device.backend.erfc, x), input._device)
     if needs_grad(input):
         record(ErfcBackward0(), (input,), out).save(input)
@@ -648,7 +642,7 @@ def _logit(xp, x, eps):
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when ``eps`` is given."""
     backend = input._device.backend
-    x = _float_data(input)
+    x = float_data(input)
     out = Tensor._make(backend.quiet(_logit, backend.xp, x, eps), input._device)
     if needs_grad(input):
         node = record(LogitBackward0(), (input,), out)
