@@ -131,7 +131,18 @@ Tensor.__or__ = ops.bitwise_or
 Tensor.__ror__ = ops.bitwise_or
 Tensor.__xor__ = ops.bitwise_xor
 Tensor.__rxor__ = ops.bitwise_xor
-Tensor.__invert__ = ops.bitwise_not
+
+
+def _invert(self: Tensor) -> Tensor:
+    """``~x``: PyTorch's operator refuses a float tensor before its kernel is reached."""
+    if self.dtype.is_floating_point or self.dtype.is_complex:
+        raise TypeError(
+            "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
+        )
+    return ops.bitwise_not(self)
+
+
+Tensor.__invert__ = _invert
 Tensor.__lshift__ = ops.bitwise_left_shift
 Tensor.__rshift__ = ops.bitwise_right_shift
 Tensor.__rlshift__ = lambda self, other: ops.bitwise_left_shift(_scalar_as(self, other), self)

@@ -15,6 +15,7 @@ from gpugrad import _dtype as D
 from gpugrad._tensor import Tensor
 from gpugrad.backend.quiet import quiet_namespace
 
+from .ops._checks import not_implemented_for
 from .ops.special import digamma, erfinv, polygamma
 from .ops.special import gammainc as _gammainc
 
@@ -58,8 +59,14 @@ expm1 = ops.expm1
 log1p = ops.log1p
 logit = ops.logit
 logsumexp = ops.logsumexp
-round = ops.round  # noqa: A001 - PyTorch's name
 xlogy = ops.xlogy
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
+    """torch.round, float-only here: PyTorch's special_round has no integer loop."""
+    if decimals == 0 and not D.is_floating(input._data.dtype):
+        raise not_implemented_for("round_vml_cpu", input._data.dtype)
+    return ops.round(input, decimals=decimals)
 
 
 def multigammaln(input: Tensor, p: int) -> Tensor:

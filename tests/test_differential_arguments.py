@@ -242,6 +242,75 @@ RAISES = [
     ("nll_loss int", lambda L: F(L).nll_loss(I(L, 2, 3), I(L, 2)), '"nll_loss_out_frame"'),
     ("median bool", lambda L: L.median(B(L, 4)), "\"median_cpu\" not implemented for 'Bool'"),
     ("kthvalue bool", lambda L: L.kthvalue(B(L, 4), 1), '"kthvalue_cpu" not implemented'),
+    ("max_pool2d bool", lambda L: F(L).max_pool2d(B(L, 1, 2, 4, 4), 2), '"max_pool2d" not imp'),
+    ("max_pool1d int", lambda L: F(L).max_pool1d(I(L, 2, 4), 2), '"max_pool1d_impl" not imp'),
+    ("avg_pool2d bool", lambda L: F(L).avg_pool2d(B(L, 2, 4, 4), 2), '"avg_pool2d" not imp'),
+    ("avg_pool1d bool", lambda L: F(L).avg_pool1d(B(L, 2, 4), 2), '"avg_pool2d" not imp'),
+    (
+        "adaptive_avg_pool2d int",
+        lambda L: F(L).adaptive_avg_pool2d(I(L, 1, 2, 4, 4), 2),
+        "\"adaptive_avg_pool2d\" not implemented for 'Long'",
+    ),
+    (
+        "adaptive_max_pool1d bool",
+        lambda L: F(L).adaptive_max_pool1d(B(L, 2, 4), 2),
+        "\"adaptive_max_pool2d\" not implemented for 'Bool'",
+    ),
+    (
+        "interpolate int",
+        lambda L: F(L).interpolate(I(L, 1, 2, 4), size=8),
+        "\"compute_indices_weights_nearest\" not implemented for 'Long'",
+    ),
+    (
+        "interpolate bool bilinear",
+        lambda L: F(L).interpolate(B(L, 1, 2, 4, 4), size=8, mode="bilinear"),
+        '"upsample_bilinear2d_channels_last" not implemented',
+    ),
+    (
+        "interpolate int linear",
+        lambda L: F(L).interpolate(I(L, 1, 2, 4), size=8, mode="linear"),
+        '"compute_indices_weights_linear" not implemented',
+    ),
+    ("conv2d bool", lambda L: F(L).conv2d(B(L, 1, 2, 4, 4), B(L, 3, 2, 2, 2)), '"slow_conv2d_cpu"'),
+    ("conv1d bool", lambda L: F(L).conv1d(B(L, 1, 2, 4), B(L, 3, 2, 2)), '"slow_conv2d_cpu"'),
+    (
+        "conv2d bool dilated",
+        lambda L: F(L).conv2d(B(L, 1, 2, 4, 4), B(L, 3, 2, 2, 2), dilation=2),
+        '"slow_conv_dilated<>" not implemented',
+    ),
+    (
+        "conv3d bool",
+        lambda L: F(L).conv3d(B(L, 1, 2, 4, 4, 4), B(L, 3, 2, 2, 2, 2)),
+        '"compute_columns3d" not implemented',
+    ),
+    (
+        "conv_transpose1d bool",
+        lambda L: F(L).conv_transpose1d(B(L, 1, 2, 4), B(L, 2, 3, 2)),
+        '"slow_conv_transpose2d_out_cpu" not implemented',
+    ),
+    (
+        "conv_transpose3d bool",
+        lambda L: F(L).conv_transpose3d(B(L, 1, 2, 4, 4, 4), B(L, 2, 3, 2, 2, 2)),
+        '"slow_conv_transpose3d_out_cpu" not implemented',
+    ),
+    ("unfold int", lambda L: F(L).unfold(I(L, 1, 2, 4, 4), 2), '"im2col_out_cpu" not impl'),
+    ("fold int", lambda L: F(L).fold(I(L, 1, 8, 9), 4, 2), '"col2im_out_cpu" not implemented'),
+    (
+        "bce_with_logits int",
+        lambda L: F(L).binary_cross_entropy_with_logits(I(L, 3), T(L, 3)),
+        "\"log_sigmoid_cpu\" not implemented for 'Long'",
+    ),
+    (
+        "bce_with_logits bool",
+        lambda L: F(L).binary_cross_entropy_with_logits(B(L, 3), B(L, 3)),
+        "\"log_sigmoid_cpu\" not implemented for 'Bool'",
+    ),
+    ("trace bool", lambda L: L.trace(B(L, 3, 3)), "\"trace\" not implemented for 'Bool'"),
+    ("bincount bool", lambda L: L.bincount(B(L, 3)), '"bincount_cpu" not implemented for'),
+    ("bitwise_not float", lambda L: L.bitwise_not(T(L, 3)), '"bitwise_not_cpu" not implemented'),
+    ("~float", lambda L: ~T(L, 3), "~ (operator.invert) is only implemented on integer"),
+    ("special.round int", lambda L: L.special.round(I(L, 3)), '"round_vml_cpu" not implemented'),
+    ("round(decimals) int", lambda L: L.round(I(L, 3), decimals=1), '"round_cpu" not impl'),
     # PyTorch's Python implementation touches the input first: an AttributeError there too
     ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
     ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
@@ -260,6 +329,15 @@ RETURNS = [
     ("hardtanh int", lambda L: F(L).hardtanh(I(L, 5, hi=4) - 2, -1.5, 1.5)),
     ("relu6 int", lambda L: F(L).relu6(I(L, 5, hi=9))),
     ("threshold int", lambda L: F(L).threshold(I(L, 5, hi=4), 1.5, -2.7)),
+    # integers pool, convolve and round in their dtype; bool unfolds (PyTorch's kernels)
+    ("max_pool2d int", lambda L: F(L).max_pool2d(I(L, 1, 2, 4, 4, hi=5), 2)),
+    ("max_pool1d int indices", lambda L: F(L).max_pool1d(I(L, 2, 4), 2, return_indices=True)),
+    ("avg_pool2d int", lambda L: F(L).avg_pool2d(I(L, 1, 2, 4, 4, hi=5), 2)),
+    ("conv2d int dilated", lambda L: F(L).conv2d(I(L, 1, 2, 4, 4), I(L, 3, 2, 2, 2), dilation=2)),
+    ("unfold bool", lambda L: F(L).unfold(B(L, 1, 2, 4, 4), 2)),
+    ("fold bool", lambda L: F(L).fold(B(L, 1, 8, 9), 4, 2)),
+    ("round int", lambda L: L.round(I(L, 3, hi=5))),
+    ("~bool", lambda L: ~B(L, 3)),
 ]
 
 # in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged

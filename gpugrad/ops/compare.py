@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
+from ._checks import not_implemented_for
 from ._util import binary_arrays, broadcast_error, check_device, grad_for, meta, needs_grad, record
 
 
@@ -78,6 +79,8 @@ isfinite = _unary_bool("isfinite")
 def bitwise_not(input: Tensor) -> Tensor:
     xp = input._device.backend.xp
     d = input._data
+    if d.dtype.kind not in "biu":
+        raise not_implemented_for("bitwise_not_cpu", d.dtype)
     return Tensor._make(xp.logical_not(d) if d.dtype.kind == "b" else xp.invert(d), input._device)
 
 

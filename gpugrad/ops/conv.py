@@ -18,6 +18,7 @@ from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from . import _autocast as _amp
+from ._checks import not_implemented_for
 from ._util import (
     check_device,
     needs_grad,
@@ -379,6 +380,22 @@ def _checked_geometry(stride, padding, dilation, groups: int, nd: int, eff, tran
     return st, dil, pads, lead
 
 
+def _check_groups(weight, groups: int) -> None:
+    """PyTorch's first shape check: the weight has a filter (an input channel, transposed)
+    for each group; an empty weight would give an empty result."""
+    if weight.shape[0] < groups:
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be at least {groups} at dimension 0, "
+            f"but got weight of size {list(weight.shape)} instead"
+        )
+
+
+def _no_bool(x, kernel: str) -> None:
+    """Integers convolve in their dtype; PyTorch's CPU kernels have no loop for bool."""
+    if x._data.dtype.kind == "b":
+        raise not_implemented_for(kernel, x._data.dtype)
+
+
 def _check_bias(x, weight, bias, groups: int, n_out: int, name: str, given: str) -> None:
     """The weight's dim 0 splits into ``groups``; the bias has the ``n_out`` outputs."""
     if weight.shape[0] % groups:
@@ -403,6 +420,7 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, nam
     kernel = tuple(weight.shape[2:])
     st, dil, pads, lead = _checked_geometry(stride, padding, dilation, groups, nd, eff, False)
     _check_dtypes(x, weight, bias)
+    _check_groups(weight, groups)
     o, cg = weight.shape[:2]
     c = x.shape[1]
     if cg * groups != c:
@@ -420,6 +438,9 @@ def _convnd(input, weight, bias, stride, padding, dilation, groups, nd: int, nam
             f"Calculated padded input size per channel: ({_sizes(padded)}). Kernel size: "
             f"({_sizes(span)}). Kernel size can't be greater than actual input size"
         )
+    if any(d != 1 for d in dil):
+        _no_bool(x, "slow_conv_dilated<>")
+    _no_bool(x, "compute_columns3d" if nd == 3 else "slow_conv2d_cpu")
     out = _conv(x, weight, bias, _Geometry(st, pad, dil, groups))
     return out if batched else out.squeeze(0)
 
@@ -524,6 +545,7 @@ def _conv_transposend(
             + " ".join(f"dilation_{n}: {v}" for n, v in zip(names, lead + dil))
         )
     _check_dtypes(x, weight, bias)
+    _check_groups(weight, groups)
     cin, cg = weight.shape[:2]
     c = x.shape[1]
     if c != cin:
@@ -542,6 +564,15 @@ def _conv_transposend(
             f"Given input size per channel: ({_sizes(lead + spatial)}). Calculated output size "
             f"per channel: ({_sizes(lead + out)}). Output size is too small"
         )
+    if cg == 0:  # no output channel: PyTorch's kernel refuses the weight
+        shown = list(weight.shape[:2]) + list(lead + kernel)
+        raise RuntimeError(
+            f"non-empty 2D or 4D weight tensor expected, but got: {shown}"
+            if nd < 3
+            else "non-empty 5D (n_output_plane x n_input_plane x kernel_depth x kernel_height "
+            f"x kernel_width) tensor expected for weight, but got: {shown}"
+        )
+    _no_bool(x, f"slow_conv_transpose{max(nd, 2)}d_out_cpu")
     geo = _Geometry(st, tuple((p, p) for p in pads), dil, groups)
     res = _conv_transpose(x, weight, bias, out, geo)
     return res if batched else res.squeeze(0)
@@ -634,6 +665,8 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
     x = input if input.ndim == 4 else input.unsqueeze(0)
     k = _pair(kernel_size, "kernel_size")
     geo = _fold_geometry(k, dilation, padding, stride)
+    if x._data.dtype.kind in "iu":  # bool is copied, as PyTorch's
+        raise not_implemented_for("im2col_out_cpu", x._data.dtype)
     h, w = x.shape[2:]
     backend = x._device.backend
     data = _cols(backend, x._data, k, geo)  # (N, C*kh*kw, L)
@@ -670,6 +703,8 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
             f"size of input's dimension 2 to match the calculated number of sliding blocks "
             f"{oh} * {ow} = {oh * ow}, but got input.size(2)={blocks}."
         )
+    if x._data.dtype.kind in "iu":
+        raise not_implemented_for("col2im_out_cpu", x._data.dtype)
     c = ckk // (kh * kw)
     backend = x._device.backend
     data = backend.col2im(x._data, (n, c, h, w), (kh, kw), geo.stride, geo.pad, geo.dilation)

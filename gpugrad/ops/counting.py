@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
-from ._checks import require_floating
+from ._checks import not_implemented_for, require_floating
 from ._util import (
     check_device,
     index_tensor,
@@ -74,6 +74,8 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if d.size and int(d.min()) < 0:
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if d.dtype.kind == "b":
+        raise not_implemented_for("bincount_cpu", d.dtype)
     xp = input._device.backend.xp
     if weights is None:
         return index_tensor(xp.bincount(d, minlength=minlength), input)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
+from ._checks import not_implemented_for
 from ._util import (
     index_tensor,
     needs_grad,
@@ -52,6 +53,8 @@ def trace(input: Tensor) -> Tensor:
         raise RuntimeError(
             "trace: expected a matrix, but got tensor with dim " + f"{input._data.ndim}"
         )
+    if input._data.dtype.kind == "b":  # NumPy would sum the booleans
+        raise not_implemented_for("trace", input._data.dtype)
     return globals()["diagonal"](input).sum()
 
 

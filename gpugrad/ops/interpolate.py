@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from .._tensor import Tensor
+from ._checks import float_only
 from .indexing import index_select
 from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 
@@ -85,6 +86,32 @@ def _ints(x: Tensor, values: list) -> Tensor:
     return Tensor._make(x._device.backend.xp.asarray(values, dtype="int64"), x._device)
 
 
+def _kernel(mode: str, ndim: int) -> str:
+    """The CPU kernel PyTorch names when it refuses an integer or bool input."""
+    if mode in _NEAREST:
+        return (
+            "upsample_nearest2d_channels_last" if ndim == 4 else "compute_indices_weights_nearest"
+        )
+    if mode == "bilinear":
+        return "upsample_bilinear2d_channels_last"
+    return (
+        "compute_indices_weights_cubic" if mode == "bicubic" else "compute_indices_weights_linear"
+    )
+
+
+def _check_sizes(in_sizes, sizes) -> None:
+    """PyTorch's refusal of an empty or negative output size (NumPy would give an empty one)."""
+    if all(o > 0 for o in sizes) and all(i > 0 for i in in_sizes):
+        return
+    names = ("D", "H", "W")[3 - len(sizes) :]
+    given, wanted = (", ".join(f"{n}: {x}" for n, x in zip(names, v)) for v in (in_sizes, sizes))
+    sep = " and" if len(sizes) == 1 else ""  # PyTorch's 1-D text has it, the others not
+    raise RuntimeError(
+        "Input and output sizes should be greater than 0, but got input "
+        f"({given}){sep} output ({wanted})"
+    )
+
+
 def interpolate(
     input: Tensor,
     size=None,
@@ -149,9 +176,11 @@ def interpolate(
             f"Input and output must have the same number of spatial dimensions, but got input "
             f"with spatial dimensions of {list(in_sizes)} and output size of {sizes}."
         )
-    if mode == "area":
+    if mode == "area":  # the pooling checks the sizes and the dtype
         pool = adaptive_avg_pool1d if n_spatial == 1 else adaptive_avg_pool2d
         return pool(input, sizes[0] if n_spatial == 1 else tuple(sizes))
+    _check_sizes(in_sizes, sizes)
+    float_only(input, _kernel(mode, input.ndim))
     out = input
     for k, (o, s) in enumerate(zip(sizes, scales)):
         out = _along(out, 2 + k, o, s, mode, bool(align_corners))

@@ -698,6 +698,7 @@ def binary_cross_entropy_with_logits(
         raise ValueError(
             f"Target size ({target.size()}) must be the same as input size ({input.size()})"
         )
+    float_only(input, "log_sigmoid_cpu")
     xp = input._device.backend.xp
     x, t = input._data, target._data.astype(input._data.dtype, copy=False)
     sp_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # softplus(-x) = -log sigmoid(x)

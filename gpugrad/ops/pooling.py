@@ -11,6 +11,7 @@ import math
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
+from ._checks import float_only, not_implemented_for
 from ._util import (
     needs_grad,
     record,
@@ -165,6 +166,8 @@ def max_pool2d(
 ):
     """Max over each window; with return_indices also the flat (h*W + w) argmax positions."""
     x, unbatched = _batched(input, "max_pool2d")
+    if x._data.dtype.kind == "b":  # integers pool in their dtype, as PyTorch's
+        raise not_implemented_for("max_pool2d", x._data.dtype)
     geo = _PoolGeo(x.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     backend = x._device.backend
     xp = backend.xp
@@ -254,6 +257,8 @@ def avg_pool2d(
 ) -> Tensor:
     """Mean over each window (PyTorch's border counting, ceil_mode, divisor_override)."""
     x, unbatched = _batched(input, "avg_pool2d")
+    if x._data.dtype.kind == "b":
+        raise not_implemented_for("avg_pool2d", x._data.dtype)
     geo = _PoolGeo(x.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     xp = x._device.backend.xp
     ctx = _AvgCtx(geo, _avg_divisor(xp, geo, count_include_pad, divisor_override, x._data.dtype))
@@ -277,6 +282,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
         raise RuntimeError(
             f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}"
         )
+    float_only(input, "adaptive_avg_pool2d")
     h, w = input.shape[-2:]
     if isinstance(output_size, (tuple, list)):
         oh, ow = output_size
@@ -312,6 +318,7 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
         shape = [*input.shape[:-2], oh, ow]
         bad = oh if oh < 0 else ow
         raise RuntimeError(f"Trying to create tensor with negative dimension {bad}: {shape}")
+    float_only(input, "adaptive_max_pool2d")
     rows, cols = [], []
     for i in range(oh):
         r0, r1 = (i * h) // oh, -((-(i + 1) * h) // oh)
@@ -349,6 +356,8 @@ def max_pool1d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ):
+    if not return_indices:  # PyTorch's kernel without indices is float-only
+        float_only(input, "max_pool1d_impl")
     stride = kernel_size if stride in (None, [], ()) else stride
     res = max_pool2d(
         input.unsqueeze(-2),

@@ -14,7 +14,7 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
-from ._checks import not_implemented_for, require_floating
+from ._checks import float_only, not_implemented_for, require_floating
 from ._util import float_data, needs_grad, record
 
 
@@ -381,6 +381,8 @@ fix = trunc
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
     # NumPy/CuPy round half to even, like PyTorch.
     _no_bool(input, "round_vml_cpu")
+    if decimals != 0:  # the kernel with decimals is float-only
+        float_only(input, "round_cpu")
     xp = input._device.backend.xp
     return _unary(input, xp.round(input._data, decimals), RoundBackward0, None)
 
