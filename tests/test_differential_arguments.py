@@ -311,6 +311,44 @@ RAISES = [
     ("~float", lambda L: ~T(L, 3), "~ (operator.invert) is only implemented on integer"),
     ("special.round int", lambda L: L.special.round(I(L, 3)), '"round_vml_cpu" not implemented'),
     ("round(decimals) int", lambda L: L.round(I(L, 3), decimals=1), '"round_cpu" not impl'),
+    # operands of two dtypes where PyTorch's kernel wants one (NumPy promoted them)
+    (
+        "addmm input dtype",
+        lambda L: L.addmm(T(L, 2, 2).double(), T(L, 2, 2), T(L, 2, 2)),
+        "self and mat2 must have the same dtype, but got Double and Float",
+    ),
+    (
+        "addmm mat1 dtype",
+        lambda L: L.addmm(T(L, 2, 2), T(L, 2, 2).double(), T(L, 2, 2)),
+        "mat1 and mat2 must have the same dtype, but got Double and Float",
+    ),
+    (
+        "lerp end dtype",
+        lambda L: L.lerp(T(L, 3), T(L, 3).double(), 0.5),
+        "expected dtype float for `end` but got dtype double",
+    ),
+    (
+        "lerp weight dtype",
+        lambda L: L.lerp(T(L, 3), T(L, 3), I(L, 3)),
+        "expected dtype float for `weight` but got dtype long int",
+    ),
+    ("lerp int", lambda L: L.lerp(I(L, 3), I(L, 3), 0.5), '"lerp_kernel_scalar" not impl'),
+    (
+        "bce target dtype",
+        lambda L: F(L).binary_cross_entropy(T(L, 3), T(L, 3).double()),
+        "Found dtype Double but expected Float",
+    ),
+    (
+        "bce int",
+        lambda L: F(L).binary_cross_entropy(I(L, 3, hi=1), I(L, 3)),
+        "\"binary_cross_entropy\" not implemented for 'Long'",
+    ),
+    ("bmm bool", lambda L: L.bmm(B(L, 2, 2, 2), B(L, 2, 2, 2)), '"bmm" not implemented for'),
+    ("mm bool", lambda L: L.mm(B(L, 2, 2), B(L, 2, 2)), '"addmm_impl_cpu_" not implemented'),
+    ("matmul bool 2@1", lambda L: L.matmul(B(L, 2, 2), B(L, 2)), '"addmv_impl_cpu" not impl'),
+    ("matmul bool 1@3", lambda L: L.matmul(B(L, 2), B(L, 2, 2, 2)), '"bmm" not implemented'),
+    ("dot bool", lambda L: L.dot(B(L, 2), B(L, 2)), "\"dot\" not implemented for 'Bool'"),
+    ("linear bool", lambda L: F(L).linear(B(L, 2, 2), B(L, 3, 2)), '"addmm_impl_cpu_" not'),
     # PyTorch's Python implementation touches the input first: an AttributeError there too
     ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
     ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
@@ -338,6 +376,10 @@ RETURNS = [
     ("fold bool", lambda L: F(L).fold(B(L, 1, 8, 9), 4, 2)),
     ("round int", lambda L: L.round(I(L, 3, hi=5))),
     ("~bool", lambda L: ~B(L, 3)),
+    # a 0-d weight counts as a number; integer products stay integer
+    ("lerp 0-d double weight", lambda L: L.lerp(T(L, 3), T(L, 3), T(L).double())),
+    ("addmm int", lambda L: L.addmm(I(L, 2, 2), I(L, 2, 2), I(L, 2, 2))),
+    ("addmm 1-d input", lambda L: L.addmm(T(L, 2), T(L, 2, 2), T(L, 2, 2))),
 ]
 
 # in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged

@@ -12,6 +12,7 @@ from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, collect_next_functions
 from ..backend.quiet import ArgumentTypeError
 from . import _autocast as _amp
+from ._checks import not_implemented_for
 from ._util import (
     broadcast_error,
     check_device,
@@ -82,6 +83,13 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
     """beta * input + alpha * (mat1 @ mat2) (composite)."""
     if _active.autocast:  # all three operands in the lower dtype, as PyTorch's list says
         input, mat1, mat2 = _amp.lower(input, mat1, mat2)
+    # PyTorch's order: the input against mat2, then mat1 against mat2 (NumPy would promote)
+    for a, name in ((input, "self"), (mat1, "mat1")):
+        if isinstance(a, Tensor) and isinstance(mat2, Tensor) and a.dtype != mat2.dtype:
+            raise RuntimeError(
+                f"{name} and mat2 must have the same dtype, but got "
+                f"{D.scalar_type_name(a.dtype)} and {D.scalar_type_name(mat2.dtype)}"
+            )
     if (
         mat1._data.dtype is D.BFLOAT16_NP
         and alpha == 1
@@ -206,6 +214,13 @@ def _matmul_node(a, b, a_grad: bool) -> type:
     return UnsafeViewBackward0
 
 
+def _product_kernel(na: int, nb: int) -> str:
+    """The CPU kernel PyTorch's matmul reaches for these ranks (its name in dtype errors)."""
+    if nb == 1:
+        return "dot" if na == 1 else "addmv_impl_cpu"
+    return "addmm_impl_cpu_" if nb == 2 else "bmm"
+
+
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's rules for 1-D operands and broadcast batch dims."""
     return _matmul(input, other, None)
@@ -224,6 +239,8 @@ def _matmul(input: Tensor, other: Tensor, cls) -> Tensor:
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
         raise _shape_error(input, other)
+    if a.dtype.kind == "b":  # NumPy multiplies booleans; PyTorch's kernels have no bool loop
+        raise not_implemented_for(_product_kernel(a.ndim, b.ndim), a.dtype)
     try:
         data = input._device.backend.matmul(a, b)
     except ValueError:
@@ -326,6 +343,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return flat.view(lead + (w.shape[0],))
     if bias is not None and bias._device is not input._device:
         check_device(input, bias, "linear")
+    if x.dtype.kind == "b":
+        raise not_implemented_for("addmm_impl_cpu_", x.dtype)
     if x.dtype is D.BFLOAT16_NP and bias is not None:
         # PyTorch's addmm adds the bias inside the float32 GEMM and rounds once
         f32 = D.accumulation_np(x.dtype)

@@ -643,6 +643,12 @@ def binary_cross_entropy(
             f"Using a target size ({target.size()}) that is different to the input size "
             f"({input.size()}) is deprecated. Please ensure they have the same size."
         )
+    if target.dtype != input.dtype:  # NumPy would cast the target
+        raise RuntimeError(
+            f"Found dtype {D.scalar_type_name(target.dtype)} but expected "
+            f"{D.scalar_type_name(input.dtype)}"
+        )
+    float_only(input, "binary_cross_entropy")
     xp = input._device.backend.xp
     x, t = input._data, target._data.astype(input._data.dtype, copy=False)
     # not (0 <= x <= 1): a NaN is outside too, as PyTorch's check
