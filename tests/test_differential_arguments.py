@@ -349,6 +349,66 @@ RAISES = [
     ("matmul bool 1@3", lambda L: L.matmul(B(L, 2), B(L, 2, 2, 2)), '"bmm" not implemented'),
     ("dot bool", lambda L: L.dot(B(L, 2), B(L, 2)), "\"dot\" not implemented for 'Bool'"),
     ("linear bool", lambda L: F(L).linear(B(L, 2, 2), B(L, 3, 2)), '"addmm_impl_cpu_" not'),
+    # degenerate geometry NumPy turned into an empty result
+    ("pad crop > size", lambda L: F(L).pad(T(L, 2, 3), (-2, -2)), "narrow(): length must be"),
+    ("pad crop then pad", lambda L: F(L).pad(T(L, 2, 3), (-4, 2)), "narrow(): length must be"),
+    (
+        "conv2d empty weight",
+        lambda L: F(L).conv2d(T(L, 1, 2, 4, 4), T(L, 0, 2, 2, 2)),
+        "Given groups=1, expected weight to be at least 1 at dimension 0, but got weight of "
+        "size [0, 2, 2, 2] instead",
+    ),
+    (
+        "conv1d empty weight groups=2",
+        lambda L: F(L).conv1d(T(L, 1, 2, 4), T(L, 0, 1, 2), groups=2),
+        "expected weight to be at least 2 at dimension 0",
+    ),
+    (
+        "conv_transpose1d no outputs",
+        lambda L: F(L).conv_transpose1d(T(L, 1, 2, 4), T(L, 2, 0, 2)),
+        "non-empty 2D or 4D weight tensor expected, but got: [2, 0, 1, 2]",
+    ),
+    (
+        "conv_transpose3d no outputs",
+        lambda L: F(L).conv_transpose3d(T(L, 1, 2, 4, 4, 4), T(L, 2, 0, 2, 2, 2)),
+        "tensor expected for weight, but got: [2, 0, 2, 2, 2]",
+    ),
+    (
+        "cosine_similarity eps<0",
+        lambda L: F(L).cosine_similarity(T(L, 2, 3), T(L, 2, 3), eps=-0.5),
+        "eps must be non-negative, got: -0.5",
+    ),
+    (
+        "meshgrid 2-d",
+        lambda L: L.meshgrid(T(L, 3), T(L, 2, 2), indexing="ij"),
+        "torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got:",
+    ),
+    (
+        "interpolate size<0",
+        lambda L: F(L).interpolate(T(L, 1, 2, 4), size=-1),
+        "Input and output sizes should be greater than 0, but got input (W: 4) and output (W: -1)",
+    ),
+    (
+        "interpolate 2-d size 0",
+        lambda L: F(L).interpolate(T(L, 1, 2, 4, 4), scale_factor=0.1),
+        "greater than 0, but got input (H: 4, W: 4) output (H: 0, W: 0)",
+    ),
+    (
+        "index_add source rank",
+        lambda L: T(L, 2, 3, 4).index_add(1, I(L, 2), T(L, 5)),
+        "index_add_(): Indexing dim 1 is out of bounds of the source tensor with dim 1",
+    ),
+    (
+        "index_copy source rank",
+        lambda L: T(L, 2, 3, 4).index_copy(1, I(L, 2), T(L, 5)),
+        "their dimensionality must match. Source dimensionality (1), destination "
+        "dimensionality (3)",
+    ),
+    (
+        "index_copy scalar source",
+        lambda L: T(L, 2, 3, 4).index_copy(1, I(L, 2), T(L)),
+        "When source is scalar, index should have one element (got 2)",
+    ),
     # PyTorch's Python implementation touches the input first: an AttributeError there too
     ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
     ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
@@ -380,6 +440,11 @@ RETURNS = [
     ("lerp 0-d double weight", lambda L: L.lerp(T(L, 3), T(L, 3), T(L).double())),
     ("addmm int", lambda L: L.addmm(I(L, 2, 2), I(L, 2, 2), I(L, 2, 2))),
     ("addmm 1-d input", lambda L: L.addmm(T(L, 2), T(L, 2, 2), T(L, 2, 2))),
+    # PyTorch's shape for the hits of a 0-d tensor: [n, 0] (NumPy's view of it as 1-d: [n, 1])
+    ("nonzero 0-d", lambda L: L.nonzero(T(L))),
+    ("nonzero 0-d zero", lambda L: L.nonzero(T(L) * 0)),
+    ("pad crop to empty", lambda L: F(L).pad(T(L, 2, 3), (-3, 0))),
+    ("index_copy 0-d source", lambda L: T(L, 3).index_copy(0, I(L, 1), T(L))),
 ]
 
 # in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged
@@ -393,6 +458,16 @@ INPLACE = [
     ("silu inplace int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).silu(x, inplace=True)),
     ("mish inplace int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).mish(x, inplace=True)),
     ("index_add_ source None", lambda L: T(L, 3, 2), lambda x, L: x.index_add_(0, I(L, 2), None)),
+    (
+        "index_copy_ source rank",
+        lambda L: T(L, 2, 3, 4),
+        lambda x, L: x.index_copy_(1, I(L, 2), T(L, 5)),
+    ),
+    (
+        "index_add_ source rank",
+        lambda L: T(L, 2, 3),
+        lambda x, L: x.index_add_(1, I(L, 2), T(L, 5)),
+    ),
 ]
 
 

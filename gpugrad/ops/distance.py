@@ -52,6 +52,8 @@ def cdist(
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """x1 . x2 / max(||x1|| ||x2||, eps) along dim."""
+    if eps < 0:  # a negative eps squared would clamp nothing
+        raise RuntimeError(f"eps must be non-negative, got: {eps:g}")
     num = (x1 * x2).sum(dim)
     denom = ((x1 * x1).sum(dim) * (x2 * x2).sum(dim)).clamp(min=eps * eps).sqrt()
     return num / denom

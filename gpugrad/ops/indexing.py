@@ -378,6 +378,8 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
     idx = xp.nonzero(input._data if input._data.ndim else input._data.reshape(1))
     if as_tuple:
         return tuple(Tensor._make(i.astype("int64"), input._device) for i in idx)
+    if not input._data.ndim:  # one row per hit, no columns: PyTorch's [n, 0]
+        return Tensor._make(xp.zeros((idx[0].shape[0], 0), dtype="int64"), input._device)
     return Tensor._make(xp.stack(idx, axis=1).astype("int64"), input._device)
 
 
@@ -488,6 +490,11 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
             f"({C.type_name(source._data)}) must have the same scalar type"
         )
     idx = idx_data.reshape(-1)
+    if 0 < source._data.ndim <= d:  # a source of lower rank has no such dim to index
+        raise RuntimeError(
+            f"index_add_(): Indexing dim {d} is out of bounds of the source tensor with dim "
+            f"{source._data.ndim}"
+        )
     src_n = source._data.shape[d] if source._data.ndim else 1
     if idx.size != src_n:
         raise RuntimeError(
@@ -605,6 +612,18 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     """A copy of ``input`` with the slices of ``source`` at ``index`` along ``dim``."""
     check_device(input, index, "index_copy")
     check_device(input, source, "index_copy")
+    # PyTorch's order: the ranks of source and self, then the dtypes
+    s_nd, nd = source._data.ndim, input._data.ndim
+    if s_nd == 0 and index._data.size != 1:
+        raise IndexError(
+            f"index_copy_(): When source is scalar, index should have one element "
+            f"(got {index._data.size})"
+        )
+    if s_nd != nd and s_nd and nd:
+        raise IndexError(
+            "index_copy_(): When source and destination are not scalars, their dimensionality "
+            f"must match. Source dimensionality ({s_nd}), destination dimensionality ({nd})"
+        )
     C.require_int64(index._data, "index_copy_(): Expected a long tensor for index, but got {}")
     if source._data.dtype != input._data.dtype:
         raise RuntimeError(

@@ -19,6 +19,9 @@ def _constant(input: Tensor, pads: list[tuple[int, int]], value: float) -> Tenso
     """Pad the last len(pads) dims; negative amounts crop."""
     nd = input.ndim
     lead = nd - len(pads)
+    if any(input.shape[lead + i] + min(lo, 0) + min(hi, 0) < 0 for i, (lo, hi) in enumerate(pads)):
+        # PyTorch crops with narrow() before it pads; a slice would give an empty dim
+        raise RuntimeError("narrow(): length must be non-negative.")
     crop = [slice(None)] * lead + [
         slice(max(-lo, 0), input.shape[lead + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pads)
     ]

@@ -548,6 +548,11 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None):
         raise RuntimeError(
             f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}'
         )
+    for t in tensors:
+        if isinstance(t, Tensor) and t.ndim > 1:  # reshape(-1) would flatten it
+            raise RuntimeError(
+                f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}"
+            )
     ts = [t.reshape(-1) for t in tensors]
     axes = list(range(len(ts)))
     if indexing == "xy" and len(ts) >= 2:
