@@ -118,6 +118,28 @@ def float_only(t, kernel: str):
     return d
 
 
+# C++'s names of the dtypes, as some of PyTorch's checks print them (TypeMeta: lerp,
+# baddbmm)
+_CPP_NAMES = {
+    "float32": "float",
+    "float64": "double",
+    "float16": "c10::Half",
+    "bfloat16": "c10::BFloat16",
+    "int64": "long int",
+    "int32": "int",
+    "int16": "short int",
+    "int8": "signed char",
+    "uint8": "unsigned char",
+    "bool": "bool",
+}
+
+
+def cpp_type_name(dt) -> str:
+    """C++'s name of a gpugrad dtype ("float", "long int" ...), as lerp's and baddbmm's
+    texts give it."""
+    return _CPP_NAMES.get(dt.name, dt.name)
+
+
 def type_name(arr) -> str:
     return D.scalar_type_name(arr.dtype)
 

@@ -226,6 +226,8 @@ def hardtanh(
     """x clamped to [min_val, max_val]."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("Bool inputs not supported for hardtanh")
     if not D.is_floating(input._data.dtype):  # integers stay integers: bounds cast (truncated)
         out = input.clamp(int(min_val), int(max_val))
         return _inplace_result(input, out) if inplace else out

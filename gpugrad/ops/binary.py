@@ -7,7 +7,7 @@ import math
 
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._checks import float_only
+from ._checks import cpp_type_name, float_only
 from ._util import (
     binary_arrays,
     broadcast_error,
@@ -215,27 +215,12 @@ def fmin(input: Tensor, other: Tensor) -> Tensor:
     return _binary_float(input, other, "fmin", FminBackward0, "fmin", floating=False)
 
 
-# C++'s names of the dtypes, as PyTorch's lerp prints them (its check names TypeMeta)
-_CPP_NAMES = {
-    "float32": "float",
-    "float64": "double",
-    "float16": "c10::Half",
-    "bfloat16": "c10::BFloat16",
-    "int64": "long int",
-    "int32": "int",
-    "int16": "short int",
-    "int8": "signed char",
-    "uint8": "unsigned char",
-    "bool": "bool",
-}
-
-
 def lerp(input: Tensor, end: Tensor, weight) -> Tensor:
     """``input + weight * (end - input)`` (weight a number or a tensor); the three of one
     floating dtype, as PyTorch's (a 0-d weight counts as a number), where NumPy promotes."""
     for t, name in ((end, "end"), (weight, "weight")):
         if isinstance(t, Tensor) and (name == "end" or t.ndim) and t.dtype != input.dtype:
-            want, got = (_CPP_NAMES.get(x.dtype.name, x.dtype.name) for x in (input, t))
+            want, got = (cpp_type_name(x.dtype) for x in (input, t))
             raise RuntimeError(f"expected dtype {want} for `{name}` but got dtype {got}")
     float_only(input, "lerp_kernel_tensor" if isinstance(weight, Tensor) else "lerp_kernel_scalar")
     return input + weight * (end - input)

@@ -12,7 +12,7 @@ from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, collect_next_functions
 from ..backend.quiet import ArgumentTypeError
 from . import _autocast as _amp
-from ._checks import not_implemented_for
+from ._checks import cpp_type_name, not_implemented_for
 from ._util import (
     broadcast_error,
     check_device,
@@ -107,6 +107,13 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     """beta * input + alpha * (batch1 @ batch2) for batches of matrices (composite)."""
     if _active.autocast:
         input, batch1, batch2 = _amp.lower(input, batch1, batch2)
+    if input.dtype != batch1.dtype:  # (batch1 against batch2 is bmm's check)
+        names = (cpp_type_name(t.dtype) for t in (input, batch1, batch2))
+        raise RuntimeError(
+            "Input dtypes must be the same, got: input {}, batch1: {}, batch2: {}".format(*names)
+        )
+    if input._data.dtype.kind == "b" and batch2.dtype == input.dtype:
+        raise not_implemented_for("baddbmm", input._data.dtype)
     prod = batch1.bmm(batch2)
     prod = prod if alpha == 1 else prod * alpha
     return prod + (input if beta == 1 else input * beta)

@@ -255,11 +255,13 @@ def threshold_backward(grad: Tensor, result: Tensor) -> Tensor:
 
 def relu(input: Tensor) -> Tensor:
     d = input._data
+    if d.dtype.kind == "b":  # PyTorch's check, before its kernel (NumPy would pass it)
+        raise RuntimeError("Boolean inputs not supported for relu")
     backend = input._device.backend
     if D.is_floating(d.dtype):
         data = backend.relu(d)
-    else:  # a Python 0 keeps an integer dtype; bool stays bool
-        data = backend.xp.maximum(d, 0 if d.dtype.kind != "b" else False)
+    else:  # a Python 0 keeps an integer dtype
+        data = backend.xp.maximum(d, 0)
     return _unary(input, data, ReluBackward0, "input")
 
 
