@@ -435,6 +435,8 @@ def _arg(input: Tensor, dim, keepdim: bool, is_max: bool) -> Tensor:
     d = input._data
     fn = xp.argmax if is_max else xp.argmin
     name = "argmax" if is_max else "argmin"
+    if d.dtype.kind == "b":  # NumPy ranks False < True; PyTorch's kernel has no bool loop
+        raise RuntimeError(f"{name}(): does not support bool input")
     if dim is None:
         _check_numel(name, input, hint=False)
         r = fn(d.reshape(-1))

@@ -52,6 +52,8 @@ def quantile(
 ) -> Tensor:
     """The ``q``-th quantiles (a number, or a 1-D tensor of them: a leading dim) along
     ``dim`` (of all elements by default); NaN in a slice gives NaN, as in PyTorch."""
+    if not D.is_floating(input._data.dtype) or D.is_reduced_float(input._data.dtype):
+        raise RuntimeError("quantile() input tensor must be either float or double dtype")
     if interpolation not in _INTERPOLATIONS:
         raise RuntimeError(
             "quantile() interpolation must be one of linear, lower, higher, midpoint or "
@@ -228,6 +230,8 @@ def msort(input: Tensor) -> Tensor:
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     """The ``k`` largest (or smallest) values along ``dim`` and their indices (sorted)."""
+    if input._data.dtype.kind == "b" and input.device.type == "cpu":  # (CUDA's has a loop)
+        raise RuntimeError("topk does not support bool dtypes on CPU")
     return return_types.topk(*_sorted_pair(input, dim, largest, k, TopkBackward0))
 
 
