@@ -371,6 +371,7 @@ RAISES = [
     ("dot bool", lambda L: L.dot(B(L, 2), B(L, 2)), "\"dot\" not implemented for 'Bool'"),
     ("linear bool", lambda L: F(L).linear(B(L, 2, 2), B(L, 3, 2)), '"addmm_impl_cpu_" not'),
     # degenerate geometry NumPy turned into an empty result
+    ("Tensor.unfold size<0", lambda L: T(L, 2, 4).unfold(1, -1, 1), "size is -1 but must be >= 0"),
     ("pad crop > size", lambda L: F(L).pad(T(L, 2, 3), (-2, -2)), "narrow(): length must be"),
     ("pad crop then pad", lambda L: F(L).pad(T(L, 2, 3), (-4, 2)), "narrow(): length must be"),
     (

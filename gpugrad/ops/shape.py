@@ -704,6 +704,8 @@ def tensor_unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor
     n = x._data.shape[d]
     if size > n:
         raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if size < 0:  # NumPy's arange would give empty windows
+        raise RuntimeError(f"size is {size} but must be >= 0")
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
     xp = input._device.backend.xp
