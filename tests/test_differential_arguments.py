@@ -364,6 +364,21 @@ RAISES = [
         lambda L: L.baddbmm(B(L, 2, 2, 2), B(L, 2, 2, 2), B(L, 2, 2, 2)),
         "\"baddbmm\" not implemented for 'Bool'",
     ),
+    (
+        "bilinear dtypes",
+        lambda L: F(L).bilinear(T(L, 4, 3), T(L, 4, 5).double(), T(L, 7, 3, 5)),
+        "All tensors must have the same dtype, got input1: float, input2: double, weight: float",
+    ),
+    (
+        "bilinear bias dtype",
+        lambda L: F(L).bilinear(T(L, 4, 3), T(L, 4, 5), T(L, 7, 3, 5), T(L, 7).double()),
+        "weight: float, bias: double",
+    ),
+    (
+        "bilinear ranks",
+        lambda L: F(L).bilinear(T(L, 3), T(L, 4, 5), T(L, 7, 3, 5)),
+        "bilinear(): input dimensions do not match: got 1 and 2",
+    ),
     ("bmm bool", lambda L: L.bmm(B(L, 2, 2, 2), B(L, 2, 2, 2)), '"bmm" not implemented for'),
     ("mm bool", lambda L: L.mm(B(L, 2, 2), B(L, 2, 2)), '"addmm_impl_cpu_" not implemented'),
     ("matmul bool 2@1", lambda L: L.matmul(B(L, 2, 2), B(L, 2)), '"addmv_impl_cpu" not impl'),

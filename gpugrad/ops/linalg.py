@@ -672,6 +672,15 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None):
     """y_k = x1^T W_k x2 + b_k."""
+    ts = (input1, input2, weight) + ((bias,) if bias is not None else ())
+    if len({t.dtype for t in ts}) > 1 and not _active.autocast:  # NumPy would promote
+        names = ("input1", "input2", "weight", "bias")
+        got = ", ".join(f"{n}: {cpp_type_name(t.dtype)}" for n, t in zip(names, ts))
+        raise RuntimeError(f"All tensors must have the same dtype, got {got}")
+    if input1.ndim != input2.ndim:  # broadcasting would hide it
+        raise RuntimeError(
+            f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}"
+        )
     # (..., 1, 1, I1) @ (O, I1, I2) -> (..., O, 1, I2); then dot with x2
     t = input1.unsqueeze(-2).unsqueeze(-2) @ weight
     y = (t.squeeze(-2) * input2.unsqueeze(-2)).sum(-1)
