@@ -47,9 +47,8 @@ def is_current_stream_capturing() -> bool:
     """Whether the current CUDA stream is capturing a graph (False when CUDA is unusable)."""
     if not available():
         return False
-    cp = lazy_init()
-    stream = cp.cuda.get_current_stream()
-    return stream.ptr != 0 and stream.is_capturing()
+    lazy_init()
+    return capture.current_stream_capturing()
 
 
 class CUDAGraph:

@@ -125,10 +125,11 @@ class Adam(Optimizer):
                 raise RuntimeError(
                     "Adam does not support sparse gradients, please consider SparseAdam instead"
                 )
-            if group["capturable"] and not group["fused"]:
+            on_device = group["capturable"] and not group["fused"]
+            if on_device:
                 check_capturable(p, group["foreach"])
             st = self._init_state(p, group)
-            if group["capturable"] and not group["fused"]:
+            if on_device:
                 self._step_on_device(p, g, st, group)
                 stepped.append(p)
                 continue

@@ -100,6 +100,15 @@ class Capture:
         return self._stream is not None
 
 
+def current_stream_capturing() -> bool:
+    """Whether CuPy's current stream is capturing (by gpugrad or by anyone else). The legacy
+    default stream cannot capture, and asking it during another stream's capture is an error."""
+    import cupy
+
+    stream = cupy.cuda.get_current_stream()
+    return stream.ptr != 0 and stream.is_capturing()
+
+
 _side_streams: dict = {}
 
 

@@ -73,9 +73,9 @@ def _dense_floats(params, grads, *states) -> bool:
 def _capturing() -> bool:
     """Inside a CUDA graph capture the multi-tensor kernels cannot upload their pointer
     tables (a host-to-device copy): the reference's per-parameter array calls capture."""
-    import cupy
+    from .capture import current_stream_capturing
 
-    return cupy.cuda.get_current_stream().is_capturing()
+    return current_stream_capturing()
 
 
 def _adam_when(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step, *rest):
