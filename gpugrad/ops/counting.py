@@ -33,12 +33,27 @@ def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Ten
 
 def count_nonzero(input: Tensor, dim=None) -> Tensor:
     """Number of non-zero elements (over ``dim``, an int or a tuple)."""
-    return (input != 0).sum(dim) if dim is not None else (input != 0).sum()
+    nz = Tensor._make(input._data != 0, input._device)  # (no gradient to keep)
+    return nz.sum(dim) if dim is not None else nz.sum()
 
 
 def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
     """True where an element of ``elements`` is in ``test_elements`` (either may be a number)."""
+    if (
+        elements is None
+        or test_elements is None
+        or not isinstance(elements, Tensor)
+        and not (isinstance(test_elements, Tensor))
+    ):
+        got = ", ".join(type(a).__name__ for a in (elements, test_elements))
+        raise TypeError(
+            f"isin() received an invalid combination of arguments - got ({got}), but expected "
+            "a Tensor and a Tensor or Number"
+        )
     like = elements if isinstance(elements, Tensor) else test_elements
+    for a in (elements, test_elements):
+        if isinstance(a, bool) or isinstance(a, Tensor) and a._data.dtype.kind == "b":
+            raise RuntimeError("Unsupported input type encountered for isin(): Bool")
     xp = like._device.backend.xp
     e = elements._data if isinstance(elements, Tensor) else xp.asarray(elements)
     s = test_elements._data if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
@@ -70,6 +85,8 @@ def unique(
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """Counts of each non-negative integer (summed ``weights`` when given)."""
     d = input._data
+    if d.dtype.kind in "fc":  # PyTorch's kernel is integral-only
+        raise not_implemented_for("bincount_cpu", d.dtype)
     if d.ndim != 1 or d.dtype.kind not in "iub":
         raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
     if d.size and int(d.min()) < 0:
@@ -101,6 +118,22 @@ def searchsorted(
     """Insertion indices of ``input`` in the innermost dim of ``sorted_sequence``."""
     xp = sorted_sequence._device.backend.xp
     seq = sorted_sequence._data
+    if input is None:
+        raise TypeError(
+            "searchsorted() received an invalid combination of arguments - got (Tensor, "
+            "NoneType), but expected a Tensor or Number input"
+        )
+    if seq.ndim == 0:
+        if isinstance(input, Tensor):
+            raise RuntimeError(
+                "torch.searchsorted(): boundaries tensor should have positive dimension, but "
+                "got 0 dimension"
+            )
+        raise RuntimeError(
+            "torch.searchsorted(): input value can be a scalar only when boundaries tensor "
+            "dimension is 1, but we got boundaries tensor dim(0) and input value's dim(0) "
+            "numel(1)"
+        )
     if sorter is not None:
         seq = xp.take_along_axis(seq, sorter._data, axis=-1)
     s = side or ("right" if right else "left")

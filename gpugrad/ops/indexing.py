@@ -9,7 +9,16 @@ from .. import _warn
 from .._tensor import Tensor
 from ..autograd.graph import Node
 from . import _checks as C
-from ._util import broadcast_shape, check_device, grad_for, meta, needs_grad, record, wrap_dim
+from ._util import (
+    broadcast_error,
+    broadcast_shape,
+    check_device,
+    grad_for,
+    meta,
+    needs_grad,
+    record,
+    wrap_dim,
+)
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 
@@ -265,6 +274,10 @@ def scatter(input: Tensor, dim: int, index: Tensor, src, *, reduce=None) -> Tens
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of ``input`` with ``src`` added at ``index`` along ``dim`` (repeats add up)."""
+    if not isinstance(src, Tensor):  # no Number form, unlike scatter
+        raise TypeError(
+            f"scatter_add(): argument 'src' (position 4) must be Tensor, not {type(src).__name__}"
+        )
     return _scatter(input, dim, index, src, add=True)
 
 
@@ -278,6 +291,7 @@ def _check_scatter_args(input: Tensor, d: int, index: Tensor, src) -> None:
     if idx.ndim != input._data.ndim and idx.size:
         raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
     if src_t is not None and src_t._data.ndim != idx.ndim and idx.size:
+        _src_sizes(idx.shape, shape, src_t._data.shape, d)
         raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
     if not idx.size:
         return
@@ -297,7 +311,22 @@ def _check_scatter_args(input: Tensor, d: int, index: Tensor, src) -> None:
     C.check_dim_index(input._device.backend, idx, n, d, negative=False)
 
 
+def _src_sizes(idx_shape: tuple, shape: tuple, src_shape: tuple, d: int) -> None:
+    """PyTorch's size walk over a src of another rank: it asks src.size(k) (an IndexError past
+    a lower rank) until an index size exceeds self's or src's."""
+    if any(k != d and m > s for k, (m, s) in enumerate(zip(idx_shape, shape))) or not src_shape:
+        return
+    for k, m in enumerate(idx_shape):
+        if m > src_shape[wrap_dim(k, len(src_shape))]:
+            return
+
+
 def _scatter(input: Tensor, dim: int, index: Tensor, src, add: bool) -> Tensor:
+    if src is None:  # a Tensor or a Number, as PyTorch's parser takes it
+        raise TypeError(
+            "scatter() received an invalid combination of arguments - got (Tensor, int, "
+            "Tensor, NoneType), but expected src to be a Tensor or value a Number"
+        )
     check_device(input, index, "scatter")
     d = wrap_dim(dim, input._data.ndim)
     if isinstance(src, Tensor):
@@ -358,12 +387,12 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
         value = value.item()
     xp = input._device.backend.xp
     d = input._data
+    if mask._data.shape != d.shape:  # PyTorch's expand_outplace(mask, self): both broadcast
+        try:
+            broadcast_shape(mask._data.shape, d.shape)
+        except RuntimeError:
+            raise broadcast_error(mask._data, d) from None
     data = xp.where(mask._data, d.dtype.type(value) if d.dtype.kind != "b" else bool(value), d)
-    if data.shape != d.shape:
-        raise RuntimeError(
-            f"The size of the mask ({mask._data.shape}) must be broadcastable to the input "
-            f"({d.shape}) without changing the input's shape"
-        )
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(MaskedFillBackward0(), (input, None), out)
@@ -483,7 +512,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     if idx_data.ndim > 1:
         raise IndexError("index_add_(): Index is supposed to be a vector")
     nd = input._data.ndim
-    d = wrap_dim(dim, nd) if nd else 0
+    d = wrap_dim(dim, nd)  # a 0-d self takes dims -1 and 0, as PyTorch's
     if source._data.dtype != input._data.dtype:
         raise RuntimeError(
             f"index_add_(): self ({C.type_name(input._data)}) and source "
@@ -633,22 +662,20 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     nd = input._data.ndim
     d = wrap_dim(dim, nd) if nd else 0
     idx = index._data.reshape(-1)
+    # PyTorch's order: the slice shapes (each shape without dim), then the number of indices
+    cut = [[n for i, n in enumerate(t._data.shape) if i != d] for t in (input, source)]
+    if cut[0] != cut[1]:
+        raise RuntimeError(
+            "index_copy_(): Source/destination tensor must have same slice shapes. "
+            f"Destination slice shape: {' '.join(map(str, cut[0]))} at dimension {d} and "
+            f"source slice shape: {' '.join(map(str, cut[1]))} at dimension 0."
+        )
     src_n = source._data.shape[d] if source._data.ndim else 1
     if idx.size != src_n:
         raise IndexError(
             f"index_copy_(): Number of indices ({idx.size}) should be equal to "
             f"source.size(dim) ({src_n})"
         )
-    slices = [
-        [n for i, n in enumerate(t._data.shape) if i != d] for t in (input, source)
-    ]  # PyTorch numbers the slice's dimensions
-    for i, (m, s) in enumerate(zip(*slices)):
-        if m != s:
-            raise RuntimeError(
-                "index_copy_(): Source/destination tensor must have same slice shapes. "
-                f"Destination slice shape: {m} at dimension {i} and source slice shape: {s} "
-                f"at dimension {i}."
-            )
     n = input._data.shape[d] if nd else 1
     C.check_dim_index(
         input._device.backend, idx, n, d, negative=False, exc=IndexError, op="index_copy_(): "

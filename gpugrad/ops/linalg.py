@@ -114,17 +114,24 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
         )
     if input._data.dtype.kind == "b" and batch2.dtype == input.dtype:
         raise not_implemented_for("baddbmm", input._data.dtype)
+    # PyTorch sizes the result first: batch1.size(0), batch1.size(1), batch2.size(2)
+    _size(batch1, 0), _size(batch1, 1), _size(batch2, 2)
     prod = batch1.bmm(batch2)
     prod = prod if alpha == 1 else prod * alpha
     return prod + (input if beta == 1 else input * beta)
 
 
-def _check(a: Tensor, b: Tensor, op: str) -> None:
+def _check(a: Tensor, b: Tensor, op: str, dtypes: bool = True) -> None:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         bad = b if isinstance(a, Tensor) else a
         raise ArgumentTypeError(bad, f"{op}(): argument must be Tensor, not {type(bad).__name__}")
     if a._device is not b._device:
         check_device(a, b, op)
+    if dtypes:
+        _same_dtype(a, b)
+
+
+def _same_dtype(a: Tensor, b: Tensor) -> None:
     if a._data.dtype != b._data.dtype and not (_active.autocast and _amp.casts(a, b)):
         # (in an autocast region both become its lower dtype first, as in PyTorch)
         raise RuntimeError(
@@ -143,6 +150,10 @@ def _shape_error(a: Tensor, b: Tensor) -> RuntimeError:
     rows = 1
     for s in ra[:-1]:
         rows *= s
+    if len(sa) >= 2 and len(sb) == 1:  # PyTorch folds the batch into one mv
+        return RuntimeError(
+            f"size mismatch, got input ({rows}), mat ({rows}x{sa[-1]}), vec ({sb[0]})"
+        )
     rb = sb if len(sb) != 1 else (sb[0], 1)
     return RuntimeError(
         f"mat1 and mat2 shapes cannot be multiplied ({rows}x{ra[-1]} and {rb[-2]}x{rb[-1]})"
@@ -271,7 +282,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched product of two 3-D tensors with equal batch sizes."""
-    _check(input, mat2, "bmm")
+    _check(input, mat2, "bmm", dtypes=False)
     if input._data.ndim != 3 or mat2._data.ndim != 3:
         raise RuntimeError(
             "batch1 must be a 3D tensor" if input._data.ndim != 3 else "batch2 must be a 3D tensor"
@@ -282,6 +293,9 @@ def bmm(input: Tensor, mat2: Tensor) -> Tensor:
             f"Expected size for first two dimensions of batch2 tensor to be: [{a[0]}, {a[2]}] "
             f"but got: [{b[0]}, {b[1]}]."
         )
+    if input._data.dtype.kind == "b":  # PyTorch's kernel refuses self's dtype first
+        raise not_implemented_for("bmm", input._data.dtype)
+    _same_dtype(input, mat2)
     return _matmul(input, mat2, BmmBackward0)
 
 
@@ -337,6 +351,16 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         input, weight, bias = _amp.lower(input, weight, bias)
     _check(input, weight, "linear")
     x, w = input._data, weight._data
+    if x.ndim == 0 or w.ndim == 0:
+        raise RuntimeError(
+            f"both arguments to linear need to be at least 1D, but they are {x.ndim}D and {w.ndim}D"
+        )
+    if w.ndim != 2:  # PyTorch's matmul(input, weight.t()) (or addmm with a bias)
+        wt = weight.t()  # t()'s error past 2-D
+        if bias is not None and (x.ndim in (2, 3) or bias._data.ndim == 1):
+            raise RuntimeError("mat2 must be a matrix, got 1-D tensor")
+        out = input.matmul(wt)
+        return out if bias is None else out + bias
     if x.shape[-1] != w.shape[-1]:
         raise _shape_error(input, weight.mT)
     if x.ndim != 2:
@@ -631,8 +655,6 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """The solution X of ``A X = B`` for square ``A`` (batched, broadcasting). ``B`` is a
     (batch of) vector(s) when it is 1-D or has ``A``'s shape without the last dim, as in
     PyTorch; ``left=False`` solves ``X A = B``."""
-    if not left:
-        return solve(A.mT, B.mT).mT
     _square(A, "solve")
     check_device(A, B, "linalg.solve")
     a, b = A._data, B._data
@@ -644,11 +666,22 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
         )
     vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
     bm = b[..., None] if vector else b
-    if bm.shape[-2] != a.shape[-1]:
+    if bm.ndim < 2:
+        raise RuntimeError("linalg.solve: The input tensor B must have at least 2 dimensions.")
+    k = -2 if left else -1
+    if bm.shape[k] != a.shape[k]:
         raise RuntimeError(
-            "linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+            "linalg.solve: Incompatible shapes of A and B for the equation "
+            f"{'AX = B' if left else 'XA = B'} "
             f"({a.shape[-2]}x{a.shape[-1]} and {bm.shape[-2]}x{bm.shape[-1]})"
         )
+    if not left:
+        if vector:
+            raise RuntimeError(
+                "linalg.solve: Vector broadcasting of the left hand side is not supported for "
+                "left=False. In this case linalg.solve is equivalent to B / A.squeeze(-1)"
+            )
+        return solve(A.mT, B.mT).mT
     xp = A._device.backend.xp
     try:
         batch = broadcast_shapes(a.shape[:-2], bm.shape[:-2])
@@ -681,7 +714,37 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
         raise RuntimeError(
             f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}"
         )
+    _bilinear_sizes(input1, input2, weight, bias)
     # (..., 1, 1, I1) @ (O, I1, I2) -> (..., O, 1, I2); then dot with x2
     t = input1.unsqueeze(-2).unsqueeze(-2) @ weight
     y = (t.squeeze(-2) * input2.unsqueeze(-2)).sum(-1)
     return y + bias if bias is not None else y
+
+
+def _size(t: Tensor, d: int) -> int:
+    """``t.size(d)`` with PyTorch's IndexError (a 0-d tensor has no dims to size)."""
+    return t._data.shape[wrap_dim(d, t._data.ndim, wrap_scalar=False)]
+
+
+def _bilinear_sizes(input1: Tensor, input2: Tensor, weight: Tensor, bias) -> None:
+    """PyTorch's bilinear checks in its order (broadcasting would hide a mismatch)."""
+    n = input1._data.ndim
+    for i in range(n - 1):
+        if _size(input1, i) != _size(input2, i):
+            raise RuntimeError(
+                "bilinear(): input batch dimensions do not match: got "
+                f"{_size(input1, i)} and {_size(input2, i)}"
+            )
+    for t, k, name in ((input1, 1, "input1"), (input2, 2, "input2")):
+        got, want = _size(t, t._data.ndim - 1), _size(weight, k)
+        if got != want:
+            raise RuntimeError(
+                f"bilinear(): {name} size does not match weight size: got {got} but expected {want}"
+            )
+    if bias is not None and _size(bias, 0) != _size(weight, 0):
+        raise RuntimeError(
+            "bilinear(): bias size does not match weight size: got "
+            f"{_size(bias, 0)} but expected {_size(weight, 0)}"
+        )
+    if weight._data.ndim != 3:
+        raise RuntimeError("number of dimensions must match")

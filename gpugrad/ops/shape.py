@@ -257,12 +257,34 @@ def broadcast_to(input: Tensor, size: Sequence[int]) -> Tensor:
 
 
 def broadcast_shapes(*shapes) -> tuple:
-    """The shape that ``shapes`` (tuples, or ints for 1-D shapes) broadcast to."""
-    return broadcast_shape(*shapes)
+    """The shape that ``shapes`` (tuples, or ints for 1-D shapes) broadcast to, with the
+    errors of PyTorch's reference implementation (torch._refs._broadcast_shapes)."""
+    shapes = [(s,) if isinstance(s, int) else s for s in shapes if s is not None]
+    for s in shapes:
+        if not isinstance(s, (tuple, list)):
+            raise RuntimeError(
+                f"Input shapes should be of type ints, a tuple of ints, or a list of ints, got {s}"
+            )
+    common = [1] * max((len(s) for s in shapes), default=0)
+    for k, s in enumerate(shapes):
+        for i in range(-1, -1 - len(s), -1):
+            if s[i] == common[i]:
+                continue
+            if common[i] == 1:
+                if s[i] < 0:
+                    raise ValueError("Attempting to broadcast a dimension with negative length!")
+                common[i] = s[i]
+            if s[i] != 1 and s[i] != common[i]:
+                raise RuntimeError(
+                    f"Attempting to broadcast a dimension of length {s[i]} at {i}! Mismatching "
+                    f"argument at index {k} had {s}; but expected shape should be broadcastable "
+                    f"to {common}"
+                )
+    return tuple(common)
 
 
 def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
-    shape = broadcast_shapes(*(t._data.shape for t in tensors))
+    shape = broadcast_shape(*(t._data.shape for t in tensors))
     return tuple(expand(t, shape) for t in tensors)
 
 
@@ -641,6 +663,8 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
     if len(dims) != 2:
         raise RuntimeError(f"expected total rotation dims == 2, but got dims = {len(dims)}")
     nd = input._data.ndim
+    if nd < 2:
+        raise RuntimeError(f"expected total dims >= 2, but got total dims = {nd}")
     d0, d1 = wrap_dim(dims[0], nd), wrap_dim(dims[1], nd)
     if d0 == d1:
         raise RuntimeError(
@@ -716,10 +740,18 @@ def tensor_unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor
     return out if nd else out.reshape((count, size)).squeeze(0)
 
 
-def repeat_interleave(input: Tensor, repeats, dim: int | None = None) -> Tensor:
-    """Repeat each element ``repeats`` times (a gather, so it is differentiable)."""
+def repeat_interleave(
+    input: Tensor, repeats=None, dim: int | None = None, *, output_size: int | None = None
+) -> Tensor:
+    """Repeat each element ``repeats`` times (a gather, so it is differentiable); with
+    ``repeats`` omitted, ``input`` holds the repeats of 0, 1, 2 ... ``output_size`` is the
+    length of the result along ``dim``, checked as PyTorch does."""
     from .indexing import index_select
 
+    if repeats is None:  # torch.repeat_interleave(repeats)
+        xp = input._device.backend.xp
+        arange = Tensor._make(xp.arange(input._data.size, dtype=input._data.dtype), input._device)
+        return repeat_interleave(arange, input.reshape(-1), 0, output_size=output_size)
     x = input.reshape(-1) if dim is None else input
     d = 0 if dim is None else wrap_dim(dim, input._data.ndim)
     n = x._data.shape[d]
@@ -730,5 +762,11 @@ def repeat_interleave(input: Tensor, repeats, dim: int | None = None) -> Tensor:
             raise RuntimeError("repeats can not be negative")
     elif repeats < 0:
         raise RuntimeError("Repeats must be non-negative")
+    elif output_size is not None and output_size != n * repeats:
+        raise RuntimeError(
+            f"repeat_interleave: Invalid output_size, expected {n * repeats} but got {output_size}"
+        )
     idx = xp.repeat(xp.arange(n), reps)
+    if output_size is not None and idx.shape[0] != output_size:  # (its size is at hand)
+        raise RuntimeError("allocated size does not match required size")
     return index_select(x, d, Tensor._make(idx.astype("int64"), input._device))
