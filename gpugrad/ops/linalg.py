@@ -27,14 +27,63 @@ from ._util import (
 from .shape import broadcast_shapes
 
 
-def einsum(equation: str, *operands: Tensor) -> Tensor:
-    """Einstein summation; each operand's gradient is another einsum (differentiable)."""
+def _subscript(n) -> str:
+    """A sublist subscript as an equation letter (PyTorch's: 0-25 are A-Z, 26-51 a-z)."""
+    if n is Ellipsis:
+        return "..."
+    if 0 <= n < 26:
+        return chr(ord("A") + n)
+    if 26 <= n < 52:
+        return chr(ord("a") + n - 26)
+    raise ValueError("einsum(): subscript in subscript list is not within the valid range [0, 52)")
+
+
+def _sublist_equation(args: tuple) -> tuple:
+    """``einsum(op1, sublist1, op2, sublist2, ..., [out_sublist])`` as (equation, operands),
+    as torch.functional.einsum converts it."""
+    equation = ",".join("".join(_subscript(n) for n in sub) for sub in args[1::2])
+    if len(args) % 2 == 1:
+        return equation + "->" + "".join(_subscript(n) for n in args[-1]), args[:-1:2]
+    return equation, args[::2]
+
+
+def _check_subscripts(inputs: list, operands) -> None:
+    """PyTorch's count of subscripts against each operand's rank (NumPy's text otherwise)."""
+    for i, (spec, op) in enumerate(zip(inputs, operands)):
+        n, nd = len(spec.replace("...", "")), op._data.ndim
+        if "..." in spec:
+            if n > nd:
+                raise RuntimeError(
+                    f"einsum(): the number of subscripts in the equation ({n}) is more than the "
+                    f"number of dimensions ({nd}) for operand {i}"
+                )
+        elif n != nd:
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({n}) does not match the "
+                f"number of dimensions ({nd}) for operand {i} and no ellipsis was given"
+            )
+
+
+def einsum(*args) -> Tensor:
+    """Einstein summation, ``einsum(equation, *operands)`` or the sublist form
+    ``einsum(op1, sublist1, ..., [out_sublist])``; each operand's gradient is another einsum
+    (differentiable)."""
+    if len(args) < 2:
+        raise ValueError(
+            "einsum(): must specify the equation string and at least one operand, or at least "
+            "one operand and its subscripts list"
+        )
+    if isinstance(args[0], Tensor):
+        equation, operands = _sublist_equation(args)
+    else:
+        equation, operands = args[0], args[1:]
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     check_devices(list(operands), "einsum")
     xp = operands[0]._device.backend.xp
     lhs, _, rhs = equation.replace(" ", "").partition("->")
     inputs = lhs.split(",")
+    _check_subscripts(inputs, operands)
     if not _:
         letters = sorted(
             {
@@ -44,7 +93,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
                 if s.count(c) == 1 and sum(t.count(c) for t in inputs) == 1
             }
         )
-        rhs = "".join(letters)
+        rhs = ("..." if "..." in lhs else "") + "".join(letters)  # PyTorch's implicit order
     arrays = [o._data for o in operands]
     low = arrays[0].dtype
     if low is D.BFLOAT16_NP:  # NumPy's einsum has no bfloat16: float32, rounded once
@@ -56,7 +105,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     if needs_grad(*operands):
         node = record(EinsumBackward0(), tuple(operands), out)
         node.save(*operands)
-        node.inputs, node.rhs = inputs, rhs
+        node.inputs, node.rhs = _spelled_out(inputs, rhs, operands)
     return out
 
 
@@ -73,6 +122,20 @@ class EinsumBackward0(Node):
             g = einsum(",".join([self.rhs] + specs) + "->" + spec, grad, *others)
             grads.append(g)
         return tuple(grads)
+
+
+def _spelled_out(inputs: list, rhs: str, operands) -> tuple:
+    """The subscripts with each "..." written as letters no operand uses, so the backward
+    einsums (whose outputs may drop the ellipsis) are explicit."""
+    if not any("..." in spec for spec in inputs):
+        return inputs, rhs
+    used = set("".join(inputs) + rhs)
+    pool = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    extra = [o._data.ndim - len(spec.replace("...", "")) for spec, o in zip(inputs, operands)]
+    k = max(n for spec, n in zip(inputs, extra) if "..." in spec)
+    ell = "".join(pool[:k])
+    spelled = [spec.replace("...", ell[k - n :]) for spec, n in zip(inputs, extra)]
+    return spelled, rhs.replace("...", ell)
 
 
 def _diag_error():
