@@ -118,7 +118,16 @@ from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004 - PyTorc
 # the sparse COO face; the star import bound ops.sparse here (``from . import`` would keep it)
 sparse = _importlib.import_module(".sparse", __name__)
 from . import jit as _jit  # noqa: E402, F401 - gives gpugrad.compile its record-and-replay
-from ._tensor import layout, sparse_coo, strided  # noqa: E402
+from ._tensor import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    layout,
+    memory_format,
+    preserve_format,
+    sparse_coo,
+    strided,
+)
 from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
 from .ops import special as _special_ops  # noqa: E402
 from .ops.indexing import index_put, index_put_  # noqa: E402
@@ -170,6 +179,10 @@ def is_tensor(obj) -> bool:
 
 
 def numel(input: Tensor) -> int:
+    if not isinstance(input, Tensor):
+        raise TypeError(
+            f"numel(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
+        )
     return input.numel()
 
 

@@ -282,21 +282,96 @@ class _Null:
 _NULL = _Null()
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+# the keywords PyTorch's factories take besides dtype, device and requires_grad, which only
+# have one value on gpugrad's dense strided tensors (pin_memory: host memory is not pinned)
+_NUMBERS = (bool, int, float, complex, np.generic)
+_LAYOUT_KEYWORDS = frozenset(("layout", "pin_memory"))
+
+
+def sizes_from(name: str, size: tuple, kwargs: dict, allowed=_LAYOUT_KEYWORDS) -> tuple:
+    """A factory's ``*size``, or its ``size=`` keyword (``zeros(size=(2, 3))``), with
+    Python's TypeErrors, as PyTorch's parser gives them, for both at once or for a keyword
+    the factory does not take."""
+    for key in kwargs:
+        if key != "size" and key not in allowed:
+            raise TypeError(f"{name}() got an unexpected keyword argument '{key}'")
+    if "size" in kwargs:
+        if size:
+            raise TypeError(f"{name}() got multiple values for argument 'size'")
+        given = kwargs["size"]
+        if not isinstance(given, (tuple, list)):
+            raise TypeError(
+                f"{name}(): argument 'size' must be tuple of ints, not {type(given).__name__}"
+            )
+        size = (given,)
+    return size
+
+
+def _into_out(out: Tensor, fill, size, dtype, device, requires_grad: bool, name: str) -> Tensor:
+    """A factory's ``out=``: the values written into ``out`` (of the result's shape, dtype and
+    device; gpugrad does not resize an ``out`` tensor), which is returned."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    shape = _size(size)
+    if dtype is not None and dtype is not out.dtype:
+        raise RuntimeError(
+            f"Expected out tensor to have dtype {dtype}, but got {out.dtype} instead"
+        )
+    if device is not None and _device(device) != out._device:
+        raise RuntimeError(f"Expected out tensor on {_device(device)}, but got {out.device}")
+    if tuple(out.shape) != shape:
+        raise RuntimeError(
+            f"{name}(): out= has shape {list(out.shape)} but the result has shape {list(shape)}; "
+            "gpugrad does not resize out= tensors"
+        )
+    if requires_grad or out.requires_grad:
+        raise RuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    if fill is not None:
+        out._data.fill(fill)
+        out._vc[0] += 1
+    return out
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None, **kw) -> Tensor:
+    if kw:
+        size = sizes_from("zeros", size, kw)
+    if out is not None:
+        return _into_out(out, 0, size, dtype, device, requires_grad, "zeros")
     return _filled(0, size, dtype or D.get_default_dtype(), device, requires_grad, "zeros")
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None, **kw) -> Tensor:
+    if kw:
+        size = sizes_from("ones", size, kw)
+    if out is not None:
+        return _into_out(out, 1, size, dtype, device, requires_grad, "ones")
     return _filled(1, size, dtype or D.get_default_dtype(), device, requires_grad, "ones")
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False, **_) -> Tensor:
+_EMPTY_KEYWORDS = _LAYOUT_KEYWORDS | {"memory_format"}
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, out=None, **kw) -> Tensor:
+    if kw:
+        size = sizes_from("empty", size, kw, _EMPTY_KEYWORDS)
+    if out is not None:
+        return _into_out(out, None, size, dtype, device, requires_grad, "empty")
     return _filled(None, size, dtype or D.get_default_dtype(), device, requires_grad, "empty")
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
+    if kw:
+        sizes_from("full", (), kw, _LAYOUT_KEYWORDS - {"size"})
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
+    elif not isinstance(fill_value, _NUMBERS):  # a None would make an empty (garbage) tensor
+        raise TypeError(
+            "full(): argument 'fill_value' (position 2) must be Number, not "
+            f"{type(fill_value).__name__}"
+        )
     if dtype is not None and type(fill_value) is int:
         _check_fits(np.asarray(fill_value), dtype, _C_TYPES)
     return _filled(
@@ -376,11 +451,17 @@ def linspace(
     dev = _device(device)
     dt = dtype or D.get_default_dtype()
     D.check_dtype_on(dev, dt)
+    _check_steps(steps)
     if dt is D.bfloat16:
         return _finish(_linspace_bfloat16(float(start), float(end), int(steps)), dev, requires_grad)
     with _on(dev):
         data = dev.backend.xp.linspace(float(start), float(end), int(steps))
     return _finish(data.astype(dt.np), dev, requires_grad)
+
+
+def _check_steps(steps) -> None:
+    if int(steps) < 0:  # NumPy's ValueError names its own parameter
+        raise RuntimeError("number of steps must be non-negative")
 
 
 def _linspace_bfloat16(start: float, end: float, steps: int) -> np.ndarray:
@@ -410,6 +491,7 @@ def logspace(
 ) -> Tensor:
     dev = _device(device)
     D.check_dtype_on(dev, dtype)
+    _check_steps(steps)
     with _on(dev):
         data = dev.backend.xp.logspace(float(start), float(end), int(steps), base=base)
     return _finish(D.cast_array(data, (dtype or D.get_default_dtype()).np), dev, requires_grad)
@@ -487,13 +569,21 @@ def _random(kind: str, size, dtype, device, requires_grad, generator=None) -> Te
     return _finish(data, dev, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+def rand(
+    *size, dtype=None, device=None, requires_grad: bool = False, generator=None, **kw
+) -> Tensor:
     """Uniform samples on [0, 1)."""
+    if kw:
+        size = sizes_from("rand", size, kw)
     return _random("uniform", size, dtype, device, requires_grad, generator)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+def randn(
+    *size, dtype=None, device=None, requires_grad: bool = False, generator=None, **kw
+) -> Tensor:
     """Standard normal samples."""
+    if kw:
+        size = sizes_from("randn", size, kw)
     return _random("normal", size, dtype, device, requires_grad, generator)
 
 
@@ -566,11 +656,28 @@ def randperm(
     return _finish(data, dev, requires_grad)
 
 
-def normal(mean=0.0, std=1.0, size=None, *, dtype=None, device=None) -> Tensor:
-    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+def normal(
+    mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, **kw
+) -> Tensor:
+    """Samples of N(mean, std^2): elementwise for tensor ``mean``/``std`` (broadcast
+    together), else of shape ``size``."""
+    if kw:
+        sizes_from("normal", (), kw, _LAYOUT_KEYWORDS | {"requires_grad"})
+    tensors = isinstance(mean, Tensor) or isinstance(std, Tensor)
+    if tensors == (size is not None):  # PyTorch's overloads: a size goes with float arguments
+        got = ", ".join(type(v).__name__ for v in (mean, std))
+        got += f", size={type(size).__name__}" if size is not None else ""
+        raise TypeError(f"normal() received an invalid combination of arguments - got ({got})")
+    if not isinstance(std, Tensor) and std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std:g}")
+    if tensors:
         ref = mean if isinstance(mean, Tensor) else std
-        return randn_like(ref) * std + mean
-    return randn(size, dtype=dtype, device=device) * std + mean
+        shape = np.broadcast_shapes(
+            tuple(getattr(mean, "shape", ())), tuple(getattr(std, "shape", ()))
+        )
+        z = randn(shape, dtype=dtype or ref.dtype, device=ref._device, generator=generator)
+        return z * std + mean
+    return randn(size, dtype=dtype, device=device, generator=generator) * std + mean
 
 
 def multinomial(

@@ -211,14 +211,23 @@ def scalar_dtype(value) -> dtype:
     return _defaults.float_dtype
 
 
+_SCALARS = (bool, int, float, complex, np.generic)
+
+
 def result_type(a, b) -> dtype:
     """PyTorch's result_type for two operands, each a Tensor or a Python scalar.
 
     Priority: tensors with dimensions > zero-dim tensors > Python scalars; a lower-priority
     operand only changes the result when its category (bool < int < float) is higher.
     """
-    da, pa = _dtype_and_priority(a)
-    db, pb = _dtype_and_priority(b)
+    try:
+        da, pa = _dtype_and_priority(a)
+        db, pb = _dtype_and_priority(b)
+    except TypeError:
+        got = ", ".join(type(v).__name__ for v in (a, b))
+        raise TypeError(
+            f"result_type() received an invalid combination of arguments - got ({got})"
+        ) from None
     if da is db:
         return da
     if pa == pb:
@@ -232,4 +241,6 @@ def _dtype_and_priority(x) -> tuple[dtype, int]:
     d = getattr(x, "dtype", None)
     if isinstance(d, dtype):
         return d, 2 if x.ndim else 1
+    if not isinstance(x, _SCALARS):  # a None would count as a float scalar
+        raise TypeError(f"expected a Tensor or a Number, got {type(x).__name__}")
     return scalar_dtype(x), 0

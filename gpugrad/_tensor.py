@@ -51,6 +51,27 @@ strided = layout("strided")
 sparse_coo = layout("sparse_coo")
 
 
+class memory_format:
+    """The element order asked of a new tensor (``contiguous_format``, ``preserve_format``,
+    ``channels_last`` ...). gpugrad's dense tensors are made row-major whichever is asked: the
+    values are the same, only PyTorch's strides would differ."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"{D.PRINTED_MODULE}.{self._name}"
+
+    def __reduce__(self):
+        return self._name
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+
+
 class Tensor:
     """A multi-dimensional array that can record the operations applied to it.
 

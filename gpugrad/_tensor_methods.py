@@ -167,18 +167,26 @@ def _as_tensor(value, like: Tensor) -> Tensor:
 
 # ---- new_* factories -----------------------------------------------------------------
 def _new(kind: str):
+    name = f"new_{kind}"
+
     def method(self: Tensor, *args, dtype=None, device=None, requires_grad: bool = False, **kwargs):
         from . import _creation as C
 
         dt = dtype or self.dtype
         dev = device if device is not None else self._device
+        if kwargs:  # size= (new_zeros(size=(2, 3))), layout, pin_memory; anything else refused
+            sizes = C.sizes_from(name, args if kind not in ("tensor", "full") else (), kwargs)
+            if kind not in ("tensor", "full"):
+                args = sizes
+            elif "size" in kwargs:
+                raise TypeError(f"{name}() got an unexpected keyword argument 'size'")
         if kind == "tensor":
             return C.tensor(args[0], dtype=dt, device=dev, requires_grad=requires_grad)
         if kind == "full":
             return C.full(args[0], args[1], dtype=dt, device=dev, requires_grad=requires_grad)
         return getattr(C, kind)(*args, dtype=dt, device=dev, requires_grad=requires_grad)
 
-    method.__name__ = f"new_{kind}"
+    method.__name__ = name
     return method
 
 

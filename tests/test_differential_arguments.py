@@ -446,6 +446,46 @@ RAISES = [
         lambda L: T(L, 2, 3, 4).index_copy(1, I(L, 2), T(L)),
         "When source is scalar, index should have one element (got 2)",
     ),
+    # a None where a Number goes: arithmetic on it in the op, named as PyTorch's parser names it
+    ("add alpha=None", lambda L: L.add(T(L, 3), T(L, 3), alpha=None), "'alpha' must be Number"),
+    ("sub alpha=None", lambda L: L.sub(T(L, 3), T(L, 3), alpha=None), "'alpha' must be Number"),
+    ("Tensor.add_ alpha=None", lambda L: T(L, 3).add_(T(L, 3), alpha=None), "must be Number"),
+    ("rsub alpha=None", lambda L: L.rsub(T(L, 3), T(L, 3), alpha=None), None),
+    ("F.elu(x, None)", lambda L: F(L).elu(T(L, 3), None), "'alpha' (position 2) must be Number"),
+    ("F.celu alpha=None", lambda L: F(L).celu(T(L, 3), alpha=None), "must be Number, not None"),
+    ("special.ndtr(None)", lambda L: L.special.ndtr(None), "must be Tensor, not NoneType"),
+    ("numel(None)", lambda L: L.numel(None), "argument 'input' (position 1) must be Tensor"),
+    # a None standing for a scalar (NumPy made it NaN, or an empty tensor's garbage)
+    ("floor_divide(None, t)", lambda L: L.floor_divide(None, T(L, 3)), "got (NoneType, Tensor)"),
+    ("remainder(None, t)", lambda L: L.remainder(None, T(L, 3)), "got (NoneType, Tensor)"),
+    ("result_type(None, t)", lambda L: L.result_type(None, T(L, 3)), "got (NoneType, Tensor)"),
+    ("result_type(t, None)", lambda L: L.result_type(T(L, 3), None), "got (Tensor, NoneType)"),
+    ("where(c, t, None)", lambda L: L.where(B(L, 3), T(L, 3), None), "invalid combination"),
+    ("where(c, None, t)", lambda L: L.where(B(L, 3), None, T(L, 3)), "invalid combination"),
+    ("full(size, None)", lambda L: L.full((2,), None), "'fill_value' (position 2) must be Number"),
+    ("clamp_min(None)", lambda L: L.clamp_min(T(L, 3), None), "got (Tensor, NoneType)"),
+    ("clamp_max(None)", lambda L: L.clamp_max(T(L, 3), None), "got (Tensor, NoneType)"),
+    # factories' keywords, as Python's own call errors
+    ("empty size twice", lambda L: L.empty(2, 3, size=(2,)), "multiple values for argument 'size'"),
+    ("zeros bad keyword", lambda L: L.zeros(2, bogus=1), "unexpected keyword argument 'bogus'"),
+    ("empty bad keyword", lambda L: L.empty(2, bogus=1), "unexpected keyword argument 'bogus'"),
+    ("zeros size=int", lambda L: L.zeros(size=3), "'size' must be tuple of ints, not int"),
+    ("new_zeros size twice", lambda L: T(L, 3).new_zeros(1, size=(2,)), "multiple values"),
+    ("new_ones bad keyword", lambda L: T(L, 3).new_ones(1, bogus=1), "unexpected keyword"),
+    ("new_tensor bad keyword", lambda L: T(L, 3).new_tensor([1], bogus=1), "unexpected keyword"),
+    (
+        "linspace steps<0",
+        lambda L: L.linspace(0.0, 1.0, -1),
+        "number of steps must be non-negative",
+    ),
+    (
+        "logspace steps<0",
+        lambda L: L.logspace(0.0, 1.0, -5),
+        "number of steps must be non-negative",
+    ),
+    ("normal tensor + size", lambda L: L.normal(T(L, 3), 1.0, size=(3,)), "invalid combination"),
+    ("normal floats, no size", lambda L: L.normal(0.0, 1.0), "invalid combination of arguments"),
+    ("normal std<0", lambda L: L.normal(0.0, -1.0, (2,)), "normal expects std >= 0.0"),
     # PyTorch's Python implementation touches the input first: an AttributeError there too
     ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
     ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
@@ -486,6 +526,21 @@ RETURNS = [
     ("nonzero 0-d zero", lambda L: L.nonzero(T(L) * 0)),
     ("pad crop to empty", lambda L: F(L).pad(T(L, 2, 3), (-3, 0))),
     ("index_copy 0-d source", lambda L: T(L, 3).index_copy(0, I(L, 1), T(L))),
+    # factories' size= keyword and the layout keywords
+    ("zeros(size=)", lambda L: L.zeros(size=(2, 3))),
+    ("ones(size=[])", lambda L: L.ones(size=[2])),
+    ("rand(size=)", lambda L: L.rand(size=(2,))),
+    ("empty keywords", lambda L: L.empty(2, layout=L.strided, pin_memory=False)),
+    ("empty memory_format", lambda L: L.empty(2, 3, memory_format=L.contiguous_format)),
+    ("new_zeros(size=)", lambda L: T(L, 3).new_zeros(size=(2, 4))),
+    ("new_zeros varargs", lambda L: T(L, 3).new_zeros(2, 4)),
+    ("new_full layout", lambda L: T(L, 3).new_full((2,), 1.0, layout=L.strided)),
+    ("normal broadcast", lambda L: L.normal(T(L, 3, 1), T(L, 1, 4))),
+    ("normal tensor mean", lambda L: L.normal(T(L, 3).double(), 2.0)),
+    (
+        "contiguous channels_last",
+        lambda L: T(L, 2, 3, 4, 5).contiguous(memory_format=L.channels_last),
+    ),
 ]
 
 # in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged
@@ -495,6 +550,9 @@ INPLACE = [
     ("bool.sub_(True)", lambda L: B(L, 3), lambda x, L: x.sub_(True)),
     ("tril_ 1-d", lambda L: T(L, 5), lambda x, L: x.tril_()),
     ("add_(None)", lambda L: T(L, 3), lambda x, L: x.add_(None)),
+    ("add_ alpha=None", lambda L: T(L, 3), lambda x, L: x.add_(T(L, 3), alpha=None)),
+    ("fill_(None)", lambda L: T(L, 3), lambda x, L: x.fill_(None)),
+    ("clamp_min_(None)", lambda L: T(L, 3), lambda x, L: x.clamp_min_(None)),
     ("elu_ int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).elu_(x)),
     ("relu_ bool", lambda L: B(L, 3), lambda x, L: x.relu_()),
     ("silu inplace int", lambda L: I(L, 3, hi=3), lambda x, L: F(L).silu(x, inplace=True)),
@@ -594,3 +652,32 @@ def test_a_real_attribute_error_goes_on():
         with pytest.raises(TypeError, match="not list") as info:
             op([1.0])
         assert isinstance(info.value.__cause__, AttributeError)  # the original, as the cause
+
+
+def test_a_none_in_a_number_slot_is_named_and_other_type_errors_go_on():
+    """A TypeError leaving an op becomes PyTorch's "must be Number, not NoneType" only where
+    a None sits in a parameter that does not take one; any other TypeError is unchanged."""
+    from gpugrad.backend.quiet import quiet
+
+    def scaled(input: gpugrad.Tensor, alpha: float = 1.0, *, bias=0.5):
+        return input * alpha + bias
+
+    def broken(input: gpugrad.Tensor, alpha: float = 1.0):
+        return None + alpha  # a bug: no argument is None
+
+    op = quiet(scaled)
+    with pytest.raises(
+        TypeError, match=r"^scaled\(\): argument 'alpha' \(position 2\) must be Number"
+    ):
+        op(gpugrad.ones(2), None)
+    with pytest.raises(
+        TypeError, match=r"^scaled\(\): argument 'bias' must be Number, not NoneType"
+    ):
+        op(gpugrad.ones(2), bias=None)
+    with pytest.raises(TypeError, match="unsupported operand") as info:
+        quiet(broken)(gpugrad.ones(2))
+    assert info.value.__cause__ is None
+    out = gpugrad.zeros(3)
+    assert gpugrad.zeros(3, out=out) is out
+    with pytest.raises(RuntimeError, match="does not resize out= tensors"):
+        gpugrad.zeros(2, out=out)

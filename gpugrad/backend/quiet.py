@@ -29,8 +29,9 @@ except ImportError:  # NumPy 1.x or a later layout: the public (slower) context 
 
 
 # Set by the op layer (ops/_arguments.py): (fn, name, skip, args, kwargs, exc) -> the
-# TypeError PyTorch raises for a non-Tensor where ``fn`` takes a Tensor, or None. Called only
-# when an AttributeError leaves the op: the normal path pays for the ``try`` alone.
+# TypeError PyTorch raises for a non-Tensor where ``fn`` takes a Tensor (or a None where it
+# takes a Number), or None. Called only when an AttributeError or TypeError leaves the op: the
+# normal path pays for the ``try`` alone.
 _explain: Callable | None = None
 
 
@@ -45,12 +46,15 @@ class ArgumentTypeError(TypeError):
         self.obj = obj
 
 
-# what the wrappers look into (an ``except`` clause costs nothing until something is raised)
-_CAUGHT = (AttributeError, ArgumentTypeError)
+# what the wrappers look into (an ``except`` clause costs nothing until something is raised):
+# a lookup on the wrong object, an op's own refusal, and the TypeError of arithmetic on a None
+# (``alpha * other`` with alpha=None), which the explanation only rewrites where a None sits
+# in a parameter that does not take one
+_CAUGHT = (AttributeError, TypeError)
 
 
 def set_argument_check(explain: Callable) -> None:
-    """Install the op layer's explanation of an AttributeError (see ``_explain``)."""
+    """Install the op layer's explanation of an argument's failure (see ``_explain``)."""
     global _explain
     _explain = explain
 

@@ -1,13 +1,17 @@
-"""PyTorch's TypeError for a non-Tensor where an op takes a Tensor, found after the fact.
+"""PyTorch's TypeError for a non-Tensor where an op takes a Tensor (or a None where it takes a
+Number), found after the fact.
 
 An op given ``None`` (or a list, a NumPy array ...) for a Tensor argument fails on its first
-``input._data``: an AttributeError that names gpugrad's internals. PyTorch's argument parser
-raises ``TypeError: add(): argument 'other' (position 2) must be Tensor, not NoneType``
-instead. Checking every argument up front would cost every call; the faces' wrapper
-(gpugrad.backend.quiet) calls ``not_a_tensor`` only when an AttributeError leaves the op, and
-it finds the argument whose value is the object that lacked the attribute among the op's
-Tensor parameters (annotated ``Tensor``, not optional). Where none is, the AttributeError is a
-real bug and goes on unchanged.
+``input._data``: an AttributeError that names gpugrad's internals; given ``alpha=None``, on
+``alpha * other``: a TypeError about operand types. PyTorch's argument parser raises
+``TypeError: add(): argument 'other' (position 2) must be Tensor, not NoneType`` (``... 'alpha'
+must be Number, not NoneType``) instead. Checking every argument up front would cost every
+call; the faces' wrapper (gpugrad.backend.quiet) calls ``not_a_tensor`` only when an
+AttributeError or TypeError leaves the op, and it finds the argument whose value is the object
+that lacked the attribute among the op's Tensor parameters (annotated ``Tensor``, not
+optional), or, for a TypeError naming NoneType, the None given to a Tensor or Number parameter
+that does not take None. Where none is, the exception is a real bug (or the op's own
+refusal) and goes on unchanged.
 """
 
 from __future__ import annotations
@@ -16,15 +20,37 @@ import inspect
 from functools import cache
 
 from .._tensor import Tensor
+from ..backend.quiet import ArgumentTypeError
 
 _SEQUENCES = (list, tuple)
 
 
+_NUMBERS = ("float", "Number", "complex")
+
+
+def _number_kind(p, ann: str) -> str | None:
+    """What PyTorch's parser calls a scalar parameter that does not take None ("Number",
+    "int", "bool"), from its annotation or, unannotated, its default; None for any other."""
+    if p.default is None or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+        return None
+    if ann:
+        if "None" in ann or "Optional" in ann or "Tensor" in ann:
+            return None
+        if any(n in ann for n in _NUMBERS):
+            return "Number"
+        return ann if ann in ("int", "bool") else None
+    d = p.default
+    if isinstance(d, bool):
+        return "bool"
+    return "Number" if isinstance(d, (int, float)) else None
+
+
 @cache
 def _slots(fn) -> tuple:
-    """``fn``'s parameters as (name, kind, tensor, sequence) in order: ``tensor`` where the
-    annotation takes a Tensor and not None (an unannotated required parameter counts too);
-    ``sequence`` where it takes Tensors in a list or as ``*tensors``."""
+    """``fn``'s parameters as (name, kind, tensor, sequence, number) in order: ``tensor``
+    where the annotation takes a Tensor and not None (an unannotated required parameter
+    counts too); ``sequence`` where it takes Tensors in a list or as ``*tensors``; ``number``:
+    PyTorch's name for a scalar parameter that does not take None, else None."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -39,7 +65,7 @@ def _slots(fn) -> tuple:
             takes = "Tensor" in ann and "None" not in ann and "Optional" not in ann
             takes = takes and p.default is not None
         seq = takes and (p.kind is p.VAR_POSITIONAL or not ann or "Tensor]" in ann or "...]" in ann)
-        out.append((p.name, p.kind, takes, seq))
+        out.append((p.name, p.kind, takes, seq, None if takes else _number_kind(p, ann)))
     return tuple(out)
 
 
@@ -47,17 +73,36 @@ def _type(v) -> str:
     return type(v).__name__
 
 
-def not_a_tensor(fn, name: str, skip: int, args: tuple, kwargs: dict, exc: AttributeError):
+def _bad_object(exc: Exception, name: str):
+    """(the object an exception leaving op ``name`` blames, whether a Number slot may hold
+    it), or None where the exception blames no argument."""
+    if isinstance(exc, AttributeError):
+        # raised by hand, not by a lookup: nothing says which object lacked it
+        return None if exc.name is None else (exc.obj, False)
+    if isinstance(exc, ArgumentTypeError):
+        return exc.obj, False
+    text = str(exc)
+    # arithmetic on a None (or an inner op's refusal of it: ``input * alpha`` names mul's
+    # 'other'), not this op's own PyTorch-style refusal, which already names the argument
+    if "NoneType" in text and not text.startswith(f"{name}(") and "invalid combination" not in text:
+        return None, True
+    return None
+
+
+def not_a_tensor(fn, name: str, skip: int, args: tuple, kwargs: dict, exc: Exception):
     """PyTorch's TypeError for the argument of ``fn`` (shown as ``name``) that is the object
-    ``exc`` found lacking an attribute, or None where no Tensor parameter holds it. ``skip``:
-    leading positional arguments PyTorch does not count (a method's self)."""
-    if exc.name is None:  # raised by hand, not by a lookup: nothing says which object lacked it
+    ``exc`` blames (the one an AttributeError found lacking an attribute, the one an op
+    refused, the None a TypeError met), or None where no Tensor (or, for a None, Number)
+    parameter holds it. ``skip``: leading positional arguments PyTorch does not count (a
+    method's self)."""
+    found = _bad_object(exc, name)
+    if found is None:
         return None
-    bad = exc.obj
+    bad, numbers = found
     if isinstance(bad, Tensor):
         return None
     pos = 0
-    for pname, kind, takes, seq in _slots(fn):
+    for pname, kind, takes, seq, number in _slots(fn):
         if kind is inspect.Parameter.VAR_POSITIONAL:
             values, pos = args[pos:], len(args)
             if takes and len(values) == 1 and isinstance(values[0], _SEQUENCES):
@@ -77,6 +122,10 @@ def not_a_tensor(fn, name: str, skip: int, args: tuple, kwargs: dict, exc: Attri
         else:
             continue
         if not takes:
+            if numbers and number is not None and value is None:
+                return TypeError(
+                    f"{name}(): argument '{pname}'{where} must be {number}, not NoneType"
+                )
             continue
         if value is bad:
             return TypeError(
@@ -101,4 +150,4 @@ def _in_sequence(name: str, values, bad, index: int):
 def takes_tensor_after_self(fn) -> bool:
     """Whether ``fn`` takes a Tensor besides its first argument (as a method: besides self),
     so its method face needs the check; self alone is always a Tensor."""
-    return any(takes for _, _, takes, _ in _slots(fn)[1:])
+    return any(slot[2] for slot in _slots(fn)[1:])

@@ -18,6 +18,8 @@ silently. Two kinds of check:
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _dtype as D
 
 _INT32_64 = frozenset(("int32", "int64"))
@@ -93,6 +95,18 @@ def checked_class_targets(backend, tgt, c: int, ignore_index: int) -> tuple:
 
 def _target_error(bad) -> IndexError:
     return IndexError(f"Target {bad} is out of bounds.")
+
+
+_NUMBERS = (bool, int, float, complex, np.generic)
+
+
+def require_number(op: str, value, *given) -> None:
+    """PyTorch's TypeError where a Python scalar stands for a Tensor or Number and is neither
+    (a None would otherwise become NaN, or garbage, silently); ``given``: the call's
+    arguments, whose types the text lists as PyTorch's parser does."""
+    if not isinstance(value, _NUMBERS):
+        got = ", ".join(type(v).__name__ for v in given)
+        raise TypeError(f"{op}() received an invalid combination of arguments - got ({got})")
 
 
 def not_implemented_for(kernel: str, dt) -> NotImplementedError:

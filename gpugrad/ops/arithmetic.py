@@ -12,6 +12,7 @@ import operator
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, _edge, collect_next_functions
+from ._checks import require_number
 from ._util import (
     binary_arrays,
     broadcast_error,
@@ -240,7 +241,7 @@ def _rounded_div(input, other, mode: str) -> Tensor:
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{mode}'"
         )
     if not isinstance(input, Tensor):
-        input = _tensor_like(input, other)
+        input = _tensor_like(input, other, "floor_divide" if mode == "floor" else "div")
     a, b = binary_arrays(input, other, "div")
     backend = input._device.backend
     xp = backend.xp
@@ -262,10 +263,11 @@ def _int_rounded_div(xp, a, b, mode: str):
     return a // b if mode == "floor" else (a - xp.fmod(a, b)) // b
 
 
-def _tensor_like(value, like: Tensor) -> Tensor:
+def _tensor_like(value, like: Tensor, op: str) -> Tensor:
     """A Python number as a 0-d tensor on ``like``'s device (``5 // t``, ``5 % t``)."""
     from .. import _dtype as D
 
+    require_number(op, value, value, like)
     dt = D.scalar_dtype(value)
     if D.is_floating(like._data.dtype) and not dt.is_floating_point:
         dt = D._BY_NP[like._data.dtype]
@@ -293,7 +295,7 @@ def remainder(input: Tensor, other) -> Tensor:
     """Python-style modulus (sign of the divisor), as PyTorch computes it: ``fmod``, then the
     divisor added where the signs differ (so ``-0.0 % 2`` is ``-0.0`` and ``-3 % inf`` inf)."""
     if not isinstance(input, Tensor):
-        input = _tensor_like(input, other)
+        input = _tensor_like(input, other, "remainder")
     a, b = binary_arrays(input, other, "remainder")
     backend = input._device.backend
     xp = backend.xp

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.graph import Node
-from ._checks import not_implemented_for
+from ._checks import not_implemented_for, require_number
 from ._util import binary_arrays, broadcast_error, check_device, grad_for, meta, needs_grad, record
 
 
@@ -131,11 +131,13 @@ def where(condition: Tensor, input=None, other=None) -> Tensor:
     if input is None and other is None:
         return condition.nonzero(as_tuple=True)
     if not isinstance(input, Tensor):
+        require_number("where", input, condition, input, other)
         if not isinstance(other, Tensor):  # two scalars: PyTorch's dtype for the pair
             input, other = _scalar_pair(condition, input, other)
         else:
             input = _scalar_as(other, input)
     if not isinstance(other, Tensor):
+        require_number("where", other, condition, input, other)
         other = _scalar_as(input, other)
     check_device(condition, input, "where")
     if condition._data.dtype.kind != "b":

@@ -13,7 +13,7 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, SavedTensor
-from ._checks import check_key_ranges
+from ._checks import check_key_ranges, require_number
 from ._util import binary_arrays, grad_for, meta, record, shapes_error
 from .arithmetic import _sub_check, add, div, mul, pow, sub
 from .indexing import _index_error, convert_key, getitem_arrays, put
@@ -227,6 +227,8 @@ def fill_(self: Tensor, value, _node=FillBackward2) -> Tensor:
                 f"{value._data.ndim} dimensions."
             )
         value = value.item()
+    else:
+        require_number("fill_", value, value)
     recorded = check_inplace(self)
     self._data.fill(value)
     self._vc[0] += 1

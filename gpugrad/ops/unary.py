@@ -14,7 +14,7 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
-from ._checks import float_only, not_implemented_for, require_floating
+from ._checks import float_only, not_implemented_for, require_floating, require_number
 from ._util import float_data, needs_grad, record
 
 
@@ -656,8 +656,12 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
 
 
 def clamp_min(input: Tensor, min) -> Tensor:  # noqa: A002
+    if min is None:  # PyTorch's overloads take a Tensor or a Number, not clamp's None
+        require_number("clamp_min", min, input, min)
     return clamp(input, min=min)
 
 
 def clamp_max(input: Tensor, max) -> Tensor:  # noqa: A002
+    if max is None:
+        require_number("clamp_max", max, input, max)
     return clamp(input, max=max)
