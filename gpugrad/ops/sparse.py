@@ -252,16 +252,25 @@ def to_sparse(input: Tensor, sparse_dim: int | None = None, *, layout=None) -> T
         return input
     nd = input.ndim
     sd = nd if sparse_dim is None else sparse_dim
-    if not 0 < sd <= nd:
-        raise RuntimeError(f"sparse_dim must be in [1, {nd}], but got {sd}")
+    if not 0 <= sd <= nd:
+        raise RuntimeError(
+            f"dense_to_sparse: sparse_dim argument must be in [0,{nd}] range, but {sd} is given"
+        )
+    if sd == 0 and nd:  # (a 0-d tensor is one entry with no sparse dims, as in PyTorch)
+        raise NotImplementedError("to_sparse(sparse_dim=0) of a non-scalar tensor in gpugrad")
     xp = input._device.backend.xp
     data = input._data
     nonzero = data != 0
     if sd < nd:  # a hybrid tensor: a row of dense values is kept where any of it is nonzero
         nonzero = nonzero.any(axis=tuple(range(sd, nd)))
-    idx = xp.stack(xp.nonzero(nonzero)) if nd else xp.zeros((0, 1), "int64")
+    if nd:
+        idx = xp.stack(xp.nonzero(nonzero))
+        values = input[_index_key(Tensor._make(idx.astype("int64"), input._device))]
+    else:  # PyTorch keeps a 0-d tensor's value as one entry only where it is nonzero
+        keep = input._data.reshape(1) != 0
+        idx = xp.zeros((0, int(keep.sum())), "int64")  # (to_sparse reads the data anyway)
+        values = input.reshape(1)[Tensor._make(keep, input._device)]
     indices = Tensor._make(idx.astype("int64"), input._device)
-    values = input[_index_key(indices)] if nd else input.reshape(1)
     return _make(indices, values, tuple(input.shape), True, ToSparseBackward1)
 
 
@@ -361,6 +370,8 @@ def coalesce(t: Tensor) -> Tensor:
 
 class ToDenseBackward0(Node):
     def backward(self, grad):
+        if not self.key:  # no sparse dims: every value landed on the whole tensor
+            return (grad.unsqueeze(0).expand((self.nnz,) + tuple(grad.shape)),)
         return (grad[self.key],)
 
 
@@ -373,10 +384,14 @@ def to_dense(t: Tensor, dtype=None, *, masked_grad=None) -> Tensor:
     vals = p.values._data
     out = backend.xp.zeros(tuple(t.shape), vals.dtype)
     key = tuple(p.indices._data[d] for d in range(p.indices.shape[0]))
-    backend.scatter_add(out, key, vals)
+    if key:
+        backend.scatter_add(out, key, vals)
+    else:  # no sparse dims (a 0-d tensor's): the values add up into the whole tensor
+        out += vals.sum(0)
     dense = Tensor._make(out, t._device)
     if needs_grad(p.values):
-        record(ToDenseBackward0(), (p.values,), dense).key = _index_key(p.indices)
+        node = record(ToDenseBackward0(), (p.values,), dense)
+        node.key, node.nnz = _index_key(p.indices), vals.shape[0]
     return dense if dtype is None else dense.to(dtype)
 
 
