@@ -660,7 +660,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
             f"{C.type_name(input._data)} and (source) {C.type_name(source._data)}"
         )
     nd = input._data.ndim
-    d = wrap_dim(dim, nd) if nd else 0
+    d = wrap_dim(dim, nd)  # a 0-d self takes dims -1 and 0, as PyTorch's
     idx = index._data.reshape(-1)
     # PyTorch's order: the slice shapes (each shape without dim), then the number of indices
     cut = [[n for i, n in enumerate(t._data.shape) if i != d] for t in (input, source)]

@@ -75,8 +75,12 @@ def einsum(*args) -> Tensor:
         )
     if isinstance(args[0], Tensor):
         equation, operands = _sublist_equation(args)
-    else:
+    elif isinstance(args[0], str):
         equation, operands = args[0], args[1:]
+    else:
+        raise TypeError(
+            f"einsum(): argument 'equation' (position 1) must be str, not {type(args[0]).__name__}"
+        )
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     check_devices(list(operands), "einsum")

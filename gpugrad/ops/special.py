@@ -91,6 +91,8 @@ def mvlgamma(input: Tensor, p: int) -> Tensor:
     _require_tensor(input, "mvlgamma")
     if p < 1:
         raise RuntimeError("p has to be greater than or equal to 1")
+    if input._data.dtype.kind == "b":
+        raise RuntimeError("The input tensor may not be a boolean tensor.")
     x = input if input.is_floating_point() else input.to(D.get_default_dtype())
     # (PyTorch 2.13 no longer checks the domain: log|Gamma| of each term, inf at its poles)
     shifts = Tensor._make(input._device.backend.xp.arange(p, dtype=x._data.dtype) * -0.5, x._device)
