@@ -69,8 +69,13 @@ def test_multigammaln_and_erfinv_match_torch(device):
         )
     u = np.array([-0.999, -0.5, 0.0, 0.1, 0.7, 0.99999])
     assert_close(gs.erfinv(t(u, device)), torch.erfinv(_torch(u)).numpy(), rtol=1e-10)
-    with pytest.raises(RuntimeError, match=r"All elements must be greater than \(p-1\)/2 = 1.0"):
-        gs.multigammaln(t([0.9, 3.0], device), 3)
+    # PyTorch 2.13 no longer checks the domain (no data read back): its values below it
+    below = np.array([0.9, 0.5, 3.0])
+    np.testing.assert_allclose(  # inf at the pole 0.5 on both sides
+        gs.multigammaln(t(below, device), 3).cpu().numpy(),
+        torch.special.multigammaln(_torch(below), 3).numpy(),
+        rtol=1e-10,
+    )
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ silently. Two kinds of check:
 
 from __future__ import annotations
 
-import numpy as np
+from numbers import Number
 
 from .. import _dtype as D
 
@@ -97,14 +97,14 @@ def _target_error(bad) -> IndexError:
     return IndexError(f"Target {bad} is out of bounds.")
 
 
-_NUMBERS = (bool, int, float, complex, np.generic)
 
 
 def require_number(op: str, value, *given) -> None:
     """PyTorch's TypeError where a Python scalar stands for a Tensor or Number and is neither
     (a None would otherwise become NaN, or garbage, silently); ``given``: the call's
     arguments, whose types the text lists as PyTorch's parser does."""
-    if not isinstance(value, _NUMBERS):
+    # a NumPy scalar (np.bool_ is no Number) has an empty shape
+    if not isinstance(value, Number) and getattr(value, "shape", None) != ():
         got = ", ".join(type(v).__name__ for v in given)
         raise TypeError(f"{op}() received an invalid combination of arguments - got ({got})")
 
