@@ -489,6 +489,216 @@ RAISES = [
     # PyTorch's Python implementation touches the input first: an AttributeError there too
     ("F.softmax(None)", lambda L: F(L).softmax(None, 0), "'NoneType' object has no attribute"),
     ("F.mse_loss(None)", lambda L: F(L).mse_loss(None, T(L, 3)), "'NoneType' object has no attr"),
+    # the sweep's tensor ops: linalg, shapes, indexing, counting, special, sparse
+    (
+        "einsum equation None",
+        lambda L: L.einsum(None, (4, 3, 2)),
+        "argument 'equation' (position 1) must be str, not NoneType",
+    ),
+    (
+        "mvlgamma bool",
+        lambda L: L.mvlgamma(B(L, 2, 3), 1),
+        "The input tensor may not be a boolean tensor.",
+    ),
+    (
+        "index_copy 0-d self dim 1",
+        lambda L: L.index_copy(T(L), 1, I(L, 2), T(L, 2, 2, 4)),
+        "(expected to be in range of [-1, 0], but got 1)",
+    ),
+    (
+        "einsum sublist rank",
+        lambda L: L.einsum(T(L, 5), (4, 3, 2)),
+        "does not match the number of dimensions (1) for operand 0",
+    ),
+    (
+        "einsum sublist range",
+        lambda L: L.einsum(T(L, 2, 3, 4), (-5, -4, -3)),
+        "not within the valid range [0, 52)",
+    ),
+    (
+        "linear 0-d input",
+        lambda L: L.nn.functional.linear(T(L), T(L, 3, 3)),
+        "at least 1D, but they are 0D and 2D",
+    ),
+    (
+        "linear 0-d weight",
+        lambda L: L.nn.functional.linear(T(L, 3, 3), T(L)),
+        "at least 1D, but they are 2D and 0D",
+    ),
+    (
+        "linear 1-d weight",
+        lambda L: L.nn.functional.linear(T(L, 3, 3), T(L, 5)),
+        "size mismatch, got input (3), mat (3x3), vec (5)",
+    ),
+    (
+        "linear 1-d weight bias",
+        lambda L: L.nn.functional.linear(T(L, 3, 4), T(L, 4), T(L, 3)),
+        "mat2 must be a matrix",
+    ),
+    (
+        "solve 0-d B",
+        lambda L: L.linalg.solve(T(L, 3, 3), T(L)),
+        "The input tensor B must have at least 2 dimensions.",
+    ),
+    (
+        "solve left=False 1-d B",
+        lambda L: L.linalg.solve(T(L, 3, 3), T(L, 3), left=False),
+        "for the equation XA = B (3x3 and 3x1)",
+    ),
+    (
+        "bilinear 1-d weight",
+        lambda L: L.nn.functional.bilinear(T(L, 4, 5), T(L, 4, 6), T(L, 5)),
+        "but got 1)",
+    ),
+    (
+        "bilinear 0-d weight",
+        lambda L: L.nn.functional.bilinear(T(L, 4, 5), T(L, 4, 6), T(L)),
+        "Dimension specified as 1 but tensor has no dimensions",
+    ),
+    (
+        "bilinear input2 size",
+        lambda L: L.nn.functional.bilinear(T(L, 4, 5), T(L, 4, 6), T(L, 3, 5, 7)),
+        "input2 size does not match weight size: got 6 but expected 7",
+    ),
+    (
+        "bilinear input1 size",
+        lambda L: L.nn.functional.bilinear(T(L, 4, 5), T(L, 4, 6), T(L, 3, 4, 6)),
+        "input1 size does not match weight size: got 5 but expected 4",
+    ),
+    (
+        "bilinear bias size",
+        lambda L: L.nn.functional.bilinear(T(L, 4, 5), T(L, 4, 6), T(L, 3, 5, 6), T(L, 4)),
+        "bias size does not match weight size: got 4 but expected 3",
+    ),
+    (
+        "baddbmm 0-d batch1",
+        lambda L: L.baddbmm(T(L, 2, 3, 4), T(L), T(L, 2, 5, 4)),
+        "Dimension specified as 0 but tensor has no dimensions",
+    ),
+    (
+        "baddbmm 1-d batch2",
+        lambda L: L.baddbmm(T(L, 2, 3, 4), T(L, 2, 3, 5), T(L, 5)),
+        "but got 2)",
+    ),
+    (
+        "bmm bool self",
+        lambda L: L.bmm(B(L, 2, 5, 3), T(L, 2, 3, 4)),
+        "\"bmm\" not implemented for 'Bool'",
+    ),
+    (
+        "broadcast_shapes negative",
+        lambda L: L.broadcast_shapes((-3, -4)),
+        "Attempting to broadcast a dimension with negative length!",
+    ),
+    (
+        "broadcast_shapes mismatch",
+        lambda L: L.broadcast_shapes((2,), (3,)),
+        "Attempting to broadcast a dimension of length 3 at -1!",
+    ),
+    (
+        "broadcast_shapes float",
+        lambda L: L.broadcast_shapes((2,), 2.0),
+        "Input shapes should be of type ints",
+    ),
+    ("rot90 0-d", lambda L: L.rot90(T(L)), "expected total dims >= 2, but got total dims = 0"),
+    ("rot90 1-d", lambda L: L.rot90(T(L, 5)), "expected total dims >= 2, but got total dims = 1"),
+    (
+        "repeat_interleave output_size int",
+        lambda L: L.repeat_interleave(T(L, 2, 3, 4), 1, output_size=-1),
+        "Invalid output_size, expected 24 but got -1",
+    ),
+    (
+        "repeat_interleave output_size tensor",
+        lambda L: L.repeat_interleave(T(L, 2, 3), L.tensor([1, 2, 3]), dim=1, output_size=5),
+        "allocated size does not match required size",
+    ),
+    (
+        "masked_fill 1-d input",
+        lambda L: L.masked_fill(T(L, 5), B(L, 2, 3, 4), 0.0),
+        "The size of tensor a (4) must match the size of tensor b (5) at non-singleton dimension 2",
+    ),
+    (
+        "masked_fill mask mismatch",
+        lambda L: L.masked_fill(T(L, 2, 3, 4), B(L, 5, 3, 4), 0.0),
+        "The size of tensor a (5) must match the size of tensor b (2)",
+    ),
+    (
+        "masked_fill_ 0-d self big mask",
+        lambda L: T(L).masked_fill_(B(L, 2, 3, 4), 0.0),
+        "output with shape [] doesn't match the broadcast shape [2, 3, 4]",
+    ),
+    (
+        "masked_fill_ mask mismatch",
+        lambda L: T(L, 2, 3, 4).masked_fill_(B(L, 2, 3, 6), 0.0),
+        "must match the size of tensor b",
+    ),
+    (
+        "scatter 1-d src",
+        lambda L: L.scatter(T(L, 2, 3, 4), 1, I(L, 2, 3, 4), T(L, 5)),
+        "(expected to be in range of [-1, 0], but got 1)",
+    ),
+    (
+        "scatter_add 2-d src",
+        lambda L: L.scatter_add(T(L, 2, 3, 4), 1, I(L, 2, 3, 4), T(L, 5, 6)),
+        "(expected to be in range of [-2, 1], but got 2)",
+    ),
+    (
+        "scatter src None",
+        lambda L: L.scatter(T(L, 2, 3, 4), 1, I(L, 2, 3, 4), None),
+        "received an invalid combination of arguments",
+    ),
+    (
+        "scatter_ src None",
+        lambda L: T(L, 2, 3, 4).scatter_(1, I(L, 2, 3, 4), None),
+        "received an invalid combination of arguments",
+    ),
+    (
+        "scatter_add float src",
+        lambda L: L.scatter_add(T(L, 2, 3, 4), 1, I(L, 2, 3, 4), 1.0),
+        "scatter_add(): argument 'src' (position 4) must be Tensor, not float",
+    ),
+    (
+        "index_add 0-d self dim 1",
+        lambda L: L.index_add(T(L), 1, I(L, 2), T(L, 2, 2, 4)),
+        "(expected to be in range of [-1, 0], but got 1)",
+    ),
+    (
+        "index_copy slice shapes first",
+        lambda L: L.index_copy(T(L, 2, 3, 4), -1, I(L, 2), T(L, 2, 2, 4)),
+        "Destination slice shape: 2 3 at dimension 2 and source slice shape: 2 2 at dimension 0.",
+    ),
+    (
+        "isin bool elements",
+        lambda L: L.isin(B(L, 2, 3), T(L, 2, 3)),
+        "Unsupported input type encountered for isin(): Bool",
+    ),
+    (
+        "isin bool test_elements",
+        lambda L: L.isin(T(L, 2, 3), B(L, 2, 3)),
+        "Unsupported input type encountered for isin(): Bool",
+    ),
+    (
+        "isin None elements",
+        lambda L: L.isin(None, T(L, 2, 3)),
+        "isin() received an invalid combination of arguments - got (NoneType, Tensor)",
+    ),
+    (
+        "isin None test_elements",
+        lambda L: L.isin(T(L, 2, 3), None),
+        "isin() received an invalid combination of arguments - got (Tensor, NoneType)",
+    ),
+    (
+        "searchsorted 0-d boundaries",
+        lambda L: L.searchsorted(T(L), T(L, 2, 3)),
+        "boundaries tensor should have positive dimension, but got 0 dimension",
+    ),
+    (
+        "searchsorted values None",
+        lambda L: L.searchsorted(T(L, 4), None),
+        "searchsorted() received an invalid combination of arguments",
+    ),
+    ("count_nonzero None", lambda L: L.count_nonzero(None), "must be Tensor, not NoneType"),
+    ("bincount float", lambda L: L.bincount(T(L, 5)), "not implemented for 'Float'"),
 ]
 
 # PyTorch returns a value; gpugrad must return the same shape and dtype (NumPy raised)
@@ -541,6 +751,30 @@ RETURNS = [
         "contiguous channels_last",
         lambda L: T(L, 2, 3, 4, 5).contiguous(memory_format=L.channels_last),
     ),
+    # the sweep's tensor ops: linalg, shapes, indexing, counting, special, sparse
+    ("to_sparse 0-d", lambda L: T(L).to_sparse().to_dense()),
+    ("to_sparse_coo 0-d", lambda L: T(L).to_sparse_coo().to_dense()),
+    ("einsum sublist permute", lambda L: L.einsum(T(L, 2, 3, 4), (4, 3, 2))),
+    ("einsum sublist matmul", lambda L: L.einsum(T(L, 2, 3), [0, 1], T(L, 3, 4), [1, 2], [0, 2])),
+    ("masked_fill 0-d input broadcasts", lambda L: L.masked_fill(T(L), B(L, 2, 3, 4), 0.0)),
+    ("masked_fill (3,1) input broadcasts", lambda L: L.masked_fill(T(L, 3, 1), B(L, 3, 4), 0.0)),
+    ("mvlgamma negative values", lambda L: L.mvlgamma(T(L, 2, 3, lo=-3, hi=-1), 1)),
+    ("mvlgamma int", lambda L: L.mvlgamma(I(L, 2, 3, hi=3), 1)),
+    ("multigammaln p=5 small values", lambda L: L.special.multigammaln(T(L, 2, 3), 5)),
+    ("binomial negative count", lambda L: L.binomial(T(L, 2, 3, lo=-3, hi=-1), T(L, 2, 3))),
+    (
+        "binomial prob outside [0, 1]",
+        lambda L: L.binomial(T(L, 2, 3, lo=1, hi=4), T(L, 2, 3, lo=-1, hi=2)),
+    ),
+    (
+        "repeat_interleave output_size",
+        lambda L: L.repeat_interleave(T(L, 2, 3, 4), 2, dim=1, output_size=6),
+    ),
+    (
+        "repeat_interleave repeats only",
+        lambda L: L.repeat_interleave(L.tensor([1, 2, 3]), output_size=6),
+    ),
+    ("linear 1-d weight", lambda L: L.nn.functional.linear(T(L, 2, 3, 4), T(L, 4))),
 ]
 
 # in-place calls that fail: (id, the tensor, the call); the tensor must be unchanged
@@ -567,6 +801,17 @@ INPLACE = [
         "index_add_ source rank",
         lambda L: T(L, 2, 3),
         lambda x, L: x.index_add_(1, I(L, 2), T(L, 5)),
+    ),
+    # the sweep's tensor ops: linalg, shapes, indexing, counting, special, sparse
+    (
+        "masked_fill_ mismatch",
+        lambda L: T(L, 2, 3, 4),
+        lambda x, L: x.masked_fill_(B(L, 5, 3, 4), 0.0),
+    ),
+    (
+        "scatter_ 1-d src",
+        lambda L: T(L, 2, 3, 4),
+        lambda x, L: x.scatter_(1, I(L, 2, 3, 4), T(L, 5)),
     ),
 ]
 
