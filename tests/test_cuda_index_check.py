@@ -194,6 +194,42 @@ def test_host_kernel_first_failure_wins_until_cleared():
     assert str(rec.take()) == "second 5"
 
 
+@needs_cxx
+def test_self_test_passes_on_the_host_build_and_catches_wrong_kernels():
+    from gpugrad.backend.cuda.index_check import self_test
+
+    host = HostRecord()
+
+    def run(idx, lo, hi, ignore, make_error, shift=0):
+        check = host.rec.pending.add(make_error)
+        return _run(host, idx, lo, hi + shift, ignore=ignore, check=check)
+
+    assert self_test(run, host.rec.take) is None
+    assert host.rec.take() is None and host.scratch_is_reset()
+    # an upper bound one too far (wraps -3 into 1), a record never written, no wrapping,
+    # an ignore value reported as bad: each found, the record left clear for the next
+    wrong = [
+        (lambda *a: run(*a, shift=1), host.rec.take),
+        (run, lambda: (host.rec.take(), None)[1]),
+        (lambda idx, lo, *a: run(idx, 0, *a) if lo < 0 else run(idx, lo, *a), host.rec.take),
+        (lambda idx, lo, hi, ignore, mk: run(idx, lo, hi, None, mk), host.rec.take),
+    ]
+    for k, (bad_run, take) in enumerate(wrong):
+        found = self_test(bad_run, take)
+        assert found is not None and found.startswith("case "), k
+        host.rec.take()
+        host.claim.fill(0)
+
+
+def test_device_checks_default_and_the_sync_setting(monkeypatch):
+    from gpugrad.backend.cuda.index_check import deferred_by_default
+
+    monkeypatch.delenv("GPUGRAD_CUDA_INDEX_CHECKS", raising=False)
+    assert deferred_by_default()
+    monkeypatch.setenv("GPUGRAD_CUDA_INDEX_CHECKS", "sync")
+    assert not deferred_by_default()
+
+
 def test_scratch_is_per_stream_and_per_thread_on_the_per_thread_default_stream():
     import threading
 
@@ -272,10 +308,15 @@ def test_compiled_embedding_guards_its_index_check():
 # ---- on a GPU -----------------------------------------------------------------------------
 @pytest.fixture
 def deferred(monkeypatch):
-    """The CUDA kernel engine on for the index checks (the backend reads it at each call)."""
-    from gpugrad.backend.cuda import ENGINE
+    """The deferred index checks, as by default with the kernel engine off (the backend
+    reads the setting at each call); the device's self-test passed."""
+    from gpugrad.backend.cuda import ENGINE, index_check
 
-    monkeypatch.setattr(ENGINE, "_enabled", lambda: True)
+    monkeypatch.setattr(ENGINE, "_enabled", lambda: False)
+    monkeypatch.delenv("GPUGRAD_CUDA_INDEX_CHECKS", raising=False)
+    be = gg.zeros(1, device="cuda")._device.backend
+    assert be.index_checks._self_test(be.index), ENGINE.failed
+    assert index_check._tested[be.index] is True
     assert "index_check" not in ENGINE.failed
     yield
     try:
@@ -522,10 +563,11 @@ def test_gpu_writes_still_raise_at_the_call_and_change_nothing(deferred, op):
 
 
 @needs_gpu
-def test_gpu_engine_off_checks_synchronously(monkeypatch):
+def test_gpu_sync_setting_checks_synchronously(monkeypatch):
     from gpugrad.backend.cuda import ENGINE
 
     monkeypatch.setattr(ENGINE, "_enabled", lambda: False)
+    monkeypatch.setenv("GPUGRAD_CUDA_INDEX_CHECKS", "sync")
     x = _x()
     with pytest.raises(RuntimeError, match="index 7 is out of bounds for dimension 0 with size 5"):
         x.gather(0, _cuda([[0, 7, 1]]))  # at the call

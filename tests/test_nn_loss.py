@@ -97,7 +97,7 @@ def test_cross_entropy_errors(device):
     ):
         F.cross_entropy(x, torch.tensor([1, 2, 3, 0], device=device))
     with pytest.raises(IndexError, match="Target 7 is out of bounds."):
-        F.cross_entropy(x, torch.tensor([1, 2, 7], device=device))
+        F.cross_entropy(x, torch.tensor([1, 2, 7], device=device)).cpu()  # cuda: at the sync
     with pytest.raises(
         RuntimeError, match="expected target dtype to be Long or Byte, but got Double"
     ):
@@ -354,7 +354,7 @@ def test_cross_entropy_records_the_two_nodes_of_log_softmax_and_nll(device, redu
 def test_cross_entropy_fast_case_falls_back_for_what_it_does_not_cover(device):
     x = t(rnd(3, 4), device, requires_grad=True)
     with pytest.raises(IndexError, match="Target 4 is out of bounds."):
-        F.cross_entropy(x, torch.tensor([0, 4, 1], device=device))
+        F.cross_entropy(x, torch.tensor([0, 4, 1], device=device)).cpu()  # cuda: at the sync
     with pytest.raises(RuntimeError, match="expected scalar type Long but found Float"):
         torch.nn.functional.nll_loss(x, torch.tensor([0.0, 1.0, 1.0], device=device))
     ignored = F.cross_entropy(x, torch.tensor([0, -100, 1], device=device))

@@ -204,8 +204,8 @@ class IndexChecks:
     exception for a bad ``value`` (the op's own text).
 
     Each method returns the indices the op should use: here the input itself, checked. The
-    CUDA backend replaces this with ``cuda.index_check.DeviceIndexChecks``, which (with the
-    engine on) checks on the device and returns a safe copy instead, raising at the next host
+    CUDA backend replaces this with ``cuda.index_check.DeviceIndexChecks``, which (by
+    default) checks on the device and returns a safe copy instead, raising at the next host
     synchronisation. The writing ops never come here: they check synchronously
     (``ops/_checks.py``), because a deferred error could not undo their write.
 

@@ -7,8 +7,8 @@ silently. Two kinds of check:
 - **Reads** (gather, index_select, take, take_along_dim, embedding, fancy-index reads; class
   targets in ops/loss.py): ``checked_*`` return the indices to use. On the CPU, one min/max
   reduction read back (only a failing check looks for the offending index, the first one in
-  memory order, as PyTorch reports it) and the input itself. On CUDA with the kernel engine
-  on, the check runs on the device and the error is raised at the next host synchronisation,
+  memory order, as PyTorch reports it) and the input itself. On CUDA (by default), the check
+  runs on the device and the error is raised at the next host synchronisation,
   as PyTorch's device-side asserts: the result is a safe copy (in range, 0 where an index was
   bad), so the op reads nothing out of bounds (backend ``index_checks``).
 - **Writes** (scatter_, scatter_add_, index_add_, index_copy_, index_fill_, index_put_, put_,

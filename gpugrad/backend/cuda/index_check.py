@@ -18,14 +18,21 @@ exception builders); a failure older than ``RING`` checks raises a generic text.
 
 Only reads are deferred. The writing ops (scatter_, index_add_, index_copy_, index_fill_,
 index_put_, put_, fancy-index assignment) check synchronously: a failed call must change
-nothing, and an error raised later could not undo the write. Off unless the CUDA kernel
-engine is on (``GPUGRAD_CUDA_KERNELS=1``) or a CUDA graph is being captured (a synchronous
-check cannot run there); otherwise the backend's checks stay synchronous.
+nothing, and an error raised later could not undo the write.
+
+On by default (``GPUGRAD_CUDA_INDEX_CHECKS=sync`` keeps every check synchronous, with its
+min/max read back per op), and always inside a CUDA graph capture, where a synchronous check
+cannot run. Before a device's first deferred check, a known-answer self-test runs the kernel
+on that device (``self_test``: bad entries on both sides, both index dtypes, an ignore value,
+a good check after a failed one) and waits for it, once per process and device; a wrong safe
+copy or record, or a kernel that cannot be built, turns the deferred checks off for the
+process with the engine's warning, and the synchronous ones serve instead.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -187,6 +194,15 @@ def prepare(xp, device_id: int, stream_ptr: int) -> None:
     _scratch(xp, rec, stream_ptr)
     for dtype in INDEX_TYPES:
         _kernel(dtype)
+    if device_id not in _tested and NAME not in ENGINE.failed:
+        wrong = _device_self_test(xp, device_id)
+        _tested[device_id] = wrong is None
+        if wrong is not None:  # a capture cannot fall back: refuse it with the reason
+            ENGINE._fall_back(NAME, RuntimeError(f"the device's self-test failed: {wrong}"))
+            raise RuntimeError(
+                f"gpugrad: the device index check failed its self-test on cuda:{device_id} "
+                f"({wrong}); a CUDA graph cannot capture the synchronous check"
+            )
 
 
 _kernels: dict = {}
@@ -241,17 +257,86 @@ def kernel_args(idx, out, lo, hi, ignore, check, scratch, claim_ptr, record_ptr)
     )
 
 
+def deferred_by_default() -> bool:
+    """Whether reading checks defer to the device outside a capture (the default)."""
+    return os.environ.get("GPUGRAD_CUDA_INDEX_CHECKS", "device").strip() != "sync"
+
+
+# (indices, lo, hi, ignore, safe copy, (position, value) of the first bad entry or None)
+_SELF_TEST = (
+    (np.array([0, 2, -1, 7, 1], np.int64), 0, 3, None, [0, 2, 0, 0, 1], (2, -1)),
+    (np.array([-3, 2, 5, -1, 9], np.int32), -3, 3, None, [0, 2, 0, 2, 0], (2, 5)),
+    (np.array([1, -100, 0, 1], np.int64), 0, 2, -100, [1, 0, 0, 1], None),
+    # every entry in range: a launch of several blocks with nothing bad, negatives wrapped
+    (np.arange(-700, 700, dtype=np.int64), -700, 700, None, np.arange(1400) % 700, None),
+)
+
+
+def self_test(run, take) -> str | None:
+    """The known-answer test of the check on one device: ``run(idx, lo, hi, ignore,
+    make_error)`` launches it on a NumPy array's device copy and returns the safe copy once
+    the device has finished; ``take()`` is the record's ``ErrorRecord.take``. None where every
+    case gave the expected safe copy and record, else what differed."""
+    for k, (idx, lo, hi, ignore, safe, first) in enumerate(_SELF_TEST):
+        out = run(idx, lo, hi, ignore, lambda v, k=k: IndexError(f"self-test {k}: {v}"))
+        if not np.array_equal(np.asarray(out), np.asarray(safe)):
+            return f"case {k}: safe copy {np.asarray(out).tolist()}, expected {list(safe)}"
+        err = take()
+        want = None if first is None else f"self-test {k}: {first[1]}"
+        if (None if err is None else str(err)) != want:
+            return f"case {k}: the record reported {err!r}, expected {want!r}"
+    return None
+
+
+_tested: dict[int, bool] = {}
+_tested_lock = threading.Lock()
+
+
+def _device_self_test(xp, device_id: int) -> str | None:
+    import cupy
+
+    def run(idx, lo, hi, ignore, make_error):
+        out = launch(xp, xp.asarray(idx), lo, hi, make_error, ignore)
+        return cupy.asnumpy(out)  # waits for the stream, so the record is written too
+
+    rec = record_of(device_id)
+    if rec.flag[0]:  # a failure of an earlier check (the engine's) is the user's: keep it
+        return None if _tested.get(device_id) else "the record held a failure"
+    return self_test(run, rec.take)
+
+
 class DeviceIndexChecks(IndexChecks):
     """The CUDA backend's reading index checks: with the kernel engine on, one ``index_check``
     launch each (deferred: the error is raised at the next synchronisation, see the module);
     otherwise, and for index dtypes other than int32/int64, the synchronous checks."""
 
     def _defer(self, idx) -> bool:
-        name = D.np_name(idx.dtype)
+        if D.np_name(idx.dtype) not in INDEX_TYPES or NAME in ENGINE.failed:
+            return False
         # inside a CUDA graph capture the synchronous check cannot run at all: defer there
-        # whether or not the engine is on (the check then runs on every replay)
-        on = ENGINE.enabled() or self.backend.capturing
-        return name in INDEX_TYPES and on and NAME not in ENGINE.failed
+        # (the check then runs on every replay; ``prepare`` ran the self-test before it)
+        if self.backend.capturing:
+            return True
+        if not (deferred_by_default() or ENGINE.enabled()):
+            return False
+        return _tested.get(idx.device.id) or self._self_test(idx.device.id)
+
+    def _self_test(self, device_id: int) -> bool:
+        """Run the device's known-answer test once; False (and the synchronous checks from
+        now on, with the engine's warning) where it failed."""
+        with _tested_lock:
+            if device_id in _tested:
+                return _tested[device_id]
+            try:
+                wrong = _device_self_test(self.backend.xp, device_id)
+            except Exception as e:
+                if not _is_failure(e):
+                    raise
+                wrong = f"{type(e).__name__}: {e}"
+            _tested[device_id] = wrong is None
+        if wrong is not None:
+            ENGINE._fall_back(NAME, RuntimeError(f"the device's self-test failed: {wrong}"))
+        return wrong is None
 
     def _launch(self, idx, lo: int, hi: int, make_error, ignore=None):
         """The safe copy, or None where the engine could not build the check (it then falls
