@@ -129,6 +129,7 @@ from ._tensor import (  # noqa: E402
     strided,
 )
 from ._tensor_methods import matmul, mm  # noqa: E402 - sparse-aware, over the star import's
+from .backend.quiet import quiet as _quiet  # noqa: E402
 from .ops import special as _special_ops  # noqa: E402
 from .ops.indexing import index_put, index_put_  # noqa: E402
 from .ops.sparse import sparse_coo_tensor, spmm  # noqa: E402
@@ -144,6 +145,15 @@ from .ops.special import (  # noqa: E402 - torch.lgamma & co. (gpugrad.special i
     polygamma,
 )
 from .utils.dlpack import from_dlpack  # noqa: E402 - zero-copy exchange (DLPack)
+
+# faces taken straight from their op files: quiet as the ops namespace's (NumPy's error state,
+# PyTorch's TypeError for a non-Tensor argument)
+for _name in (
+    "index_put index_put_ sparse_coo_tensor spmm binomial digamma erfinv lgamma mvlgamma "
+    "poisson polygamma"
+).split():
+    globals()[_name] = _quiet(globals()[_name])
+del _name
 
 globals().update(_ALIASES)  # gpugrad.float, gpugrad.long, gpugrad.bool, ...
 bool = _bool  # noqa: A001

@@ -455,6 +455,9 @@ RAISES = [
     ("F.celu alpha=None", lambda L: F(L).celu(T(L, 3), alpha=None), "must be Number, not None"),
     ("special.ndtr(None)", lambda L: L.special.ndtr(None), "must be Tensor, not NoneType"),
     ("numel(None)", lambda L: L.numel(None), "argument 'input' (position 1) must be Tensor"),
+    ("index_put(None)", lambda L: L.index_put(None, (I(L, 2),), T(L, 2)), "must be Tensor, not No"),
+    ("spmm(None, t)", lambda L: L.spmm(None, T(L, 3, 3)), "must be Tensor, not NoneType"),
+    ("sparse_coo_tensor(None)", lambda L: L.sparse_coo_tensor(None, T(L, 3)), None),
     # a None standing for a scalar (NumPy made it NaN, or an empty tensor's garbage)
     ("floor_divide(None, t)", lambda L: L.floor_divide(None, T(L, 3)), "got (NoneType, Tensor)"),
     ("remainder(None, t)", lambda L: L.remainder(None, T(L, 3)), "got (NoneType, Tensor)"),

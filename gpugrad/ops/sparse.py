@@ -192,6 +192,9 @@ def sparse_coo_tensor(
 ) -> Tensor:
     """A sparse COO tensor with ``values`` at ``indices`` (sparse_dim x nnz); repeated
     indices add up (the tensor is uncoalesced until ``coalesce()``)."""
+    for name, arg in (("indices", indices), ("values", values)):
+        if arg is None:  # NumPy would make an object array of it
+            raise TypeError(f"sparse_coo_tensor(): argument '{name}' must be Tensor, not NoneType")
     values = _as_tensor(values, dtype, device)
     if device is not None and values.device != _device(device):
         values = values.to(device)
