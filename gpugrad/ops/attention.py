@@ -11,6 +11,7 @@ from ..autograd.graph import Node
 from . import activation as _act
 from . import linalg as _linalg
 from . import shape as _shape
+from ._checks import cpp_type_name
 from ._util import needs_grad, record
 from .dropout import dropout
 from .padding import pad
@@ -36,11 +37,14 @@ def scaled_dot_product_attention(
     added to the scores. is_causal applies a lower-triangular mask. Dropout is applied
     whenever dropout_p > 0, as in PyTorch (pass 0.0 when evaluating).
     """
+    _check_qkv(query, key, value)
     if is_causal and attn_mask is not None:
         raise RuntimeError(
             "_scaled_dot_product_attention: Explicit attn_mask should not be set when "
             "is_causal=True"
         )
+    if value._data.size == 0:
+        return _empty_value(query, key, value)
     L, S = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
@@ -72,6 +76,32 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return weights @ value
+
+
+def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
+    """PyTorch's validate_sdpa_input: one dtype (its text names C++ types), then ranks."""
+    if not q.dtype == k.dtype == v.dtype:
+        raise RuntimeError(
+            "Expected query, key, and value to have the same dtype, but got query.dtype: "
+            f"{cpp_type_name(q.dtype)} key.dtype: {cpp_type_name(k.dtype)} and value.dtype: "
+            f"{cpp_type_name(v.dtype)} instead."
+        )
+    if q._data.ndim < 2 or k._data.ndim < 2 or v._data.ndim < 2:
+        raise RuntimeError(
+            "Expected query, key, and value to all be  at least 2 dimensional, but got "
+            f"query.dim: {q._data.ndim} key.dim: {k._data.ndim} and value.dim: "
+            f"{v._data.ndim} instead."
+        )
+
+
+def _empty_value(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """PyTorch's result for a value with no elements: zeros of shape (..., L, Ev), whatever
+    the batch shapes (a zero-scaled sum of the inputs keeps them in the graph, as its)."""
+    shape = tuple(q.shape[:-1]) + (v.shape[-1],)
+    out = Tensor._make(q._device.backend.xp.zeros(shape, dtype=q._data.dtype), q._device)
+    if needs_grad(q, k, v):
+        out = out + (q.sum() + k.sum() + v.sum()) * 0.0
+    return out
 
 
 def _fusable(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> bool:

@@ -23,6 +23,7 @@ from ._util import (
     check_device,
     needs_grad,
     record,
+    wrap_dim,
 )
 
 
@@ -335,6 +336,10 @@ def _batched(input: Tensor, nd: int, name: str) -> bool:
 
 
 def _check_dtypes(input: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    """Weight and bias of the input's dtype, as PyTorch's; a bool input is left to
+    ``_no_bool`` (PyTorch's kernel refuses bool before it compares the dtypes)."""
+    if input._data.dtype.kind == "b":
+        return
     if input.dtype != weight.dtype:
         raise RuntimeError(
             f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
@@ -646,6 +651,32 @@ def _fold_geometry(kernel, dilation, padding, stride) -> _Geometry:
     return _Geometry(_pair(stride, "stride"), ((ph, ph), (pw, pw)), _pair(dilation, "dilation"), 1)
 
 
+def _check_im2col_input(shape: tuple, k: tuple, geo: _Geometry) -> None:
+    """PyTorch's im2col checks, in its order: the sizes it reads (dims 1 and 2), a 3-D or
+    4-D input with no empty dimension but the batch, at least one block each way."""
+    nd = len(shape)
+    if nd < 3:
+        wrap_dim(1, nd, wrap_scalar=False)
+        wrap_dim(2, nd, wrap_scalar=False)
+    if nd not in (3, 4) or 0 in shape[nd - 3 :]:
+        raise RuntimeError(
+            "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other "
+            f"non-zero dimensions for input, but got: {list(shape)}"
+        )
+    blocks = []
+    for size, kk, st, (p, _), d in zip(shape[-2:], k, geo.stride, geo.pad, geo.dilation):
+        span = size + 2 * p - (d * (kk - 1) + 1)
+        blocks.append(span // st + 1)
+    if min(blocks) < 1:
+        (h, w), (kh, kw) = shape[-2:], k
+        raise RuntimeError(
+            f"Given input with spatial size ({h}, {w}), kernel_size=({kh}, {kw}), dilation="
+            f"{tuple(geo.dilation)}, padding=({geo.pad[0][0]}, {geo.pad[1][0]}), calculated "
+            f"shape of the array of sliding blocks as ({blocks[0]}, {blocks[1]}), but its "
+            "components must be at least one."
+        )
+
+
 class Im2ColBackward0(Node):
     def backward(self, grad):
         return (fold(grad, self.hw, self.k, self.dilation, self.padding, self.stride),)
@@ -658,13 +689,10 @@ class Col2ImBackward0(Node):
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """(N, C, H, W) -> (N, C*kh*kw, L): each column one kh x kw block (L blocks)."""
-    if input.ndim not in (3, 4):
-        raise RuntimeError(
-            f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)"
-        )
-    x = input if input.ndim == 4 else input.unsqueeze(0)
     k = _pair(kernel_size, "kernel_size")
     geo = _fold_geometry(k, dilation, padding, stride)
+    _check_im2col_input(input._data.shape, k, geo)
+    x = input if input.ndim == 4 else input.unsqueeze(0)
     if x._data.dtype.kind in "iu":  # bool is copied, as PyTorch's
         raise not_implemented_for("im2col_out_cpu", x._data.dtype)
     h, w = x.shape[2:]

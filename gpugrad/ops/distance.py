@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
+from ._util import broadcast_shape, shapes_error
 
 _COMPUTE_MODES = (
     "use_mm_for_euclid_dist_if_necessary",
@@ -54,6 +55,14 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     """x1 . x2 / max(||x1|| ||x2||, eps) along dim."""
     if eps < 0:  # a negative eps squared would clamp nothing
         raise RuntimeError(f"eps must be non-negative, got: {eps:g}")
+    s1, s2 = x1._data.shape, x2._data.shape
+    if s1 != s2:  # PyTorch broadcasts the two first, then reduces along dim
+        try:
+            shape = broadcast_shape(s1, s2)
+        except RuntimeError:
+            raise shapes_error(s1, s2) from None
+        x1 = x1 if s1 == shape else x1.expand(shape)
+        x2 = x2 if s2 == shape else x2.expand(shape)
     num = (x1 * x2).sum(dim)
     denom = ((x1 * x1).sum(dim) * (x2 * x2).sum(dim)).clamp(min=eps * eps).sqrt()
     return num / denom

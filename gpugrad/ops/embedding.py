@@ -12,6 +12,7 @@ from ._util import (
     check_device,
     needs_grad,
     record,
+    wrap_dim,
 )
 
 
@@ -109,15 +110,11 @@ def embedding(
     sparse: bool = False,
 ) -> Tensor:
     """Rows of ``weight`` picked by the integer tensor ``input`` (shape input.shape + (D,))."""
-    if input._data.dtype.kind not in "iu":
-        raise RuntimeError(
-            "Expected tensor for argument #1 'indices' to have one of the following scalar "
-            f"types: Long, Int; but got {input.type()} instead (while checking arguments for "
-            "embedding)"
-        )
-    check_device(weight, input, "embedding")
-    num = weight.shape[0]
+    wshape = weight._data.shape
+    num = wshape[0] if wshape else 0
     if padding_idx is not None:
+        if not wshape:  # PyTorch's weight.size(0)
+            wrap_dim(0, 0, wrap_scalar=False)
         if padding_idx > 0:
             if padding_idx >= num:
                 raise AssertionError("Padding_idx must be within num_embeddings")
@@ -125,6 +122,22 @@ def embedding(
             if padding_idx < -num:
                 raise AssertionError("Padding_idx must be within num_embeddings")
             padding_idx = num + padding_idx
+    if len(wshape) != 2:  # PyTorch's checks, in its order (embedding_renorm_'s first)
+        if max_norm is not None:
+            raise RuntimeError(
+                f"Expected 2-dimensional tensor, but got {len(wshape)}-dimensional tensor for "
+                "argument #1 'self' (while checking arguments for embedding_renorm_)"
+            )
+        raise RuntimeError("'weight' must be 2-D")
+    if input._data.dtype.kind not in "iu":
+        raise RuntimeError(
+            "Expected tensor for argument #1 'indices' to have one of the following scalar "
+            f"types: Long, Int; but got {input.type()} instead (while checking arguments for "
+            "embedding)"
+        )
+    check_device(weight, input, "embedding")
+    if num == 0 and input._data.size:
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
     xp = weight._device.backend.xp
     idx = input._data.reshape(-1)
     if max_norm is not None:  # renormalising writes to weight: checked first, at the call

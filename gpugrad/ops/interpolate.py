@@ -112,6 +112,13 @@ def _check_sizes(in_sizes, sizes) -> None:
     )
 
 
+# PyTorch's texts for a size / scale_factor list of the wrong length
+_LENGTH_TEXTS = (
+    ("size", "output", "output size of", "output size in (o1, o2, ...,oK)"),
+    ("scale_factor", "scale_factor", "scale_factor of shape", "scale_factor in (s1, s2, ...,sK)"),
+)
+
+
 def interpolate(
     input: Tensor,
     size=None,
@@ -129,6 +136,26 @@ def interpolate(
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: "
             "linear | bilinear | bicubic | trilinear"
+        )
+    if size is None and scale_factor is None:
+        raise ValueError("either size or scale_factor should be defined")
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    for given, first, what, form in _LENGTH_TEXTS:
+        given = size if given == "size" else scale_factor
+        if isinstance(given, (list, tuple)) and len(given) != n_spatial:
+            raise ValueError(
+                f"Input and {first} must have the same number of spatial dimensions, but got "
+                f"input with spatial dimensions of {list(input.shape[2:])} and {what} {given}. "
+                f"Please provide input tensor in (N, C, d1, d2, ...,dK) format and {form} "
+                "format."
+            )
+    known = mode in _NEAREST or mode in _LINEAR or mode in ("bicubic", "area", "lanczos")
+    if input.ndim not in (3, 4, 5) or not known:  # PyTorch's last resort, after its dispatch
+        raise NotImplementedError(
+            f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+            "the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
+            f"nearest-exact (got {mode})"
         )
     if mode in _LINEAR and input.ndim != _LINEAR[mode]:
         raise NotImplementedError(
@@ -148,12 +175,6 @@ def interpolate(
         )
     if antialias:
         raise NotImplementedError("interpolate: antialias=True is not supported by gpugrad")
-    if n_spatial < 1:
-        raise ValueError(f"Input must have at least 3 dims (N, C, *spatial), got {input.ndim}")
-    if size is None and scale_factor is None:
-        raise ValueError("either size or scale_factor should be defined")
-    if size is not None and scale_factor is not None:
-        raise ValueError("only one of size or scale_factor should be defined")
     in_sizes = input.shape[2:]
     if size is not None:
         sizes = [int(size)] * n_spatial if isinstance(size, int) else [int(s) for s in size]
@@ -170,11 +191,6 @@ def interpolate(
             [i / o for i, o in zip(in_sizes, sizes)]
             if recompute_scale_factor
             else [1.0 / f for f in factors]
-        )
-    if len(sizes) != n_spatial:
-        raise ValueError(
-            f"Input and output must have the same number of spatial dimensions, but got input "
-            f"with spatial dimensions of {list(in_sizes)} and output size of {sizes}."
         )
     if mode == "area":  # the pooling checks the sizes and the dtype
         pool = adaptive_avg_pool1d if n_spatial == 1 else adaptive_avg_pool2d

@@ -24,6 +24,8 @@ from ._util import (
     meta,
     needs_grad,
     record,
+    shapes_error,
+    wrap_dim,
 )
 from .activation import softplus
 from .compare import where
@@ -114,19 +116,20 @@ def nll_loss(
         input, weight = _amp.fp32("nll_loss", input, weight)
     _check(reduction)
     check_device(input, target, "nll_loss")
-    x, tgt = float_only(input, "nll_loss_out_frame"), target._data
-    if tgt.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
-    _check_target_and_weight(input, target, weight)
+    tgt = target._data
+    _check_nll_shapes(input._data.shape, tgt.shape)
+    _check_target_dtype(target)
+    if input._data.ndim == 1 and tgt.ndim == 1 and tgt.shape[0] != 1:
+        raise ValueError(
+            f"For 1D input, 1D target must have size 1, but got target size: {tgt.shape[0]}"
+        )
+    x = float_only(input, "nll_loss_out_frame")
+    _check_weight_dtype(input, weight)
     if weight is not None:
         _check_class_weight(weight, x.shape[0 if x.ndim == 1 else 1], x.ndim <= 2)
     if x.ndim == 1:  # one sample: (C,) scores, 0-d target
         out = nll_loss(input.unsqueeze(0), target.reshape((1,)), weight, ignore_index, reduction)
         return out.squeeze(0) if reduction == "none" else out
-    if x.shape[0] != tgt.shape[0]:
-        raise ValueError(
-            f"Expected input batch_size ({x.shape[0]}) to match target batch_size ({tgt.shape[0]})."
-        )
     backend = input._device.backend
     xp = backend.xp
     n, c = x.shape[0], x.shape[1]
@@ -494,28 +497,30 @@ def cross_entropy(
     if _active.autocast:
         input, target, weight = _amp.fp32("cross_entropy", input, target, weight)
     _check(reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
+    # PyTorch checks the range only where it smooths (label_smoothing > 0): a negative one
+    # means none
+    if label_smoothing > 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if not label_smoothing > 0.0:
+        label_smoothing = 0.0
     x, tgt = input._data, target._data  # arrays: no Size/dtype objects on every step
     cdim = 0 if x.ndim == 1 else 1
+    if x.ndim == 0 and tgt.ndim:  # log_softmax over dim 1 of a 0-d tensor, as PyTorch's
+        wrap_dim(cdim, 0)
     check_floating_rows(input, cdim, "log_softmax")
     if x.shape == tgt.shape:
         if not D.is_floating(tgt.dtype):
             raise RuntimeError(
                 f"Expected floating point type for target with class probabilities, got "
-                f"{target.dtype.name.capitalize()}"
+                f"{D.scalar_type_name(target.dtype)}"
             )
         if ignore_index >= 0:
             raise RuntimeError("ignore_index is not supported for floating point target")
+        if x.ndim == 0:  # PyTorch's size(1) of the 0-d input
+            wrap_dim(1, 0, wrap_scalar=False)
         return _prob_target(input, target, weight, reduction, label_smoothing, cdim)
-    if D.is_floating(tgt.dtype):
-        if target.ndim != input.ndim - 1:
-            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-        raise RuntimeError(
-            f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
-        )
-    if tgt.dtype.kind in "iu":
-        _check_target_and_weight(input, target, weight)
+    _check_nll_shapes(x.shape, tgt.shape)  # before the dtypes, as PyTorch's nll_loss_nd
+    _check_target_and_weight(input, target, weight)
     out = fused_cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if out is not None:
         return out  # 2-D logits and class indices: one kernel each way
@@ -534,13 +539,50 @@ def _class_shape(input: Tensor, cdim: int) -> tuple:
 _CLASS_INDEX_DTYPES = frozenset(("int64", "uint8"))
 
 
-def _check_target_and_weight(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
-    """PyTorch's dtype checks of class-index targets (Long or Byte) and of the class weight
-    (the input's dtype)."""
+def _check_nll_shapes(xs: tuple, ts: tuple) -> None:
+    """PyTorch's shape checks of nll_loss (nll_loss_nd's, then its 1-D/2-D or spatial
+    kernel's), in its order and words: the input (N, C, d1, ...) or (C,), the target (N, d1,
+    ...), () or (1,)."""
+    nd = len(xs)
+    if nd < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {nd})")
+    # a 0-d target reads as batch size 0 in PyTorch's text
+    if nd != 1 and xs[0] != (ts[0] if ts else 0):
+        raise ValueError(
+            f"Expected input batch_size ({xs[0]}) to match target batch_size "
+            f"({ts[0] if ts else 0})."
+        )
+    if nd <= 2:
+        if len(ts) > 1:
+            raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    elif nd == 4:
+        if len(ts) != 3:
+            raise RuntimeError(
+                "only batches of spatial targets supported (3D tensors) but got targets of "
+                f"dimension: {len(ts)}"
+            )
+        if ts[1:] != xs[2:]:
+            raise RuntimeError(f"size mismatch (got input: {list(xs)} , target: {list(ts)}")
+    elif ts[1:] != xs[2:]:
+        raise RuntimeError(f"Expected target size {[xs[0], *xs[2:]]}, got {list(ts)}")
+
+
+def _check_target_dtype(target: Tensor) -> None:
+    """Class-index targets are Long or Byte, as PyTorch's."""
     if D.np_name(target._data.dtype) not in _CLASS_INDEX_DTYPES:
         raise RuntimeError(
             f"expected target dtype to be Long or Byte, but got {D.scalar_type_name(target.dtype)}"
         )
+
+
+def _check_target_and_weight(input: Tensor, target: Tensor, weight: Tensor | None) -> None:
+    """PyTorch's dtype checks of class-index targets (Long or Byte) and of the class weight
+    (the input's dtype)."""
+    _check_target_dtype(target)
+    _check_weight_dtype(input, weight)
+
+
+def _check_weight_dtype(input: Tensor, weight: Tensor | None) -> None:
     if weight is not None and weight._data.dtype != input._data.dtype:
         raise RuntimeError(
             f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
@@ -690,6 +732,12 @@ class BinaryCrossEntropyWithLogitsBackward0(Node):
             gt = grad * gt
             if w is not None:
                 gt = gt * w
+        # an operand of another dtype than the loss (which has the target's): each
+        # gradient in its own input's dtype
+        if gx is not None and gx.dtype != x.dtype:
+            gx = gx.to(x.dtype)
+        if gt is not None and gt.dtype != self.t_dtype:
+            gt = gt.to(self.t_dtype)
         return gx, gt
 
 
@@ -706,10 +754,13 @@ def binary_cross_entropy_with_logits(
         raise ValueError(
             f"Target size ({target.size()}) must be the same as input size ({input.size()})"
         )
-    float_only(input, "log_sigmoid_cpu")
+    x, t = float_only(input, "log_sigmoid_cpu"), target._data  # PyTorch's first step
+    out_dt = _bce_logits_dtype(x, t, weight, pos_weight)
     xp = input._device.backend.xp
-    x, t = input._data, target._data.astype(input._data.dtype, copy=False)
     sp_neg = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # softplus(-x) = -log sigmoid(x)
+    if t.dtype != x.dtype:  # log_sigmoid in the input's dtype, the rest in the promoted one
+        x = x.astype(xp.result_type(x, t), copy=False)
+        t, sp_neg = t.astype(x.dtype, copy=False), sp_neg.astype(x.dtype, copy=False)
     if pos_weight is not None:
         pw = pos_weight._data.astype(x.dtype, copy=False)
         loss = (1 - t) * x + (1 + (pw - 1) * t) * sp_neg
@@ -719,10 +770,50 @@ def binary_cross_entropy_with_logits(
     if weight is not None:
         wt = weight
         loss = loss * weight._data
+    if loss.dtype != out_dt:
+        loss = loss.astype(out_dt)
     data = loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
-    out = Tensor._make(xp.asarray(data, dtype=x.dtype), input._device)
+    out = Tensor._make(xp.asarray(data, dtype=out_dt), input._device)
     if needs_grad(input, target):
         node = record(BinaryCrossEntropyWithLogitsBackward0(), (input, target), out)
         node.save(input, target.to(input.dtype), wt, pos_weight)
         node.reduction, node.count = reduction, max(x.size, 1)
+        node.t_dtype = target.dtype
     return out
+
+
+def _bce_logits_dtype(x, t, weight: Tensor | None, pos_weight: Tensor | None):
+    """PyTorch's checks of binary_cross_entropy_with_logits' operands (its composite works in
+    place on ``1 - target``, so the loss has the target's dtype: a bool target cannot be
+    subtracted from, an integer one cannot hold the float result; weight and pos_weight
+    must broadcast to it): the result's array dtype."""
+    if pos_weight is not None:  # (pos_weight - 1) * target, then into log_sigmoid(input)
+        _check_broadcast_into(tuple(pos_weight.shape), t.shape, both=True)
+        _check_broadcast_into(t.shape, tuple(pos_weight.shape))
+    if t.dtype.kind == "b":
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+            "`^` or `logical_xor()` operator instead."
+        )
+    if not D.is_floating(t.dtype):
+        raise RuntimeError(
+            f"result type {D.scalar_type_name(x.dtype)} can't be cast to the desired output "
+            f"type {D.scalar_type_name(t.dtype)}"
+        )
+    if weight is not None:
+        _check_broadcast_into(t.shape, tuple(weight.shape))
+    return t.dtype
+
+
+def _check_broadcast_into(sa: tuple, sb: tuple, both: bool = False) -> None:
+    """``a op= b`` needs ``b`` to broadcast to ``a``'s shape (``both``: an out-of-place
+    ``a op b``, either may grow), with PyTorch's texts."""
+    if sa == sb:
+        return
+    n = max(len(sa), len(sb))
+    pa, pb = (1,) * (n - len(sa)) + sa, (1,) * (n - len(sb)) + sb
+    if any(i != j and i != 1 and j != 1 for i, j in zip(pa, pb)):
+        raise shapes_error(sa, sb)
+    if not both and (len(sb) > len(sa) or any(j != 1 and i == 1 for i, j in zip(pa, pb))):
+        out = [max(i, j) for i, j in zip(pa, pb)]
+        raise RuntimeError(f"output with shape {list(sa)} doesn't match the broadcast shape {out}")

@@ -13,7 +13,7 @@ from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node
 from . import _autocast as _amp
 from ._checks import float_only
-from ._util import needs_grad, record
+from ._util import needs_grad, record, wrap_dim
 
 
 def _normalized(x: Tensor, dims: tuple, eps: float) -> Tensor:
@@ -37,8 +37,10 @@ def layer_norm(
     """Normalise over the last len(normalized_shape) dims, then scale and shift."""
     if _active.autocast:
         input, weight, bias = _amp.fp32("layer_norm", input, weight, bias)
-    float_only(input, "LayerNormKernelImpl")
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    _check_param_shape("weight", weight, shape)
+    _check_param_shape("bias", bias, shape)
+    float_only(input, "LayerNormKernelImpl")
     k = len(shape)
     if tuple(input.shape[input.ndim - k :]) != shape or input.ndim < k:
         raise RuntimeError(
@@ -147,6 +149,15 @@ def _layer_norm_fused(input: Tensor, shape: tuple, weight, bias, eps: float) -> 
     return out
 
 
+def _check_param_shape(name: str, t: Tensor | None, shape: tuple) -> None:
+    """layer_norm / rms_norm: a weight or bias of the normalized shape (PyTorch's text)."""
+    if t is not None and t._data.shape != shape:
+        raise RuntimeError(
+            f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+            f"{list(t.shape)} and normalized_shape = {list(shape)}"
+        )
+
+
 def _check_rms_norm(input: Tensor, shape: tuple, weight: Tensor | None) -> None:
     """PyTorch's checks, in its order and words."""
     k = len(shape)
@@ -155,11 +166,7 @@ def _check_rms_norm(input: Tensor, shape: tuple, weight: Tensor | None) -> None:
             "Expected normalized_shape to be at least 1-dimensional, i.e., containing at "
             "least one element, but got normalized_shape = []"
         )
-    if weight is not None and tuple(weight.shape) != shape:
-        raise RuntimeError(
-            "Expected weight to be of same shape as normalized_shape, but got weight of shape "
-            f"{list(weight.shape)} and normalized_shape = {list(shape)}"
-        )
+    _check_param_shape("weight", weight, shape)
     if input.ndim < k:
         raise ValueError(f"Input tensor must have at least {k} dimensions, but got {input.ndim}")
     if tuple(input.shape[input.ndim - k :]) != shape:
@@ -273,20 +280,37 @@ def batch_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalise each channel (dim 1) by batch statistics (training) or running ones."""
-    if input.ndim < 2:
-        raise ValueError(f"Expected 2D or higher input (got {input.ndim}D input)")
-    float_only(input, "batch_norm")
+    shape_in = input._data.shape
+    if training:  # F.batch_norm's _verify_batch_size
+        if not shape_in:
+            raise IndexError("tuple index out of range")
+        per_channel = shape_in[0]
+        for s in shape_in[2:]:
+            per_channel *= s
+        if per_channel == 1:
+            raise ValueError(
+                "Expected more than 1 value per channel when training, got input size "
+                f"{input.size()}"
+            )
+        if eps <= 0.0:
+            raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    elif eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     if not training:
         for name, t in (("running_mean", running_mean), ("running_var", running_var)):
             if t is None:
                 raise RuntimeError(f"{name} must be defined in evaluation mode")
-    c = input.shape[1]
+    c = shape_in[1] if len(shape_in) > 1 else 0  # PyTorch counts 0 features below 2-D
     for name, t in (("running_mean", running_mean), ("running_var", running_var)) + (
         ("weight", weight),
         ("bias", bias),
     ):  # PyTorch's checks, in its order, before any arithmetic
         if t is not None and t.numel() != c:
             raise RuntimeError(f"{name} should contain {c} elements not {t.numel()}")
+    if len(shape_in) < 2:
+        wrap_dim(1, len(shape_in))  # PyTorch's size(1)
+    float_only(input, "batch_norm")
+    _check_mixed_dtypes(input, (weight, bias, running_mean, running_var))
     half = input.dtype if _is_half(input) else None
     if half is not None:  # statistics in float32, as PyTorch's kernel
         input = input.to(D.float32)
@@ -294,11 +318,6 @@ def batch_norm(
     shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     if training:
         n = input.numel() // input.shape[1]
-        if n <= 1:
-            raise ValueError(
-                "Expected more than 1 value per channel when training, got input size "
-                f"{input.size()}"
-            )
         mean = input.mean(dims, keepdim=True)
         xc = input - mean
         var = (xc * xc).mean(dims, keepdim=True)
@@ -332,6 +351,14 @@ def instance_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """Normalise each (sample, channel) over its spatial dims."""
+    if use_input_stats:  # F.instance_norm's _verify_spatial_size
+        spatial = 1
+        for s in input._data.shape[2:]:
+            spatial *= s
+        if spatial == 1:
+            raise ValueError(
+                f"Expected more than 1 spatial element when training, got input size {input.size()}"
+            )
     float_only(input, "batch_norm")  # PyTorch's runs batch_norm's kernel
     shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
     y = _normalized(input, tuple(range(2, input.ndim)), eps)
@@ -377,22 +404,30 @@ def _check_group_norm(input: Tensor, groups: int, weight, bias) -> None:
     _check_group_norm_dtypes(input, weight, bias)
 
 
+def _check_mixed_dtypes(input: Tensor, params: tuple) -> None:
+    """PyTorch's CPU rules for a norm's parameters (``params`` in its order, None where
+    absent): all of the input's dtype, or, where the first is not, all float32 with a half
+    input ("mixed dtype")."""
+    given = [p for p in params if p is not None]
+    dt = input._data.dtype
+    if all(p._data.dtype == dt for p in given):
+        return
+    if given[0]._data.dtype == dt:  # not mixed: a later parameter of another dtype
+        bad = next(p for p in given if p._data.dtype != dt)
+        raise RuntimeError(
+            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
+            f"{D.scalar_type_name(bad.dtype)}"
+        )
+    if any(p.dtype != D.float32 for p in given):
+        raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+    if not _is_half(input):
+        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
 def _check_group_norm_dtypes(input: Tensor, weight, bias) -> None:
     """PyTorch's CPU rules: parameters of the input's dtype, or float32 ones for a half
     input."""
-    params = [p for p in (weight, bias) if p is not None]
-    if all(p.dtype == input.dtype for p in params):
-        return
-    if weight is not None and weight.dtype == input.dtype:
-        raise RuntimeError(
-            f"expected scalar type {D.scalar_type_name(input.dtype)} but found "
-            f"{D.scalar_type_name(bias.dtype)}"
-        )
-    if all(p.dtype == D.float32 for p in params):
-        if _is_half(input):
-            return
-        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
-    raise RuntimeError("mixed dtype (CPU): expect parameter to have scalar type of Float")
+    _check_mixed_dtypes(input, (weight, bias))
 
 
 def group_norm(

@@ -15,6 +15,7 @@ from ._checks import float_only, not_implemented_for
 from ._util import (
     needs_grad,
     record,
+    wrap_dim,
 )
 from .conv import _pair
 from .shape import stack
@@ -140,7 +141,7 @@ def _max_gather(h: Tensor, argmax, geo: _PoolGeo) -> Tensor:
     backend = h._device.backend
     xp = backend.xp
     win = geo.windows(backend, geo.padded(xp, h._data, 0))
-    win = win.reshape(win.shape[:4] + (-1,))
+    win = win.reshape(win.shape[:4] + (geo.k[0] * geo.k[1],))
     data = xp.take_along_axis(win, argmax[..., None], axis=-1)[..., 0]
     out = Tensor._make(xp.ascontiguousarray(data), h._device)
     if needs_grad(h):
@@ -150,9 +151,30 @@ def _max_gather(h: Tensor, argmax, geo: _PoolGeo) -> Tensor:
 
 
 def _batched(input: Tensor, name: str) -> tuple[Tensor, bool]:
-    if input.ndim not in (3, 4) or input.numel() == 0:
+    """``input`` as (N, C, H, W), and whether it was unbatched; PyTorch's checks: 3-D or 4-D
+    (max_pool2d says so first; avg_pool2d asks for size(-3) first), no empty dimension but
+    the batch."""
+    shape = input._data.shape
+    nd = len(shape)
+    if name == "max_pool2d" and nd not in (3, 4):
         raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
-    return (input.unsqueeze(0), True) if input.ndim == 3 else (input, False)
+    if nd < 3:
+        wrap_dim(-3, nd, wrap_scalar=False)
+    if nd not in (3, 4) or 0 in shape[nd - 3 :]:
+        raise RuntimeError(
+            "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for input, "
+            f"but got:{list(shape)}"
+        )
+    return (input.unsqueeze(0), True) if nd == 3 else (input, False)
+
+
+def _check_1d(input: Tensor, name: str) -> None:
+    """The 1-D poolings' check of the input's rank (PyTorch's checkDimRange text)."""
+    if input._data.ndim not in (2, 3):
+        raise RuntimeError(
+            f"Expected 2 to 3 dimensions, but got {input._data.ndim}-dimensional tensor for "
+            f"argument #1 'self' (while checking arguments for {name})"
+        )
 
 
 def max_pool2d(
@@ -173,7 +195,7 @@ def max_pool2d(
     xp = backend.xp
     fill = -math.inf if x.dtype.is_floating_point else xp.iinfo(x._data.dtype).min
     win = geo.windows(backend, geo.padded(xp, x._data, fill))
-    win = win.reshape(win.shape[:4] + (-1,))
+    win = win.reshape(win.shape[:4] + (geo.k[0] * geo.k[1],))  # (not -1: an empty batch)
     argmax = xp.argmax(win, axis=-1)
     data = xp.take_along_axis(win, argmax[..., None], axis=-1)[..., 0]
     out = Tensor._make(xp.ascontiguousarray(data), x._device)
@@ -278,10 +300,13 @@ def _averaging_matrix(xp, size: int, out: int, dtype):
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """Average pooling to a fixed output size (None in output_size keeps that dimension)."""
-    if input.ndim not in (3, 4):
-        raise RuntimeError(
-            f"adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}"
-        )
+    if output_size == 1 or (
+        isinstance(output_size, (tuple, list)) and tuple(output_size) == (1, 1)
+    ):
+        # PyTorch's shortcut for a 1x1 output: the mean over the last two dims (any input of
+        # 2 or more dims; mean's errors for integers and bool)
+        return input.mean((-1, -2), keepdim=True)
+    _check_adaptive(input, "adaptive_avg_pool2d", (3, 4), "", spatial=True)
     float_only(input, "adaptive_avg_pool2d")
     h, w = input.shape[-2:]
     if isinstance(output_size, (tuple, list)):
@@ -304,13 +329,26 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return out if out is not input else input.clone()
 
 
+def _check_adaptive(input: Tensor, name: str, ranks: tuple, colon: str, spatial=False) -> None:
+    """The adaptive poolings' checks, PyTorch's texts: a rank in ``ranks``, no empty
+    dimension but the first (``spatial``: but the last two)."""
+    shape = input._data.shape
+    if len(shape) not in ranks:
+        raise RuntimeError(
+            f"{name}(): Expected {ranks[0]}D or {ranks[1]}D tensor, but got{colon} {list(shape)}"
+        )
+    for i in range(len(shape) - 2 if spatial else 1, len(shape)):
+        if shape[i] == 0:
+            raise RuntimeError(
+                f"{name}(): Expected input to have non-zero size for non-batch dimensions, but "
+                f"input has sizes {list(shape)} with dimension {i} being empty"
+            )
+
+
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
     """Max pooling to a fixed output size: cell (i, j) covers rows floor(i*H/oh) to
     ceil((i+1)*H/oh) and likewise columns; indices count within each H*W plane."""
-    if input.ndim not in (3, 4):
-        raise RuntimeError(
-            f"adaptive_max_pool2d(): Expected 3D or 4D tensor, but got {list(input.shape)}"
-        )
+    _check_adaptive(input, "adaptive_max_pool2d", (3, 4), ":")
     h, w = input.shape[-2:]
     oh, ow = output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     oh, ow = h if oh is None else int(oh), w if ow is None else int(ow)
@@ -337,6 +375,8 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
 
 
 def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    _check_1d(input, "adaptive_max_pool1d")
+    _check_adaptive(input, "adaptive_max_pool1d", (2, 3), ":")
     out = adaptive_max_pool2d(input.unsqueeze(-2), (1, _one(output_size)), True)
     values, indices = out[0].squeeze(-2), out[1].squeeze(-2)
     return (values, indices) if return_indices else values
@@ -356,6 +396,12 @@ def max_pool1d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ):
+    shape = input._data.shape
+    if len(shape) not in (2, 3) or 0 in shape[len(shape) - 2 :]:
+        raise RuntimeError(
+            "max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size "
+            f"for input, but got:{list(shape)}"
+        )
     if not return_indices:  # PyTorch's kernel without indices is float-only
         float_only(input, "max_pool1d_impl")
     stride = kernel_size if stride in (None, [], ()) else stride
@@ -381,6 +427,7 @@ def avg_pool1d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> Tensor:
+    _check_1d(input, "avg_pool1d")
     stride = kernel_size if stride in (None, [], ()) else stride
     return avg_pool2d(
         input.unsqueeze(-2),
@@ -393,4 +440,5 @@ def avg_pool1d(
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    _check_1d(input, "adaptive_avg_pool1d")
     return adaptive_avg_pool2d(input.unsqueeze(-2), (1, _one(output_size))).squeeze(-2)
