@@ -284,7 +284,6 @@ _NULL = _Null()
 
 # the keywords PyTorch's factories take besides dtype, device and requires_grad, which only
 # have one value on gpugrad's dense strided tensors (pin_memory: host memory is not pinned)
-_NUMBERS = (bool, int, float, complex, np.generic)
 _LAYOUT_KEYWORDS = frozenset(("layout", "pin_memory"))
 
 
@@ -367,7 +366,7 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
         sizes_from("full", (), kw, _LAYOUT_KEYWORDS - {"size"})
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    elif not isinstance(fill_value, _NUMBERS):  # a None would make an empty (garbage) tensor
+    elif not isinstance(fill_value, D.SCALAR_TYPES):  # a None would make an empty (garbage) tensor
         raise TypeError(
             "full(): argument 'fill_value' (position 2) must be Number, not "
             f"{type(fill_value).__name__}"

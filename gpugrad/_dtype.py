@@ -211,7 +211,8 @@ def scalar_dtype(value) -> dtype:
     return _defaults.float_dtype
 
 
-_SCALARS = (bool, int, float, complex, np.generic)
+# what counts as a Python (or NumPy) scalar where PyTorch takes a Number
+SCALAR_TYPES = (bool, int, float, complex, np.generic)
 
 
 def result_type(a, b) -> dtype:
@@ -241,6 +242,6 @@ def _dtype_and_priority(x) -> tuple[dtype, int]:
     d = getattr(x, "dtype", None)
     if isinstance(d, dtype):
         return d, 2 if x.ndim else 1
-    if not isinstance(x, _SCALARS):  # a None would count as a float scalar
+    if not isinstance(x, SCALAR_TYPES):  # a None would count as a float scalar
         raise TypeError(f"expected a Tensor or a Number, got {type(x).__name__}")
     return scalar_dtype(x), 0
