@@ -819,6 +819,278 @@ INPLACE = [
 ]
 
 
+# nn.functional: pools, norms, losses, conv bool inputs, cosine_similarity, embedding,
+# interpolate, sdpa, unfold
+RAISES += [
+    # pools: PyTorch's rank checks and texts
+    (
+        "F.adaptive_avg_pool1d 0-d",
+        lambda L: F(L).adaptive_avg_pool1d(T(L), 1),
+        "Expected 2 to 3 dimensions, but got 0-dimensional tensor for argument #1 'self'",
+    ),
+    (
+        "F.adaptive_avg_pool1d int",
+        lambda L: F(L).adaptive_avg_pool1d(I(L, 2, 3, 4), 1),
+        "mean(): could not infer output dtype",
+    ),
+    (
+        "F.adaptive_avg_pool2d bool 1x1",
+        lambda L: F(L).adaptive_avg_pool2d(B(L, 2, 3, 4), 1),
+        "mean(): could not infer output dtype",
+    ),
+    (
+        "F.adaptive_avg_pool2d 1-d 1x1",
+        lambda L: F(L).adaptive_avg_pool2d(T(L, 5), 1),
+        "Dimension out of range (expected to be in range of [-1, 0], but got -2)",
+    ),
+    (
+        "F.adaptive_max_pool1d 0-d",
+        lambda L: F(L).adaptive_max_pool1d(T(L), 1),
+        "Expected 2 to 3 dimensions, but got 0-dimensional tensor",
+    ),
+    (
+        "F.adaptive_max_pool2d empty channels",
+        lambda L: F(L).adaptive_max_pool2d(T(L, 3, 0, 4), 2),
+        "Expected input to have non-zero size for non-batch dimensions",
+    ),
+    (
+        "F.avg_pool1d 0-d",
+        lambda L: F(L).avg_pool1d(T(L), 1),
+        "Expected 2 to 3 dimensions, but got 0-dimensional tensor",
+    ),
+    (
+        "F.avg_pool2d 0-d",
+        lambda L: F(L).avg_pool2d(T(L), 1),
+        "Dimension specified as -3 but tensor has no dimensions",
+    ),
+    (
+        "F.avg_pool2d 1-d",
+        lambda L: F(L).avg_pool2d(T(L, 5), 1),
+        "Dimension out of range (expected to be in range of [-1, 0], but got -3)",
+    ),
+    (
+        "F.avg_pool2d empty 3-d",
+        lambda L: F(L).avg_pool2d(T(L, 0, 3, 4), 1),
+        "with optional 0 dim batch size for input, but got:[0, 3, 4]",
+    ),
+    (
+        "F.max_pool1d 0-d",
+        lambda L: F(L).max_pool1d(T(L), 1),
+        "max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size",
+    ),
+    # batch / instance / layer norm
+    (
+        "F.batch_norm 1-d",
+        lambda L: F(L).batch_norm(T(L, 5), T(L, 3), T(L, 3)),
+        "running_mean should contain 0 elements not 3",
+    ),
+    (
+        "F.batch_norm float64 input",
+        lambda L: F(L).batch_norm(T(L, 2, 3, 4, dtype="float64"), T(L, 3), T(L, 3)),
+        "mixed dtype (CPU): all inputs must share same datatype.",
+    ),
+    (
+        "F.batch_norm int running_mean",
+        lambda L: F(L).batch_norm(T(L, 2, 3, 4), I(L, 3), T(L, 3)),
+        "mixed dtype (CPU): expect parameter to have scalar type of Float",
+    ),
+    (
+        "F.batch_norm bool running_var",
+        lambda L: F(L).batch_norm(T(L, 2, 3, 4), T(L, 3), B(L, 3)),
+        "expected scalar type Float but found Bool",
+    ),
+    (
+        "F.batch_norm eps<0",
+        lambda L: F(L).batch_norm(T(L, 2, 3, 4), T(L, 3), T(L, 3), eps=-1.0),
+        "batch_norm eps must be non-negative, but got -1.0",
+    ),
+    (
+        "F.batch_norm training eps=0",
+        lambda L: F(L).batch_norm(T(L, 2, 3, 4), None, None, training=True, eps=0.0),
+        "batch_norm eps must be positive during training, but got 0.0",
+    ),
+    (
+        "F.instance_norm 1-d",
+        lambda L: F(L).instance_norm(T(L, 5)),
+        "Expected more than 1 spatial element when training",
+    ),
+    (
+        "F.layer_norm weight shape",
+        lambda L: F(L).layer_norm(T(L, 2, 3, 4), (4,), weight=T(L, 7)),
+        "Expected weight to be of same shape as normalized_shape, but got weight of shape [7] and "
+        "normalized_shape = [4]",
+    ),
+    # binary_cross_entropy_with_logits works in place on 1 - target
+    (
+        "F.bce_with_logits bool target",
+        lambda L: F(L).binary_cross_entropy_with_logits(T(L, 2, 3, 4), B(L, 2, 3, 4)),
+        "Subtraction, the `-` operator, with two bool tensors is not supported",
+    ),
+    (
+        "F.bce_with_logits int target",
+        lambda L: F(L).binary_cross_entropy_with_logits(T(L, 2, 3, 4), I(L, 2, 3, 4)),
+        "result type Float can't be cast to the desired output type Long",
+    ),
+    (
+        "F.bce_with_logits weight shape",
+        lambda L: F(L).binary_cross_entropy_with_logits(T(L, 2, 3, 4), T(L, 2, 3, 4), T(L, 7)),
+        "The size of tensor a (4) must match the size of tensor b (7) at non-singleton dimension 2",
+    ),
+    # a bool input: the kernel refuses it before the dtypes are compared
+    (
+        "F.conv1d bool input",
+        lambda L: F(L).conv1d(B(L, 2, 3, 4), T(L, 2, 3, 4)),
+        "not implemented for 'Bool'",
+    ),
+    (
+        "F.conv3d bool input",
+        lambda L: F(L).conv3d(B(L, 1, 2, 4, 4, 4), T(L, 2, 2, 3, 3, 3)),
+        "not implemented for 'Bool'",
+    ),
+    (
+        "F.conv_transpose2d bool input",
+        lambda L: F(L).conv_transpose2d(B(L, 2, 3, 8, 8), T(L, 3, 4, 3, 3)),
+        "not implemented for 'Bool'",
+    ),
+    # cross_entropy / nll_loss: nll_loss_nd's shape checks before the dtypes
+    (
+        "F.cross_entropy 0-d input",
+        lambda L: F(L).cross_entropy(T(L), T(L, 2, 3, 4)),
+        "Dimension out of range (expected to be in range of [-1, 0], but got 1)",
+    ),
+    (
+        "F.cross_entropy float target batch",
+        lambda L: F(L).cross_entropy(T(L, 2, 3, 4), T(L, 5)),
+        "Expected input batch_size (2) to match target batch_size (5).",
+    ),
+    (
+        "F.cross_entropy 0-d float target",
+        lambda L: F(L).cross_entropy(T(L, 2, 3, 4), T(L)),
+        "Expected input batch_size (2) to match target batch_size (0).",
+    ),
+    (
+        "F.cross_entropy int32 target batch",
+        lambda L: F(L).cross_entropy(T(L, 2, 3, 4), T(L, 5, dtype="int32", lo=0, hi=2)),
+        "Expected input batch_size (2) to match target batch_size (5).",
+    ),
+    (
+        "F.nll_loss 0-d",
+        lambda L: F(L).nll_loss(T(L), I(L, 4)),
+        "Expected 1 or more dimensions (got 0)",
+    ),
+    (
+        "F.nll_loss 1-d target size",
+        lambda L: F(L).nll_loss(T(L, 5), I(L, 4)),
+        "For 1D input, 1D target must have size 1, but got target size: 4",
+    ),
+    (
+        "F.nll_loss 0-d target",
+        lambda L: F(L).nll_loss(T(L, 4, 5), I(L)),
+        "Expected input batch_size (4) to match target batch_size (0).",
+    ),
+    (
+        "F.nll_loss spatial target",
+        lambda L: F(L).nll_loss(T(L, 4, 5, 2), I(L, 4, 3)),
+        "Expected target size [4, 2], got [4, 3]",
+    ),
+    (
+        "F.nll_loss 2-d target",
+        lambda L: F(L).nll_loss(T(L, 4, 5), I(L, 4, 2)),
+        "0D or 1D target tensor expected, multi-target not supported",
+    ),
+    (
+        "F.nll_loss float target",
+        lambda L: F(L).nll_loss(T(L, 4, 5), T(L, 4)),
+        "expected target dtype to be Long or Byte, but got Float",
+    ),
+    # embedding / interpolate / sdpa / unfold ranks
+    (
+        "F.embedding 1-d weight",
+        lambda L: F(L).embedding(I(L, 2, 3), T(L, 5)),
+        "'weight' must be 2-D",
+    ),
+    (
+        "F.embedding empty weight",
+        lambda L: F(L).embedding(I(L, 2, 3), T(L, 0, 4)),
+        "index_select(): self indexing axis dim should be positive",
+    ),
+    (
+        "F.interpolate 1-d",
+        lambda L: F(L).interpolate(T(L, 5), 1),
+        "Input Error: Only 3D, 4D and 5D input Tensors supported (got 1D)",
+    ),
+    (
+        "F.sdpa 0-d query",
+        lambda L: F(L).scaled_dot_product_attention(T(L), T(L, 2, 3, 4), T(L, 2, 3, 4)),
+        "Expected query, key, and value to all be  at least 2 dimensional, but got query.dim: 0",
+    ),
+    (
+        "F.sdpa dtypes",
+        lambda L: F(L).scaled_dot_product_attention(
+            T(L, 2, 3, 4), T(L, 2, 3, 4, dtype="float64"), T(L, 2, 3, 4)
+        ),
+        "Expected query, key, and value to have the same dtype, but got query.dtype: float key."
+        "dtype: double",
+    ),
+    (
+        "F.unfold 0-d",
+        lambda L: F(L).unfold(T(L), 1),
+        "Dimension specified as 1 but tensor has no dimensions",
+    ),
+    (
+        "F.unfold empty 3-d",
+        lambda L: F(L).unfold(T(L, 0, 3, 4), 1),
+        "Expected 3D or 4D (batch mode) tensor with possibly 0 batch size and other non-zero "
+        "dimensions for input, but got: [0, 3, 4]",
+    ),
+    (
+        "F.unfold kernel too big",
+        lambda L: F(L).unfold(T(L, 2, 3, 4), 5),
+        "calculated shape of the array of sliding blocks as (-1, 0), but its components must be "
+        "at least one.",
+    ),
+]
+
+RETURNS += [
+    ("F.avg_pool1d empty batch", lambda L: F(L).avg_pool1d(T(L, 0, 3, 4), 1)),
+    ("F.max_pool1d empty batch", lambda L: F(L).max_pool1d(T(L, 0, 3, 4), 1)),
+    (
+        "F.max_pool2d empty batch indices",
+        lambda L: F(L).max_pool2d(T(L, 0, 2, 3, 4), 2, return_indices=True),
+    ),
+    ("F.adaptive_avg_pool2d 2-d 1x1", lambda L: F(L).adaptive_avg_pool2d(T(L, 5, 2), 1)),
+    # the loss has the target's dtype
+    (
+        "F.bce_with_logits float64 input",
+        lambda L: F(L).binary_cross_entropy_with_logits(
+            T(L, 2, 3, 4, dtype="float64"), T(L, 2, 3, 4)
+        ),
+    ),
+    (
+        "F.bce_with_logits float64 target",
+        lambda L: F(L).binary_cross_entropy_with_logits(
+            T(L, 2, 3, 4), T(L, 2, 3, 4, dtype="float64")
+        ),
+    ),
+    ("F.cosine_similarity 0-d x1", lambda L: F(L).cosine_similarity(T(L), T(L, 2, 3, 4))),
+    ("F.cosine_similarity 0-d x2", lambda L: F(L).cosine_similarity(T(L, 2, 3, 4), T(L))),
+    ("F.cosine_similarity 1-d x1", lambda L: F(L).cosine_similarity(T(L, 4), T(L, 2, 3, 4))),
+    # a negative label_smoothing means none (PyTorch checks the range where it smooths)
+    (
+        "F.cross_entropy prob target smoothing<0",
+        lambda L: F(L).cross_entropy(T(L, 2, 3, 4), T(L, 2, 3, 4), label_smoothing=-0.5),
+    ),
+    (
+        "F.cross_entropy class target smoothing<0",
+        lambda L: F(L).cross_entropy(T(L, 2, 3, 4), I(L, 2, 4), label_smoothing=-0.5),
+    ),
+    (
+        "F.sdpa empty value",
+        lambda L: F(L).scaled_dot_product_attention(T(L, 2, 3, 4), T(L, 2, 3, 4), T(L, 0, 3, 4)),
+    ),
+]
+
+
 def _outcome(L, call):
     try:
         return call(L), None
