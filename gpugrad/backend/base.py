@@ -85,6 +85,21 @@ class ArrayBackend(
     def amax(self, x, axis, keepdims: bool = False):
         return x.max(axis=axis, keepdims=keepdims)
 
+    @kernel
+    def amin(self, x, axis, keepdims: bool = False):
+        return x.min(axis=axis, keepdims=keepdims)
+
+    # The first index of the maximum / minimum over one axis (an int; None: the flattened
+    # array), int64. A NaN counts as both the maximum and the minimum (the first NaN's
+    # index), as PyTorch's and NumPy's argmax/argmin.
+    @kernel
+    def argmax(self, x, axis, keepdims: bool = False):
+        return x.argmax(axis=axis, keepdims=keepdims).astype("int64", copy=False)
+
+    @kernel
+    def argmin(self, x, axis, keepdims: bool = False):
+        return x.argmin(axis=axis, keepdims=keepdims).astype("int64", copy=False)
+
     def scatter_add(self, out, index, values) -> None:
         """``out[index] += values`` with repeated indices accumulated (index backward)."""
         raise NotImplementedError

@@ -36,6 +36,7 @@ class NumpyBackend(ArrayBackend):
         self._rng = np.random.Generator(np.random.PCG64())
         self.sum = np.add.reduce  # same call as ArrayBackend.sum, without a Python frame
         self.amax = np.maximum.reduce
+        self.amin = np.minimum.reduce
         self.matmul = np.matmul
         # bfloat16 first, so the engine's dispatchers fall back to these: bfloat16 never
         # satisfies a compiled kernel's predicate, and its float32 call then can
@@ -221,7 +222,7 @@ def _bfloat16_in_float32(backend, name: str, reference):
             if a.dtype is not _BF16:
                 return reference(a, b)
             return wide(a, b)
-    elif name in ("sum", "amax"):
+    elif name in ("sum", "amax", "amin", "argmax", "argmin"):
 
         def kernel(x, axis, keepdims=False):
             if x.dtype is not _BF16:

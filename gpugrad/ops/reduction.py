@@ -355,14 +355,15 @@ class MinBackward0(MaxBackward0):
 
 def _extreme(input: Tensor, dim, keepdim: bool, is_max: bool, name: str):
     d = input._data
-    xp = input._device.backend.xp
+    backend = input._device.backend
     if dim is None:
         if d.size == 0:
             raise RuntimeError(
                 f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
                 "Specify the reduction dim with the 'dim' argument."
             )
-        out = Tensor._make(d.max() if is_max else d.min(), input._device)
+        data = backend.amax(d, None) if is_max else backend.amin(d, None)
+        out = Tensor._make(data, input._device)
         if needs_grad(input):
             node = record(MaxBackward1() if is_max else MinBackward1(), (input,), out)
             node.save(input, out)
@@ -376,15 +377,14 @@ def _extreme(input: Tensor, dim, keepdim: bool, is_max: bool, name: str):
     ax = ax[0] if ax else 0
     _check_reduced_sizes(name, d.shape, ax)
     src = d if d.ndim else d.reshape(1)
-    idx = xp.argmax(src, axis=ax) if is_max else xp.argmin(src, axis=ax)
-    idx_k = xp.expand_dims(idx, ax)
-    vals = xp.take_along_axis(src, idx_k, axis=ax)
+    idx = backend.argmax(src, ax, True) if is_max else backend.argmin(src, ax, True)
+    # the values at the indices (a gather of one element per output, cheaper than a second
+    # reduction over the input, and exactly the element the index names: a -0.0 stays -0.0)
+    vals = backend.xp.take_along_axis(src, idx, axis=ax)
     if not keepdim or not d.ndim:
-        vals, idx_k = vals.reshape(idx.shape), idx
-    if not d.ndim:
-        vals, idx_k = vals.reshape(()), idx_k.reshape(())
+        vals, idx = vals.squeeze(ax), idx.squeeze(ax)
     values = Tensor._make(vals, input._device)
-    indices = Tensor._make(idx_k.astype("int64", copy=False), input._device)
+    indices = Tensor._make(idx, input._device)
     if needs_grad(input):
         node = record(MaxBackward0() if is_max else MinBackward0(), (input,), values)
         node.save(indices)
@@ -411,7 +411,8 @@ def _amax(input: Tensor, dim, keepdim: bool, is_max: bool) -> Tensor:
     else:
         _check_reduced_sizes(name, d.shape, dim, wrapped=False)  # dims checked it
     axis = dims if dims else None
-    data = d.max(axis=axis, keepdims=keepdim) if is_max else d.min(axis=axis, keepdims=keepdim)
+    backend = input._device.backend
+    data = backend.amax(d, axis, keepdim) if is_max else backend.amin(d, axis, keepdim)
     out = Tensor._make(data, input._device)
     if needs_grad(input):
         node = record(AmaxBackward0() if is_max else AminBackward0(), (input,), out)
@@ -431,25 +432,21 @@ def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 
 def _arg(input: Tensor, dim, keepdim: bool, is_max: bool) -> Tensor:
-    xp = input._device.backend.xp
+    backend = input._device.backend
     d = input._data
-    fn = xp.argmax if is_max else xp.argmin
+    fn = backend.argmax if is_max else backend.argmin
     name = "argmax" if is_max else "argmin"
     if d.dtype.kind == "b":  # NumPy ranks False < True; PyTorch's kernel has no bool loop
         raise RuntimeError(f"{name}(): does not support bool input")
     if dim is None:
         _check_numel(name, input, hint=False)
-        r = fn(d.reshape(-1))
-        if keepdim:
-            r = xp.asarray(r).reshape((1,) * d.ndim)
+        r = fn(d, None, keepdim)  # over the flattened array; kept: (1,) * ndim
     else:
         ax = wrap_dims(dim, d.ndim)
         ax = ax[0] if ax else 0
         _check_reduced_sizes(name, d.shape, ax)
-        r = fn(d if d.ndim else d.reshape(1), axis=ax)
-        if keepdim and d.ndim:
-            r = xp.expand_dims(r, ax)
-    return Tensor._make(xp.asarray(r).astype("int64", copy=False), input._device)
+        r = fn(d, ax, keepdim) if d.ndim else fn(d.reshape(1), 0)  # a 0-d result either way
+    return Tensor._make(r, input._device)
 
 
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:

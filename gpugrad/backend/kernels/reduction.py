@@ -130,7 +130,7 @@ def _vector_norm(backend, x, ord, axis, keepdims):
     elif ord == math.inf:
         out = backend.amax(a, axis, keepdims=keepdims)
     elif ord == -math.inf:
-        out = a.min(axis=axis, keepdims=keepdims)
+        out = backend.amin(a, axis, keepdims=keepdims)
     elif ord == 0.0:
         out = backend.sum((a != 0).astype(a.dtype), axis, keepdims=keepdims)
     else:
