@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
+import numpy as np
+
 _cupy = None
 _import_error: str | None = None
 
@@ -99,8 +101,10 @@ from .base import ArrayBackend  # noqa: E402
 
 class CupyBackend(ArrayBackend):
     name = "cupy"
-    # the thread that captures a CUDA graph on this device now (gpugrad/cuda/graphs.py)
+    # the thread that captures a CUDA graph on this device now (gpugrad/cuda/graphs.py), and
+    # the dropout seeds that capture's replays refill
     capture_thread: int | None = None
+    capture_seeds: list | None = None
 
     @property
     def capturing(self) -> bool:
@@ -263,6 +267,19 @@ class CupyBackend(ArrayBackend):
     def seed(self, seed: int) -> None:
         with self._cuda_device:
             self._rng = self.xp.random.default_rng(seed)
+        # dropout's seeds come from the host, as PyTorch's Philox seed and offset do: drawn
+        # on the device, each would be copied back, one host sync per dropout call
+        self._dropout_seeds = np.random.default_rng(seed)
+
+    def dropout_seed(self):
+        if self.capturing:
+            # a device scalar in the graph's pool: each replay fills it with a fresh draw
+            # before it launches (backend/cuda/capture.py), so replays draw new masks
+            with self._cuda_device:
+                slot = self.xp.empty((), self.xp.uint64)
+            self.capture_seeds.append(slot)
+            return slot
+        return int(self._dropout_seeds.integers(0, 1 << 62))
 
     def rand(self, shape, dtype, rng=None):
         rng = rng or self._rng

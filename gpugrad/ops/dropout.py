@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 
-from .. import _dtype as D
 from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import state as _grad_state
@@ -80,7 +79,7 @@ class NativeDropoutBackward0(Node):
 
 def _fused_dropout(input: Tensor, p: float, inplace: bool) -> Tensor:
     backend = input._device.backend
-    seed = int(backend.to_host(backend.randint(0, 1 << 62, (1,), D.int64.np))[0])
+    seed = backend.dropout_seed()
     data, mask = backend.dropout(input._data, p, seed)
     out = Tensor._make(data, input._device)
     if needs_grad(input):

@@ -10,7 +10,10 @@ through :class:`Capture`, which adds to CuPy's stream capture what a training st
   to cuBLAS directly (``capture_gemm.py``: CuPy's binding refuses capturing streams), defers
   index checks to the device and refuses every wait for the GPU with an error naming it;
 - **state made once** (cuBLAS's workspace, the index checks' record and scratch) is made
-  before the capture begins: made inside, its initialising fills would only be recorded.
+  before the capture begins: made inside, its initialising fills would only be recorded;
+- **random draws**: a dropout inside the capture reads its seed from a device scalar, which
+  every replay fills with a fresh draw of the device's generator before it launches (as
+  PyTorch's graphs advance Philox offsets per replay), so each replay draws new masks.
 """
 
 from __future__ import annotations
@@ -80,24 +83,44 @@ class Capture:
         except BaseException:
             allocator.__exit__(None, None, None)
             raise
+        be.capture_seeds = self.seeds = []
         be.capture_thread = threading.get_ident()
         self._stream, self._allocator = stream, allocator
 
     def end(self):
-        """End the capture; returns CuPy's instantiated Graph (``launch(stream)`` replays it)."""
+        """End the capture; returns CuPy's instantiated Graph, or a :class:`Captured` when
+        replays need fresh random seeds (``launch(stream)`` replays either)."""
         if self._stream is None:
             raise RuntimeError("capture_end() called without a capture_begin()")
         stream, allocator = self._stream, self._allocator
         self._stream = self._allocator = None
         try:
-            return stream.end_capture()
+            graph = stream.end_capture()
         finally:
-            self.backend.capture_thread = None
+            self.backend.capture_thread = self.backend.capture_seeds = None
             allocator.__exit__(None, None, None)
+        return Captured(graph, self.seeds, self.backend) if self.seeds else graph
 
     @property
     def active(self) -> bool:
         return self._stream is not None
+
+
+class Captured:
+    """A captured graph whose replays draw new random numbers: before each launch, every
+    dropout seed slot of the capture is filled with the next draw of its device's seed
+    stream (a fill kernel queued on the replay's stream, ahead of the graph: no host wait)."""
+
+    def __init__(self, graph, seeds: list, backend) -> None:
+        self.graph, self.seeds, self.backend = graph, seeds, backend
+
+    def launch(self, stream) -> None:
+        for slot in self.seeds:
+            slot.fill(self.backend.dropout_seed())
+        self.graph.launch(stream=stream)
+
+    def debug_dot_str(self) -> str:
+        return self.graph.debug_dot_str()
 
 
 def current_stream_capturing() -> bool:

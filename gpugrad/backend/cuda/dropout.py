@@ -86,7 +86,12 @@ def _compute(dtype):
     return np.float64 if dtype == np.float64 else np.float32
 
 
-@ENGINE.implements("dropout", when=_contiguous_float)
+def _dropout_when(x, p, seed) -> bool:
+    # a device scalar seed (inside a graph capture) goes to the reference, which reads it there
+    return isinstance(seed, int) and _contiguous_float(x)
+
+
+@ENGINE.implements("dropout", when=_dropout_when)
 def _build_dropout():
     import cupy
 

@@ -84,6 +84,12 @@ class PointwiseKernels:
         threshold`` (PyTorch's formula)."""
         return _computed(self, x.dtype, _softplus_backward, self.xp, grad, x, beta, threshold)
 
+    def dropout_seed(self):
+        """The seed of the next ``dropout`` call, from this device's generator (an int; the
+        CUDA backend answers without a device round trip, and with a device scalar that each
+        replay refills while a CUDA graph is captured)."""
+        return int(self.randint(0, 1 << 62, (1,), D.int64.np)[0])
+
     @kernel
     def dropout(self, x, p: float, seed: int):
         """``(out, mask)``: element ``i`` is kept (``mask[i]``) when the ``i``-th uniform draw
@@ -122,11 +128,13 @@ def _tanh_backward(grad, y):
     return grad * (1 - y * y)
 
 
-def dropout_uniforms(xp, seed: int, n: int):
+def dropout_uniforms(xp, seed, n: int):
     """The ``n`` uniform draws in [0, 1) (float64, 53 bits) of ``seed``: splitmix64 of the
     element's index, so any element's draw is known without the others'."""
     u64 = xp.uint64
-    z = (xp.arange(1, n + 1, dtype=u64) * u64(GOLDEN)) + u64(seed & (2**64 - 1))
+    # a device scalar seed (dropout inside a CUDA graph capture) stays on the device
+    s = u64(seed & (2**64 - 1)) if isinstance(seed, int) else seed.astype(u64)
+    z = (xp.arange(1, n + 1, dtype=u64) * u64(GOLDEN)) + s
     z = (z ^ (z >> u64(30))) * u64(MIX1)
     z = (z ^ (z >> u64(27))) * u64(MIX2)
     z = z ^ (z >> u64(31))
