@@ -415,3 +415,51 @@ def test_memory_statistics_count_the_graphs_private_pool():
         y = x * 2
     assert gpugrad.cuda.memory_allocated() >= before + y.nbytes
     assert gpugrad.cuda.memory_reserved() >= gpugrad.cuda.memory_allocated()
+
+
+@needs_cuda
+def test_captured_conv2d_forward_and_backward_replay_to_eager():
+    # convolution's GEMMs write into a preallocated output through CuPy's matmul eagerly;
+    # inside a capture they must go to cuBLAS directly (CuPy's binding refuses the stream)
+    conv = gpugrad.nn.Conv2d(3, 4, 3, padding=1).to("cuda")
+    x = _cuda(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
+    x.requires_grad_(True)
+    s = gpugrad.cuda.Stream()
+    with gpugrad.cuda.stream(s):
+        for _ in range(2):  # warm-up on the side stream
+            conv.zero_grad()
+            x.grad = None
+            conv(x).square().sum().backward()
+    gpugrad.cuda.synchronize()
+    want_y = conv(x).detach().cpu().numpy()
+    conv.zero_grad()
+    x.grad = None
+    g = gpugrad.cuda.CUDAGraph()
+    with gpugrad.cuda.graph(g):
+        y = conv(x)
+        y.square().sum().backward()
+    conv.zero_grad(set_to_none=False)
+    x.grad.zero_()
+    g.replay()
+    np.testing.assert_allclose(y.detach().cpu().numpy(), want_y, rtol=1e-4, atol=1e-5)
+    ref = gpugrad.nn.Conv2d(3, 4, 3, padding=1)
+    ref.load_state_dict({k: v.cpu() for k, v in conv.state_dict().items()})
+    xc = x.detach().cpu().requires_grad_(True)
+    ref(xc).square().sum().backward()
+    np.testing.assert_allclose(conv.weight.grad.cpu().numpy(), ref.weight.grad.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), xc.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@needs_cuda
+def test_cuda_manual_seed_reseeds_a_device_already_in_use():
+    x = gpugrad.ones(4096, device="cuda")
+    gpugrad.cuda.manual_seed(11)
+    a = (gpugrad.rand(64, device="cuda").cpu().numpy(), _dropped(x))
+    gpugrad.cuda.manual_seed(11)
+    b = (gpugrad.rand(64, device="cuda").cpu().numpy(), _dropped(x))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def _dropped(x):
+    return gpugrad.nn.functional.dropout(x, 0.5).cpu().numpy()

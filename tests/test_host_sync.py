@@ -150,3 +150,43 @@ def test_cuda_dropout_seeds_follow_manual_seed_without_a_device_read():
     c = F.dropout(x, 0.5).cpu().numpy()
     np.testing.assert_array_equal(a, b)
     assert (a != c).any() and 0.4 < (a == 0).mean() < 0.6
+
+
+class _NoHostRead(np.ndarray):
+    """Targets whose values Python may not read (bool() of a reduction of them)."""
+
+    def __bool__(self):
+        raise AssertionError("a host read of the targets")
+
+    def item(self, *a):
+        raise AssertionError("a host read of the targets")
+
+
+@pytest.mark.parametrize("reads_wait", [False, True])
+@pytest.mark.parametrize("ignored", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_kernels_read_nothing_back_where_reads_wait(
+    monkeypatch, reads_wait, ignored, reduction
+):
+    # deferred CUDA index checks hand the kernels ignore_index (-100) with unread targets; a
+    # backend whose reads wait for the device must take the general path and read nothing,
+    # with the shortcut's results
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 5)).astype(np.float32)
+    t = rng.integers(0, 5, 12)
+    if ignored:
+        t[[2, 7]] = -100
+    g = np.float32(0.7) if reduction != "none" else rng.standard_normal(12).astype(np.float32)
+    backend = gg.device("cpu").backend
+    args = (None, -100, 0.0, reduction)
+    want_loss, lse = backend.cross_entropy.reference(x, t, *args)
+    want_dx = backend.cross_entropy_backward.reference(g, x, t, lse, *args)
+    monkeypatch.setattr(type(backend), "reads_wait", reads_wait)
+    counted = _Counted(monkeypatch, backend)
+    tgt = t.view(_NoHostRead) if reads_wait else t
+    loss, lse2 = backend.cross_entropy.reference(x, tgt, *args)
+    dx = backend.cross_entropy_backward.reference(g, x, tgt, lse2, *args)
+    np.testing.assert_allclose(np.asarray(loss), want_loss, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(dx), want_dx, rtol=1e-6, atol=1e-8)
+    reads = sum(counted.calls.values())
+    assert reads == 0 if reads_wait else reads >= 1, counted.calls  # (the CPU's shortcut)

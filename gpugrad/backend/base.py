@@ -33,6 +33,9 @@ class ArrayBackend(
     name = "base"
     # whether the calling thread is capturing a CUDA graph here (only a CUDA backend can)
     capturing = False
+    # whether reading an array's value on the host waits for the device: kernels then skip
+    # their read-back shortcuts (a free check on the CPU is a sync on a GPU)
+    reads_wait = False
 
     def __init__(self, xp, dev) -> None:
         self.xp = xp

@@ -105,6 +105,7 @@ class CupyBackend(ArrayBackend):
     # the dropout seeds that capture's replays refill
     capture_thread: int | None = None
     capture_seeds: list | None = None
+    reads_wait = True
 
     @property
     def capturing(self) -> bool:

@@ -98,9 +98,13 @@ def get_device_name(device=None) -> str:
 
 
 def manual_seed(seed: int) -> None:
-    from ..backend import cupy_backend
+    """Seed the CUDA devices' generators: those made already and those made later (gpugrad
+    has one generator per device, so this seeds all of them, as ``manual_seed_all``)."""
+    from ..backend import _cuda_backends, cupy_backend
 
     cupy_backend.seed_all(int(seed))
+    for b in _cuda_backends.values():
+        b.seed(int(seed))
 
 
 manual_seed_all = manual_seed

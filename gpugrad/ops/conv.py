@@ -89,7 +89,8 @@ def _passes(n: int, cols_per_sample: int, backend) -> tuple[int, list[slice]]:
 def _matmul_into(backend, a, b, out):
     """``a @ b`` written into ``out`` (returned). BLAS writes float32/float64 products there
     itself; other dtypes take backend.matmul (bfloat16 accumulates in float32 there)."""
-    if a.dtype.kind == "f" and a.dtype.itemsize >= 4:
+    # (inside a CUDA graph capture only backend.matmul reaches cuBLAS: CuPy's binding refuses)
+    if a.dtype.kind == "f" and a.dtype.itemsize >= 4 and not backend.capturing:
         return backend.xp.matmul(a, b, out=out)
     out[...] = backend.matmul(a, b)
     return out

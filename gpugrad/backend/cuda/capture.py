@@ -18,6 +18,7 @@ through :class:`Capture`, which adds to CuPy's stream capture what a training st
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import threading
 
@@ -34,6 +35,44 @@ def new_pool_handle() -> tuple[int, int]:
     return (0, next(_pool_ids))
 
 
+_exchange = None  # the driver's cuThreadExchangeStreamCaptureMode (False: not found)
+
+
+def _capture_mode_exchange():
+    global _exchange
+    if _exchange is None:
+        try:  # CuPy has loaded the driver already: dlopen returns that copy
+            fn = ctypes.CDLL("libcuda.so.1").cuThreadExchangeStreamCaptureMode
+            fn.argtypes, fn.restype = [ctypes.POINTER(ctypes.c_int)], ctypes.c_int
+            _exchange = fn
+        except (OSError, AttributeError):
+            _exchange = False
+    return _exchange or None
+
+
+def _pool_malloc(size: int):
+    """cudaMalloc for a private pool with the calling thread's capture mode relaxed for the
+    call, as PyTorch's allocator does: a pool grows while a graph is captured, and cudaMalloc
+    is one of the "unsafe" calls that the global and thread-local modes refuse."""
+    import cupy
+
+    exchange = _capture_mode_exchange()
+    mode = ctypes.c_int(MODES["relaxed"])
+    if exchange is not None:
+        exchange(ctypes.byref(mode))
+    try:
+        return cupy.cuda.MemoryPointer(cupy.cuda.memory.Memory(size), 0)
+    finally:
+        if exchange is not None:
+            exchange(ctypes.byref(mode))  # the thread's own mode back
+
+
+def capture_mode(mode: str) -> int:
+    """The cudaStreamCaptureMode to capture with for PyTorch's ``capture_error_mode``: the
+    mode itself when private pools can relax it around their cudaMalloc, else relaxed."""
+    return MODES[mode] if _capture_mode_exchange() is not None else MODES["relaxed"]
+
+
 def _pool(handle: tuple[int, int]):
     import cupy
 
@@ -42,7 +81,7 @@ def _pool(handle: tuple[int, int]):
     with _pools_lock:
         pool = _pools.get(handle)
         if pool is None:
-            pool = _pools[handle] = cupy.cuda.MemoryPool()
+            pool = _pools[handle] = cupy.cuda.MemoryPool(_pool_malloc)
             cupy_allocator.private_pools.append(pool)  # counted in memory_allocated()
         return pool
 
@@ -79,7 +118,7 @@ class Capture:
         allocator = cupy.cuda.using_allocator(_pool(self.pool).malloc)
         allocator.__enter__()
         try:
-            stream.begin_capture(MODES[self.mode])
+            stream.begin_capture(capture_mode(self.mode))
         except BaseException:
             allocator.__exit__(None, None, None)
             raise
@@ -115,8 +154,9 @@ class Captured:
         self.graph, self.seeds, self.backend = graph, seeds, backend
 
     def launch(self, stream) -> None:
-        for slot in self.seeds:
-            slot.fill(self.backend.dropout_seed())
+        with self.backend._cuda_device, stream:  # ahead of the graph, on its stream
+            for slot in self.seeds:
+                slot.fill(self.backend.dropout_seed())
         self.graph.launch(stream=stream)
 
     def debug_dot_str(self) -> str:

@@ -79,8 +79,8 @@ class RowKernels:
         def run():
             lse = _row_lse(self, x, 1)
             keep = target != ignore_index
-            # whether any row is ignored, read on the host (a shortcut; not inside a capture)
-            kept_all = False if self.capturing else bool(keep.all())
+            # whether any row is ignored, read on the host: a shortcut where that is free
+            kept_all = False if self.reads_wait else bool(keep.all())
             safe = target if kept_all else xp.where(keep, target, 0)
             picked = x[self.arange_cached(n), safe] - lse[:, 0]  # log p at each target
             coef = None  # w[t] for kept rows, 0 for ignored ones (None: all ones)
@@ -170,7 +170,7 @@ def _none_ignored(backend, target, ignore_index: int | None, c: int) -> bool:
     (one reduction, negatives counting as huge) and ``ignore_index`` is none."""
     if ignore_index is None:
         return True
-    if backend.capturing:  # no host read inside a CUDA graph capture: the general path
+    if backend.reads_wait:  # no host read on a GPU (nor in a capture): the general path
         return False
     return not 0 <= ignore_index < c and (not target.size or backend.index_top(target) < c)
 
