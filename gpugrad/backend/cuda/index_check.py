@@ -137,8 +137,11 @@ def _mapped_record(device_id: int) -> ErrorRecord:
         claim = cupy.zeros(2, np.int32)  # [claim, padding]
 
     def reset_claim() -> None:
+        # only after a failed check (rare): wait for the whole device first, since the legacy
+        # stream's memset is not ordered after non-blocking streams' checks still running
         with cupy.cuda.Device(device_id):
-            runtime.memset(claim.data.ptr, 0, 4)  # ordered after every blocking stream's work
+            runtime.deviceSynchronize()
+            runtime.memset(claim.data.ptr, 0, 4)
 
     return ErrorRecord(view, device_ptr, claim.data.ptr, reset_claim, keep=claim)
 
