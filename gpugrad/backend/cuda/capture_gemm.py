@@ -161,20 +161,24 @@ class _Cublas:
 
 
 _lib: _Cublas | None = None
-_workspaces: dict[int, object] = {}  # device -> its workspace (lives as long as the process)
+# (device, stream) -> the workspace of the GEMMs captured on that stream, as PyTorch keeps
+# one per handle and stream: graphs captured on different streams may replay concurrently,
+# and a shared scratch would be written by both (each lives as long as the process)
+_workspaces: dict[tuple[int, int], object] = {}
 
 
 def prepare(device_id: int) -> None:
-    """Load cuBLAS and allocate the device's workspace before a capture begins (neither may
-    happen inside one)."""
+    """Load cuBLAS and allocate the current stream's workspace on the device before a
+    capture begins on that stream (neither may happen inside one)."""
     global _lib
     import cupy
 
     if _lib is None:
         _lib = _Cublas()
-    if device_id not in _workspaces:
+    key = (device_id, cupy.cuda.get_current_stream().ptr)
+    if key not in _workspaces:
         with cupy.cuda.Device(device_id):
-            _workspaces[device_id] = cupy.empty(WORKSPACE_BYTES, dtype=np.uint8)
+            _workspaces[key] = cupy.empty(WORKSPACE_BYTES, dtype=np.uint8)
             cupy.cuda.device.get_cublas_handle()  # made now, not inside the capture
 
 
@@ -233,7 +237,7 @@ def _launch(g: Gemm, a, b, out, name: str, tf32: bool) -> None:
     lib = _lib
     handle = cupy.cuda.device.get_cublas_handle()
     stream = cupy.cuda.get_current_stream().ptr
-    workspace = _workspaces[device_id]
+    workspace = _workspaces[(device_id, stream)]
     _check(lib.set_stream(handle, stream), "cublasSetStream")
     _check(lib.set_workspace(handle, workspace.data.ptr, WORKSPACE_BYTES), "cublasSetWorkspace")
     if name == "float64":
