@@ -395,6 +395,17 @@ def test_host_data_inside_a_capture_is_refused_naming_it():
 
 
 @needs_cuda
+def test_python_scalars_with_cuda_tensors_capture_as_constants():
+    x = _cuda([5.0, 7.0, 9.0])
+    want = (2 // x + 3 % x).cpu().numpy()  # warm-up too
+    g = gpugrad.cuda.CUDAGraph()
+    with gpugrad.cuda.graph(g):
+        y = 2 // x + 3 % x
+    g.replay()
+    np.testing.assert_array_equal(y.cpu().numpy(), want)
+
+
+@needs_cuda
 def test_graphed_callable_refuses_a_replaced_parameter():
     lin = gpugrad.nn.Linear(4, 4).cuda()
     graphed = gpugrad.cuda.make_graphed_callables(lin, (_cuda(np.ones((2, 4)), True),))

@@ -147,9 +147,10 @@ class CupyBackend(ArrayBackend):
         self._raise_pending(self.index)
 
     def asarray(self, data, dtype=None):
-        if self.capturing and not isinstance(data, self.xp.ndarray):
+        if self.capturing and not isinstance(data, self.xp.ndarray) and np.ndim(data) != 0:
             # a copy from host memory is refused inside a capture (CUDA's own error only says
-            # the capture was invalidated): name it
+            # the capture was invalidated): name it. A scalar is no copy: CuPy fills a 0-d
+            # array with it by a kernel, its value baked into the graph (as in PyTorch)
             raise RuntimeError(
                 f"making a CUDA tensor from host data ({type(data).__name__}) is not allowed "
                 f"while a CUDA graph is being captured on cuda:{self.index}: create it before "
