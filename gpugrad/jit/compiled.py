@@ -7,6 +7,15 @@ the next records (it runs eagerly too, seeing arrays through Tracked), and later
 guards hold run the generated replay. A guard miss records again, up to ``cache_size``
 recordings; past that, and after any recording that had to stop, calls run eagerly with one
 warning, as torch.compile's recompile limit.
+
+The guards: the call's key (input shapes, strides, dtypes, devices, requires_grad and whether
+an input's gradient is there; grad mode; this thread's autocast regions), then per entry the
+arrays and gradients it binds, the parameters' requires_grad, the optimizer settings and module
+probes it baked in, and the Python values the step function can see (``python_state.py``). A
+recording stops (eager from then on) where the step reads data back to Python, makes a
+data-dependent shape, or changes a Python value, an optimizer setting or a module setting a
+replay would not change. Under ``fullgraph=True`` it raises ``GraphBreak`` instead, with the
+call's in-place writes, gradients and optimizer state put back as they were.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ from .. import _warn
 from .._tensor import Tensor
 from ..autograd.grad_mode import active as _active
 from ..autograd.grad_mode import state as _grad_state
-from .recording import Const, GraphBreak, LiveLR, Recorder, Slot
+from .python_state import changed, probe_for
+from .recording import Const, GraphBreak, InputRef, LiveLR, Recorder, Slot
 from .replay import GuardMiss, build, read_slots
 from .tracked import Tracked
 
@@ -31,19 +41,69 @@ _LR_ARG = {"sgd_step_": 3, "adam_step_": 6}  # where the optimizer kernels take 
 class _Entry:
     """One recording: its replay, the inputs it reads, and what must still hold."""
 
-    __slots__ = ("replay", "state", "hyper", "modules")
+    __slots__ = ("replay", "state", "hyper", "modules", "grads", "req", "python")
 
-    def __init__(self, replay, state, hyper, modules) -> None:
+    def __init__(self, replay, state, hyper, modules, grads=(), req=(), python=None) -> None:
         self.replay = replay
         self.state = state  # (tensor, plain array) pairs the steps read in place
         self.hyper = hyper  # (group, key, value) the recording baked in
         self.modules = modules  # (module, module_probe(module), its result when recorded)
+        # (tensor, its .grad) where the steps depend on that gradient: one the replay writes
+        # into in place must still be the tensor's (not dropped by a zero_grad outside), and
+        # one the replay assigns must be what it was (``_rebound``)
+        self.grads = grads
+        self.req = req  # (tensor, requires_grad) of the parameters a backward may reach
+        self.python = python  # (python_state probe, its values when recorded) or None
 
     def holds(self) -> bool:
         for t, arr in self.state:
             if t._data is not arr or t._backward_hooks or t._post_acc_hooks:
                 return False
+        for t, g in self.grads:
+            if t._grad is not g:
+                return False
+        for t, rg in self.req:
+            if t._requires_grad is not rg:
+                return False
+        if self.python is not None and self.python[0]() != self.python[1]:
+            return False
         return settings_hold(self.hyper, self.modules)
+
+
+def settings_now(optimizers: list, modules: list) -> tuple:
+    """The optimizers' group settings and the modules' probes, before a recorded call."""
+    hyper = [
+        (opt, i, group, dict(group)) for opt in optimizers
+        for i, group in enumerate(opt.param_groups)
+    ]  # fmt: skip
+    probes = []
+    for m in modules:
+        if "_parameters" in m.__dict__:
+            probe = module_probe(m)
+            probes.append((m, probe, probe(m.__dict__)))
+    return hyper, probes
+
+
+def settings_changed(before: tuple) -> str | None:
+    """What the call changed of the settings ``settings_now`` gave: a Python change a replay
+    would not make (an lr scheduler stepped inside the step), or None."""
+    hyper, probes = before
+    for opt, i, group, was in hyper:
+        for k in group.keys() | was.keys():
+            if k != "params" and group.get(k, _MISSING) is not was.get(k, _MISSING):
+                if group.get(k) != was.get(k):
+                    return (
+                        f"param_groups[{i}][{k!r}] of {type(opt).__name__} set in the step "
+                        "(a Python change a replay would skip; an lr scheduler steps outside "
+                        "the compiled step)"
+                    )
+    for m, probe, was in probes:
+        if probe(m.__dict__) != was:
+            return f"a setting of the module {type(m).__name__} changed in the step"
+    return None
+
+
+_MISSING = object()
 
 
 def settings_hold(hyper: list, modules: list) -> bool:
@@ -106,7 +166,7 @@ class CompiledFunction:
                             [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
                         )
                     else:
-                        out = entry.replay(*_arrays(args, kwargs))
+                        out = entry.replay(args, kwargs)
                 except GuardMiss as miss:
                     if not miss.safe:
                         raise RuntimeError(
@@ -146,26 +206,51 @@ class CompiledFunction:
                 raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
             self._break(reason)
             return self.fn(*args, **kwargs)
+        if any(t._requires_grad and t._grad is not None for t in inputs):
+            # autograd accumulates into the input's own gradient, which a replay (bound to
+            # the recorded input's arrays) cannot: eager for this key
+            self.entries[key] = _EAGER
+            return self.fn(*args, **kwargs)
         self.recordings += 1
         if self.module_outputs and _grad_state.enabled:
             return self._record_training(key, args, kwargs, inputs)
+        python = probe_for(self.fn if self.module is None else self.module.forward)
+        seen = python[0]() if python is not None else None
         rec = Recorder(self.fullgraph)
         rec.start(inputs)
+        settings = settings_now(rec.optimizers, rec.modules)
+        broke = False
         try:
             out = self.fn(*args, **kwargs)
             if rec.active and rec.unconsumed_reads():
                 rec.abort("a value read back to Python was used in Python arithmetic")
+            if rec.active:
+                why = settings_changed(settings)
+                if why is None and python is not None:
+                    label = changed(python[1], seen, python[0]())
+                    if label is not None:
+                        why = f"a change of {label} (a Python side effect a replay would skip)"
+                if why is not None:
+                    rec.abort(why)
             if rec.active:
                 if self.module_outputs and _needs_grad(out):
                     self.entries[key] = _EAGER
                     return out
                 entry = self._entry(rec, out, inputs)
                 if entry is not None:
+                    if python is not None:
+                        entry.python = (python[0], python[0]())
                     self.entries[key] = entry
+        except GraphBreak:
+            broke = True
+            raise
         finally:
             rec.stop()
+            if broke:  # fullgraph=True: the call raises, so none of it may stay applied
+                rec.rollback()
         if rec.reason is not None:
             if self.fullgraph:
+                rec.rollback()
                 raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {rec.reason}")
             self._break(f"the recording stopped at {rec.reason}")
         return out
@@ -215,6 +300,22 @@ class CompiledFunction:
             for s, sw in by_slot.items()
             if s in used and rec.sources[s][0] == "const"
         ]
+        bound = {id(t) for kind, t, _ in bindings if kind == "grad"}
+        slot_of = {id(sw.tensor): s for s, sw in by_slot.items()}
+        grads = [
+            (t, t._grad)
+            for t, _ in state
+            if t._grad is not None and id(t) not in bound and slot_of.get(id(t._grad)) in used
+        ]
+        # with grad mode on, a parameter frozen or unfrozen since changes what the backward
+        # computes (a replay would still update a frozen one)
+        req = [
+            (t, t._requires_grad)
+            for t, _ in state
+            if _grad_state.enabled and (t._requires_grad or _is_param(t))
+        ]
+        rebound = _rebound(rec, bound, used)
+        grads += rebound
         used_tensors = {id(sw.tensor) for sw, _ in ((by_slot[s], 0) for s in used if s in by_slot)}
         hyper = []
         for opt in rec.optimizers:
@@ -226,27 +327,81 @@ class CompiledFunction:
                         continue
                     hyper.append((group, k, v))
         modules = _module_flags(rec, used_tensors)
-        why = hooks_in(modules, [t for t, _ in state])
+        why = hooks_in(modules, [t for t, _ in state] + [t for t, _ in rebound])
         if why is not None:
             rec.abort(why)
             return None
-        replay, order = build(rec, bindings, result)
+        bindings, tensor_inputs = _input_bindings(rec, bindings)
+        replay, order = build(rec, bindings, result, tensor_inputs)
         k_of = {i: k for i, (kind, k) in enumerate(rec.sources) if kind == "input"}
         replay.input_order = [k_of[i] for i in order]
-        return _Entry(_Replay(replay, replay.input_order, len(inputs)), state, hyper, modules)
+        if tensor_inputs:
+            run = _ReplayWithTensors(replay, replay.input_order, tensor_inputs)
+        else:
+            run = _Replay(replay, replay.input_order)
+        return _Entry(run, state, hyper, modules, grads, req)
 
 
 class _Replay:
     """The generated function, fed the call's input arrays in its slot order."""
 
-    __slots__ = ("fn", "order", "n")
+    __slots__ = ("fn", "order")
 
-    def __init__(self, fn, order, n) -> None:
-        self.fn, self.order, self.n = fn, order, n
+    def __init__(self, fn, order) -> None:
+        self.fn, self.order = fn, order
 
-    def __call__(self, *arrays):
-        order = self.order
-        return self.fn(*[arrays[k] for k in order])
+    def __call__(self, args, kwargs):
+        arrays = [a._data for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        return self.fn(*[arrays[k] for k in self.order])
+
+
+class _ReplayWithTensors(_Replay):
+    """A replay that also sets what the call left on its input Tensors (an input's fresh
+    .grad, its version): it is handed those Tensors after the arrays."""
+
+    __slots__ = ("tensors",)
+
+    def __init__(self, fn, order, tensors) -> None:
+        super().__init__(fn, order)
+        self.tensors = tensors
+
+    def __call__(self, args, kwargs):
+        inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+        return self.fn(*[inputs[k]._data for k in self.order], *[inputs[k] for k in self.tensors])
+
+
+def _rebound(rec: Recorder, bound: set, used: set) -> list:
+    """(tensor, its .grad when the call began) for the gradients the replay
+    assigns whose earlier value the recorded steps depend on: None (autograd then assigns,
+    where it would accumulate into one that is there) or a gradient the steps read (added to
+    out of place). One the step dropped unread (``zero_grad()`` inside) needs no guard."""
+    slot_of = {id(sw.tensor): sw.tracked._s for sw in rec.swapped}
+    out = []
+    for sw in rec.swapped:  # an input's gradient (None or not) is in the call's key
+        if id(sw.tensor) in bound and rec.sources[sw.tracked._s][0] != "input":
+            g = sw.grad
+            if g is None or slot_of.get(id(g)) in used:
+                out.append((sw.tensor, g))
+    return out
+
+
+def _input_bindings(rec: Recorder, bindings: list) -> tuple[list, list]:
+    """Bindings on an input Tensor retargeted to the call's own input (``InputRef``): a
+    replay's call brings new Tensors, the recorded ones must not get their gradients."""
+    slot_of = {id(sw.tensor): sw.tracked._s for sw in rec.swapped}
+    vc_of = {}  # a version counter shared with a non-input (an alias) stays that one's
+    for sw in sorted(rec.swapped, key=lambda sw: rec.sources[sw.tracked._s][0] != "input"):
+        vc_of[id(sw.tensor._vc)] = sw.tensor
+    out, used = [], []
+    for kind, target, value in bindings:
+        t = vc_of.get(id(target)) if kind == "vc" else target
+        source = rec.sources[slot_of[id(t)]] if t is not None and id(t) in slot_of else None
+        if source is not None and source[0] == "input" and source[1] is not None:
+            target = InputRef(source[1])
+            if source[1] not in used:
+                used.append(source[1])
+        out.append((kind, target, value))
+    return out, used
 
 
 _EAGER = object()
@@ -255,11 +410,13 @@ _EAGER = object()
 def _key(args, kwargs):
     """The per-call guard: each input Tensor's shape, strides, dtype, device, requires_grad, the
     other arguments' values, grad mode and autocast; None when an argument has no hash."""
-    parts = [_grad_state.enabled, _active.autocast, _active.inference]
+    parts = [_grad_state.enabled, _active.autocast and _autocast_key(), _active.inference]
     for a in (*args, *kwargs.values()):
         if isinstance(a, Tensor):
             d = a._data
-            parts.append((d.shape, d.strides, d.dtype, id(a._device), a._requires_grad))
+            # requires_grad, and with it whether a gradient is there to accumulate into
+            rg = a._requires_grad and (a._grad is None or 2)
+            parts.append((d.shape, d.strides, d.dtype, id(a._device), rg))
         else:
             parts.append(a)
     if kwargs:
@@ -272,8 +429,20 @@ def _key(args, kwargs):
     return key
 
 
-def _arrays(args, kwargs) -> list:
-    return [a._data for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
+def _autocast_key() -> tuple | None:
+    """This thread's autocast regions (which device types, which dtypes, the weight cast
+    cache): a recording casts to one dtype; None when no region is open here."""
+    from ..ops._autocast import _state
+
+    if not _state.on:
+        return None
+    return (*_state.enabled.items(), *_state.dtype.items(), _state.cache_enabled)
+
+
+def _is_param(t) -> bool:
+    from ..nn.parameter import Parameter
+
+    return isinstance(t, Parameter)
 
 
 def _needs_grad(out) -> bool:

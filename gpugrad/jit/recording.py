@@ -31,6 +31,12 @@ _PASS = frozenset({"quiet", "arange_cached", "synchronize", "sparse_module", "xp
 _TENSOR_READS = (
     "item tolist numpy __bool__ __float__ __int__ __index__ __complex__ __repr__ __format__"
 ).split()
+# Array functions whose result's shape depends on the data (torch.compile breaks on them too
+# unless told to trace such shapes): the shapes the ops compute from it are baked in.
+_DATA_DEPENDENT = frozenset(
+    "nonzero flatnonzero argwhere unique unique_all unique_counts unique_inverse unique_values "
+    "extract compress trim_zeros".split()
+)
 
 
 class GraphBreak(RuntimeError):
@@ -58,6 +64,16 @@ class LiveLR:
 
     def __init__(self, group: dict) -> None:
         self.group = group
+
+
+class InputRef:
+    """The call's ``k``-th input Tensor, as a binding's target: a replay sets the gradient or
+    version of the Tensor it is called with, not of the one the recording saw."""
+
+    __slots__ = ("k",)
+
+    def __init__(self, k: int) -> None:
+        self.k = k
 
 
 class Step:
@@ -103,6 +119,10 @@ class Recorder:
         self.optimizers: list = []
         self.modules: list = []
         self._patched: list = []
+        # fullgraph=True: each recorded array's contents before the first step that was
+        # handed it, so that a graph break can put the call's in-place writes back
+        self.undo: dict[int, tuple] | None = {} if fullgraph else None
+        self._opt_state: list = []
 
     # ---- slots ------------------------------------------------------------------
     def _slot(self, source) -> int:
@@ -172,6 +192,9 @@ class Recorder:
             return fn(*pargs, **pkw)
         if resolve:
             fn = _resolve(fn, pargs, pkw)
+        if self.undo is not None:
+            self._keep(targs, pargs)
+            self._keep(tkw, pkw)
         self.depth += 1
         try:
             res = fn(*pargs, **pkw)
@@ -216,6 +239,37 @@ class Recorder:
             self.abort(f"{name} returned a Python {t.__name__} read from array data")
             return None, res, ()
         return None, res, ()
+
+    def _keep(self, tm, plain) -> None:
+        """Copy the arrays of recorded (not step-made) slots in ``tm`` not copied before."""
+        t = type(tm)
+        if t is Slot:
+            if tm.i not in self.undo and self.sources[tm.i][0] != "step":
+                if type(plain) is np.ndarray:
+                    self.undo[tm.i] = (plain, plain.copy())
+        elif t is tuple or t is list:
+            for x, p in zip(tm, plain):
+                self._keep(x, p)
+        elif t is dict:
+            for k, x in tm.items():
+                self._keep(x, plain[k])
+
+    def rollback(self) -> None:
+        """Put back what the call changed of the tensors it found and the optimizers' state
+        (after ``stop``): a fullgraph=True graph break raises, and leaves nothing applied."""
+        for arr, saved in reversed(list((self.undo or {}).values())):
+            arr[...] = saved
+        for sw in self.swapped:
+            t = sw.tensor
+            t._data, t._grad = sw.plain, sw.grad
+            t._vc[0] = sw.vc
+        for opt, state in self._opt_state:
+            for p in [p for p in opt.state if all(p is not q for q, _, _ in state)]:
+                del opt.state[p]
+            for p, st, saved in state:
+                st.clear()
+                st.update(saved)
+                opt.state[p] = st
 
     def guard(self, h: HostInt, op, other, result: bool) -> None:
         if not self.active or self.depth:
@@ -264,6 +318,9 @@ class Recorder:
                     o._data = tr
             elif isinstance(o, Optimizer):
                 self.optimizers.append(o)
+                if self.undo is not None:
+                    saved = [(p, st, dict(st)) for p, st in o.state.items()]
+                    self._opt_state.append((o, saved))
             elif isinstance(o, Module):
                 self.modules.append(o)
         for cuda_be in list(_cuda_backends.values()):
@@ -438,6 +495,21 @@ class _XpRefusal:
         return getattr(self._m, name)
 
 
+def _data_dependent(rec: Recorder, name: str, fn):
+    """``xp.<name>``: a stop of the recording (``where`` only in its one-argument form)."""
+    recorded = _backend_method(rec, name, fn, resolve=False)
+
+    def method(*args, **kwargs):
+        if name != "where" or (len(args) + len(kwargs)) == 1:
+            rec.abort(f"{name}() (a data-dependent shape)")
+            if not rec.active:
+                return fn(*_plain(args), **_plain(kwargs))
+        return recorded(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
 class _XpProxy:
     """The array module as the ops see it while recording: each function call is a step."""
 
@@ -449,6 +521,8 @@ class _XpProxy:
         real = getattr(self._m, name)
         if isinstance(real, types.ModuleType):
             out = _XpProxy(real, self._rec)
+        elif name in _DATA_DEPENDENT or name == "where":
+            out = _data_dependent(self._rec, name, real)
         elif callable(real) and not isinstance(real, type):
             out = _backend_method(self._rec, name, real, resolve=False)
         else:

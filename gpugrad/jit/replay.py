@@ -15,7 +15,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..backend.numpy_backend import _ERRSTATE, _IGNORE
-from .recording import Const, Guard, LiveLR, Recorder, Slot, Step
+from .recording import Const, Guard, InputRef, LiveLR, Recorder, Slot, Step
 from .tracked import _transpose
 
 _make = Tensor._make
@@ -99,13 +99,16 @@ def _call_text(src: _Source, step: Step) -> str:
     return f"{src.name(step.fn, 'f')}({', '.join(args)})"
 
 
-def build(rec: Recorder, bindings: list, result) -> tuple:
-    """(the replay function, the input slots in argument order)."""
+def build(rec: Recorder, bindings: list, result, tensor_inputs=()) -> tuple:
+    """(the replay function, the input slots in argument order); the function takes the
+    input Tensors ``tensor_inputs`` (by argument position) after the arrays, for bindings
+    on them (``InputRef``)."""
     src = _source(rec)
     inputs = [i for _, i in _input_slots(rec)]
     body = _body(src, rec.steps)
     epilogue = _epilogue(src, bindings)
-    fn = _function(src, "replay", inputs, body, epilogue, _result_text(src, result))
+    extra = [f"i{k}" for k in tensor_inputs]
+    fn = _function(src, "replay", inputs, body, epilogue, _result_text(src, result), extra)
     return fn, inputs
 
 
@@ -217,25 +220,35 @@ def _body(src: _Source, steps) -> list:
 def _epilogue(src: _Source, bindings: list) -> list:
     epilogue = []
     for kind, target, value in bindings:
-        t = src.name(target, "t")
+        if type(target) is InputRef:  # the call's own input Tensor, an argument of the replay
+            t = f"i{target.k}"
+            dev = f"{t}._device"
+            vc = f"{t}._vc"
+        else:
+            t = src.name(target, "t")
+            dev = src.name(target._device, "d") if kind == "grad" else ""
+            vc = t
         if kind == "grad":
             if value is None:
                 epilogue.append(f"{t}._grad = None")
             else:
-                epilogue.append(f"{t}._grad = _make(v{value}, {src.name(target._device, 'd')})")
+                epilogue.append(f"{t}._grad = _make(v{value}, {dev})")
         elif kind == "data":
             epilogue.append(f"{t}._data = v{value}")
         elif kind == "vc":
-            epilogue.append(f"{t}[0] += {value}")
+            epilogue.append(f"{vc}[0] += {value}")
     return epilogue
 
 
-def _function(src: _Source, name: str, params: list, body: list, epilogue: list, ret: str):
+def _function(
+    src: _Source, name: str, params: list, body: list, epilogue: list, ret: str, extra=()
+):
     if _ERRSTATE is not None:
         quiet = ["_tok = _ES.set(_IGN)", "try:"]
     else:
         quiet = ["with _errstate(all='ignore'):"]
-    text = [f"def {name}({', '.join(f'v{i}' for i in params)}):", *("    " + q for q in quiet)]
+    names = [f"v{i}" for i in params] + list(extra)
+    text = [f"def {name}({', '.join(names)}):", *("    " + q for q in quiet)]
     text += ["        " + line for line in body or ["pass"]]
     if _ERRSTATE is not None:
         text += ["    finally:", "        _ES.reset(_tok)"]
