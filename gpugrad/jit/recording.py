@@ -24,7 +24,7 @@ from .tracked import _TRACKED_DEVICE, HostInt, Tracked, host_int
 
 # Modules whose float()/int() of an array feeds a kernel argument directly (checked at the
 # end: a read no step consumed was used in Python arithmetic, and stops the recording).
-_HOST_READERS = frozenset({"gpugrad.optim._flags", "gpugrad.ops.dropout"})
+_HOST_READERS = frozenset({"gpugrad.optim._flags"})
 # Backend attributes that are not array work: called through unchanged.
 _PASS = frozenset({"quiet", "arange_cached", "synchronize", "sparse_module", "xp", "device"})
 # Tensor methods that read values back to Python: each stops the recording.
@@ -338,6 +338,7 @@ class Recorder:
 
     def _patch_backend(self, be) -> None:
         self._wrap_methods(be, _backend_method, _XpProxy)
+        be.to_host = _host_copy(self, be.to_host)  # (stop() restores the original)
 
     def _wrap_methods(self, be, wrap, xp_proxy) -> None:
         """Every public method of ``be`` as ``wrap(self, name, fn)``, its ``xp`` proxied."""
@@ -457,6 +458,19 @@ def _backend_method(rec: Recorder, name: str, fn, resolve: bool = True):
         if hasattr(fn, attr):
             setattr(method, attr, getattr(fn, attr))
     return method
+
+
+def _host_copy(rec: Recorder, recorded):
+    """``to_host`` from the step itself: its data leaves for Python (a checkpoint written, a
+    transfer), which a replay of array calls would skip, so the recording stops there."""
+
+    def to_host(*args, **kwargs):
+        if rec.active and not rec.depth:
+            rec.abort("a tensor's data copied to the host (a read back to Python)")
+        return recorded(*args, **kwargs)
+
+    to_host.__name__ = "to_host"
+    return to_host
 
 
 def _reading(rec: Recorder, name: str, orig):

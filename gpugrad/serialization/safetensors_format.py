@@ -135,7 +135,8 @@ class _Encoder:
 
     def tensor(self, t: Tensor, path: list[str]) -> dict:
         backend = t._device.backend
-        enc = self.array(t._data, path, None if t._device.type == "cpu" else backend.to_host)
+        # to_host on the CPU too (a no-op there): a compiled step that saves is seen doing it
+        enc = self.array(t._data, path, backend.to_host)
         if t._device.type != "cpu":
             enc["device"] = str(t._device)
         if t._requires_grad:
