@@ -255,9 +255,21 @@ def test_pending_checks_ring():
     assert isinstance(old, RuntimeError) and "device-side assert triggered" in str(old)
     assert "index 42" in str(old) and "element 3" in str(old)
     assert RING >= 1024
-    table._next = (1 << 31) - 1  # ids wrap within the record's int32
-    assert table.add(lambda v: IndexError("x")) == (1 << 31) - 1
+    table._next = (1 << 30) - 1  # ids wrap below the pinned ones
+    assert table.add(lambda v: IndexError("x")) == (1 << 30) - 1
     assert table.add(lambda v: IndexError("y")) == 0
+
+
+def test_pinned_checks_keep_their_text_past_the_ring():
+    # a check captured in a CUDA graph reports with its own text at any later replay
+    table = PendingChecks(ring=8)
+    pinned = table.add(lambda v: IndexError(f"captured gather: {v}"), pinned=True)
+    assert (1 << 30) <= pinned <= (1 << 31) - 1  # within the record's int32
+    ids = [table.add(lambda v, k=k: IndexError(f"eager {k}: {v}")) for k in range(20)]
+    assert str(table.error(pinned, 7, 0)) == "captured gather: 7"
+    assert str(table.error(ids[-1], 3, 0)) == "eager 19: 3"
+    second = table.add(lambda v: IndexError(f"second captured: {v}"), pinned=True)
+    assert second == pinned + 1 and str(table.error(second, 1, 0)) == "second captured: 1"
 
 
 # ---- the CPU: synchronous, as before ----------------------------------------------------

@@ -54,28 +54,38 @@ from .launch import BLOCK, grid_for, sm_count
 RING = 4096  # pending checks remembered per device (their exception builders)
 NAME = "index_check"  # the engine's name for it in ENGINE.failed and its warning
 _INT32_MAX = (1 << 31) - 1
+_PINNED = 1 << 30  # the first id of checks captured in CUDA graphs
 
 
 class PendingChecks:
     """The host's table of checks queued on a device: check id -> the function building its
-    exception from the bad value. Ids count up (wrapping at 2^31, the record's int32); the
-    table keeps the last ``RING`` of them."""
+    exception from the bad value. Ids count up (wrapping at 2^30); the table keeps the last
+    ``RING`` of them. A check captured into a CUDA graph runs again at every replay, however
+    many checks came after it, so it is pinned: its id (from 2^30 up, within the record's
+    int32) keeps its builder for the process."""
 
     def __init__(self, ring: int = RING) -> None:
         self._ring = ring
         self._table: list = [None] * ring
         self._next = 0
+        self._pinned: dict[int, object] = {}
         self._lock = threading.Lock()
 
-    def add(self, make_error) -> int:
+    def add(self, make_error, pinned: bool = False) -> int:
         with self._lock:
+            if pinned:
+                check = _PINNED + len(self._pinned)
+                self._pinned[check] = make_error
+                return check
             check = self._next
-            self._next = (check + 1) & _INT32_MAX
+            self._next = (check + 1) & (_PINNED - 1)
         self._table[check % self._ring] = (check, make_error)
         return check
 
     def error(self, check: int, value: int, position: int) -> BaseException:
         """The exception of ``check`` for the bad ``value`` (at ``position``)."""
+        if check >= _PINNED and check in self._pinned:
+            return self._pinned[check](value)
         entry = self._table[check % self._ring]
         if entry is None or entry[0] != check:  # overwritten: more than RING checks ago
             return RuntimeError(
@@ -218,11 +228,12 @@ def _kernel(dtype: str):
     return fn
 
 
-def launch(xp, idx, lo: int, hi: int, make_error, ignore: int | None = None):
+def launch(xp, idx, lo: int, hi: int, make_error, ignore: int | None = None, pinned: bool = False):
     """Queue the check of every entry of the int32/int64 CuPy array ``idx`` against
     ``[lo, hi)`` (``ignore``, if given, always passes; its entries become 0): returns the safe
     copy (contiguous, ``idx``'s shape) and adds no host synchronisation. ``xp`` is the
-    backend's array module (while gpugrad.compile records, using it stops the recording)."""
+    backend's array module (while gpugrad.compile records, using it stops the recording);
+    ``pinned``: the launch is captured into a CUDA graph (its error text is kept for good)."""
     import cupy
 
     if not idx.flags.c_contiguous:
@@ -235,7 +246,7 @@ def launch(xp, idx, lo: int, hi: int, make_error, ignore: int | None = None):
     scratch = _scratch(xp, rec, cupy.cuda.get_current_stream().ptr)
     fn = _kernel(dtype)
     out = xp.empty_like(idx)
-    check = rec.pending.add(make_error)
+    check = rec.pending.add(make_error, pinned)
     args = kernel_args(idx, out, lo, hi, ignore, check, scratch, rec.claim_ptr, rec.device_ptr)
     fn((grid_for(idx.size, sm_count(device_id)),), (BLOCK,), args)  # the current stream
     return out
@@ -345,7 +356,8 @@ class DeviceIndexChecks(IndexChecks):
         """The safe copy, or None where the engine could not build the check (it then falls
         back to the synchronous one for the rest of the process, with the engine's warning)."""
         try:
-            return launch(self.backend.xp, idx, lo, hi, make_error, ignore)
+            be = self.backend
+            return launch(be.xp, idx, lo, hi, make_error, ignore, be.capturing)
         except Exception as e:
             if not _is_failure(e):
                 raise
