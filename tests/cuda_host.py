@@ -154,3 +154,52 @@ def _nvrtc_reason() -> str:
 _NVRTC = _nvrtc_reason()
 needs_nvrtc = pytest.mark.skipif(bool(_NVRTC), reason=_NVRTC or "ok")
 needs_cxx = pytest.mark.skipif(compiler() is None, reason="no host C++ compiler")
+
+
+@functools.cache
+def reduce_library(dtype: str) -> ctypes.CDLL:
+    """The host build of every reduction kernel (backend/cuda/reduce_source.py) on ``dtype``."""
+    from gpugrad.backend.cuda import reduce_source as r
+
+    kernels = {r.kernel_name(k, dtype): p for k, p in r.PARAMS.items()}
+    return build(r.source(dtype), dtype, kernels)
+
+
+def run_reduce_plan(plan, x: np.ndarray, out: np.ndarray, dtype: str) -> None:
+    """Run a ``cuda.reduction`` plan's launches on the host, as ``reduction.run_plan`` runs
+    them on the GPU: ``x`` C-contiguous in the storage dtype, ``out`` written in place. The
+    scratch buffers start poisoned (NaN, -7), as the GPU's start uninitialised."""
+    from gpugrad.backend.cuda import reduce_source as r
+    from gpugrad.backend.cuda import reduction
+
+    assert x.flags.c_contiguous and out.flags.c_contiguous
+    lib = reduce_library(dtype)
+    compute = np.float64 if dtype == "float64" else np.float32
+    buffers = {"x": x, "out": out}
+    for name, (size, kind) in plan.scratch.items():
+        buffers[name] = np.full(size, np.nan, compute) if kind == "F" else np.full(size, -7)
+    addresses = {k: v.ctypes.data for k, v in buffers.items()}
+    for step in plan.launches:
+        args = reduction.launch_args(step.kernel, step.args, addresses, compute)
+        fn = getattr(lib, f"host_{r.kernel_name(step.kernel, dtype)}")
+        fn(step.grid, step.block, *args)
+
+
+def to_storage(x64: np.ndarray, dtype: str) -> np.ndarray:
+    """float64 values in ``dtype``'s storage (half types as their 16-bit patterns, rounded to
+    nearest even; NaN and inf kept)."""
+    if dtype == "float16":
+        return x64.astype(np.float16).view(np.uint16)
+    if dtype == "bfloat16":
+        b = x64.astype(np.float32).view(np.uint32).astype(np.uint64)
+        return ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+    return x64.astype(STORAGE[dtype])
+
+
+def from_storage(s: np.ndarray, dtype: str) -> np.ndarray:
+    """The float64 values of ``dtype``'s storage ``s``."""
+    if dtype == "float16":
+        return s.view(np.float16).astype(np.float64)
+    if dtype == "bfloat16":
+        return (s.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+    return s.astype(np.float64)
