@@ -26,7 +26,8 @@ LAYOUTS = [
     ((2, 3 * NR.CHUNK + 5), -1),  # a few long rows: several chunks each
 ]
 
-pytestmark = pytest.mark.skipif(not ENGINE.enabled(), reason="the Numba engine is off")
+# the Numba engine's tests (every test above the device-parametrized ones at the end)
+needs_numba = pytest.mark.skipif(not ENGINE.enabled(), reason="the Numba engine is off")
 
 
 def _args(name, x, axis):
@@ -37,6 +38,7 @@ def _call(fn, name, x, axis, keepdims):
     return fn(*_args(name, x, axis), keepdims=keepdims)
 
 
+@needs_numba
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -55,6 +57,7 @@ def test_compiled_matches_reference_and_float64(name, layout, dtype, keepdims):
     assert np.all(np.abs(want - exact) <= 10 * tol * scale)  # the reference: same check
 
 
+@needs_numba
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_propagates_nan_and_inf(name, dtype):
@@ -78,6 +81,7 @@ def test_compiled_propagates_nan_and_inf(name, dtype):
     np.testing.assert_allclose(got[fin], want[fin], rtol=1e-5)
 
 
+@needs_numba
 def test_var_corrections_and_no_degrees_of_freedom():
     x = np.random.default_rng(3).standard_normal((4, NR.MIN_SIZE_VAR)).astype(np.float32)
     for c in (0, 1, 2.5):
@@ -92,6 +96,7 @@ def test_var_corrections_and_no_degrees_of_freedom():
     assert np.isnan(got[0]) and np.isposinf(got2[0])
 
 
+@needs_numba
 @pytest.mark.parametrize("name", NAMES)
 def test_dispatch_uses_the_reference_off_the_fast_layouts(name):
     """Non-contiguous input, a leading axis, small arrays and float16: the dispatcher's
@@ -121,6 +126,7 @@ def test_dispatch_uses_the_reference_off_the_fast_layouts(name):
         ((2, 3, 1, 1), (2, 3, 7, 5000)),
     ],
 )
+@needs_numba
 def test_sum_backward_compiled_matches_reference(dtype, gshape, shape):
     g = np.random.default_rng(5).standard_normal(gshape).astype(dtype)
     g = g.reshape((1,) * len(shape)) if g.ndim == 0 else g
@@ -133,6 +139,7 @@ def test_sum_backward_compiled_matches_reference(dtype, gshape, shape):
 
 
 # ---- the references' contracts ------------------------------------------------------------
+@needs_numba
 def test_float16_accumulates_in_float32():
     x = np.full(10000, 10.0, np.float16)
     assert B.mean(x, None) == 10 and B.mean(x, None).dtype == np.float16
@@ -144,6 +151,7 @@ def test_float16_accumulates_in_float32():
     assert lse.dtype == np.float16 and float(lse) == pytest.approx(10 + np.log(10000), abs=0.02)
 
 
+@needs_numba
 @pytest.mark.parametrize("name", ("mean", "var", "logsumexp", "vector_norm"))
 def test_zero_size_axes_quietly(name):
     x = np.zeros((0, 3), np.float32)
@@ -160,6 +168,7 @@ def test_zero_size_axes_quietly(name):
     assert part.shape == (0,)
 
 
+@needs_numba
 def test_vector_norm_orders_against_float64():
     x = np.random.default_rng(6).standard_normal((5, 7)).astype(np.float32)
     x[0, 0] = 0
@@ -177,6 +186,7 @@ def test_vector_norm_orders_against_float64():
         np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+@needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "shape,axis", [((NR.MIN_SIZE + 5,), None), ((6, 20011), -1), ((2, 3, 7, 5000), (2, 3))]
@@ -197,6 +207,7 @@ def test_backward_kernels_compiled_match_reference(dtype, shape, axis):
     np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-7)
 
 
+@needs_numba
 def test_backward_kernels_propagate_nan_and_inf():
     n = NR.MIN_SIZE
     x = np.zeros((3, n), np.float32)
@@ -210,6 +221,7 @@ def test_backward_kernels_propagate_nan_and_inf():
     np.testing.assert_allclose(got[np.isfinite(want)], want[np.isfinite(want)], rtol=1e-6)
 
 
+@needs_numba
 @pytest.mark.parametrize("op", ["var", "std", "logsumexp", "sum", "mean"])
 def test_array_backward_matches_tensor_backward(op):
     """The plain backward (array formulas, compiled kernels) against create_graph's Tensor
@@ -250,6 +262,7 @@ def _torch_norm(x, o, axis, keepdims=False):
     return torch.linalg.vector_norm(torch.from_numpy(x), o, axis, keepdims).numpy()
 
 
+@needs_numba
 @pytest.mark.parametrize("layout", NORM_LAYOUTS)
 @pytest.mark.parametrize(
     "dtype,o",
@@ -274,6 +287,7 @@ def test_vector_norm_compiled_matches_reference_and_float64(layout, dtype, o, ke
     np.testing.assert_allclose(got.astype(np.float64), ref_torch.astype(np.float64), rtol=tol * 10)
 
 
+@needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
 @pytest.mark.parametrize("o", [2, 1, 0, INF, -INF])
 def test_vector_norm_compiled_nan_and_inf_as_torch(dtype, o):
@@ -287,6 +301,7 @@ def test_vector_norm_compiled_nan_and_inf_as_torch(dtype, o):
     np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=1e-3)
 
 
+@needs_numba
 def test_vector_norm_float16_accumulates_in_float32():
     x = np.full(NR.MIN_SIZE_NORM, 300.0, np.float16)  # 300^2 overflows float16
     got = B.vector_norm(x, 2, None)
@@ -296,6 +311,7 @@ def test_vector_norm_float16_accumulates_in_float32():
     np.testing.assert_allclose(float(B.vector_norm(x, 1, None)), 1e-4 * x.size, rtol=1e-3)
 
 
+@needs_numba
 def test_vector_norm_dispatch_off_the_fast_cases():
     x = np.random.default_rng(5).standard_normal((64, 1024)).astype(np.float32)
     assert NR._when_norm(x, 2, None) and NR._when_norm(x, 1, -1)
@@ -306,6 +322,7 @@ def test_vector_norm_dispatch_off_the_fast_cases():
         np.testing.assert_allclose(got, _torch_norm(*args), rtol=1e-5)
 
 
+@needs_numba
 @pytest.mark.parametrize("o", [2, 1, INF, 0.5])
 def test_vector_norm_op_value_and_gradient_match_torch(o):
     import torch
@@ -322,6 +339,7 @@ def test_vector_norm_op_value_and_gradient_match_torch(o):
     np.testing.assert_allclose(out[1][1], out[0][1], rtol=1e-4, atol=1e-7)
 
 
+@needs_numba
 def test_vector_norm_without_numba_is_the_reference():
     import os
     import subprocess
@@ -339,3 +357,68 @@ def test_vector_norm_without_numba_is_the_reference():
     env = {**os.environ, "GPUGRAD_NUMBA": "0"}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+# ---- amin / argmax / argmin on every device, against NumPy ----------------------------------
+def _specials(shape, dtype, seed):
+    """Small integers (ties everywhere) with NaNs, +-inf and a slice of -inf."""
+    x = np.random.default_rng(seed).integers(-2, 3, shape).astype(np.float64)
+    if np.dtype(dtype).kind == "f":
+        flat = x.reshape(-1)
+        flat[[3, 17, 18]] = np.nan
+        flat[[5, 40]] = np.inf
+        flat[[8, 41]] = -np.inf
+        x[-1, -1] = -np.inf
+    return x.astype(dtype)
+
+
+MINMAX_SHAPES = [(3, 5, 7), (4, 300, 3), (2, 1, 33)]
+MINMAX_DTYPES = [np.float32, np.float64, np.float16, np.int64]
+
+
+@pytest.mark.parametrize("shape", MINMAX_SHAPES)
+@pytest.mark.parametrize("dtype", MINMAX_DTYPES)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_amin_on_every_device_matches_numpy(device, shape, dtype, keepdims):
+    backend = gpugrad.device(device).backend
+    a = _specials(shape, dtype, 1)
+    x = backend.asarray(a)
+    for axis in (0, 1, 2, -1, (0, 1), (1, 2), (0, 2), None):
+        got = backend.to_host(backend.amin(x, axis, keepdims))
+        want = np.min(a, axis=axis, keepdims=keepdims)
+        assert got.dtype == a.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@pytest.mark.parametrize("shape", MINMAX_SHAPES)
+@pytest.mark.parametrize("dtype", MINMAX_DTYPES)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_argmax_argmin_on_every_device_match_numpy(device, name, shape, dtype, keepdims):
+    """int64, the first index among ties, a NaN both the maximum and the minimum (the first
+    NaN's index), the flattened array for axis None (kept as (1,) * ndim)."""
+    backend = gpugrad.device(device).backend
+    a = _specials(shape, dtype, 2)
+    x = backend.asarray(a)
+    for axis in (0, 1, 2, -1, None):
+        got = backend.to_host(getattr(backend, name)(x, axis, keepdims))
+        want = getattr(np, name)(a, axis=axis, keepdims=keepdims)
+        assert got.dtype == np.int64 and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_argmax_argmin_nan_and_ties_as_torch(device):
+    torch = pytest.importorskip("torch")
+    a = _specials((4, 300, 3), np.float32, 3)
+    t = gpugrad.tensor(a, device=device)
+    tt = torch.tensor(a)
+    for dim in (0, 1, 2, None):
+        for name in ("argmax", "argmin"):
+            got = getattr(t, name)(dim).cpu().numpy()
+            want = getattr(tt, name)(dim).numpy()
+            np.testing.assert_array_equal(got, want)
+        if dim is not None:
+            for name in ("max", "min"):
+                got, want = getattr(t, name)(dim), getattr(tt, name)(dim)
+                np.testing.assert_array_equal(got.indices.cpu().numpy(), want.indices.numpy())
+                np.testing.assert_array_equal(got.values.cpu().numpy(), want.values.numpy())
