@@ -120,6 +120,20 @@ def test_clip_grad_norm(device):
         nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)
 
 
+def test_clip_grad_norm_of_float16_grads_accumulates_in_float32(device):
+    # sum of squares of 1000 x 300 overflows float16 (max 65504): PyTorch's norm is finite
+    p = nn.Parameter(torch.zeros(1000, dtype=torch.float16, device=device))
+    p.grad = torch.full((1000,), 300.0, dtype=torch.float16, device=device)
+    norm = nn.utils.clip_grad_norm_([p], 1.0)
+    assert norm.dtype == torch.float16 and abs(norm.item() - 300 * math.sqrt(1000)) < 8
+    assert abs(float(host(p.grad)[0]) - 300 / 9486.8) < 1e-4  # scaled, not zeroed by inf
+    empty = nn.Parameter(torch.zeros(0, device=device))
+    empty.grad = torch.zeros(0, device=device)
+    assert nn.utils.clip_grad_norm_([empty], 1.0).item() == 0.0
+    with pytest.raises(RuntimeError, match="cannot compute the -inf norm on an empty tensor"):
+        nn.utils.clip_grad_norm_([empty], 1.0, norm_type=float("-inf"))
+
+
 def test_clip_grad_value(device):
     g = rnd(4, 3)
     ps = _params_with_grads(device, [g])

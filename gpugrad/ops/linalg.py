@@ -526,10 +526,6 @@ def _norm_dims(dim, ndim: int) -> tuple:
     return tuple(sorted(seen))
 
 
-def _p_norm(a, p: float, axis, keepdim: bool):
-    return (a**p).sum(axis=axis, keepdims=keepdim) ** (1.0 / p)
-
-
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The ``ord``-norm of ``x`` as a vector over ``dim`` (every element when None or ``()``).
 
@@ -571,29 +567,15 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
                     f"linalg.vector_norm cannot compute the {p:g} norm on the dimension {k}"
                     "because this dimension is empty and the operation does not have an identity"
                 )
-    xp = x._device.backend.xp
-    acc = D.accumulation_np(d.dtype)
-    a = xp.abs(d.astype(acc, copy=False))
-    axis = dims if d.ndim else None
-    if p == 2:
-        r = xp.sqrt((a * a).sum(axis=axis, keepdims=keepdim))
-    elif p == 1:
-        r = a.sum(axis=axis, keepdims=keepdim)
-    elif p == float("inf"):
-        r = a.max(axis=axis, keepdims=keepdim)
-    elif p == float("-inf"):
-        r = a.min(axis=axis, keepdims=keepdim)
-    elif p == 0:
-        r = (a != 0).sum(axis=axis, keepdims=keepdim).astype(acc)
-    else:
-        # 0 ** negative p is inf, as torch's: silently (the backend's quiet works on CuPy too)
-        r = x._device.backend.quiet(_p_norm, a, p, axis, keepdim)
-    out = Tensor._make(xp.asarray(r, dtype=d.dtype), x._device)
+    # the backend's kernel: one pass on either device where an engine serves it (0 ** negative
+    # p is inf there, as torch's, silently)
+    r = x._device.backend.vector_norm(d, p, dims if d.ndim else None, keepdim)
+    out = Tensor._make(r, x._device)
     if needs_grad(x):
         node = record(LinalgVectorNormBackward0(), (x,), out)
         node.save(x, out)
         node.ord, node.dims, node.keepdim, node.m = p, dims, keepdim, meta(x)
-        node.acc = D._BY_NP[a.dtype]
+        node.acc = D._BY_NP[D.accumulation_np(d.dtype)]
         node.kshape = tuple(1 if i in dims else s for i, s in enumerate(d.shape))
     return out
 

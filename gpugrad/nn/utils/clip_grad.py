@@ -18,19 +18,17 @@ def _as_list(tensors) -> list:
     return list(tensors)
 
 
-def _vector_norm(xp, arr, norm_type: float):
-    a = xp.abs(arr)
-    if norm_type == float("inf"):
-        return a.max() if a.size else xp.zeros((), a.dtype)
-    if norm_type == float("-inf"):
-        return a.min()
-    if norm_type == 0:
-        return (a != 0).sum().astype(arr.dtype)
-    if norm_type == 1:
-        return a.sum()
-    if norm_type == 2:
-        return xp.sqrt((a * a).sum())
-    return (a**norm_type).sum() ** (1.0 / norm_type)
+def _vector_norm(backend, arr, norm_type: float):
+    """``linalg.vector_norm`` of all of ``arr``: the backend's kernel (float16 accumulates in
+    float32; one pass where an engine serves it), with PyTorch's answers for no elements."""
+    if arr.size == 0:
+        if norm_type == float("-inf"):
+            raise RuntimeError(
+                "linalg.vector_norm cannot compute the -inf norm on an empty tensor because "
+                "the operation does not have an identity"
+            )
+        return backend.xp.zeros((), arr.dtype)
+    return backend.vector_norm(arr, norm_type, None)
 
 
 def _to_device(arr, src, dst):
@@ -52,13 +50,13 @@ def get_total_norm(
     first = tensors[0]._device
     xp = first.backend.xp
     norms = [
-        _to_device(_vector_norm(t._device.backend.xp, t._data, norm_type), t._device, first)
+        _to_device(_vector_norm(t._device.backend, t._data, norm_type), t._device, first)
         for t in tensors
     ]
     dt = norms[0].dtype
     for n in norms[1:]:
         dt = xp.promote_types(dt, n.dtype)
-    total = _vector_norm(xp, xp.stack([n.astype(dt) for n in norms]), norm_type)
+    total = _vector_norm(first.backend, xp.stack([n.astype(dt) for n in norms]), norm_type)
     out = Tensor._make(xp.asarray(total), first)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
