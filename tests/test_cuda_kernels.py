@@ -815,17 +815,6 @@ def test_host_reductions_propagate_nan_and_handle_infinite_rows():
     assert got[0] == np.inf
 
 
-def test_reduction_axis_classes():
-    from gpugrad.backend.cuda.reduction import _axes
-
-    x = np.zeros((2, 3, 4))
-    assert (
-        _axes(x, None) == "all" and _axes(x, (0, 1, 2)) == "all" and _axes(x, (-1, 0, 1)) == "all"
-    )
-    assert _axes(x, -1) == "last" and _axes(x, (2,)) == "last"
-    assert _axes(x, 0) is None and _axes(x, (1, 2)) is None
-
-
 def test_cross_entropy_kernel_selection():
     from gpugrad.backend.cuda.rows import _ce_backward_when, _ce_when
 

@@ -55,22 +55,6 @@ def _kernel(kernel: str, dtype: str):
 
 
 # ---- which calls are served ---------------------------------------------------------------
-def _axes(x, axis) -> str | None:
-    """'all', 'last', or None for a reduction of ``x`` over ``axis``: the classes the rows
-    and every-element kernels serve directly (``view_of`` is the general test)."""
-    nd = x.ndim
-    if axis is None:
-        return "all"
-    if isinstance(axis, int):
-        axis = (axis,)
-    dims = sorted({a % nd for a in axis}) if nd else []
-    if len(dims) == nd:
-        return "all"
-    if dims == [nd - 1]:
-        return "last"
-    return None
-
-
 def reduced_axes(ndim: int, axis) -> frozenset | None:
     """The reduced dims of ``axis`` (an int, a sequence of ints, or None), wrapped; None when
     out of range or repeated (the reference raises the error)."""
