@@ -18,7 +18,7 @@ from .ops import special as _special
 from .ops._arguments import takes_tensor_after_self
 from .ops.compare import _scalar_as
 from .ops.indexing import index_put, index_put_, put
-from .ops.shape import tensor_unfold
+from .ops.shape import tensor_unfold, tile_method
 
 _SAME_NAME = (
     "add sub mul div pow neg abs reciprocal exp log log1p log2 expm1 sqrt rsqrt sin cos tanh "
@@ -34,7 +34,7 @@ _SAME_NAME = (
     "any all tril triu cumsum repeat_interleave addmm baddbmm clamp_min clamp_max "
     "topk sort argsort msort square tan sinh cosh asin acos atan arcsin arccos arctan atan2 "
     "arctan2 log10 exp2 frac hypot lerp addcmul addcdiv nan_to_num diag diagonal trace roll "
-    "tile flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
+    "flipud fliplr rot90 ravel diff cumprod nansum nanmean count_nonzero unique bincount "
     "median index_add take index_fill kthvalue quantile aminmax logit xlogy histc tensor_split "
     "index_copy cummax cummin mode true_divide divide multiply subtract floor_divide swapaxes "
     "swapdims negative absolute logaddexp logaddexp2 bitwise_left_shift bitwise_right_shift "
@@ -55,6 +55,7 @@ def _method(fn, name: str):
 for _name in _SAME_NAME.split():
     setattr(Tensor, _name, _method(getattr(ops, _name), _name))
 Tensor.hardshrink = quiet(_activation.hardshrink, method=True)
+Tensor.tile = tile_method
 
 for _name in ("cpu", "cuda", "double", "half", "bfloat16", "long", "short", "byte"):
     setattr(Tensor, _name, _method(getattr(convert, _name), _name))

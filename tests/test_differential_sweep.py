@@ -101,20 +101,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ),
     ("linalg.cholesky_ex", "arg0=float64", "values"): "as base: not positive-definite",
     ("linalg.cholesky_ex", "arg0=negvals", "values"): "as base: not positive-definite",
-    ("Tensor.tile", "*", "raises"): (
-        "BUG: Tensor.tile takes only a sequence; PyTorch's also takes ints, x.tile(2) or "
-        "x.tile(2, 2), which gpugrad refuses with TypeError"
-    ),
-    ("Tensor.tile", "*", "type"): (
-        "BUG (as above): x.tile(-1) raises TypeError for the int, not PyTorch's RuntimeError "
-        "for the negative size"
-    ),
-    ("F.normalize", "out=same", "out"): (
-        "BUG: F.normalize ignores out=: it returns a new tensor and leaves out unwritten"
-    ),
-    ("F.normalize", "out=int64", "returns"): (
-        "BUG (as above): an out= of a dtype the float result cannot be cast to is accepted"
-    ),
 }
 
 TARGETS = shared_callables()

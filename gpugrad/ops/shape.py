@@ -546,13 +546,36 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims=None) -> Tensor:
     return out
 
 
+def _tile_dims(dims, position: int) -> tuple:
+    """``dims`` as a tuple of ints, or PyTorch's TypeError naming what it got."""
+    if isinstance(dims, (tuple, list)) and all(
+        isinstance(d, int) and not isinstance(d, bool) for d in dims
+    ):
+        return tuple(dims)
+    got = type(dims).__name__
+    if isinstance(dims, (tuple, list)):
+        got = f"{got} of [{', '.join(type(d).__name__ for d in dims)}]"
+    raise TypeError(
+        f"tile(): argument 'dims' (position {position}) must be tuple of ints, not {got}"
+    )
+
+
 def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     """Repeat ``input`` ``dims[i]`` times along each dim (missing leading dims count as 1)."""
-    dims = tuple(dims)
+    dims = _tile_dims(dims, 2)
     nd = input._data.ndim
     if len(dims) < nd:
         dims = (1,) * (nd - len(dims)) + dims
     return input.repeat(*dims)
+
+
+def tile_method(self: Tensor, *dims) -> Tensor:
+    """``Tensor.tile(*dims)``: the dims as ints or as one sequence, as PyTorch's method."""
+    if not dims:
+        raise TypeError('tile() missing 1 required positional arguments: "dims"')
+    if len(dims) == 1 and not isinstance(dims[0], int):
+        dims = dims[0]  # one sequence (or a wrong type, named as PyTorch names it)
+    return tile(self, _tile_dims(dims, 1))
 
 
 def meshgrid(*tensors: Tensor, indexing: str | None = None):
