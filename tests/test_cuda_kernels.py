@@ -830,3 +830,22 @@ def test_cross_entropy_kernel_selection():
     lse = np.zeros(8, np.float32)
     assert _ce_backward_when(np.float32(1), x, t, lse, None)
     assert not _ce_backward_when(np.float32(1), x, t, lse.astype(np.float64), None)
+
+
+@pytest.mark.parametrize("module", ["rows_source", "reduce_source"])
+def test_kernel_signatures_match_their_launch_parameters(module):
+    # the host harness converts arguments implicitly (an int passed for a long long works
+    # there), and CuPy passes each argument at its Python type's width: so the C signature of
+    # every kernel must be exactly the PARAMS its launches are built from
+    import re
+
+    src_mod = __import__(f"gpugrad.backend.cuda.{module}", fromlist=["source"])
+    src = src_mod.source("float32")
+    found = {}
+    for name, params in re.findall(r"GG_KERNEL gg_(\w+)_float32\((.*?)\)\s*\{", src, re.S):
+        parts = [" ".join(p.replace("__restrict__", "").split()) for p in params.split(",")]
+        found[name] = [(p.rsplit(" ", 1)[0].replace(" *", "*"), p.rsplit(" ", 1)[1]) for p in parts]
+    assert set(found) == set(src_mod.PARAMS)
+    for name, params in src_mod.PARAMS.items():
+        want = [(" ".join(t.split()).replace(" *", "*"), n) for t, n in params]
+        assert found[name] == want, name

@@ -17,6 +17,7 @@ import pytest
 
 from gpugrad.backend.cuda import ENGINE, compile, reduce_source, templates
 from gpugrad.backend.cuda import reduction as R
+from gpugrad.backend.cuda.rows_source import MAX_THREADS
 from tests import cuda_host
 
 needs_nvrtc, needs_cxx = cuda_host.needs_nvrtc, cuda_host.needs_cxx
@@ -258,7 +259,8 @@ def test_engine_registers_every_reduction_name():
 def _kernels(plan):
     for step in plan.launches:  # every launch names exactly its kernel's parameters
         assert set(step.args) == {n for _, n in reduce_source.PARAMS[step.kernel]}
-        assert 1 <= step.block <= 1024 and step.block & (step.block - 1) == 0 and step.grid >= 1
+        assert 1 <= step.block <= MAX_THREADS and step.block & (step.block - 1) == 0
+        assert step.grid >= 1
     return [s.kernel for s in plan.launches]
 
 

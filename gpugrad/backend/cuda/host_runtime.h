@@ -18,6 +18,7 @@ static thread_local dim3 threadIdx, blockIdx;
 static dim3 blockDim, gridDim;
 
 #define __global__
+#define __launch_bounds__(...)
 #define __device__
 #define __forceinline__ inline
 #define __restrict__ __restrict

@@ -147,7 +147,7 @@ __device__ F gg_row_pass_any(int kind, const S* __restrict__ xr, long long n, F 
 }
 
 // ---- rows: inner == 1, a block per row --------------------------------------------------
-extern "C" __global__ void gg_reduce_rows_$DT(const S* __restrict__ x, S* __restrict__ out,
+GG_KERNEL gg_reduce_rows_$DT(const S* __restrict__ x, S* __restrict__ out,
         long long rows, long long cols, int op, F correction) {
     __shared__ F red[$MAXB];
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -172,7 +172,7 @@ template <int K> __device__ F gg_flat_pass(const S* __restrict__ x, long long n,
     return gg_block_combine<K>(acc, red);
 }
 
-extern "C" __global__ void gg_reduce_partial_$DT(const S* __restrict__ x,
+GG_KERNEL gg_reduce_partial_$DT(const S* __restrict__ x,
         F* __restrict__ partial, long long n, int kind, const F* __restrict__ centre) {
     __shared__ F red[$MAXB];
     const F c = gg_centred(kind) ? centre[0] : F(0);
@@ -183,7 +183,7 @@ extern "C" __global__ void gg_reduce_partial_$DT(const S* __restrict__ x,
 
 // one block: combine the partials; stage 0 leaves the centre for a second pass in *scalar,
 // stage 1 writes the op's result to out[0]
-extern "C" __global__ void gg_reduce_final_$DT(const F* __restrict__ partial, int nparts,
+GG_KERNEL gg_reduce_final_$DT(const F* __restrict__ partial, int nparts,
         long long n, int op, int stage, F correction, F* __restrict__ scalar,
         S* __restrict__ out) {
     __shared__ F red[$MAXB];
@@ -247,7 +247,7 @@ __device__ void gg_inner(const T* __restrict__ x, F* __restrict__ partial, S* __
     }
 }
 
-extern "C" __global__ void gg_reduce_inner_$DT(const S* __restrict__ x,
+GG_KERNEL gg_reduce_inner_$DT(const S* __restrict__ x,
         F* __restrict__ partial, S* __restrict__ out, F* __restrict__ centre, long long outer,
         long long r, long long inner, int tx, int splits, long long chunk, long long n, int op,
         int stage, F correction) {
@@ -258,7 +258,7 @@ extern "C" __global__ void gg_reduce_inner_$DT(const S* __restrict__ x,
 }
 
 // the (splits, m) partials of gg_reduce_inner combined into the m outputs, then finished
-extern "C" __global__ void gg_reduce_combine_$DT(const F* __restrict__ partial,
+GG_KERNEL gg_reduce_combine_$DT(const F* __restrict__ partial,
         S* __restrict__ out, F* __restrict__ centre, long long m, long long splits, int tx,
         long long n, int op, int stage, F correction) {
     __shared__ F red[$MAXB];
@@ -333,7 +333,7 @@ __device__ void gg_arg_inner(const S* __restrict__ x, const F* __restrict__ pv,
     }
 }
 
-extern "C" __global__ void gg_argreduce_inner_$DT(const S* __restrict__ x,
+GG_KERNEL gg_argreduce_inner_$DT(const S* __restrict__ x,
         F* __restrict__ part_v, long long* __restrict__ part_i, long long* __restrict__ out,
         long long outer, long long r, long long inner, int tx, int splits, long long chunk,
         int is_max) {
@@ -347,7 +347,7 @@ extern "C" __global__ void gg_argreduce_inner_$DT(const S* __restrict__ x,
                                    tx, splits, chunk, rv, ri);
 }
 
-extern "C" __global__ void gg_argreduce_combine_$DT(const F* __restrict__ part_v,
+GG_KERNEL gg_argreduce_combine_$DT(const F* __restrict__ part_v,
         const long long* __restrict__ part_i, long long* __restrict__ out, long long m,
         long long splits, int tx, int is_max) {
     __shared__ F rv[$MAXB];

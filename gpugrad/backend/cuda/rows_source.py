@@ -15,8 +15,16 @@ from __future__ import annotations
 from .templates import DTYPES, PRELUDE
 
 MAX_BLOCK = 1024
+# the most threads a row or reduction block is launched with; __launch_bounds__ holds the
+# compiler to the registers that many threads need (a launch asking more would fail)
+MAX_THREADS = 512
 
-_COMMON = r"""
+_COMMON = (
+    f"#define GG_MAX_THREADS {MAX_THREADS}\n"
+    + r"""
+// a kernel entry point: blocks of at most MAX_THREADS threads (the compiler keeps to the
+// registers that many threads need, so no launch of the plans can run out of them)
+#define GG_KERNEL extern "C" __global__ void __launch_bounds__(GG_MAX_THREADS)
 struct MaxOp { template <class F> __device__ F operator()(F a, F b) const {
     return (a > b || a != a) ? a : b; } };  // NaN wins, as PyTorch's max
 struct SumOp { template <class F> __device__ F operator()(F a, F b) const { return a + b; } };
@@ -34,9 +42,10 @@ template <class F, class Op> __device__ F block_reduce(F v, F* red, Op op) {
     return r;
 }
 """
+)
 
 _KERNELS = r"""
-extern "C" __global__ void gg_softmax_{dt}(const S* __restrict__ x, S* __restrict__ out,
+GG_KERNEL gg_softmax_{dt}(const S* __restrict__ x, S* __restrict__ out,
                                           long long rows, long long cols, int take_log) {{
     __shared__ F red[{max_block}];
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {{
@@ -57,7 +66,7 @@ extern "C" __global__ void gg_softmax_{dt}(const S* __restrict__ x, S* __restric
 }}
 
 // softmax: dx = y * (g - sum(g * y)); log_softmax: dx = g - exp(y) * sum(g)
-extern "C" __global__ void gg_softmax_backward_{dt}(const S* __restrict__ g,
+GG_KERNEL gg_softmax_backward_{dt}(const S* __restrict__ g,
         const S* __restrict__ y, S* __restrict__ dx, long long rows, long long cols,
         int take_log) {{
     __shared__ F red[{max_block}];
@@ -77,7 +86,7 @@ extern "C" __global__ void gg_softmax_backward_{dt}(const S* __restrict__ g,
 }}
 
 // y = (x - mean) * rstd * w + b; mean and rstd (float for half inputs) saved per row.
-extern "C" __global__ void gg_layer_norm_{dt}(const S* __restrict__ x, const S* __restrict__ w,
+GG_KERNEL gg_layer_norm_{dt}(const S* __restrict__ x, const S* __restrict__ w,
         const S* __restrict__ b, S* __restrict__ y, F* __restrict__ mean_out,
         F* __restrict__ rstd_out, long long rows, long long cols, F eps) {{
     __shared__ F red[{max_block}];
@@ -107,7 +116,7 @@ extern "C" __global__ void gg_layer_norm_{dt}(const S* __restrict__ x, const S* 
 }}
 
 // dx = rstd * (gw - mean(gw) - xhat * mean(gw * xhat)), gw = g * w
-extern "C" __global__ void gg_layer_norm_backward_{dt}(const S* __restrict__ g,
+GG_KERNEL gg_layer_norm_backward_{dt}(const S* __restrict__ g,
         const S* __restrict__ x, const F* __restrict__ mean, const F* __restrict__ rstd,
         const S* __restrict__ w, S* __restrict__ dx, long long rows, long long cols) {{
     __shared__ F red[{max_block}];
@@ -133,7 +142,7 @@ extern "C" __global__ void gg_layer_norm_backward_{dt}(const S* __restrict__ g,
 }}
 
 // dweight[c] = sum_r g * xhat, dbias[c] = sum_r g: one thread per column
-extern "C" __global__ void gg_layer_norm_weight_grads_{dt}(const S* __restrict__ g,
+GG_KERNEL gg_layer_norm_weight_grads_{dt}(const S* __restrict__ g,
         const S* __restrict__ x, const F* __restrict__ mean, const F* __restrict__ rstd,
         S* __restrict__ dw, S* __restrict__ db, long long rows, long long cols) {{
     const long long stride = (long long)blockDim.x * gridDim.x;
@@ -149,7 +158,7 @@ extern "C" __global__ void gg_layer_norm_weight_grads_{dt}(const S* __restrict__
     }}
 }}
 // y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) (float for half inputs) saved per row.
-extern "C" __global__ void gg_rms_norm_{dt}(const S* __restrict__ x, const S* __restrict__ w,
+GG_KERNEL gg_rms_norm_{dt}(const S* __restrict__ x, const S* __restrict__ w,
         S* __restrict__ y, F* __restrict__ rstd_out, long long rows, long long cols, F eps) {{
     __shared__ F red[{max_block}];
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {{
@@ -172,7 +181,7 @@ extern "C" __global__ void gg_rms_norm_{dt}(const S* __restrict__ x, const S* __
 
 // dx = rstd * (gw - xhat * mean(gw * xhat)), xhat = x * rstd, gw = g * w:
 // = gw * rstd - x * rstd^3 * sum(gw * x) / cols
-extern "C" __global__ void gg_rms_norm_backward_{dt}(const S* __restrict__ g,
+GG_KERNEL gg_rms_norm_backward_{dt}(const S* __restrict__ g,
         const S* __restrict__ x, const F* __restrict__ rstd, const S* __restrict__ w,
         S* __restrict__ dx, long long rows, long long cols) {{
     __shared__ F red[{max_block}];
@@ -197,7 +206,7 @@ extern "C" __global__ void gg_rms_norm_backward_{dt}(const S* __restrict__ g,
 // cross_entropy over class indices, one block per row: the row's logsumexp, its loss
 // (1-e) w[t] (lse - x[t]) + e/C sum_c w_c (lse - x_c) and its weight w[t] (0 if t is ignored,
 // or out of range: the index check reports that one at the next synchronisation).
-extern "C" __global__ void gg_cross_entropy_{dt}(const S* __restrict__ x,
+GG_KERNEL gg_cross_entropy_{dt}(const S* __restrict__ x,
         const long long* __restrict__ target, const S* __restrict__ w, F* __restrict__ lse_out,
         F* __restrict__ row_loss, F* __restrict__ row_w, long long rows, long long cols,
         long long ignore, int has_ignore, F eps) {{
@@ -235,7 +244,7 @@ extern "C" __global__ void gg_cross_entropy_{dt}(const S* __restrict__ x,
 
 // d loss / d logits: s ((1-e) w[t] (p - onehot(t)) + e/C (p sum(w) - w)), p = exp(x - lse),
 // s = scale[r * scale_step] (the row's share of the upstream gradient), 0 if t is ignored.
-extern "C" __global__ void gg_cross_entropy_backward_{dt}(const S* __restrict__ x,
+GG_KERNEL gg_cross_entropy_backward_{dt}(const S* __restrict__ x,
         const long long* __restrict__ target, const F* __restrict__ lse, const S* __restrict__ w,
         const F* __restrict__ scale, long long scale_step, S* __restrict__ dx, long long rows,
         long long cols, long long ignore, int has_ignore, F eps) {{
@@ -265,7 +274,7 @@ extern "C" __global__ void gg_cross_entropy_backward_{dt}(const S* __restrict__ 
 }}
 
 // dweight[c] = sum_r g * x * rstd: one thread per column
-extern "C" __global__ void gg_rms_norm_weight_grads_{dt}(const S* __restrict__ g,
+GG_KERNEL gg_rms_norm_weight_grads_{dt}(const S* __restrict__ g,
         const S* __restrict__ x, const F* __restrict__ rstd, S* __restrict__ dw,
         long long rows, long long cols) {{
     const long long stride = (long long)blockDim.x * gridDim.x;
@@ -394,5 +403,5 @@ def source(dtype: str) -> str:
         f"typedef {storage} S;\ntypedef {compute} F;\n"
         f"#define LOAD(s) {load.format(s='(s)')}\n#define STORE(f) {store.format(f='(f)')}\n"
     )
-    body = _KERNELS.format(dt=dtype, max_block=MAX_BLOCK)
+    body = _KERNELS.format(dt=dtype, max_block=MAX_BLOCK, max_threads=MAX_THREADS)
     return "\n".join([PRELUDE, defs, _COMMON, body])
