@@ -244,6 +244,10 @@ def test_scratch_is_per_stream_and_per_thread_on_the_per_thread_default_stream()
     t.start()
     t.join()
     assert mine is _scratch(np, rec, PER_THREAD_STREAM) and other[0] is not mine
+    # made inside a capture (a stream it forked): the graph's own, never cached
+    inside = _scratch(np, rec, 9, capturing=True)
+    assert inside is not _scratch(np, rec, 9, capturing=True) and 9 not in rec.scratch
+    assert int(inside[0]) == (1 << 64) - 1 and not inside[1:].any()
 
 
 def test_pending_checks_ring():

@@ -186,16 +186,19 @@ def pending(device_id: int) -> bool:
 PER_THREAD_STREAM = 2  # cudaStreamPerThread: one handle, a different stream in each thread
 
 
-def _scratch(xp, rec: ErrorRecord, stream_ptr: int):
+def _scratch(xp, rec: ErrorRecord, stream_ptr: int, capturing: bool = False):
     """The stream's scratch: launches on one stream run in order and share it; concurrent
     streams each have their own (the done-counter must count one launch's blocks). The
-    per-thread default stream is one handle for many streams: keyed by thread as well."""
+    per-thread default stream is one handle for many streams: keyed by thread as well.
+    Made inside a capture (a stream the capture forked), its initialising fills are only
+    recorded: the graph's own copy then, set up again by each replay, and never cached."""
     key = (stream_ptr, threading.get_ident()) if stream_ptr == PER_THREAD_STREAM else stream_ptr
     s = rec.scratch.get(key)
     if s is None:
         s = xp.full(SCRATCH_WORDS, np.uint64(NO_POSITION), dtype=np.uint64)
         s[1:] = 0  # the done-counter
-        rec.scratch[key] = s
+        if not capturing:
+            rec.scratch[key] = s
     return s
 
 
@@ -243,7 +246,7 @@ def launch(xp, idx, lo: int, hi: int, make_error, ignore: int | None = None, pin
     dtype = D.np_name(idx.dtype)
     device_id = idx.device.id
     rec = record_of(device_id)
-    scratch = _scratch(xp, rec, cupy.cuda.get_current_stream().ptr)
+    scratch = _scratch(xp, rec, cupy.cuda.get_current_stream().ptr, pinned)
     fn = _kernel(dtype)
     out = xp.empty_like(idx)
     check = rec.pending.add(make_error, pinned)
