@@ -241,3 +241,14 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=No
     from .serialization import load as _load
 
     return _load(f, map_location, pickle_module, weights_only=weights_only, mmap=mmap, **kwargs)
+
+
+# PyTorch's out= (gpugrad.ops.out_argument) on every function whose torch counterpart takes
+# it: the ops' faces were built with it (backend/quiet.py); here the writer is installed and
+# the functions defined or re-wrapped above (factories, matmul, igamma ...) get their faces
+from .backend.quiet import install_out as _install_out  # noqa: E402
+from .backend.quiet import set_out_argument as _set_out_argument  # noqa: E402
+from .ops.out_argument import call_with_out as _call_with_out  # noqa: E402
+
+_set_out_argument(_call_with_out)
+_install_out(globals())

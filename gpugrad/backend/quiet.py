@@ -17,6 +17,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from .._out_names import OUT_NAMES
+
 F = TypeVar("F", bound=Callable)
 
 try:  # NumPy 2: the error state is a context variable holding an "extobj"
@@ -53,6 +55,24 @@ class ArgumentTypeError(TypeError):
 _CAUGHT = (AttributeError, TypeError)
 
 
+# Set by gpugrad/__init__.py (gpugrad.ops.out_argument.call_with_out): (fn, name, out, args,
+# kwargs) -> ``fn(*args, **kwargs)`` written into ``out``. The backend may not import the op
+# layer, and the faces are built while it loads; the hook is read only when a call has out=.
+_write_out: Callable | None = None
+
+
+def set_out_argument(write: Callable) -> None:
+    """Install the op layer's ``out=`` writer (see ``_write_out``)."""
+    global _write_out
+    _write_out = write
+
+
+def _with_out(fn, name: str, out, args, kwargs):
+    if _write_out is None:  # only while gpugrad itself is importing
+        raise RuntimeError(f"{name}(): out= is not available before gpugrad is imported")
+    return _write_out(fn, name, out, args, kwargs)
+
+
 def set_argument_check(explain: Callable) -> None:
     """Install the op layer's explanation of an argument's failure (see ``_explain``)."""
     global _explain
@@ -73,13 +93,17 @@ def unwrapped(fn: Callable) -> Callable:
     return fn.__wrapped__ if wrapped else fn
 
 
-def quiet(fn: F, *, name: str | None = None, method: bool = False, check: bool = True) -> F:
+def quiet(
+    fn: F, *, name: str | None = None, method: bool = False, check: bool = True, out: bool = False
+) -> F:
     """``fn`` running under NumPy's "ignore" error state, the caller's restored on return;
     a non-Tensor where it takes a Tensor raises PyTorch's TypeError naming the argument, as
     ``name()`` (``fn``'s own name by default), counted as a method's (``method``: self is not
-    position 1). Given a face's wrapper, the new one wraps the same op: never two scopes."""
+    position 1); ``out``: it takes PyTorch's ``out=`` (gpugrad.ops.out_argument), which ``fn``
+    does not. Given a face's wrapper, the new one wraps the same op: never two scopes."""
     if getattr(fn, "_gpugrad_quiet", False) and name is None and not method and check:
-        return fn
+        if out == getattr(fn, "_gpugrad_out", False):
+            return fn
     fn = unwrapped(fn)
     shown, skip = name or fn.__name__, int(method)
     if _STATE is None:
@@ -88,11 +112,34 @@ def quiet(fn: F, *, name: str | None = None, method: bool = False, check: bool =
         def call(*args, **kwargs):
             with np.errstate(all="ignore"):
                 try:
+                    if out and kwargs and "out" in kwargs:
+                        given = kwargs.pop("out")
+                        if given is not None:
+                            return _with_out(fn, shown, given, args, kwargs)
                     return fn(*args, **kwargs)
                 except _CAUGHT as e:
                     if check:
                         _reraise(fn, shown, skip, args, kwargs, e)
                     raise
+
+    elif check and out:
+        set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
+
+        # the plain path pays one test of ``kwargs`` (empty in most calls); out=None is no out
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            token = set_(ignore)
+            try:
+                if kwargs and "out" in kwargs:
+                    given = kwargs.pop("out")
+                    if given is not None:
+                        return _with_out(fn, shown, given, args, kwargs)
+                return fn(*args, **kwargs)
+            except _CAUGHT as e:
+                _reraise(fn, shown, skip, args, kwargs, e)
+                raise
+            finally:
+                reset(token)
 
     elif check:
         set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
@@ -115,29 +162,52 @@ def quiet(fn: F, *, name: str | None = None, method: bool = False, check: bool =
         def call(*args, **kwargs):
             token = set_(ignore)
             try:
+                if out and kwargs and "out" in kwargs:
+                    given = kwargs.pop("out")
+                    if given is not None:
+                        return _with_out(fn, shown, given, args, kwargs)
                 return fn(*args, **kwargs)
             finally:
                 reset(token)
 
     call._gpugrad_quiet = True
+    call._gpugrad_out = out
     return call  # type: ignore[return-value]
 
 
-def checked(fn: F, *, name: str | None = None, method: bool = False) -> F:
+def checked(fn: F, *, name: str | None = None, method: bool = False, out: bool = False) -> F:
     """``fn`` with ``quiet``'s argument check but not its error state: for ops that only move
-    values (a view, a reshape), where no floating-point exception can arise."""
+    values (a view, a reshape), where no floating-point exception can arise; ``out`` as
+    ``quiet``'s."""
     fn = unwrapped(fn)
     shown, skip = name or fn.__name__, int(method)
 
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except _CAUGHT as e:
-            _reraise(fn, shown, skip, args, kwargs, e)
-            raise
+    if out:
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            try:
+                if kwargs and "out" in kwargs:
+                    given = kwargs.pop("out")
+                    if given is not None:
+                        return _with_out(fn, shown, given, args, kwargs)
+                return fn(*args, **kwargs)
+            except _CAUGHT as e:
+                _reraise(fn, shown, skip, args, kwargs, e)
+                raise
+
+    else:
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except _CAUGHT as e:
+                _reraise(fn, shown, skip, args, kwargs, e)
+                raise
 
     call._gpugrad_checked = True
+    call._gpugrad_out = out
     return call  # type: ignore[return-value]
 
 
@@ -171,7 +241,9 @@ def quiet_namespace(
     PyTorch, whose Python implementation touches the argument first (F.softmax: "'NoneType'
     object has no attribute 'dim'"); ``own``: the module is an op file serving as a face
     (inplace, convert): only the functions it defines, not the helpers it imports (wrapped,
-    its own calls to them would each pay a wrapper and name the helper in errors)."""
+    its own calls to them would each pay a wrapper and name the helper in errors). The
+    functions of OUT_FACES' namespaces that PyTorch's take out= on take it here too."""
+    outs = OUT_NAMES[OUT_FACES[module.__name__]] if module.__name__ in OUT_FACES else ()
     for name, obj in list(vars(module).items()):
         if name.startswith("_") or not inspect.isfunction(obj):
             continue
@@ -179,14 +251,50 @@ def quiet_namespace(
             continue
         if own and obj.__module__ != module.__name__:
             continue
-        key = (id(obj), prefix, name, name in unchecked)
+        key = (id(obj), prefix, name, name in unchecked, name in outs and not _takes_out(obj))
         if key not in _WRAPPED:
-            _WRAPPED[key] = _face(obj, prefix + name, key[3])
+            _WRAPPED[key] = _face(obj, prefix + name, key[3], key[4])
         setattr(module, name, _WRAPPED[key])
 
 
-def _face(obj: Callable, name: str, unchecked: bool) -> Callable:
+# the faces of torch's namespaces whose functions take out= (gpugrad/_out_names.py: which do);
+# gpugrad's top-level functions defined outside gpugrad.ops get theirs from ``install_out``
+OUT_FACES = {
+    "gpugrad.ops": "torch",
+    "gpugrad.linalg": "torch.linalg",
+    "gpugrad.special": "torch.special",
+}
+
+
+def _takes_out(fn: Callable) -> bool:
+    """Whether the op writes ``out=`` itself (zeros, ones, empty: left as they are)."""
+    try:
+        return "out" in inspect.signature(unwrapped(fn)).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def install_out(namespace: dict, torch_namespace: str = "torch") -> None:
+    """Give each function of ``namespace`` (a module's globals) that PyTorch's
+    ``torch_namespace`` takes out= on, and that does not take it yet, a face that does: the
+    face it has, rebuilt with out=, or a quiet one for a plain function. The factories that
+    write out= themselves (zeros, ones, empty: of out's shape, no resize) keep their own."""
+    for name in OUT_NAMES[torch_namespace]:
+        obj = namespace.get(name)
+        if not inspect.isfunction(obj) or getattr(obj, "_gpugrad_out", False):
+            continue
+        if _takes_out(obj):
+            continue
+        if getattr(obj, "_gpugrad_checked", False):
+            namespace[name] = checked(obj, name=name, out=True)
+        else:
+            namespace[name] = quiet(obj, name=name, out=True)
+
+
+def _face(obj: Callable, name: str, unchecked: bool, out: bool) -> Callable:
     base = unwrapped(obj)
     if base.__module__ in _NO_ARITHMETIC and base.__name__ not in _JOINS:
-        return base if unchecked else checked(base, name=name)
-    return quiet(base, name=name, check=not unchecked)
+        if unchecked and not out:
+            return base
+        return checked(base, name=name, out=out)
+    return quiet(base, name=name, check=not unchecked, out=out)
