@@ -6,7 +6,8 @@ decides, so gpugrad cannot steer the sweep to an easier base); its cases are the
 mutations of it made by ``cases``: every int argument out of range or negative, every tensor
 argument 0-d, empty, bool, int64, float64, of another rank, of a mismatched size, negative
 valued or None, bad keyword values from BAD_KW, an unknown keyword and, where both libraries
-take ``out=``, an ``out`` of the right and of a wrong dtype.
+take ``out=`` (PyTorch's generated list, gpugrad/_out_names.py), an ``out`` of the right
+dtype, of a wrong one and empty (resized), a tuple of them for a tuple result.
 
 Arguments are written as Spec placeholders, made into a fresh tensor of each library per call
 from the same NumPy array, drawn from a seed fixed by the Spec's shape and dtype.
@@ -28,6 +29,7 @@ import gpugrad
 import gpugrad.linalg
 import gpugrad.nn.functional
 import gpugrad.special
+from gpugrad._out_names import OUT_NAMES
 from gpugrad.utils.api_coverage import torch_names
 
 # torch's namespace -> (gpugrad's object, the short prefix of test ids)
@@ -256,14 +258,37 @@ def torch_params(target: Target) -> set[str]:
 
 
 def takes_out(target: Target) -> bool:
-    """Whether both libraries' callables take ``out=`` (gpugrad's few that do are swept)."""
+    """Whether both libraries' callables take ``out=``: PyTorch's that do are listed in
+    gpugrad/_out_names.py (generated from torch), and gpugrad's faces take it on exactly
+    those; elsewhere (F.normalize) where gpugrad's signature has it and torch's too."""
     if target.method:
         return False
+    if target.name in OUT_NAMES.get(target.namespace, ()):
+        return True
     try:
         ours = inspect.signature(target.function(gpugrad)).parameters
     except (TypeError, ValueError):
         return False
     return "out" in ours and "out" in torch_params(target)
+
+
+def _out_specs(torch_result, dtype_of=None):
+    """Spec(s) for ``out=`` of PyTorch's result's structure: a Tensor's shape and dtype (or
+    ``dtype_of(dtype)``), a tuple's one per element (the first alone changed); None where the
+    result has no such form."""
+    if isinstance(torch_result, torch.Tensor):
+        dtype = str(torch_result.dtype).split(".")[-1]
+        return Spec(tuple(torch_result.shape), dtype_of(dtype) if dtype_of else dtype)
+    if (
+        isinstance(torch_result, (tuple, list))
+        and torch_result
+        and all(isinstance(r, torch.Tensor) for r in torch_result)
+    ):
+        specs = [_out_specs(r) for r in torch_result]
+        if dtype_of:
+            specs[0] = _out_specs(torch_result[0], dtype_of)
+        return tuple(specs)
+    return None
 
 
 def _variants(a: Spec, first_tensor: bool, several_tensors: bool) -> dict[str, object]:
@@ -323,11 +348,20 @@ def cases(target: Target, base: tuple, torch_result) -> list[Case]:
             for v in values:
                 out.append(Case(f"{kw}={v!r}", tuple(args), {kw: v}))
     out.append(Case("badkw", tuple(args), {"definitely_not_an_arg": 1}))
-    if takes_out(target) and isinstance(torch_result, torch.Tensor):
-        shape, dtype = tuple(torch_result.shape), str(torch_result.dtype).split(".")[-1]
-        wrong = "int64" if dtype != "int64" else "bool"
-        out.append(Case("out=same", tuple(args), {"out": Spec(shape, dtype)}))
-        out.append(Case(f"out={wrong}", tuple(args), {"out": Spec(shape, wrong)}))
+    if takes_out(target) and _out_specs(torch_result) is not None:
+        # of the result's shape and dtype; of a dtype it cannot (or, an int64 result, can)
+        # be cast to; empty (resized silently); a tuple result's out= is a tuple
+        same = _out_specs(torch_result)
+        out.append(Case("out=same", tuple(args), {"out": same}))
+        wrong = _out_specs(torch_result, lambda d: "int64" if d != "int64" else "bool")
+        out.append(Case("out=wrong-dtype", tuple(args), {"out": wrong}))
+        empty = _out_specs(torch_result, None)
+        empty = (
+            replace(empty, shape=(0,))
+            if isinstance(empty, Spec)
+            else tuple(replace(e, shape=(0,)) for e in empty)
+        )
+        out.append(Case("out=empty", tuple(args), {"out": empty}))
     seen: set[str] = set()
     for c in out:  # tags name the cases in failure messages and in KNOWN: they must be unique
         assert c.tag not in seen, f"{target.id}: two cases tagged {c.tag}"
@@ -339,7 +373,8 @@ def materialize(L, value):
     """A Spec (or a list/tuple holding some) as fresh tensors of library L; NONE as None."""
     if isinstance(value, Spec):
         a = value.array().copy()
-        return torch.from_numpy(a) if L is torch else gpugrad.tensor(a)
+        # torch's own storage (from_numpy's cannot be resized, so an out= could not be)
+        return torch.from_numpy(a).clone() if L is torch else gpugrad.tensor(a)
     if isinstance(value, (list, tuple)) and any(isinstance(x, Spec) for x in value):
         return type(value)(materialize(L, x) for x in value)
     return None if value is NONE else value

@@ -101,6 +101,74 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ),
     ("linalg.cholesky_ex", "arg0=float64", "values"): "as base: not positive-definite",
     ("linalg.cholesky_ex", "arg0=negvals", "values"): "as base: not positive-definite",
+    ("linalg.cholesky_ex", "out=same", "values"): "as base: not positive-definite",
+    ("linalg.cholesky_ex", "out=empty", "values"): "as base: not positive-definite",
+    # out= (gpugrad.ops.out_argument). gpugrad/_out_names.py lists a name where any of torch's
+    # overloads takes out=; these take it only in some forms (sum, prod, median with a dim;
+    # argsort with stable=; where with three arguments), which the base call is not
+    **{
+        (f"torch.{name}", tag, rule): (
+            f"torch.{name} takes out= only in some of its overloads, not the base's; gpugrad's "
+            "faces take out= in every form of a listed name"
+        )
+        for name in ("sum", "prod", "median", "argsort", "where")
+        for tag, rules in {
+            "out=same": ("returns", "state"),
+            "out=empty": ("returns", "state"),
+            # sum and prod compute in out's int64: zeros into zeros, nothing changes
+            "out=wrong-dtype": ("returns",) if name in ("sum", "prod") else ("type",),
+        }.items()
+        for rule in rules
+    },
+    # kernels that want out's dtype exactly where gpugrad casts any result that can be cast
+    ("torch.all", "out=wrong-dtype", "returns"): "torch: bool out= only; gpugrad casts to int64",
+    ("torch.all", "out=wrong-dtype", "state"): "as returns: gpugrad writes the cast result",
+    ("torch.any", "out=wrong-dtype", "returns"): "torch: bool out= only; gpugrad casts to int64",
+    ("torch.any", "out=wrong-dtype", "state"): "as returns: gpugrad writes the cast result",
+    ("torch.isin", "out=wrong-dtype", "returns"): "torch: bool out= only; gpugrad casts to int64",
+    ("torch.isin", "out=wrong-dtype", "state"): "as returns: gpugrad writes the cast result",
+    ("torch.masked_select", "out=wrong-dtype", "returns"): (
+        "torch: out= of self's dtype only; gpugrad casts bool to int64"
+    ),
+    ("torch.masked_select", "out=wrong-dtype", "state"): "as returns: gpugrad writes the cast",
+    ("torch.nanmean", "out=wrong-dtype", "type"): (
+        "torch's nansum kernel has no int64 (NotImplementedError); gpugrad refuses the cast of "
+        "its float result (RuntimeError)"
+    ),
+    ("torch.nansum", "out=wrong-dtype", "returns"): (
+        "torch's nansum kernel has no int64 (NotImplementedError); gpugrad sums in out's dtype"
+    ),
+    # factories computing in out's dtype, as torch's: gpugrad's take dtypes torch's kernels lack
+    ("torch.arange", "out=wrong-dtype", "returns"): "torch has no bool arange; gpugrad makes one",
+    ("torch.arange", "out=wrong-dtype", "state"): "as returns",
+    ("torch.randint", "out=wrong-dtype", "returns"): "torch has no bool randint; gpugrad draws one",
+    ("torch.randint", "out=wrong-dtype", "state"): "as returns",
+    (
+        "torch.randperm",
+        "out=wrong-dtype",
+        "returns",
+    ): "torch has no bool randperm; gpugrad makes one",
+    ("torch.randperm", "out=wrong-dtype", "state"): "as returns",
+    ("torch.bernoulli", "out=wrong-dtype", "raises"): (
+        "torch draws in out's dtype (int64 0/1); gpugrad's bernoulli takes no dtype, so its float "
+        "draws are refused as a float-into-int64 cast"
+    ),
+    ("torch.normal", "out=empty", "returns"): (
+        "torch.normal(mean, out=) broadcasts mean with out's shape (an empty out fails there); "
+        "gpugrad draws mean's shape and resizes out"
+    ),
+    ("torch.normal", "out=empty", "state"): "as returns",
+    # ops writing out= themselves, outside the faces' writer
+    ("torch.zeros", "out=empty", "raises"): (
+        "BUG: _creation.zeros writes out= itself and does not resize it (PyTorch does); it "
+        "should leave out= to the faces' writer (gpugrad.ops.out_argument)"
+    ),
+    ("torch.ones", "out=empty", "raises"): "BUG: as zeros (_creation.ones' own out=, no resize)",
+    ("torch.empty", "out=empty", "raises"): "BUG: as zeros (_creation.empty's own out=, no resize)",
+    ("F.normalize", "out=empty", "raises"): (
+        "BUG: F.normalize writes out= itself (ops/normalization.py) and does not resize it; "
+        "nn.functional's faces have no out= writer: it should call gpugrad.ops.out_argument"
+    ),
 }
 
 TARGETS = shared_callables()
