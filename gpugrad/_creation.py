@@ -306,58 +306,24 @@ def sizes_from(name: str, size: tuple, kwargs: dict, allowed=_LAYOUT_KEYWORDS) -
     return size
 
 
-def _into_out(out: Tensor, fill, size, dtype, device, requires_grad: bool, name: str) -> Tensor:
-    """A factory's ``out=``: the values written into ``out`` (of the result's shape, dtype and
-    device; gpugrad does not resize an ``out`` tensor), which is returned."""
-    if not isinstance(out, Tensor):
-        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
-    shape = _size(size)
-    if dtype is not None and dtype is not out.dtype:
-        raise RuntimeError(
-            f"Expected out tensor to have dtype {dtype}, but got {out.dtype} instead"
-        )
-    if device is not None and _device(device) != out._device:
-        raise RuntimeError(f"Expected out tensor on {_device(device)}, but got {out.device}")
-    if tuple(out.shape) != shape:
-        raise RuntimeError(
-            f"{name}(): out= has shape {list(out.shape)} but the result has shape {list(shape)}; "
-            "gpugrad does not resize out= tensors"
-        )
-    if requires_grad or out.requires_grad:
-        raise RuntimeError(
-            f"{name}(): functions with out=... arguments don't support automatic "
-            "differentiation, but one of the arguments requires grad."
-        )
-    if fill is not None:
-        out._data.fill(fill)
-        out._vc[0] += 1
-    return out
-
-
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False, out=None, **kw) -> Tensor:
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     if kw:
         size = sizes_from("zeros", size, kw)
-    if out is not None:
-        return _into_out(out, 0, size, dtype, device, requires_grad, "zeros")
     return _filled(0, size, dtype or D.get_default_dtype(), device, requires_grad, "zeros")
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False, out=None, **kw) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     if kw:
         size = sizes_from("ones", size, kw)
-    if out is not None:
-        return _into_out(out, 1, size, dtype, device, requires_grad, "ones")
     return _filled(1, size, dtype or D.get_default_dtype(), device, requires_grad, "ones")
 
 
 _EMPTY_KEYWORDS = _LAYOUT_KEYWORDS | {"memory_format"}
 
 
-def empty(*size, dtype=None, device=None, requires_grad: bool = False, out=None, **kw) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad: bool = False, **kw) -> Tensor:
     if kw:
         size = sizes_from("empty", size, kw, _EMPTY_KEYWORDS)
-    if out is not None:
-        return _into_out(out, None, size, dtype, device, requires_grad, "empty")
     return _filled(None, size, dtype or D.get_default_dtype(), device, requires_grad, "empty")
 
 

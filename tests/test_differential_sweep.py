@@ -28,8 +28,8 @@ shapes and dtypes are compared); gradients (tests/test_differential_torch.py and
 tests/test_fp_edge_sweep.py compare them on hand-written tables); CUDA (the sweep runs on the
 CPU); the names in SKIP (process state, I/O, conversions, casts, attributes, tracing, random
 in-place fills, dropout-like ops); exception texts beyond the NumPy-wording rule (the
-hand-written tables check PyTorch's texts where they are stable); ``out=`` beyond the few
-callables where gpugrad takes it.
+hand-written tables check PyTorch's texts where they are stable); ``out=`` in the overloads
+of a name where PyTorch refuses it (gpugrad takes it in every form of a listed name).
 """
 
 from __future__ import annotations
@@ -158,17 +158,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
         "gpugrad draws mean's shape and resizes out"
     ),
     ("torch.normal", "out=empty", "state"): "as returns",
-    # ops writing out= themselves, outside the faces' writer
-    ("torch.zeros", "out=empty", "raises"): (
-        "BUG: _creation.zeros writes out= itself and does not resize it (PyTorch does); it "
-        "should leave out= to the faces' writer (gpugrad.ops.out_argument)"
-    ),
-    ("torch.ones", "out=empty", "raises"): "BUG: as zeros (_creation.ones' own out=, no resize)",
-    ("torch.empty", "out=empty", "raises"): "BUG: as zeros (_creation.empty's own out=, no resize)",
-    ("F.normalize", "out=empty", "raises"): (
-        "BUG: F.normalize writes out= itself (ops/normalization.py) and does not resize it; "
-        "nn.functional's faces have no out= writer: it should call gpugrad.ops.out_argument"
-    ),
 }
 
 TARGETS = shared_callables()

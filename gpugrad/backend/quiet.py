@@ -267,7 +267,7 @@ OUT_FACES = {
 
 
 def _takes_out(fn: Callable) -> bool:
-    """Whether the op writes ``out=`` itself (zeros, ones, empty: left as they are)."""
+    """Whether the op writes ``out=`` itself (left as it is)."""
     try:
         return "out" in inspect.signature(unwrapped(fn)).parameters
     except (TypeError, ValueError):
@@ -277,8 +277,8 @@ def _takes_out(fn: Callable) -> bool:
 def install_out(namespace: dict, torch_namespace: str = "torch") -> None:
     """Give each function of ``namespace`` (a module's globals) that PyTorch's
     ``torch_namespace`` takes out= on, and that does not take it yet, a face that does: the
-    face it has, rebuilt with out=, or a quiet one for a plain function. The factories that
-    write out= themselves (zeros, ones, empty: of out's shape, no resize) keep their own."""
+    face it has, rebuilt with out=, or a quiet one for a plain function; one that writes
+    out= itself keeps its own."""
     for name in OUT_NAMES[torch_namespace]:
         obj = namespace.get(name)
         if not inspect.isfunction(obj) or getattr(obj, "_gpugrad_out", False):

@@ -529,28 +529,10 @@ def _group_norm_fused(input: Tensor, groups: int, weight, bias, eps: float) -> T
 def normalize(
     input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None
 ) -> Tensor:
-    """input / max(||input||_p along dim, eps); with ``out``, written there (of the result's
-    shape and a dtype it casts to; gpugrad does not resize it) and returned."""
-    if out is not None:
-        return _normalize_into(input, p, dim, eps, out)
+    """input / max(||input||_p along dim, eps); with ``out``, written there and returned."""
+    if out is not None:  # PyTorch's out= rules (F.normalize is no face with out=)
+        from .out_argument import call_with_out
+
+        return call_with_out(normalize, "div", out, (input, p, dim, eps), {})
     denom = input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
     return input / denom
-
-
-def _normalize_into(input: Tensor, p: float, dim: int, eps: float, out) -> Tensor:
-    from .inplace import _write
-
-    if not isinstance(out, Tensor):
-        raise TypeError(f"normalize(): argument 'out' must be Tensor, not {type(out).__name__}")
-    if _grad_state.enabled and (input._requires_grad or out._requires_grad):
-        raise RuntimeError(  # PyTorch's, from the div it writes out= with
-            "div(): functions with out=... arguments don't support automatic differentiation, "
-            "but one of the arguments requires grad."
-        )
-    if out._device is not input._device:
-        raise RuntimeError(
-            "Expected all tensors to be on the same device, but found at least two devices, "
-            f"{out.device} and {input.device}!"
-        )
-    _write(out, normalize(input, p, dim, eps)._data)
-    return out

@@ -155,6 +155,8 @@ def _plan(fn, name: str, o: Tensor, r: Tensor):
         )
     data, have, want = r._data, o._data.shape, r._data.shape
     if have == want:
+        if name in _UNINITIALISED:  # its values are unspecified: out keeps what it holds
+            return lambda: None, None
         return lambda: _copy_into(o, data), None
     if _shared(o):
         raise RuntimeError(
@@ -210,6 +212,8 @@ def _resize_into(o: Tensor, data) -> None:
 # module) and these reductions; torch.sum(x, 1, out=long_tensor) sums in int64
 _DTYPE_FROM_OUT = frozenset(("sum", "nansum", "prod", "cumsum", "cumprod"))
 _FACTORIES = "gpugrad._creation"
+# factories of uninitialised memory: out= of their shape is left as it is (PyTorch's too)
+_UNINITIALISED = frozenset(("empty", "empty_strided", "empty_permuted"))
 # the joins, whose cast check is cat's own: a TypeError with its text
 _JOINS = frozenset(
     "cat concat concatenate stack hstack vstack dstack column_stack row_stack".split()
@@ -257,6 +261,9 @@ def call_with_out(fn, name: str, out, args: tuple, kwargs: dict):
             warn(resized)
     for write, _ in plans:
         write()
+    if kwargs.get("requires_grad") and getattr(fn, "__module__", "") == _FACTORIES:
+        for o in outs:  # a factory's requires_grad=True is out's, as in PyTorch
+            o.requires_grad_(True)
     if isinstance(out, Tensor):
         return out
     kind = type(result)
