@@ -777,3 +777,35 @@ def test_checkpoint_saved_inside_the_step_is_not_skipped():
     state = gg.load(ckpt)
     for name, p in m.state_dict().items():  # the checkpoint of the last step
         np.testing.assert_array_equal(state[name].numpy(), p.numpy(), err_msg=name)
+
+
+def test_input_gradient_dropped_in_the_step_replays_and_one_accumulated_stays_eager():
+    # an input that carries a gradient into the call: a step that drops it (x.grad = None)
+    # before its backward replays (the benchmark chain's pattern); one whose backward
+    # accumulates into it runs eagerly for that key, and both stay equal to eager
+    rng = np.random.default_rng(3)
+
+    def chain(x, c):
+        y = (x * c).tanh().exp()
+        s = y.sum()
+        x.grad = None
+        s.backward()
+        return s
+
+    def accumulate(x, c):
+        s = (x * c).tanh().sum()
+        s.backward()
+        return s
+
+    for fn, replays in ((chain, True), (accumulate, False)):
+        xs = [gg.tensor(rng.standard_normal(8).astype(np.float32)) for _ in range(3)]
+        c = gg.tensor(rng.standard_normal(8).astype(np.float32))
+        mine = [x.detach().clone().requires_grad_(True) for x in xs]
+        ref = [x.detach().clone().requires_grad_(True) for x in xs]
+        comp = jit_compile(fn)
+        for i in range(12):
+            assert comp(mine[i % 3], c).item() == fn(ref[i % 3], c).item()
+            np.testing.assert_array_equal(mine[i % 3].grad.numpy(), ref[i % 3].grad.numpy())
+        assert comp.broken is None
+        # accumulate: only the first round (no gradient carried in yet) has a key that replays
+        assert (comp.replays >= 8) if replays else comp.replays <= 1, (fn.__name__, comp.replays)

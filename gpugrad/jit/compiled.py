@@ -206,11 +206,10 @@ class CompiledFunction:
                 raise GraphBreak(f"gpugrad.compile(fullgraph=True): graph break: {reason}")
             self._break(reason)
             return self.fn(*args, **kwargs)
-        if any(t._requires_grad and t._grad is not None for t in inputs):
-            # autograd accumulates into the input's own gradient, which a replay (bound to
-            # the recorded input's arrays) cannot: eager for this key
-            self.entries[key] = _EAGER
-            return self.fn(*args, **kwargs)
+        # the gradients the inputs carry in: a step that drops them (x.grad = None) before its
+        # backward replays; one whose steps read them (autograd accumulating into the input's
+        # own gradient) cannot, as a replay is bound to this call's arrays: eager for this key
+        carried = {id(t._grad) for t in inputs if t._requires_grad and t._grad is not None}
         self.recordings += 1
         if self.module_outputs and _grad_state.enabled:
             return self._record_training(key, args, kwargs, inputs)
@@ -237,7 +236,9 @@ class CompiledFunction:
                     self.entries[key] = _EAGER
                     return out
                 entry = self._entry(rec, out, inputs)
-                if entry is not None:
+                if entry is not None and carried and _reads_any(rec, carried):
+                    self.entries[key] = _EAGER
+                elif entry is not None:
                     if python is not None:
                         entry.python = (python[0], python[0]())
                     self.entries[key] = entry
@@ -368,6 +369,12 @@ class _ReplayWithTensors(_Replay):
     def __call__(self, args, kwargs):
         inputs = [a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)]
         return self.fn(*[inputs[k]._data for k in self.order], *[inputs[k] for k in self.tensors])
+
+
+def _reads_any(rec: Recorder, tensors: set) -> bool:
+    """Whether the recorded steps read the data of any of ``tensors`` (ids)."""
+    used = read_slots(rec.steps)
+    return any(id(sw.tensor) in tensors for sw in rec.swapped if sw.tracked._s in used)
 
 
 def _rebound(rec: Recorder, bound: set, used: set) -> list:
