@@ -97,8 +97,6 @@ def _target_error(bad) -> IndexError:
     return IndexError(f"Target {bad} is out of bounds.")
 
 
-
-
 def require_number(op: str, value, *given) -> None:
     """PyTorch's TypeError where a Python scalar stands for a Tensor or Number and is neither
     (a None would otherwise become NaN, or garbage, silently); ``given``: the call's
