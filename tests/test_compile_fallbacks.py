@@ -809,3 +809,30 @@ def test_input_gradient_dropped_in_the_step_replays_and_one_accumulated_stays_ea
         assert comp.broken is None
         # accumulate: only the first round (no gradient carried in yet) has a key that replays
         assert (comp.replays >= 8) if replays else comp.replays <= 1, (fn.__name__, comp.replays)
+
+
+def test_a_global_named_like_an_attribute_of_the_step_is_no_guard():
+    # a script's loop variable `step` beside `opt.step()` in the compiled function: only
+    # the globals the step reads are guards, not its attribute names
+    import textwrap
+
+    ns = {"gg": gg, "F": F, "jit_compile": jit_compile}
+    src = """
+        model = gg.nn.Linear(4, 3)
+        opt = gg.optim.SGD(model.parameters(), lr=0.1)
+
+        def train(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        compiled = jit_compile(train)
+        x, y = gg.randn(8, 4), gg.randint(0, 3, (8,))
+        for step in range(12):
+            compiled(x, y)
+    """
+    exec(textwrap.dedent(src), ns)
+    comp = ns["compiled"]
+    assert comp.broken is None and comp.recordings == 1 and comp.replays >= 10

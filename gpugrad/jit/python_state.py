@@ -15,6 +15,7 @@ other way (a helper's helper, a generator's position) is not seen.
 
 from __future__ import annotations
 
+import dis
 import types
 from collections.abc import Callable
 from typing import Any
@@ -130,9 +131,14 @@ def _ours(v) -> bool:
 
 
 def _global_names(code) -> set[str]:
-    """The names ``code`` (and the code nested in it: comprehensions, lambdas) may read as
-    globals; attribute names are among them and are ignored unless a global has that name."""
-    names = set(code.co_names)
+    """The names ``code`` (and the code nested in it: comprehensions, lambdas) reads as
+    globals: its LOAD_GLOBAL / LOAD_NAME operands, not its attribute names (``opt.step()``
+    must not make a loop's global ``step`` a guard)."""
+    names = {
+        ins.argval
+        for ins in dis.get_instructions(code)
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+    }
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             names |= _global_names(c)
