@@ -706,6 +706,12 @@ RAISES = [
 
 # PyTorch returns a value; gpugrad must return the same shape and dtype (NumPy raised)
 RETURNS = [
+    # Tensor.tile's forms: ints, one sequence, dims=, NumPy ints and 0-d tensors as sizes
+    ("Tensor.tile int", lambda L: T(L, 2, 3).tile(2)),
+    ("Tensor.tile ints", lambda L: T(L, 2, 3).tile(2, 2)),
+    ("Tensor.tile dims=", lambda L: T(L, 2, 3).tile(dims=(2,))),
+    ("Tensor.tile numpy int", lambda L: T(L, 2, 3).tile((np.int64(2), 1))),
+    ("tile 0-d tensor size", lambda L: L.tile(T(L, 2, 3), (L.tensor(2), 1))),
     ("sign bool", lambda L: L.sign(B(L, 3))),
     ("sgn bool", lambda L: L.sgn(B(L, 2, 2))),
     ("poisson 0-d", lambda L: L.poisson(T(L))),

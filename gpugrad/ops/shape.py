@@ -5,6 +5,7 @@ tile, repeat_interleave, unfold's windows)."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 from .. import _warn
@@ -547,14 +548,17 @@ def roll(input: Tensor, shifts: int | Sequence[int], dims=None) -> Tensor:
 
 
 def _tile_dims(dims, position: int) -> tuple:
-    """``dims`` as a tuple of ints, or PyTorch's TypeError naming what it got."""
-    if isinstance(dims, (tuple, list)) and all(
-        isinstance(d, int) and not isinstance(d, bool) for d in dims
-    ):
-        return tuple(dims)
-    got = type(dims).__name__
+    """``dims`` as a tuple of ints (anything ``operator.index`` takes but a bool: NumPy ints,
+    0-d integer tensors), or PyTorch's TypeError naming what it got."""
     if isinstance(dims, (tuple, list)):
-        got = f"{got} of [{', '.join(type(d).__name__ for d in dims)}]"
+        try:
+            if not any(isinstance(d, bool) for d in dims):
+                return tuple(operator.index(d) for d in dims)
+        except TypeError:
+            pass
+        got = f"{type(dims).__name__} of [{', '.join(type(d).__name__ for d in dims)}]"
+    else:
+        got = type(dims).__name__
     raise TypeError(
         f"tile(): argument 'dims' (position {position}) must be tuple of ints, not {got}"
     )
@@ -569,13 +573,29 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
     return input.repeat(*dims)
 
 
-def tile_method(self: Tensor, *dims) -> Tensor:
-    """``Tensor.tile(*dims)``: the dims as ints or as one sequence, as PyTorch's method."""
+def tile_method(self: Tensor, *dims, **kwargs) -> Tensor:
+    """``Tensor.tile(*dims)``: the dims as ints, as one sequence, or as ``dims=``, as PyTorch's
+    method."""
+    if kwargs:
+        if dims or set(kwargs) != {"dims"}:
+            extra = next((k for k in kwargs if k != "dims"), "dims")
+            raise TypeError(f"tile() got an unexpected keyword argument '{extra}'")
+        dims = (kwargs["dims"],)
     if not dims:
         raise TypeError('tile() missing 1 required positional arguments: "dims"')
-    if len(dims) == 1 and not isinstance(dims[0], int):
+    if len(dims) == 1 and not _is_index(dims[0]):
         dims = dims[0]  # one sequence (or a wrong type, named as PyTorch names it)
+    elif len(dims) == 1 and isinstance(dims[0], bool):
+        raise TypeError("tile(): argument 'dims' (position 1) must be tuple of ints, not bool")
     return tile(self, _tile_dims(dims, 1))
+
+
+def _is_index(v) -> bool:
+    try:
+        operator.index(v)
+    except TypeError:
+        return False
+    return True
 
 
 def meshgrid(*tensors: Tensor, indexing: str | None = None):

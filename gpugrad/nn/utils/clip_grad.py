@@ -22,10 +22,10 @@ def _vector_norm(backend, arr, norm_type: float):
     """``linalg.vector_norm`` of all of ``arr``: the backend's kernel (float16 accumulates in
     float32; one pass where an engine serves it), with PyTorch's answers for no elements."""
     if arr.size == 0:
-        if norm_type == float("-inf"):
+        if norm_type < 0 or norm_type == float("inf"):  # no identity, as linalg.vector_norm
             raise RuntimeError(
-                "linalg.vector_norm cannot compute the -inf norm on an empty tensor because "
-                "the operation does not have an identity"
+                f"linalg.vector_norm cannot compute the {norm_type:g} norm on an empty tensor "
+                "because the operation does not have an identity"
             )
         return backend.xp.zeros((), arr.dtype)
     return backend.vector_norm(arr, norm_type, None)
