@@ -423,3 +423,13 @@ def test_out_on_another_device_is_refused(device):
     with pytest.raises(RuntimeError, match="Expected all tensors to be on the same device"):
         gpugrad.exp(gpugrad.ones(2), out=o)
     assert o.tolist() == [0.0, 0.0]
+
+
+def test_an_expanded_out_is_refused_with_pytorchs_error_and_left_as_it_was():
+    # several elements share one memory location: PyTorch refuses before writing (NumPy's
+    # read-only ValueError must not leak)
+    for L in (_torch(), gpugrad):
+        base = L.zeros(1)
+        with pytest.raises(RuntimeError, match="more than one element of the written-to tensor"):
+            L.add(L.ones(3), 1, out=base.expand(3))
+        assert base.tolist() == [0.0]

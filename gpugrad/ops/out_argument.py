@@ -154,6 +154,11 @@ def _plan(fn, name: str, o: Tensor, r: Tensor):
             f"{D.scalar_type_name(dst)}"
         )
     data, have, want = r._data, o._data.shape, r._data.shape
+    if any(st == 0 and n > 1 for st, n in zip(o._data.strides, have)):  # an expanded out
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
     if have == want:
         if name in _UNINITIALISED:  # its values are unspecified: out keeps what it holds
             return lambda: None, None
