@@ -67,10 +67,14 @@ def set_out_argument(write: Callable) -> None:
     _write_out = write
 
 
-def _with_out(fn, name: str, out, args, kwargs):
+def _with_out(fn, name: str, args, kwargs):
+    """``fn``'s call whose ``kwargs`` hold ``out``: written into it (``out=None``: no out)."""
+    given = kwargs.pop("out")
+    if given is None:
+        return fn(*args, **kwargs)
     if _write_out is None:  # only while gpugrad itself is importing
         raise RuntimeError(f"{name}(): out= is not available before gpugrad is imported")
-    return _write_out(fn, name, out, args, kwargs)
+    return _write_out(fn, name, given, args, kwargs)
 
 
 def set_argument_check(explain: Callable) -> None:
@@ -106,6 +110,8 @@ def quiet(
             return fn
     fn = unwrapped(fn)
     shown, skip = name or fn.__name__, int(method)
+    # the plain path pays one test of ``out`` (a face without it) or of ``kwargs`` (empty in
+    # most calls)
     if _STATE is None:
 
         @functools.wraps(fn)
@@ -113,33 +119,12 @@ def quiet(
             with np.errstate(all="ignore"):
                 try:
                     if out and kwargs and "out" in kwargs:
-                        given = kwargs.pop("out")
-                        if given is not None:
-                            return _with_out(fn, shown, given, args, kwargs)
+                        return _with_out(fn, shown, args, kwargs)
                     return fn(*args, **kwargs)
                 except _CAUGHT as e:
                     if check:
                         _reraise(fn, shown, skip, args, kwargs, e)
                     raise
-
-    elif check and out:
-        set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
-
-        # the plain path pays one test of ``kwargs`` (empty in most calls); out=None is no out
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            token = set_(ignore)
-            try:
-                if kwargs and "out" in kwargs:
-                    given = kwargs.pop("out")
-                    if given is not None:
-                        return _with_out(fn, shown, given, args, kwargs)
-                return fn(*args, **kwargs)
-            except _CAUGHT as e:
-                _reraise(fn, shown, skip, args, kwargs, e)
-                raise
-            finally:
-                reset(token)
 
     elif check:
         set_, reset, ignore = _STATE.set, _STATE.reset, _IGNORE
@@ -148,6 +133,8 @@ def quiet(
         def call(*args, **kwargs):
             token = set_(ignore)  # nested (a face calling a face): the same state again
             try:
+                if out and kwargs and "out" in kwargs:
+                    return _with_out(fn, shown, args, kwargs)
                 return fn(*args, **kwargs)
             except _CAUGHT as e:
                 _reraise(fn, shown, skip, args, kwargs, e)
@@ -163,9 +150,7 @@ def quiet(
             token = set_(ignore)
             try:
                 if out and kwargs and "out" in kwargs:
-                    given = kwargs.pop("out")
-                    if given is not None:
-                        return _with_out(fn, shown, given, args, kwargs)
+                    return _with_out(fn, shown, args, kwargs)
                 return fn(*args, **kwargs)
             finally:
                 reset(token)
@@ -182,29 +167,15 @@ def checked(fn: F, *, name: str | None = None, method: bool = False, out: bool =
     fn = unwrapped(fn)
     shown, skip = name or fn.__name__, int(method)
 
-    if out:
-
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            try:
-                if kwargs and "out" in kwargs:
-                    given = kwargs.pop("out")
-                    if given is not None:
-                        return _with_out(fn, shown, given, args, kwargs)
-                return fn(*args, **kwargs)
-            except _CAUGHT as e:
-                _reraise(fn, shown, skip, args, kwargs, e)
-                raise
-
-    else:
-
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except _CAUGHT as e:
-                _reraise(fn, shown, skip, args, kwargs, e)
-                raise
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            if out and kwargs and "out" in kwargs:
+                return _with_out(fn, shown, args, kwargs)
+            return fn(*args, **kwargs)
+        except _CAUGHT as e:
+            _reraise(fn, shown, skip, args, kwargs, e)
+            raise
 
     call._gpugrad_checked = True
     call._gpugrad_out = out
