@@ -9,7 +9,6 @@ only compares: it exits 1 when the committed page is out of date.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import inspect
@@ -18,6 +17,8 @@ import types
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from .torch_artifact import real_torch, write_or_check
 
 # (torch's namespace, gpugrad's); a class path ("torch.Tensor") lists its attributes
 NAMESPACES: tuple[tuple[str, str], ...] = (
@@ -239,32 +240,12 @@ def default_page() -> Path:
 
 
 def generate() -> str:
-    try:
-        import torch
-    except ImportError:
-        raise SystemExit("api_coverage needs real PyTorch installed (pip install torch)") from None
-    if torch.__name__ != "torch":
-        raise SystemExit("api_coverage reads real torch: run it without gpugrad.as_torch")
+    torch = real_torch("api_coverage")
     return render(rows(), torch.__version__.split("+")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gpugrad.utils.api_coverage")
-    parser.add_argument("--output", type=Path, default=None, help="default: docs/api_coverage.md")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is out of date")
-    args = parser.parse_args(argv)
-    page = args.output or default_page()
-    text = generate()
-    if args.check:
-        current = page.read_text() if page.exists() else ""
-        if current != text:
-            print(f"{page} is out of date: run python -m gpugrad.utils.api_coverage")
-            return 1
-        return 0
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(text)
-    print(f"wrote {page}")
-    return 0
+    return write_or_check("api_coverage", default_page(), generate, argv)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,13 @@ The schemas alone would overstate: torchgen's generated ``.out`` overloads (``fl
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import re
 import sys
 import types
 from pathlib import Path
+
+from .torch_artifact import real_torch, write_or_check
 
 # torch's namespaces whose functions can take out= (Tensor methods never do; nn.functional's
 # that do, such as normalize, take it in gpugrad's own signature)
@@ -169,32 +170,12 @@ def render(table: dict[str, list[str]], torch_version: str) -> str:
 
 
 def generate() -> str:
-    try:
-        import torch
-    except ImportError:
-        raise SystemExit("out_names needs real PyTorch installed (pip install torch)") from None
-    if torch.__name__ != "torch":
-        raise SystemExit("out_names reads real torch: run it without gpugrad.as_torch")
+    torch = real_torch("out_names")
     return render(names(), torch.__version__.split("+")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gpugrad.utils.out_names")
-    parser.add_argument(
-        "--output", type=Path, default=MODULE, help="default: gpugrad/_out_names.py"
-    )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the module is out of date")
-    args = parser.parse_args(argv)
-    text = generate()
-    if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
-            print(f"{args.output} is out of date: run python -m gpugrad.utils.out_names")
-            return 1
-        return 0
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
-    return 0
+    return write_or_check("out_names", MODULE, generate, argv)
 
 
 if __name__ == "__main__":
