@@ -7,6 +7,7 @@ import math
 from .kernels import kernel
 from .kernels.attention import AttentionKernels
 from .kernels.conv import ConvKernels
+from .kernels.elementwise import ElementwiseKernels
 from .kernels.normalization import NormalizationKernels
 from .kernels.optimizer import OptimizerKernels
 from .kernels.pointwise import PointwiseKernels
@@ -15,6 +16,7 @@ from .kernels.rows import RowKernels
 
 
 class ArrayBackend(
+    ElementwiseKernels,
     PointwiseKernels,
     RowKernels,
     ReductionKernels,

@@ -15,6 +15,7 @@ from .base import (
     lgamma_host,
     polygamma_host,
 )
+from .kernels.elementwise import BINARY, DERIVATIVES, UNARY, backward_name
 from .kernels.engine import kernel_names
 from .quiet import _IGNORE  # NumPy's error state, shared with the faces' scope
 from .quiet import _STATE as _ERRSTATE  # (None on NumPy 1.x: np.errstate instead)
@@ -38,6 +39,8 @@ class NumpyBackend(ArrayBackend):
         self.amax = np.maximum.reduce
         self.amin = np.minimum.reduce
         self.matmul = np.matmul
+        for name, fn in (*UNARY.items(), *BINARY.items()):
+            setattr(self, name, getattr(np, fn))  # the ufunc itself: no Python frame per op
         # bfloat16 first, so the engine's dispatchers fall back to these: bfloat16 never
         # satisfies a compiled kernel's predicate, and its float32 call then can
         for name in kernel_names(type(self)):
@@ -184,7 +187,12 @@ _FLOAT32_OUTPUTS = {
 }
 # PyTorch composes these of bfloat16 steps (logsumexp: amax, exp, a float32-accumulated sum,
 # log, add, each rounded): the reference's steps on bfloat16 arrays are the same ones
-_STEPWISE = frozenset(("logsumexp", "logsumexp_backward"))
+# names whose bfloat16 arrays go to the reference as they are: logsumexp's steps; the
+# elementwise names, whose ufuncs compute bfloat16 through float32 per element already
+_STEPWISE = frozenset(
+    ("logsumexp", "logsumexp_backward", "rsqrt", "reciprocal", *UNARY, *BINARY)
+    + tuple(map(backward_name, DERIVATIVES))
+)
 
 
 def _bfloat16_in_float32(backend, name: str, reference):

@@ -77,8 +77,9 @@ def add(input: Tensor, other, *, alpha=1) -> Tensor:
     if not isinstance(input, Tensor):
         return add(other, input if alpha == 1 else input * alpha)
     a, b = binary_arrays(input, other, "add")
+    be = input._device.backend
     try:
-        out = _out(a + b if alpha == 1 else a + alpha * b, input)
+        out = _out(be.add(a, b if alpha == 1 else alpha * b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
@@ -111,8 +112,9 @@ def sub(input: Tensor, other, *, alpha=1) -> Tensor:
         return rsub(other, input, alpha=alpha)
     _sub_check(input, other)
     a, b = binary_arrays(input, other, "sub")
+    be = input._device.backend
     try:
-        out = _out(a - b if alpha == 1 else a - alpha * b, input)
+        out = _out(be.sub(a, b if alpha == 1 else alpha * b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
@@ -126,7 +128,8 @@ def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
         return sub(other, input, alpha=alpha)
     _sub_check(input, other)
     a, b = binary_arrays(input, other, "rsub")
-    out = _out(b - a if alpha == 1 else b - alpha * a, input)
+    be = input._device.backend
+    out = _out(be.sub(b, a if alpha == 1 else alpha * a), input)
     if needs_grad(input):
         _link(RsubBackward1(), input, None, out).alpha = alpha
     return out
@@ -152,8 +155,8 @@ class MulBackward0(Node):
                 self.check_not_freed()
             return (_scaled(g, self.scalar, self.ma),)
         a, b = self.saved_arrays()
-        ga = sum_to_array(backend, g * b, self.ma) if b is not None else None
-        gb = sum_to_array(backend, g * a, self.mb) if a is not None else None
+        ga = sum_to_array(backend, backend.mul(g, b), self.ma) if b is not None else None
+        gb = sum_to_array(backend, backend.mul(g, a), self.mb) if a is not None else None
         return (ga, gb)
 
 
@@ -170,7 +173,7 @@ def mul(input: Tensor, other) -> Tensor:
         return mul(other, input)
     a, b = binary_arrays(input, other, "mul")
     try:
-        out = Tensor._make(a * b, input._device)
+        out = Tensor._make(input._device.backend.mul(a, b), input._device)
     except ValueError:
         raise broadcast_error(a, b) from None
     if not _grad_state.enabled:
@@ -212,7 +215,8 @@ def div(input: Tensor, other, *, rounding_mode: str | None = None) -> Tensor:
         return mul(other.reciprocal(), input)  # PyTorch's __rtruediv__: a MulBackward0
     a, b = binary_arrays(input, other, "div", floating=True)
     try:
-        out = _out(input._device.backend.quiet(operator.truediv, a, b), input)
+        backend = input._device.backend
+        out = _out(backend.quiet(backend.div, a, b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if _grad_needed(input, other):
@@ -418,7 +422,7 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
         if type(b) is float or type(b) is int:
             out = _out(backend.quiet(_scalar_power, backend.xp, a, b), input)
         else:
-            out = _out(backend.quiet(operator.pow, a, b), input)
+            out = _out(backend.quiet(backend.pow, a, b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if _grad_needed(input, exponent):
@@ -520,9 +524,9 @@ def _extremum(input: Tensor, other: Tensor, is_max: bool) -> Tensor:
     if not isinstance(other, Tensor):
         raise TypeError(f"{name}(): argument 'other' must be Tensor, not {type(other).__name__}")
     a, b = binary_arrays(input, other, name)
-    xp = input._device.backend.xp
+    be = input._device.backend
     try:
-        out = _out(xp.maximum(a, b) if is_max else xp.minimum(a, b), input)
+        out = _out(be.maximum(a, b) if is_max else be.minimum(a, b), input)
     except ValueError:
         raise broadcast_error(a, b) from None
     if needs_grad(input, other):

@@ -106,8 +106,9 @@ class Logaddexp2Backward0(_Binary):
 def _binary_float(
     input: Tensor, other: Tensor, fn: str, node_cls, op: str, floating: bool = True
 ) -> Tensor:
-    """``xp.<fn>(input, other)`` recorded with ``node_cls`` (which saves both); ``floating``:
-    PyTorch's float-only ops (integers refused, except atan2's promotion)."""
+    """The backend's elementwise kernel ``fn`` of (input, other), recorded with ``node_cls``
+    (which saves both); ``floating``: PyTorch's float-only ops (integers refused, except
+    atan2's promotion)."""
     if not isinstance(other, Tensor):
         raise TypeError(
             f"{op}(): argument 'other' (position 2) must be Tensor, not {type(other).__name__}"
@@ -121,7 +122,7 @@ def _binary_float(
     a, b = binary_arrays(input, other, op, floating=floating)
     try:
         backend = input._device.backend
-        data = backend.quiet(getattr(backend.xp, fn), a, b)  # logaddexp(inf, inf) silently
+        data = backend.quiet(getattr(backend, fn), a, b)  # logaddexp(inf, inf) silently
     except ValueError:
         raise broadcast_error(input, other) from None
     out = Tensor._make(data, input._device)
@@ -134,7 +135,7 @@ def _binary_float(
 
 def atan2(input: Tensor, other: Tensor) -> Tensor:
     """Angle of (other, input): ``atan(input / other)`` in the right quadrant."""
-    return _binary_float(input, other, "arctan2", Atan2Backward0, "atan2")
+    return _binary_float(input, other, "atan2", Atan2Backward0, "atan2")
 
 
 arctan2 = atan2
@@ -169,7 +170,7 @@ def copysign(input: Tensor, other) -> Tensor:
     a, b = binary_arrays(input, other, "copysign", floating=True)
     backend = input._device.backend
     try:
-        data = backend.xp.copysign(a, b)
+        data = backend.copysign(a, b)
     except ValueError:
         raise broadcast_error(input, other) from None
     out = Tensor._make(data, input._device)

@@ -6,7 +6,6 @@ sign and rounding, square, frac, nan_to_num."""
 from __future__ import annotations
 
 import math
-import operator
 import sys
 
 from .. import _dtype as D
@@ -14,16 +13,17 @@ from .._tensor import Tensor
 from .._type_info import finfo
 from ..autograd.grad_mode import state as _grad_state
 from ..autograd.graph import Node, refresh_view
+from ..backend.kernels.elementwise import DERIVATIVES, backward_name
 from ._checks import float_only, not_implemented_for, require_floating, require_number
 from ._util import float_data, needs_grad, record
 
 
 def _quiet(t: Tensor, fn: str):
-    """The array function ``fn`` of ``t``'s data in a float dtype; where the math leaves
-    its domain (log(0), sqrt(-1), exp overflow) the result is inf/NaN without a warning, as
-    in PyTorch."""
+    """The backend's elementwise kernel ``fn`` of ``t``'s data in a float dtype; where the
+    math leaves its domain (log(0), sqrt(-1), exp overflow) the result is inf/NaN without a
+    warning, as in PyTorch."""
     backend = t._device.backend
-    return backend.quiet(getattr(backend.xp, fn), float_data(t))
+    return backend.quiet(getattr(backend, fn), float_data(t))
 
 
 def _unary(input: Tensor, data, node_cls, save: str | None):
@@ -58,16 +58,25 @@ def neg(input: Tensor) -> Tensor:
             "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
             "to invert a mask, use the `~` or `logical_not()` operator instead."
         )
-    return _unary(input, -input._data, NegBackward0, None)
+    return _unary(input, input._device.backend.neg(input._data), NegBackward0, None)
 
 
 class _Pointwise(Node):
     """d out / d x as one formula, ``derivative(v, xp)``, over the saved value ``v`` (the
-    input or the output): with arrays and the backend's array module when nothing is
-    recorded (the fast path), with Tensors and gpugrad's ops under create_graph."""
+    input or the output): with arrays when nothing is recorded (the fast path: the backend's
+    kernel ``<fn>_backward`` where the class names its function ``fn``), with Tensors and
+    gpugrad's ops under create_graph (the catalogue's formula of ``fn``)."""
 
     # where derivative() finds its functions under create_graph: this module (sqrt, cosh ...)
     _tensor_fns = sys.modules[__name__]
+    fn: str | None = None  # the catalogue function whose derivative this is
+    _kernel: str | None = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("fn") is not None:
+            cls.derivative = staticmethod(DERIVATIVES[cls.fn].formula)
+            cls._kernel = backward_name(cls.fn)
 
     @staticmethod
     def derivative(v, xp):
@@ -85,6 +94,9 @@ class _Pointwise(Node):
 
     def _arrays(self, backend, g):
         (v,) = self.saved_arrays()
+        if self._kernel is not None:
+            kernel = getattr(backend, self._kernel)
+            return (backend.quiet(kernel, g, v) if self.leaves_domain else kernel(g, v),)
         if self.leaves_domain:
             return (backend.quiet(self._times_derivative, g, v, backend.xp),)
         return (g * self.derivative(v, backend.xp),)
@@ -110,20 +122,21 @@ def _no_bool(input: Tensor, kernel: str) -> None:
 
 def abs(input: Tensor) -> Tensor:  # noqa: A001
     _no_bool(input, "abs_cpu")
-    return _unary(input, input._device.backend.xp.abs(input._data), AbsBackward0, "input")
+    return _unary(input, input._device.backend.abs(input._data), AbsBackward0, "input")
 
 
 class ReciprocalBackward0(_Pointwise):
-    derivative = staticmethod(lambda r, xp: -(r * r))
+    fn = "reciprocal"
 
 
 def reciprocal(input: Tensor) -> Tensor:
-    data = input._device.backend.quiet(operator.truediv, 1, float_data(input))
+    backend = input._device.backend
+    data = backend.quiet(backend.reciprocal, float_data(input))
     return _unary(input, data, ReciprocalBackward0, "output")
 
 
 class ExpBackward0(_Pointwise):
-    derivative = staticmethod(lambda r, xp: r)
+    fn = "exp"
 
 
 def exp(input: Tensor) -> Tensor:
@@ -131,7 +144,7 @@ def exp(input: Tensor) -> Tensor:
 
 
 class Expm1Backward0(_Pointwise):
-    derivative = staticmethod(lambda r, xp: r + 1)
+    fn = "expm1"
 
 
 def expm1(input: Tensor) -> Tensor:
@@ -139,7 +152,7 @@ def expm1(input: Tensor) -> Tensor:
 
 
 class LogBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, xp: 1 / x)
+    fn = "log"
 
 
 def log(input: Tensor) -> Tensor:
@@ -147,7 +160,7 @@ def log(input: Tensor) -> Tensor:
 
 
 class Log1PBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, xp: 1 / (x + 1))
+    fn = "log1p"
 
 
 def log1p(input: Tensor) -> Tensor:
@@ -155,7 +168,7 @@ def log1p(input: Tensor) -> Tensor:
 
 
 class Log2Backward0(_Pointwise):
-    derivative = staticmethod(lambda x, xp: 1 / (x * 0.6931471805599453))
+    fn = "log2"
 
 
 def log2(input: Tensor) -> Tensor:
@@ -163,7 +176,7 @@ def log2(input: Tensor) -> Tensor:
 
 
 class SqrtBackward0(_Pointwise):
-    derivative = staticmethod(lambda r, xp: 0.5 / r)
+    fn = "sqrt"
 
 
 def sqrt(input: Tensor) -> Tensor:
@@ -171,33 +184,29 @@ def sqrt(input: Tensor) -> Tensor:
 
 
 class RsqrtBackward0(_Pointwise):
-    derivative = staticmethod(lambda r, xp: r * r * r * -0.5)
+    fn = "rsqrt"
 
 
 def rsqrt(input: Tensor) -> Tensor:
     backend = input._device.backend
-    data = backend.quiet(_rsqrt, backend.xp, float_data(input))
+    data = backend.quiet(backend.rsqrt, float_data(input))
     return _unary(input, data, RsqrtBackward0, "output")
 
 
-def _rsqrt(xp, x):
-    return 1 / xp.sqrt(x)
-
-
 class SinBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, xp: xp.cos(x))
+    fn = "sin"
 
 
 def sin(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.sin(float_data(input)), SinBackward0, "input")
+    return _unary(input, input._device.backend.sin(float_data(input)), SinBackward0, "input")
 
 
 class CosBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, xp: -xp.sin(x))
+    fn = "cos"
 
 
 def cos(input: Tensor) -> Tensor:
-    return _unary(input, input._device.backend.xp.cos(float_data(input)), CosBackward0, "input")
+    return _unary(input, input._device.backend.cos(float_data(input)), CosBackward0, "input")
 
 
 class TanhBackward0(_Pointwise):
@@ -364,17 +373,17 @@ def sgn(input: Tensor) -> Tensor:
 
 def floor(input: Tensor) -> Tensor:
     _no_bool(input, "floor_vml_cpu")
-    return _unary(input, input._device.backend.xp.floor(input._data), FloorBackward0, None)
+    return _unary(input, input._device.backend.floor(input._data), FloorBackward0, None)
 
 
 def ceil(input: Tensor) -> Tensor:
     _no_bool(input, "ceil_vml_cpu")
-    return _unary(input, input._device.backend.xp.ceil(input._data), CeilBackward0, None)
+    return _unary(input, input._device.backend.ceil(input._data), CeilBackward0, None)
 
 
 def trunc(input: Tensor) -> Tensor:
     _no_bool(input, "trunc_vml_cpu")
-    return _unary(input, input._device.backend.xp.trunc(input._data), TruncBackward0, None)
+    return _unary(input, input._device.backend.trunc(input._data), TruncBackward0, None)
 
 
 fix = trunc
@@ -391,35 +400,35 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001
 
 # ---- trigonometric, hyperbolic, other exponentials and logs ----------------------------
 class TanBackward0(_Pointwise):
-    derivative = staticmethod(lambda r, f: r * r + 1)
+    fn = "tan"
 
 
 class SinhBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: f.cosh(x))
+    fn = "sinh"
 
 
 class CoshBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: f.sinh(x))
+    fn = "cosh"
 
 
 class AsinBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: 1 / f.sqrt(1 - x * x))
+    fn = "asin"
 
 
 class AcosBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: -1 / f.sqrt(1 - x * x))
+    fn = "acos"
 
 
 class AtanBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: 1 / (x * x + 1))
+    fn = "atan"
 
 
 class Log10Backward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: 1 / (x * math.log(10.0)))
+    fn = "log10"
 
 
 class Exp2Backward0(_Pointwise):
-    derivative = staticmethod(lambda r, f: r * math.log(2.0))
+    fn = "exp2"
 
 
 def tan(input: Tensor) -> Tensor:
@@ -435,15 +444,15 @@ def cosh(input: Tensor) -> Tensor:
 
 
 def asin(input: Tensor) -> Tensor:
-    return _unary(input, _quiet(input, "arcsin"), AsinBackward0, "input")
+    return _unary(input, _quiet(input, "asin"), AsinBackward0, "input")
 
 
 def acos(input: Tensor) -> Tensor:
-    return _unary(input, _quiet(input, "arccos"), AcosBackward0, "input")
+    return _unary(input, _quiet(input, "acos"), AcosBackward0, "input")
 
 
 def atan(input: Tensor) -> Tensor:
-    return _unary(input, _quiet(input, "arctan"), AtanBackward0, "input")
+    return _unary(input, _quiet(input, "atan"), AtanBackward0, "input")
 
 
 def log10(input: Tensor) -> Tensor:
@@ -458,27 +467,27 @@ arcsin, arccos, arctan = asin, acos, atan
 
 
 class AsinhBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: 1 / f.sqrt(x * x + 1))
+    fn = "asinh"
 
 
 class AcoshBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: 1 / f.sqrt(x * x - 1))
+    fn = "acosh"
 
 
 class AtanhBackward0(_Pointwise):
-    derivative = staticmethod(lambda x, f: 1 / (1 - x * x))
+    fn = "atanh"
 
 
 def asinh(input: Tensor) -> Tensor:
-    return _unary(input, _quiet(input, "arcsinh"), AsinhBackward0, "input")
+    return _unary(input, _quiet(input, "asinh"), AsinhBackward0, "input")
 
 
 def acosh(input: Tensor) -> Tensor:
-    return _unary(input, _quiet(input, "arccosh"), AcoshBackward0, "input")
+    return _unary(input, _quiet(input, "acosh"), AcoshBackward0, "input")
 
 
 def atanh(input: Tensor) -> Tensor:
-    return _unary(input, _quiet(input, "arctanh"), AtanhBackward0, "input")
+    return _unary(input, _quiet(input, "atanh"), AtanhBackward0, "input")
 
 
 arcsinh, arccosh, arctanh = asinh, acosh, atanh
