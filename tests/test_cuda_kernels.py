@@ -11,8 +11,9 @@ import os
 import numpy as np
 import pytest
 
-from gpugrad.backend.cuda import ENGINE, compile, templates
-from gpugrad.backend.cuda.pointwise_ops import OPS
+from gpugrad.backend.cuda import ENGINE, compile, pointwise_ops, templates
+from gpugrad.backend.cuda.pointwise_ops import BINARY_NAMES, OPS, scalar_op
+from gpugrad.backend.kernels.elementwise import BINARY, DERIVATIVES, UNARY, backward_name
 from tests import cuda_host
 
 needs_nvrtc, needs_cxx = cuda_host.needs_nvrtc, cuda_host.needs_cxx
@@ -56,6 +57,50 @@ REFERENCE = {
 }
 PARAMS = {"softplus": (2.0, 3.0), "softplus_backward": (2.0, 3.0)}
 
+# the elementwise names: NumPy's functions in float64 (the catalogue's references), and the
+# catalogue's derivative formulas (checked against finite differences below)
+REFERENCE.update({name: getattr(np, fn) for name, fn in (*UNARY.items(), *BINARY.items())})
+REFERENCE["rsqrt"] = lambda x: 1 / np.sqrt(x)
+REFERENCE["reciprocal"] = lambda x: 1 / x
+for _name, _deriv in DERIVATIVES.items():
+    REFERENCE[backward_name(_name)] = lambda g, v, _f=_deriv.formula: g * _f(v, np)
+for _name in BINARY_NAMES:
+    _f = REFERENCE[_name]
+    REFERENCE[scalar_op(_name, 0)] = lambda b, a, _f=_f: _f(a, b)
+    REFERENCE[scalar_op(_name, 1)] = _f
+    PARAMS[scalar_op(_name, 0)] = (1.5,)
+    PARAMS[scalar_op(_name, 1)] = (-0.75,)
+PARAMS[scalar_op("pow", 1)] = (2.5,)  # a positive base to a fractional power
+
+# where each input of an op lives (its domain: logs of positives, asin of (-1, 1) ...), as a
+# map of standard-normal draws; the rest take the draws as they are
+_POSITIVE = lambda x: np.abs(x) + 0.1  # noqa: E731
+_UNIT = lambda x: np.tanh(x) * 0.99  # noqa: E731
+_DOMAIN = {
+    **dict.fromkeys(("log", "log2", "log10", "sqrt", "rsqrt"), (_POSITIVE,)),
+    **dict.fromkeys(("asin", "acos", "atanh"), (_UNIT,)),
+    "log1p": (np.abs,),
+    "acosh": (lambda x: np.abs(x) + 1.1,),
+    "pow": (_POSITIVE, lambda x: x / 3),
+    scalar_op("pow", 0): (lambda x: x / 3,),
+    scalar_op("pow", 1): (_POSITIVE,),
+    **{backward_name(f): (None, _POSITIVE) for f in ("log", "log2", "log10", "sqrt", "rsqrt")},
+    **{backward_name(f): (None, _UNIT) for f in ("asin", "acos", "atanh")},
+    backward_name("log1p"): (None, np.abs),
+    backward_name("acosh"): (None, lambda x: np.abs(x) + 1.1),
+    "sigmoid_backward": (None, _sig),
+    "tanh_backward": (None, np.tanh),
+}
+
+
+def _in_domain(op, xs):
+    maps = _DOMAIN.get(op, ())
+    out = list(xs)
+    for k, m in enumerate(maps):
+        if m is not None and k < len(out):
+            out[k] = m(out[k])
+    return out
+
 
 def test_every_op_has_a_reference_here():
     assert set(REFERENCE) == set(OPS)
@@ -65,8 +110,10 @@ def test_every_op_has_a_reference_here():
 @pytest.mark.parametrize("arch", compile.ARCHS)
 @pytest.mark.parametrize("dtype", list(templates.DTYPES))
 def test_every_kernel_compiles_with_nvrtc(dtype, arch):
+    # one program of every op (as tests/cuda_host.py builds them): 8 NVRTC runs, not 800
+    body = [templates.source(op, dtype, prelude=False) for op in OPS]
+    ptx = compile.ptx("\n".join([templates.PRELUDE, pointwise_ops.HELPERS, *body]), arch)
     for op in OPS:
-        ptx = compile.ptx(templates.source(op, dtype), arch)
         for layout in templates.LAYOUTS:
             assert f".entry {templates.kernel_name(op, dtype, layout)}(".encode() in ptx
 
@@ -100,11 +147,7 @@ TOL = {"float64": 1e-9, "float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2}
 
 def _inputs(op, n, dtype, rng):
     k = len(OPS[op].inputs)
-    xs = [rng.standard_normal(n) * 3 for _ in range(k)]
-    if op in ("sigmoid_backward",):
-        xs[1] = _sig(xs[1])
-    if op in ("tanh_backward",):
-        xs[1] = np.tanh(xs[1])
+    xs = _in_domain(op, [rng.standard_normal(n) * 3 for _ in range(k)])
     return [_from_storage(_to_storage(x, dtype), dtype) for x in xs]  # representable values
 
 
@@ -131,8 +174,7 @@ def test_host_run_matches_numpy_over_every_layout(op, dtype):
         m = rng.standard_normal((5, 6)) * 3
         # a transpose; then a row broadcast over the rows, read at a stride of 2 elements
         views64 = [m.T] + [rng.standard_normal((3, 10))[1:2, ::2] for _ in xs[1:]]
-        if op in ("sigmoid_backward", "tanh_backward"):
-            views64[1] = np.tanh(views64[1]) if op == "tanh_backward" else _sig(views64[1])
+        views64 = _in_domain(op, views64)
         views64 = [_from_storage(_to_storage(v, dtype), dtype) for v in views64]
         st = [_to_storage(v, dtype) for v in views64]
         st[0] = _to_storage(views64[0].T, dtype).T  # keep the transposed strides
@@ -151,6 +193,15 @@ def test_nan_and_inf_propagate_as_pytorch():
     assert np.isnan(out[0]) and out[1] == 1 and out[2] == 0 and out[3] == 0.5
     out = cuda_host.run("silu", "float32", [x])
     assert np.isnan(out[0]) and out[1] == np.inf and out[3] == 0
+    # two operands: NaN from either side (maximum / minimum), ignored by fmax / fmin; the
+    # infinities of logaddexp; the same as NumPy's (and PyTorch's) in every pairing
+    nan, inf = np.nan, np.inf
+    a = np.array([nan, 1.0, nan, inf, -inf, inf, -inf, 2.0], np.float32)
+    b = np.array([1.0, nan, nan, inf, -inf, -inf, 3.0, -inf], np.float32)
+    for op in ("maximum", "minimum", "fmax", "fmin", "logaddexp", "logaddexp2", "hypot"):
+        with np.errstate(all="ignore"):
+            want = getattr(np, op)(a, b)
+        np.testing.assert_array_equal(cuda_host.run(op, "float32", [a, b]), want, err_msg=op)
 
 
 @needs_cxx

@@ -33,6 +33,12 @@ using std::log;
 using std::log1p;
 using std::sqrt;
 using std::tanh;
+using std::expm1; using std::exp2; using std::log2; using std::log10;
+using std::sin; using std::cos; using std::tan; using std::asin; using std::acos; using std::atan;
+using std::sinh; using std::cosh; using std::asinh; using std::acosh; using std::atanh;
+using std::fabs; using std::floor; using std::ceil; using std::trunc;
+using std::fmax; using std::fmin; using std::pow; using std::atan2; using std::hypot;
+using std::copysign;
 
 #define GG_INF INFINITY
 

@@ -1,4 +1,5 @@
-"""The pointwise catalogue names on the GPU: one generated kernel per (op, dtype, layout)."""
+"""The pointwise and elementwise catalogue names on the GPU: one generated kernel per (op,
+dtype, layout); a Python-number operand of a two-operand name is a kernel argument."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from ... import _dtype as D
 from . import ENGINE, templates
 from .compile import function
 from .launch import BLOCK, grid_for, sm_count
+from .pointwise_ops import BACKWARD_NAMES, BINARY_NAMES, UNARY_NAMES, scalar_op
 
 # gpugrad's floating dtypes on CUDA (bfloat16 joins once gpugrad has the dtype)
 SERVED = frozenset(np.dtype(d) for d in ("float16", "float32", "float64"))
@@ -68,10 +70,47 @@ def _binary(op: str):
     )
 
 
-for _op in ("relu", "sigmoid", "tanh", "silu"):
+for _op in ("relu", "sigmoid", "tanh", "silu", *UNARY_NAMES):
     _unary(_op)
 for _op in ("threshold_backward", "sigmoid_backward", "tanh_backward", "silu_backward"):
     _binary(_op)
+for _op in BACKWARD_NAMES:
+    _binary(_op)
+
+# a Python number beside an array: the scalar-operand kernels (bool is not a number here: the
+# reference's promotion rules for it stay CuPy's)
+_NUMBERS = (int, float)
+# integers beyond float64's exact range keep the reference (their conversion would round)
+_EXACT_INT = 1 << 53
+
+
+def _number(v) -> bool:
+    t = type(v)
+    return t is float or t is int and -_EXACT_INT <= v <= _EXACT_INT
+
+
+def _operands(a, b) -> bool:
+    """Two same-dtype float arrays, or one such array and a Python number."""
+    if _number(b):
+        return getattr(a, "dtype", None) in SERVED and a.ndim <= templates.MAX_DIMS
+    if _number(a):
+        return getattr(b, "dtype", None) in SERVED and b.ndim <= templates.MAX_DIMS
+    return _same_float(a, b) if hasattr(a, "dtype") and hasattr(b, "dtype") else False
+
+
+def _two_operands(op: str):
+    def run(a, b):
+        if _number(b):
+            return launch(scalar_op(op, 1), (a,), (b,))
+        if _number(a):
+            return launch(scalar_op(op, 0), (b,), (a,))
+        return launch(op, (a, b))
+
+    ENGINE.implements(op, when=_operands)(lambda: run)
+
+
+for _op in BINARY_NAMES:
+    _two_operands(_op)
 
 
 @ENGINE.implements("gelu", when=lambda x, approximate="none": _same_float(x))

@@ -1,9 +1,12 @@
-"""The pointwise catalogue names as CUDA C expressions, one table for every dtype and layout.
+"""The pointwise and elementwise catalogue names as CUDA C expressions, one table for every
+dtype and layout.
 
 Each entry: the kernel's array inputs, its scalar parameters, and the expression of one output
 element in the compute type ``F`` (float for float16/bfloat16/float32, double for float64).
 Inputs are read into variables of their names; parameters arrive as ``F`` kernel arguments.
-The same text compiles with NVRTC for the GPU and as C++ on the host (tests/cuda_host/), so
+Every two-operand name also has a scalar-operand form per side (``scalar_op``): the same
+expression with that operand a kernel argument, so ``x * 0.5`` needs no device scalar.
+The same text compiles with NVRTC for the GPU and as C++ on the host (tests/cuda_host.py), so
 one source is checked both ways.
 """
 
@@ -71,3 +74,84 @@ template <typename F> __device__ __forceinline__ F gelu_tanh_grad(F x) {
     return F(0.5) * (F(1) + t) + F(0.5) * x * (F(1) - t * t) * k * (F(1) + F(3) * c * x * x);
 }
 """
+
+
+# ---- elementwise math (backend/kernels/elementwise.py): one array ----------------------
+_UNARY = {
+    "neg": "-x",
+    "abs": "fabs(x)",
+    "rsqrt": "F(1) / sqrt(x)",
+    "reciprocal": "F(1) / x",
+    **{f: f"{f}(x)" for f in "exp expm1 exp2 log log1p log2 log10 sqrt sin cos tan".split()},
+    **{f: f"{f}(x)" for f in "asin acos atan sinh cosh asinh acosh atanh floor ceil trunc".split()},
+}
+OPS.update({name: PointwiseOp(("x",), (), expr) for name, expr in _UNARY.items()})
+
+# ---- two operands ------------------------------------------------------------------------
+# maximum / minimum propagate a NaN from either side (fmax / fmin ignore it), as PyTorch's;
+# logaddexp(inf, inf) is inf, not inf - inf
+_BINARY = {
+    "add": "a + b",
+    "sub": "a - b",
+    "mul": "a * b",
+    "div": "a / b",
+    "maximum": "(a != a) ? a : ((b != b) ? b : (a > b ? a : b))",
+    "minimum": "(a != a) ? a : ((b != b) ? b : (a < b ? a : b))",
+    "fmax": "fmax(a, b)",
+    "fmin": "fmin(a, b)",
+    "pow": "pow(a, b)",
+    "atan2": "atan2(a, b)",
+    "hypot": "hypot(a, b)",
+    "copysign": "copysign(a, b)",
+    "logaddexp": "(a == b && a - a != a - a) ? a : fmax(a, b) + log1p(exp(-fabs(a - b)))",
+    "logaddexp2": (
+        "(a == b && a - a != a - a) ? a"
+        " : fmax(a, b) + log1p(exp2(-fabs(a - b))) * F(1.44269504088896340736)"
+    ),
+}
+BINARY_NAMES = tuple(_BINARY)
+OPS.update({name: PointwiseOp(("a", "b"), (), expr) for name, expr in _BINARY.items()})
+
+
+def scalar_op(name: str, side: int) -> str:
+    """The table entry of two-operand ``name`` with operand ``side`` (0: a, 1: b) a scalar."""
+    return f"{name}_scalar_{'ab'[side]}"
+
+
+for _name, _expr in _BINARY.items():
+    OPS[scalar_op(_name, 0)] = PointwiseOp(("b",), ("a",), _expr)
+    OPS[scalar_op(_name, 1)] = PointwiseOp(("a",), ("b",), _expr)
+
+# ---- the backward formulas of the one-array functions (DERIVATIVES' forms) ----------------
+_LN2, _LN10 = "F(0.69314718055994530942)", "F(2.30258509299404568402)"
+_BY_OUTPUT = {  # y: the function's output, saved by its node
+    "exp": "y",
+    "expm1": "y + F(1)",
+    "exp2": f"y * {_LN2}",
+    "sqrt": "F(0.5) / y",
+    "rsqrt": "y * y * y * F(-0.5)",
+    "reciprocal": "-(y * y)",
+    "tan": "y * y + F(1)",
+}
+_BY_INPUT = {  # x: the function's input
+    "log": "F(1) / x",
+    "log1p": "F(1) / (x + F(1))",
+    "log2": f"F(1) / (x * {_LN2})",
+    "log10": f"F(1) / (x * {_LN10})",
+    "sin": "cos(x)",
+    "cos": "-sin(x)",
+    "asin": "F(1) / sqrt(F(1) - x * x)",
+    "acos": "F(-1) / sqrt(F(1) - x * x)",
+    "atan": "F(1) / (x * x + F(1))",
+    "sinh": "cosh(x)",
+    "cosh": "sinh(x)",
+    "asinh": "F(1) / sqrt(x * x + F(1))",
+    "acosh": "F(1) / sqrt(x * x - F(1))",
+    "atanh": "F(1) / (F(1) - x * x)",
+}
+for _saved, _table in (("y", _BY_OUTPUT), ("x", _BY_INPUT)):
+    for _f, _d in _table.items():
+        OPS[f"{_f}_backward"] = PointwiseOp(("grad", _saved), (), f"grad * ({_d})")
+BACKWARD_NAMES = tuple(f"{f}_backward" for f in (*_BY_OUTPUT, *_BY_INPUT))
+UNARY_NAMES = tuple(_UNARY)
+del _name, _expr, _saved, _table, _f, _d
