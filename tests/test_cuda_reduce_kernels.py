@@ -145,6 +145,32 @@ def test_host_var_corrections(dtype):
             _close(got, want, dtype, f"var over {axis}, correction {correction}")
 
 
+@needs_cxx
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_host_vector_loads_at_every_offset_and_length(dtype):
+    """The contiguous passes (every element; a block per row) read 16-byte vectors between a
+    scalar head and tail: views starting at each offset within a vector, of lengths around
+    it, and rows whose starts fall at every offset."""
+    vec = 16 // templates.ITEMSIZE[dtype]
+    lengths = (1, vec - 1, vec + 1, 3 * vec + 2, 63 + vec)  # the last: a block per row
+    x64, x = _inputs((3 * lengths[-1] + vec + 1,), dtype, seed=5)
+    seen = set()
+    for start in range(vec + 1):
+        for n in lengths:
+            for axis, shape in ((None, (n,)), (1, (3, n))):
+                size = math.prod(shape)
+                view64 = x64[start : start + size].reshape(shape)
+                view = x[start : start + size].reshape(shape)
+                for op in ("sum", "var"):  # one pass, two passes
+                    for geometry in GEOMETRIES:
+                        got, plan = _run_value(op, view, axis, dtype, geometry)
+                        kernels = [s.kernel for s in plan.launches]
+                        seen.update(kernels)
+                        what = f"{op} of {shape} from offset {start}, axis {axis}: {kernels}"
+                        _close(got, _ref(op, view64, axis), dtype, what)
+    assert {"reduce_partial", "reduce_rows"} <= seen
+
+
 def _specials(shape, dtype, seed):
     """Small integers (ties everywhere) with NaNs (two in a row), +-inf, and rows and columns
     of -inf, exact in every dtype."""

@@ -134,12 +134,33 @@ template <int K> __device__ F gg_block_combine(F acc, F* red) {
     return block_reduce(acc, red, SumOp());
 }
 
+// This thread's terms of the contiguous p[0, n), it taking elements first, first + stride ...
+// of the scalar head (up to p's first 16-byte boundary) and tail, and the same of the
+// 16-byte vectors between: a row at any offset still reads in 128-bit loads, as PyTorch's
+// reductions over a contiguous dim do.
+struct __align__(16) GgVec { S v[16 / sizeof(S)]; };
+template <int K> __device__ F gg_span(const S* __restrict__ p, long long n, long long first,
+                                      long long stride, F c, F acc) {
+    constexpr int comb = gg_comb_of(K), VEC = 16 / sizeof(S);
+    long long head = (long long)(((16 - ((unsigned long long)p & 15)) & 15) / sizeof(S));
+    head = head < n ? head : n;
+    for (long long i = first; i < head; i += stride)
+        acc = gg_combine(comb, acc, gg_term(K, LOAD(p[i]), c));
+    const GgVec* pv = (const GgVec*)(p + head);
+    const long long nv = (n - head) / VEC;
+    for (long long i = first; i < nv; i += stride) {
+        const GgVec v = pv[i];
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) acc = gg_combine(comb, acc, gg_term(K, LOAD(v.v[k]), c));
+    }
+    for (long long i = head + nv * VEC + first; i < n; i += stride)
+        acc = gg_combine(comb, acc, gg_term(K, LOAD(p[i]), c));
+    return acc;
+}
+
 // one block's threads over xr[0, n) (stride 1), combined over the block
 template <int K> __device__ F gg_row_pass(const S* __restrict__ xr, long long n, F c, F* red) {
-    constexpr int comb = gg_comb_of(K);
-    F acc = gg_identity(comb);
-    for (long long i = threadIdx.x; i < n; i += blockDim.x)
-        acc = gg_combine(comb, acc, gg_term(K, LOAD(xr[i]), c));
+    F acc = gg_span<K>(xr, n, threadIdx.x, blockDim.x, c, gg_identity(gg_comb_of(K)));
     return gg_block_combine<K>(acc, red);
 }
 __device__ F gg_row_pass_any(int kind, const S* __restrict__ xr, long long n, F c, F* red) {
@@ -164,11 +185,9 @@ GG_KERNEL gg_reduce_rows_$DT(const S* __restrict__ x, S* __restrict__ out,
 
 // ---- every element: one partial per block; centre (a device scalar) for kinds 6 and 7 ----
 template <int K> __device__ F gg_flat_pass(const S* __restrict__ x, long long n, F c, F* red) {
-    constexpr int comb = gg_comb_of(K);
-    F acc = gg_identity(comb);
+    const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     const long long stride = (long long)blockDim.x * gridDim.x;
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride)
-        acc = gg_combine(comb, acc, gg_term(K, LOAD(x[i]), c));
+    F acc = gg_span<K>(x, n, first, stride, c, gg_identity(gg_comb_of(K)));
     return gg_block_combine<K>(acc, red);
 }
 
