@@ -28,10 +28,16 @@ for f in "$out"/.shard*; do
   timeout "$test_s" xargs -d '\n' -a "$f" "$py" -m pytest -q -p no:cacheprovider --tb=short \
     -rfE >"$out/tests_${f##*.}.log" 2>&1 &
 done
+# beside them, the op tests on cuda with gpugrad's own kernels on (GPUGRAD_CUDA_KERNELS=1),
+# the evidence for turning the engine on by default
+GPUGRAD_CUDA_KERNELS=1 timeout "$test_s" "$py" -m pytest -q -p no:cacheprovider --tb=short \
+  -rfE -k cuda tests/test_kernels_elementwise.py tests/test_ops_unary.py tests/test_ops_binary.py \
+  tests/test_ops_elementwise.py tests/test_ops_activation.py tests/test_ops_reduction.py \
+  >"$out/tests_engine_on.log" 2>&1 &
 wait
 echo "$(wc -l <"$out/.ids") cuda tests collected" >"$out/tests_summary.txt"
 rm -f "$out"/.shard* "$out/.ids"
-for f in "$out"/tests_shard*.log; do
+for f in "$out"/tests_shard*.log "$out/tests_engine_on.log"; do
   echo "${f##*/}: $(grep -v '^$' "$f" | tail -1)"
 done >>"$out/tests_summary.txt"
 echo "tests done at +$(($(date +%s) - start)) s" >>"$out/tests_summary.txt"

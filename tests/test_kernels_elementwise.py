@@ -109,7 +109,7 @@ _N, _WHY = cuda_status()
 
 @pytest.mark.skipif(not _N, reason=_WHY or "-")
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
-def test_engine_elementwise_kernels_match_cupy_on_the_gpu(dtype):
+def test_cuda_engine_elementwise_kernels_match_cupy(dtype):
     import cupy
 
     from gpugrad.backend.cuda import ENGINE
