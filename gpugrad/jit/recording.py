@@ -20,6 +20,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..backend import BACKEND_BY_TYPE, _cuda_backends, cpu_backend
+from ..backend.kernels.elementwise import DERIVATIVES, backward_name
 from .tracked import _TRACKED_DEVICE, HostInt, Tracked, host_int
 
 # Modules whose float()/int() of an array feeds a kernel argument directly (checked at the
@@ -27,6 +28,10 @@ from .tracked import _TRACKED_DEVICE, HostInt, Tracked, host_int
 _HOST_READERS = frozenset({"gpugrad.optim._flags"})
 # Backend attributes that are not array work: called through unchanged.
 _PASS = frozenset({"quiet", "arange_cached", "synchronize", "sparse_module", "xp", "device"})
+# The CPU's kernels written as a few array operations in Python (the elementwise backward
+# formulas): recorded by those operations, so a replay runs the ufuncs inline rather than
+# calling back into a Python method per step.
+_COMPOSITE = frozenset(("rsqrt", "reciprocal", *(backward_name(f) for f in DERIVATIVES)))
 # Tensor methods that read values back to Python: each stops the recording.
 _TENSOR_READS = (
     "item tolist numpy __bool__ __float__ __int__ __index__ __complex__ __repr__ __format__"
@@ -337,15 +342,16 @@ class Recorder:
             setattr(Tensor, name, _reading(self, name, orig))
 
     def _patch_backend(self, be) -> None:
-        self._wrap_methods(be, _backend_method, _XpProxy)
+        self._wrap_methods(be, _backend_method, _XpProxy, through=_COMPOSITE)
         be.to_host = _host_copy(self, be.to_host)  # (stop() restores the original)
 
-    def _wrap_methods(self, be, wrap, xp_proxy) -> None:
-        """Every public method of ``be`` as ``wrap(self, name, fn)``, its ``xp`` proxied."""
+    def _wrap_methods(self, be, wrap, xp_proxy, through=frozenset()) -> None:
+        """Every public method of ``be`` as ``wrap(self, name, fn)``, its ``xp`` proxied;
+        the names in ``through`` are left as they are (recorded by what they call)."""
         inst = be.__dict__
         names = set(inst) | {n for n in dir(type(be)) if not n.startswith("_")}
         for name in sorted(names):
-            if name.startswith("_") or name in _PASS:
+            if name.startswith("_") or name in _PASS or name in through:
                 continue
             fn = getattr(be, name)
             if not callable(fn) or isinstance(fn, type):
