@@ -128,13 +128,10 @@ def run(
         layout = templates.layout_of(
             shape, [(a.shape, a.strides, a.ctypes.data) for a in arrays], itemsize
         )
-    args = [a.ctypes.data for a in arrays] + [out.ctypes.data, out.size, *params]
-    if layout == "strided":
-        pad = templates.MAX_DIMS - len(shape)
-        args += [1] * pad + list(shape)
-        for a in arrays:
-            b = np.broadcast_to(a, shape)
-            args += [0] * pad + [s // itemsize for s in b.strides]
+    compute = np.float64 if dtype == "float64" else np.float32
+    metas = [(a.shape, a.strides) for a in arrays]
+    trailing = templates.trailing_args(layout, shape, metas, out.size, params, compute, itemsize)
+    args = [a.ctypes.data for a in arrays] + [out.ctypes.data, *trailing]
     fn = getattr(pointwise_library(dtype), f"host_{templates.kernel_name(op, dtype, layout)}")
     fn(grid, block, *args)
     return out

@@ -237,6 +237,19 @@ def test_layout_selection():
     assert templates.layout_of(a.shape, [_meta(a), _meta(a, 16)], 4) == "vec"
 
 
+def test_broadcast_strides_are_numpys():
+    rng = np.random.default_rng(2)
+    base = rng.standard_normal((4, 6, 5))
+    views = [base, base[:, :1], base[::2, ::-1, 2:3], base[0], base[:, 0, :1], base.T, base[1, 2]]
+    for v in views:
+        for shape in ((4, 6, 5), (3, 4, 6, 5), (2, 1, 4, 6, 5)):
+            try:
+                want = np.broadcast_to(v, shape).strides
+            except ValueError:
+                continue
+            assert templates.broadcast_strides(v.shape, v.strides, shape) == want, (v.shape, shape)
+
+
 def test_the_engine_is_off_unless_asked_and_its_names_are_catalogue_names():
     from gpugrad.backend.base import ArrayBackend
     from gpugrad.backend.kernels import kernel_names

@@ -31,7 +31,11 @@ def launch(op: str, arrays: tuple, params: tuple = ()):
     import cupy
 
     first = arrays[0]
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    shape = first.shape
+    for a in arrays[1:]:
+        if a.shape != shape:  # broadcast_shapes only where the shapes differ (~2 us a call)
+            shape = np.broadcast_shapes(*(a.shape for a in arrays))
+            break
     out = cupy.empty(shape, first.dtype)
     n = out.size
     if n == 0:
@@ -42,13 +46,12 @@ def launch(op: str, arrays: tuple, params: tuple = ()):
         shape, [(a.shape, a.strides, a.data.ptr) for a in arrays], itemsize
     )
     compute = np.float64 if dtype == "float64" else np.float32
-    args = [*arrays, out, np.int64(n), *(compute(p) for p in params)]
-    if layout == "strided":
-        pad = templates.MAX_DIMS - len(shape)
-        args += [np.int64(1)] * pad + [np.int64(e) for e in shape]
-        for a in arrays:
-            strides = cupy.broadcast_to(a, shape).strides
-            args += [np.int64(0)] * pad + [np.int64(s // itemsize) for s in strides]
+    metas = [(a.shape, a.strides) for a in arrays]
+    args = [
+        *arrays,
+        out,
+        *templates.trailing_args(layout, shape, metas, n, params, compute, itemsize),
+    ]
     work = n // (16 // itemsize) if layout == "vec" else n
     grid = grid_for(max(work, 1), sm_count(first.device.id))
     _kernel(op, dtype, layout)((grid,), (BLOCK,), tuple(args))

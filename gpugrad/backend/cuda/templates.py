@@ -163,3 +163,32 @@ def layout_of(shape: tuple, arrays: list[tuple[tuple, tuple, int]], itemsize: in
     if not flat:
         return "strided"
     return "vec" if aligned else "flat"
+
+
+def broadcast_strides(a_shape: tuple, a_strides: tuple, shape: tuple) -> tuple:
+    """The byte strides of an array of ``a_shape`` / ``a_strides`` read broadcast to
+    ``shape``: 0 along the dims it lacks or has as 1 where ``shape`` does not."""
+    lead = len(shape) - len(a_shape)
+    out = [0] * lead
+    for extent, want, stride in zip(a_shape, shape[lead:], a_strides):
+        out.append(stride if extent == want else 0)
+    return tuple(out)
+
+
+def trailing_args(
+    layout: str, shape: tuple, arrays: list, n: int, params: tuple, compute, itemsize: int
+) -> list:
+    """The kernel arguments after the array pointers and ``out``, in ``params_of`` order:
+    ``n``, the op's scalar parameters (as ``compute``, the kernel's ``F``), and for the
+    strided layout the output's shape and each input's element strides over MAX_DIMS dims
+    (leading size-1 dims padded). ``arrays`` are (shape, byte strides) of the inputs."""
+    import numpy as np
+
+    args = [np.int64(n), *(compute(p) for p in params)]
+    if layout == "strided":
+        pad = MAX_DIMS - len(shape)
+        args += [np.int64(1)] * pad + [np.int64(e) for e in shape]
+        for a_shape, a_strides in arrays:
+            strides = broadcast_strides(a_shape, a_strides, shape)
+            args += [np.int64(0)] * pad + [np.int64(s // itemsize) for s in strides]
+    return args
