@@ -63,7 +63,7 @@ REFERENCE.update({name: getattr(np, fn) for name, fn in (*UNARY.items(), *BINARY
 REFERENCE["rsqrt"] = lambda x: 1 / np.sqrt(x)
 REFERENCE["reciprocal"] = lambda x: 1 / x
 for _name, _deriv in DERIVATIVES.items():
-    REFERENCE[backward_name(_name)] = lambda g, v, _f=_deriv.formula: g * _f(v, np)
+    REFERENCE[backward_name(_name)] = lambda g, v, _f=_deriv.grad: _f(g, v, np)
 for _name in BINARY_NAMES:
     _f = REFERENCE[_name]
     REFERENCE[scalar_op(_name, 0)] = lambda b, a, _f=_f: _f(a, b)

@@ -150,3 +150,36 @@ def test_cuda_engine_elementwise_kernels_match_cupy(dtype):
         check(k(1.25, a), ref(1.25, a))
         check(k(a[:0], a[:0]), ref(a[:0], a[:0]))  # empty
         check(k(a[0, 0], a[1, 1]), ref(a[0, 0], a[1, 1]))  # 0-d
+
+
+def test_cuda_engine_predicates_take_only_cupy_arrays():
+    """NumPy arrays and scalars (a NumPy ``alpha`` times a number) and a sparse tensor's
+    metadata are not served by the generated kernels: they keep CuPy's reference."""
+    pytest.importorskip("cupy")
+    from gpugrad.backend.cuda import pointwise
+    from gpugrad.ops.sparse import SparseMeta
+
+    meta = SparseMeta((2, 2), np.dtype("float32"), "SparseCUDA")
+    a = np.ones(3, np.float32)
+    assert not pointwise._operands(a, np.float64(6.0))
+    assert not pointwise._operands(np.float32(2.0), 2.0)
+    assert not pointwise._operands(meta, 2.0) and not pointwise._operands(2.0, meta)
+    assert not pointwise._same_float(meta) and not pointwise._same_float(a)
+
+
+@pytest.mark.parametrize("name", ["log", "log2", "log10", "sqrt", "rsqrt", "reciprocal"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_backward_formulas_stay_finite_where_pytorchs_do(name, dtype):
+    """PyTorch's forms (``grad / x``, not ``grad * (1 / x)``): a small upstream gradient at a
+    tiny input gives torch's finite gradient, not inf."""
+    torch = pytest.importorskip("torch")
+    tiny = {"float32": [1e-39, 3e-38, 1e-30, 0.5], "float16": [1e-5, 6e-5, 1e-3, 0.5]}[dtype]
+    x = gpugrad.tensor(tiny, dtype=getattr(gpugrad, dtype), requires_grad=True)
+    tx = torch.tensor(tiny, dtype=getattr(torch, dtype), requires_grad=True)
+    g = [1e-3, 1e-3, 1e-2, 1.0]
+    getattr(gpugrad, name)(x).backward(gpugrad.tensor(g, dtype=x.dtype))
+    getattr(torch, name)(tx).backward(torch.tensor(g, dtype=tx.dtype))
+    want = tx.grad.double().numpy()
+    got = x.grad.double().numpy()
+    assert (np.isfinite(got) == np.isfinite(want)).all(), (got, want)
+    np.testing.assert_allclose(got, want, rtol=2e-3 if dtype == "float16" else 1e-6)

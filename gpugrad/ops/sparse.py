@@ -28,6 +28,23 @@ _NOT_RUN = (
 
 
 _REDUCTIONS = {"add": "sum", "multiply": "prod", "maximum": "amax", "minimum": "amin"}
+# NumPy's ufunc names that differ from PyTorch's op names (the error names the aten op)
+_ATEN_NAMES = {
+    "negative": "neg",
+    "absolute": "abs",
+    "multiply": "mul",
+    "subtract": "sub",
+    "divide": "div",
+    "true_divide": "div",
+    "power": "pow",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "arcsinh": "asinh",
+    "arccosh": "acosh",
+    "arctanh": "atanh",
+    "arctan2": "atan2",
+}
 
 
 class SparseMeta:
@@ -59,7 +76,9 @@ class SparseMeta:
     # NumPy hands ufuncs and array functions to these before touching the object
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         name = ufunc.__name__
-        raise self.error(_REDUCTIONS.get(name, name) if method == "reduce" else name)
+        if method == "reduce":
+            raise self.error(_REDUCTIONS.get(name, name))
+        raise self.error(_ATEN_NAMES.get(name, name))
 
     def __array_function__(self, func, types, args, kwargs):
         raise self.error(func.__name__)

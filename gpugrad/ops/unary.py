@@ -62,20 +62,23 @@ def neg(input: Tensor) -> Tensor:
 
 
 class _Pointwise(Node):
-    """d out / d x as one formula, ``derivative(v, xp)``, over the saved value ``v`` (the
-    input or the output): with arrays when nothing is recorded (the fast path: the backend's
-    kernel ``<fn>_backward`` where the class names its function ``fn``), with Tensors and
-    gpugrad's ops under create_graph (the catalogue's formula of ``fn``)."""
+    """d out / d x over the saved value ``v`` (the input or the output): with arrays when
+    nothing is recorded (the fast path), with Tensors and gpugrad's ops under create_graph.
+    A class that names its catalogue function ``fn`` takes the catalogue's backward
+    (``DERIVATIVES[fn].grad``, PyTorch's formula; on arrays the backend's kernel
+    ``<fn>_backward``); the others give ``derivative(v, xp)``, and the gradient is
+    ``grad * derivative``."""
 
-    # where derivative() finds its functions under create_graph: this module (sqrt, cosh ...)
+    # where the formulas find their functions under create_graph: this module (sqrt, cosh ...)
     _tensor_fns = sys.modules[__name__]
-    fn: str | None = None  # the catalogue function whose derivative this is
+    fn: str | None = None  # the catalogue function whose backward this is
     _kernel: str | None = None
+    _grad = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("fn") is not None:
-            cls.derivative = staticmethod(DERIVATIVES[cls.fn].formula)
+            cls._grad = staticmethod(DERIVATIVES[cls.fn].grad)
             cls._kernel = backward_name(cls.fn)
 
     @staticmethod
@@ -86,6 +89,8 @@ class _Pointwise(Node):
         if not _grad_state.enabled:
             return self._backward_arrays(grad)
         (v,) = self.saved_tensors
+        if self._grad is not None:
+            return (self._grad(grad, v, self._tensor_fns),)
         return (grad * self.derivative(v, self._tensor_fns),)
 
     # whether the derivative can leave its domain (1 / 0, sqrt(-1), overflow) for finite

@@ -3,6 +3,8 @@ dtype, layout); a Python-number operand of a two-operand name is a kernel argume
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ... import _dtype as D
@@ -58,9 +60,21 @@ def launch(op: str, arrays: tuple, params: tuple = ()):
     return out
 
 
+@functools.cache
+def _array_type() -> type:
+    import cupy
+
+    return cupy.ndarray
+
+
 def _same_float(*arrays) -> bool:
-    dt = arrays[0].dtype
-    return dt in SERVED and all(a.dtype == dt and a.ndim <= templates.MAX_DIMS for a in arrays)
+    """CuPy arrays (not NumPy scalars, nor a sparse tensor's metadata) of one served float
+    dtype, of at most MAX_DIMS dims."""
+    kind = _array_type()
+    dt = getattr(arrays[0], "dtype", None)
+    return dt in SERVED and all(
+        type(a) is kind and a.dtype == dt and a.ndim <= templates.MAX_DIMS for a in arrays
+    )
 
 
 def _unary(op: str):
@@ -93,12 +107,13 @@ def _number(v) -> bool:
 
 
 def _operands(a, b) -> bool:
-    """Two same-dtype float arrays, or one such array and a Python number."""
+    """Two same-dtype float CuPy arrays, or one such array and a Python number (a NumPy
+    scalar keeps the reference: CuPy's promotion rules for it)."""
     if _number(b):
-        return getattr(a, "dtype", None) in SERVED and a.ndim <= templates.MAX_DIMS
+        return _same_float(a)
     if _number(a):
-        return getattr(b, "dtype", None) in SERVED and b.ndim <= templates.MAX_DIMS
-    return _same_float(a, b) if hasattr(a, "dtype") and hasattr(b, "dtype") else False
+        return _same_float(b)
+    return _same_float(a, b)
 
 
 def _two_operands(op: str):

@@ -122,36 +122,37 @@ for _name, _expr in _BINARY.items():
     OPS[scalar_op(_name, 0)] = PointwiseOp(("b",), ("a",), _expr)
     OPS[scalar_op(_name, 1)] = PointwiseOp(("a",), ("b",), _expr)
 
-# ---- the backward formulas of the one-array functions (DERIVATIVES' forms) ----------------
+# ---- the backward formulas of the one-array functions (DERIVATIVES' forms: PyTorch's, so
+# log's is grad / x, which stays finite where grad * (1 / x) overflows) ---------------------
 _LN2, _LN10 = "F(0.69314718055994530942)", "F(2.30258509299404568402)"
 _BY_OUTPUT = {  # y: the function's output, saved by its node
-    "exp": "y",
-    "expm1": "y + F(1)",
-    "exp2": f"y * {_LN2}",
-    "sqrt": "F(0.5) / y",
-    "rsqrt": "y * y * y * F(-0.5)",
-    "reciprocal": "-(y * y)",
-    "tan": "y * y + F(1)",
+    "exp": "grad * y",
+    "expm1": "grad * (y + F(1))",
+    "exp2": f"grad * y * {_LN2}",
+    "sqrt": "grad / (y * F(2))",
+    "rsqrt": "grad * F(-0.5) * (y * y * y)",
+    "reciprocal": "-grad * (y * y)",
+    "tan": "grad * (y * y + F(1))",
 }
 _BY_INPUT = {  # x: the function's input
-    "log": "F(1) / x",
-    "log1p": "F(1) / (x + F(1))",
-    "log2": f"F(1) / (x * {_LN2})",
-    "log10": f"F(1) / (x * {_LN10})",
-    "sin": "cos(x)",
-    "cos": "-sin(x)",
-    "asin": "F(1) / sqrt(F(1) - x * x)",
-    "acos": "F(-1) / sqrt(F(1) - x * x)",
-    "atan": "F(1) / (x * x + F(1))",
-    "sinh": "cosh(x)",
-    "cosh": "sinh(x)",
-    "asinh": "F(1) / sqrt(x * x + F(1))",
-    "acosh": "F(1) / sqrt(x * x - F(1))",
-    "atanh": "F(1) / (F(1) - x * x)",
+    "log": "grad / x",
+    "log1p": "grad / (x + F(1))",
+    "log2": f"grad / (x * {_LN2})",
+    "log10": f"grad / (x * {_LN10})",
+    "sin": "grad * cos(x)",
+    "cos": "grad * -sin(x)",
+    "asin": "grad * (F(1) / sqrt(F(1) - x * x))",
+    "acos": "grad * (F(-1) / sqrt(F(1) - x * x))",
+    "atan": "grad / (x * x + F(1))",
+    "sinh": "grad * cosh(x)",
+    "cosh": "grad * sinh(x)",
+    "asinh": "grad * (F(1) / sqrt(x * x + F(1)))",
+    "acosh": "grad * (F(1) / sqrt(x * x - F(1)))",
+    "atanh": "grad / (F(1) - x * x)",
 }
 for _saved, _table in (("y", _BY_OUTPUT), ("x", _BY_INPUT)):
-    for _f, _d in _table.items():
-        OPS[f"{_f}_backward"] = PointwiseOp(("grad", _saved), (), f"grad * ({_d})")
+    for _f, _expr in _table.items():
+        OPS[f"{_f}_backward"] = PointwiseOp(("grad", _saved), (), _expr)
 BACKWARD_NAMES = tuple(f"{f}_backward" for f in (*_BY_OUTPUT, *_BY_INPUT))
 UNARY_NAMES = tuple(_UNARY)
-del _name, _expr, _saved, _table, _f, _d
+del _name, _expr, _saved, _table, _f

@@ -63,38 +63,40 @@ BINARY: dict[str, str] = {
 
 
 class Derivative(NamedTuple):
-    """d f / d x of a one-array function, from what its node saves: ``"input"`` (x) or
-    ``"output"`` (f(x)). ``formula(v, f)`` is written against a namespace ``f`` holding
-    ``cos``, ``sin``, ``cosh``, ``sinh`` and ``sqrt``: the array module for the kernels here,
-    gpugrad's own functions when the op layer differentiates the backward (create_graph)."""
+    """The backward of a one-array function, from what its node saves: ``"input"`` (x) or
+    ``"output"`` (f(x)). ``grad(g, v, f)`` is ``g * d f / dx`` in PyTorch's own form
+    (derivatives.yaml: ``g / x`` for log, not ``g * (1 / x)``, which overflows where the
+    quotient does not), written against a namespace ``f`` holding ``cos``, ``sin``, ``cosh``,
+    ``sinh`` and ``sqrt``: the array module for the kernels here, gpugrad's own functions
+    when the op layer differentiates the backward (create_graph)."""
 
     saves: str
-    formula: Callable
+    grad: Callable
 
 
 _LN2, _LN10 = math.log(2.0), math.log(10.0)
 DERIVATIVES: dict[str, Derivative] = {
-    "exp": Derivative("output", lambda r, f: r),
-    "expm1": Derivative("output", lambda r, f: r + 1),
-    "exp2": Derivative("output", lambda r, f: r * _LN2),
-    "log": Derivative("input", lambda x, f: 1 / x),
-    "log1p": Derivative("input", lambda x, f: 1 / (x + 1)),
-    "log2": Derivative("input", lambda x, f: 1 / (x * 0.6931471805599453)),
-    "log10": Derivative("input", lambda x, f: 1 / (x * _LN10)),
-    "sqrt": Derivative("output", lambda r, f: 0.5 / r),
-    "rsqrt": Derivative("output", lambda r, f: r * r * r * -0.5),
-    "reciprocal": Derivative("output", lambda r, f: -(r * r)),
-    "sin": Derivative("input", lambda x, f: f.cos(x)),
-    "cos": Derivative("input", lambda x, f: -f.sin(x)),
-    "tan": Derivative("output", lambda r, f: r * r + 1),
-    "asin": Derivative("input", lambda x, f: 1 / f.sqrt(1 - x * x)),
-    "acos": Derivative("input", lambda x, f: -1 / f.sqrt(1 - x * x)),
-    "atan": Derivative("input", lambda x, f: 1 / (x * x + 1)),
-    "sinh": Derivative("input", lambda x, f: f.cosh(x)),
-    "cosh": Derivative("input", lambda x, f: f.sinh(x)),
-    "asinh": Derivative("input", lambda x, f: 1 / f.sqrt(x * x + 1)),
-    "acosh": Derivative("input", lambda x, f: 1 / f.sqrt(x * x - 1)),
-    "atanh": Derivative("input", lambda x, f: 1 / (1 - x * x)),
+    "exp": Derivative("output", lambda g, r, f: g * r),
+    "expm1": Derivative("output", lambda g, r, f: g * (r + 1)),
+    "exp2": Derivative("output", lambda g, r, f: g * r * _LN2),
+    "log": Derivative("input", lambda g, x, f: g / x),
+    "log1p": Derivative("input", lambda g, x, f: g / (x + 1)),
+    "log2": Derivative("input", lambda g, x, f: g / (x * _LN2)),
+    "log10": Derivative("input", lambda g, x, f: g / (x * _LN10)),
+    "sqrt": Derivative("output", lambda g, r, f: g / (r * 2)),
+    "rsqrt": Derivative("output", lambda g, r, f: g * -0.5 * (r * r * r)),
+    "reciprocal": Derivative("output", lambda g, r, f: -g * (r * r)),
+    "sin": Derivative("input", lambda g, x, f: g * f.cos(x)),
+    "cos": Derivative("input", lambda g, x, f: g * -f.sin(x)),
+    "tan": Derivative("output", lambda g, r, f: g * (r * r + 1)),
+    "asin": Derivative("input", lambda g, x, f: g * (1 / f.sqrt(1 - x * x))),
+    "acos": Derivative("input", lambda g, x, f: g * (-1 / f.sqrt(1 - x * x))),
+    "atan": Derivative("input", lambda g, x, f: g / (x * x + 1)),
+    "sinh": Derivative("input", lambda g, x, f: g * f.cosh(x)),
+    "cosh": Derivative("input", lambda g, x, f: g * f.sinh(x)),
+    "asinh": Derivative("input", lambda g, x, f: g * (1 / f.sqrt(x * x + 1))),
+    "acosh": Derivative("input", lambda g, x, f: g * (1 / f.sqrt(x * x - 1))),
+    "atanh": Derivative("input", lambda g, x, f: g / (1 - x * x)),
 }
 
 
@@ -136,7 +138,7 @@ def _binary(fn: str):
 
 def _backward(formula: Callable):
     def reference(self, grad, saved):
-        return grad * formula(saved, self.xp)
+        return formula(grad, saved, self.xp)
 
     return reference
 
@@ -146,7 +148,7 @@ for _name, _fn in UNARY.items():
 for _name, _fn in BINARY.items():
     setattr(ElementwiseKernels, _name, kernel(_binary(_fn)))
 for _name, _d in DERIVATIVES.items():
-    setattr(ElementwiseKernels, backward_name(_name), kernel(_backward(_d.formula)))
+    setattr(ElementwiseKernels, backward_name(_name), kernel(_backward(_d.grad)))
 for _name in (*UNARY, *BINARY, *map(backward_name, DERIVATIVES)):
     getattr(ElementwiseKernels, _name).__name__ = _name
     getattr(ElementwiseKernels, _name).__qualname__ = f"ElementwiseKernels.{_name}"
