@@ -124,12 +124,10 @@ def run(
     out = np.empty(shape, st)
     out[...] = poison if poison is not None else 0
     itemsize = np.dtype(st).itemsize
+    metas = [(a.shape, a.strides, a.ctypes.data) for a in arrays]
     if layout is None:
-        layout = templates.layout_of(
-            shape, [(a.shape, a.strides, a.ctypes.data) for a in arrays], itemsize
-        )
+        layout = templates.layout_of(shape, metas, itemsize)
     compute = np.float64 if dtype == "float64" else np.float32
-    metas = [(a.shape, a.strides) for a in arrays]
     trailing = templates.trailing_args(layout, shape, metas, out.size, params, compute, itemsize)
     args = [a.ctypes.data for a in arrays] + [out.ctypes.data, *trailing]
     fn = getattr(pointwise_library(dtype), f"host_{templates.kernel_name(op, dtype, layout)}")

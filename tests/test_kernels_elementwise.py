@@ -183,3 +183,23 @@ def test_backward_formulas_stay_finite_where_pytorchs_do(name, dtype):
     got = x.grad.double().numpy()
     assert (np.isfinite(got) == np.isfinite(want)).all(), (got, want)
     np.testing.assert_allclose(got, want, rtol=2e-3 if dtype == "float16" else 1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(DERIVATIVES))
+def test_each_op_saves_what_its_backward_formula_reads(name):
+    """The op's node keeps the input or the output as DERIVATIVES says: the backward kernel
+    is handed that value."""
+    x = gpugrad.tensor([_POINTS.get(name, 0.6), _POINTS.get(name, 0.6) + 0.01], requires_grad=True)
+    out = getattr(gpugrad, name)(x)
+    (saved,) = out.grad_fn.saved_tensors
+    want = x if DERIVATIVES[name].saves == "input" else out
+    np.testing.assert_array_equal(saved.detach().numpy(), want.detach().numpy())
+    assert not np.array_equal(x.detach().numpy(), out.detach().numpy())
+
+
+def test_the_cuda_engine_implements_every_elementwise_name():
+    from gpugrad.backend.cuda import ENGINE
+    from gpugrad.backend.kernels.elementwise import COMPOSITE
+
+    missing = {*UNARY, *BINARY, *COMPOSITE} - set(ENGINE.names())
+    assert not missing, sorted(missing)

@@ -15,7 +15,7 @@ from .base import (
     lgamma_host,
     polygamma_host,
 )
-from .kernels.elementwise import BINARY, DERIVATIVES, UNARY, backward_name
+from .kernels.elementwise import BINARY, COMPOSITE, UNARY
 from .kernels.engine import kernel_names
 from .quiet import _IGNORE  # NumPy's error state, shared with the faces' scope
 from .quiet import _STATE as _ERRSTATE  # (None on NumPy 1.x: np.errstate instead)
@@ -189,10 +189,7 @@ _FLOAT32_OUTPUTS = {
 # log, add, each rounded): the reference's steps on bfloat16 arrays are the same ones
 # names whose bfloat16 arrays go to the reference as they are: logsumexp's steps; the
 # elementwise names, whose ufuncs compute bfloat16 through float32 per element already
-_STEPWISE = frozenset(
-    ("logsumexp", "logsumexp_backward", "rsqrt", "reciprocal", *UNARY, *BINARY)
-    + tuple(map(backward_name, DERIVATIVES))
-)
+_STEPWISE = frozenset(("logsumexp", "logsumexp_backward", *UNARY, *BINARY, *COMPOSITE))
 
 
 def _bfloat16_in_float32(backend, name: str, reference):

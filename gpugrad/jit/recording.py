@@ -20,7 +20,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..backend import BACKEND_BY_TYPE, _cuda_backends, cpu_backend
-from ..backend.kernels.elementwise import DERIVATIVES, backward_name
+from ..backend.kernels.elementwise import COMPOSITE
 from .tracked import _TRACKED_DEVICE, HostInt, Tracked, host_int
 
 # Modules whose float()/int() of an array feeds a kernel argument directly (checked at the
@@ -31,7 +31,7 @@ _PASS = frozenset({"quiet", "arange_cached", "synchronize", "sparse_module", "xp
 # The CPU's kernels written as a few array operations in Python (the elementwise backward
 # formulas): recorded by those operations, so a replay runs the ufuncs inline rather than
 # calling back into a Python method per step.
-_COMPOSITE = frozenset(("rsqrt", "reciprocal", *(backward_name(f) for f in DERIVATIVES)))
+_COMPOSITE = frozenset(COMPOSITE)
 # Tensor methods that read values back to Python: each stops the recording.
 _TENSOR_READS = (
     "item tolist numpy __bool__ __float__ __int__ __index__ __complex__ __repr__ __format__"

@@ -93,25 +93,15 @@ class _Pointwise(Node):
             return (self._grad(grad, v, self._tensor_fns),)
         return (grad * self.derivative(v, self._tensor_fns),)
 
-    # whether the derivative can leave its domain (1 / 0, sqrt(-1), overflow) for finite
-    # inputs, so NumPy would warn where PyTorch is silent; bounded ones skip quiet()'s cost
-    leaves_domain = True
-
     def _arrays(self, backend, g):
         (v,) = self.saved_arrays()
-        if self._kernel is not None:
-            kernel = getattr(backend, self._kernel)
-            return (backend.quiet(kernel, g, v) if self.leaves_domain else kernel(g, v),)
-        if self.leaves_domain:
-            return (backend.quiet(self._times_derivative, g, v, backend.xp),)
-        return (g * self.derivative(v, backend.xp),)
-
-    def _times_derivative(self, g, v, xp):
-        return g * self.derivative(v, xp)  # 1 / x at x == 0 is inf, silently (quiet)
+        if self._kernel is None:  # a bounded constant factor (deg2rad, rad2deg): no quiet
+            return (g * self.derivative(v, backend.xp),)
+        # 1 / x at x == 0 is inf, silently (quiet)
+        return (backend.quiet(getattr(backend, self._kernel), g, v),)
 
 
 class AbsBackward0(_Pointwise):
-    leaves_domain = False
     derivative = staticmethod(lambda x, f: f.sign(x))
 
     def _arrays(self, backend, g):
@@ -536,12 +526,10 @@ def sinc(input: Tensor) -> Tensor:
 
 
 class Deg2RadBackward0(_Pointwise):
-    leaves_domain = False
     derivative = staticmethod(lambda x, f: math.pi / 180)
 
 
 class Rad2DegBackward0(_Pointwise):
-    leaves_domain = False
     derivative = staticmethod(lambda x, f: 180 / math.pi)
 
 

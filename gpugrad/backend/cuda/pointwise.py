@@ -44,11 +44,9 @@ def launch(op: str, arrays: tuple, params: tuple = ()):
         return out
     dtype = D.np_name(first.dtype)
     itemsize = first.dtype.itemsize
-    layout = templates.layout_of(
-        shape, [(a.shape, a.strides, a.data.ptr) for a in arrays], itemsize
-    )
+    metas = [(a.shape, a.strides, a.data.ptr) for a in arrays]
+    layout = templates.layout_of(shape, metas, itemsize)
     compute = np.float64 if dtype == "float64" else np.float32
-    metas = [(a.shape, a.strides) for a in arrays]
     args = [
         *arrays,
         out,

@@ -181,14 +181,15 @@ def trailing_args(
     """The kernel arguments after the array pointers and ``out``, in ``params_of`` order:
     ``n``, the op's scalar parameters (as ``compute``, the kernel's ``F``), and for the
     strided layout the output's shape and each input's element strides over MAX_DIMS dims
-    (leading size-1 dims padded). ``arrays`` are (shape, byte strides) of the inputs."""
+    (leading size-1 dims padded). ``arrays`` are (shape, byte strides, address) of the
+    inputs, as ``layout_of`` takes them."""
     import numpy as np
 
     args = [np.int64(n), *(compute(p) for p in params)]
     if layout == "strided":
         pad = MAX_DIMS - len(shape)
         args += [np.int64(1)] * pad + [np.int64(e) for e in shape]
-        for a_shape, a_strides in arrays:
+        for a_shape, a_strides, _ in arrays:
             strides = broadcast_strides(a_shape, a_strides, shape)
             args += [np.int64(0)] * pad + [np.int64(s // itemsize) for s in strides]
     return args

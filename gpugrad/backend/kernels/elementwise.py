@@ -105,6 +105,10 @@ def backward_name(fn: str) -> str:
     return f"{fn}_backward"
 
 
+# the names whose references are several array operations (the others are one ufunc each)
+COMPOSITE: tuple[str, ...] = ("rsqrt", "reciprocal", *map(backward_name, DERIVATIVES))
+
+
 class ElementwiseKernels:
     """UNARY's names, ``rsqrt`` and ``reciprocal`` (one array), BINARY's (two operands), and
     ``<fn>_backward(grad, saved)`` = ``grad * d fn / dx`` for each function in DERIVATIVES
